@@ -1,0 +1,164 @@
+// Command wireplay is a network-transport playground: `wireplay serve` runs real TCP, UDP, QUIC
+// and WebSocket echo endpoints with a page that sends each message over all of them side by side;
+// `wireplay probe` measures one endpoint from the command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wireplay/wireplay/probe"
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/server"
+)
+
+const usage = `wireplay: see how TCP, UDP, QUIC and WebSocket differ.
+
+Usage:
+  wireplay [serve] [flags]   run the endpoints and the page (the default)
+  wireplay probe [flags]     measure one transport of a running wireplay server
+  wireplay help [command]    show a command's flags
+
+Run "wireplay help serve" or "wireplay help probe" for their flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stdout, stderr)
+	case "probe":
+		return probeCmd(args, stdout, stderr)
+	case "help":
+		if len(args) > 0 {
+			return run([]string{args[0], "-h"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "wireplay: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg server.Config
+	var origins listFlag
+	var verbose bool
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "page, static files, /relay, /ws/echo and /healthz")
+	fs.StringVar(&cfg.TCPAddr, "tcp-addr", "127.0.0.1:7001", "TCP echo endpoint (port 0 picks a free port)")
+	fs.StringVar(&cfg.UDPAddr, "udp-addr", "127.0.0.1:7002", "UDP echo endpoint")
+	fs.StringVar(&cfg.QUICAddr, "quic-addr", "127.0.0.1:7003", "QUIC echo endpoint (ALPN \"wireplay\", streams and datagrams)")
+	fs.StringVar(&cfg.CertFile, "cert", "", "QUIC certificate file (PEM); default: a self-signed certificate made at start")
+	fs.StringVar(&cfg.KeyFile, "key", "", "QUIC key file (PEM)")
+	fs.Var(&origins, "allow-origin", "also allow this origin on /relay (host pattern or scheme://host); repeatable")
+	fs.IntVar(&cfg.MaxRelayPerIP, "max-relay-per-ip", 8, "concurrent relay connections allowed from one IP")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 60*time.Second, "close transport connections unused this long")
+	fs.DurationVar(&cfg.LossTimeout, "loss-timeout", time.Second, "report a datagram lost when its echo takes longer")
+	fs.BoolVar(&verbose, "v", false, "log debug messages")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: wireplay serve [flags]\n\nRuns the TCP, UDP, QUIC and WebSocket echo endpoints and the page.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wireplay serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg.AllowOrigins = origins
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s := server.New(cfg)
+	if err := s.Start(ctx); err != nil {
+		fmt.Fprintf(stderr, "wireplay serve: %v\n", err)
+		return 1
+	}
+	a := s.Addrs()
+	fmt.Fprintf(stdout, "wireplay serving\n  page       http://%s/\n  websocket  ws://%s/ws/echo\n  tcp        %s\n  udp        %s\n  quic       %s (ALPN wireplay)\n",
+		a.HTTP, a.HTTP, a.TCP, a.UDP, a.QUIC)
+	<-ctx.Done()
+	stop()
+	fmt.Fprintln(stdout, "wireplay: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintf(stderr, "wireplay serve: shutdown: %v\n", err)
+	}
+	return 0
+}
+
+func probeCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o probe.Options
+	var transport string
+	fs.StringVar(&transport, "transport", "tcp", "tcp, udp, quic-stream, quic-dgram or ws")
+	fs.StringVar(&o.Addr, "addr", "", "endpoint address host:port (default: wireplay serve's default for the transport); for ws the HTTP address or a ws:// URL")
+	fs.IntVar(&o.Count, "count", 10, "messages to send")
+	fs.IntVar(&o.Size, "size", 64, "bytes per message")
+	fs.DurationVar(&o.Interval, "interval", 0, "time between sends; 0 waits for each echo before the next")
+	fs.DurationVar(&o.LossTimeout, "loss-timeout", time.Second, "a datagram whose echo takes longer is lost")
+	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per line")
+	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: wireplay probe --transport T [--addr A] [--count N] [--size S] [--json]\n\nSends numbered messages to a wireplay endpoint and prints each RTT and a summary.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	o.Transport = protocol.Transport(transport)
+	if o.Addr == "" {
+		o.Addr = map[protocol.Transport]string{
+			protocol.TCP: "127.0.0.1:7001", protocol.UDP: "127.0.0.1:7002",
+			protocol.QUICStream: "127.0.0.1:7003", protocol.QUICDgram: "127.0.0.1:7003",
+			protocol.WS: "127.0.0.1:8080",
+		}[o.Transport]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if _, err := probe.Run(ctx, o, stdout); err != nil {
+		fmt.Fprintf(stderr, "wireplay probe: %v\n", err)
+		return 1
+	}
+	return 0
+}

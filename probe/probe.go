@@ -1,0 +1,229 @@
+// Package probe is `wireplay probe`: it sends numbered messages over one transport to a wireplay
+// server's echo endpoint and reports each message's round trip time, then a summary (percentiles,
+// loss, reordering), as text or as JSON lines. It lets anyone try QUIC without a browser.
+package probe
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/transports"
+)
+
+// Options say what to probe.
+type Options struct {
+	Transport protocol.Transport
+	Addr      string // host:port of the endpoint; for ws also a ws:// URL
+	Count     int
+	Size      int
+	// Interval between sends; 0 waits for each echo (or its loss) before sending the next.
+	Interval    time.Duration
+	LossTimeout time.Duration // default 1 s
+	JSON        bool
+	Network     transports.Network // default transports.Kernel
+}
+
+// Result is one message's outcome.
+type Result struct {
+	Type      string `json:"type"` // "message"
+	Msg       uint64 `json:"msg"`
+	Bytes     int    `json:"bytes"`
+	RTTMicros int64  `json:"rtt_us,omitempty"`
+	Lost      bool   `json:"lost,omitempty"`
+	Reads     int    `json:"reads"` // read calls that returned part of this message
+}
+
+// Summary is the whole run.
+type Summary struct {
+	Type            string             `json:"type"` // "summary"
+	Transport       protocol.Transport `json:"transport"`
+	Addr            string             `json:"addr"`
+	HandshakeMicros int64              `json:"handshake_us"`
+	Sent            int                `json:"sent"`
+	Received        int                `json:"received"`
+	Lost            int                `json:"lost"`
+	OutOfOrder      int                `json:"out_of_order"`
+	Duplicated      int                `json:"duplicated"`
+	P50Micros       int64              `json:"p50_us"`
+	P99Micros       int64              `json:"p99_us"`
+	MinMicros       int64              `json:"min_us"`
+	MaxMicros       int64              `json:"max_us"`
+	Stats           *protocol.Stats    `json:"stats,omitempty"`
+}
+
+// Target builds the transports.Target for one endpoint address.
+func Target(t protocol.Transport, addr string) transports.Target {
+	var tg transports.Target
+	switch t {
+	case protocol.TCP:
+		tg.TCP = addr
+	case protocol.UDP:
+		tg.UDP = addr
+	case protocol.QUICStream, protocol.QUICDgram:
+		tg.QUIC = addr
+	case protocol.WS:
+		tg.WS = addr
+		if !strings.Contains(addr, "://") {
+			tg.WS = "ws://" + addr + "/ws/echo"
+		}
+	}
+	return tg
+}
+
+// Run probes and writes one line per message and a summary to out.
+func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
+	if !o.Transport.Valid() {
+		return Summary{}, fmt.Errorf("probe: unknown transport %q (want one of tcp, udp, quic-stream, quic-dgram, ws)", o.Transport)
+	}
+	if o.Count < 1 || o.Size < 1 {
+		return Summary{}, fmt.Errorf("probe: --count and --size must be at least 1")
+	}
+	if o.Network == nil {
+		o.Network = transports.Kernel
+	}
+	sum := Summary{Type: "summary", Transport: o.Transport, Addr: o.Addr}
+	events := make(chan protocol.Event, 1024)
+	c, err := transports.Dial(ctx, o.Network, o.Transport, Target(o.Transport, o.Addr), transports.ClientOptions{
+		LossTimeout: o.LossTimeout,
+		Emit: func(e protocol.Event) {
+			if e.Type == protocol.EventConnected {
+				sum.HandshakeMicros = e.DurMicros
+			}
+			select {
+			case events <- e:
+			case <-ctx.Done():
+			}
+		},
+	})
+	if err != nil {
+		return sum, err
+	}
+	defer c.Close()
+
+	results := map[uint64]*Result{}
+	var rtts []int64
+	var lastDone uint64
+	settled := 0
+	handle := func(e protocol.Event) error {
+		switch e.Type {
+		case protocol.EventRead:
+			for _, m := range e.Msgs {
+				if r := results[m]; r != nil {
+					r.Reads++
+				}
+			}
+		case protocol.EventComplete, protocol.EventLost:
+			r := results[e.Msg]
+			if r == nil || r.RTTMicros != 0 || r.Lost {
+				return nil
+			}
+			settled++
+			if e.Type == protocol.EventLost {
+				r.Lost = true
+				sum.Lost++
+			} else {
+				r.RTTMicros = e.DurMicros
+				rtts = append(rtts, e.DurMicros)
+				sum.Received++
+				if e.Msg < lastDone {
+					sum.OutOfOrder++
+				}
+				lastDone = max(lastDone, e.Msg)
+			}
+			return emitLine(out, o.JSON, r)
+		case protocol.EventError, protocol.EventClosed:
+			return fmt.Errorf("probe %s: %s", o.Transport, e.Error)
+		}
+		return nil
+	}
+	wait := func(until func() bool) error {
+		for !until() {
+			select {
+			case e := <-events:
+				if err := handle(e); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	msgs := transports.Numbered(o.Count, o.Size)
+	for i, m := range msgs {
+		n, err := c.Send(0, m)
+		if err != nil {
+			return sum, err
+		}
+		results[n] = &Result{Type: "message", Msg: n, Bytes: len(m)}
+		sum.Sent++
+		if o.Interval == 0 {
+			if err := wait(func() bool { return settled == i+1 }); err != nil {
+				return sum, err
+			}
+			continue
+		}
+		timer := time.NewTimer(o.Interval)
+		err = wait(func() bool {
+			select {
+			case <-timer.C:
+				return true
+			default:
+				return false
+			}
+		})
+		timer.Stop()
+		if err != nil {
+			return sum, err
+		}
+	}
+	if err := wait(func() bool { return settled == sum.Sent }); err != nil {
+		return sum, err
+	}
+	sum.Stats = c.Stats()
+	if s := sum.Stats; s != nil && s.Seq != nil {
+		sum.Duplicated = int(s.Seq.Duplicated)
+	}
+	slices.Sort(rtts)
+	if len(rtts) > 0 {
+		sum.P50Micros = percentile(rtts, 0.50)
+		sum.P99Micros = percentile(rtts, 0.99)
+		sum.MinMicros, sum.MaxMicros = rtts[0], rtts[len(rtts)-1]
+	}
+	return sum, emitSummary(out, o.JSON, sum)
+}
+
+// percentile of sorted values, nearest rank.
+func percentile(sorted []int64, p float64) int64 {
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func emitLine(w io.Writer, asJSON bool, r *Result) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	if r.Lost {
+		_, err := fmt.Fprintf(w, "msg %-5d %6d B  lost\n", r.Msg, r.Bytes)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "msg %-5d %6d B  rtt %8.3f ms  reads %d\n", r.Msg, r.Bytes, float64(r.RTTMicros)/1000, r.Reads)
+	return err
+}
+
+func emitSummary(w io.Writer, asJSON bool, s Summary) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(s)
+	}
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	_, err := fmt.Fprintf(w, "\n%s %s: handshake %.3f ms; %d sent, %d received, %d lost, %d out of order, %d duplicated\nrtt p50 %.3f ms, p99 %.3f ms, min %.3f ms, max %.3f ms\n",
+		s.Transport, s.Addr, ms(s.HandshakeMicros), s.Sent, s.Received, s.Lost, s.OutOfOrder, s.Duplicated,
+		ms(s.P50Micros), ms(s.P99Micros), ms(s.MinMicros), ms(s.MaxMicros))
+	return err
+}

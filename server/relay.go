@@ -1,0 +1,433 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/transports"
+)
+
+// endpoints is the relay's fixed table of where each transport goes: the server's own endpoints.
+type endpoints struct {
+	Network transports.Network
+	Target  transports.Target
+}
+
+const (
+	maxBadRequests  = 5       // consecutive bad requests before the socket is closed with 1008
+	maxQueuedBytes  = 4 << 20 // events waiting for a slow browser before it is disconnected
+	maxRelayTotal   = 1000    // relay connections in all
+	maxActiveReqs   = 4       // requests one session runs at once
+	relayWriteLimit = 10 * time.Second
+)
+
+// relay serves /relay: one session per browser WebSocket.
+type relay struct {
+	cfg Config
+	ep  endpoints
+	log *slog.Logger
+
+	mu       sync.Mutex
+	perIP    map[string]int
+	sessions map[*session]struct{}
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+func newRelay(cfg Config, ep endpoints) *relay {
+	return &relay{cfg: cfg, ep: ep, log: cfg.Logger, perIP: map[string]int{}, sessions: map[*session]struct{}{}}
+}
+
+func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	ip, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		ip = req.RemoteAddr
+	}
+	if msg, ok := r.admit(ip); !ok {
+		http.Error(w, msg, http.StatusTooManyRequests)
+		return
+	}
+	defer r.leave(ip)
+	c, err := websocket.Accept(w, req, &websocket.AcceptOptions{OriginPatterns: r.cfg.AllowOrigins})
+	if err != nil {
+		r.log.Debug("relay: refused", "remote", req.RemoteAddr, "err", err)
+		return // Accept wrote the error (403 for a foreign Origin)
+	}
+	c.SetReadLimit(2 * protocol.MaxRequestSize) // larger requests are refused by DecodeRequest; far larger close with 1009
+	s := newSession(r, c)
+	if !r.track(s, true) {
+		c.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer r.track(s, false)
+	s.run(req.Context())
+}
+
+func (r *relay) admit(ip string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed:
+		return "server shutting down", false
+	case r.perIP[ip] >= r.cfg.MaxRelayPerIP:
+		return fmt.Sprintf("too many relay connections from %s (limit %d)", ip, r.cfg.MaxRelayPerIP), false
+	case len(r.sessions) >= maxRelayTotal:
+		return "too many relay connections", false
+	}
+	r.perIP[ip]++
+	return "", true
+}
+
+func (r *relay) leave(ip string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.perIP[ip]--; r.perIP[ip] <= 0 {
+		delete(r.perIP, ip)
+	}
+}
+
+func (r *relay) track(s *session, add bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if add {
+		if r.closed {
+			return false
+		}
+		r.sessions[s] = struct{}{}
+		r.wg.Add(1)
+		return true
+	}
+	delete(r.sessions, s)
+	r.wg.Done()
+	return true
+}
+
+// close ends every session and waits for them.
+func (r *relay) close() {
+	r.mu.Lock()
+	r.closed = true
+	for s := range r.sessions {
+		s.conn.Close(websocket.StatusGoingAway, "server shutting down")
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// session is one browser's relay connection and the transport connections it uses. Transport
+// connections are dialled when first needed and closed after IdleTimeout unused, so an idle page
+// costs little more than its WebSocket.
+type session struct {
+	r     *relay
+	conn  *websocket.Conn
+	id    string
+	epoch time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// outgoing events; a writer goroutine exists only while there is something to send
+	qmu     sync.Mutex
+	queue   [][]byte
+	qbytes  int
+	writing bool
+	dead    bool
+
+	mu      sync.Mutex
+	clients map[protocol.Transport]*slot
+	idle    *time.Timer
+	active  chan struct{} // semaphore of running requests
+	work    sync.WaitGroup
+}
+
+// slot is one transport's connection in a session.
+type slot struct {
+	mu      sync.Mutex // held while dialling and sending, so messages go out in order
+	c       *transports.Client
+	lastUse time.Time
+	pending map[uint64]int // request id -> messages not yet complete or lost
+}
+
+func newSession(r *relay, c *websocket.Conn) *session {
+	var b [8]byte
+	rand.Read(b[:])
+	s := &session{r: r, conn: c, id: hex.EncodeToString(b[:]), epoch: time.Now(),
+		clients: map[protocol.Transport]*slot{}, active: make(chan struct{}, maxActiveReqs)}
+	return s
+}
+
+func (s *session) run(parent context.Context) {
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(parent))
+	defer func() {
+		s.cancel()
+		s.work.Wait()
+		s.closeClients(0)
+		s.mu.Lock()
+		if s.idle != nil {
+			s.idle.Stop()
+		}
+		s.mu.Unlock()
+		s.conn.CloseNow()
+		s.waitWriter()
+	}()
+	s.send(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports})
+	bad := 0
+	for {
+		typ, data, err := s.conn.Read(s.ctx)
+		if err != nil {
+			return
+		}
+		var req protocol.Request
+		if typ != websocket.MessageText {
+			err = errors.New("binary messages are not accepted: send JSON text")
+		} else {
+			req, err = protocol.DecodeRequest(data)
+		}
+		if err != nil {
+			bad++
+			s.send(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: err.Error()})
+			if bad >= maxBadRequests {
+				s.conn.Close(websocket.StatusPolicyViolation, "too many malformed requests")
+				return
+			}
+			continue
+		}
+		bad = 0
+		s.handle(req)
+	}
+}
+
+func (s *session) handle(req protocol.Request) {
+	if req.Type == protocol.TypePing {
+		s.send(protocol.Event{Type: protocol.EventPong, Req: req.ID, T0: req.T0})
+		return
+	}
+	select {
+	case s.active <- struct{}{}:
+	default:
+		s.send(protocol.Event{Type: protocol.EventError, Req: req.ID,
+			Error: fmt.Sprintf("busy: %d requests are already running; wait for them", maxActiveReqs)})
+		return
+	}
+	ts := req.Transports
+	if len(ts) == 0 {
+		ts = protocol.Transports
+	}
+	var msgs [][]byte
+	switch req.Type {
+	case protocol.TypeSend:
+		msgs = [][]byte{[]byte(req.Text)}
+	case protocol.TypeBurst:
+		msgs = transports.Numbered(req.Count, req.Size)
+	case protocol.TypeReconnect:
+		s.closeClients(0)
+	}
+	var wg sync.WaitGroup
+	for _, t := range ts {
+		wg.Go(func() { s.sendOver(t, req.ID, msgs) })
+	}
+	s.work.Go(func() {
+		wg.Wait()
+		<-s.active
+	})
+}
+
+func (s *session) slot(t protocol.Transport) *slot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.clients[t]
+	if sl == nil {
+		sl = &slot{pending: map[uint64]int{}}
+		s.clients[t] = sl
+	}
+	return sl
+}
+
+// sendOver sends msgs over transport t, dialling first if the session has no live connection.
+func (s *session) sendOver(t protocol.Transport, req uint64, msgs [][]byte) {
+	sl := s.slot(t)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.c != nil {
+		select {
+		case <-sl.c.Done():
+			sl.c = nil // the connection ended (idle timeout at the server, say): dial again
+		default:
+		}
+	}
+	if sl.c == nil {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		c, err := transports.Dial(ctx, s.r.ep.Network, t, s.r.ep.Target, transports.ClientOptions{
+			Epoch:       s.epoch,
+			LossTimeout: s.r.cfg.LossTimeout,
+			Emit:        func(e protocol.Event) { s.fromClient(sl, e) },
+		})
+		cancel()
+		if err != nil {
+			return // Dial emitted the error event
+		}
+		sl.c = c
+	}
+	sl.lastUse = time.Now()
+	s.armIdle()
+	if len(msgs) == 0 {
+		return
+	}
+	sl.pending[req] += len(msgs)
+	for _, m := range msgs {
+		if _, err := sl.c.Send(req, m); err != nil {
+			sl.pending[req] = 0
+			delete(sl.pending, req)
+			return
+		}
+	}
+}
+
+// fromClient forwards a transport client's event and, when the last message of a request has
+// completed or been lost, follows it with the stack's stats.
+func (s *session) fromClient(sl *slot, e protocol.Event) {
+	s.send(e)
+	if e.Type != protocol.EventComplete && e.Type != protocol.EventLost {
+		return
+	}
+	s.mu.Lock() // pending is guarded by s.mu here: sl.mu is held by senders for whole bursts
+	n := sl.pending[e.Req] - 1
+	if n > 0 {
+		sl.pending[e.Req] = n
+	} else {
+		delete(sl.pending, e.Req)
+	}
+	c := sl.c
+	s.mu.Unlock()
+	if n == 0 && c != nil {
+		s.send(protocol.Event{Type: protocol.EventStats, Req: e.Req, Transport: e.Transport, AtMicros: e.AtMicros, Stats: c.Stats()})
+	}
+}
+
+// armIdle makes sure a timer will close transport connections that stay unused.
+func (s *session) armIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idle == nil {
+		s.idle = time.AfterFunc(s.r.cfg.IdleTimeout, s.onIdle)
+	}
+}
+
+func (s *session) onIdle() {
+	s.closeClients(s.r.cfg.IdleTimeout)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sl := range s.clients {
+		if sl.c != nil {
+			s.idle.Reset(s.r.cfg.IdleTimeout / 2)
+			return
+		}
+	}
+	s.idle = nil
+}
+
+// closeClients closes the transport connections unused for at least idle (all of them for 0).
+func (s *session) closeClients(idle time.Duration) {
+	s.mu.Lock()
+	slots := make([]*slot, 0, len(s.clients))
+	for _, sl := range s.clients {
+		slots = append(slots, sl)
+	}
+	s.mu.Unlock()
+	for _, sl := range slots {
+		if idle > 0 {
+			if !sl.mu.TryLock() {
+				continue // in use
+			}
+		} else {
+			sl.mu.Lock()
+		}
+		if sl.c != nil && (idle == 0 || time.Since(sl.lastUse) >= idle) {
+			sl.c.Close()
+			s.mu.Lock()
+			sl.c = nil
+			clear(sl.pending)
+			s.mu.Unlock()
+		}
+		sl.mu.Unlock()
+	}
+}
+
+// send queues one event for the browser. A browser that falls too far behind is disconnected.
+func (s *session) send(e protocol.Event) {
+	e.V = protocol.Version
+	b, err := json.Marshal(e)
+	if err != nil {
+		s.r.log.Error("relay: encode event", "err", err)
+		return
+	}
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.dead {
+		return
+	}
+	if s.qbytes+len(b) > maxQueuedBytes {
+		s.dead = true
+		s.queue, s.qbytes = nil, 0
+		go s.conn.Close(websocket.StatusPolicyViolation, "connection too slow to keep up with events")
+		return
+	}
+	s.queue = append(s.queue, b)
+	s.qbytes += len(b)
+	if !s.writing {
+		s.writing = true
+		go s.drain()
+	}
+}
+
+func (s *session) drain() {
+	for {
+		s.qmu.Lock()
+		if len(s.queue) == 0 || s.dead {
+			s.writing = false
+			s.queue = nil
+			s.qmu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue, s.qbytes = nil, 0
+		s.qmu.Unlock()
+		for _, b := range batch {
+			ctx, cancel := context.WithTimeout(context.Background(), relayWriteLimit)
+			err := s.conn.Write(ctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				s.qmu.Lock()
+				s.dead = true
+				s.qmu.Unlock()
+				s.conn.CloseNow()
+			}
+		}
+	}
+}
+
+// waitWriter waits for a running drain to finish (the conn is closed, so it ends quickly).
+func (s *session) waitWriter() {
+	s.qmu.Lock()
+	s.dead = true
+	s.qmu.Unlock()
+	for range 200 {
+		s.qmu.Lock()
+		w := s.writing
+		s.qmu.Unlock()
+		if !w {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

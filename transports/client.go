@@ -1,0 +1,584 @@
+package transports
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"github.com/quic-go/quic-go"
+	"github.com/wireplay/wireplay/protocol"
+)
+
+// Target says where a client connects: one wireplay server's endpoints.
+type Target struct {
+	TCP, UDP, QUIC string // host:port of each endpoint
+	WS             string // ws:// URL of the WebSocket echo
+	// TLS is the QUIC client's TLS configuration; nil trusts any certificate (wireplay servers make
+	// their own self-signed ones), see ClientTLSConfig.
+	TLS *tls.Config
+	// QUICConfig is the client's quic-go configuration; nil uses QUICEchoConfig{}.QUICConfig().
+	QUICConfig *quic.Config
+}
+
+// ClientOptions are what every Client shares.
+type ClientOptions struct {
+	// Emit receives the client's events; it is called from the client's goroutines, one at a time
+	// per client, and must not block for long.
+	Emit func(protocol.Event)
+	// Epoch is the time events' AtMicros count from; default the client's creation.
+	Epoch time.Time
+	// LossTimeout is how long a datagram's echo may take before it is reported lost; default 1 s.
+	LossTimeout time.Duration
+	// PreviewBytes is how many bytes of each read an event shows; default 64.
+	PreviewBytes int
+}
+
+// Client sends messages over one transport to an echo endpoint and reports, through
+// ClientOptions.Emit, every write, every read, each complete echo with its round trip time, and
+// each datagram lost.
+type Client struct {
+	t    protocol.Transport
+	opts ClientOptions
+	io   clientIO
+
+	emitMu sync.Mutex
+	mu     sync.Mutex
+	next   uint64 // last message number used
+	// stream transports: messages in flight, in order, and the bytes of the first one read so far
+	inflight []*inflight
+	partial  []byte
+	// datagram transports
+	sent     map[uint64]*inflight
+	seq      protocol.SeqStats
+	highest  uint64
+	lostSeqs map[uint64]bool
+	wsStats  protocol.WSStats
+
+	done    chan struct{}
+	closing atomic.Bool
+	err     error
+}
+
+type inflight struct {
+	msg, req uint64
+	size     int
+	at       time.Time
+	timer    *time.Timer
+}
+
+// clientIO is one transport's connection as the Client needs it.
+type clientIO interface {
+	write(b []byte) error
+	read(b []byte) (int, error)
+	close() error
+	stats() *protocol.Stats
+	datagrams() bool
+}
+
+// Dial connects a client for transport t to target over network n, emitting "dial" and, once
+// connected, "connected" with the handshake duration.
+func Dial(ctx context.Context, n Network, t protocol.Transport, target Target, opts ClientOptions) (*Client, error) {
+	if opts.Emit == nil {
+		opts.Emit = func(protocol.Event) {}
+	}
+	if opts.Epoch.IsZero() {
+		opts.Epoch = time.Now()
+	}
+	if opts.LossTimeout == 0 {
+		opts.LossTimeout = time.Second
+	}
+	if opts.PreviewBytes == 0 {
+		opts.PreviewBytes = 64
+	}
+	c := &Client{t: t, opts: opts, done: make(chan struct{}), sent: map[uint64]*inflight{}, lostSeqs: map[uint64]bool{}}
+	start := time.Now()
+	c.emit(protocol.Event{Type: protocol.EventDial})
+	var err error
+	switch t {
+	case protocol.TCP:
+		c.io, err = dialTCP(ctx, n, target.TCP)
+	case protocol.UDP:
+		c.io, err = dialUDP(ctx, n, target.UDP)
+	case protocol.QUICStream, protocol.QUICDgram:
+		c.io, err = dialQUIC(ctx, n, target, t == protocol.QUICDgram)
+	case protocol.WS:
+		c.io, err = dialWS(ctx, n, target.WS, &c.wsStats, &c.mu)
+	default:
+		err = fmt.Errorf("unknown transport %q", t)
+	}
+	if err != nil {
+		err = fmt.Errorf("dial %s: %w", t, err)
+		c.emit(protocol.Event{Type: protocol.EventError, Error: err.Error()})
+		return nil, err
+	}
+	c.emit(protocol.Event{Type: protocol.EventConnected, DurMicros: time.Since(start).Microseconds(), Stats: c.io.stats()})
+	go c.readLoop()
+	return c, nil
+}
+
+// Transport is the transport the client speaks.
+func (c *Client) Transport() protocol.Transport { return c.t }
+
+// Done is closed when the connection has ended (closed, or failed: see Err).
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended, once Done is closed; nil after Close.
+func (c *Client) Err() error {
+	<-c.done
+	return c.err
+}
+
+func (c *Client) now() int64 { return time.Since(c.opts.Epoch).Microseconds() }
+
+func (c *Client) emit(e protocol.Event) {
+	e.V = protocol.Version
+	e.Transport = c.t
+	e.AtMicros = c.now()
+	c.emitMu.Lock()
+	c.opts.Emit(e)
+	c.emitMu.Unlock()
+}
+
+// DatagramHeader is the size of the sequence number wireplay puts before each datagram's message.
+const DatagramHeader = 8
+
+// Send writes one message, tagged with req (copied into its events), and returns its number.
+func (c *Client) Send(req uint64, msg []byte) (uint64, error) {
+	select {
+	case <-c.done:
+		return 0, fmt.Errorf("send %s: connection closed", c.t)
+	default:
+	}
+	c.mu.Lock()
+	c.next++
+	m := &inflight{msg: c.next, req: req, size: len(msg), at: time.Now()}
+	payload := msg
+	if c.io.datagrams() {
+		payload = make([]byte, DatagramHeader+len(msg))
+		binary.BigEndian.PutUint64(payload, m.msg)
+		copy(payload[DatagramHeader:], msg)
+		c.sent[m.msg] = m
+		c.seq.Sent++
+		m.timer = time.AfterFunc(c.opts.LossTimeout, func() { c.lose(m) })
+	} else {
+		c.inflight = append(c.inflight, m)
+	}
+	c.mu.Unlock()
+	c.emit(protocol.Event{Type: protocol.EventWrite, Req: req, Msg: m.msg, Bytes: len(payload), Text: c.preview(msg)})
+	if err := c.io.write(payload); err != nil {
+		c.mu.Lock()
+		if c.io.datagrams() {
+			delete(c.sent, m.msg)
+			m.timer.Stop()
+			c.seq.Sent--
+		}
+		c.mu.Unlock()
+		err = fmt.Errorf("send %s: %w", c.t, err)
+		c.emit(protocol.Event{Type: protocol.EventError, Req: req, Msg: m.msg, Error: err.Error()})
+		return m.msg, err
+	}
+	return m.msg, nil
+}
+
+func (c *Client) lose(m *inflight) {
+	c.mu.Lock()
+	if _, ok := c.sent[m.msg]; !ok {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.sent, m.msg)
+	c.lostSeqs[m.msg] = true
+	c.seq.Lost++
+	st := c.seq
+	c.mu.Unlock()
+	c.emit(protocol.Event{Type: protocol.EventLost, Req: m.req, Msg: m.msg, Stats: &protocol.Stats{Seq: &st}})
+}
+
+// Stats is the stack's (or, for datagrams, wireplay's sequence-number) view of the connection.
+func (c *Client) Stats() *protocol.Stats {
+	if c.io.datagrams() {
+		c.mu.Lock()
+		st := c.seq
+		c.mu.Unlock()
+		s := c.io.stats()
+		if s == nil {
+			s = &protocol.Stats{}
+		}
+		s.Seq = &st
+		return s
+	}
+	return c.io.stats()
+}
+
+// Close ends the connection and waits for the client's goroutine.
+func (c *Client) Close() error {
+	c.closing.Store(true)
+	err := c.io.close()
+	<-c.done
+	c.mu.Lock()
+	for _, m := range c.sent {
+		m.timer.Stop()
+	}
+	c.mu.Unlock()
+	return err
+}
+
+func (c *Client) preview(b []byte) string {
+	if len(b) > c.opts.PreviewBytes {
+		b = b[:c.opts.PreviewBytes]
+	}
+	return strings.ToValidUTF8(string(b), string(utf8.RuneError))
+}
+
+func (c *Client) readLoop() {
+	defer close(c.done)
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.io.read(buf)
+		if n > 0 {
+			if c.io.datagrams() {
+				c.gotDatagram(buf[:n])
+			} else {
+				c.gotStream(buf[:n])
+			}
+		}
+		if err != nil {
+			if !c.closing.Load() && !isClosed(err) {
+				c.err = err
+				c.emit(protocol.Event{Type: protocol.EventClosed, Error: err.Error()})
+			}
+			return
+		}
+	}
+}
+
+func isClosed(err error) bool {
+	var ae *quic.ApplicationError
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) ||
+		(errors.As(err, &ae) && !ae.Remote) || websocket.CloseStatus(err) == websocket.StatusNormalClosure
+}
+
+// gotStream matches the bytes of one read against the messages in flight, in order.
+func (c *Client) gotStream(b []byte) {
+	now := time.Now()
+	type done struct {
+		m    *inflight
+		text []byte
+	}
+	var completed []done
+	var msgs []uint64
+	var req uint64
+	c.mu.Lock()
+	rest := b
+	for len(rest) > 0 && len(c.inflight) > 0 {
+		m := c.inflight[0]
+		if req == 0 {
+			req = m.req
+		}
+		msgs = append(msgs, m.msg)
+		need := m.size - len(c.partial)
+		take := min(need, len(rest))
+		c.partial = append(c.partial, rest[:take]...)
+		rest = rest[take:]
+		if len(c.partial) == m.size {
+			completed = append(completed, done{m, c.partial})
+			c.partial = nil
+			c.inflight = c.inflight[1:]
+		}
+	}
+	c.mu.Unlock()
+	c.emit(protocol.Event{Type: protocol.EventRead, Req: req, Msg: first(msgs), Msgs: msgs, Bytes: len(b), Text: c.preview(b)})
+	for _, d := range completed {
+		c.emit(protocol.Event{Type: protocol.EventComplete, Req: d.m.req, Msg: d.m.msg, Bytes: d.m.size,
+			DurMicros: now.Sub(d.m.at).Microseconds(), Text: c.preview(d.text)})
+	}
+	if len(rest) > 0 {
+		c.emit(protocol.Event{Type: protocol.EventError, Error: fmt.Sprintf("%d unexpected bytes echoed", len(rest))})
+	}
+}
+
+func first(s []uint64) uint64 {
+	if len(s) == 0 {
+		return 0
+	}
+	return s[0]
+}
+
+// gotDatagram matches one datagram by its sequence number and counts loss, reordering and
+// duplication.
+func (c *Client) gotDatagram(b []byte) {
+	now := time.Now()
+	if len(b) < DatagramHeader {
+		c.emit(protocol.Event{Type: protocol.EventError, Bytes: len(b), Error: "short datagram echoed"})
+		return
+	}
+	seq := binary.BigEndian.Uint64(b)
+	body := b[DatagramHeader:]
+	c.mu.Lock()
+	m, ok := c.sent[seq]
+	late := c.lostSeqs[seq]
+	switch {
+	case ok:
+		delete(c.sent, seq)
+		m.timer.Stop()
+		c.seq.Received++
+		if seq < c.highest {
+			c.seq.Reordered++
+		}
+		c.highest = max(c.highest, seq)
+	case late: // declared lost, then arrived: it was late, not lost
+		delete(c.lostSeqs, seq)
+		c.seq.Lost--
+		c.seq.Received++
+		c.seq.Reordered++
+	case seq > 0 && seq <= c.next:
+		c.seq.Duplicated++
+	}
+	st := c.seq
+	c.mu.Unlock()
+	var req uint64
+	if m != nil {
+		req = m.req
+	}
+	c.emit(protocol.Event{Type: protocol.EventRead, Req: req, Msg: seq, Msgs: []uint64{seq}, Bytes: len(b), Text: c.preview(body)})
+	if ok {
+		c.emit(protocol.Event{Type: protocol.EventComplete, Req: m.req, Msg: seq, Bytes: len(body),
+			DurMicros: now.Sub(m.at).Microseconds(), Text: c.preview(body), Stats: &protocol.Stats{Seq: &st}})
+	}
+}
+
+// TCP
+
+type tcpIO struct{ c net.Conn }
+
+func dialTCP(ctx context.Context, n Network, addr string) (*tcpIO, error) {
+	c, err := n.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpIO{c}, nil
+}
+
+func (t *tcpIO) write(b []byte) error {
+	t.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := t.c.Write(b)
+	return err
+}
+func (t *tcpIO) read(b []byte) (int, error) { return t.c.Read(b) }
+func (t *tcpIO) close() error               { return t.c.Close() }
+func (t *tcpIO) datagrams() bool            { return false }
+func (t *tcpIO) stats() *protocol.Stats {
+	s, err := ReadTCPInfo(t.c)
+	if err != nil {
+		return nil
+	}
+	return &protocol.Stats{TCP: &s}
+}
+
+// UDP
+
+type udpIO struct{ c net.Conn }
+
+func dialUDP(ctx context.Context, n Network, addr string) (*udpIO, error) {
+	c, err := n.Dial(ctx, "udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &udpIO{c}, nil
+}
+
+func (u *udpIO) write(b []byte) error {
+	_, err := u.c.Write(b)
+	return err
+}
+func (u *udpIO) read(b []byte) (int, error) {
+	for {
+		n, err := u.c.Read(b)
+		if err != nil && isRefused(err) {
+			continue // an ICMP port unreachable from an earlier datagram: that one is lost, go on
+		}
+		return n, err
+	}
+}
+func (u *udpIO) close() error           { return u.c.Close() }
+func (u *udpIO) datagrams() bool        { return true }
+func (u *udpIO) stats() *protocol.Stats { return nil }
+
+// QUIC
+
+type quicIO struct {
+	pc    net.PacketConn
+	conn  *quic.Conn
+	s     *quic.Stream // nil for datagrams
+	dgram bool
+}
+
+func localFor(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err == nil && strings.Contains(host, ":") {
+		return "[::]:0"
+	}
+	return "0.0.0.0:0"
+}
+
+func dialQUIC(ctx context.Context, n Network, target Target, dgram bool) (*quicIO, error) {
+	ra, err := net.ResolveUDPAddr("udp", target.QUIC)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := n.ListenPacket(ctx, "udp", localFor(target.QUIC))
+	if err != nil {
+		return nil, err
+	}
+	tlsConf := target.TLS
+	if tlsConf == nil {
+		tlsConf = ClientTLSConfig(nil)
+	}
+	conf := target.QUICConfig
+	if conf == nil {
+		conf = QUICEchoConfig{}.QUICConfig()
+	}
+	conn, err := quic.Dial(ctx, pc, ra, tlsConf, conf)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	q := &quicIO{pc: pc, conn: conn, dgram: dgram}
+	if dgram {
+		if !conn.ConnectionState().SupportsDatagrams.Remote {
+			q.close()
+			return nil, errors.New("peer does not support QUIC datagrams")
+		}
+		return q, nil
+	}
+	if q.s, err = conn.OpenStreamSync(ctx); err != nil {
+		q.close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func (q *quicIO) write(b []byte) error {
+	if q.dgram {
+		return q.conn.SendDatagram(b)
+	}
+	q.s.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := q.s.Write(b)
+	return err
+}
+
+func (q *quicIO) read(b []byte) (int, error) {
+	if q.dgram {
+		d, err := q.conn.ReceiveDatagram(context.Background())
+		return copy(b, d), err
+	}
+	return q.s.Read(b)
+}
+
+func (q *quicIO) close() error {
+	err := q.conn.CloseWithError(0, "bye")
+	q.pc.Close()
+	return err
+}
+func (q *quicIO) datagrams() bool { return q.dgram }
+func (q *quicIO) stats() *protocol.Stats {
+	s := q.conn.ConnectionStats()
+	return &protocol.Stats{QUIC: &protocol.QUICStats{
+		SmoothedRTTMicros: s.SmoothedRTT.Microseconds(),
+		MinRTTMicros:      s.MinRTT.Microseconds(),
+		LatestRTTMicros:   s.LatestRTT.Microseconds(),
+		Cwnd:              s.CongestionWindow,
+		PacketsSent:       s.PacketsSent,
+		PacketsReceived:   s.PacketsReceived,
+		PacketsLost:       s.PacketsLost,
+		BytesSent:         s.BytesSent,
+		BytesReceived:     s.BytesReceived,
+		BytesLost:         s.BytesLost,
+	}}
+}
+
+// WebSocket
+
+type wsIO struct {
+	c     *websocket.Conn
+	st    *protocol.WSStats
+	mu    *sync.Mutex
+	sent  []time.Time // write times of messages in flight, for the RTT
+	ctx   context.Context
+	abort context.CancelFunc
+}
+
+func dialWS(ctx context.Context, n Network, url string, st *protocol.WSStats, mu *sync.Mutex) (*wsIO, error) {
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext:       func(ctx context.Context, network, addr string) (net.Conn, error) { return n.Dial(ctx, network, addr) },
+		DisableKeepAlives: true,
+	}}
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadLimit(64 << 10)
+	w := &wsIO{c: c, st: st, mu: mu}
+	w.ctx, w.abort = context.WithCancel(context.Background())
+	return w, nil
+}
+
+func (w *wsIO) write(b []byte) error {
+	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	defer cancel()
+	w.mu.Lock()
+	w.sent = append(w.sent, time.Now())
+	w.mu.Unlock()
+	if err := w.c.Write(ctx, websocket.MessageText, b); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.st.FramesSent++
+	w.st.BytesSent += uint64(len(b))
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *wsIO) read(b []byte) (int, error) {
+	_, r, err := w.c.Reader(w.ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.ReadFull(r, b)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil
+	}
+	w.mu.Lock()
+	w.st.FramesReceived++
+	w.st.BytesReceived += uint64(n)
+	if len(w.sent) > 0 {
+		w.st.RTTMicros = time.Since(w.sent[0]).Microseconds()
+		w.sent = w.sent[1:]
+	}
+	w.mu.Unlock()
+	return n, err
+}
+
+func (w *wsIO) close() error {
+	err := w.c.Close(websocket.StatusNormalClosure, "")
+	w.abort()
+	return err
+}
+func (w *wsIO) datagrams() bool { return false }
+func (w *wsIO) stats() *protocol.Stats {
+	w.mu.Lock()
+	s := *w.st
+	w.mu.Unlock()
+	return &protocol.Stats{WS: &s}
+}

@@ -1,0 +1,117 @@
+package transports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// TCPEchoConfig tunes the TCP echo endpoint; zero fields take defaults.
+type TCPEchoConfig struct {
+	IdleTimeout  time.Duration // close a connection with nothing to read for this long; default 60 s
+	WriteTimeout time.Duration // give up on a write after this long; default 10 s
+	MaxConns     int           // concurrent connections; more are closed at once; default 1024
+}
+
+// TCPEcho echoes every byte it reads back to the sender.
+type TCPEcho struct {
+	cfg TCPEchoConfig
+	ln  net.Listener
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// ListenTCPEcho listens on addr; Serve runs it.
+func ListenTCPEcho(ctx context.Context, n Network, addr string, cfg TCPEchoConfig) (*TCPEcho, error) {
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 1024
+	}
+	ln, err := n.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen tcp: %w", err)
+	}
+	return &TCPEcho{cfg: cfg, ln: ln, conns: make(map[net.Conn]struct{})}, nil
+}
+
+// Addr is the address the endpoint listens on.
+func (e *TCPEcho) Addr() net.Addr { return e.ln.Addr() }
+
+// Serve accepts connections until Close.
+func (e *TCPEcho) Serve() error {
+	for {
+		c, err := e.ln.Accept()
+		if err != nil {
+			e.mu.Lock()
+			closed := e.closed
+			e.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accept tcp: %w", err)
+		}
+		e.mu.Lock()
+		if e.closed || len(e.conns) >= e.cfg.MaxConns {
+			e.mu.Unlock()
+			c.Close()
+			continue
+		}
+		e.conns[c] = struct{}{}
+		e.wg.Add(1)
+		e.mu.Unlock()
+		go e.echo(c)
+	}
+}
+
+func (e *TCPEcho) echo(c net.Conn) {
+	defer e.wg.Done()
+	defer func() {
+		c.Close()
+		e.mu.Lock()
+		delete(e.conns, c)
+		e.mu.Unlock()
+	}()
+	buf := make([]byte, 16<<10)
+	for {
+		c.SetReadDeadline(time.Now().Add(e.cfg.IdleTimeout))
+		n, err := c.Read(buf)
+		if n > 0 {
+			c.SetWriteDeadline(time.Now().Add(e.cfg.WriteTimeout))
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Close stops the listener and closes every connection, then waits for their goroutines.
+func (e *TCPEcho) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	err := e.ln.Close()
+	for c := range e.conns {
+		c.Close()
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return err
+}

@@ -1,0 +1,165 @@
+package transports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// UDPEchoConfig tunes the UDP echo endpoint; zero fields take defaults.
+type UDPEchoConfig struct {
+	// PerSourceRate and PerSourceBurst bound the datagrams answered per second to one source
+	// address (IP and port); defaults 2,000/s with a burst of 500.
+	PerSourceRate, PerSourceBurst float64
+	// GlobalRate and GlobalBurst bound the datagrams answered per second in all; defaults 20,000/s
+	// with a burst of 5,000.
+	GlobalRate, GlobalBurst float64
+	// MaxSources is how many sources' buckets are remembered; default 4,096.
+	MaxSources int
+}
+
+// blockedSourcePorts are the ports of services that answer anything they receive (echo, daytime,
+// chargen, DNS, NTP): a spoofed datagram "from" them would start a reflection loop or amplify.
+var blockedSourcePorts = map[uint16]bool{7: true, 13: true, 19: true, 53: true, 123: true}
+
+// UDPEcho answers each datagram with the same bytes, to the address it came from. A reply is never
+// larger than its request, so the endpoint cannot amplify a spoofed flood.
+type UDPEcho struct {
+	cfg UDPEchoConfig
+	pc  net.PacketConn
+
+	global  bucket
+	mu      sync.Mutex
+	sources map[string]*bucket
+
+	closed  atomic.Bool
+	dropped atomic.Uint64
+	echoed  atomic.Uint64
+}
+
+// ListenUDPEcho listens on addr; Serve runs it.
+func ListenUDPEcho(ctx context.Context, n Network, addr string, cfg UDPEchoConfig) (*UDPEcho, error) {
+	if cfg.PerSourceRate == 0 {
+		cfg.PerSourceRate, cfg.PerSourceBurst = 2000, 500
+	}
+	if cfg.GlobalRate == 0 {
+		cfg.GlobalRate, cfg.GlobalBurst = 20000, 5000
+	}
+	if cfg.MaxSources == 0 {
+		cfg.MaxSources = 4096
+	}
+	pc, err := n.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen udp: %w", err)
+	}
+	e := &UDPEcho{cfg: cfg, pc: pc, sources: make(map[string]*bucket)}
+	e.global.init(cfg.GlobalRate, cfg.GlobalBurst, time.Now())
+	return e, nil
+}
+
+// Addr is the address the endpoint listens on.
+func (e *UDPEcho) Addr() net.Addr { return e.pc.LocalAddr() }
+
+// Dropped counts datagrams not answered (blocked source port or over a rate limit).
+func (e *UDPEcho) Dropped() uint64 { return e.dropped.Load() }
+
+// Echoed counts datagrams answered.
+func (e *UDPEcho) Echoed() uint64 { return e.echoed.Load() }
+
+// Serve answers datagrams until Close.
+func (e *UDPEcho) Serve() error {
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := e.pc.ReadFrom(buf)
+		if err != nil {
+			if e.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("read udp: %w", err)
+		}
+		if !e.allow(from, time.Now()) {
+			e.dropped.Add(1)
+			continue
+		}
+		if _, err := e.pc.WriteTo(buf[:n], from); err == nil {
+			e.echoed.Add(1)
+		}
+	}
+}
+
+func (e *UDPEcho) allow(from net.Addr, now time.Time) bool {
+	ap, err := netip.ParseAddrPort(from.String())
+	if err != nil || blockedSourcePorts[ap.Port()] || ap.Port() == 0 {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := from.String()
+	b := e.sources[key]
+	if b == nil {
+		if len(e.sources) >= e.cfg.MaxSources {
+			for k, old := range e.sources { // forget full (i.e. idle) buckets first
+				if old.full(now) {
+					delete(e.sources, k)
+				}
+			}
+			if len(e.sources) >= e.cfg.MaxSources {
+				return false
+			}
+		}
+		b = new(bucket)
+		b.init(e.cfg.PerSourceRate, e.cfg.PerSourceBurst, now)
+		e.sources[key] = b
+	}
+	if !e.global.take(now) {
+		return false
+	}
+	return b.take(now)
+}
+
+// Close stops the endpoint.
+func (e *UDPEcho) Close() error {
+	e.closed.Store(true)
+	return e.pc.Close()
+}
+
+// bucket is a token bucket: rate tokens a second, at most burst saved.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (b *bucket) init(rate, burst float64, now time.Time) {
+	b.rate, b.burst, b.tokens, b.last = rate, burst, burst, now
+}
+
+func (b *bucket) refill(now time.Time) {
+	b.tokens += now.Sub(b.last).Seconds() * b.rate
+	if b.tokens > b.burst {
+		b.tokens = b.burst
+	}
+	b.last = now
+}
+
+func (b *bucket) take(now time.Time) bool {
+	b.refill(now)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+func (b *bucket) full(now time.Time) bool {
+	b.refill(now)
+	return b.tokens >= b.burst
+}

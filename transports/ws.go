@@ -1,0 +1,57 @@
+package transports
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// WSEchoConfig tunes the WebSocket echo endpoint; zero fields take defaults.
+type WSEchoConfig struct {
+	ReadLimit   int64         // largest message accepted; default 64 KiB
+	IdleTimeout time.Duration // close a connection with no message for this long; default 60 s
+	MaxConns    int           // concurrent connections; more get 503; default 1024
+}
+
+// WSEchoHandler upgrades to WebSocket and echoes each message, text or binary, as it came. A message
+// over the read limit closes that connection with status 1009 (message too big).
+func WSEchoHandler(cfg WSEchoConfig) http.Handler {
+	if cfg.ReadLimit == 0 {
+		cfg.ReadLimit = 64 << 10
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 1024
+	}
+	slots := make(chan struct{}, cfg.MaxConns)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			http.Error(w, "too many WebSocket connections", http.StatusServiceUnavailable)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return // Accept has written the HTTP error
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(cfg.ReadLimit)
+		for {
+			ctx, cancel := context.WithTimeout(r.Context(), cfg.IdleTimeout)
+			typ, msg, err := c.Read(ctx)
+			if err == nil {
+				err = c.Write(ctx, typ, msg)
+			}
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,22 @@
+// Package web holds the page's static files — the stylesheet, the Go-WebAssembly client
+// (main.wasm, built by `go tool task wasm`) and Go's wasm_exec.js loader — embedded in the binary.
+package web
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed static
+var static embed.FS
+
+// Static is the static file tree, rooted so that "style.css" is at the top.
+var Static fs.FS = mustSub(static, "static")
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	s, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
