@@ -1,0 +1,193 @@
+package transportstest
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/transports"
+)
+
+// StartEcho starts wireplay's four echo endpoints on n at host (port 0 each) and returns the
+// Target that reaches them. Everything is closed in t.Cleanup.
+func StartEcho(t testing.TB, n transports.Network, host string) transports.Target {
+	t.Helper()
+	ctx := context.Background()
+	at := net.JoinHostPort(host, "0")
+	tcp, err := transports.ListenTCPEcho(ctx, n, at, transports.TCPEchoConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go tcp.Serve()
+	t.Cleanup(func() { tcp.Close() })
+	udp, err := transports.ListenUDPEcho(ctx, n, at, transports.UDPEchoConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go udp.Serve()
+	t.Cleanup(func() { udp.Close() })
+	tlsConf, err := transports.ServerTLSConfig("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := transports.ListenQUICEcho(ctx, n, at, tlsConf, transports.QUICEchoConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go q.Serve()
+	t.Cleanup(func() { q.Close() })
+	hl, err := n.Listen(ctx, "tcp", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: transports.WSEchoHandler(transports.WSEchoConfig{})}
+	go hs.Serve(hl)
+	t.Cleanup(func() { hs.Close() })
+	return transports.Target{
+		TCP:  tcp.Addr().String(),
+		UDP:  udp.Addr().String(),
+		QUIC: q.Addr().String(),
+		WS:   "ws://" + hl.Addr().String() + "/",
+		TLS:  transports.ClientTLSConfig(tlsConf),
+	}
+}
+
+// Recorder collects a client's events.
+type Recorder struct {
+	ch chan protocol.Event
+}
+
+// NewRecorder returns a Recorder with room for many events.
+func NewRecorder() *Recorder { return &Recorder{ch: make(chan protocol.Event, 4096)} }
+
+// Emit is a transports.ClientOptions.Emit.
+func (r *Recorder) Emit(e protocol.Event) { r.ch <- e }
+
+// WaitFor returns events until one satisfies ok, or fails the test after timeout.
+func (r *Recorder) WaitFor(t testing.TB, timeout time.Duration, ok func(protocol.Event) bool) []protocol.Event {
+	t.Helper()
+	var seen []protocol.Event
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-r.ch:
+			seen = append(seen, e)
+			if ok(e) {
+				return seen
+			}
+		case <-deadline:
+			t.Fatalf("no matching event within %v; saw %d events: %+v", timeout, len(seen), seen)
+			return nil
+		}
+	}
+}
+
+// TestClients is the conformance suite every transport client passes on network n against the
+// echo endpoints of target: handshake events, one message echoed whole, pipelined messages all
+// echoed in order with their text, every read's bytes accounted for, stats, and a clean close.
+func TestClients(t *testing.T, n transports.Network, target transports.Target) {
+	for _, tr := range protocol.Transports {
+		t.Run(string(tr), func(t *testing.T) {
+			rec := NewRecorder()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := transports.Dial(ctx, n, tr, target, transports.ClientOptions{Emit: rec.Emit, LossTimeout: 3 * time.Second})
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			t.Cleanup(func() { c.Close() })
+			evs := rec.WaitFor(t, time.Second, func(e protocol.Event) bool { return e.Type == protocol.EventConnected })
+			if evs[0].Type != protocol.EventDial {
+				t.Errorf("first event %q, want dial", evs[0].Type)
+			}
+			if d := evs[len(evs)-1].DurMicros; d <= 0 {
+				t.Errorf("handshake duration %d µs, want > 0", d)
+			}
+
+			t.Run("one message", func(t *testing.T) {
+				msg := []byte("hello, " + string(tr))
+				n, err := c.Send(7, msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				evs := rec.WaitFor(t, 5*time.Second, func(e protocol.Event) bool {
+					return e.Type == protocol.EventComplete && e.Msg == n
+				})
+				done := evs[len(evs)-1]
+				if done.Text != string(msg) || done.Req != 7 || done.DurMicros <= 0 || done.Transport != tr {
+					t.Errorf("complete event %+v, want text %q, req 7, rtt > 0", done, msg)
+				}
+			})
+
+			t.Run("pipelined", func(t *testing.T) {
+				msgs := transports.Numbered(20, 100)
+				var nums []uint64
+				for _, m := range msgs {
+					n, err := c.Send(8, m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					nums = append(nums, n)
+				}
+				var got []protocol.Event
+				readBytes := 0
+				rec.WaitFor(t, 10*time.Second, func(e protocol.Event) bool {
+					switch e.Type {
+					case protocol.EventComplete:
+						got = append(got, e)
+					case protocol.EventRead:
+						readBytes += e.Bytes
+					}
+					return len(got) == len(msgs)
+				})
+				want := 0
+				for i, e := range got {
+					if e.Msg != nums[i] || !bytes.Equal([]byte(e.Text), msgs[i][:min(64, len(msgs[i]))]) {
+						t.Errorf("complete %d: msg %d text %q, want msg %d text %q", i, e.Msg, e.Text, nums[i], msgs[i][:64])
+					}
+					want += len(msgs[i])
+				}
+				if tr == protocol.UDP || tr == protocol.QUICDgram {
+					want += len(msgs) * transports.DatagramHeader
+				}
+				if readBytes != want {
+					t.Errorf("reads returned %d bytes in all, want %d", readBytes, want)
+				}
+			})
+
+			t.Run("stats", func(t *testing.T) {
+				s := c.Stats()
+				switch tr {
+				case protocol.TCP:
+					if s == nil || s.TCP == nil || s.TCP.BytesSent == 0 {
+						t.Errorf("tcp stats %+v, want bytes sent", s)
+					}
+				case protocol.QUICStream, protocol.QUICDgram:
+					if s == nil || s.QUIC == nil || s.QUIC.PacketsSent == 0 || s.QUIC.SmoothedRTTMicros == 0 {
+						t.Errorf("quic stats %+v, want packets and rtt", s)
+					}
+				case protocol.WS:
+					if s == nil || s.WS == nil || s.WS.FramesReceived != 21 {
+						t.Errorf("ws stats %+v, want 21 frames received", s)
+					}
+				}
+				if tr == protocol.UDP || tr == protocol.QUICDgram {
+					if s == nil || s.Seq == nil || s.Seq.Sent != 21 || s.Seq.Received != 21 || s.Seq.Lost != 0 {
+						t.Errorf("seq stats %+v, want 21 sent and received", s)
+					}
+				}
+			})
+
+			if err := c.Close(); err != nil && tr != protocol.UDP {
+				t.Logf("close: %v", err)
+			}
+			if _, err := c.Send(9, []byte("after close")); err == nil {
+				t.Error("send after close succeeded")
+			}
+		})
+	}
+}
