@@ -1,0 +1,36 @@
+package link
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/wireplay/wireplay/transports"
+	"github.com/wireplay/wireplay/transports/transportstest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// newLink makes a link closed at the end of the test.
+func newLink(t testing.TB, cfg Config) *Link {
+	t.Helper()
+	l, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return l
+}
+
+func TestConformance(t *testing.T) {
+	transportstest.TestNetwork(t, func(t *testing.T) (server, client transports.Network, serverHost string) {
+		l := newLink(t, Config{Seed: 1})
+		return l.Server(), l.Client(), l.ServerAddr().String()
+	})
+}

@@ -1,0 +1,437 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/transports"
+)
+
+// host is one end of the link: a netstack with one NIC. It implements transports.Network.
+type host struct {
+	name string
+	s    *stack.Stack
+	addr netip.Addr
+}
+
+var _ transports.Network = (*host)(nil)
+
+// listenBacklog is the accept queue length of a Listen.
+const listenBacklog = 1024
+
+func (h *host) fullAddr(op, network, address string, wantTCP bool) (tcpip.FullAddress, error) {
+	switch network {
+	case "tcp", "tcp4":
+		if !wantTCP {
+			return tcpip.FullAddress{}, fmt.Errorf("link %s %s %s: %w", op, network, address, net.UnknownNetworkError(network))
+		}
+	case "udp", "udp4":
+		if wantTCP {
+			return tcpip.FullAddress{}, fmt.Errorf("link %s %s %s: %w", op, network, address, net.UnknownNetworkError(network))
+		}
+	default:
+		return tcpip.FullAddress{}, fmt.Errorf("link %s %s %s: %w", op, network, address, net.UnknownNetworkError(network))
+	}
+	hostPart, portPart, err := net.SplitHostPort(address)
+	if err != nil {
+		return tcpip.FullAddress{}, fmt.Errorf("link %s %s: %w", op, network, err)
+	}
+	port, err := strconv.ParseUint(portPart, 10, 16)
+	if err != nil {
+		return tcpip.FullAddress{}, fmt.Errorf("link %s %s %s: bad port %q", op, network, address, portPart)
+	}
+	fa := tcpip.FullAddress{Port: uint16(port)}
+	if hostPart == "" {
+		if op == "dial" {
+			fa.Addr = tcpip.AddrFrom4(h.addr.As4())
+		}
+		return fa, nil
+	}
+	ip, err := netip.ParseAddr(hostPart)
+	if err != nil {
+		return tcpip.FullAddress{}, fmt.Errorf("link %s %s %s: host must be an IPv4 literal: %w", op, network, address, err)
+	}
+	ip = ip.Unmap()
+	if !ip.Is4() {
+		return tcpip.FullAddress{}, fmt.Errorf("link %s %s %s: only IPv4 is supported", op, network, address)
+	}
+	if !ip.IsUnspecified() {
+		fa.Addr = tcpip.AddrFrom4(ip.As4())
+	}
+	return fa, nil
+}
+
+// Listen implements transports.Network for "tcp" and "tcp4".
+func (h *host) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	fa, err := h.fullAddr("listen", network, address, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("link listen: %w", err)
+	}
+	var wq waiter.Queue
+	ep, terr := h.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if terr != nil {
+		return nil, fmt.Errorf("link listen: %w", tcpipErr(terr))
+	}
+	if terr := ep.Bind(fa); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
+	}
+	if terr := ep.Listen(listenBacklog); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
+	}
+	return &listener{ep: ep, wq: &wq, closed: make(chan struct{})}, nil
+}
+
+// ListenPacket implements transports.Network for "udp" and "udp4".
+func (h *host) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	fa, err := h.fullAddr("listen", network, address, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("link listen: %w", err)
+	}
+	return h.udp(&fa, nil)
+}
+
+// Dial implements transports.Network for "tcp", "tcp4", "udp" and "udp4".
+func (h *host) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	isTCP := network == "tcp" || network == "tcp4"
+	fa, err := h.fullAddr("dial", network, address, isTCP)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("link dial: %w", err)
+	}
+	if !isTCP {
+		return h.udp(nil, &fa)
+	}
+	var wq waiter.Queue
+	ep, terr := h.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if terr != nil {
+		return nil, fmt.Errorf("link dial: %w", tcpipErr(terr))
+	}
+	entry, notify := waiter.NewChannelEntry(waiter.WritableEvents)
+	wq.EventRegister(&entry)
+	defer wq.EventUnregister(&entry)
+	terr = ep.Connect(fa)
+	if _, ok := terr.(*tcpip.ErrConnectStarted); ok {
+		select {
+		case <-ctx.Done():
+			ep.Close()
+			return nil, fmt.Errorf("link dial %s %s: %w", network, address, ctx.Err())
+		case <-notify:
+		}
+		terr = ep.LastError()
+	}
+	if terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("link dial %s %s: %w", network, address, tcpipErr(terr))
+	}
+	return newTCPConn(&wq, ep), nil
+}
+
+func (h *host) udp(laddr, raddr *tcpip.FullAddress) (*UDPConn, error) {
+	var wq waiter.Queue
+	ep, terr := h.s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if terr != nil {
+		return nil, fmt.Errorf("link udp: %w", tcpipErr(terr))
+	}
+	if laddr != nil {
+		if terr := ep.Bind(*laddr); terr != nil {
+			ep.Close()
+			return nil, fmt.Errorf("link listen udp %s: %w", fullString(*laddr), tcpipErr(terr))
+		}
+	}
+	if raddr != nil {
+		if terr := ep.Connect(*raddr); terr != nil {
+			ep.Close()
+			return nil, fmt.Errorf("link dial udp %s: %w", fullString(*raddr), tcpipErr(terr))
+		}
+	}
+	return &UDPConn{UDPConn: gonet.NewUDPConn(&wq, ep), ep: ep}, nil
+}
+
+func fullString(fa tcpip.FullAddress) string {
+	host := "0.0.0.0"
+	if fa.Addr.Len() > 0 {
+		host = fa.Addr.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(fa.Port)))
+}
+
+// tcpipErr turns a netstack error into a Go error, mapping the common ones onto their syscall
+// equivalents so errors.Is(err, syscall.ECONNREFUSED) works as it does for kernel sockets.
+func tcpipErr(e tcpip.Error) error {
+	switch e.(type) {
+	case *tcpip.ErrConnectionRefused:
+		return syscall.ECONNREFUSED
+	case *tcpip.ErrConnectionReset:
+		return syscall.ECONNRESET
+	case *tcpip.ErrPortInUse:
+		return syscall.EADDRINUSE
+	case *tcpip.ErrTimeout:
+		return syscall.ETIMEDOUT
+	case *tcpip.ErrHostUnreachable, *tcpip.ErrNetworkUnreachable:
+		return syscall.EHOSTUNREACH
+	case *tcpip.ErrBadLocalAddress:
+		return syscall.EADDRNOTAVAIL
+	}
+	return errors.New(e.String())
+}
+
+// listener is a TCP listener whose accepted conns are *TCPConn.
+type listener struct {
+	ep        tcpip.Endpoint
+	wq        *waiter.Queue
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	entry, notify := waiter.NewChannelEntry(waiter.ReadableEvents)
+	l.wq.EventRegister(&entry)
+	defer l.wq.EventUnregister(&entry)
+	for {
+		select {
+		case <-l.closed:
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
+		default:
+		}
+		ep, wq, terr := l.ep.Accept(nil)
+		if terr == nil {
+			return newTCPConn(wq, ep), nil
+		}
+		if _, ok := terr.(*tcpip.ErrWouldBlock); !ok {
+			select {
+			case <-l.closed:
+				return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
+			default:
+			}
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: tcpipErr(terr)}
+		}
+		select {
+		case <-l.closed:
+		case <-notify:
+		}
+	}
+}
+
+func (l *listener) Close() error {
+	first := false
+	l.closeOnce.Do(func() {
+		first = true
+		close(l.closed)
+		l.ep.Close()
+	})
+	if !first {
+		return &net.OpError{Op: "close", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
+	}
+	return nil
+}
+
+func (l *listener) Addr() net.Addr {
+	a, err := l.ep.GetLocalAddress()
+	if err != nil {
+		return &net.TCPAddr{}
+	}
+	return toTCPAddr(a)
+}
+
+func toTCPAddr(a tcpip.FullAddress) *net.TCPAddr {
+	ip := net.IPv4zero
+	if a.Addr.Len() > 0 {
+		ip = net.IP(a.Addr.AsSlice())
+	}
+	return &net.TCPAddr{IP: ip, Port: int(a.Port)}
+}
+
+// TCPConn is a netstack TCP conn. It implements net.Conn, CloseRead, CloseWrite and
+// transports.TCPInfoConn.
+type TCPConn struct {
+	*gonet.TCPConn
+	ep     tcpip.Endpoint
+	closed atomic.Bool
+	sent   atomic.Uint64
+	recv   atomic.Uint64
+}
+
+var _ transports.TCPInfoConn = (*TCPConn)(nil)
+
+func newTCPConn(wq *waiter.Queue, ep tcpip.Endpoint) *TCPConn {
+	return &TCPConn{TCPConn: gonet.NewTCPConn(wq, ep), ep: ep}
+}
+
+func (c *TCPConn) closedErr(op string) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: net.ErrClosed}
+}
+
+// Read implements net.Conn.
+func (c *TCPConn) Read(b []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.closedErr("read")
+	}
+	n, err := c.TCPConn.Read(b)
+	c.recv.Add(uint64(n))
+	if err != nil && c.closed.Load() {
+		err = c.closedErr("read")
+	}
+	return n, err
+}
+
+// Write implements net.Conn.
+func (c *TCPConn) Write(b []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.closedErr("write")
+	}
+	n, err := c.TCPConn.Write(b)
+	c.sent.Add(uint64(n))
+	if err != nil && c.closed.Load() {
+		err = c.closedErr("write")
+	}
+	return n, err
+}
+
+// Close implements net.Conn.
+func (c *TCPConn) Close() error {
+	if c.closed.Swap(true) {
+		return c.closedErr("close")
+	}
+	return c.TCPConn.Close()
+}
+
+// TCPInfo reports netstack's view of the connection. BytesSent and BytesReceived count
+// application bytes written and read (netstack does not count retransmitted bytes).
+func (c *TCPConn) TCPInfo() (protocol.TCPStats, error) {
+	var info tcpip.TCPInfoOption
+	if terr := c.ep.GetSockOpt(&info); terr != nil {
+		return protocol.TCPStats{}, fmt.Errorf("link tcp info: %w", tcpipErr(terr))
+	}
+	st := protocol.TCPStats{
+		RTTMicros:     info.RTT.Microseconds(),
+		RTTVarMicros:  info.RTTVar.Microseconds(),
+		Cwnd:          info.SndCwnd,
+		BytesSent:     c.sent.Load(),
+		BytesReceived: c.recv.Load(),
+	}
+	if mss, terr := c.ep.GetSockOptInt(tcpip.MaxSegOption); terr == nil {
+		st.MSS = uint32(mss)
+	}
+	if s, ok := c.ep.Stats().(*tcp.Stats); ok {
+		st.TotalRetrans = uint32(s.SendErrors.Retransmits.Value())
+		st.SegsOut = uint32(s.SegmentsSent.Value())
+		st.SegsIn = uint32(s.SegmentsReceived.Value())
+	}
+	return st, nil
+}
+
+// UDPConn is a netstack UDP socket: a net.PacketConn (and, when dialed, a net.Conn) that quic-go
+// can run on. SetReadBuffer and SetWriteBuffer size netstack's socket buffers, so quic-go's
+// buffer check passes without a warning.
+type UDPConn struct {
+	*gonet.UDPConn
+	ep     tcpip.Endpoint
+	closed atomic.Bool
+}
+
+func (c *UDPConn) closedErr(op string) error {
+	return &net.OpError{Op: op, Net: "udp", Source: c.LocalAddr(), Err: net.ErrClosed}
+}
+
+// SetReadBuffer sets the socket's receive buffer size.
+func (c *UDPConn) SetReadBuffer(bytes int) error {
+	c.ep.SocketOptions().SetReceiveBufferSize(int64(bytes), true)
+	return nil
+}
+
+// SetWriteBuffer sets the socket's send buffer size.
+func (c *UDPConn) SetWriteBuffer(bytes int) error {
+	c.ep.SocketOptions().SetSendBufferSize(int64(bytes), true)
+	return nil
+}
+
+// ReadFrom implements net.PacketConn.
+func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if c.closed.Load() {
+		return 0, nil, c.closedErr("read")
+	}
+	n, addr, err := c.UDPConn.ReadFrom(b)
+	if err != nil && c.closed.Load() {
+		err = c.closedErr("read")
+	}
+	return n, addr, err
+}
+
+// Read implements net.Conn.
+func (c *UDPConn) Read(b []byte) (int, error) {
+	n, _, err := c.ReadFrom(b)
+	return n, err
+}
+
+// WriteTo implements net.PacketConn. addr must be a *net.UDPAddr or a net.Addr whose String is
+// an IPv4 "host:port".
+func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.closed.Load() {
+		return 0, c.closedErr("write")
+	}
+	var ua *net.UDPAddr
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ua = a
+	default:
+		ap, err := netip.ParseAddrPort(addr.String())
+		if err != nil {
+			return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: err}
+		}
+		ua = net.UDPAddrFromAddrPort(ap)
+	}
+	if ip4 := ua.IP.To4(); ip4 != nil && len(ua.IP) != 4 {
+		ua = &net.UDPAddr{IP: ip4, Port: ua.Port}
+	}
+	n, err := c.UDPConn.WriteTo(b, ua)
+	if err != nil && c.closed.Load() {
+		err = c.closedErr("write")
+	}
+	return n, err
+}
+
+// Write implements net.Conn.
+func (c *UDPConn) Write(b []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.closedErr("write")
+	}
+	n, err := c.UDPConn.Write(b)
+	if err != nil && c.closed.Load() {
+		err = c.closedErr("write")
+	}
+	return n, err
+}
+
+// Close implements net.PacketConn.
+func (c *UDPConn) Close() error {
+	if c.closed.Swap(true) {
+		return c.closedErr("close")
+	}
+	return c.UDPConn.Close()
+}
