@@ -1,0 +1,75 @@
+package protocol_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wireplay/wireplay/protocol"
+)
+
+func TestDecodeRequest(t *testing.T) {
+	tests := []struct {
+		name, in string
+		wantErr  string // substring; "" means valid
+	}{
+		{"send", `{"v":1,"type":"send","id":1,"text":"hi"}`, ""},
+		{"send some transports", `{"v":1,"type":"send","text":"hi","transports":["tcp","quic-dgram"]}`, ""},
+		{"burst", `{"v":1,"type":"burst","count":10,"size":64}`, ""},
+		{"ping", `{"v":1,"type":"ping","t0":12.5}`, ""},
+		{"reconnect", `{"v":1,"type":"reconnect"}`, ""},
+		{"not json", `hello`, "malformed request"},
+		{"truncated", `{"v":1,"type":"send"`, "malformed request"},
+		{"wrong version", `{"v":2,"type":"send","text":"x"}`, "unsupported protocol version 2"},
+		{"no version", `{"type":"send","text":"x"}`, "unsupported protocol version 0"},
+		{"missing type", `{"v":1}`, "missing request type"},
+		{"unknown type", `{"v":1,"type":"dial","text":"10.0.0.1:22"}`, `unknown request type "dial"`},
+		{"unknown transport", `{"v":1,"type":"send","text":"x","transports":["sctp"]}`, `unknown transport "sctp"`},
+		{"empty text", `{"v":1,"type":"send","text":""}`, "empty text"},
+		{"long text", `{"v":1,"type":"send","text":"` + strings.Repeat("a", protocol.MaxTextBytes+1) + `"}`, "over the"},
+		{"burst zero", `{"v":1,"type":"burst","count":0,"size":1}`, "count 0"},
+		{"burst huge", `{"v":1,"type":"burst","count":500,"size":16384}`, "over the"},
+		{"oversize request", `{"v":1,"type":"send","text":"` + strings.Repeat("a", protocol.MaxRequestSize) + `"}`, "byte limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := protocol.DecodeRequest([]byte(tt.in))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"type":"send","id":1,"text":"hi"}`,
+		`{"v":1,"type":"burst","count":10,"size":64,"transports":["udp"]}`,
+		`{"v":1,"type":"ping","t0":1}`,
+		`{"v":1,"type":"reconnect"}`,
+		`{"v":1,"type":"send","text":null}`,
+		`[]`, `null`, `{"v":1e400}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := protocol.DecodeRequest(data)
+		if err != nil {
+			return
+		}
+		// Whatever is accepted respects the limits the relay relies on.
+		if r.V != protocol.Version || r.Validate() != nil {
+			t.Fatalf("accepted an invalid request %+v", r)
+		}
+		if len(r.Text) > protocol.MaxTextBytes || r.Count*r.Size > protocol.MaxBurstBytes || r.Count > protocol.MaxBurstCount {
+			t.Fatalf("accepted a request over the limits: %d text bytes, %d×%d", len(r.Text), r.Count, r.Size)
+		}
+		for _, tr := range r.Transports {
+			if !tr.Valid() {
+				t.Fatalf("accepted transport %q", tr)
+			}
+		}
+	})
+}
