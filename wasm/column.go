@@ -1,0 +1,335 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"slices"
+	"strings"
+	"syscall/js"
+
+	"github.com/wireplay/wireplay/protocol"
+)
+
+const (
+	maxCards   = 50  // messages kept in a column's timeline
+	maxReads   = 30  // reads kept in a column's read list
+	rttSamples = 200 // round trips kept for the p50
+)
+
+// msgKey names a message: Msg numbers restart with every new transport connection (gen).
+type msgKey struct {
+	gen int
+	msg uint64
+}
+
+// card is one message in a column's timeline.
+type card struct {
+	li, text, rtt, steps js.Value
+	writeAt              int64
+	bytes                int
+	reads                int
+	settled              bool
+}
+
+// column is the live state of one transport's column.
+type column struct {
+	t                                                  protocol.Transport
+	root, conn, hs, rtt, p50, metrics, reads, timeline js.Value
+	count                                              js.Value
+
+	gen       int
+	cards     map[msgKey]*card
+	order     []msgKey // oldest first
+	rtts      []int64
+	nReads    int
+	delivered int
+	lost      int
+	errors    int
+	notes     uint64
+}
+
+func newColumn(t protocol.Transport) *column {
+	root := query(document, `[data-transport="`+string(t)+`"]`)
+	role := func(r string) js.Value { return query(root, `[data-role="`+r+`"]`) }
+	return &column{
+		t:        t,
+		root:     root,
+		conn:     role("conn"),
+		hs:       role("hs"),
+		rtt:      role("rtt"),
+		p50:      role("p50"),
+		metrics:  role("metrics"),
+		reads:    role("reads"),
+		timeline: role("timeline"),
+		count:    role("count"),
+		cards:    map[msgKey]*card{},
+	}
+}
+
+func (c *column) setConn(state, text string) {
+	c.root.Get("dataset").Set("state", state)
+	setText(c.conn, text)
+}
+
+func (c *column) apply(ev protocol.Event) {
+	switch ev.Type {
+	case protocol.EventDial:
+		c.setConn("dialing", "dialing…")
+		setText(c.hs, "…")
+	case protocol.EventConnected:
+		c.gen++
+		c.setConn("open", "connected")
+		if ev.DurMicros == 0 {
+			setText(c.hs, "none")
+			c.note("connected", "ready · no handshake")
+		} else {
+			setValue(c.hs, fmtMicros(ev.DurMicros))
+			c.note("connected", "connected · handshake "+fmtMicros(ev.DurMicros))
+		}
+	case protocol.EventWrite:
+		k := msgKey{c.gen, ev.Msg}
+		cd := c.card(k, ev.Text)
+		cd.writeAt = ev.AtMicros
+		cd.bytes = ev.Bytes
+		cd.step("w", "write "+fmtBytes(ev.Bytes))
+	case protocol.EventRead:
+		c.read(ev)
+	case protocol.EventComplete:
+		k := msgKey{c.gen, ev.Msg}
+		cd := c.cards[k]
+		if cd == nil {
+			cd = c.card(k, ev.Text)
+			cd.writeAt = ev.AtMicros - ev.DurMicros
+		}
+		if !cd.settled {
+			cd.settled = true
+			c.delivered++
+		}
+		cd.li.Get("classList").Call("add", "ok")
+		cd.text.Call("setAttribute", "data-testid", "echo")
+		setText(cd.rtt, fmtMicros(ev.DurMicros))
+		cd.step("c", "✓ echo "+fmtOffset(ev.AtMicros-cd.writeAt))
+		c.addRTT(ev.DurMicros)
+	case protocol.EventLost:
+		k := msgKey{c.gen, ev.Msg}
+		cd := c.cards[k]
+		if cd == nil {
+			cd = c.card(k, "#"+itoa(ev.Msg))
+		}
+		if !cd.settled {
+			cd.settled = true
+			c.lost++
+		}
+		cd.li.Get("classList").Call("add", "lost")
+		setText(cd.rtt, "lost")
+		cd.step("x", "lost after "+fmtMicros(max(0, ev.AtMicros-cd.writeAt)))
+	case protocol.EventError:
+		c.errors++
+		if cd := c.cards[msgKey{c.gen, ev.Msg}]; ev.Msg != 0 && cd != nil {
+			cd.li.Get("classList").Call("add", "err")
+			setText(cd.rtt, "error")
+			cd.step("x", ev.Error)
+		} else {
+			c.note("err", ev.Error)
+		}
+		if c.root.Get("dataset").Get("state").String() != "open" {
+			c.setConn("error", "error")
+			setText(c.hs, "failed")
+		}
+	case protocol.EventClosed:
+		c.setConn("closed", "closed")
+		msg := "connection closed"
+		if ev.Error != "" {
+			msg += ": " + ev.Error
+		}
+		c.note("closed", msg)
+	}
+	if ev.Stats != nil {
+		c.setStats(ev.Stats)
+	}
+	c.updateCount()
+}
+
+// card returns the timeline entry of message k, making it (newest first) if needed.
+func (c *column) card(k msgKey, text string) *card {
+	if cd := c.cards[k]; cd != nil {
+		return cd
+	}
+	c.clearEmpty(c.timeline)
+	cd := &card{li: el("li", "msg", "")}
+	top := el("div", "msg-top", "")
+	top.Call("append", el("span", "msg-n", "#"+itoa(k.msg)))
+	cd.text = el("span", "msg-text", visible(text))
+	cd.text.Set("title", text)
+	top.Call("append", cd.text)
+	cd.rtt = el("span", "msg-rtt", "…")
+	top.Call("append", cd.rtt)
+	cd.steps = el("div", "steps", "")
+	cd.li.Call("append", top, cd.steps)
+	c.timeline.Call("prepend", cd.li)
+	c.cards[k] = cd
+	c.order = append(c.order, k)
+	for len(c.order) > maxCards {
+		old := c.order[0]
+		c.order = c.order[1:]
+		if o := c.cards[old]; o != nil {
+			o.li.Call("remove")
+			delete(c.cards, old)
+		}
+	}
+	return cd
+}
+
+func (cd *card) step(kind, text string) {
+	cd.steps.Call("append", el("span", "step "+kind, text))
+}
+
+// note puts a line that is not a message (connection changes, errors) into the timeline.
+func (c *column) note(kind, text string) {
+	c.clearEmpty(c.timeline)
+	li := el("li", "note "+kind, text)
+	c.timeline.Call("prepend", li)
+	// Notes count against the same bound as messages, sharing the order slice under gen -1.
+	c.notes++
+	k := msgKey{gen: -1, msg: c.notes}
+	c.cards[k] = &card{li: li, settled: true}
+	c.order = append(c.order, k)
+}
+
+// read shows what one read call returned, and adds it to the messages it carried.
+func (c *column) read(ev protocol.Event) {
+	c.clearEmpty(c.reads)
+	merged := len(ev.Msgs) > 1
+	li := el("li", "", "")
+	if merged {
+		li.Set("className", "merged")
+	}
+	li.Call("append", el("span", "rb", fmtBytes(ev.Bytes)))
+	var ids []string
+	for _, m := range ev.Msgs {
+		ids = append(ids, "#"+itoa(m))
+	}
+	li.Call("append", el("span", "rm", strings.Join(ids, "+")))
+	pv := el("span", "rp", visible(ev.Text))
+	pv.Set("title", ev.Text)
+	li.Call("append", pv)
+	if merged {
+		li.Call("append", el("span", "badge", itoa(len(ev.Msgs))+" msgs in 1 read"))
+	}
+	c.reads.Call("prepend", li)
+	c.nReads++
+	for c.reads.Get("childElementCount").Int() > maxReads {
+		c.reads.Get("lastElementChild").Call("remove")
+	}
+	for _, m := range ev.Msgs {
+		cd := c.cards[msgKey{c.gen, m}]
+		if cd == nil {
+			continue
+		}
+		cd.reads++
+		label := "read " + fmtBytes(ev.Bytes)
+		if merged {
+			label += " (" + itoa(len(ev.Msgs)) + " msgs)"
+		}
+		kind := "r"
+		if merged || cd.reads > 1 {
+			kind = "r odd"
+		}
+		cd.step(kind, label+" "+fmtOffset(ev.AtMicros-cd.writeAt))
+	}
+}
+
+func (c *column) addRTT(us int64) {
+	c.rtts = append(c.rtts, us)
+	if len(c.rtts) > rttSamples {
+		c.rtts = c.rtts[len(c.rtts)-rttSamples:]
+	}
+	setValue(c.rtt, fmtMicros(us))
+	s := slices.Clone(c.rtts)
+	slices.Sort(s)
+	setValue(c.p50, fmtMicros(s[len(s)/2]))
+}
+
+func (c *column) updateCount() {
+	parts := []string{}
+	if c.delivered > 0 {
+		parts = append(parts, itoa(c.delivered)+" echoed")
+	}
+	if c.lost > 0 {
+		parts = append(parts, itoa(c.lost)+" lost")
+	}
+	if c.errors > 0 {
+		parts = append(parts, itoa(c.errors)+" errors")
+	}
+	setText(c.count, strings.Join(parts, " · "))
+}
+
+// reconnecting marks the column while the relay re-dials it.
+func (c *column) reconnecting() {
+	c.setConn("dialing", "reconnecting…")
+	setText(c.hs, "…")
+}
+
+// unavailable marks a column whose transport the relay does not offer.
+func (c *column) unavailable() {
+	c.setConn("closed", "not offered")
+}
+
+func (c *column) clearEmpty(list js.Value) {
+	if e := query(list, ".empty"); !e.IsNull() {
+		e.Call("remove")
+	}
+}
+
+// setStats replaces the metrics list with what the stack reported.
+func (c *column) setStats(s *protocol.Stats) {
+	var kv [][2]string
+	switch {
+	case s.TCP != nil:
+		t := s.TCP
+		kv = [][2]string{
+			{"rtt", fmtMicros(t.RTTMicros)},
+			{"rttvar", fmtMicros(t.RTTVarMicros)},
+			{"cwnd", itoa(t.Cwnd) + " seg"},
+			{"retrans", itoa(t.TotalRetrans)},
+			{"sent", fmtBytes(t.BytesSent)},
+			{"recv", fmtBytes(t.BytesReceived)},
+		}
+	case s.QUIC != nil:
+		q := s.QUIC
+		kv = [][2]string{
+			{"srtt", fmtMicros(q.SmoothedRTTMicros)},
+			{"min rtt", fmtMicros(q.MinRTTMicros)},
+			{"cwnd", fmtBytes(q.Cwnd)},
+			{"pkts lost", itoa(q.PacketsLost)},
+			{"bytes lost", fmtBytes(q.BytesLost)},
+			{"pkts sent", itoa(q.PacketsSent)},
+		}
+	case s.Seq != nil:
+		q := s.Seq
+		kv = [][2]string{
+			{"sent", itoa(q.Sent)},
+			{"received", itoa(q.Received)},
+			{"lost", itoa(q.Lost)},
+			{"reordered", itoa(q.Reordered)},
+			{"duplicated", itoa(q.Duplicated)},
+		}
+	case s.WS != nil:
+		w := s.WS
+		kv = [][2]string{
+			{"frames out", itoa(w.FramesSent)},
+			{"frames in", itoa(w.FramesReceived)},
+			{"sent", fmtBytes(w.BytesSent)},
+			{"recv", fmtBytes(w.BytesReceived)},
+			{"rtt", fmtMicros(w.RTTMicros)},
+		}
+	default:
+		return
+	}
+	c.metrics.Set("textContent", "")
+	for _, p := range kv {
+		d := el("div", "", "")
+		d.Call("append", el("dt", "", p[0]), el("dd", "", p[1]))
+		c.metrics.Call("append", d)
+	}
+}

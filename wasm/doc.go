@@ -1,0 +1,15 @@
+//go:build js && wasm
+
+// Command wasm is wireplay's browser client, built with GOOS=js GOARCH=wasm into
+// web/static/main.wasm and started by the page (server/view.templ) through Go's wasm_exec.js.
+//
+// It opens the /relay WebSocket of the server that served the page, sends the composer's messages,
+// bursts and reconnects as protocol.Requests, and applies the protocol.Events that come back to the
+// page's five transport columns: handshake and round-trip times, a bounded timeline of recent
+// messages (write → reads → complete or lost), what each read returned, and the stack's own
+// metrics. It pings the relay every two seconds to show the browser↔server round trip, and
+// reconnects with backoff when the relay socket drops.
+//
+// All DOM work goes through syscall/js; text that came from a user or the network is only ever
+// set as textContent.
+package main

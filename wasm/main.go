@@ -1,0 +1,334 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall/js"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/wireplay/wireplay/protocol"
+)
+
+const (
+	pingEvery  = 2 * time.Second
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = 10 * time.Second
+	outboxSize = 64
+)
+
+// app is the page's state. Go's js/wasm runs goroutines on one thread without preemption, but the
+// relay reader, timers and DOM callbacks still interleave at blocking points, so state is guarded.
+type app struct {
+	mu     sync.Mutex
+	cols   map[protocol.Transport]*column
+	nextID uint64
+	outbox chan protocol.Request // the live relay connection's, nil while there is none
+	notice int                   // generation of the shown notice, to hide only our own
+
+	input, send, burstCount, burstSize, burst, reconnect js.Value
+	status, statusText, relayRTT, noticeEl               js.Value
+}
+
+func main() {
+	a := &app{
+		cols:       map[protocol.Transport]*column{},
+		input:      byID("message"),
+		send:       byID("send"),
+		burstCount: byID("burst-count"),
+		burstSize:  byID("burst-size"),
+		burst:      byID("burst"),
+		reconnect:  byID("reconnect"),
+		status:     byID("status"),
+		statusText: byID("status-text"),
+		relayRTT:   byID("relay-rtt"),
+		noticeEl:   byID("notice"),
+	}
+	for _, t := range protocol.Transports {
+		a.cols[t] = newColumn(t)
+	}
+	a.wire()
+	go a.run(relayURL())
+	select {}
+}
+
+// relayURL is the /relay WebSocket of the server that served the page.
+func relayURL() string {
+	loc := js.Global().Get("location")
+	scheme := "ws://"
+	if loc.Get("protocol").String() == "https:" {
+		scheme = "wss://"
+	}
+	return scheme + loc.Get("host").String() + "/relay"
+}
+
+// wire connects the composer's controls. Callbacks must not block: they only queue requests.
+func (a *app) wire() {
+	on := func(e js.Value, event string, f func(ev js.Value)) {
+		e.Call("addEventListener", event, js.FuncOf(func(this js.Value, args []js.Value) any {
+			f(args[0])
+			return nil
+		}))
+	}
+	on(a.send, "click", func(js.Value) { a.sendMessage() })
+	on(a.input, "keydown", func(ev js.Value) {
+		if ev.Get("key").String() == "Enter" && !ev.Get("isComposing").Truthy() {
+			ev.Call("preventDefault")
+			a.sendMessage()
+		}
+	})
+	on(a.burst, "click", func(js.Value) { a.sendBurst() })
+	on(a.reconnect, "click", func(js.Value) {
+		if a.request(protocol.Request{Type: protocol.TypeReconnect}) {
+			a.mu.Lock()
+			for _, c := range a.cols {
+				c.reconnecting()
+			}
+			a.mu.Unlock()
+		}
+	})
+}
+
+func (a *app) sendMessage() {
+	text := a.input.Get("value").String()
+	if strings.TrimSpace(text) == "" {
+		a.input.Call("focus")
+		return
+	}
+	if len(text) > protocol.MaxTextBytes {
+		a.showNotice("That message is " + itoa(len(text)) + " bytes; the limit is " + itoa(protocol.MaxTextBytes) + ".")
+		return
+	}
+	if a.request(protocol.Request{Type: protocol.TypeSend, Text: text}) {
+		a.input.Set("value", "")
+	}
+	a.input.Call("focus")
+}
+
+func (a *app) sendBurst() {
+	count, err1 := strconv.Atoi(strings.TrimSpace(a.burstCount.Get("value").String()))
+	size, err2 := strconv.Atoi(strings.TrimSpace(a.burstSize.Get("value").String()))
+	if err1 != nil || err2 != nil {
+		a.showNotice("Burst needs a whole number of messages and of bytes per message.")
+		return
+	}
+	r := protocol.Request{V: protocol.Version, Type: protocol.TypeBurst, Count: count, Size: size}
+	if err := r.Validate(); err != nil {
+		a.showNotice(err.Error())
+		return
+	}
+	a.request(r)
+}
+
+// request queues r for the relay with the next id; it reports whether it was queued.
+func (a *app) request(r protocol.Request) bool {
+	a.mu.Lock()
+	out := a.outbox
+	a.nextID++
+	r.V, r.ID = protocol.Version, a.nextID
+	a.mu.Unlock()
+	if out == nil {
+		if r.Type != protocol.TypePing {
+			a.showNotice("Not connected to the server; retrying…")
+		}
+		return false
+	}
+	select {
+	case out <- r:
+		return true
+	default:
+		if r.Type != protocol.TypePing {
+			a.showNotice("Too many requests waiting to be sent; try again in a moment.")
+		}
+		return false
+	}
+}
+
+// run keeps a relay connection open, reconnecting with exponential backoff.
+func (a *app) run(url string) {
+	backoff := minBackoff
+	for {
+		a.setStatus("connecting", "connecting…")
+		welcomed, err := a.session(url)
+		if welcomed {
+			backoff = minBackoff
+		}
+		reason := "connection lost"
+		if err != nil {
+			reason = describe(err)
+		}
+		secs := strconv.FormatFloat(backoff.Seconds(), 'f', 1, 64)
+		a.setStatus("down", reason+" · retrying in "+secs+" s")
+		time.Sleep(backoff)
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+func describe(err error) string {
+	if s := websocket.CloseStatus(err); s != -1 {
+		var ce websocket.CloseError
+		if errors.As(err, &ce) && ce.Reason != "" {
+			return "closed by server: " + ce.Reason
+		}
+		return "closed by server (" + itoa(int(s)) + ")"
+	}
+	msg := err.Error()
+	if len(msg) > 80 {
+		msg = msg[:80] + "…"
+	}
+	return msg
+}
+
+// session runs one relay connection until it fails; welcomed reports whether the relay greeted us.
+func (a *app) session(url string) (welcomed bool, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, _, err := websocket.Dial(dctx, url, nil)
+	dcancel()
+	if err != nil {
+		return false, err
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(4 << 20)
+
+	out := make(chan protocol.Request, outboxSize)
+	defer func() {
+		a.mu.Lock()
+		a.outbox = nil
+		a.mu.Unlock()
+		a.setControls(false)
+	}()
+	go func() { // writer
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case r := <-out:
+				b, err := json.Marshal(r)
+				if err != nil {
+					continue
+				}
+				if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return welcomed, err
+		}
+		var ev protocol.Event
+		if err := json.Unmarshal(data, &ev); err != nil {
+			a.showNotice("Could not read an event from the server: " + err.Error())
+			continue
+		}
+		if ev.Type == protocol.EventWelcome && !welcomed {
+			welcomed = true
+			a.mu.Lock()
+			a.outbox = out
+			a.mu.Unlock()
+			a.welcome(ev)
+			go a.pinger(ctx)
+			continue
+		}
+		a.apply(ev)
+	}
+}
+
+func (a *app) pinger(ctx context.Context) {
+	t := time.NewTicker(pingEvery)
+	defer t.Stop()
+	for {
+		a.request(protocol.Request{Type: protocol.TypePing, T0: nowMillis()})
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *app) welcome(ev protocol.Event) {
+	if ev.V != protocol.Version {
+		a.showNotice("The server speaks protocol v" + itoa(ev.V) + "; this page expects v" + itoa(protocol.Version) + ". Reload the page.")
+	}
+	text := "connected"
+	if ev.Session != "" {
+		text += " · session " + ev.Session
+	}
+	a.setStatus("open", text)
+	a.setControls(true)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	offered := map[protocol.Transport]bool{}
+	for _, t := range ev.Transports {
+		offered[t] = true
+	}
+	for t, c := range a.cols {
+		if len(ev.Transports) > 0 && !offered[t] {
+			c.unavailable()
+		}
+	}
+}
+
+// apply routes one event to its column, or to the header for session-wide events.
+func (a *app) apply(ev protocol.Event) {
+	switch {
+	case ev.Type == protocol.EventPong:
+		if ev.T0 > 0 {
+			setText(a.relayRTT, fmtMillis(nowMillis()-ev.T0))
+		}
+		return
+	case ev.Transport == "":
+		switch ev.Type {
+		case protocol.EventError:
+			a.showNotice(ev.Error)
+		case protocol.EventClosed:
+			a.showNotice("The server closed the session: " + ev.Error)
+		}
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c := a.cols[ev.Transport]; c != nil {
+		c.apply(ev)
+	}
+}
+
+func (a *app) setStatus(state, text string) {
+	a.status.Get("dataset").Set("state", state)
+	setText(a.statusText, text)
+}
+
+func (a *app) setControls(on bool) {
+	for _, b := range []js.Value{a.send, a.burst, a.reconnect} {
+		b.Set("disabled", !on)
+	}
+}
+
+// showNotice shows a message under the composer for a few seconds.
+func (a *app) showNotice(text string) {
+	a.mu.Lock()
+	a.notice++
+	gen := a.notice
+	a.mu.Unlock()
+	setText(a.noticeEl, text)
+	a.noticeEl.Set("hidden", false)
+	time.AfterFunc(8*time.Second, func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.notice == gen {
+			a.noticeEl.Set("hidden", true)
+		}
+	})
+}
