@@ -193,7 +193,7 @@ func newHost(name string, addr netip.Addr, n *nic, cfg Config) (*host, error) {
 		return fail("add address", terr)
 	}
 	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
-	return &host{name: name, s: s, addr: addr}, nil
+	return &host{name: name, s: s, addr: addr, mss: uint32(cfg.MTU - 52)}, nil
 }
 
 // Client is the client host's network.

@@ -28,6 +28,7 @@ type host struct {
 	name string
 	s    *stack.Stack
 	addr netip.Addr
+	mss  uint32 // payload bytes per full segment on this host's MTU
 }
 
 var _ transports.Network = (*host)(nil)
@@ -99,7 +100,7 @@ func (h *host) Listen(ctx context.Context, network, address string) (net.Listene
 		ep.Close()
 		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
 	}
-	return &listener{ep: ep, wq: &wq, closed: make(chan struct{})}, nil
+	return &listener{ep: ep, wq: &wq, closed: make(chan struct{}), mss: h.mss}, nil
 }
 
 // ListenPacket implements transports.Network for "udp" and "udp4".
@@ -149,7 +150,7 @@ func (h *host) Dial(ctx context.Context, network, address string) (net.Conn, err
 		ep.Close()
 		return nil, fmt.Errorf("link dial %s %s: %w", network, address, tcpipErr(terr))
 	}
-	return newTCPConn(&wq, ep), nil
+	return newTCPConn(&wq, ep, h.mss), nil
 }
 
 func (h *host) udp(laddr, raddr *tcpip.FullAddress) (*UDPConn, error) {
@@ -207,6 +208,7 @@ type listener struct {
 	wq        *waiter.Queue
 	closed    chan struct{}
 	closeOnce sync.Once
+	mss       uint32
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -221,7 +223,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		ep, wq, terr := l.ep.Accept(nil)
 		if terr == nil {
-			return newTCPConn(wq, ep), nil
+			return newTCPConn(wq, ep, l.mss), nil
 		}
 		if _, ok := terr.(*tcpip.ErrWouldBlock); !ok {
 			select {
@@ -272,6 +274,7 @@ func toTCPAddr(a tcpip.FullAddress) *net.TCPAddr {
 type TCPConn struct {
 	*gonet.TCPConn
 	ep     tcpip.Endpoint
+	mss    uint32
 	closed atomic.Bool
 	sent   atomic.Uint64
 	recv   atomic.Uint64
@@ -279,8 +282,8 @@ type TCPConn struct {
 
 var _ transports.TCPInfoConn = (*TCPConn)(nil)
 
-func newTCPConn(wq *waiter.Queue, ep tcpip.Endpoint) *TCPConn {
-	return &TCPConn{TCPConn: gonet.NewTCPConn(wq, ep), ep: ep}
+func newTCPConn(wq *waiter.Queue, ep tcpip.Endpoint, mss uint32) *TCPConn {
+	return &TCPConn{TCPConn: gonet.NewTCPConn(wq, ep), ep: ep, mss: mss}
 }
 
 func (c *TCPConn) closedErr(op string) error {
@@ -321,8 +324,12 @@ func (c *TCPConn) Close() error {
 	return c.TCPConn.Close()
 }
 
-// TCPInfo reports netstack's view of the connection. BytesSent and BytesReceived count
-// application bytes written and read (netstack does not count retransmitted bytes).
+// TCPInfo reports netstack's view of the connection: RTT, RTT variance and congestion window
+// from TCPInfoOption, retransmissions and segment counts from the endpoint's stats. Netstack
+// exports neither the negotiated MSS nor byte counters, so MSS is the full-segment payload on
+// the link's MTU (MTU − 40 bytes of IP and TCP headers − 12 of timestamp option, as both hosts
+// negotiate timestamps), and BytesSent and BytesReceived count application bytes written and read
+// (without retransmissions).
 func (c *TCPConn) TCPInfo() (protocol.TCPStats, error) {
 	var info tcpip.TCPInfoOption
 	if terr := c.ep.GetSockOpt(&info); terr != nil {
@@ -332,11 +339,9 @@ func (c *TCPConn) TCPInfo() (protocol.TCPStats, error) {
 		RTTMicros:     info.RTT.Microseconds(),
 		RTTVarMicros:  info.RTTVar.Microseconds(),
 		Cwnd:          info.SndCwnd,
+		MSS:           c.mss,
 		BytesSent:     c.sent.Load(),
 		BytesReceived: c.recv.Load(),
-	}
-	if mss, terr := c.ep.GetSockOptInt(tcpip.MaxSegOption); terr == nil {
-		st.MSS = uint32(mss)
 	}
 	if s, ok := c.ep.Stats().(*tcp.Stats); ok {
 		st.TotalRetrans = uint32(s.SendErrors.Retransmits.Value())
