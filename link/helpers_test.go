@@ -1,11 +1,9 @@
 package link
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -87,13 +85,6 @@ func numbered(i, size int) []byte {
 
 func numberOf(b []byte) int { return int(binary.BigEndian.Uint32(b)) }
 
-func portString(a net.Addr) string {
-	_, p, _ := net.SplitHostPort(a.String())
-	return p
-}
-
-var _ = strconv.Itoa
-
 // dirPackets filters the log by direction.
 func dirPackets(l *Link, dir Direction) []Packet {
 	var out []Packet
@@ -161,5 +152,3 @@ func readPcapng(t testing.TB, b []byte) []capPacket {
 	}
 	return out
 }
-
-var _ = bytes.Equal
