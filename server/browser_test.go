@@ -19,30 +19,145 @@ import (
 	"github.com/wireplay/wireplay/web"
 )
 
+var browserColumns = []string{"col-tcp", "col-udp", "col-quic-stream", "col-quic-dgram", "col-ws"}
+
 // TestBrowser drives the real page in headless Chromium: the Go-wasm client is built from source,
-// the server runs on loopback, and a typed message must come back in all five columns.
+// the server runs on loopback, and a typed message must come back in all five columns; then a
+// burst of five comes back on TCP.
 //
 // Without a Chromium it skips, except under CI=true where it fails. With WIREPLAY_SCREENSHOT=1 it
-// refreshes docs/screenshot.png.
+// refreshes docs/screenshot.png; otherwise the screenshots go to the test's artifact directory
+// (kept with go test -artifacts).
 func TestBrowser(t *testing.T) {
-	chrome := findChrome()
-	if chrome == "" {
-		msg := "no chromium, chromium-browser or google-chrome on PATH (nor /usr/bin/chromium): browser test not run"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	assets := buildAssets(t)
+	chrome := browserChromium(t)
+	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
+	ctx := browserOpen(t, chrome)
+	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/")
+	browserScreenshot(t, ctx, filepath.Join(t.ArtifactDir(), "connected.png"))
 
+	// The message carries markup, which must show as text.
+	msg := fmt.Sprintf("hello <b>wireplay</b> & co %d", time.Now().UnixNano()%1e6)
+	browserWithin(t, ctx, 10*time.Second, "typing and sending", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), msg),
+		chromedp.Click(chromedp.CSS(`[data-testid="send"]`)),
+	))
+	browserWaitEchoes(t, ctx, msg)
+	markup, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="echo"] b, .reads b').length`))
+	if err != nil || markup != 0 {
+		t.Errorf("message markup became %d elements (err %v), want plain text", markup, err)
+	}
+	for _, col := range browserColumns {
+		rtt, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(fmt.Sprintf(`[data-testid=%q] [data-testid="rtt"]`, col))))
+		if err != nil {
+			t.Fatalf("read rtt of %s: %v", col, err)
+		}
+		if !regexp.MustCompile(`\d`).MatchString(rtt) {
+			t.Errorf("%s rtt = %q, want a number", col, rtt)
+		}
+	}
+
+	// A burst of 5 numbered messages of 32 bytes comes back on TCP as 5 more echoes.
+	countTCP := `document.querySelectorAll('[data-testid="col-tcp"] [data-testid="echo"]').length`
+	before, err := chromedp.Run(ctx, chromedp.Evaluate[int](countTCP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	browserWithin(t, ctx, 10*time.Second, "starting a burst", chromedp.Steps(
+		chromedp.SetValue(chromedp.CSS(`[data-testid="burst-count"]`), "5"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="burst-size"]`), "32"),
+		chromedp.Click(chromedp.CSS(`[data-testid="burst"]`)),
+	))
+	browserWithin(t, ctx, 20*time.Second, "5 burst echoes in col-tcp", browserWaitTrue(fmt.Sprintf("%s >= %d", countTCP, before+5)))
+
+	// One more ordinary message on top of the timelines, and a ping, for the picture.
+	last := "one message, five ways"
+	browserWithin(t, ctx, 10*time.Second, "sending with Enter", chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), last+"\r"))
+	browserWaitEchoes(t, ctx, last)
+	browserWithin(t, ctx, 10*time.Second, "the browser↔server rtt", browserWaitTrue(`/\d/.test(document.querySelector('[data-testid="relay-rtt"]').textContent)`))
+
+	shot := filepath.Join(t.ArtifactDir(), "screenshot.png")
+	if os.Getenv("WIREPLAY_SCREENSHOT") == "1" {
+		shot = filepath.Join("..", "docs", "screenshot.png")
+	}
+	browserScreenshot(t, ctx, shot)
+}
+
+// TestBrowserReconnect checks the Reconnect button (every column dials again and shows a new
+// handshake) and that the page reconnects by itself when the server goes away and comes back.
+func TestBrowserReconnect(t *testing.T) {
+	chrome := browserChromium(t)
+	assets := browserAssets(t)
+	srv := browserServer(t, assets, "127.0.0.1:0")
+	addr := srv.Addrs().HTTP
+	ctx := browserOpen(t, chrome)
+	browserLoad(t, ctx, "http://"+addr+"/")
+
+	browserWithin(t, ctx, 10*time.Second, "sending with Enter", chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), "first\r"))
+	browserWaitEchoes(t, ctx, "first")
+
+	handshakes := func(col string) string {
+		return fmt.Sprintf(`document.querySelectorAll('[data-testid=%q] .timeline .note.connected').length`, col)
+	}
+	browserWithin(t, ctx, 10*time.Second, "clicking Reconnect", chromedp.Click(chromedp.CSS(`[data-testid="reconnect"]`)))
+	for _, col := range browserColumns {
+		browserWithin(t, ctx, 20*time.Second, "a second handshake in "+col, browserWaitTrue(handshakes(col)+" >= 2"))
+	}
+	waitState := func(state string) {
+		t.Helper()
+		browserWithin(t, ctx, 20*time.Second, "status "+state, browserWaitTrue(fmt.Sprintf(`document.querySelector('[data-testid="status"]').dataset.state === %q`, state)))
+	}
+
+	// The server goes away: the page says so and keeps trying.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	waitState("down")
+	browserWithin(t, ctx, 5*time.Second, "Send to be disabled", browserWaitTrue(`document.querySelector('[data-testid="send"]').disabled`))
+
+	// It comes back on the same address: the page reconnects and works again.
+	browserServer(t, assets, addr)
+	waitState("open")
+	browserWithin(t, ctx, 20*time.Second, "Send to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="send"]`)))
+	browserWithin(t, ctx, 10*time.Second, "sending after the outage", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), "again"),
+		chromedp.Click(chromedp.CSS(`[data-testid="send"]`)),
+	))
+	browserWaitEchoes(t, ctx, "again")
+}
+
+// browserChromium finds Chromium or skips the test (fails it under CI=true).
+func browserChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	msg := "no chromium, chromium-browser or google-chrome on PATH (nor /usr/bin/chromium): browser test not run"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// browserServer runs a server on loopback serving the static files in assets, shut down at cleanup
+// (a second Shutdown is harmless).
+func browserServer(t *testing.T, assets, httpAddr string) *server.Server {
+	t.Helper()
 	srv := server.New(server.Config{
-		HTTPAddr: "127.0.0.1:0",
+		HTTPAddr: httpAddr,
 		TCPAddr:  "127.0.0.1:0",
 		UDPAddr:  "127.0.0.1:0",
 		QUICAddr: "127.0.0.1:0",
 		Assets:   os.DirFS(assets),
 	})
-	if err := srv.Start(t.Context()); err != nil {
+	if err := srv.Start(context.Background()); err != nil {
 		t.Fatalf("start server: %v", err)
 	}
 	t.Cleanup(func() {
@@ -52,8 +167,13 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	url := "http://" + srv.Addrs().HTTP + "/"
+	return srv
+}
 
+// browserOpen starts a headless Chromium with a fresh profile and a 1280×720 window, and logs the
+// page's console if the test fails.
+func browserOpen(t *testing.T, chrome string) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome),
 		chromedp.Flag("headless", true),
@@ -72,7 +192,11 @@ func TestBrowser(t *testing.T) {
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(cancelCtx)
 
-	// Keep the page's console, to explain a failure.
+	// The first Run starts the browser; it must not have a deadline, which would stop the browser.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720)); err != nil {
+		t.Fatalf("start %s: %v", chrome, err)
+	}
+
 	var (
 		mu      sync.Mutex
 		console []string
@@ -97,73 +221,47 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 	})
+	return ctx
+}
 
-	// The first Run starts the browser; it must not have a deadline, which would stop the browser.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720)); err != nil {
-		t.Fatalf("start %s: %v", chrome, err)
-	}
-	within(t, ctx, 20*time.Second, "the page to load", chromedp.Steps(
+// browserLoad opens the page and waits until the client is connected (it enables Send then).
+func browserLoad(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	browserWithin(t, ctx, 20*time.Second, "the page to load", chromedp.Steps(
 		chromedp.Navigate(url),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="message"]`)),
 	))
-	// The client enables Send once the relay has welcomed it.
-	within(t, ctx, 20*time.Second, "the client to connect", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="send"]`)))
+	browserWithin(t, ctx, 20*time.Second, "the client to connect", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="send"]`)))
+}
 
-	msg := fmt.Sprintf("hello wireplay %d", time.Now().UnixNano()%1e6)
-	within(t, ctx, 10*time.Second, "typing and sending", chromedp.Steps(
-		chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), msg),
-		chromedp.Click(chromedp.CSS(`[data-testid="send"]`)),
-	))
-	cols := []string{"col-tcp", "col-udp", "col-quic-stream", "col-quic-dgram", "col-ws"}
-	for _, col := range cols {
+// browserWaitEchoes waits until every column shows an echo holding msg.
+func browserWaitEchoes(t *testing.T, ctx context.Context, msg string) {
+	t.Helper()
+	for _, col := range browserColumns {
 		js := fmt.Sprintf(`Array.from(document.querySelectorAll('[data-testid=%q] [data-testid="echo"]')).some(e => e.textContent.includes(%q))`, col, msg)
-		within(t, ctx, 20*time.Second, "the echo in "+col, waitTrue(js))
+		browserWithin(t, ctx, 20*time.Second, fmt.Sprintf("the echo of %q in %s", msg, col), browserWaitTrue(js))
 	}
-	for _, col := range cols {
-		rtt, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(fmt.Sprintf(`[data-testid=%q] [data-testid="rtt"]`, col))))
-		if err != nil {
-			t.Fatalf("read rtt of %s: %v", col, err)
-		}
-		if !regexp.MustCompile(`\d`).MatchString(rtt) {
-			t.Errorf("%s rtt = %q, want a number", col, rtt)
-		}
-	}
+}
 
-	// A burst of 5 numbered messages of 32 bytes comes back on TCP as 5 more echoes.
-	countTCP := `document.querySelectorAll('[data-testid="col-tcp"] [data-testid="echo"]').length`
-	before, err := chromedp.Run(ctx, chromedp.Evaluate[int](countTCP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	within(t, ctx, 10*time.Second, "starting a burst", chromedp.Steps(
-		chromedp.SetValue(chromedp.CSS(`[data-testid="burst-count"]`), "5"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="burst-size"]`), "32"),
-		chromedp.Click(chromedp.CSS(`[data-testid="burst"]`)),
-	))
-	within(t, ctx, 20*time.Second, "5 burst echoes in col-tcp", waitTrue(fmt.Sprintf("%s >= %d", countTCP, before+5)))
-
-	// Let a ping land before the picture.
-	within(t, ctx, 10*time.Second, "the browser↔server rtt", waitTrue(`/\d/.test(document.querySelector('[data-testid="relay-rtt"]').textContent)`))
-
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+func browserScreenshot(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	shot := filepath.Join(t.ArtifactDir(), "screenshot.png")
-	if os.Getenv("WIREPLAY_SCREENSHOT") == "1" {
-		shot = filepath.Join("..", "docs", "screenshot.png")
-		if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
+	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatalf("save screenshot: %v", err)
 	}
-	t.Logf("screenshot: %s", shot)
+	t.Logf("screenshot: %s", path)
 }
 
-// within runs a waiting action with its own deadline, failing the test with what was awaited.
-func within(t *testing.T, ctx context.Context, d time.Duration, what string, a chromedp.Action[chromedp.Void]) {
+// browserWithin runs a waiting action with its own deadline, failing the test with what was awaited.
+func browserWithin(t *testing.T, ctx context.Context, d time.Duration, what string, a chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -175,8 +273,8 @@ func within(t *testing.T, ctx context.Context, d time.Duration, what string, a c
 	}
 }
 
-// waitTrue polls a JavaScript expression until it is true.
-func waitTrue(expr string) chromedp.Action[chromedp.Void] {
+// browserWaitTrue polls a JavaScript expression until it is true.
+func browserWaitTrue(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		for {
 			ok, err := chromedp.Evaluate[bool](expr)(ctx, tg)
@@ -195,21 +293,9 @@ func waitTrue(expr string) chromedp.Action[chromedp.Void] {
 	})
 }
 
-func findChrome() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
-	}
-	return ""
-}
-
-// buildAssets makes a static tree like web/static in a temporary directory: the checked-in files,
+// browserAssets makes a static tree like web/static in a temporary directory: the checked-in files,
 // main.wasm built from ./wasm now, and the Go toolchain's wasm_exec.js.
-func buildAssets(t *testing.T) string {
+func browserAssets(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	err := fs.WalkDir(web.Static, ".", func(p string, d fs.DirEntry, err error) error {
@@ -228,14 +314,14 @@ func buildAssets(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("copy static files: %v", err)
 	}
-	goTool := filepath.Join(goEnv(t, "GOROOT"), "bin", "go")
-	build := exec.Command(goTool, "build", "-o", filepath.Join(dir, "main.wasm"), "./wasm")
+	goroot := browserGoEnv(t, "GOROOT")
+	build := exec.Command(filepath.Join(goroot, "bin", "go"), "build", "-o", filepath.Join(dir, "main.wasm"), "./wasm")
 	build.Dir = ".."
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build wasm: %v\n%s", err, out)
 	}
-	js, err := os.ReadFile(filepath.Join(goEnv(t, "GOROOT"), "lib", "wasm", "wasm_exec.js"))
+	js, err := os.ReadFile(filepath.Join(goroot, "lib", "wasm", "wasm_exec.js"))
 	if err != nil {
 		t.Fatalf("wasm_exec.js: %v", err)
 	}
@@ -245,7 +331,7 @@ func buildAssets(t *testing.T) string {
 	return dir
 }
 
-func goEnv(t *testing.T, key string) string {
+func browserGoEnv(t *testing.T, key string) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", key).Output()
 	if err != nil {

@@ -205,11 +205,7 @@ func (c *column) read(ev protocol.Event) {
 		li.Set("className", "merged")
 	}
 	li.Call("append", el("span", "rb", fmtBytes(ev.Bytes)))
-	var ids []string
-	for _, m := range ev.Msgs {
-		ids = append(ids, "#"+itoa(m))
-	}
-	li.Call("append", el("span", "rm", strings.Join(ids, "+")))
+	li.Call("append", el("span", "rm", msgList(ev.Msgs)))
 	pv := el("span", "rp", visible(ev.Text))
 	pv.Set("title", ev.Text)
 	li.Call("append", pv)
@@ -332,4 +328,16 @@ func (c *column) setStats(s *protocol.Stats) {
 		d.Call("append", el("dt", "", p[0]), el("dd", "", p[1]))
 		c.metrics.Call("append", d)
 	}
+}
+
+// msgList names the messages a read carried: "#3", "#3+#4", or "#3…#20" for many.
+func msgList(ms []uint64) string {
+	if len(ms) > 4 {
+		return "#" + itoa(ms[0]) + "…#" + itoa(ms[len(ms)-1])
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = "#" + itoa(m)
+	}
+	return strings.Join(ids, "+")
 }
