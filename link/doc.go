@@ -1,9 +1,52 @@
-// Package link is an emulated, impaired network link between two userspace hosts.
+// Package link is one emulated, impaired network link between two userspace hosts.
 //
-// A Link joins a client host and a server host, each its own gVisor netstack (stack.Stack) with
-// one NIC. The NICs are a custom stack.LinkEndpoint: every IPv4 packet a host writes enters the
-// wire, which decides its fate (Impairment, per direction) and delivers survivors to the other
-// host when they are due. The hosts' sockets are reached through transports.Network
-// (Client, Server), so wireplay's real TCP, UDP, QUIC and WebSocket code runs unchanged across the
-// wire — no root, no kernel netem.
+// # Design
+//
+// A Link joins a client host and a server host. Each host is its own gVisor netstack
+// (stack.Stack) with IPv4, TCP and UDP and a single NIC; the client is 127.0.1.1 and the server
+// 127.0.1.2 — loopback-range addresses that can never be confused with, or routed to, a real
+// network (netstack is told to accept them on a non-loopback NIC). Client and Server return
+// each host's transports.Network, so wireplay's real TCP, UDP, QUIC (quic-go) and WebSocket code
+// runs across the link unchanged: no root, no kernel netem.
+//
+// The NICs are this package's own stack.LinkEndpoint. Every IPv4 packet a host writes enters
+// the wire for its direction (ClientToServer or ServerToClient), which in one critical section
+//
+//   - numbers it (its index within the direction) and draws a fixed number of values from the
+//     direction's seeded PCG source, so a packet's fate depends only on Config.Seed, its index
+//     and the Impairment in force — never on timing (queue drops, which model a real rate
+//     limit, are the exception);
+//   - applies the drop rules in order: blackhole (Blackhole or a timed BlackholeFor), MTU,
+//     DropNth (one-shot), Gilbert–Elliott burst loss, random loss, and the rate limiter's
+//     bounded FIFO queue (tail drop);
+//   - schedules survivors: serialization at RateBitsPerSec after the packets queued ahead,
+//     plus Delay ± Jitter (FIFO unless Reorder), plus an optional duplicate;
+//   - logs it (see Packet) and streams it to any pcapng capture.
+//
+// Packets due now with nothing pending are handed to the other host at once, on the sender's
+// goroutine; delayed ones wait in a per-direction heap served by one goroutine and a timer.
+// Impairments change live (SetImpairment, Apply), effective from the next packet. All delays are
+// one-way: an Impairment's Delay applies to its direction only, and the presets (Presets,
+// Preset) set the same one-way delay in each direction, so their round-trip time is twice it.
+//
+// # TCP and UDP
+//
+// Netstack TCP runs with SACK, cubic congestion control (reno via Config.CongestionControl),
+// 4 MiB default socket buffers with receive-buffer auto-tuning. Conns from Dial and Accept are
+// *TCPConn, which implements transports.TCPInfoConn from netstack's TCPInfoOption and endpoint
+// stats. UDP sockets are *UDPConn, a gonet UDPConn whose SetReadBuffer and SetWriteBuffer set
+// netstack's socket buffers, so quic-go runs on it without its buffer-size warning. Both return
+// net.ErrClosed after Close, like kernel sockets, and pass the transports/transportstest
+// conformance suite.
+//
+// # Observing the wire
+//
+// Packets returns the last Config.LogSize packets (both directions, oldest first) with their
+// fate, the rule that dropped them, time queued, total latency, and decoded headers: TCP flags,
+// sequence and acknowledgement numbers, window, SACK blocks and payload length; UDP ports and
+// length, and for QUIC the long-header type and destination connection ID or "short header".
+// OnPacket subscribes to the same records as they happen; Counts has per-direction counters.
+// WritePcapng exports the log, and CapturePcapng streams every packet whole, as pcapng with one
+// raw-IPv4 interface per direction and each packet's fate in its comment — dropped packets
+// included, so a capture shows what each host sent.
 package link
