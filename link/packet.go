@@ -248,9 +248,8 @@ func parseSACK(opts []byte) []SACKBlock {
 
 // quicHeader recognises QUIC v1 (RFC 9000) and v2 (RFC 9369) long headers and version
 // negotiation. Short headers carry no version, so a payload with the fixed bit set and the long
-// bit clear is reported as "short header" only when it is at least 21 bytes (1 + an 8-byte CID
-// + a 16-byte tag would be more; quic-go's smallest is larger) — a heuristic the caller
-// refines by flow (see Link.record).
+// bit clear is only a candidate "short header"; Link.classifyQUIC keeps it only on a flow that
+// has carried a long header.
 func quicHeader(p []byte) (string, []byte) {
 	if len(p) == 0 {
 		return "", nil
