@@ -31,7 +31,7 @@ func page(cols []column, eps []endpoint) templ.Component {
 			templ_7745c5c3_Var1 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>wireplay</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><header class=\"top\"><div class=\"brand\"><span class=\"logo\" aria-hidden=\"true\"></span><div><h1>wireplay</h1><p class=\"sub\">One message, five transports, watched live.</p></div></div><div class=\"meters\"><div class=\"meter\" title=\"round trip of a ping between this page and the server, over the /relay WebSocket\"><span class=\"lbl\">browser ↔ server</span> <span class=\"val\" id=\"relay-rtt\" data-testid=\"relay-rtt\">—</span></div><div class=\"status\" id=\"status\" data-testid=\"status\" data-state=\"connecting\"><span class=\"dot\"></span> <span id=\"status-text\">loading client…</span></div></div></header><form class=\"composer\" id=\"composer\" autocomplete=\"off\" onsubmit=\"return false\"><div class=\"field grow\"><label for=\"message\">Message</label><div class=\"row\"><input id=\"message\" data-testid=\"message\" type=\"text\" maxlength=\"16384\" placeholder=\"Type a message and press Enter\" autofocus> <button id=\"send\" data-testid=\"send\" type=\"button\" class=\"primary\" disabled>Send</button></div></div><div class=\"field\"><label for=\"burst-count\">Burst</label><div class=\"row\"><input id=\"burst-count\" data-testid=\"burst-count\" class=\"num\" type=\"number\" min=\"1\" max=\"500\" value=\"20\" title=\"messages\"> <span class=\"x\">×</span> <input id=\"burst-size\" data-testid=\"burst-size\" class=\"num\" type=\"number\" min=\"1\" max=\"16384\" value=\"64\" title=\"bytes each\"> <span class=\"unit\">B</span> <button id=\"burst\" data-testid=\"burst\" type=\"button\" disabled>Burst</button></div></div><div class=\"field\"><label for=\"reconnect\">Handshakes</label><div class=\"row\"><button id=\"reconnect\" data-testid=\"reconnect\" type=\"button\" disabled title=\"close every transport connection; the next message pays for and shows new handshakes\">Reconnect</button></div></div></form><div class=\"notice\" id=\"notice\" data-testid=\"notice\" role=\"alert\" hidden></div><main class=\"cols\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>wireplay</title><link rel=\"stylesheet\" href=\"/static/style.css\"><link rel=\"icon\" href=\"data:,\"></head><body><header class=\"top\"><div class=\"brand\"><span class=\"logo\" aria-hidden=\"true\"></span><div><h1>wireplay</h1><p class=\"sub\">One message, five transports, watched live.</p></div></div><div class=\"meters\"><div class=\"meter\" title=\"round trip of a ping between this page and the server, over the /relay WebSocket\"><span class=\"lbl\">browser ↔ server</span> <span class=\"val\" id=\"relay-rtt\" data-testid=\"relay-rtt\">—</span></div><div class=\"status\" id=\"status\" data-testid=\"status\" data-state=\"connecting\"><span class=\"dot\"></span> <span id=\"status-text\">loading client…</span></div></div></header><form class=\"composer\" id=\"composer\" autocomplete=\"off\" onsubmit=\"return false\"><div class=\"field grow\"><label for=\"message\">Message</label><div class=\"row\"><input id=\"message\" data-testid=\"message\" type=\"text\" maxlength=\"16384\" placeholder=\"Type a message and press Enter\" autofocus> <button id=\"send\" data-testid=\"send\" type=\"button\" class=\"primary\" disabled>Send</button></div></div><div class=\"field\"><label for=\"burst-count\">Burst</label><div class=\"row\"><input id=\"burst-count\" data-testid=\"burst-count\" class=\"num\" type=\"number\" min=\"1\" max=\"500\" value=\"20\" title=\"messages\"> <span class=\"x\">×</span> <input id=\"burst-size\" data-testid=\"burst-size\" class=\"num\" type=\"number\" min=\"1\" max=\"16384\" value=\"64\" title=\"bytes each\"> <span class=\"unit\">B</span> <button id=\"burst\" data-testid=\"burst\" type=\"button\" disabled>Burst</button></div></div><div class=\"field\"><label for=\"reconnect\">Handshakes</label><div class=\"row\"><button id=\"reconnect\" data-testid=\"reconnect\" type=\"button\" disabled title=\"close every transport connection; the next message pays for and shows new handshakes\">Reconnect</button></div></div></form><div class=\"notice\" id=\"notice\" data-testid=\"notice\" role=\"alert\" hidden></div><main class=\"cols\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -53,7 +53,7 @@ func page(cols []column, eps []endpoint) templ.Component {
 			var templ_7745c5c3_Var2 string
 			templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(e.Label)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 68, Col: 37}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 69, Col: 37}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 			if templ_7745c5c3_Err != nil {
@@ -66,7 +66,7 @@ func page(cols []column, eps []endpoint) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(e.Cmd)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 68, Col: 47}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 69, Col: 47}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -113,7 +113,7 @@ func transportColumn(c column) templ.Component {
 		var templ_7745c5c3_Var5 string
 		templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs("col-" + string(c.T))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 89, Col: 56}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 90, Col: 56}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 		if templ_7745c5c3_Err != nil {
@@ -126,7 +126,7 @@ func transportColumn(c column) templ.Component {
 		var templ_7745c5c3_Var6 string
 		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(string(c.T))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 89, Col: 87}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 90, Col: 87}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 		if templ_7745c5c3_Err != nil {
@@ -139,7 +139,7 @@ func transportColumn(c column) templ.Component {
 		var templ_7745c5c3_Var7 string
 		templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 92, Col: 17}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 93, Col: 17}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 		if templ_7745c5c3_Err != nil {
@@ -152,7 +152,7 @@ func transportColumn(c column) templ.Component {
 		var templ_7745c5c3_Var8 string
 		templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(c.Kind)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 95, Col: 33}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 96, Col: 33}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var8))
 		if templ_7745c5c3_Err != nil {
@@ -165,7 +165,7 @@ func transportColumn(c column) templ.Component {
 		var templ_7745c5c3_Var9 string
 		templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(c.Kind)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 95, Col: 44}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 96, Col: 44}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 		if templ_7745c5c3_Err != nil {
@@ -183,7 +183,7 @@ func transportColumn(c column) templ.Component {
 			var templ_7745c5c3_Var10 string
 			templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(m)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 113, Col: 16}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 114, Col: 16}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
 			if templ_7745c5c3_Err != nil {

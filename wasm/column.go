@@ -46,6 +46,7 @@ type column struct {
 	lost      int
 	errors    int
 	notes     uint64
+	lastWrite uint64 // highest message written on this connection
 }
 
 func newColumn(t protocol.Transport) *column {
@@ -78,6 +79,7 @@ func (c *column) apply(ev protocol.Event) {
 		setText(c.hs, "…")
 	case protocol.EventConnected:
 		c.gen++
+		c.lastWrite = 0
 		c.setConn("open", "connected")
 		if ev.DurMicros == 0 {
 			setText(c.hs, "none")
@@ -88,6 +90,7 @@ func (c *column) apply(ev protocol.Event) {
 		}
 	case protocol.EventWrite:
 		k := msgKey{c.gen, ev.Msg}
+		c.lastWrite = max(c.lastWrite, ev.Msg)
 		cd := c.card(k, ev.Text)
 		cd.writeAt = ev.AtMicros
 		cd.bytes = ev.Bytes
@@ -95,11 +98,11 @@ func (c *column) apply(ev protocol.Event) {
 	case protocol.EventRead:
 		c.read(ev)
 	case protocol.EventComplete:
-		k := msgKey{c.gen, ev.Msg}
-		cd := c.cards[k]
+		c.addRTT(ev.DurMicros)
+		cd := c.settle(ev, ev.Text)
 		if cd == nil {
-			cd = c.card(k, ev.Text)
-			cd.writeAt = ev.AtMicros - ev.DurMicros
+			c.delivered++
+			break
 		}
 		if !cd.settled {
 			cd.settled = true
@@ -109,12 +112,11 @@ func (c *column) apply(ev protocol.Event) {
 		cd.text.Call("setAttribute", "data-testid", "echo")
 		setText(cd.rtt, fmtMicros(ev.DurMicros))
 		cd.step("c", "✓ echo "+fmtOffset(ev.AtMicros-cd.writeAt))
-		c.addRTT(ev.DurMicros)
 	case protocol.EventLost:
-		k := msgKey{c.gen, ev.Msg}
-		cd := c.cards[k]
+		cd := c.settle(ev, "")
 		if cd == nil {
-			cd = c.card(k, "#"+itoa(ev.Msg))
+			c.lost++
+			break
 		}
 		if !cd.settled {
 			cd.settled = true
@@ -148,6 +150,25 @@ func (c *column) apply(ev protocol.Event) {
 		c.setStats(ev.Stats)
 	}
 	c.updateCount()
+}
+
+// settle finds the card a "complete" or "lost" event is about. A message whose card was already
+// dropped from the bounded timeline (a long burst) has none: nil. One whose write was never seen
+// gets a card now.
+func (c *column) settle(ev protocol.Event, text string) *card {
+	k := msgKey{c.gen, ev.Msg}
+	if cd := c.cards[k]; cd != nil {
+		return cd
+	}
+	if ev.Msg <= c.lastWrite {
+		return nil
+	}
+	if text == "" {
+		text = "message #" + itoa(ev.Msg)
+	}
+	cd := c.card(k, text)
+	cd.writeAt = ev.AtMicros - ev.DurMicros
+	return cd
 }
 
 // card returns the timeline entry of message k, making it (newest first) if needed.
@@ -254,7 +275,9 @@ func (c *column) updateCount() {
 	if c.lost > 0 {
 		parts = append(parts, itoa(c.lost)+" lost")
 	}
-	if c.errors > 0 {
+	if c.errors == 1 {
+		parts = append(parts, "1 error")
+	} else if c.errors > 1 {
 		parts = append(parts, itoa(c.errors)+" errors")
 	}
 	setText(c.count, strings.Join(parts, " · "))
