@@ -289,6 +289,16 @@ func (c *column) reconnecting() {
 	setText(c.hs, "…")
 }
 
+// sessionEnded marks the column while the relay socket is down: its connections went with it.
+func (c *column) sessionEnded() {
+	c.setConn("closed", "offline")
+}
+
+// sessionStarted marks the column ready for a new relay session; nothing is dialled yet.
+func (c *column) sessionStarted() {
+	c.setConn("idle", "idle")
+}
+
 // unavailable marks a column whose transport the relay does not offer.
 func (c *column) unavailable() {
 	c.setConn("closed", "not offered")

@@ -202,6 +202,11 @@ func (a *app) session(url string) (welcomed bool, err error) {
 	defer func() {
 		a.mu.Lock()
 		a.outbox = nil
+		if welcomed {
+			for _, c := range a.cols {
+				c.sessionEnded()
+			}
+		}
 		a.mu.Unlock()
 		a.setControls(false)
 	}()
@@ -277,6 +282,8 @@ func (a *app) welcome(ev protocol.Event) {
 	for t, c := range a.cols {
 		if len(ev.Transports) > 0 && !offered[t] {
 			c.unavailable()
+		} else {
+			c.sessionStarted()
 		}
 	}
 }
