@@ -25,7 +25,7 @@ var columns = []column{
 	{protocol.TCP, "TCP", "byte stream · reliable, in order", []string{"rtt", "rttvar", "cwnd", "retrans", "sent", "recv"}},
 	{protocol.UDP, "UDP", "datagrams · no handshake · lossy", []string{"sent", "received", "lost", "reordered", "duplicated"}},
 	{protocol.QUICStream, "QUIC stream", "stream over QUIC · TLS 1.3", []string{"srtt", "min rtt", "cwnd", "pkts lost", "bytes lost", "pkts sent"}},
-	{protocol.QUICDgram, "QUIC datagram", "unreliable datagrams in QUIC", []string{"sent", "received", "lost", "reordered", "duplicated"}},
+	{protocol.QUICDgram, "QUIC datagram", "unreliable datagrams in QUIC", []string{"sent", "received", "lost", "reordered", "duplicated", "srtt", "cwnd", "pkts lost"}},
 	{protocol.WS, "WebSocket", "messages over HTTP/1.1 and TCP", []string{"frames out", "frames in", "sent", "recv", "rtt"}},
 }
 

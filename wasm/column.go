@@ -46,7 +46,8 @@ type column struct {
 	lost      int
 	errors    int
 	notes     uint64
-	lastWrite uint64 // highest message written on this connection
+	lastWrite uint64         // highest message written on this connection
+	stats     protocol.Stats // the latest of each kind of stack metrics
 }
 
 func newColumn(t protocol.Transport) *column {
@@ -80,6 +81,7 @@ func (c *column) apply(ev protocol.Event) {
 	case protocol.EventConnected:
 		c.gen++
 		c.lastWrite = 0
+		c.stats = protocol.Stats{}
 		c.setConn("open", "connected")
 		if ev.DurMicros == 0 {
 			setText(c.hs, "none")
@@ -310,49 +312,69 @@ func (c *column) clearEmpty(list js.Value) {
 	}
 }
 
-// setStats replaces the metrics list with what the stack reported.
+// setStats shows what the stack reported. Events may carry part of the picture (a datagram's
+// "complete" has only the sequence counts), so the latest of each kind is kept and shown together.
 func (c *column) setStats(s *protocol.Stats) {
+	if s.TCP != nil {
+		c.stats.TCP = s.TCP
+	}
+	if s.QUIC != nil {
+		c.stats.QUIC = s.QUIC
+	}
+	if s.Seq != nil {
+		c.stats.Seq = s.Seq
+	}
+	if s.WS != nil {
+		c.stats.WS = s.WS
+	}
 	var kv [][2]string
-	switch {
-	case s.TCP != nil:
-		t := s.TCP
-		kv = [][2]string{
-			{"rtt", fmtMicros(t.RTTMicros)},
-			{"rttvar", fmtMicros(t.RTTVarMicros)},
-			{"cwnd", itoa(t.Cwnd) + " seg"},
-			{"retrans", itoa(t.TotalRetrans)},
-			{"sent", fmtBytes(t.BytesSent)},
-			{"recv", fmtBytes(t.BytesReceived)},
+	if q := c.stats.Seq; q != nil {
+		kv = append(kv,
+			[2]string{"sent", itoa(q.Sent)},
+			[2]string{"received", itoa(q.Received)},
+			[2]string{"lost", itoa(q.Lost)},
+			[2]string{"reordered", itoa(q.Reordered)},
+			[2]string{"duplicated", itoa(q.Duplicated)},
+		)
+	}
+	if q := c.stats.QUIC; q != nil {
+		if c.stats.Seq != nil { // QUIC datagrams: the connection's view, briefly
+			kv = append(kv,
+				[2]string{"srtt", fmtMicros(q.SmoothedRTTMicros)},
+				[2]string{"cwnd", fmtBytes(q.Cwnd)},
+				[2]string{"pkts lost", itoa(q.PacketsLost)},
+			)
+		} else {
+			kv = append(kv,
+				[2]string{"srtt", fmtMicros(q.SmoothedRTTMicros)},
+				[2]string{"min rtt", fmtMicros(q.MinRTTMicros)},
+				[2]string{"cwnd", fmtBytes(q.Cwnd)},
+				[2]string{"pkts lost", itoa(q.PacketsLost)},
+				[2]string{"bytes lost", fmtBytes(q.BytesLost)},
+				[2]string{"pkts sent", itoa(q.PacketsSent)},
+			)
 		}
-	case s.QUIC != nil:
-		q := s.QUIC
-		kv = [][2]string{
-			{"srtt", fmtMicros(q.SmoothedRTTMicros)},
-			{"min rtt", fmtMicros(q.MinRTTMicros)},
-			{"cwnd", fmtBytes(q.Cwnd)},
-			{"pkts lost", itoa(q.PacketsLost)},
-			{"bytes lost", fmtBytes(q.BytesLost)},
-			{"pkts sent", itoa(q.PacketsSent)},
-		}
-	case s.Seq != nil:
-		q := s.Seq
-		kv = [][2]string{
-			{"sent", itoa(q.Sent)},
-			{"received", itoa(q.Received)},
-			{"lost", itoa(q.Lost)},
-			{"reordered", itoa(q.Reordered)},
-			{"duplicated", itoa(q.Duplicated)},
-		}
-	case s.WS != nil:
-		w := s.WS
-		kv = [][2]string{
-			{"frames out", itoa(w.FramesSent)},
-			{"frames in", itoa(w.FramesReceived)},
-			{"sent", fmtBytes(w.BytesSent)},
-			{"recv", fmtBytes(w.BytesReceived)},
-			{"rtt", fmtMicros(w.RTTMicros)},
-		}
-	default:
+	}
+	if t := c.stats.TCP; t != nil {
+		kv = append(kv,
+			[2]string{"rtt", fmtMicros(t.RTTMicros)},
+			[2]string{"rttvar", fmtMicros(t.RTTVarMicros)},
+			[2]string{"cwnd", itoa(t.Cwnd) + " seg"},
+			[2]string{"retrans", itoa(t.TotalRetrans)},
+			[2]string{"sent", fmtBytes(t.BytesSent)},
+			[2]string{"recv", fmtBytes(t.BytesReceived)},
+		)
+	}
+	if w := c.stats.WS; w != nil {
+		kv = append(kv,
+			[2]string{"frames out", itoa(w.FramesSent)},
+			[2]string{"frames in", itoa(w.FramesReceived)},
+			[2]string{"sent", fmtBytes(w.BytesSent)},
+			[2]string{"recv", fmtBytes(w.BytesReceived)},
+			[2]string{"rtt", fmtMicros(w.RTTMicros)},
+		)
+	}
+	if len(kv) == 0 {
 		return
 	}
 	c.metrics.Set("textContent", "")
