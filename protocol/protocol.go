@@ -23,12 +23,16 @@
 // RTT), "lost" when a datagram's echo did not come back within the loss timeout, "error" when
 // something failed, and "stats" with the stack's own metrics after each request settles.
 //
+// Each WebSocket message from the server carries one or more Events, one JSON object per line
+// (events queued together are sent together); DecodeEvents splits them.
+//
 // A request the server cannot parse or accept is answered with an "error" Event with no transport;
 // the socket stays open, but too many bad requests in a row close it with status 1008 (policy
 // violation).
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -259,4 +263,21 @@ type WSStats struct {
 	BytesSent      uint64 `json:"bytes_sent"`
 	BytesReceived  uint64 `json:"bytes_received"`
 	RTTMicros      int64  `json:"rtt_us"` // last message round trip
+}
+
+// DecodeEvents parses one relay message: one or more Events, one JSON object per line.
+func DecodeEvents(data []byte) ([]Event, error) {
+	var out []Event
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			return out, fmt.Errorf("malformed event: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

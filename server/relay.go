@@ -29,7 +29,10 @@ const (
 	maxQueuedBytes  = 4 << 20 // events waiting for a slow browser before it is disconnected
 	maxRelayTotal   = 1000    // relay connections in all
 	maxActiveReqs   = 4       // requests one session runs at once
+	writeFlushDelay = 2 * time.Millisecond
+	inlineMessages  = 8 // a request this small over one live connection is sent inline
 	relayWriteLimit = 10 * time.Second
+	maxMessageBytes = 64 << 10 // events batched into one WebSocket message
 )
 
 // relay serves /relay: one session per browser WebSocket.
@@ -180,7 +183,7 @@ func (s *session) run(parent context.Context) {
 		s.conn.CloseNow()
 		s.waitWriter()
 	}()
-	s.send(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports})
+	s.notify(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports})
 	bad := 0
 	for {
 		typ, data, err := s.conn.Read(s.ctx)
@@ -195,7 +198,7 @@ func (s *session) run(parent context.Context) {
 		}
 		if err != nil {
 			bad++
-			s.send(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: err.Error()})
+			s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: err.Error()})
 			if bad >= maxBadRequests {
 				s.conn.Close(websocket.StatusPolicyViolation, "too many malformed requests")
 				return
@@ -209,13 +212,13 @@ func (s *session) run(parent context.Context) {
 
 func (s *session) handle(req protocol.Request) {
 	if req.Type == protocol.TypePing {
-		s.send(protocol.Event{Type: protocol.EventPong, Req: req.ID, T0: req.T0})
+		s.notify(protocol.Event{Type: protocol.EventPong, Req: req.ID, T0: req.T0})
 		return
 	}
 	select {
 	case s.active <- struct{}{}:
 	default:
-		s.send(protocol.Event{Type: protocol.EventError, Req: req.ID,
+		s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID,
 			Error: fmt.Sprintf("busy: %d requests are already running; wait for them", maxActiveReqs)})
 		return
 	}
@@ -232,6 +235,13 @@ func (s *session) handle(req protocol.Request) {
 	case protocol.TypeReconnect:
 		s.closeClients(0)
 	}
+	if len(ts) == 1 && len(msgs) <= inlineMessages && s.connected(ts[0]) {
+		// The common case of one message over one live connection: send from this goroutine and
+		// spare a hand-off on the measured path.
+		s.sendOver(ts[0], req.ID, msgs)
+		<-s.active
+		return
+	}
 	var wg sync.WaitGroup
 	for _, t := range ts {
 		wg.Go(func() { s.sendOver(t, req.ID, msgs) })
@@ -240,6 +250,26 @@ func (s *session) handle(req protocol.Request) {
 		wg.Wait()
 		<-s.active
 	})
+}
+
+// connected reports whether the session has a live connection over t.
+func (s *session) connected(t protocol.Transport) bool {
+	s.mu.Lock()
+	sl := s.clients[t]
+	s.mu.Unlock()
+	if sl == nil || !sl.mu.TryLock() {
+		return false
+	}
+	defer sl.mu.Unlock()
+	if sl.c == nil {
+		return false
+	}
+	select {
+	case <-sl.c.Done():
+		return false
+	default:
+		return true
+	}
 }
 
 func (s *session) slot(t protocol.Transport) *slot {
@@ -271,6 +301,7 @@ func (s *session) sendOver(t protocol.Transport, req uint64, msgs [][]byte) {
 			Epoch:       s.epoch,
 			LossTimeout: s.r.cfg.LossTimeout,
 			Emit:        func(e protocol.Event) { s.fromClient(sl, e) },
+			Flush:       s.flush,
 		})
 		cancel()
 		if err != nil {
@@ -283,11 +314,17 @@ func (s *session) sendOver(t protocol.Transport, req uint64, msgs [][]byte) {
 	if len(msgs) == 0 {
 		return
 	}
+	s.mu.Lock()
 	sl.pending[req] += len(msgs)
+	s.mu.Unlock()
+	// Write events wait for what follows them (a read flushes), or for this timer: the relay's
+	// own work stays off the round trip it measures.
+	defer time.AfterFunc(writeFlushDelay, s.flush)
 	for _, m := range msgs {
 		if _, err := sl.c.Send(req, m); err != nil {
-			sl.pending[req] = 0
+			s.mu.Lock()
 			delete(sl.pending, req)
+			s.mu.Unlock()
 			return
 		}
 	}
@@ -309,7 +346,7 @@ func (s *session) fromClient(sl *slot, e protocol.Event) {
 	}
 	c := sl.c
 	s.mu.Unlock()
-	if n == 0 && c != nil {
+	if n == 0 && c != nil { // queued with the complete event, so both go in one message
 		s.send(protocol.Event{Type: protocol.EventStats, Req: e.Req, Transport: e.Transport, AtMicros: e.AtMicros, Stats: c.Stats()})
 	}
 }
@@ -363,7 +400,8 @@ func (s *session) closeClients(idle time.Duration) {
 	}
 }
 
-// send queues one event for the browser. A browser that falls too far behind is disconnected.
+// send queues one event for the browser; flush sends what is queued. A browser that falls too far
+// behind is disconnected.
 func (s *session) send(e protocol.Event) {
 	e.V = protocol.Version
 	b, err := json.Marshal(e)
@@ -384,12 +422,25 @@ func (s *session) send(e protocol.Event) {
 	}
 	s.queue = append(s.queue, b)
 	s.qbytes += len(b)
-	if !s.writing {
+}
+
+// flush makes sure a writer goroutine is sending what is queued.
+func (s *session) flush() {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if !s.writing && !s.dead && len(s.queue) > 0 {
 		s.writing = true
 		go s.drain()
 	}
 }
 
+// notify queues one event and sends it without waiting for more.
+func (s *session) notify(e protocol.Event) {
+	s.send(e)
+	s.flush()
+}
+
+// drain writes batches until the queue is empty; it runs with s.writing set.
 func (s *session) drain() {
 	for {
 		s.qmu.Lock()
@@ -402,18 +453,37 @@ func (s *session) drain() {
 		batch := s.queue
 		s.queue, s.qbytes = nil, 0
 		s.qmu.Unlock()
-		for _, b := range batch {
-			ctx, cancel := context.WithTimeout(context.Background(), relayWriteLimit)
-			err := s.conn.Write(ctx, websocket.MessageText, b)
-			cancel()
-			if err != nil {
-				s.qmu.Lock()
-				s.dead = true
-				s.qmu.Unlock()
-				s.conn.CloseNow()
-			}
+		if !s.write(batch) {
+			return
 		}
 	}
+}
+
+// write sends a batch of encoded events, several to a message, one per line. On failure it closes
+// the connection, marks the session dead and clears s.writing.
+func (s *session) write(batch [][]byte) bool {
+	for len(batch) > 0 {
+		msg := batch[0]
+		n := 1
+		if len(batch) > 1 {
+			msg = nil
+			for n = 0; n < len(batch) && (n == 0 || len(msg)+len(batch[n]) < maxMessageBytes); n++ {
+				msg = append(append(msg, batch[n]...), '\n')
+			}
+		}
+		batch = batch[n:]
+		ctx, cancel := context.WithTimeout(context.Background(), relayWriteLimit)
+		err := s.conn.Write(ctx, websocket.MessageText, msg)
+		cancel()
+		if err != nil {
+			s.qmu.Lock()
+			s.dead, s.writing, s.queue = true, false, nil
+			s.qmu.Unlock()
+			s.conn.CloseNow()
+			return false
+		}
+	}
+	return true
 }
 
 // waitWriter waits for a running drain to finish (the conn is closed, so it ends quickly).

@@ -47,8 +47,9 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 }
 
 type relayClient struct {
-	t *testing.T
-	c *websocket.Conn
+	t       *testing.T
+	c       *websocket.Conn
+	pending []protocol.Event // events of a message not yet returned
 }
 
 func dialRelay(t *testing.T, s *server.Server, opts *websocket.DialOptions) *relayClient {
@@ -58,7 +59,7 @@ func dialRelay(t *testing.T, s *server.Server, opts *websocket.DialOptions) *rel
 		t.Fatalf("dial relay: %v", err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
-	rc := &relayClient{t, c}
+	rc := &relayClient{t: t, c: c}
 	if e := rc.next(); e.Type != protocol.EventWelcome || e.V != protocol.Version || len(e.Transports) != 5 {
 		t.Fatalf("first event %+v, want welcome", e)
 	}
@@ -89,14 +90,17 @@ func (rc *relayClient) next() protocol.Event {
 }
 
 func (rc *relayClient) read(d time.Duration) (protocol.Event, error) {
-	var e protocol.Event
-	_, b, err := rc.c.Read(testCtx(rc.t, d))
-	if err != nil {
-		return e, err
+	for len(rc.pending) == 0 {
+		_, b, err := rc.c.Read(testCtx(rc.t, d))
+		if err != nil {
+			return protocol.Event{}, err
+		}
+		if rc.pending, err = protocol.DecodeEvents(b); err != nil || len(rc.pending) == 0 {
+			rc.t.Fatalf("message is not JSON events: %q (%v)", b, err)
+		}
 	}
-	if err := json.Unmarshal(b, &e); err != nil {
-		rc.t.Fatalf("event is not JSON: %q", b)
-	}
+	e := rc.pending[0]
+	rc.pending = rc.pending[1:]
 	return e, nil
 }
 

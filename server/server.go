@@ -37,6 +37,9 @@ type Config struct {
 	// default 1 s.
 	LossTimeout time.Duration
 
+	// UDPEcho tunes the UDP endpoint's rate limits; zero fields take transports' defaults.
+	UDPEcho transports.UDPEchoConfig
+
 	// Network is where the endpoints listen and the relay dials; default transports.Kernel.
 	Network transports.Network
 	// Assets is the static file tree served under /static/; default web.Static.
@@ -119,7 +122,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.tcp, err = transports.ListenTCPEcho(ctx, n, s.cfg.TCPAddr, transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout}); err != nil {
 		return err
 	}
-	if s.udp, err = transports.ListenUDPEcho(ctx, n, s.cfg.UDPAddr, transports.UDPEchoConfig{}); err != nil {
+	if s.udp, err = transports.ListenUDPEcho(ctx, n, s.cfg.UDPAddr, s.cfg.UDPEcho); err != nil {
 		return err
 	}
 	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, transports.QUICEchoConfig{}); err != nil {

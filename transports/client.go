@@ -38,6 +38,10 @@ type ClientOptions struct {
 	Emit func(protocol.Event)
 	// Epoch is the time events' AtMicros count from; default the client's creation.
 	Epoch time.Time
+	// Flush, when set, is called after each group of related events (a read's "read" and
+	// "complete", a loss, a handshake) but not after a "write": a relay can hold write events back
+	// until something follows them, keeping its own work off the measured round trip.
+	Flush func()
 	// LossTimeout is how long a datagram's echo may take before it is reported lost; default 1 s.
 	LossTimeout time.Duration
 	// PreviewBytes is how many bytes of each read an event shows; default 64.
@@ -120,9 +124,11 @@ func Dial(ctx context.Context, n Network, t protocol.Transport, target Target, o
 	if err != nil {
 		err = fmt.Errorf("dial %s: %w", t, err)
 		c.emit(protocol.Event{Type: protocol.EventError, Error: err.Error()})
+		c.flush()
 		return nil, err
 	}
 	c.emit(protocol.Event{Type: protocol.EventConnected, DurMicros: time.Since(start).Microseconds(), Stats: c.io.stats()})
+	c.flush()
 	go c.readLoop()
 	return c, nil
 }
@@ -140,6 +146,12 @@ func (c *Client) Err() error {
 }
 
 func (c *Client) now() int64 { return time.Since(c.opts.Epoch).Microseconds() }
+
+func (c *Client) flush() {
+	if c.opts.Flush != nil {
+		c.opts.Flush()
+	}
+}
 
 func (c *Client) emit(e protocol.Event) {
 	e.V = protocol.Version
@@ -186,6 +198,7 @@ func (c *Client) Send(req uint64, msg []byte) (uint64, error) {
 		c.mu.Unlock()
 		err = fmt.Errorf("send %s: %w", c.t, err)
 		c.emit(protocol.Event{Type: protocol.EventError, Req: req, Msg: m.msg, Error: err.Error()})
+		c.flush()
 		return m.msg, err
 	}
 	return m.msg, nil
@@ -203,6 +216,7 @@ func (c *Client) lose(m *inflight) {
 	st := c.seq
 	c.mu.Unlock()
 	c.emit(protocol.Event{Type: protocol.EventLost, Req: m.req, Msg: m.msg, Stats: &protocol.Stats{Seq: &st}})
+	c.flush()
 }
 
 // Stats is the stack's (or, for datagrams, wireplay's sequence-number) view of the connection.
@@ -257,6 +271,7 @@ func (c *Client) readLoop() {
 			if !c.closing.Load() && !isClosed(err) {
 				c.err = err
 				c.emit(protocol.Event{Type: protocol.EventClosed, Error: err.Error()})
+				c.flush()
 			}
 			return
 		}
@@ -306,6 +321,7 @@ func (c *Client) gotStream(b []byte) {
 	if len(rest) > 0 {
 		c.emit(protocol.Event{Type: protocol.EventError, Error: fmt.Sprintf("%d unexpected bytes echoed", len(rest))})
 	}
+	c.flush()
 }
 
 func first(s []uint64) uint64 {
@@ -321,6 +337,7 @@ func (c *Client) gotDatagram(b []byte) {
 	now := time.Now()
 	if len(b) < DatagramHeader {
 		c.emit(protocol.Event{Type: protocol.EventError, Bytes: len(b), Error: "short datagram echoed"})
+		c.flush()
 		return
 	}
 	seq := binary.BigEndian.Uint64(b)
@@ -356,6 +373,7 @@ func (c *Client) gotDatagram(b []byte) {
 		c.emit(protocol.Event{Type: protocol.EventComplete, Req: m.req, Msg: seq, Bytes: len(body),
 			DurMicros: now.Sub(m.at).Microseconds(), Text: c.preview(body), Stats: &protocol.Stats{Seq: &st}})
 	}
+	c.flush()
 }
 
 // TCP

@@ -35,7 +35,7 @@ type UDPEcho struct {
 
 	global  bucket
 	mu      sync.Mutex
-	sources map[string]*bucket
+	sources map[netip.AddrPort]*bucket
 
 	closed  atomic.Bool
 	dropped atomic.Uint64
@@ -57,7 +57,7 @@ func ListenUDPEcho(ctx context.Context, n Network, addr string, cfg UDPEchoConfi
 	if err != nil {
 		return nil, fmt.Errorf("listen udp: %w", err)
 	}
-	e := &UDPEcho{cfg: cfg, pc: pc, sources: make(map[string]*bucket)}
+	e := &UDPEcho{cfg: cfg, pc: pc, sources: make(map[netip.AddrPort]*bucket)}
 	e.global.init(cfg.GlobalRate, cfg.GlobalBurst, time.Now())
 	return e, nil
 }
@@ -97,13 +97,18 @@ func (e *UDPEcho) Serve() error {
 }
 
 func (e *UDPEcho) allow(from net.Addr, now time.Time) bool {
-	ap, err := netip.ParseAddrPort(from.String())
-	if err != nil || blockedSourcePorts[ap.Port()] || ap.Port() == 0 {
+	var ap netip.AddrPort
+	if ua, ok := from.(*net.UDPAddr); ok {
+		ap = ua.AddrPort()
+	} else if p, err := netip.ParseAddrPort(from.String()); err == nil {
+		ap = p
+	}
+	if !ap.IsValid() || blockedSourcePorts[ap.Port()] || ap.Port() == 0 {
 		return false
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	key := from.String()
+	key := ap
 	b := e.sources[key]
 	if b == nil {
 		if len(e.sources) >= e.cfg.MaxSources {

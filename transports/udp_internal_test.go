@@ -2,12 +2,13 @@ package transports
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
 
 func TestUDPAllowBlocksReflectorPorts(t *testing.T) {
-	e := &UDPEcho{cfg: UDPEchoConfig{PerSourceRate: 10, PerSourceBurst: 2, MaxSources: 2}, sources: map[string]*bucket{}}
+	e := &UDPEcho{cfg: UDPEchoConfig{PerSourceRate: 10, PerSourceBurst: 2, MaxSources: 2}, sources: map[netip.AddrPort]*bucket{}}
 	now := time.Now()
 	e.global.init(1000, 1000, now)
 	tests := []struct {

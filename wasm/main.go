@@ -232,21 +232,22 @@ func (a *app) session(url string) (welcomed bool, err error) {
 		if err != nil {
 			return welcomed, err
 		}
-		var ev protocol.Event
-		if err := json.Unmarshal(data, &ev); err != nil {
+		evs, err := protocol.DecodeEvents(data)
+		if err != nil {
 			a.showNotice("Could not read an event from the server: " + err.Error())
-			continue
 		}
-		if ev.Type == protocol.EventWelcome && !welcomed {
-			welcomed = true
-			a.mu.Lock()
-			a.outbox = out
-			a.mu.Unlock()
-			a.welcome(ev)
-			go a.pinger(ctx)
-			continue
+		for _, ev := range evs {
+			if ev.Type == protocol.EventWelcome && !welcomed {
+				welcomed = true
+				a.mu.Lock()
+				a.outbox = out
+				a.mu.Unlock()
+				a.welcome(ev)
+				go a.pinger(ctx)
+				continue
+			}
+			a.apply(ev)
 		}
-		a.apply(ev)
 	}
 }
 

@@ -1,0 +1,206 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/server"
+	"github.com/wireplay/wireplay/transports"
+)
+
+func startServer() (*server.Server, error) {
+	s := server.New(server.Config{
+		HTTPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", QUICAddr: "127.0.0.1:0",
+		MaxRelayPerIP: 100000,
+		// A benchmark is a flood from one source: lift the UDP endpoint's per-source limit.
+		UDPEcho: transports.UDPEchoConfig{PerSourceRate: 1e9, PerSourceBurst: 1e9, GlobalRate: 1e9, GlobalBurst: 1e9},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	return s, s.Start(context.Background())
+}
+
+func stopServer(s *server.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.Shutdown(ctx)
+}
+
+// relayRTT sends one message over t through the relay and waits for its "complete" event: what the
+// page's round trip costs, browser-side WebSocket included.
+func relayRTT(ctx context.Context, c *websocket.Conn, t protocol.Transport, id uint64, req []byte) error {
+	if err := c.Write(ctx, websocket.MessageText, req); err != nil {
+		return err
+	}
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return err
+		}
+		evs, err := protocol.DecodeEvents(b)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			switch {
+			case e.Type == protocol.EventError:
+				return fmt.Errorf("relay: %s", e.Error)
+			case e.Type == protocol.EventComplete && e.Req == id:
+				return nil
+			case e.Type == protocol.EventLost && e.Req == id:
+				return context.DeadlineExceeded // retried like a lost raw datagram
+			}
+		}
+	}
+}
+
+// Relay benchmarks one message over t through the relay (WebSocket → relay → t's echo → back),
+// alternating with a direct coder/websocket echo and a direct echo on t. The metric "ratio" is
+// relay / (direct ws + direct t) (goal ≤ 1.3).
+func Relay(t protocol.Transport) func(*testing.B) {
+	return func(b *testing.B) {
+		ctx := context.Background()
+		s, err := startServer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer stopServer(s)
+		rc, _, err := websocket.Dial(ctx, "ws://"+s.Addrs().HTTP+"/relay", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rc.CloseNow()
+		rc.SetReadLimit(1 << 20)
+		if _, _, err := rc.Read(ctx); err != nil { // welcome
+			b.Fatal(err)
+		}
+		wsSrv, err := startEcho(protocol.WS, Raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer wsSrv.close()
+		ws, err := dialRaw(protocol.WS, wsSrv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ws.close()
+		tSrv, err := startEcho(t, Raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tSrv.close()
+		direct, err := dialRaw(t, tSrv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer direct.close()
+
+		id := uint64(0)
+		req := func() []byte {
+			id++
+			r, _ := json.Marshal(protocol.Request{V: protocol.Version, Type: protocol.TypeSend, ID: id,
+				Text: string(make64()), Transports: []protocol.Transport{t}})
+			return r
+		}
+		for range 100 {
+			r := req()
+			relayRTT(ctx, rc, t, id, r)
+			ws.rtt()
+			direct.rtt()
+		}
+		var relay, sum time.Duration
+		b.ResetTimer()
+		for b.Loop() {
+			r := req()
+			start := time.Now()
+			if err := relayRTT(ctx, rc, t, id, r); err != nil && !isTimeout(err) {
+				b.Fatal(err)
+			}
+			mid := time.Now()
+			ws.rtt()
+			direct.rtt()
+			relay += mid.Sub(start)
+			sum += time.Since(mid)
+		}
+		reportPair(b, "relay-ns", relay, "direct-sum-ns", sum)
+	}
+}
+
+func make64() []byte {
+	m := make([]byte, MessageSize)
+	for i := range m {
+		m[i] = 'a' + byte(i%26)
+	}
+	return m
+}
+
+// IdleConnMemory measures the heap and stack an idle connection costs, client and server side
+// together (both run in this process), for n connections at once: relay connections of a page that
+// runs no experiment, or, with bare, plain coder/websocket connections whose handler only reads.
+// It reports "bytes/conn".
+func IdleConnMemory(bare bool, n int) func(*testing.B) {
+	return func(b *testing.B) {
+		ctx := context.Background()
+		url := ""
+		if bare {
+			srv, err := startHTTP(&echoServer{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := websocket.Accept(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer c.CloseNow()
+				c.Read(r.Context())
+			}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.close()
+			url = srv.addr
+		} else {
+			s, err := startServer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer stopServer(s)
+			url = "ws://" + s.Addrs().HTTP + "/relay"
+		}
+		var perConn float64
+		for b.Loop() {
+			before := inUse()
+			conns := make([]*websocket.Conn, 0, n)
+			for range n {
+				c, _, err := websocket.Dial(ctx, url, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !bare {
+					c.Read(ctx) // welcome: the session is set up
+				}
+				conns = append(conns, c)
+			}
+			time.Sleep(100 * time.Millisecond) // let handshakes' transient goroutines end
+			after := inUse()
+			perConn = float64(after-before) / float64(n)
+			for _, c := range conns {
+				c.CloseNow()
+			}
+		}
+		b.ReportMetric(perConn, "bytes/conn")
+	}
+}
+
+func inUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse + m.StackInuse)
+}
