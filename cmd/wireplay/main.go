@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wireplay/wireplay/bench"
 	"github.com/wireplay/wireplay/probe"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
@@ -26,9 +27,16 @@ const usage = `wireplay: see how TCP, UDP, QUIC and WebSocket differ.
 Usage:
   wireplay [serve] [flags]   run the endpoints and the page (the default)
   wireplay probe [flags]     measure one transport of a running wireplay server
+  wireplay bench             run the performance benchmarks and compare them with their goals
   wireplay help [command]    show a command's flags
 
 Run "wireplay help serve" or "wireplay help probe" for their flags.
+`
+
+const benchUsage = `Usage: wireplay bench
+
+Runs wireplay's benchmarks in this process (client and server on loopback) and prints
+each figure beside its goal. The same benchmarks run with: go tool task bench
 `
 
 func main() {
@@ -45,6 +53,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stdout, stderr)
 	case "probe":
 		return probeCmd(args, stdout, stderr)
+	case "bench":
+		if len(args) > 0 {
+			fmt.Fprint(stdout, benchUsage)
+			return 0
+		}
+		bench.Report(stdout)
+		return 0
 	case "help":
 		if len(args) > 0 {
 			return run([]string{args[0], "-h"}, stdout, stderr)
