@@ -10,8 +10,8 @@ import (
 
 // Goals the issue set for each figure.
 const (
-	EchoGoal  = 1.15  // wireplay endpoint / raw echo
-	RelayGoal = 1.3   // relay / (direct ws + direct transport)
+	EchoGoal  = 1.15 // wireplay endpoint / raw echo
+	RelayGoal = 1.3  // relay / (direct ws + direct transport)
 	// IdleGoal is the issue's 32 KB per idle relay connection, set where a bare coder/websocket
 	// connection measured about 23 KB: so the relay may add at most 9 KB over bare.
 	IdleGoal     = 32000
