@@ -1,0 +1,126 @@
+package transports
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlog"
+	"github.com/quic-go/quic-go/qlogwriter"
+)
+
+// QLog captures quic-go's qlog for every connection made with its Tracer: each trace as JSON-SEQ
+// (the .sqlog files qvis opens), kept in memory and, when Dir is set, also written to
+// Dir/<odcid>_<client|server>.sqlog; and each event passed to OnEvent as it happens, for live charts.
+type QLog struct {
+	// Dir, when not empty, receives one .sqlog file per connection.
+	Dir string
+	// OnEvent, when set, sees every event (qlog.MetricsUpdated, qlog.PacketSent, qlog.PacketLost, …).
+	// It is called on quic-go's goroutines and must not block.
+	OnEvent func(t *QLogTrace, ev qlogwriter.Event)
+
+	mu     sync.Mutex
+	traces []*QLogTrace
+}
+
+// QLogTrace is one connection's qlog.
+type QLogTrace struct {
+	IsClient bool
+	ODCID    quic.ConnectionID
+	// Label is set by the caller (e.g. the transport name) to tell traces apart.
+	Label string
+
+	mu  sync.Mutex
+	buf bytes.Buffer
+	seq *qlogwriter.FileSeq
+	q   *QLog
+}
+
+// Tracer is a quic.Config.Tracer.
+func (q *QLog) Tracer(_ context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
+	t := &QLogTrace{IsClient: isClient, ODCID: odcid, q: q}
+	var w io.WriteCloser = (*traceBuffer)(t)
+	if q.Dir != "" {
+		side := "server"
+		if isClient {
+			side = "client"
+		}
+		if f, err := os.Create(filepath.Join(q.Dir, fmt.Sprintf("%s_%s.sqlog", odcid, side))); err == nil {
+			w = &teeCloser{w: io.MultiWriter(w, f), closers: []io.Closer{f}}
+		}
+	}
+	t.seq = qlogwriter.NewConnectionFileSeq(w, isClient, odcid)
+	go t.seq.Run()
+	q.mu.Lock()
+	q.traces = append(q.traces, t)
+	q.mu.Unlock()
+	return t
+}
+
+// Traces returns the traces recorded so far, oldest first.
+func (q *QLog) Traces() []*QLogTrace {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]*QLogTrace(nil), q.traces...)
+}
+
+// AddProducer implements qlogwriter.Trace.
+func (t *QLogTrace) AddProducer() qlogwriter.Recorder {
+	r := t.seq.AddProducer()
+	if r == nil {
+		return nil
+	}
+	return &recorder{Recorder: r, t: t}
+}
+
+// Bytes returns the JSON-SEQ qlog written so far (whole once the connection has closed).
+func (t *QLogTrace) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return bytes.Clone(t.buf.Bytes())
+}
+
+type recorder struct {
+	qlogwriter.Recorder
+	t *QLogTrace
+}
+
+func (r *recorder) RecordEvent(ev qlogwriter.Event) {
+	r.Recorder.RecordEvent(ev)
+	if f := r.t.q.OnEvent; f != nil {
+		f(r.t, ev)
+	}
+}
+
+// traceBuffer is the in-memory copy of a trace.
+type traceBuffer QLogTrace
+
+func (b *traceBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *traceBuffer) Close() error { return nil }
+
+type teeCloser struct {
+	w       io.Writer
+	closers []io.Closer
+}
+
+func (t *teeCloser) Write(p []byte) (int, error) { return t.w.Write(p) }
+func (t *teeCloser) Close() error {
+	var err error
+	for _, c := range t.closers {
+		if e := c.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+var _ = qlog.EventSchema // the quic event schema is registered by importing qlog
