@@ -15,6 +15,10 @@
 //	                                                                   connections; the next send
 //	                                                                   pays (and shows) the handshake
 //	{"v":1,"type":"ping","id":11,"t0":123456}                          answered by "pong" with t0 echoed
+//	{"v":1,"type":"link","id":12,"link":{"mode":"link","preset":"wifi","seed":7}}
+//	                                                                   run the session's transports
+//	                                                                   over its own emulated link
+//	{"v":1,"type":"hol","id":13,"hol":{"messages":30,"size":1000}}     the head-of-line experiment
 //
 // For every transport taking part, the server streams Events back as they happen: "dial" then
 // "connected" (with the handshake duration) the first time a connection is needed, one "write" per
@@ -25,6 +29,19 @@
 //
 // Each WebSocket message from the server carries one or more Events, one JSON object per line
 // (events queued together are sent together); DecodeEvents splits them.
+//
+// # The emulated link
+//
+// A "link" request switches the session between the kernel's loopback ("kernel", the default) and
+// an emulated, impaired wire of its own ("link"): the session gets a private pair of netstack hosts
+// with its own echo endpoints on the server host, so one learner's impairment never touches
+// another's. Settings start from a preset (Welcome lists them) and per-direction overrides, and
+// change live. The server answers with a "link" Event describing the link in force. In link mode
+// the session also streams "packets" Events (every packet of its transports that crossed the wire,
+// with its fate and decoded headers, for the sequence diagrams) and "metrics" Events (congestion
+// window and RTT samples from netstack's TCP and quic-go's qlog, for the chart). The session's
+// capture is downloadable as pcapng from /relay/pcapng?session=ID and its QUIC connections' qlog
+// (JSON-SEQ) from /relay/qlog?session=ID&transport=quic-stream|quic-dgram.
 //
 // A request the server cannot parse or accept is answered with an "error" Event with no transport;
 // the socket stays open, but too many bad requests in a row close it with status 1008 (policy
@@ -89,6 +106,8 @@ const (
 	TypeBurst     = "burst"
 	TypeReconnect = "reconnect"
 	TypePing      = "ping"
+	TypeLink      = "link"
+	TypeHOL       = "hol"
 )
 
 // Limits a Request must respect.
@@ -115,6 +134,77 @@ type Request struct {
 	Size  int `json:"size,omitempty"`
 	// T0 is the browser's clock in a "ping", echoed unchanged in the "pong".
 	T0 float64 `json:"t0,omitempty"`
+	// Link chooses the network of a "link" request.
+	Link *LinkRequest `json:"link,omitempty"`
+	// HOL shapes a "hol" request.
+	HOL *HOLRequest `json:"hol,omitempty"`
+}
+
+// Link modes.
+const (
+	ModeKernel = "kernel" // the kernel's loopback: real sockets, no impairment
+	ModeLink   = "link"   // the session's own emulated link (gVisor netstack)
+)
+
+// LinkRequest chooses the session's network.
+type LinkRequest struct {
+	Mode string `json:"mode"`
+	// Preset names one of the Welcome's presets; "" is "clean". Up and Down, when set, replace
+	// the preset's client→server and server→client impairment.
+	Preset string      `json:"preset,omitempty"`
+	Up     *Impairment `json:"up,omitempty"`
+	Down   *Impairment `json:"down,omitempty"`
+	// Seed makes the same settings drop the same packets; 0 picks 1.
+	Seed int64 `json:"seed,omitempty"`
+}
+
+// Impairment is what one direction of the emulated link does to packets (see link.Impairment).
+type Impairment struct {
+	DelayMs      float64 `json:"delay_ms,omitempty"`
+	JitterMs     float64 `json:"jitter_ms,omitempty"`
+	Reorder      bool    `json:"reorder,omitempty"`
+	LossPct      float64 `json:"loss_pct,omitempty"`
+	DuplicatePct float64 `json:"duplicate_pct,omitempty"`
+	RateKbps     int64   `json:"rate_kbps,omitempty"`
+	QueuePackets int     `json:"queue_packets,omitempty"`
+	// DropNth drops the DropNth packet of this direction from now on (1 = the next), once.
+	DropNth uint64 `json:"drop_nth,omitempty"`
+	// BlackholeMs drops everything for this long from now on.
+	BlackholeMs float64 `json:"blackhole_ms,omitempty"`
+}
+
+// Validate checks an Impairment's ranges.
+func (im *Impairment) Validate() error {
+	if im == nil {
+		return nil
+	}
+	switch {
+	case im.DelayMs < 0 || im.DelayMs > 5000:
+		return fmt.Errorf("delay %v ms is outside 0..5000", im.DelayMs)
+	case im.JitterMs < 0 || im.JitterMs > im.DelayMs:
+		return fmt.Errorf("jitter %v ms is outside 0..delay", im.JitterMs)
+	case im.LossPct < 0 || im.LossPct > 100:
+		return fmt.Errorf("loss %v%% is outside 0..100", im.LossPct)
+	case im.DuplicatePct < 0 || im.DuplicatePct > 100:
+		return fmt.Errorf("duplication %v%% is outside 0..100", im.DuplicatePct)
+	case im.RateKbps < 0 || im.RateKbps > 10_000_000:
+		return fmt.Errorf("rate %v kbit/s is outside 0..10000000", im.RateKbps)
+	case im.QueuePackets < 0 || im.QueuePackets > 100_000:
+		return fmt.Errorf("queue %v packets is outside 0..100000", im.QueuePackets)
+	case im.BlackholeMs < 0 || im.BlackholeMs > 60_000:
+		return fmt.Errorf("blackhole %v ms is outside 0..60000", im.BlackholeMs)
+	}
+	return nil
+}
+
+// HOLRequest shapes the head-of-line blocking experiment: three independent streams of Messages
+// messages of Size bytes each, sent at once over one TCP connection (multiplexed by wireplay),
+// three QUIC streams of one connection, UDP and WebSocket. DropNth, when set, drops that packet of
+// the client→server direction counted from the start of the run, for a deterministic stall.
+type HOLRequest struct {
+	Messages int    `json:"messages"`
+	Size     int    `json:"size"`
+	DropNth  uint64 `json:"drop_nth,omitempty"`
 }
 
 // DecodeRequest parses and validates one Request. Its errors are meant to be shown to the user.
@@ -157,6 +247,26 @@ func (r Request) Validate() error {
 		if r.Count*r.Size > MaxBurstBytes {
 			return fmt.Errorf("burst: %d×%d bytes is over the %d byte limit", r.Count, r.Size, MaxBurstBytes)
 		}
+	case TypeLink:
+		if r.Link == nil {
+			return errors.New("link: missing \"link\" settings")
+		}
+		if r.Link.Mode != ModeKernel && r.Link.Mode != ModeLink {
+			return fmt.Errorf("link: unknown mode %q (want %q or %q)", r.Link.Mode, ModeKernel, ModeLink)
+		}
+		if err := r.Link.Up.Validate(); err != nil {
+			return fmt.Errorf("link up: %w", err)
+		}
+		if err := r.Link.Down.Validate(); err != nil {
+			return fmt.Errorf("link down: %w", err)
+		}
+	case TypeHOL:
+		if r.HOL == nil {
+			return errors.New("hol: missing \"hol\" settings")
+		}
+		if r.HOL.Messages < 1 || r.HOL.Messages > 200 || r.HOL.Size < 1 || r.HOL.Size > 16<<10 {
+			return fmt.Errorf("hol: %d messages of %d bytes is outside 1..200 × 1..16384", r.HOL.Messages, r.HOL.Size)
+		}
 	case TypeReconnect, TypePing:
 	case "":
 		return errors.New("missing request type")
@@ -179,6 +289,10 @@ const (
 	EventStats     = "stats"
 	EventPong      = "pong"
 	EventClosed    = "closed"
+	EventLink      = "link"    // the link in force, after a "link" request (and in link mode on welcome)
+	EventPackets   = "packets" // packets that crossed the emulated link
+	EventMetrics   = "metrics" // congestion window and RTT samples
+	EventHOL       = "hol"     // the head-of-line experiment's result
 )
 
 // Event is a message from the relay to the browser.
@@ -209,6 +323,84 @@ type Event struct {
 	Transports []Transport `json:"transports,omitempty"`
 	// T0 is echoed from a "ping".
 	T0 float64 `json:"t0,omitempty"`
+	// Presets lists the link presets (welcome).
+	Presets []PresetInfo `json:"presets,omitempty"`
+	// Link describes the session's network ("link", and welcome).
+	Link *LinkState `json:"link,omitempty"`
+	// Packets are the packets of a "packets" event, oldest first.
+	Packets []PacketInfo `json:"packets,omitempty"`
+	// Metrics are the samples of a "metrics" event.
+	Metrics []MetricSample `json:"metrics,omitempty"`
+	// HOL is the result of a "hol" request.
+	HOL *HOLResult `json:"hol,omitempty"`
+}
+
+// PresetInfo names and describes one link preset.
+type PresetInfo struct {
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Up          Impairment `json:"up"`
+	Down        Impairment `json:"down"`
+}
+
+// LinkState is the session's network as it now is.
+type LinkState struct {
+	Mode   string     `json:"mode"`
+	Preset string     `json:"preset,omitempty"`
+	Seed   int64      `json:"seed,omitempty"`
+	Up     Impairment `json:"up"`
+	Down   Impairment `json:"down"`
+	// Counts per direction since the link was made.
+	UpCounts   LinkCounts `json:"up_counts"`
+	DownCounts LinkCounts `json:"down_counts"`
+}
+
+// LinkCounts are one direction's packet counters.
+type LinkCounts struct {
+	Sent       uint64            `json:"sent"`
+	Delivered  uint64            `json:"delivered"`
+	Duplicated uint64            `json:"duplicated"`
+	Dropped    map[string]uint64 `json:"dropped,omitempty"` // by rule: loss, burst, queue, dropnth, mtu, blackhole
+}
+
+// PacketInfo is one packet that crossed (or died on) the emulated link.
+type PacketInfo struct {
+	Transport Transport `json:"transport,omitempty"` // whose packet it was; "" for none of the session's
+	AtMicros  int64     `json:"at_us"`               // when it entered the wire, since the session began
+	Dir       string    `json:"dir"`                 // "up" (client→server) or "down"
+	Size      int       `json:"size"`
+	// Fate is "delivered" or "dropped"; Rule says which rule dropped it.
+	Fate string `json:"fate"`
+	Rule string `json:"rule,omitempty"`
+	// LatencyMicros is the time from entering the wire to delivery (queueing included).
+	LatencyMicros int64 `json:"latency_us,omitempty"`
+	QueuedMicros  int64 `json:"queued_us,omitempty"`
+	Duplicated    bool  `json:"dup,omitempty"`
+	// Retransmit marks a TCP segment whose data was sent before.
+	Retransmit bool `json:"retx,omitempty"`
+	// Summary is the decoded header: "SYN seq=0", "ACK seq=1 ack=33 len=32 sack=…", "QUIC Initial dcid=…".
+	Summary    string `json:"summary"`
+	PayloadLen int    `json:"len,omitempty"`
+}
+
+// MetricSample is one congestion window and RTT reading of a transport's connection.
+type MetricSample struct {
+	Transport  Transport `json:"transport"`
+	AtMicros   int64     `json:"at_us"`
+	CwndBytes  uint64    `json:"cwnd_bytes"`
+	SRTTMicros int64     `json:"srtt_us"`
+	Source     string    `json:"source"` // "tcp_info" or "qlog"
+}
+
+// HOLResult is the head-of-line experiment's outcome: for each transport and stream, when each
+// message was delivered (microseconds after the run began), in message order; -1 for never.
+type HOLResult struct {
+	Messages int                     `json:"messages"`
+	Size     int                     `json:"size"`
+	DropNth  uint64                  `json:"drop_nth,omitempty"`
+	Runs     map[Transport][][]int64 `json:"runs"`   // transport → stream (3) → delivery times
+	Stalls   map[Transport][]int64   `json:"stalls"` // transport → stream → worst delivery delay over the stream's median, µs
+	Notes    map[Transport]string    `json:"notes,omitempty"`
 }
 
 // Stats is what one transport's stack says about its connection; one of its fields is set.
