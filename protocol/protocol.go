@@ -117,6 +117,9 @@ const (
 	MaxBurstSize   = 16 << 10 // largest burst message
 	MaxBurstBytes  = 1 << 20  // count*size of one burst
 	MaxRequestSize = 32 << 10 // largest encoded Request accepted by the relay
+	// MaxEventMessage bounds one WebSocket message from the relay (one or more Events): within
+	// coder/websocket's default read limit, so clients need not raise it.
+	MaxEventMessage = 32 << 10
 )
 
 // Request is a message from the browser to the relay.

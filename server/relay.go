@@ -32,7 +32,7 @@ const (
 	writeFlushDelay = 2 * time.Millisecond
 	inlineMessages  = 8 // a request this small over one live connection is sent inline
 	relayWriteLimit = 10 * time.Second
-	maxMessageBytes = 64 << 10 // events batched into one WebSocket message
+	maxMessageBytes = protocol.MaxEventMessage / 2 // events batched into one WebSocket message
 )
 
 // relay serves /relay: one session per browser WebSocket.
