@@ -141,6 +141,8 @@ type Request struct {
 	Link *LinkRequest `json:"link,omitempty"`
 	// HOL shapes a "hol" request.
 	HOL *HOLRequest `json:"hol,omitempty"`
+	// Scenario names and shapes a "scenario" request.
+	Scenario *ScenarioRequest `json:"scenario,omitempty"`
 }
 
 // Link modes.
@@ -270,6 +272,22 @@ func (r Request) Validate() error {
 		if r.HOL.Messages < 1 || r.HOL.Messages > 200 || r.HOL.Size < 1 || r.HOL.Size > 16<<10 {
 			return fmt.Errorf("hol: %d messages of %d bytes is outside 1..200 × 1..16384", r.HOL.Messages, r.HOL.Size)
 		}
+	case TypeScenario:
+		if r.Scenario == nil || r.Scenario.Name == "" {
+			return errors.New("scenario: missing scenario name")
+		}
+		if r.Scenario.Repeat < 0 || r.Scenario.Repeat > 10 {
+			return fmt.Errorf("scenario: repeat %d is outside 0..10", r.Scenario.Repeat)
+		}
+		if len(r.Scenario.Params) > 32 {
+			return errors.New("scenario: too many parameters")
+		}
+		if err := r.Scenario.Up.Validate(); err != nil {
+			return fmt.Errorf("scenario up: %w", err)
+		}
+		if err := r.Scenario.Down.Validate(); err != nil {
+			return fmt.Errorf("scenario down: %w", err)
+		}
 	case TypeReconnect, TypePing:
 	case "":
 		return errors.New("missing request type")
@@ -336,6 +354,10 @@ type Event struct {
 	Metrics []MetricSample `json:"metrics,omitempty"`
 	// HOL is the result of a "hol" request.
 	HOL *HOLResult `json:"hol,omitempty"`
+	// Scenarios lists the lessons (welcome).
+	Scenarios []ScenarioInfo `json:"scenarios,omitempty"`
+	// Report is a scenario's outcome ("scenario").
+	Report *ScenarioReport `json:"report,omitempty"`
 }
 
 // PresetInfo names and describes one link preset.

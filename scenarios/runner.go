@@ -1,0 +1,232 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/transports"
+)
+
+// Options say how to run a scenario.
+type Options struct {
+	// Preset names the link preset; "" takes the scenario's own. Settings, when set, replace it.
+	Preset   string
+	Settings *link.Settings
+	// Seed seeds the link of the first run; run i uses Seed+i, so repeats see different drops
+	// and the whole series is reproducible. 0 is 1.
+	Seed int64
+	// Repeat is how many runs; default 1.
+	Repeat int
+	// Params override the scenario's parameters by name.
+	Params map[string]string
+	// OutDir, when set, receives each run's pcapng capture and its QUIC connections' qlog.
+	OutDir string
+	// Progress receives live events of the runs (see Env.Progress).
+	Progress func(protocol.Event)
+}
+
+// Run runs scenario s opt.Repeat times, each on a fresh link, and summarizes the metrics.
+func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
+	if opt.Repeat == 0 {
+		opt.Repeat = 1
+	}
+	if opt.Repeat < 0 || opt.Repeat > 1000 {
+		return nil, fmt.Errorf("run %s: --repeat %d is outside 1..1000", s.Name, opt.Repeat)
+	}
+	if opt.Seed == 0 {
+		opt.Seed = 1
+	}
+	params, err := s.params(opt.Params)
+	if err != nil {
+		return nil, err
+	}
+	preset := opt.Preset
+	if preset == "" {
+		preset = s.Preset
+	}
+	var settings link.Settings
+	if opt.Settings != nil {
+		settings = *opt.Settings
+		if opt.Preset == "" {
+			preset = "custom"
+		}
+	} else {
+		var ok bool
+		if settings, ok = link.Preset(preset); !ok {
+			return nil, fmt.Errorf("run %s: unknown preset %q", s.Name, preset)
+		}
+	}
+	if opt.OutDir != "" {
+		if err := os.MkdirAll(opt.OutDir, 0o755); err != nil {
+			return nil, fmt.Errorf("run %s: %w", s.Name, err)
+		}
+	}
+	rep := &Report{Scenario: s.Name, Title: s.Title, Explain: s.Explain, Preset: preset,
+		Up: Describe(settings.ClientToServer), Down: Describe(settings.ServerToClient),
+		Seed: opt.Seed, Repeat: opt.Repeat, Params: params}
+	start := time.Now()
+	for i := range opt.Repeat {
+		res, files, err := runOnce(ctx, s, settings, opt.Seed+int64(i), params, opt, i)
+		rep.Files = append(rep.Files, files...)
+		if err != nil {
+			return rep, fmt.Errorf("run %s (repeat %d, seed %d): %w", s.Name, i+1, opt.Seed+int64(i), err)
+		}
+		rep.Runs = append(rep.Runs, res)
+	}
+	rep.WallMillis = float64(time.Since(start).Microseconds()) / 1000
+	rep.Stats = Summarize(rep.Runs)
+	rep.Conclusion = rep.Runs[0].Conclusion
+	if opt.Repeat > 1 {
+		rep.Conclusion += fmt.Sprintf(" (Run 1 of %d; the table gives each figure's mean and 95%% confidence interval over all runs.)", opt.Repeat)
+	}
+	return rep, nil
+}
+
+func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int64, params map[string]string, opt Options, i int) (*Result, []string, error) {
+	l, err := link.New(link.Config{Settings: settings, Seed: seed})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer l.Close()
+	env := &Env{Link: l, Settings: settings, Seed: seed, Params: params, Epoch: time.Now(), Progress: opt.Progress}
+	if opt.OutDir != "" {
+		dir := filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d-qlog", s.Name, i+1))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, err
+		}
+		env.QLog = &transports.QLog{Dir: dir}
+	}
+	res, runErr := s.Run(ctx, env)
+	var files []string
+	if opt.OutDir != "" {
+		name := filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d.pcapng", s.Name, i+1))
+		f, err := os.Create(name)
+		if err == nil {
+			err = errors.Join(l.WritePcapng(f), f.Close())
+		}
+		if err != nil {
+			return res, files, fmt.Errorf("write pcapng: %w", err)
+		}
+		files = append(files, name, filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d-qlog", s.Name, i+1)))
+	}
+	if runErr == nil && res == nil {
+		runErr = errors.New("scenario returned no result")
+	}
+	return res, files, runErr
+}
+
+// QUICConfig is the quic-go configuration scenarios use: wireplay's, with the run's qlog tracer
+// when the run writes qlog.
+func (e *Env) QUICConfig() *quic.Config {
+	c := transports.QUICEchoConfig{}.QUICConfig()
+	if e.QLog != nil {
+		c.Tracer = e.QLog.Tracer
+	}
+	return c
+}
+
+// Summarize groups the runs' metrics by transport, name and unit, in first-seen order.
+func Summarize(runs []*Result) []Stat {
+	type key struct{ t, n, u string }
+	var keys []key
+	vals := map[key][]float64{}
+	for _, r := range runs {
+		for _, m := range r.Metrics {
+			k := key{m.Transport, m.Name, m.Unit}
+			if _, ok := vals[k]; !ok {
+				keys = append(keys, k)
+			}
+			vals[k] = append(vals[k], m.Value)
+		}
+	}
+	out := make([]Stat, 0, len(keys))
+	for _, k := range keys {
+		v := vals[k]
+		st := Stat{Transport: k.t, Name: k.n, Unit: k.u, N: len(v), Min: slices.Min(v), Max: slices.Max(v)}
+		for _, x := range v {
+			st.Mean += x
+		}
+		st.Mean /= float64(len(v))
+		if len(v) > 1 {
+			var ss float64
+			for _, x := range v {
+				ss += (x - st.Mean) * (x - st.Mean)
+			}
+			sd := math.Sqrt(ss / float64(len(v)-1))
+			st.CI95 = tQuantile975(len(v)-1) * sd / math.Sqrt(float64(len(v)))
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// tQuantile975 is Student's t 97.5% quantile for df degrees of freedom.
+func tQuantile975(df int) float64 {
+	table := []float64{0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+		2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
+	switch {
+	case df <= 0:
+		return 0
+	case df < len(table):
+		return table[df]
+	case df < 60:
+		return 2.01
+	case df < 120:
+		return 1.99
+	}
+	return 1.96
+}
+
+// Describe puts an impairment in words: "25 ms, 2% loss".
+func Describe(im link.Impairment) string {
+	var parts []string
+	if im.Delay > 0 {
+		parts = append(parts, fmt.Sprintf("%v delay", im.Delay))
+	}
+	if im.Jitter > 0 {
+		j := fmt.Sprintf("±%v jitter", im.Jitter)
+		if im.Reorder {
+			j += " (reordering)"
+		}
+		parts = append(parts, j)
+	}
+	if im.Loss > 0 {
+		parts = append(parts, fmt.Sprintf("%g%% loss", im.Loss*100))
+	}
+	if im.Burst.P > 0 {
+		parts = append(parts, "bursty loss")
+	}
+	if im.Duplicate > 0 {
+		parts = append(parts, fmt.Sprintf("%g%% duplicated", im.Duplicate*100))
+	}
+	if im.RateBitsPerSec > 0 {
+		parts = append(parts, fmt.Sprintf("%g Mbit/s", float64(im.RateBitsPerSec)/1e6))
+	}
+	if im.DropNth > 0 {
+		parts = append(parts, fmt.Sprintf("drop packet #%d", im.DropNth))
+	}
+	if im.Blackhole {
+		parts = append(parts, "blackhole")
+	}
+	if im.BlackholeFor > 0 {
+		parts = append(parts, fmt.Sprintf("blackhole for %v", im.BlackholeFor))
+	}
+	if len(parts) == 0 {
+		return "clean"
+	}
+	out := parts[0]
+	for _, p := range parts[1:] {
+		out += ", " + p
+	}
+	return out
+}
