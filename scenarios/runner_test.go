@@ -155,4 +155,3 @@ func TestSummarizeCI(t *testing.T) {
 		t.Errorf("%+v", st)
 	}
 }
-
