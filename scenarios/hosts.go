@@ -1,0 +1,203 @@
+package scenarios
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"math"
+	"net"
+	"net/http"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+	"unsafe"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"github.com/wireplay/wireplay/transports"
+)
+
+// echoHosts are wireplay's echo endpoints (TCP, UDP, QUIC streams and datagrams, WebSocket) on a
+// run's server host, and the Target a transports.Dial client on the client host reaches them by.
+type echoHosts struct {
+	TCP  *transports.TCPEcho
+	UDP  *transports.UDPEcho
+	QUIC *transports.QUICEcho
+	WS   *httpHost
+	// TLS is the server's configuration (a fresh self-signed certificate); Target.TLS trusts it.
+	TLS    *tls.Config
+	Target transports.Target
+
+	wg sync.WaitGroup
+}
+
+// startEchoHosts starts every echo endpoint on env.Link.Server(); Close stops them all and waits
+// for their goroutines. QUIC uses env.QUICConfig (so the run's qlog sees it) with 0-RTT off.
+func startEchoHosts(ctx context.Context, env *Env) (_ *echoHosts, err error) {
+	srv := env.Link.Server()
+	h := &echoHosts{}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	if h.TLS, err = transports.ServerTLSConfig("", ""); err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(env.Link.ServerAddr().String(), "0")
+	if h.TCP, err = transports.ListenTCPEcho(ctx, srv, addr, transports.TCPEchoConfig{}); err != nil {
+		return nil, err
+	}
+	h.wg.Go(func() { h.TCP.Serve() })
+	if h.UDP, err = transports.ListenUDPEcho(ctx, srv, addr, transports.UDPEchoConfig{}); err != nil {
+		return nil, err
+	}
+	h.wg.Go(func() { h.UDP.Serve() })
+	qc := transports.QUICEchoConfig{}
+	if env.QLog != nil {
+		qc.Tracer = env.QLog.Tracer
+	}
+	if h.QUIC, err = transports.ListenQUICEcho(ctx, srv, addr, h.TLS, qc); err != nil {
+		return nil, err
+	}
+	h.wg.Go(func() { h.QUIC.Serve() })
+	if h.WS, err = startHTTPHost(ctx, env, transports.WSEchoHandler(transports.WSEchoConfig{})); err != nil {
+		return nil, err
+	}
+	h.Target = transports.Target{
+		TCP: h.TCP.Addr().String(), UDP: h.UDP.Addr().String(), QUIC: h.QUIC.Addr().String(),
+		WS:  "ws://" + h.WS.Addr().String() + "/", TLS: transports.ClientTLSConfig(h.TLS),
+		QUICConfig: env.QUICConfig(),
+	}
+	return h, nil
+}
+
+// Close stops every endpoint and waits for their goroutines.
+func (h *echoHosts) Close() {
+	if h.WS != nil {
+		h.WS.Close()
+	}
+	if h.QUIC != nil {
+		h.QUIC.Close()
+	}
+	if h.UDP != nil {
+		h.UDP.Close()
+	}
+	if h.TCP != nil {
+		h.TCP.Close()
+	}
+	h.wg.Wait()
+}
+
+// httpHost is a net/http server on a run's server host. Close closes every connection it
+// accepted, hijacked ones (WebSocket) included, cancels its requests' contexts, and waits for its
+// handlers to return.
+type httpHost struct {
+	ln     net.Listener
+	srv    *http.Server
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
+	handlers sync.WaitGroup
+	serve    sync.WaitGroup
+}
+
+// startHTTPHost serves h on an ephemeral TCP port of env.Link.Server().
+func startHTTPHost(ctx context.Context, env *Env, h http.Handler) (*httpHost, error) {
+	ln, err := env.Link.Server().Listen(ctx, "tcp", net.JoinHostPort(env.Link.ServerAddr().String(), "0"))
+	if err != nil {
+		return nil, err
+	}
+	base, cancel := context.WithCancel(context.Background())
+	s := &httpHost{cancel: cancel, conns: map[net.Conn]struct{}{}}
+	s.ln = &trackingListener{Listener: ln, h: s}
+	s.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.handlers.Add(1)
+			defer s.handlers.Done()
+			h.ServeHTTP(w, r)
+		}),
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	s.serve.Go(func() { s.srv.Serve(s.ln) })
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *httpHost) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops the server; see httpHost.
+func (s *httpHost) Close() {
+	s.cancel()
+	s.srv.Close()
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.serve.Wait()
+	s.handlers.Wait()
+}
+
+type trackingListener struct {
+	net.Listener
+	h *httpHost
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.h.mu.Lock()
+	defer l.h.mu.Unlock()
+	if l.h.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.h.conns[c] = struct{}{}
+	return c, nil
+}
+
+// tcpEndpoint reaches the netstack endpoint under a TCP conn of the link, for the socket options
+// the link's *TCPConn does not wrap (Nagle, keepalive, linger) and for its TCP state. The link
+// keeps the endpoint in an unexported field "ep"; until it exports accessors, this reads that
+// field by reflection. ok is false for any other conn (a kernel socket, a changed link).
+func tcpEndpoint(c net.Conn) (tcpip.Endpoint, bool) {
+	v := reflect.ValueOf(c)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil, false
+	}
+	f := v.Elem().FieldByName("ep")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[tcpip.Endpoint]() {
+		return nil, false
+	}
+	ep, _ := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(tcpip.Endpoint)
+	return ep, ep != nil
+}
+
+var errNoEndpoint = errors.New("the link's TCP conn does not expose its netstack endpoint")
+
+// millis is d in milliseconds.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// quantile is the q-quantile (0..1) of sorted values, nearest rank; NaN when empty.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// sortedCopy returns v sorted, leaving v alone.
+func sortedCopy(v []float64) []float64 {
+	out := slices.Clone(v)
+	slices.Sort(out)
+	return out
+}
