@@ -67,7 +67,7 @@ func startEchoHosts(ctx context.Context, env *Env) (_ *echoHosts, err error) {
 	}
 	h.Target = transports.Target{
 		TCP: h.TCP.Addr().String(), UDP: h.UDP.Addr().String(), QUIC: h.QUIC.Addr().String(),
-		WS:  "ws://" + h.WS.Addr().String() + "/", TLS: transports.ClientTLSConfig(h.TLS),
+		WS: "ws://" + h.WS.Addr().String() + "/", TLS: transports.ClientTLSConfig(h.TLS),
 		QUICConfig: env.QUICConfig(),
 	}
 	return h, nil
