@@ -201,3 +201,59 @@ func sortedCopy(v []float64) []float64 {
 	slices.Sort(out)
 	return out
 }
+
+// tcpHost is a TCP server on a run's server host that runs handle on each connection in a
+// goroutine of its own. Close closes the listener and every connection and waits for the handlers.
+type tcpHost struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// startTCPHost listens on an ephemeral port of env.Link.Server() and serves handle.
+func startTCPHost(ctx context.Context, env *Env, handle func(net.Conn)) (*tcpHost, error) {
+	ln, err := env.Link.Server().Listen(ctx, "tcp", net.JoinHostPort(env.Link.ServerAddr().String(), "0"))
+	if err != nil {
+		return nil, err
+	}
+	h := &tcpHost{ln: ln, conns: map[net.Conn]struct{}{}}
+	h.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			if h.closed {
+				h.mu.Unlock()
+				c.Close()
+				return
+			}
+			h.conns[c] = struct{}{}
+			h.wg.Add(1)
+			h.mu.Unlock()
+			go func() {
+				defer h.wg.Done()
+				handle(c)
+			}()
+		}
+	})
+	return h, nil
+}
+
+// Addr is the address the server listens on.
+func (h *tcpHost) Addr() net.Addr { return h.ln.Addr() }
+
+// Close stops the server; see tcpHost.
+func (h *tcpHost) Close() {
+	h.mu.Lock()
+	h.closed = true
+	h.ln.Close()
+	for c := range h.conns {
+		c.Close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
