@@ -1,0 +1,453 @@
+package scenarios
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/quic-go/quic-go"
+
+	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/transports"
+)
+
+func init() {
+	Register(&Scenario{
+		Name:    "throughput",
+		Title:   "Throughput under loss",
+		Summary: "bulk goodput of TCP, QUIC (one stream) and WebSocket over a grid of loss × RTT, against the Mathis bound",
+		Explain: `A bulk transfer does not go as fast as the wire allows: the sender's congestion control decides how much may be in flight, and every loss it notices halves (or, with cubic, cuts by 30%) that window. So goodput — the application bytes that arrive per second — falls as the loss rate rises, and falls faster the longer the round trip, because the window grows back by about one segment per round trip.
+
+Mathis, Semke, Mahdavi and Ott put this into one line for a long-running Reno flow: goodput ≤ MSS / RTT · 1.22 / √p, where p is the packet loss rate. The dashed curves are that bound for each round trip; the solid ones are what netstack TCP, quic-go and WebSocket (which is TCP underneath) measured here. Each point is a fresh link with the same seed, the loss on the data direction only (so p is the data's loss rate, as in the formula) and the round trip split evenly between the two directions.
+
+Read the curves from left to right: at 0% loss the transfer is limited by slow start and the CPU, not by loss; from 0.5% on the measured points should follow the shape of the bound. The transfers are short and capped in time, so they spend much of their life in slow start — points can sit below the bound, and at small loss rates the bound (which assumes a flow that lasts for ever) can be far above anything a short transfer reaches. WebSocket tracks TCP: its framing costs a few bytes per message, not a different congestion control.`,
+		Preset: "clean",
+		Params: []Param{
+			{Name: "losses", Default: "0,0.5,1,2", Help: "loss rates of the data direction, in percent, comma-separated"},
+			{Name: "rtts", Default: "20ms,50ms", Help: "round-trip times, comma-separated (half each way, added to the preset's delay)"},
+			{Name: "bytes", Default: "2000000", Help: "bytes each transfer sends at most"},
+			{Name: "cap", Default: "1.2s", Help: "time limit of one transfer; goodput is over what arrived by then"},
+			{Name: "transports", Default: "tcp,quic,ws", Help: "transports to measure: tcp, quic, ws"},
+		},
+		Run: runThroughput,
+	})
+}
+
+// tpMSS is netstack TCP's full-segment payload on the link's default MTU (timestamps negotiated).
+const tpMSS = link.DefaultMTU - 52
+
+// tpParallel bounds how many grid points run at once: most of a point's time is waiting on the
+// link's delay, so several fit on a small machine.
+const tpParallel = 12
+
+// tpPoint is one transfer of the grid.
+type tpPoint struct {
+	transport string
+	rtt       time.Duration
+	loss      float64 // fraction
+	got       int64   // bytes that arrived
+	elapsed   time.Duration
+	done      bool // all bytes arrived before the cap
+	err       error
+}
+
+func (p *tpPoint) mbps() float64 {
+	if p.elapsed <= 0 {
+		return 0
+	}
+	return float64(p.got) * 8 / p.elapsed.Seconds() / 1e6
+}
+
+// mathisMbps is the Mathis bound MSS/RTT · 1.22/√p in Mbit/s; +Inf for p = 0.
+func mathisMbps(rtt time.Duration, p float64) float64 {
+	if p <= 0 {
+		return math.Inf(1)
+	}
+	return float64(tpMSS*8) / rtt.Seconds() * 1.22 / math.Sqrt(p) / 1e6
+}
+
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := parse(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func runThroughput(ctx context.Context, env *Env) (*Result, error) {
+	losses, err := parseList(env.Params["losses"], func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err == nil && (f < 0 || f >= 100) {
+			err = fmt.Errorf("loss %g%% is outside [0, 100)", f)
+		}
+		return f / 100, err
+	})
+	if err != nil || len(losses) == 0 {
+		return nil, fmt.Errorf("throughput: losses %q: %v", env.Params["losses"], err)
+	}
+	rtts, err := parseList(env.Params["rtts"], func(s string) (time.Duration, error) {
+		d, err := time.ParseDuration(s)
+		if err == nil && (d <= 0 || d > 2*time.Second) {
+			err = fmt.Errorf("rtt %v is outside (0, 2s]", d)
+		}
+		return d, err
+	})
+	if err != nil || len(rtts) == 0 {
+		return nil, fmt.Errorf("throughput: rtts %q: %v", env.Params["rtts"], err)
+	}
+	trs, _ := parseList(env.Params["transports"], func(s string) (string, error) {
+		if s != "tcp" && s != "quic" && s != "ws" {
+			return "", fmt.Errorf("unknown transport %q", s)
+		}
+		return s, nil
+	})
+	if len(trs) == 0 {
+		return nil, fmt.Errorf("throughput: transports %q: want some of tcp, quic, ws", env.Params["transports"])
+	}
+	total := int64(env.Int("bytes"))
+	if total < 1 || total > 100<<20 {
+		return nil, fmt.Errorf("throughput: bytes %q is outside 1..100 MiB", env.Params["bytes"])
+	}
+	limit := env.Duration("cap")
+	if limit <= 0 || limit > 30*time.Second {
+		return nil, fmt.Errorf("throughput: cap %q is outside (0, 30s]", env.Params["cap"])
+	}
+	if len(losses)*len(rtts)*len(trs) > 100 {
+		return nil, errors.New("throughput: more than 100 grid points")
+	}
+	serverTLS, err := transports.ServerTLSConfig("", "")
+	if err != nil {
+		return nil, err
+	}
+
+	var points []*tpPoint
+	for _, rtt := range rtts {
+		for _, tr := range trs {
+			for _, loss := range losses {
+				points = append(points, &tpPoint{transport: tr, rtt: rtt, loss: loss})
+			}
+		}
+	}
+	sem := make(chan struct{}, tpParallel)
+	var wg sync.WaitGroup
+	for _, p := range points {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			settings := env.Settings
+			up, down := settings.ClientToServer, settings.ServerToClient
+			up.Delay += p.rtt / 2
+			down.Delay += p.rtt - p.rtt/2
+			up.Loss = p.loss
+			up.DropNth, down.DropNth = 0, 0
+			up.BlackholeFor, down.BlackholeFor = 0, 0
+			settings = link.Settings{ClientToServer: up, ServerToClient: down}
+			p.got, p.elapsed, p.done, p.err = bulkTransfer(ctx, settings, env.Seed, p.transport, total, limit, serverTLS, env.QUICConfig())
+		})
+	}
+	wg.Wait()
+	for _, p := range points {
+		if p.err != nil {
+			return nil, fmt.Errorf("throughput %s at %v RTT, %g%% loss: %w", p.transport, p.rtt, p.loss*100, p.err)
+		}
+	}
+
+	res := &Result{}
+	const chart = "Goodput vs loss"
+	tbl := Table{Title: "Goodput per grid point", Columns: []string{"transport", "RTT", "loss", "arrived", "time", "goodput", "Mathis bound"}}
+	for _, rtt := range rtts {
+		for _, tr := range trs {
+			s := Series{Chart: chart, Name: fmt.Sprintf("%s %v", tr, rtt), XLabel: "loss %", YLabel: "Mbit/s"}
+			for _, p := range points {
+				if p.rtt != rtt || p.transport != tr {
+					continue
+				}
+				s.Points = append(s.Points, Point{X: p.loss * 100, Y: round2(p.mbps())})
+				name := fmt.Sprintf("goodput_%s_loss%g", rtt, p.loss*100)
+				res.Metrics = append(res.Metrics, Metric{Transport: tr, Name: name, Unit: "Mbit/s", Value: round2(p.mbps())})
+				bound := "∞"
+				if b := mathisMbps(p.rtt, p.loss); !math.IsInf(b, 1) {
+					bound = fmt.Sprintf("%.2f Mbit/s", b)
+				}
+				arrived := fmt.Sprintf("%d B", p.got)
+				if !p.done {
+					arrived += " (capped)"
+				}
+				tbl.Rows = append(tbl.Rows, []string{tr, rtt.String(), fmt.Sprintf("%g%%", p.loss*100), arrived,
+					fmt.Sprintf("%.0f ms", millis(p.elapsed)), fmt.Sprintf("%.2f Mbit/s", p.mbps()), bound})
+			}
+			res.Series = append(res.Series, s)
+		}
+		ref := Series{Chart: chart, Name: fmt.Sprintf("Mathis bound %v", rtt), XLabel: "loss %", YLabel: "Mbit/s", Style: "dashed"}
+		for _, loss := range losses {
+			if loss > 0 {
+				ref.Points = append(ref.Points, Point{X: loss * 100, Y: round2(mathisMbps(rtt, loss))})
+			}
+		}
+		res.Series = append(res.Series, ref)
+	}
+	res.Tables = append(res.Tables, tbl)
+	res.Conclusion = tpConclusion(points, trs, rtts, losses)
+	return res, nil
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// tpConclusion compares the lowest and highest loss at the longest RTT, and the first transport's
+// point at the highest loss with its Mathis bound.
+func tpConclusion(points []*tpPoint, trs []string, rtts []time.Duration, losses []float64) string {
+	rtt := slices.Max(rtts)
+	lo, hi := slices.Min(losses), slices.Max(losses)
+	find := func(tr string, loss float64) *tpPoint {
+		for _, p := range points {
+			if p.transport == tr && p.rtt == rtt && p.loss == loss {
+				return p
+			}
+		}
+		return nil
+	}
+	var parts []string
+	for _, tr := range trs {
+		a, b := find(tr, lo), find(tr, hi)
+		parts = append(parts, fmt.Sprintf("%s %.1f → %.1f Mbit/s", tr, a.mbps(), b.mbps()))
+	}
+	out := fmt.Sprintf("At %v RTT, going from %g%% to %g%% loss took %s.", rtt, lo*100, hi*100, strings.Join(parts, ", "))
+	if hi > 0 {
+		p := find(trs[0], hi)
+		bound := mathisMbps(rtt, hi)
+		out += fmt.Sprintf(" At %g%% loss %s reached %.2f Mbit/s against a Mathis bound of %.2f Mbit/s (%.2f×).",
+			hi*100, trs[0], p.mbps(), bound, p.mbps()/bound)
+	}
+	return out
+}
+
+// bulkTransfer sends up to total bytes from the client host to the server host of a fresh link
+// (settings, seed) over one connection of transport and returns how many arrived, over what
+// time (from the first write to the last byte, or to the cap), and whether all did.
+func bulkTransfer(ctx context.Context, settings link.Settings, seed int64, transport string, total int64, limit time.Duration, serverTLS *tls.Config, qconf *quic.Config) (got int64, elapsed time.Duration, done bool, err error) {
+	l, err := link.New(link.Config{Settings: settings, Seed: seed, LogSize: -1})
+	if err != nil {
+		return 0, 0, false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit+20*time.Second) // setup never takes this long
+	sk := &bulkSink{total: total, full: make(chan struct{})}
+	var wg sync.WaitGroup
+	var closers []func()
+	defer func() {
+		cancel()
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+		wg.Wait()
+		l.Close()
+	}()
+	at := net.JoinHostPort(l.ServerAddr().String(), "0")
+
+	var write func(context.Context, []byte) error
+	chunk := 32 << 10
+	switch transport {
+	case "tcp":
+		ln, err := l.Server().Listen(ctx, "tcp", at)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		closers = append(closers, func() { ln.Close() })
+		wg.Go(func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			defer stop()
+			sk.readFrom(c)
+		})
+		c, err := l.Client().Dial(ctx, "tcp", ln.Addr().String())
+		if err != nil {
+			return 0, 0, false, err
+		}
+		closers = append(closers, func() { c.Close() })
+		write = func(ctx context.Context, b []byte) error {
+			dl, _ := ctx.Deadline()
+			c.SetWriteDeadline(dl)
+			_, err := c.Write(b)
+			return err
+		}
+	case "quic":
+		spc, err := l.Server().ListenPacket(ctx, "udp", at)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		closers = append(closers, func() { spc.Close() })
+		str := &quic.Transport{Conn: spc}
+		closers = append(closers, func() { str.Close() })
+		ln, err := str.Listen(serverTLS, qconf)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		closers = append(closers, func() { ln.Close() })
+		wg.Go(func() {
+			c, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			defer c.CloseWithError(0, "")
+			s, err := c.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			stop := context.AfterFunc(ctx, func() { s.CancelRead(0) })
+			defer stop()
+			sk.readFrom(s)
+		})
+		cpc, err := l.Client().ListenPacket(ctx, "udp", net.JoinHostPort(l.ClientAddr().String(), "0"))
+		if err != nil {
+			return 0, 0, false, err
+		}
+		closers = append(closers, func() { cpc.Close() })
+		ctr := &quic.Transport{Conn: cpc}
+		closers = append(closers, func() { ctr.Close() })
+		conn, err := ctr.Dial(ctx, spc.LocalAddr(), transports.ClientTLSConfig(serverTLS), qconf)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		closers = append(closers, func() { conn.CloseWithError(0, "") })
+		s, err := conn.OpenStreamSync(ctx)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		write = func(ctx context.Context, b []byte) error {
+			dl, _ := ctx.Deadline()
+			s.SetWriteDeadline(dl)
+			_, err := s.Write(b)
+			return err
+		}
+	case "ws":
+		h, err := startHTTPHost(ctx, &Env{Link: l}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			c.SetReadLimit(1 << 20)
+			for {
+				_, rd, err := c.Reader(r.Context())
+				if err != nil {
+					return
+				}
+				if sk.readFrom(rd) {
+					return
+				}
+			}
+		}))
+		if err != nil {
+			return 0, 0, false, err
+		}
+		closers = append(closers, h.Close)
+		hc := &http.Client{Transport: &http.Transport{DialContext: l.Client().Dial, DisableKeepAlives: true}}
+		c, _, err := websocket.Dial(ctx, "ws://"+h.Addr().String()+"/", &websocket.DialOptions{HTTPClient: hc})
+		if err != nil {
+			return 0, 0, false, err
+		}
+		closers = append(closers, func() { c.CloseNow() })
+		chunk = 16 << 10
+		write = func(ctx context.Context, b []byte) error {
+			return c.Write(ctx, websocket.MessageBinary, b)
+		}
+	default:
+		return 0, 0, false, fmt.Errorf("unknown transport %q", transport)
+	}
+
+	start := time.Now()
+	sk.start(start)
+	wctx, wcancel := context.WithDeadline(ctx, start.Add(limit))
+	closers = append(closers, wcancel)
+	wg.Go(func() {
+		buf := make([]byte, chunk)
+		for sent := int64(0); sent < total; {
+			n := min(int64(len(buf)), total-sent)
+			if write(wctx, buf[:n]) != nil {
+				return
+			}
+			sent += n
+		}
+	})
+	select {
+	case <-sk.full:
+	case <-wctx.Done():
+	}
+	got, last := sk.result()
+	if got >= total {
+		return got, last.Sub(start), true, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return got, 0, false, err
+	}
+	return got, limit, false, nil
+}
+
+// bulkSink counts the bytes that arrive and when the last of them did.
+type bulkSink struct {
+	mu    sync.Mutex
+	total int64
+	t0    time.Time
+	got   int64
+	last  time.Time
+	full  chan struct{}
+}
+
+func (s *bulkSink) start(t time.Time) {
+	s.mu.Lock()
+	s.t0 = t
+	s.mu.Unlock()
+}
+
+// readFrom reads r to its end, counting; it reports whether every byte has arrived.
+func (s *bulkSink) readFrom(r io.Reader) bool {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			s.mu.Lock()
+			before := s.got
+			s.got += int64(n)
+			s.last = time.Now()
+			if before < s.total && s.got >= s.total {
+				close(s.full)
+			}
+			all := s.got >= s.total
+			s.mu.Unlock()
+			if all {
+				return true
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+func (s *bulkSink) result() (int64, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.got, s.last
+}
