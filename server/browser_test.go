@@ -26,7 +26,8 @@ var browserColumns = []string{"col-tcp", "col-udp", "col-quic-stream", "col-quic
 // burst of five comes back on TCP.
 //
 // Without a Chromium it skips, except under CI=true where it fails. With WIREPLAY_SCREENSHOT=1 it
-// refreshes docs/screenshot.png; otherwise the screenshots go to the test's artifact directory
+// refreshes docs/screenshot-kernel.png (TestBrowserLink makes docs/screenshot.png); otherwise the
+// screenshots go to the test's artifact directory
 // (kept with go test -artifacts).
 func TestBrowser(t *testing.T) {
 	chrome := browserChromium(t)
@@ -77,7 +78,7 @@ func TestBrowser(t *testing.T) {
 
 	shot := filepath.Join(t.ArtifactDir(), "screenshot.png")
 	if os.Getenv("WIREPLAY_SCREENSHOT") == "1" {
-		shot = filepath.Join("..", "docs", "screenshot.png")
+		shot = filepath.Join("..", "docs", "screenshot-kernel.png")
 	}
 	browserScreenshot(t, ctx, shot)
 }

@@ -29,6 +29,33 @@ var columns = []column{
 	{protocol.WS, "WebSocket", "messages over HTTP/1.1 and TCP", []string{"frames out", "frames in", "sent", "recv", "rtt"}},
 }
 
+// impField is one per-direction setting of the emulated link in the page's "advanced" panel; the
+// wasm client reads and fills the inputs named "up-"+Key and "down-"+Key.
+type impField struct {
+	Key   string // the input's id suffix: delay, jitter, reorder, loss, dup, rate, queue, drop
+	Label string
+	Unit  string
+	Help  string
+	Check bool // a checkbox rather than a number
+	Max   string
+	Step  string
+}
+
+// impFields are the emulated link's per-direction settings (protocol.Impairment), in display order.
+var impFields = []impField{
+	{Key: "delay", Label: "delay", Unit: "ms", Help: "one-way delay added to every packet", Max: "5000", Step: "any"},
+	{Key: "jitter", Label: "jitter", Unit: "ms", Help: "random ± variation of the delay (at most the delay)", Max: "5000", Step: "any"},
+	{Key: "reorder", Label: "reorder", Help: "let jitter reorder packets (otherwise they keep their order)", Check: true},
+	{Key: "loss", Label: "loss", Unit: "%", Help: "chance that a packet is dropped", Max: "100", Step: "any"},
+	{Key: "dup", Label: "duplicate", Unit: "%", Help: "chance that a packet is delivered twice", Max: "100", Step: "any"},
+	{Key: "rate", Label: "rate", Unit: "kbit/s", Help: "bandwidth limit; 0 is unlimited", Max: "10000000", Step: "1"},
+	{Key: "queue", Label: "queue", Unit: "pkts", Help: "packets the rate limiter may queue before dropping; 0 is the default", Max: "100000", Step: "1"},
+	{Key: "drop", Label: "drop packet #", Unit: "k", Help: "drop the k-th packet of this direction from now on, once (1 = the next one)", Max: "1000000", Step: "1"},
+}
+
+// holTransports are the transports of the head-of-line experiment, in display order.
+var holTransports = []column{columns[0], columns[2], columns[1], columns[4]}
+
 // endpoint is one way to reach an echo endpoint with ordinary tools.
 type endpoint struct {
 	Label, Cmd string
@@ -83,8 +110,23 @@ func newPageHandler(info pageInfo) http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if err := page(columns, info.endpoints(r.Host)).Render(r.Context(), w); err != nil {
+		if err := page(columns, info.endpoints(r.Host), impFields, holTransports).Render(r.Context(), w); err != nil {
 			http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
 		}
 	})
+}
+
+// holKind says how the head-of-line experiment's three streams travel over t.
+func holKind(t protocol.Transport) string {
+	switch t {
+	case protocol.TCP:
+		return "3 streams multiplexed on one connection"
+	case protocol.QUICStream:
+		return "3 QUIC streams of one connection"
+	case protocol.UDP:
+		return "3 flows of datagrams, no retransmission"
+	case protocol.WS:
+		return "3 streams over one WebSocket (on TCP)"
+	}
+	return ""
 }

@@ -13,6 +13,11 @@ import (
 var testIDs = []string{
 	"message", "send", "burst-count", "burst-size", "burst",
 	"col-tcp", "col-udp", "col-quic-stream", "col-quic-dgram", "col-ws",
+	"seq-tcp", "seq-udp", "seq-quic-stream", "seq-quic-dgram", "seq-ws",
+	"link-mode", "link-preset", "link-advanced", "link-seed", "link-state", "link-counts",
+	"download-pcapng", "download-qlog", "download-qlog-dgram", "cwnd-chart",
+	"tab-messages", "tab-hol", "hol-run", "hol-messages", "hol-size", "hol-drop", "hol-result",
+	"hol-tcp", "hol-quic-stream", "hol-udp", "hol-ws",
 }
 
 func renderPage(t *testing.T, info pageInfo, host string) *html.Node {
@@ -90,6 +95,92 @@ func TestPageTestIDs(t *testing.T) {
 		}
 		if got := len(byTestID(cols[0], "echo")); got != 0 {
 			t.Errorf("%s: %d echo elements before any message, want 0", id, got)
+		}
+	}
+}
+
+// TestPageLinkControls checks the network controls, diagrams and HOL panel the client relies on.
+func TestPageLinkControls(t *testing.T) {
+	doc := renderPage(t, pageInfo{}, "127.0.0.1:8080")
+	one := func(id string) *html.Node {
+		t.Helper()
+		n := byTestID(doc, id)
+		if len(n) != 1 {
+			t.Fatalf("data-testid=%q: %d elements, want 1", id, len(n))
+		}
+		return n[0]
+	}
+	mode := one("link-mode")
+	if mode.Data != "select" {
+		t.Errorf("link-mode is a <%s>, want <select>", mode.Data)
+	}
+	var modes []string
+	for n := range mode.Descendants() {
+		if n.Type == html.ElementNode && n.Data == "option" {
+			v, _ := attr(n, "value")
+			modes = append(modes, v+"="+text(n))
+		}
+	}
+	if got := strings.Join(modes, ","); got != "kernel=Kernel loopback,link=Emulated link" {
+		t.Errorf("link-mode options %q", got)
+	}
+	if p := one("link-preset"); p.Data != "select" {
+		t.Errorf("link-preset is a <%s>, want <select>", p.Data)
+	}
+	if a := one("link-advanced"); a.Data != "details" {
+		t.Errorf("link-advanced is a <%s>, want <details>", a.Data)
+	}
+	// Every per-direction setting exists for both directions.
+	for _, dir := range []string{"up", "down"} {
+		for _, f := range impFields {
+			n := one("link-" + dir + "-" + f.Key)
+			if id, _ := attr(n, "id"); id != dir+"-"+f.Key {
+				t.Errorf("link-%s-%s has id %q", dir, f.Key, id)
+			}
+			want := "number"
+			if f.Check {
+				want = "checkbox"
+			}
+			if typ, _ := attr(n, "type"); n.Data != "input" || typ != want {
+				t.Errorf("link-%s-%s is <%s type=%q>, want an input of type %s", dir, f.Key, n.Data, typ, want)
+			}
+		}
+	}
+	// The diagrams are SVG, one per column, inside it.
+	for _, c := range columns {
+		col := byTestID(doc, "col-"+string(c.T))
+		if len(col) != 1 || len(byTestID(col[0], "seq-"+string(c.T))) != 1 {
+			t.Errorf("col-%s lacks its seq-%s diagram", c.T, c.T)
+		}
+		if n := one("seq-" + string(c.T)); n.Data != "svg" {
+			t.Errorf("seq-%s is a <%s>, want <svg>", c.T, n.Data)
+		}
+	}
+	if n := one("cwnd-chart"); n.Data != "svg" {
+		t.Errorf("cwnd-chart is a <%s>, want <svg>", n.Data)
+	}
+	for _, id := range []string{"download-pcapng", "download-qlog", "download-qlog-dgram"} {
+		if n := one(id); n.Data != "a" {
+			t.Errorf("%s is a <%s>, want <a>", id, n.Data)
+		} else if d, _ := attr(n, "aria-disabled"); d != "true" {
+			t.Errorf("%s is not disabled before the client knows the session", id)
+		}
+	}
+	if n := one("hol-run"); n.Data != "button" {
+		t.Errorf("hol-run is a <%s>, want <button>", n.Data)
+	}
+	res := one("hol-result")
+	for _, tr := range []string{"tcp", "quic-stream", "udp", "ws"} {
+		if len(byTestID(res, "hol-"+tr)) != 1 {
+			t.Errorf("hol-result lacks hol-%s", tr)
+		}
+	}
+	// The head-of-line view starts hidden; the messages view shows.
+	for n := range doc.Descendants() {
+		if id, _ := attr(n, "id"); n.Type == html.ElementNode && (id == "view-hol" || id == "view-messages") {
+			if _, hidden := attr(n, "hidden"); hidden != (id == "view-hol") {
+				t.Errorf("#%s hidden=%v", id, hidden)
+			}
 		}
 	}
 }

@@ -36,6 +36,7 @@ type column struct {
 	t                                                  protocol.Transport
 	root, conn, hs, rtt, p50, metrics, reads, timeline js.Value
 	count                                              js.Value
+	seq                                                *seqDiagram
 
 	gen       int
 	cards     map[msgKey]*card
@@ -65,6 +66,7 @@ func newColumn(t protocol.Transport) *column {
 		timeline: role("timeline"),
 		count:    role("count"),
 		cards:    map[msgKey]*card{},
+		seq:      newSeqDiagram(root),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,11 @@ type app struct {
 	nextID uint64
 	outbox chan protocol.Request // the live relay connection's, nil while there is none
 	notice int                   // generation of the shown notice, to hide only our own
+	link   *linkUI
+	chart  *chart
+	hol    *holUI
+	view   string // "messages" or "hol"
+	dirty  bool   // diagrams wait for a redraw
 
 	input, send, burstCount, burstSize, burst, reconnect js.Value
 	status, statusText, relayRTT, noticeEl               js.Value
@@ -53,7 +59,13 @@ func main() {
 	for _, t := range protocol.Transports {
 		a.cols[t] = newColumn(t)
 	}
+	a.link = newLinkUI()
+	a.chart = newChart()
+	a.hol = newHolUI()
+	a.chart.reset(a.link.cur.Mode)
 	a.wire()
+	a.showView(viewFromURL())
+	a.redraw()
 	go a.run(relayURL())
 	select {}
 }
@@ -84,6 +96,20 @@ func (a *app) wire() {
 		}
 	})
 	on(a.burst, "click", func(js.Value) { a.sendBurst() })
+	for _, id := range []string{"link-mode", "link-preset", "link-seed"} {
+		on(byID(id), "change", func(js.Value) { a.linkChanged(id) })
+	}
+	for _, d := range []string{"up", "down"} {
+		for _, k := range impKeys {
+			id := d + "-" + k
+			on(byID(id), "change", func(js.Value) { a.linkChanged(id) })
+		}
+	}
+	on(byID("hol-run"), "click", func(js.Value) { a.runHOL() })
+	for _, v := range []string{"messages", "hol"} {
+		on(byID("tab-"+v), "click", func(js.Value) { a.showView(v) })
+	}
+	on(js.Global(), "resize", func(js.Value) { a.scheduleRedraw() })
 	on(a.reconnect, "click", func(js.Value) {
 		if a.request(protocol.Request{Type: protocol.TypeReconnect}) {
 			a.mu.Lock()
@@ -128,6 +154,12 @@ func (a *app) sendBurst() {
 
 // request queues r for the relay with the next id; it reports whether it was queued.
 func (a *app) request(r protocol.Request) bool {
+	_, ok := a.requestID(r)
+	return ok
+}
+
+// requestID is request, also returning the id r was given.
+func (a *app) requestID(r protocol.Request) (uint64, bool) {
 	a.mu.Lock()
 	out := a.outbox
 	a.nextID++
@@ -137,16 +169,16 @@ func (a *app) request(r protocol.Request) bool {
 		if r.Type != protocol.TypePing {
 			a.showNotice("Not connected to the server; retrying…")
 		}
-		return false
+		return r.ID, false
 	}
 	select {
 	case out <- r:
-		return true
+		return r.ID, true
 	default:
 		if r.Type != protocol.TypePing {
 			a.showNotice("Too many requests waiting to be sent; try again in a moment.")
 		}
-		return false
+		return r.ID, false
 	}
 }
 
@@ -275,6 +307,13 @@ func (a *app) welcome(ev protocol.Event) {
 	a.setStatus("open", text)
 	a.setControls(true)
 	a.mu.Lock()
+	restore := a.link.welcome(ev)
+	a.resetDiagrams()
+	a.mu.Unlock()
+	if restore != nil {
+		a.request(protocol.Request{Type: protocol.TypeLink, Link: restore})
+	}
+	a.mu.Lock()
 	defer a.mu.Unlock()
 	offered := map[protocol.Transport]bool{}
 	for _, t := range ev.Transports {
@@ -297,9 +336,47 @@ func (a *app) apply(ev protocol.Event) {
 			setText(a.relayRTT, fmtMillis(nowMillis()-ev.T0))
 		}
 		return
+	case ev.Type == protocol.EventLink && ev.Link != nil:
+		a.mu.Lock()
+		if a.link.applied(*ev.Link) {
+			a.resetDiagrams()
+		}
+		a.mu.Unlock()
+		return
+	case ev.Type == protocol.EventPackets:
+		a.mu.Lock()
+		for _, p := range ev.Packets {
+			a.link.packet(p)
+			if c := a.cols[p.Transport]; c != nil {
+				c.seq.add(p)
+			}
+		}
+		a.link.showCounts()
+		a.mu.Unlock()
+		a.scheduleRedraw()
+		return
+	case ev.Type == protocol.EventMetrics:
+		a.mu.Lock()
+		for _, m := range ev.Metrics {
+			a.chart.add(m)
+		}
+		a.mu.Unlock()
+		a.scheduleRedraw()
+		return
+	case ev.Type == protocol.EventHOL && ev.HOL != nil:
+		a.mu.Lock()
+		a.hol.done(ev.HOL)
+		a.mu.Unlock()
+		return
 	case ev.Transport == "":
 		switch ev.Type {
 		case protocol.EventError:
+			a.mu.Lock()
+			hol := a.hol.pending != 0 && ev.Req == a.hol.pending
+			if hol {
+				a.hol.failed(ev.Error)
+			}
+			a.mu.Unlock()
 			a.showNotice(ev.Error)
 		case protocol.EventClosed:
 			a.showNotice("The server closed the session: " + ev.Error)
@@ -311,6 +388,117 @@ func (a *app) apply(ev protocol.Event) {
 	if c := a.cols[ev.Transport]; c != nil {
 		c.apply(ev)
 	}
+	// On the kernel's loopback there are no "metrics" events: chart the stacks' own readings.
+	if ev.Stats != nil && a.link.cur.Mode != protocol.ModeLink {
+		if m, ok := statsSample(ev.Transport, ev.AtMicros, ev.Stats); ok {
+			a.chart.add(m)
+			a.dirty = true
+			time.AfterFunc(150*time.Millisecond, a.redraw)
+		}
+	}
+}
+
+// linkChanged sends the link the controls now ask for.
+func (a *app) linkChanged(id string) {
+	a.mu.Lock()
+	r := a.link.changed(id)
+	a.mu.Unlock()
+	a.request(protocol.Request{Type: protocol.TypeLink, Link: &r})
+}
+
+// runHOL starts the head-of-line experiment.
+func (a *app) runHOL() {
+	a.mu.Lock()
+	r, ok := a.hol.request()
+	a.mu.Unlock()
+	if !ok {
+		return
+	}
+	// The experiment runs on the session's emulated link: switch to it first if need be (the
+	// relay handles a "link" request before reading the next one).
+	a.mu.Lock()
+	var lr *protocol.LinkRequest
+	if a.link.cur.Mode != protocol.ModeLink {
+		a.link.mode.Set("value", protocol.ModeLink)
+		l := a.link.changed("link-mode")
+		lr = &l
+	}
+	a.mu.Unlock()
+	if lr != nil && !a.request(protocol.Request{Type: protocol.TypeLink, Link: lr}) {
+		return
+	}
+	if id, ok := a.requestID(r); ok {
+		a.mu.Lock()
+		a.hol.started(id)
+		a.mu.Unlock()
+	}
+}
+
+// resetDiagrams empties the packet diagrams and the chart (a new session or network).
+func (a *app) resetDiagrams() {
+	for _, c := range a.cols {
+		c.seq.reset()
+	}
+	a.chart.reset(a.link.cur.Mode)
+	a.dirty = true
+	time.AfterFunc(0, a.redraw)
+}
+
+// scheduleRedraw asks for the diagrams to be redrawn soon; many events make one redraw.
+func (a *app) scheduleRedraw() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.dirty {
+		a.dirty = true
+		time.AfterFunc(150*time.Millisecond, a.redraw)
+	}
+}
+
+// redraw draws the packet diagrams, the chart and the HOL result.
+func (a *app) redraw() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.dirty = false
+	if a.view == "hol" {
+		a.hol.render()
+		return
+	}
+	for _, c := range a.cols {
+		c.seq.render(a.link.cur.Mode)
+	}
+	a.chart.render()
+}
+
+// showView switches between the "messages" view and the "hol" (head-of-line) view.
+func (a *app) showView(v string) {
+	if v != "hol" {
+		v = "messages"
+	}
+	a.mu.Lock()
+	a.view = v
+	a.mu.Unlock()
+	for _, name := range []string{"messages", "hol"} {
+		byID("view-"+name).Set("hidden", name != v)
+		byID("tab-"+name).Call("setAttribute", "aria-selected", strconv.FormatBool(name == v))
+	}
+	loc := js.Global().Get("location")
+	q, _ := url.ParseQuery(strings.TrimPrefix(loc.Get("search").String(), "?"))
+	if v == "hol" {
+		q.Set("view", "hol")
+	} else {
+		q.Del("view")
+	}
+	u := loc.Get("pathname").String()
+	if s := q.Encode(); s != "" {
+		u += "?" + s
+	}
+	js.Global().Get("history").Call("replaceState", nil, "", u)
+	a.scheduleRedraw()
+}
+
+func viewFromURL() string {
+	q, _ := url.ParseQuery(strings.TrimPrefix(js.Global().Get("location").Get("search").String(), "?"))
+	return q.Get("view")
 }
 
 func (a *app) setStatus(state, text string) {
@@ -322,6 +510,10 @@ func (a *app) setControls(on bool) {
 	for _, b := range []js.Value{a.send, a.burst, a.reconnect} {
 		b.Set("disabled", !on)
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.link.enable(on)
+	a.hol.enable(on)
 }
 
 // showNotice shows a message under the composer for a few seconds.

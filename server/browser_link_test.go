@@ -1,0 +1,137 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browserChange sets a control's value (a select's, an input's or a checkbox's) as a user would
+// and fires its change event.
+func browserChange(t *testing.T, ctx context.Context, testid string, value any) {
+	t.Helper()
+	js := fmt.Sprintf(`(() => {
+		const e = document.querySelector('[data-testid=%q]');
+		if (!e) return false;
+		if (e.type === "checkbox") e.checked = %v; else e.value = String(%v);
+		e.dispatchEvent(new Event("change", {bubbles: true}));
+		return true;
+	})()`, testid, value, jsValue(value))
+	browserWithin(t, ctx, 5*time.Second, "changing "+testid, browserWaitTrue(js))
+}
+
+func jsValue(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v)
+}
+
+// TestBrowserLink switches the page to the emulated link with 20% loss each way and a fixed seed,
+// sends a burst and expects the sequence diagrams to show UDP packets dropped and TCP segments
+// retransmitted, and the congestion window chart to draw a line.
+func TestBrowserLink(t *testing.T) {
+	chrome := browserChromium(t)
+	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
+	ctx := browserOpen(t, chrome)
+	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/")
+
+	// Presets come with the welcome.
+	browserWithin(t, ctx, 10*time.Second, "the presets", browserWaitTrue(`document.querySelectorAll('[data-testid="link-preset"] option[value="wifi"]').length === 1`))
+
+	browserChange(t, ctx, "link-mode", "link")
+	browserWithin(t, ctx, 20*time.Second, "the emulated link", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link"`))
+	browserWithin(t, ctx, 5*time.Second, "the mode in the address", browserWaitTrue(`new URLSearchParams(location.search).get("mode") === "link"`))
+	// The downloads name this session.
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="download-pcapng"]').getAttribute("href")`))
+	if err != nil || !regexpMatch(`^/relay/pcapng\?session=[0-9a-f]+$`, href) {
+		t.Errorf("pcapng download href = %q (%v)", href, err)
+	}
+
+	browserWithin(t, ctx, 5*time.Second, "opening the advanced settings", chromedp.Click(chromedp.CSS(`[data-testid="link-advanced"] summary`)))
+	browserChange(t, ctx, "link-seed", 7)
+	for _, f := range []string{"link-up-delay", "link-down-delay"} {
+		browserChange(t, ctx, f, 5)
+	}
+	for _, f := range []string{"link-up-loss", "link-down-loss"} {
+		browserChange(t, ctx, f, 20)
+	}
+	browserWithin(t, ctx, 20*time.Second, "20% loss both ways in force",
+		browserWaitTrue(`(document.querySelector('[data-testid="link-state"]').textContent.match(/20% loss/g) || []).length === 2`))
+	browserWithin(t, ctx, 5*time.Second, "the seed in the address", browserWaitTrue(`new URLSearchParams(location.search).get("seed") === "7"`))
+	browserWithin(t, ctx, 5*time.Second, "closing the advanced settings", chromedp.Click(chromedp.CSS(`[data-testid="link-advanced"] summary`)))
+
+	browserWithin(t, ctx, 10*time.Second, "starting a burst", chromedp.Steps(
+		chromedp.SetValue(chromedp.CSS(`[data-testid="burst-count"]`), "40"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="burst-size"]`), "200"),
+		chromedp.Click(chromedp.CSS(`[data-testid="burst"]`)),
+	))
+	browserWithin(t, ctx, 30*time.Second, "a dropped packet in the UDP diagram",
+		browserWaitTrue(`document.querySelectorAll('[data-testid="seq-udp"] [data-fate="dropped"]').length > 0`))
+	browserWithin(t, ctx, 30*time.Second, "a retransmission in the TCP diagram",
+		browserWaitTrue(`document.querySelectorAll('[data-testid="seq-tcp"] [data-retx="true"]').length > 0`))
+	browserWithin(t, ctx, 30*time.Second, "a line in the cwnd chart",
+		browserWaitTrue(`Array.from(document.querySelectorAll('[data-testid="cwnd-chart"] polyline')).some(p => p.points.length > 1)`))
+	browserWithin(t, ctx, 5*time.Second, "dropped packets counted",
+		browserWaitTrue(`/[1-9]\d* dropped/.test(document.querySelector('[data-testid="link-counts"]').textContent)`))
+	// Bounded: no diagram holds more than its last 60 packets.
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Math.max(...Array.from(document.querySelectorAll('[data-testid^="seq-"]')).map(s => s.querySelectorAll('.pk').length))`))
+	if err != nil || n > 60 || n == 0 {
+		t.Errorf("largest diagram has %d packets (%v), want 1..60", n, err)
+	}
+	// Let the burst settle a little for the picture.
+	time.Sleep(1500 * time.Millisecond)
+
+	shot := filepath.Join(t.ArtifactDir(), "link.png")
+	if os.Getenv("WIREPLAY_SCREENSHOT") == "1" {
+		shot = filepath.Join("..", "docs", "screenshot.png")
+	}
+	browserScreenshot(t, ctx, shot)
+}
+
+// TestBrowserHOL runs the head-of-line experiment from its tab and expects a result per transport.
+func TestBrowserHOL(t *testing.T) {
+	chrome := browserChromium(t)
+	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
+	ctx := browserOpen(t, chrome)
+	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/")
+
+	browserWithin(t, ctx, 5*time.Second, "the head-of-line tab", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`[data-testid="tab-hol"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="hol-run"]`)),
+	))
+	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
+	browserChange(t, ctx, "link-preset", "wifi")
+	browserWithin(t, ctx, 20*time.Second, "the emulated link", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link"`))
+	browserWithin(t, ctx, 5*time.Second, "running the experiment", chromedp.Steps(
+		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-messages"]`), "20"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-size"]`), "800"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-drop"]`), "6"),
+		chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)),
+	))
+	browserWithin(t, ctx, 45*time.Second, "the experiment's result",
+		browserWaitTrue(`document.querySelector('[data-testid="hol-result"]').dataset.state === "done"`))
+	for _, tr := range []string{"tcp", "quic-stream", "udp", "ws"} {
+		dots, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('[data-testid="hol-%s"] circle, [data-testid="hol-%s"] .never').length`, tr, tr)))
+		if err != nil || dots == 0 {
+			t.Errorf("hol-%s: %d messages drawn (%v), want some", tr, dots, err)
+		}
+	}
+	stalls, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="hol-tcp"] [data-role="hol-stalls"]`)))
+	if err != nil || !regexpMatch(`\d`, stalls) {
+		t.Errorf("TCP stall numbers = %q (%v)", stalls, err)
+	}
+	shot := filepath.Join(t.ArtifactDir(), "hol.png")
+	if os.Getenv("WIREPLAY_SCREENSHOT") == "1" {
+		shot = filepath.Join("..", "docs", "screenshot-hol.png")
+	}
+	browserScreenshot(t, ctx, shot)
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

@@ -1,0 +1,380 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall/js"
+
+	"github.com/wireplay/wireplay/protocol"
+)
+
+// impKeys are the advanced panel's per-direction inputs ("up-"+key, "down-"+key), as in
+// server/page.go's impFields.
+var impKeys = []string{"delay", "jitter", "reorder", "loss", "dup", "rate", "queue", "drop"}
+
+// dirCounts are one direction's packets seen in "packets" events since the last "link" event.
+type dirCounts struct{ sent, delivered, dropped, dup uint64 }
+
+// linkUI is the network bar: mode, preset, advanced settings, the link in force and its counters,
+// and the capture downloads.
+type linkUI struct {
+	bar, mode, preset, adv, seed, state, counts js.Value
+	pcap, qlog, qlogDgram                       js.Value
+	fields                                      map[string]js.Value // "up-delay", …
+
+	presets []protocol.PresetInfo
+	want    protocol.LinkRequest // what the controls ask for
+	cur     protocol.LinkState   // what the server says is in force
+	extra   [2]dirCounts         // up, down
+	session string
+}
+
+func newLinkUI() *linkUI {
+	l := &linkUI{
+		bar:       byID("linkbar"),
+		mode:      byID("link-mode"),
+		preset:    byID("link-preset"),
+		adv:       byID("link-advanced"),
+		seed:      byID("link-seed"),
+		state:     byID("link-state"),
+		counts:    byID("link-counts"),
+		pcap:      byID("download-pcapng"),
+		qlog:      byID("download-qlog"),
+		qlogDgram: byID("download-qlog-dgram"),
+		fields:    map[string]js.Value{},
+		want:      protocol.LinkRequest{Mode: protocol.ModeKernel},
+		cur:       protocol.LinkState{Mode: protocol.ModeKernel},
+	}
+	for _, d := range []string{"up", "down"} {
+		for _, k := range impKeys {
+			l.fields[d+"-"+k] = byID(d + "-" + k)
+		}
+	}
+	// The page's address carries the choice, so a link reproduces it.
+	q, _ := url.ParseQuery(strings.TrimPrefix(js.Global().Get("location").Get("search").String(), "?"))
+	if q.Get("mode") == protocol.ModeLink {
+		l.want.Mode = protocol.ModeLink
+	}
+	l.want.Preset = q.Get("preset")
+	l.want.Seed, _ = strconv.ParseInt(q.Get("seed"), 10, 64)
+	l.mode.Set("value", l.want.Mode)
+	if l.want.Seed != 0 {
+		l.seed.Set("value", strconv.FormatInt(l.want.Seed, 10))
+	}
+	l.showState()
+	return l
+}
+
+// welcome fills the presets and download links for a new relay session. It returns the request
+// that restores the wanted link on it, if any.
+func (l *linkUI) welcome(ev protocol.Event) *protocol.LinkRequest {
+	l.session = ev.Session
+	if len(ev.Presets) > 0 {
+		l.presets = ev.Presets
+		clear(l.preset)
+		for _, p := range ev.Presets {
+			o := el("option", "", p.Name)
+			o.Set("value", p.Name)
+			o.Set("title", p.Description)
+			l.preset.Call("append", o)
+		}
+	}
+	l.preset.Set("value", orClean(l.want.Preset))
+	l.showPresetHelp()
+	l.cur = protocol.LinkState{Mode: protocol.ModeKernel}
+	if ev.Link != nil {
+		l.cur = *ev.Link
+	}
+	l.extra = [2]dirCounts{}
+	sess := url.QueryEscape(ev.Session)
+	l.pcap.Set("href", "/relay/pcapng?session="+sess)
+	l.pcap.Set("download", "wireplay-"+ev.Session+".pcapng")
+	l.qlog.Set("href", "/relay/qlog?session="+sess+"&transport=quic-stream")
+	l.qlog.Set("download", "wireplay-"+ev.Session+"-quic-stream.sqlog")
+	l.qlogDgram.Set("href", "/relay/qlog?session="+sess+"&transport=quic-dgram")
+	l.qlogDgram.Set("download", "wireplay-"+ev.Session+"-quic-dgram.sqlog")
+	l.showState()
+	if l.want.Mode == protocol.ModeLink && l.cur.Mode != protocol.ModeLink {
+		r := l.want
+		return &r
+	}
+	return nil
+}
+
+func orClean(p string) string {
+	if p == "" {
+		return "clean"
+	}
+	return p
+}
+
+// enable turns the controls on or off with the relay connection.
+func (l *linkUI) enable(on bool) {
+	l.mode.Set("disabled", !on)
+	l.preset.Set("disabled", !on)
+}
+
+// changed reads the controls after the user changed the one named by id, and returns the
+// "link" request that asks for them.
+func (l *linkUI) changed(id string) protocol.LinkRequest {
+	switch {
+	case id == "link-mode":
+		l.want.Mode = l.mode.Get("value").String()
+	case id == "link-preset":
+		l.want.Preset = l.preset.Get("value").String()
+		l.want.Up, l.want.Down = nil, nil
+		l.want.Mode = protocol.ModeLink
+	case id == "link-seed":
+		l.want.Seed, _ = strconv.ParseInt(strings.TrimSpace(l.seed.Get("value").String()), 10, 64)
+		l.want.Seed = max(0, l.want.Seed)
+	default: // an advanced setting: both directions as the panel shows them
+		up, down := l.readImp("up", id == "up-drop"), l.readImp("down", id == "down-drop")
+		l.want.Up, l.want.Down = &up, &down
+		l.want.Mode = protocol.ModeLink
+	}
+	l.mode.Set("value", l.want.Mode)
+	l.showPresetHelp()
+	l.saveURL()
+	r := l.want
+	// A drop of packet #k is a one-off: ask for it once, not with every later change.
+	if l.want.Up != nil {
+		u := *l.want.Up
+		l.want.Up.DropNth = 0
+		r.Up = &u
+	}
+	if l.want.Down != nil {
+		d := *l.want.Down
+		l.want.Down.DropNth = 0
+		r.Down = &d
+	}
+	return r
+}
+
+func (l *linkUI) readImp(dir string, withDrop bool) protocol.Impairment {
+	num := func(k string) float64 {
+		f, err := strconv.ParseFloat(strings.TrimSpace(l.fields[dir+"-"+k].Get("value").String()), 64)
+		if err != nil || f < 0 {
+			return 0
+		}
+		return f
+	}
+	im := protocol.Impairment{
+		DelayMs:      num("delay"),
+		JitterMs:     num("jitter"),
+		Reorder:      l.fields[dir+"-reorder"].Get("checked").Truthy(),
+		LossPct:      num("loss"),
+		DuplicatePct: num("dup"),
+		RateKbps:     int64(num("rate")),
+		QueuePackets: int(num("queue")),
+	}
+	im.JitterMs = min(im.JitterMs, im.DelayMs)
+	if withDrop {
+		im.DropNth = uint64(num("drop"))
+	}
+	return im
+}
+
+// saveURL records mode, preset and seed in the page's address.
+func (l *linkUI) saveURL() {
+	loc := js.Global().Get("location")
+	q, _ := url.ParseQuery(strings.TrimPrefix(loc.Get("search").String(), "?"))
+	set := func(k, v string) {
+		if v == "" {
+			q.Del(k)
+		} else {
+			q.Set(k, v)
+		}
+	}
+	set("mode", map[bool]string{true: protocol.ModeLink}[l.want.Mode == protocol.ModeLink])
+	set("preset", l.want.Preset)
+	set("seed", map[bool]string{true: strconv.FormatInt(l.want.Seed, 10)}[l.want.Seed != 0])
+	u := loc.Get("pathname").String()
+	if s := q.Encode(); s != "" {
+		u += "?" + s
+	}
+	js.Global().Get("history").Call("replaceState", nil, "", u+loc.Get("hash").String())
+}
+
+// applied shows the link the server put in force; it reports whether the mode changed.
+func (l *linkUI) applied(st protocol.LinkState) bool {
+	changed := st.Mode != l.cur.Mode
+	l.cur = st
+	l.extra = [2]dirCounts{}
+	l.want.Mode = st.Mode
+	l.mode.Set("value", st.Mode)
+	if st.Preset != "" {
+		l.want.Preset = st.Preset
+		l.preset.Set("value", st.Preset)
+	}
+	if st.Seed != 0 {
+		l.seed.Set("value", strconv.FormatInt(st.Seed, 10))
+	}
+	l.fillImp("up", st.Up)
+	l.fillImp("down", st.Down)
+	l.showPresetHelp()
+	l.showState()
+	l.saveURL()
+	return changed
+}
+
+func (l *linkUI) fillImp(dir string, im protocol.Impairment) {
+	set := func(k string, v float64) {
+		s := ""
+		if v != 0 {
+			s = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+		l.fields[dir+"-"+k].Set("value", s)
+	}
+	set("delay", im.DelayMs)
+	set("jitter", im.JitterMs)
+	set("loss", im.LossPct)
+	set("dup", im.DuplicatePct)
+	set("rate", float64(im.RateKbps))
+	set("queue", float64(im.QueuePackets))
+	set("drop", float64(im.DropNth))
+	l.fields[dir+"-reorder"].Set("checked", im.Reorder)
+}
+
+func (l *linkUI) showPresetHelp() {
+	for _, p := range l.presets {
+		if p.Name == orClean(l.want.Preset) {
+			l.preset.Set("title", p.Description)
+		}
+	}
+}
+
+// packet counts a packet of the link, of any transport or none.
+func (l *linkUI) packet(p protocol.PacketInfo) {
+	c := &l.extra[0]
+	if p.Dir == "down" {
+		c = &l.extra[1]
+	}
+	c.sent++
+	if p.Fate == "dropped" {
+		c.dropped++
+	} else {
+		c.delivered++
+	}
+	if p.Duplicated {
+		c.dup++
+	}
+}
+
+// showState shows the link in force and its counters.
+func (l *linkUI) showState() {
+	link := l.cur.Mode == protocol.ModeLink
+	mode := protocol.ModeKernel
+	if link {
+		mode = protocol.ModeLink
+	}
+	l.bar.Get("dataset").Set("mode", mode)
+	document.Get("body").Get("dataset").Set("mode", mode)
+	for _, a := range []js.Value{l.pcap} {
+		a.Call("setAttribute", "aria-disabled", strconv.FormatBool(!link || l.session == ""))
+		if link {
+			a.Set("title", "every packet of this session's link, for Wireshark")
+		} else {
+			a.Set("title", "switch to the emulated link to capture packets")
+		}
+	}
+	for _, a := range []js.Value{l.qlog, l.qlogDgram} {
+		a.Call("setAttribute", "aria-disabled", strconv.FormatBool(l.session == ""))
+	}
+	if !link {
+		setText(l.state, "kernel loopback · no impairment")
+		l.state.Set("title", "real sockets over the kernel's loopback: nothing is lost or delayed")
+		clear(l.counts)
+		return
+	}
+	name := orClean(l.cur.Preset)
+	if l.want.Up != nil || l.want.Down != nil {
+		name += " (edited)"
+	}
+	up, down := describeImp(l.cur.Up), describeImp(l.cur.Down)
+	setText(l.state, "")
+	l.state.Call("append", el("b", "", name), el("span", "", " ↑ "+up+" · ↓ "+down))
+	l.state.Set("title", "emulated link "+name+", seed "+strconv.FormatInt(l.cur.Seed, 10)+"\nup (client→server): "+up+"\ndown (server→client): "+down)
+	l.showCounts()
+}
+
+func (l *linkUI) showCounts() {
+	if l.cur.Mode != protocol.ModeLink {
+		return
+	}
+	clear(l.counts)
+	for i, base := range []protocol.LinkCounts{l.cur.UpCounts, l.cur.DownCounts} {
+		x := l.extra[i]
+		var dropped uint64
+		for _, n := range base.Dropped {
+			dropped += n
+		}
+		sent, deliv, drop, dup := base.Sent+x.sent, base.Delivered+x.delivered, dropped+x.dropped, base.Duplicated+x.dup
+		arrow, title := "↑", "up, client → server"
+		if i == 1 {
+			arrow, title = "↓", "down, server → client"
+		}
+		g := el("span", "dir", "")
+		g.Set("title", title+": "+itoa(sent)+" packets sent, "+itoa(deliv)+" delivered, "+itoa(drop)+" dropped, "+itoa(dup)+" duplicated")
+		g.Call("append", el("span", "arrow", arrow), el("span", "n", itoa(sent)+" sent"))
+		d := el("span", "n drop", itoa(drop)+" dropped")
+		if drop == 0 {
+			d.Set("className", "n")
+		}
+		g.Call("append", d)
+		if dup > 0 {
+			g.Call("append", el("span", "n", itoa(dup)+" dup"))
+		}
+		l.counts.Call("append", g)
+	}
+}
+
+// describeImp is one direction's settings in a few words.
+func describeImp(im protocol.Impairment) string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	var p []string
+	if im.DelayMs > 0 {
+		s := f(im.DelayMs) + " ms"
+		if im.JitterMs > 0 {
+			s += " ±" + f(im.JitterMs)
+		}
+		p = append(p, s)
+	}
+	if im.Reorder {
+		p = append(p, "reorder")
+	}
+	if im.LossPct > 0 {
+		p = append(p, f(im.LossPct)+"% loss")
+	}
+	if im.DuplicatePct > 0 {
+		p = append(p, f(im.DuplicatePct)+"% dup")
+	}
+	if im.RateKbps > 0 {
+		p = append(p, fmtRate(im.RateKbps))
+	}
+	if im.QueuePackets > 0 {
+		p = append(p, "queue "+itoa(im.QueuePackets))
+	}
+	if im.DropNth > 0 {
+		p = append(p, "drop #"+itoa(im.DropNth))
+	}
+	if im.BlackholeMs > 0 {
+		p = append(p, "dead "+f(im.BlackholeMs)+" ms")
+	}
+	if len(p) == 0 {
+		return "clean"
+	}
+	return strings.Join(p, ", ")
+}
+
+func fmtRate(kbps int64) string {
+	switch {
+	case kbps >= 1_000_000:
+		return strconv.FormatFloat(float64(kbps)/1e6, 'f', -1, 64) + " Gbit/s"
+	case kbps >= 1000:
+		return strconv.FormatFloat(float64(kbps)/1e3, 'f', -1, 64) + " Mbit/s"
+	}
+	return itoa(kbps) + " kbit/s"
+}

@@ -1,0 +1,265 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall/js"
+
+	"github.com/wireplay/wireplay/protocol"
+)
+
+// maxPackets bounds each transport's sequence diagram.
+const maxPackets = 60
+
+// Sequence diagram geometry, in CSS pixels.
+const (
+	seqTop     = 24.0 // room for the lane names
+	seqLeft    = 40.0 // the client lane; time labels sit left of it
+	seqRight   = 10.0 // margin right of the server lane
+	seqMinSend = 13.0 // least vertical room between two sends, so their labels do not collide
+	seqMaxGap  = 36.0 // most vertical room an idle stretch takes
+)
+
+// seqDiagram is a transport's packet sequence diagram: client and server lanes, one sloped arrow
+// per packet from its sender at the time it entered the wire to the receiver at its delivery.
+type seqDiagram struct {
+	box, svg, hint js.Value
+	pkts           []protocol.PacketInfo // oldest first
+	seen           int                   // packets ever added since the last reset
+}
+
+func newSeqDiagram(root js.Value) *seqDiagram {
+	return &seqDiagram{
+		box:  query(root, `[data-role="seq-box"]`),
+		svg:  query(root, `[data-role="seq"]`),
+		hint: query(root, `[data-role="seq-hint"]`),
+	}
+}
+
+func (s *seqDiagram) add(p protocol.PacketInfo) {
+	s.pkts = append(s.pkts, p)
+	s.seen++
+	if len(s.pkts) > maxPackets {
+		s.pkts = slices.Delete(s.pkts, 0, len(s.pkts)-maxPackets)
+	}
+}
+
+func (s *seqDiagram) reset() {
+	s.pkts = s.pkts[:0]
+	s.seen = 0
+}
+
+// render redraws the diagram: lanes, a time axis and one arrow per packet, oldest at the top.
+func (s *seqDiagram) render(mode string) {
+	clear(s.svg)
+	if len(s.pkts) == 0 {
+		s.svg.Call("setAttribute", "height", "0")
+		s.box.Get("dataset").Set("empty", "true")
+		if mode == protocol.ModeLink {
+			setText(s.hint, "no packets yet: send a message")
+		} else {
+			setText(s.hint, "switch to the emulated link to see packets")
+		}
+		return
+	}
+	s.box.Get("dataset").Set("empty", "false")
+	w, visH := boxSize(s.box, 220, 180)
+	xc, xs := seqLeft, w-seqRight
+
+	// Sends in time order, on an axis scaled so that their time span fills the visible box, bent
+	// where needed: every send gets room for its label and idle stretches are shortened. Each
+	// arrow falls by its packet's latency on a scale of at least a few pixels per typical
+	// latency, so bursts read as parallel arrows and a slower (reordered) packet as a steeper one.
+	order := make([]int, len(s.pkts))
+	var lats []int64
+	for i, p := range s.pkts {
+		order[i] = i
+		if p.Fate != "dropped" && p.LatencyMicros > 0 {
+			lats = append(lats, p.LatencyMicros)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(s.pkts[a].AtMicros, s.pkts[b].AtMicros) })
+	t0 := s.pkts[order[0]].AtMicros
+	span := s.pkts[order[len(order)-1]].AtMicros - t0
+	k := (visH - seqTop - 30) / float64(max(span, 1000)) // px per µs
+	kLat := k
+	if len(lats) > 0 {
+		slices.Sort(lats)
+		kLat = max(k, 16/float64(lats[len(lats)/2]))
+	}
+	fall := func(p protocol.PacketInfo) float64 {
+		if p.LatencyMicros <= 0 {
+			return 0
+		}
+		return min(max(float64(p.LatencyMicros)*kLat, 4), 80)
+	}
+	ySend := make([]float64, len(s.pkts))
+	y, prev, h := seqTop+10, t0, 0.0
+	for n, i := range order {
+		p := s.pkts[i]
+		if n > 0 {
+			y += max(min(float64(p.AtMicros-prev)*k, seqMaxGap), seqMinSend)
+		}
+		prev = p.AtMicros
+		ySend[i] = y
+		h = max(h, y+fall(p))
+	}
+	h += 12
+	// A dropped packet's arrow falls like a delivered one's before it stops, halfway.
+	drop := 16.0
+	if len(lats) > 0 {
+		drop = min(max(float64(lats[len(lats)/2])*kLat, 4), 80)
+	}
+
+	s.svg.Call("setAttribute", "width", fnum(w))
+	s.svg.Call("setAttribute", "height", fnum(h))
+	s.svg.Call("setAttribute", "viewBox", "0 0 "+fnum(w)+" "+fnum(h))
+	frag := document.Call("createDocumentFragment")
+	frag.Call("append",
+		svgText(xc, 12, "lane-name", "client", "text-anchor", "middle"),
+		svgText(xs, 12, "lane-name", "server", "text-anchor", "end"),
+		svgEl("line", "class", "lane", "x1", xc, "y1", seqTop-6, "x2", xc, "y2", h),
+		svgEl("line", "class", "lane", "x1", xs, "y1", seqTop-6, "x2", xs, "y2", h),
+	)
+	if s.seen > len(s.pkts) {
+		frag.Call("append", svgText(w/2, 12, "lane-note", "last "+itoa(len(s.pkts)), "text-anchor", "middle"))
+	}
+	chars := int((xs - xc - 10) / 5.4)
+	lastLabel, lastTime := math.Inf(-1), ""
+	for _, i := range order {
+		p := s.pkts[i]
+		up := p.Dir != "down"
+		x1, x2 := xc, xs
+		if !up {
+			x1, x2 = xs, xc
+		}
+		y1, y2 := ySend[i], ySend[i]+fall(p)
+		dropped := p.Fate == "dropped"
+		if dropped {
+			x2 = (x1 + x2) / 2
+			y2 = y1 + drop/2
+			if p.LatencyMicros > 0 {
+				y2 = y1 + fall(p)/2
+			}
+		}
+		cls := "pk " + map[bool]string{true: "up", false: "down"}[up]
+		g := svgEl("g", "class", cls, "data-fate", p.Fate, "data-dir", p.Dir)
+		if p.Retransmit {
+			g.Call("setAttribute", "data-retx", "true")
+		}
+		if p.Duplicated {
+			g.Call("setAttribute", "data-dup", "true")
+		}
+		svgTitle(g, packetDetails(p, t0))
+		g.Call("append", svgEl("line", "x1", x1, "y1", y1, "x2", x2, "y2", y2))
+		if dropped {
+			g.Call("append", svgText(x2, y2+4, "x-mark", "✕", "text-anchor", "middle"))
+		} else {
+			g.Call("append", svgEl("path", "class", "head", "d", arrowHead(x1, y1, x2, y2)))
+			if p.Duplicated { // the copy, drawn just after the original
+				g.Call("append", svgEl("line", "class", "dup", "x1", x1, "y1", y1+3, "x2", x2, "y2", y2+3))
+			}
+		}
+		label := p.Summary
+		if label == "" {
+			label = itoa(p.Size) + " B"
+		}
+		switch {
+		case dropped:
+			label = "✕ " + label
+		case p.Retransmit:
+			label = "↻ " + label
+		}
+		if p.Duplicated {
+			label += " ×2"
+		}
+		lx, anchor := x1+4, "start"
+		if !up {
+			lx, anchor = x1-4, "end"
+		}
+		g.Call("append", svgText(lx, y1-2.5, "lbl", shorten(label, chars), "text-anchor", anchor))
+		frag.Call("append", g)
+		if tl := relMillis(p.AtMicros - t0); y1-lastLabel >= 26 && tl != lastTime {
+			frag.Call("append", svgText(xc-6, y1+3, "t", tl, "text-anchor", "end"))
+			lastLabel, lastTime = y1, tl
+		}
+	}
+	s.svg.Call("append", frag)
+	// Keep the newest packets in view unless the user scrolled back.
+	st, sh, ch := s.box.Get("scrollTop").Float(), s.box.Get("scrollHeight").Float(), s.box.Get("clientHeight").Float()
+	if st+ch >= sh-80 || st == 0 {
+		s.box.Set("scrollTop", h)
+	}
+}
+
+// arrowHead is the path of an arrow's head at (x2, y2) for a line from (x1, y1).
+func arrowHead(x1, y1, x2, y2 float64) string {
+	dx, dy := x2-x1, y2-y1
+	l := math.Hypot(dx, dy)
+	if l == 0 {
+		return ""
+	}
+	ux, uy := dx/l, dy/l
+	const size, half = 6.0, 3.0
+	bx, by := x2-ux*size, y2-uy*size
+	return "M" + fnum(x2) + " " + fnum(y2) +
+		"L" + fnum(bx-uy*half) + " " + fnum(by+ux*half) +
+		"L" + fnum(bx+uy*half) + " " + fnum(by-ux*half) + "Z"
+}
+
+// relMillis labels a time axis: "+0", "+1.5", "+20", "+1.2s".
+func relMillis(us int64) string {
+	ms := float64(us) / 1000
+	switch {
+	case ms < 10:
+		return "+" + strconv.FormatFloat(ms, 'f', 1, 64)
+	case ms < 1000:
+		return "+" + strconv.FormatFloat(ms, 'f', 0, 64)
+	default:
+		return "+" + strconv.FormatFloat(ms/1000, 'f', 1, 64) + "s"
+	}
+}
+
+// packetDetails is a packet's tooltip.
+func packetDetails(p protocol.PacketInfo, t0 int64) string {
+	dir := "client → server"
+	if p.Dir == "down" {
+		dir = "server → client"
+	}
+	lines := []string{
+		p.Summary,
+		dir + " · " + itoa(p.Size) + " B on the wire" + payload(p.PayloadLen),
+		"sent at " + fmtMicros(p.AtMicros) + " (" + relMillis(p.AtMicros-t0) + " ms in this view)",
+	}
+	if p.Fate == "dropped" {
+		rule := p.Rule
+		if rule == "" {
+			rule = "the link"
+		}
+		lines = append(lines, "DROPPED by "+rule)
+	} else {
+		lines = append(lines, "delivered after "+fmtMicros(p.LatencyMicros))
+	}
+	if p.QueuedMicros > 0 {
+		lines = append(lines, "queued "+fmtMicros(p.QueuedMicros))
+	}
+	if p.Retransmit {
+		lines = append(lines, "retransmission: this data was sent before")
+	}
+	if p.Duplicated {
+		lines = append(lines, "duplicated: the link delivered it twice")
+	}
+	return strings.Join(lines, "\n")
+}
+
+func payload(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return " · payload " + itoa(n) + " B"
+}
