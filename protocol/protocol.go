@@ -350,6 +350,9 @@ type Event struct {
 	Link *LinkState `json:"link,omitempty"`
 	// Packets are the packets of a "packets" event, oldest first.
 	Packets []PacketInfo `json:"packets,omitempty"`
+	// Skipped counts packets not streamed before this "packets" event because the browser fell
+	// behind (they are still in the pcapng download).
+	Skipped uint64 `json:"skipped,omitempty"`
 	// Metrics are the samples of a "metrics" event.
 	Metrics []MetricSample `json:"metrics,omitempty"`
 	// HOL is the result of a "hol" request.

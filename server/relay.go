@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,9 @@ import (
 type endpoints struct {
 	Network transports.Network
 	Target  transports.Target
+	// ServerTLS is the QUIC endpoint's TLS configuration, reused by the endpoints of each
+	// session's emulated link.
+	ServerTLS *tls.Config
 }
 
 const (
@@ -44,12 +48,14 @@ type relay struct {
 	mu       sync.Mutex
 	perIP    map[string]int
 	sessions map[*session]struct{}
+	byID     map[string]*session // for the capture downloads
+	links    int                 // emulated links in use
 	closed   bool
 	wg       sync.WaitGroup
 }
 
 func newRelay(cfg Config, ep endpoints) *relay {
-	return &relay{cfg: cfg, ep: ep, log: cfg.Logger, perIP: map[string]int{}, sessions: map[*session]struct{}{}}
+	return &relay{cfg: cfg, ep: ep, log: cfg.Logger, perIP: map[string]int{}, sessions: map[*session]struct{}{}, byID: map[string]*session{}}
 }
 
 func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -108,10 +114,12 @@ func (r *relay) track(s *session, add bool) bool {
 			return false
 		}
 		r.sessions[s] = struct{}{}
+		r.byID[s.id] = s
 		r.wg.Add(1)
 		return true
 	}
 	delete(r.sessions, s)
+	delete(r.byID, s.id)
 	r.wg.Done()
 	return true
 }
@@ -151,18 +159,26 @@ type session struct {
 	idle    *time.Timer
 	active  chan struct{} // semaphore of running requests
 	work    sync.WaitGroup
+	// lk is the session's emulated link, nil on the kernel's loopback; gen counts switches, so a
+	// connection made on a network no longer in use is not reused. Both change only on the
+	// reading goroutine (handleLink), under mu.
+	lk  *linkMode
+	gen uint64
+	// qlogs holds the qlog of each QUIC transport's latest connection over a link.
+	qlogs map[protocol.Transport]*transports.QLog
 }
 
 // slot is one transport's connection in a session.
 type slot struct {
-	mu      sync.Mutex // held while dialling and sending, so messages go out in order
-	c       *transports.Client
+	mu      sync.Mutex         // held while dialling and sending, so messages go out in order
+	c       *transports.Client // written under both mu and session.mu
+	gen     uint64             // the session's network when c was dialled
 	lastUse time.Time
 	pending map[uint64]int // request id -> messages not yet complete or lost
 }
 
 func newSession(r *relay, c *websocket.Conn) *session {
-	var b [8]byte
+	var b [16]byte // the id is the capability to download the session's captures
 	rand.Read(b[:])
 	s := &session{r: r, conn: c, id: hex.EncodeToString(b[:]), epoch: time.Now(),
 		clients: map[protocol.Transport]*slot{}, active: make(chan struct{}, maxActiveReqs)}
@@ -175,6 +191,7 @@ func (s *session) run(parent context.Context) {
 		s.cancel()
 		s.work.Wait()
 		s.closeClients(0)
+		s.closeLink()
 		s.mu.Lock()
 		if s.idle != nil {
 			s.idle.Stop()
@@ -183,7 +200,8 @@ func (s *session) run(parent context.Context) {
 		s.conn.CloseNow()
 		s.waitWriter()
 	}()
-	s.notify(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports})
+	s.notify(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports,
+		Presets: presetInfos, Link: &protocol.LinkState{Mode: protocol.ModeKernel}})
 	bad := 0
 	for {
 		typ, data, err := s.conn.Read(s.ctx)
@@ -211,8 +229,12 @@ func (s *session) run(parent context.Context) {
 }
 
 func (s *session) handle(req protocol.Request) {
-	if req.Type == protocol.TypePing {
+	switch req.Type {
+	case protocol.TypePing:
 		s.notify(protocol.Event{Type: protocol.EventPong, Req: req.ID, T0: req.T0})
+		return
+	case protocol.TypeLink:
+		s.handleLink(req)
 		return
 	}
 	select {
@@ -234,6 +256,9 @@ func (s *session) handle(req protocol.Request) {
 		msgs = transports.Numbered(req.Count, req.Size)
 	case protocol.TypeReconnect:
 		s.closeClients(0)
+	case protocol.TypeHOL:
+		s.handleHOL(req) // releases s.active when done
+		return
 	}
 	if len(ts) == 1 && len(msgs) <= inlineMessages && s.connected(ts[0]) {
 		// The common case of one message over one live connection: send from this goroutine and
@@ -261,11 +286,17 @@ func (s *session) connected(t protocol.Transport) bool {
 		return false
 	}
 	defer sl.mu.Unlock()
-	if sl.c == nil {
+	s.mu.Lock()
+	c := sl.c
+	if sl.gen != s.gen {
+		c = nil
+	}
+	s.mu.Unlock()
+	if c == nil {
 		return false
 	}
 	select {
-	case <-sl.c.Done():
+	case <-c.Done():
 		return false
 	default:
 		return true
@@ -288,26 +319,48 @@ func (s *session) sendOver(t protocol.Transport, req uint64, msgs [][]byte) {
 	sl := s.slot(t)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if sl.c != nil {
+	s.mu.Lock()
+	c, gen, lk := sl.c, s.gen, s.lk
+	s.mu.Unlock()
+	if c != nil {
 		select {
-		case <-sl.c.Done():
-			sl.c = nil // the connection ended (idle timeout at the server, say): dial again
+		case <-c.Done():
+			c = nil // the connection ended (idle timeout at the server, say): dial again
 		default:
 		}
 	}
-	if sl.c == nil {
+	if c == nil {
+		n, target := s.r.ep.Network, s.r.ep.Target
+		var dialled func(*transports.Client)
+		if lk != nil {
+			n, target, dialled = lk.dialer(t)
+		}
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-		c, err := transports.Dial(ctx, s.r.ep.Network, t, s.r.ep.Target, transports.ClientOptions{
+		nc, err := transports.Dial(ctx, n, t, target, transports.ClientOptions{
 			Epoch:       s.epoch,
 			LossTimeout: s.r.cfg.LossTimeout,
 			Emit:        func(e protocol.Event) { s.fromClient(sl, e) },
 			Flush:       s.flush,
 		})
 		cancel()
+		if dialled != nil {
+			dialled(nc)
+		}
 		if err != nil {
 			return // Dial emitted the error event
 		}
-		sl.c = c
+		s.mu.Lock()
+		switched := s.gen != gen
+		if !switched {
+			sl.c, sl.gen = nc, gen
+		}
+		s.mu.Unlock()
+		if switched {
+			nc.Close()
+			s.notify(protocol.Event{Type: protocol.EventError, Req: req, Transport: t, AtMicros: time.Since(s.epoch).Microseconds(), Error: errSwitched})
+			return
+		}
+		c = nc
 	}
 	sl.lastUse = time.Now()
 	s.armIdle()
@@ -317,17 +370,33 @@ func (s *session) sendOver(t protocol.Transport, req uint64, msgs [][]byte) {
 	s.mu.Lock()
 	sl.pending[req] += len(msgs)
 	s.mu.Unlock()
+	if lk != nil && t == protocol.TCP {
+		lk.sampleTCP(c)
+	}
 	// Write events wait for what follows them (a read flushes), or for this timer: the relay's
 	// own work stays off the round trip it measures.
 	defer time.AfterFunc(writeFlushDelay, s.flush)
 	for _, m := range msgs {
-		if _, err := sl.c.Send(req, m); err != nil {
+		if _, err := c.Send(req, m); err != nil {
 			s.mu.Lock()
 			delete(sl.pending, req)
 			s.mu.Unlock()
 			return
 		}
 	}
+}
+
+// inFlight counts the messages sent over t whose echo is not yet complete (or lost).
+func (s *session) inFlight(t protocol.Transport) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	if sl := s.clients[t]; sl != nil {
+		for _, v := range sl.pending {
+			n += v
+		}
+	}
+	return n
 }
 
 // fromClient forwards a transport client's event and, when the last message of a request has
@@ -344,10 +413,16 @@ func (s *session) fromClient(sl *slot, e protocol.Event) {
 	} else {
 		delete(sl.pending, e.Req)
 	}
-	c := sl.c
+	c, lk := sl.c, s.lk
 	s.mu.Unlock()
 	if n == 0 && c != nil { // queued with the complete event, so both go in one message
-		s.send(protocol.Event{Type: protocol.EventStats, Req: e.Req, Transport: e.Transport, AtMicros: e.AtMicros, Stats: c.Stats()})
+		st := c.Stats()
+		s.send(protocol.Event{Type: protocol.EventStats, Req: e.Req, Transport: e.Transport, AtMicros: e.AtMicros, Stats: st})
+		if lk != nil && e.Transport == protocol.TCP {
+			if m, ok := tcpSample(s.epoch, st); ok {
+				lk.obs.addSample(m, true)
+			}
+		}
 	}
 }
 
@@ -389,12 +464,17 @@ func (s *session) closeClients(idle time.Duration) {
 		} else {
 			sl.mu.Lock()
 		}
-		if sl.c != nil && (idle == 0 || time.Since(sl.lastUse) >= idle) {
-			sl.c.Close()
-			s.mu.Lock()
+		s.mu.Lock()
+		c := sl.c
+		if c != nil && (idle == 0 || time.Since(sl.lastUse) >= idle) {
 			sl.c = nil
 			clear(sl.pending)
-			s.mu.Unlock()
+		} else {
+			c = nil
+		}
+		s.mu.Unlock()
+		if c != nil {
+			c.Close()
 		}
 		sl.mu.Unlock()
 	}
@@ -422,6 +502,13 @@ func (s *session) send(e protocol.Event) {
 	}
 	s.queue = append(s.queue, b)
 	s.qbytes += len(b)
+}
+
+// backlog is how many bytes of events wait for the browser.
+func (s *session) backlog() int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.qbytes
 }
 
 // flush makes sure a writer goroutine is sending what is queued.

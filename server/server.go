@@ -143,7 +143,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		QUIC: s.addrs.QUIC,
 		WS:   "ws://" + s.addrs.HTTP + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
-	}})
+	}, ServerTLS: tlsConf})
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -177,6 +177,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /{$}", newPageHandler(pageInfo{Addrs: s.addrs}))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(s.cfg.Assets)))
 	mux.Handle("GET /relay", s.relay)
+	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
+	mux.HandleFunc("GET /relay/qlog", s.relay.serveQLog)
 	mux.Handle("GET /ws/echo", transports.WSEchoHandler(transports.WSEchoConfig{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -88,6 +88,7 @@ type clientIO interface {
 	close() error
 	stats() *protocol.Stats
 	datagrams() bool
+	localAddr() net.Addr
 }
 
 // Dial connects a client for transport t to target over network n, emitting "dial" and, once
@@ -135,6 +136,10 @@ func Dial(ctx context.Context, n Network, t protocol.Transport, target Target, o
 
 // Transport is the transport the client speaks.
 func (c *Client) Transport() protocol.Transport { return c.t }
+
+// LocalAddr is the client's own address on its network: the socket its packets leave from (for
+// WebSocket, the TCP conn its HTTP client dialled; for QUIC, the UDP socket quic-go runs on).
+func (c *Client) LocalAddr() net.Addr { return c.io.localAddr() }
 
 // Done is closed when the connection has ended (closed, or failed: see Err).
 func (c *Client) Done() <-chan struct{} { return c.done }
@@ -396,6 +401,7 @@ func (t *tcpIO) write(b []byte) error {
 func (t *tcpIO) read(b []byte) (int, error) { return t.c.Read(b) }
 func (t *tcpIO) close() error               { return t.c.Close() }
 func (t *tcpIO) datagrams() bool            { return false }
+func (t *tcpIO) localAddr() net.Addr        { return t.c.LocalAddr() }
 func (t *tcpIO) stats() *protocol.Stats {
 	s, err := ReadTCPInfo(t.c)
 	if err != nil {
@@ -431,6 +437,7 @@ func (u *udpIO) read(b []byte) (int, error) {
 }
 func (u *udpIO) close() error           { return u.c.Close() }
 func (u *udpIO) datagrams() bool        { return true }
+func (u *udpIO) localAddr() net.Addr    { return u.c.LocalAddr() }
 func (u *udpIO) stats() *protocol.Stats { return nil }
 
 // QUIC
@@ -509,7 +516,8 @@ func (q *quicIO) close() error {
 	q.pc.Close()
 	return err
 }
-func (q *quicIO) datagrams() bool { return q.dgram }
+func (q *quicIO) datagrams() bool     { return q.dgram }
+func (q *quicIO) localAddr() net.Addr { return q.pc.LocalAddr() }
 func (q *quicIO) stats() *protocol.Stats {
 	s := q.conn.ConnectionStats()
 	return &protocol.Stats{QUIC: &protocol.QUICStats{
@@ -530,6 +538,7 @@ func (q *quicIO) stats() *protocol.Stats {
 
 type wsIO struct {
 	c     *websocket.Conn
+	local net.Addr // of the TCP conn the HTTP client dialled
 	st    *protocol.WSStats
 	mu    *sync.Mutex
 	sent  []time.Time // write times of messages in flight, for the RTT
@@ -538,8 +547,15 @@ type wsIO struct {
 }
 
 func dialWS(ctx context.Context, n Network, url string, st *protocol.WSStats, mu *sync.Mutex) (*wsIO, error) {
+	var local net.Addr // one dial: keep-alives are off and the conn is hijacked for the WebSocket
 	hc := &http.Client{Transport: &http.Transport{
-		DialContext:       func(ctx context.Context, network, addr string) (net.Conn, error) { return n.Dial(ctx, network, addr) },
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := n.Dial(ctx, network, addr)
+			if err == nil {
+				local = c.LocalAddr()
+			}
+			return c, err
+		},
 		DisableKeepAlives: true,
 	}}
 	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc})
@@ -547,7 +563,7 @@ func dialWS(ctx context.Context, n Network, url string, st *protocol.WSStats, mu
 		return nil, err
 	}
 	c.SetReadLimit(64 << 10)
-	w := &wsIO{c: c, st: st, mu: mu}
+	w := &wsIO{c: c, local: local, st: st, mu: mu}
 	w.ctx, w.abort = context.WithCancel(context.Background())
 	return w, nil
 }
@@ -593,7 +609,8 @@ func (w *wsIO) close() error {
 	w.abort()
 	return err
 }
-func (w *wsIO) datagrams() bool { return false }
+func (w *wsIO) datagrams() bool     { return false }
+func (w *wsIO) localAddr() net.Addr { return w.local }
 func (w *wsIO) stats() *protocol.Stats {
 	w.mu.Lock()
 	s := *w.st

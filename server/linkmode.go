@@ -1,0 +1,495 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/transports"
+)
+
+const (
+	maxLinks      = 64                  // emulated links in use server-wide
+	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps
+	linkHTTPLimit = 10 * time.Second    // the link's WebSocket endpoint's header timeout
+	linkHOLLimit  = 2 * time.Minute     // longest head-of-line experiment run
+	errTooMany    = "too many emulated links in use; try again later"
+	errHOLKernel  = "the head-of-line experiment needs the emulated link: switch to link mode"
+	errHOLBusy    = "the head-of-line experiment is already running on this link"
+	errSwitched   = "the session switched networks while this connection was being set up; send again"
+	errLinkClosed = "the emulated link was closed"
+)
+
+// linkMode is a session's own emulated link: the link, wireplay's echo endpoints on its server
+// host, where the session's transports dial them, and what is watching its packets.
+type linkMode struct {
+	s      *session
+	l      *link.Link
+	echo   *linkEcho
+	preset string
+	seed   int64
+	obs    *observer
+	unsub  func()
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // HOL runs and the TCP sampler
+
+	mu      sync.Mutex
+	ports   map[portKey]protocol.Transport // client-side ports of the session's connections
+	recent  map[protocol.Transport][]portKey
+	dialing map[protocol.Transport]int
+	holBusy bool
+}
+
+// portKey is a socket on the link's client host.
+type portKey struct {
+	udp  bool
+	port uint16
+}
+
+// keepPorts is how many recent connections per transport keep their packets attributed (the one
+// in use and the one before it, whose closing handshake may still be crossing).
+const keepPorts = 2
+
+// linkSettings turns a link request into the link's settings: the preset, with Up and Down
+// replacing its directions when set.
+func linkSettings(lr *protocol.LinkRequest) (string, link.Settings, error) {
+	name := lr.Preset
+	if name == "" {
+		name = "clean"
+	}
+	set, ok := link.Preset(name)
+	if !ok {
+		return "", set, fmt.Errorf("link: unknown preset %q", lr.Preset)
+	}
+	if lr.Up != nil {
+		set.ClientToServer = fromProtoImpairment(*lr.Up)
+	}
+	if lr.Down != nil {
+		set.ServerToClient = fromProtoImpairment(*lr.Down)
+	}
+	return name, set, nil
+}
+
+func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+
+func toMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func fromProtoImpairment(im protocol.Impairment) link.Impairment {
+	return link.Impairment{
+		Delay:          ms(im.DelayMs),
+		Jitter:         ms(im.JitterMs),
+		Reorder:        im.Reorder,
+		Loss:           im.LossPct / 100,
+		Duplicate:      im.DuplicatePct / 100,
+		RateBitsPerSec: im.RateKbps * 1000,
+		QueuePackets:   im.QueuePackets,
+		DropNth:        im.DropNth,
+		BlackholeFor:   ms(im.BlackholeMs),
+	}
+}
+
+func toProtoImpairment(im link.Impairment) protocol.Impairment {
+	return protocol.Impairment{
+		DelayMs:      toMs(im.Delay),
+		JitterMs:     toMs(im.Jitter),
+		Reorder:      im.Reorder,
+		LossPct:      im.Loss * 100,
+		DuplicatePct: im.Duplicate * 100,
+		RateKbps:     im.RateBitsPerSec / 1000,
+		QueuePackets: im.QueuePackets,
+		DropNth:      im.DropNth,
+		BlackholeMs:  toMs(im.BlackholeFor),
+	}
+}
+
+func toProtoCounts(c link.Counts) protocol.LinkCounts {
+	out := protocol.LinkCounts{Sent: c.Sent, Delivered: c.Delivered, Duplicated: c.Duplicated}
+	for r, n := range c.Dropped {
+		if n == 0 {
+			continue
+		}
+		if out.Dropped == nil {
+			out.Dropped = map[string]uint64{}
+		}
+		out.Dropped[string(r)] = n
+	}
+	return out
+}
+
+// presetInfos lists link.Presets for the welcome event.
+var presetInfos = func() []protocol.PresetInfo {
+	out := make([]protocol.PresetInfo, 0, len(link.Presets))
+	for _, p := range link.Presets {
+		out = append(out, protocol.PresetInfo{Name: p.Name, Description: p.Description,
+			Up: toProtoImpairment(p.Settings.ClientToServer), Down: toProtoImpairment(p.Settings.ServerToClient)})
+	}
+	return out
+}()
+
+// acquireLink counts one more emulated link in use, if the server has room for it.
+func (r *relay) acquireLink() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.links >= maxLinks {
+		return false
+	}
+	r.links++
+	return true
+}
+
+func (r *relay) releaseLink() {
+	r.mu.Lock()
+	r.links--
+	r.mu.Unlock()
+}
+
+// handleLink answers a "link" request: it switches the session between the kernel's loopback and
+// its own emulated link, or changes the link's settings live. It runs on the session's reading
+// goroutine, so requests that follow it use the network it chose.
+func (s *session) handleLink(req protocol.Request) {
+	lr := req.Link
+	s.mu.Lock()
+	cur := s.lk
+	s.mu.Unlock()
+	if lr.Mode == protocol.ModeKernel {
+		if cur != nil {
+			s.switchTo(nil)
+			s.r.releaseLink()
+		}
+		s.notify(protocol.Event{Type: protocol.EventLink, Req: req.ID, Link: s.linkState()})
+		return
+	}
+	name, set, err := linkSettings(lr)
+	if err != nil {
+		s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: err.Error()})
+		return
+	}
+	seed := lr.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	if cur != nil && cur.seed == seed {
+		if err := cur.l.Apply(set); err != nil {
+			s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: "link: " + err.Error()})
+			return
+		}
+		s.mu.Lock()
+		cur.preset = name
+		s.mu.Unlock()
+		s.notify(protocol.Event{Type: protocol.EventLink, Req: req.ID, Link: s.linkState()})
+		return
+	}
+	if cur == nil && !s.r.acquireLink() {
+		s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: errTooMany})
+		return
+	}
+	lk, err := s.newLinkMode(name, seed, set)
+	if err != nil {
+		if cur == nil {
+			s.r.releaseLink()
+		}
+		s.r.log.Error("relay: emulated link", "err", err)
+		s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: "link: " + err.Error()})
+		return
+	}
+	s.switchTo(lk) // a rebuilt link takes over the old one's place in the count
+	s.notify(protocol.Event{Type: protocol.EventLink, Req: req.ID, Link: s.linkState()})
+}
+
+// switchTo makes lk (nil: the kernel) the session's network: it closes every transport
+// connection, so the next send dials (and shows) a new handshake, and then the previous link.
+func (s *session) switchTo(lk *linkMode) {
+	s.mu.Lock()
+	old := s.lk
+	s.lk = lk
+	s.gen++
+	var open []*transports.Client
+	for _, sl := range s.clients {
+		if sl.c != nil {
+			open = append(open, sl.c)
+			sl.c = nil
+			clear(sl.pending)
+		}
+	}
+	s.mu.Unlock()
+	// A send still running on one of these gets an error; its slot dials anew next time.
+	for _, c := range open {
+		c.Close()
+	}
+	if old != nil {
+		old.close()
+	}
+}
+
+// closeLink closes the session's link, if it has one, when the session ends.
+func (s *session) closeLink() {
+	s.mu.Lock()
+	lk := s.lk
+	s.lk = nil
+	s.mu.Unlock()
+	if lk != nil {
+		lk.close()
+		s.r.releaseLink()
+	}
+}
+
+// linkState describes the session's network now.
+func (s *session) linkState() *protocol.LinkState {
+	s.mu.Lock()
+	lk := s.lk
+	var preset string
+	if lk != nil {
+		preset = lk.preset
+	}
+	s.mu.Unlock()
+	if lk == nil {
+		return &protocol.LinkState{Mode: protocol.ModeKernel}
+	}
+	return &protocol.LinkState{
+		Mode:       protocol.ModeLink,
+		Preset:     preset,
+		Seed:       lk.seed,
+		Up:         toProtoImpairment(lk.l.Impairment(link.ClientToServer)),
+		Down:       toProtoImpairment(lk.l.Impairment(link.ServerToClient)),
+		UpCounts:   toProtoCounts(lk.l.Counts(link.ClientToServer)),
+		DownCounts: toProtoCounts(lk.l.Counts(link.ServerToClient)),
+	}
+}
+
+// newLinkMode builds a link with the session's own echo endpoints on its server host.
+func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*linkMode, error) {
+	l, err := link.New(link.Config{Seed: seed, Settings: set, LogSize: linkLogSize})
+	if err != nil {
+		return nil, err
+	}
+	lk := &linkMode{s: s, l: l, preset: preset, seed: seed,
+		ports: map[portKey]protocol.Transport{}, recent: map[protocol.Transport][]portKey{}, dialing: map[protocol.Transport]int{}}
+	lk.ctx, lk.cancel = context.WithCancel(s.ctx) // the session ending ends experiments
+	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg)
+	if err != nil {
+		lk.cancel()
+		l.Close()
+		return nil, err
+	}
+	lk.obs = newObserver(s)
+	lk.unsub = l.OnPacket(lk.onPacket)
+	return lk, nil
+}
+
+// close stops watching, ends experiments, closes the endpoints and then the link.
+func (lk *linkMode) close() {
+	lk.unsub()
+	lk.cancel()
+	lk.echo.close()
+	if err := lk.l.Close(); err != nil {
+		lk.s.r.log.Debug("relay: close link", "err", err)
+	}
+	lk.wg.Wait()
+	lk.obs.stop()
+}
+
+// dialer returns the network and target a dial of transport t uses on the link, and a func to
+// call with its result. The network tells the link which client port is t's as soon as the socket
+// exists, so its handshake's packets are shown too; QUIC dials get a qlog of their own.
+func (lk *linkMode) dialer(t protocol.Transport) (transports.Network, transports.Target, func(*transports.Client)) {
+	lk.mu.Lock()
+	lk.dialing[t]++
+	lk.mu.Unlock()
+	target := lk.echo.target
+	if t == protocol.QUICStream || t == protocol.QUICDgram {
+		target.QUICConfig = lk.s.qlogConfig(t, lk.obs)
+	}
+	n := watchNet{Network: lk.l.Client(), host: lk.l.ClientAddr(), seen: func(a net.Addr) { lk.addPort(a, t) }}
+	return n, target, func(c *transports.Client) {
+		lk.mu.Lock()
+		lk.dialing[t]--
+		lk.mu.Unlock()
+		if c != nil {
+			lk.addPort(c.LocalAddr(), t)
+		}
+	}
+}
+
+// addPort attributes the packets of the client socket at a to transport t.
+func (lk *linkMode) addPort(a net.Addr, t protocol.Transport) {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return
+	}
+	udp := t == protocol.UDP || t == protocol.QUICStream || t == protocol.QUICDgram
+	lk.mu.Lock()
+	lk.addPortLocked(portKey{udp, ap.Port()}, t)
+	lk.mu.Unlock()
+}
+
+func (lk *linkMode) addPortLocked(k portKey, t protocol.Transport) {
+	if _, ok := lk.ports[k]; ok {
+		return
+	}
+	lk.ports[k] = t
+	r := append(lk.recent[t], k)
+	if len(r) > keepPorts {
+		delete(lk.ports, r[0])
+		r = r[1:]
+	}
+	lk.recent[t] = r
+}
+
+// onPacket is the link's packet hook: it keeps the packets of the session's own connections.
+func (lk *linkMode) onPacket(p link.Packet) {
+	d := p.Decoded
+	if d.Proto != "tcp" && d.Proto != "udp" {
+		return
+	}
+	client, server := d.Src, d.Dst
+	if p.Dir == link.ServerToClient {
+		client, server = server, client
+	}
+	k := portKey{udp: d.Proto == "udp", port: client.Port()}
+	lk.mu.Lock()
+	t, ok := lk.ports[k]
+	if !ok && !k.udp {
+		// A TCP or WebSocket handshake before Dial has returned the conn.
+		for _, c := range []protocol.Transport{protocol.TCP, protocol.WS} {
+			if lk.dialing[c] > 0 && server.Port() == lk.echo.ports[c] {
+				t, ok = c, true
+				lk.addPortLocked(k, c)
+			}
+		}
+	}
+	lk.mu.Unlock()
+	if !ok || server.Port() != lk.echo.ports[t] {
+		return // not one of the session's transports (the HOL experiment's, say)
+	}
+	p.Data = nil
+	lk.obs.addPacket(p, t, client.Port())
+}
+
+// watchNet is a Network that reports the local address of each socket it opens.
+type watchNet struct {
+	transports.Network
+	host netip.Addr // the host's own address
+	seen func(net.Addr)
+}
+
+func (w watchNet) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	// Bound to the wildcard, a link socket's LocalAddr has an empty IP, which quic-go's qlog
+	// cannot log (it panics converting it): bind to the client host's address instead.
+	if host, p, err := net.SplitHostPort(address); err == nil && w.host.IsValid() {
+		if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+			address = net.JoinHostPort(w.host.String(), p)
+		}
+	}
+	pc, err := w.Network.ListenPacket(ctx, network, address)
+	if err == nil {
+		w.seen(pc.LocalAddr())
+	}
+	return pc, err
+}
+
+func (w watchNet) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := w.Network.Dial(ctx, network, address)
+	if err == nil {
+		w.seen(c.LocalAddr())
+	}
+	return c, err
+}
+
+// linkEcho is wireplay's echo endpoints on a link's server host.
+type linkEcho struct {
+	tcp    *transports.TCPEcho
+	udp    *transports.UDPEcho
+	quic   *transports.QUICEcho
+	http   *http.Server
+	target transports.Target
+	ports  map[protocol.Transport]uint16 // server port of each transport
+	wg     sync.WaitGroup
+}
+
+func startLinkEcho(ctx context.Context, l *link.Link, tlsConf *tls.Config, cfg Config) (e *linkEcho, err error) {
+	if tlsConf == nil {
+		if tlsConf, err = transports.ServerTLSConfig("", ""); err != nil {
+			return nil, err
+		}
+	}
+	e = &linkEcho{}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	n := l.Server()
+	at := net.JoinHostPort(l.ServerAddr().String(), "0")
+	if e.tcp, err = transports.ListenTCPEcho(ctx, n, at, transports.TCPEchoConfig{IdleTimeout: cfg.IdleTimeout}); err != nil {
+		return nil, err
+	}
+	if e.udp, err = transports.ListenUDPEcho(ctx, n, at, cfg.UDPEcho); err != nil {
+		return nil, err
+	}
+	if e.quic, err = transports.ListenQUICEcho(ctx, n, at, tlsConf, transports.QUICEchoConfig{}); err != nil {
+		return nil, err
+	}
+	hl, err := n.Listen(ctx, "tcp", at)
+	if err != nil {
+		return nil, fmt.Errorf("listen http: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws/echo", transports.WSEchoHandler(transports.WSEchoConfig{IdleTimeout: cfg.IdleTimeout}))
+	e.http = &http.Server{Handler: mux, ReadHeaderTimeout: linkHTTPLimit, ErrorLog: nil}
+	e.target = transports.Target{
+		TCP:  e.tcp.Addr().String(),
+		UDP:  e.udp.Addr().String(),
+		QUIC: e.quic.Addr().String(),
+		WS:   "ws://" + hl.Addr().String() + "/ws/echo",
+		TLS:  transports.ClientTLSConfig(tlsConf),
+	}
+	e.ports = map[protocol.Transport]uint16{
+		protocol.TCP:        port(e.tcp.Addr()),
+		protocol.UDP:        port(e.udp.Addr()),
+		protocol.QUICStream: port(e.quic.Addr()),
+		protocol.QUICDgram:  port(e.quic.Addr()),
+		protocol.WS:         port(hl.Addr()),
+	}
+	e.wg.Go(func() { e.tcp.Serve() })
+	e.wg.Go(func() { e.udp.Serve() })
+	e.wg.Go(func() { e.quic.Serve() })
+	e.wg.Go(func() {
+		if err := e.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			cfg.Logger.Debug("relay: link http endpoint", "err", err)
+		}
+	})
+	return e, nil
+}
+
+func port(a net.Addr) uint16 {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return 0
+	}
+	return ap.Port()
+}
+
+func (e *linkEcho) close() {
+	if e.http != nil {
+		e.http.Close()
+	}
+	if e.tcp != nil {
+		e.tcp.Close()
+	}
+	if e.udp != nil {
+		e.udp.Close()
+	}
+	if e.quic != nil {
+		e.quic.Close()
+	}
+	e.wg.Wait()
+}
