@@ -1,0 +1,87 @@
+package link
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/wireplay/wireplay/transports"
+)
+
+// ListenBacklog is n.Listen(ctx, network, address) with an accept queue of backlog connections
+// instead of the link's default 1024, for watching what a full queue does. n must be one of a
+// Link's hosts (Client or Server).
+//
+// Netstack's listener behaves like Linux's: while handshakes are in progress it answers further
+// SYNs with SYN cookies (keeping no state), drops SYNs once backlog established connections wait
+// to be accepted, and drops the handshake's final ACK (or the first data segment that stands for
+// it) when the queue is full by the time it arrives. ListenQueueStats counts each of these.
+func ListenBacklog(ctx context.Context, n transports.Network, network, address string, backlog int) (net.Listener, error) {
+	h, ok := n.(*host)
+	if !ok {
+		return nil, fmt.Errorf("link listen: %T is not a link host", n)
+	}
+	if backlog < 1 {
+		return nil, fmt.Errorf("link listen: backlog %d < 1", backlog)
+	}
+	fa, err := h.fullAddr("listen", network, address, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("link listen: %w", err)
+	}
+	var wq waiter.Queue
+	ep, terr := h.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if terr != nil {
+		return nil, fmt.Errorf("link listen: %w", tcpipErr(terr))
+	}
+	if terr := ep.Bind(fa); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
+	}
+	if terr := ep.Listen(backlog); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
+	}
+	return &listener{ep: ep, wq: &wq, closed: make(chan struct{}), mss: h.mss}, nil
+}
+
+// ListenQueueStats are a host's TCP listen-queue counters since the link was made (netstack's
+// stack-wide statistics, summed over its listeners).
+type ListenQueueStats struct {
+	// SynDrop counts SYNs dropped because the accept queue was full.
+	SynDrop uint64
+	// SynCookieSent counts SYN-ACKs sent as SYN cookies (no half-open state kept).
+	SynCookieSent uint64
+	// SynCookieRcvd counts valid cookie ACKs that became connections.
+	SynCookieRcvd uint64
+	// AckDrop counts final ACKs (or data standing for them) dropped because the accept queue was
+	// full: the client believes it is connected; the server has no connection until the client
+	// retransmits.
+	AckDrop uint64
+	// InvalidCookie counts ACKs to the listener that matched no cookie (answered with RST).
+	InvalidCookie uint64
+}
+
+// ListenQueue returns the listen-queue counters of host n (a Link's Client or Server).
+func ListenQueue(n transports.Network) (ListenQueueStats, error) {
+	h, ok := n.(*host)
+	if !ok {
+		return ListenQueueStats{}, fmt.Errorf("link: %T is not a link host", n)
+	}
+	st := h.s.Stats().TCP
+	v := func(c *tcpip.StatCounter) uint64 { return c.Value() }
+	return ListenQueueStats{
+		SynDrop:       v(st.ListenOverflowSynDrop),
+		SynCookieSent: v(st.ListenOverflowSynCookieSent),
+		SynCookieRcvd: v(st.ListenOverflowSynCookieRcvd),
+		AckDrop:       v(st.ListenOverflowAckDrop),
+		InvalidCookie: v(st.ListenOverflowInvalidSynCookieRcvd),
+	}, nil
+}

@@ -1,0 +1,299 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wireplay/wireplay/link"
+)
+
+func init() {
+	Register(&Scenario{
+		Name:    "backlog",
+		Title:   "A full accept backlog",
+		Summary: "a burst of connects into a listener with a tiny backlog whose application is slow to accept: dropped SYNs, SYN cookies, retries",
+		Explain: `listen(backlog) does not limit how many clients may connect; it limits how many finished handshakes the kernel keeps waiting for the application's accept. While the application is busy, those connections are already established — the client has sent its data and is waiting — and once the queue is full the server has to refuse new ones somehow.
+
+It never says no. A SYN that arrives while the queue is full is dropped silently, and the client, hearing nothing, sends it again after its initial retransmission timeout (1 s in netstack and Linux), then 2 s later, then 4 s. One full queue turns a connect that costs one round trip into one that costs a second or more. While handshakes are still in progress the server may instead answer with a SYN cookie: a SYN-ACK whose sequence number encodes the connection, so it keeps no state at all. That works, but if the queue is full when the client's final ACK comes back, that ACK is dropped too — and now the client thinks it is connected while the server knows nothing of it, until the client's data is retransmitted.
+
+Look at the table: connects whose SYN was sent more than once, and how long they took compared with the round trip; connects that returned at once but whose first data had to be sent again; and the counters from the server's stack (SYNs dropped, cookies sent, final ACKs dropped), which say which of the two happened here. Raise backlog to connects and all of it goes away.`,
+		Preset: "clean",
+		Params: []Param{
+			{Name: "connects", Default: "20", Help: "connects in the burst"},
+			{Name: "backlog", Default: "2", Help: "the listener's accept backlog"},
+			{Name: "hold", Default: "500ms", Help: "how long the application waits before its first accept"},
+			{Name: "spacing", Default: "5ms", Help: "time between two connects of the burst"},
+			{Name: "rtt", Default: "40ms", Help: "round-trip time added to the preset's (half each way)"},
+		},
+		Run: runBacklog,
+	})
+}
+
+// blConn is one connect of the burst.
+type blConn struct {
+	port    uint16
+	connect time.Duration // Dial's duration; -1 when it failed
+	served  time.Duration // from the connect's start to the echo of its first byte; -1 for never
+	err     error
+	// From the packet log:
+	syns, synacks int // SYNs the client sent, SYN-ACKs it was sent
+	dataSent      int // data segments the client sent (more than 1: retransmitted)
+}
+
+func runBacklog(ctx context.Context, env *Env) (*Result, error) {
+	n, backlog := env.Int("connects"), env.Int("backlog")
+	hold, spacing, extra := env.Duration("hold"), env.Duration("spacing"), env.Duration("rtt")
+	switch {
+	case n < 1 || n > 200:
+		return nil, fmt.Errorf("backlog: connects %d is outside 1..200", n)
+	case backlog < 1 || backlog > 1024:
+		return nil, fmt.Errorf("backlog: backlog %d is outside 1..1024", backlog)
+	case hold < 0 || hold > 10*time.Second:
+		return nil, fmt.Errorf("backlog: hold %v is outside 0..10s", hold)
+	case spacing < 0 || time.Duration(n)*spacing > 5*time.Second:
+		return nil, fmt.Errorf("backlog: spacing %v × %d connects is over 5 s", spacing, n)
+	case extra < 0 || extra > 2*time.Second:
+		return nil, fmt.Errorf("backlog: rtt %v is outside 0..2s", extra)
+	}
+	l := env.Link
+	st := env.Settings
+	st.ClientToServer.Delay += extra / 2
+	st.ServerToClient.Delay += extra - extra/2
+	if err := l.Apply(st); err != nil {
+		return nil, err
+	}
+	rtt := st.ClientToServer.Delay + st.ServerToClient.Delay
+	ctx, cancel := context.WithTimeout(ctx, hold+time.Duration(n)*spacing+8*time.Second)
+	defer cancel()
+
+	ln, err := link.ListenBacklog(ctx, l.Server(), "tcp", net.JoinHostPort(l.ServerAddr().String(), "0"), backlog)
+	if err != nil {
+		return nil, err
+	}
+	serverPort := uint16(ln.Addr().(*net.TCPAddr).Port)
+	var (
+		srvWG   sync.WaitGroup
+		mu      sync.Mutex
+		accepts []net.Conn
+	)
+	start := time.Now()
+	srvWG.Go(func() {
+		select {
+		case <-time.After(hold):
+		case <-ctx.Done():
+			return
+		}
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepts = append(accepts, c)
+			mu.Unlock()
+			srvWG.Go(func() {
+				c.SetDeadline(time.Now().Add(8 * time.Second))
+				b := make([]byte, 1)
+				if _, err := c.Read(b); err == nil {
+					c.Write(b)
+				}
+			})
+		}
+	})
+	defer func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range accepts {
+			c.Close()
+		}
+		mu.Unlock()
+		srvWG.Wait()
+	}()
+
+	conns := make([]*blConn, n)
+	var cliWG sync.WaitGroup
+	for i := range n {
+		bc := &blConn{connect: -1, served: -1}
+		conns[i] = bc
+		select {
+		case <-time.After(time.Until(start.Add(time.Duration(i) * spacing))):
+		case <-ctx.Done():
+		}
+		cliWG.Go(func() {
+			t0 := time.Now()
+			c, err := l.Client().Dial(ctx, "tcp", ln.Addr().String())
+			if err != nil {
+				bc.err = err
+				return
+			}
+			defer c.Close()
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			defer stop()
+			bc.connect = time.Since(t0)
+			bc.port = uint16(c.LocalAddr().(*net.TCPAddr).Port)
+			b := []byte{byte(i)}
+			if _, err := c.Write(b); err != nil {
+				bc.err = err
+				return
+			}
+			if _, err := c.Read(b); err != nil {
+				bc.err = err
+				return
+			}
+			bc.served = time.Since(t0)
+		})
+	}
+	cliWG.Wait()
+	qs, err := link.ListenQueue(l.Server())
+	if err != nil {
+		return nil, err
+	}
+
+	// Count each client port's SYNs, SYN-ACKs and data segments in the packet log.
+	byPort := map[uint16]*blConn{}
+	for _, bc := range conns {
+		if bc.port != 0 {
+			byPort[bc.port] = bc
+		}
+	}
+	var synsByPort = map[uint16]int{}
+	for _, p := range l.Packets() {
+		d := p.Decoded
+		if d.Proto != "tcp" {
+			continue
+		}
+		syn, ack := d.Flags&link.FlagSYN != 0, d.Flags&link.FlagACK != 0
+		switch {
+		case p.Dir == link.ClientToServer && d.Dst.Port() == serverPort:
+			if syn && !ack {
+				synsByPort[d.Src.Port()]++
+			}
+			if bc := byPort[d.Src.Port()]; bc != nil && d.PayloadLen > 0 {
+				bc.dataSent++
+			}
+		case p.Dir == link.ServerToClient && d.Src.Port() == serverPort && syn && ack:
+			if bc := byPort[d.Dst.Port()]; bc != nil {
+				bc.synacks++
+			}
+		}
+	}
+	totalSyns := 0
+	for port, k := range synsByPort {
+		totalSyns += k
+		if bc := byPort[port]; bc != nil {
+			bc.syns = k
+		}
+	}
+
+	res := &Result{}
+	tbl := Table{Title: "Each connect", Columns: []string{"#", "client port", "SYNs sent", "SYN-ACKs", "connect", "first echo", "what happened"}}
+	conn := Series{Chart: "Connect time", Name: "connect (SYN → SYN-ACK)", XLabel: "connect #", YLabel: "ms", Style: "dots"}
+	served := Series{Chart: "Connect time", Name: "first echo (accepted and served)", XLabel: "connect #", YLabel: "ms", Style: "dots"}
+	var fast, slow, ackLost, failed []float64
+	retried := 0
+	rto := time.Second // netstack's (and Linux's) initial retransmission timeout for a SYN
+	for i, bc := range conns {
+		what := "fit in the queue"
+		switch {
+		case bc.connect < 0:
+			what = "failed: " + blErrString(bc.err)
+			failed = append(failed, 1)
+		case bc.syns > 1:
+			what = fmt.Sprintf("SYN dropped; sent %d times", bc.syns)
+			retried++
+		case bc.dataSent > 1:
+			what = "connected at once, but the final ACK was dropped: data sent again"
+		}
+		if bc.connect >= 0 {
+			conn.Points = append(conn.Points, Point{X: float64(i + 1), Y: millis(bc.connect)})
+			if bc.connect >= rto {
+				slow = append(slow, millis(bc.connect))
+			} else {
+				fast = append(fast, millis(bc.connect))
+			}
+			if bc.syns <= 1 && bc.dataSent > 1 {
+				ackLost = append(ackLost, millis(bc.served))
+			}
+		}
+		if bc.served >= 0 {
+			served.Points = append(served.Points, Point{X: float64(i + 1), Y: millis(bc.served)})
+		}
+		tbl.Rows = append(tbl.Rows, []string{fmt.Sprint(i + 1), fmt.Sprint(bc.port), fmt.Sprint(bc.syns), fmt.Sprint(bc.synacks),
+			msOrDash(bc.connect), msOrDash(bc.served), what})
+	}
+	res.Series = []Series{conn, served}
+	res.Tables = []Table{tbl}
+	allConnect := append(slices.Clone(fast), slow...)
+	slices.Sort(allConnect)
+	var allServed []float64
+	for _, bc := range conns {
+		if bc.served >= 0 {
+			allServed = append(allServed, millis(bc.served))
+		}
+	}
+	slices.Sort(allServed)
+	res.Metrics = []Metric{
+		{Transport: "tcp", Name: "connects", Unit: "count", Value: float64(n)},
+		{Transport: "tcp", Name: "backlog", Unit: "count", Value: float64(backlog)},
+		{Transport: "tcp", Name: "syns_sent", Unit: "count", Value: float64(totalSyns)},
+		{Transport: "tcp", Name: "syn_retransmits", Unit: "count", Value: float64(totalSyns - len(synsByPort))},
+		{Transport: "tcp", Name: "connects_with_syn_retry", Unit: "count", Value: float64(retried)},
+		{Transport: "tcp", Name: "connects_over_rto", Unit: "count", Value: float64(len(slow))},
+		{Transport: "tcp", Name: "connects_final_ack_dropped", Unit: "count", Value: float64(len(ackLost))},
+		{Transport: "tcp", Name: "connects_failed", Unit: "count", Value: float64(len(failed))},
+		{Transport: "tcp", Name: "server_syn_drops", Unit: "count", Value: float64(qs.SynDrop)},
+		{Transport: "tcp", Name: "server_syn_cookies_sent", Unit: "count", Value: float64(qs.SynCookieSent)},
+		{Transport: "tcp", Name: "server_final_ack_drops", Unit: "count", Value: float64(qs.AckDrop)},
+		{Transport: "tcp", Name: "connect_p50_ms", Unit: "ms", Value: quantile(allConnect, 0.5)},
+		{Transport: "tcp", Name: "connect_max_ms", Unit: "ms", Value: quantile(allConnect, 1)},
+		{Transport: "tcp", Name: "first_echo_p50_ms", Unit: "ms", Value: quantile(allServed, 0.5)},
+		{Transport: "tcp", Name: "first_echo_max_ms", Unit: "ms", Value: quantile(allServed, 1)},
+		{Name: "rtt_ms", Unit: "ms", Value: millis(rtt)},
+	}
+	for i := range res.Metrics {
+		res.Metrics[i].Value = round2(res.Metrics[i].Value)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d connects %v apart into a backlog of %d, the application accepting after %v: ", n, spacing, backlog, hold)
+	fmt.Fprintf(&b, "the server's stack dropped %d SYNs, sent %d SYN cookies and dropped %d final ACKs. ", qs.SynDrop, qs.SynCookieSent, qs.AckDrop)
+	if retried > 0 {
+		fmt.Fprintf(&b, "%d clients had to send their SYN again (%d retransmissions on the wire); ", retried, totalSyns-len(synsByPort))
+	}
+	if len(slow) > 0 {
+		sort := slices.Clone(slow)
+		slices.Sort(sort)
+		fmt.Fprintf(&b, "%d connects took at least one %v retransmission timeout (median %.0f ms) while %d took a median %.0f ms, one round trip being %.0f ms. ",
+			len(slow), rto, quantile(sort, 0.5), len(fast), quantile(sortedCopy(fast), 0.5), millis(rtt))
+	} else {
+		fmt.Fprintf(&b, "Every connect returned within %.0f ms (one round trip is %.0f ms). ", quantile(allConnect, 1), millis(rtt))
+	}
+	if len(ackLost) > 0 {
+		fmt.Fprintf(&b, "%d clients believed they were connected at once, but their final ACK was dropped; their first data was served after a median %.0f ms. ",
+			len(ackLost), quantile(sortedCopy(ackLost), 0.5))
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(&b, "%d connects failed. ", len(failed))
+	}
+	res.Conclusion = strings.TrimSpace(b.String())
+	return res, nil
+}
+
+func msOrDash(d time.Duration) string {
+	if d < 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f ms", millis(d))
+}
+
+func blErrString(err error) string {
+	if err == nil {
+		return "no reply"
+	}
+	return err.Error()
+}
