@@ -360,6 +360,20 @@ type UDPConn struct {
 	closed atomic.Bool
 }
 
+// LocalAddr implements net.PacketConn. A socket bound to no particular address reports 0.0.0.0,
+// as the kernel does (netstack's own LocalAddr gives an empty IP there, which quic-go's qlog tracer
+// cannot take).
+func (c *UDPConn) LocalAddr() net.Addr {
+	a, ok := c.UDPConn.LocalAddr().(*net.UDPAddr)
+	if !ok || a == nil {
+		return c.UDPConn.LocalAddr()
+	}
+	if len(a.IP) == 0 {
+		a.IP = net.IPv4zero
+	}
+	return a
+}
+
 func (c *UDPConn) closedErr(op string) error {
 	return &net.OpError{Op: op, Net: "udp", Source: c.LocalAddr(), Err: net.ErrClosed}
 }
