@@ -1,0 +1,129 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wireplay/wireplay/experiments"
+	"github.com/wireplay/wireplay/protocol"
+)
+
+func init() {
+	Register(&Scenario{
+		Name:    "hol",
+		Title:   "Head-of-line blocking",
+		Summary: "three independent message streams, one lost packet of stream 1: who waits for it — TCP, QUIC streams, UDP, WebSocket",
+		Explain: `An application often has several independent things to say at once — three files, three chat rooms, three game objects. Put them on one TCP connection and they become one byte stream: when a segment carrying stream 1's data is lost, everything behind it in the byte stream, stream 2's and stream 3's messages included, sits in the receiver's buffer until the retransmission fills the hole. TCP may only hand bytes to the application in order. That wait is head-of-line blocking.
+
+QUIC numbers its packets, not its bytes: each stream has its own offsets, so a lost packet leaves a hole only in the streams whose frames it carried. Streams 2 and 3 keep delivering while stream 1 waits for its retransmission. UDP has no order to keep and no retransmission: the lost message is simply gone. WebSocket runs on one TCP connection, so it inherits TCP's behaviour exactly.
+
+The run sends the same messages over each transport in turn and drops the same packet of each — one carrying only stream 1's data. Look at the per-transport charts: a vertical step in all three TCP (and WebSocket) streams at the same moment is head-of-line blocking; in the QUIC chart only stream 1 steps. The metrics give each stream's worst stall, its slowest delivery over its median.`,
+		Preset: "clean",
+		Params: []Param{
+			{Name: "messages", Default: "30", Help: "messages per stream"},
+			{Name: "size", Default: "1000", Help: "bytes per message"},
+			{Name: "drop_nth", Default: "3", Help: "drop this client→server data packet of each transport (counted from its first data packet; it carries only stream 1's data); 0 drops nothing"},
+			{Name: "rtt", Default: "60ms", Help: "round-trip time added to the preset's (half each way)"},
+		},
+		Run: runHOL,
+	})
+}
+
+func runHOL(ctx context.Context, env *Env) (*Result, error) {
+	msgs, size, drop := env.Int("messages"), env.Int("size"), env.Int("drop_nth")
+	extra := env.Duration("rtt")
+	if drop < 0 || drop > 10_000 {
+		return nil, fmt.Errorf("hol: drop_nth %d is outside 0..10000", drop)
+	}
+	if extra < 0 || extra > 2*time.Second {
+		return nil, fmt.Errorf("hol: rtt %v is outside 0..2s", extra)
+	}
+	st := env.Settings
+	st.ClientToServer.Delay += extra / 2
+	st.ServerToClient.Delay += extra - extra/2
+	if err := env.Link.Apply(st); err != nil {
+		return nil, err
+	}
+	rtt := st.ClientToServer.Delay + st.ServerToClient.Delay
+	hr, err := experiments.HOL(ctx, env.Link, protocol.HOLRequest{Messages: msgs, Size: size, DropNth: uint64(drop)}, env.Epoch)
+	if err != nil {
+		return nil, err
+	}
+
+	res := &Result{}
+	notes := Table{Title: "What each transport did", Columns: []string{"transport", "stream 1 stall", "stream 2 stall", "stream 3 stall", "in words"}}
+	for _, t := range experiments.HOLTransports {
+		runs := hr.Runs[t]
+		for s, times := range runs {
+			ser := Series{Chart: fmt.Sprintf("Delivery time — %s", t), Name: fmt.Sprintf("stream %d", s+1),
+				XLabel: "message #", YLabel: "ms after the first write", Style: "dots"}
+			for m, us := range times {
+				if us >= 0 {
+					ser.Points = append(ser.Points, Point{X: float64(m + 1), Y: round2(float64(us) / 1000)})
+				}
+			}
+			res.Series = append(res.Series, ser)
+		}
+		row := []string{string(t)}
+		for s, us := range hr.Stalls[t] {
+			ms := round2(float64(us) / 1000)
+			res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: fmt.Sprintf("stream%d_stall_ms", s+1), Unit: "ms", Value: ms})
+			row = append(row, fmt.Sprintf("%.1f ms", ms))
+		}
+		lost := 0
+		for _, times := range runs {
+			for _, us := range times {
+				if us < 0 {
+					lost++
+				}
+			}
+		}
+		res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: "lost_messages", Unit: "count", Value: float64(lost)})
+		notes.Rows = append(notes.Rows, append(row, hr.Notes[t]))
+	}
+	res.Metrics = append(res.Metrics, Metric{Name: "rtt_ms", Unit: "ms", Value: millis(rtt)})
+	res.Tables = []Table{notes}
+	res.Conclusion = holConclusion(hr, drop)
+	return res, nil
+}
+
+// holConclusion compares how long streams 2 and 3 stalled on each transport.
+func holConclusion(hr *protocol.HOLResult, drop int) string {
+	ms := func(us int64) string { return fmt.Sprintf("%.0f ms", float64(us)/1000) }
+	others := func(t protocol.Transport) string {
+		st := hr.Stalls[t]
+		if len(st) < 3 {
+			return "?"
+		}
+		return ms(st[1]) + " and " + ms(st[2])
+	}
+	var parts []string
+	if drop > 0 {
+		parts = append(parts, fmt.Sprintf("With data packet #%d (stream 1's) dropped,", drop))
+	} else {
+		parts = append(parts, "With no packet dropped on purpose,")
+	}
+	parts = append(parts, fmt.Sprintf("streams 2 and 3 stalled %s on TCP, %s on WebSocket, but %s on QUIC (stream 1: TCP %s, QUIC %s).",
+		others(protocol.TCP), others(protocol.WS), others(protocol.QUICStream),
+		ms(slices.Max(append([]int64{0}, firstStall(hr, protocol.TCP)...))), ms(slices.Max(append([]int64{0}, firstStall(hr, protocol.QUICStream)...)))))
+	lost := 0
+	for _, times := range hr.Runs[protocol.UDP] {
+		for _, us := range times {
+			if us < 0 {
+				lost++
+			}
+		}
+	}
+	parts = append(parts, fmt.Sprintf("UDP held nothing back and lost %d message(s) for good.", lost))
+	return strings.Join(parts, " ")
+}
+
+func firstStall(hr *protocol.HOLResult, t protocol.Transport) []int64 {
+	if st := hr.Stalls[t]; len(st) > 0 {
+		return st[:1]
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package scenarios
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestHOLDefault drops one packet of stream 1's data on every transport: on TCP (one byte stream)
+// streams 2 and 3 must stall behind it, longer than QUIC's streams 2 and 3 (own offsets), by at
+// least a third of a round trip; stream 1 stalls on both.
+func TestHOLDefault(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	start := time.Now()
+	rep, err := Run(context.Background(), Lookup("hol"), Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(start)
+	r := rep.Runs[0]
+	t.Logf("wall %v\n%s", wall, r.Conclusion)
+	for _, row := range r.Tables[0].Rows {
+		t.Log(row)
+	}
+	if wall > 10*time.Second {
+		t.Errorf("default run took %v", wall)
+	}
+	if len(r.Series) != 4*3 {
+		t.Errorf("%d series, want 12", len(r.Series))
+	}
+	rtt := metricValue(t, r, "", "rtt_ms")
+	tcp := max(metricValue(t, r, "tcp", "stream2_stall_ms"), metricValue(t, r, "tcp", "stream3_stall_ms"))
+	quic := max(metricValue(t, r, "quic-stream", "stream2_stall_ms"), metricValue(t, r, "quic-stream", "stream3_stall_ms"))
+	if !(tcp > quic+rtt/3) {
+		t.Errorf("streams 2/3 stalled %.1f ms on TCP and %.1f ms on QUIC: want TCP later by over %.0f ms", tcp, quic, rtt/3)
+	}
+	if s1 := metricValue(t, r, "quic-stream", "stream1_stall_ms"); s1 < rtt/2 {
+		t.Errorf("QUIC stream 1 stalled only %.1f ms: the drop did not hit it", s1)
+	}
+	if lost := metricValue(t, r, "udp", "lost_messages"); lost < 1 {
+		t.Errorf("UDP lost %g messages, want the dropped one", lost)
+	}
+}
