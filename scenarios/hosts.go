@@ -257,3 +257,6 @@ func (h *tcpHost) Close() {
 	h.mu.Unlock()
 	h.wg.Wait()
 }
+
+// hundredths rounds v to two decimals, for metrics that read well.
+func hundredths(v float64) float64 { return math.Round(v*100) / 100 }

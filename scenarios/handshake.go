@@ -1,0 +1,838 @@
+package scenarios
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/coder/websocket"
+	"github.com/quic-go/quic-go"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+
+	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/transports"
+)
+
+func init() {
+	Register(&Scenario{
+		Name:    "handshake",
+		Title:   "Handshake and teardown",
+		Summary: "round trips to the first echoed byte (TCP, TLS 1.3, QUIC, QUIC 0-RTT, WebSocket, HTTP/1.0 vs 1.1), and how each closes",
+		Explain: `Before the first byte of your data can come back, every protocol spends round trips agreeing to talk. TCP's SYN and SYN-ACK take one round trip, so an echo arrives after two. TLS 1.3 on top of TCP adds one more: the ClientHello goes out, the server's whole flight comes back, and only then does the client send data. QUIC folds the transport and the cryptographic handshake into one exchange, so it is back to two. With a session ticket kept from an earlier connection, QUIC 0-RTT sends the data in the very first flight and the echo returns after one round trip. The price: whoever records that first flight can play it to the server again, so the server has to opt in (quic-go's Allow0RTT) and should accept in it only requests that are safe to repeat. A WebSocket is an HTTP upgrade over TCP: one round trip for SYN, one for the upgrade, one for the echo.
+
+Read the RTT column, not the milliseconds: the milliseconds depend on this link, the number of round trips does not. A number above its textbook value usually means a packet was lost and resent (the table counts the link's drops during each measurement) or a stack had work to do, such as signing the certificate.
+
+HTTP/1.0 opens a new TCP connection for every request and closes it after the response, so N requests cost N handshakes; HTTP/1.1 keeps the connection open and pays the handshake once. The scenario counts the SYNs the client sent in the link's packet log to show how many connections each really opened.
+
+Closing has its own exchange. The side that closes first (the active closer) sends the first FIN and, once the other side's FIN is acknowledged, stays in TIME_WAIT, keeping the address pair reserved so stray segments of the old connection cannot land in a new one. Servers that close first (HTTP/1.0 servers do) collect TIME_WAIT entries; clients that open many short connections run out of ports. Closing with SO_LINGER set to zero skips the goodbye: one RST, no TIME_WAIT, and the peer reads "connection reset". QUIC has no FIN dance: one encrypted CONNECTION_CLOSE frame and the peer knows, with the application's error code and reason.`,
+		Preset: "wifi",
+		Params: []Param{
+			{Name: "requests", Default: "5", Help: "HTTP requests made with HTTP/1.0 (a connection each) and with HTTP/1.1 keep-alive"},
+			{Name: "zero_rtt", Default: "true", Help: "also measure QUIC 0-RTT resumption (a second connection with the first one's session ticket; 0-RTT data can be replayed)"},
+		},
+		Run: runHandshake,
+	})
+}
+
+// hsRow is one measured handshake.
+type hsRow struct {
+	transport string
+	dur       time.Duration
+	textbook  float64 // round trips the exchange needs on a clean link
+	drops     uint64  // packets the link dropped while it ran
+	note      string
+}
+
+type hsRun struct {
+	ctx     context.Context
+	env     *Env
+	rtt     time.Duration
+	timeout time.Duration
+	rows    []hsRow
+	res     *Result
+}
+
+// linkDrops is the link's drops in both directions so far.
+func hsDrops(l *link.Link) uint64 {
+	return l.Counts(link.ClientToServer).DroppedTotal() + l.Counts(link.ServerToClient).DroppedTotal()
+}
+
+// lastSeq is the sequence number of the last packet logged so far; later packets have larger ones.
+func lastSeq(l *link.Link) uint64 {
+	p := l.Packets()
+	if len(p) == 0 {
+		return 0
+	}
+	return p[len(p)-1].Seq
+}
+
+// packetsAfter returns the logged packets with Seq > mark that keep says to.
+func packetsAfter(l *link.Link, mark uint64, keep func(link.Packet) bool) []link.Packet {
+	var out []link.Packet
+	for _, p := range l.Packets() {
+		if p.Seq > mark && keep(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// inRTT is d in round trips of the link (0 when the link has no delay).
+func (r *hsRun) inRTT(d time.Duration) float64 {
+	if r.rtt <= 0 {
+		return 0
+	}
+	return float64(d) / float64(r.rtt)
+}
+
+func (r *hsRun) metric(transport, name string, d time.Duration) {
+	r.res.Metrics = append(r.res.Metrics, Metric{Transport: transport, Name: name, Unit: "ms", Value: hundredths(millis(d))})
+	if r.rtt > 0 {
+		r.res.Metrics = append(r.res.Metrics, Metric{Transport: transport, Name: name, Unit: "RTT", Value: hundredths(r.inRTT(d))})
+	}
+}
+
+// measure runs f, which returns the time it measured, and records it as a row.
+func (r *hsRun) measure(transport string, textbook float64, f func() (time.Duration, string, error)) (time.Duration, error) {
+	before := hsDrops(r.env.Link)
+	d, note, err := f()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", transport, err)
+	}
+	r.rows = append(r.rows, hsRow{transport: transport, dur: d, textbook: textbook, drops: hsDrops(r.env.Link) - before, note: note})
+	r.metric(transport, "first_echo", d)
+	return d, nil
+}
+
+func runHandshake(ctx context.Context, env *Env) (*Result, error) {
+	n := env.Int("requests")
+	if n < 1 || n > 100 {
+		return nil, fmt.Errorf("requests %d is outside 1..100", n)
+	}
+	r := &hsRun{ctx: ctx, env: env, rtt: env.RTT(), res: &Result{}}
+	r.timeout = 10*time.Second + 20*r.rtt
+	srvTLS, err := transports.ServerTLSConfig("", "")
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+
+	// Plain TCP and TCP+TLS 1.3, against echo servers of our own.
+	echo, err := startTCPHost(ctx, env, func(c net.Conn) { io.Copy(c, c); c.Close() })
+	if err != nil {
+		return nil, err
+	}
+	defer echo.Close()
+	tlsEcho, err := startTCPHost(ctx, env, func(c net.Conn) {
+		tc := tls.Server(c, srvTLS)
+		c.SetDeadline(time.Now().Add(r.timeout))
+		io.Copy(tc, tc)
+		tc.Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer tlsEcho.Close()
+	if _, err := r.measure("tcp", 2, func() (time.Duration, string, error) {
+		return r.echoOnce(echo.Addr().String(), nil)
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := r.measure("tcp+tls", 3, func() (time.Duration, string, error) {
+		return r.echoOnce(tlsEcho.Addr().String(), transports.ClientTLSConfig(srvTLS))
+	}); err != nil {
+		return nil, err
+	}
+
+	// QUIC, 1-RTT then 0-RTT resumption, and CONNECTION_CLOSE.
+	q, err := r.quicPhases(srvTLS, env.Bool("zero_rtt"))
+	if err != nil {
+		return nil, err
+	}
+
+	// WebSocket: upgrade, then the first echo.
+	if _, err := r.measure("ws", 3, r.wsOnce); err != nil {
+		return nil, err
+	}
+
+	// HTTP/1.0 (a connection per request) vs HTTP/1.1 keep-alive.
+	h, err := r.httpPhases(n)
+	if err != nil {
+		return nil, err
+	}
+
+	// TCP teardown: orderly close (FIN/ACK, TIME_WAIT) and abort (RST).
+	td, err := r.teardown()
+	if err != nil {
+		return nil, err
+	}
+
+	// Tables and conclusion.
+	tb := Table{Title: "Time to the first echoed byte", Columns: []string{"transport", "ms", "RTT", "textbook RTT", "packets lost meanwhile", "note"}}
+	for _, row := range r.rows {
+		rt := "-"
+		if r.rtt > 0 {
+			rt = fmt.Sprintf("%.2f", r.inRTT(row.dur))
+		}
+		tb.Rows = append(tb.Rows, []string{row.transport, fmt.Sprintf("%.1f", millis(row.dur)), rt, fmt.Sprintf("%g", row.textbook), fmt.Sprint(row.drops), row.note})
+	}
+	r.res.Tables = append([]Table{tb}, r.res.Tables...)
+
+	for _, row := range r.rows {
+		parts = append(parts, fmt.Sprintf("%s %s", row.transport, r.describe(row.dur)))
+	}
+	var lost []string
+	for _, row := range r.rows {
+		if row.drops > 0 {
+			lost = append(lost, fmt.Sprintf("%s (%d)", row.transport, row.drops))
+		}
+	}
+	c := "First echoed byte: " + strings.Join(parts, ", ") + "."
+	if r.rtt > 0 {
+		c = fmt.Sprintf("On this link (RTT %v) the first echoed byte came back after: ", r.rtt) + strings.Join(parts, ", ") + "."
+	}
+	if len(lost) > 0 {
+		c += " The link dropped packets during " + strings.Join(lost, ", ") + ", which adds retransmission time there."
+	}
+	if q.zeroRTT && !q.used0RTT {
+		c += " The second QUIC connection did not get 0-RTT accepted, so it took a full handshake."
+	}
+	c += fmt.Sprintf(" %d HTTP/1.0 requests opened %d TCP connections in %s; HTTP/1.1 keep-alive opened %d in %s.",
+		n, h.conns10, r.describe(h.total10), h.conns11, r.describe(h.total11))
+	c += " " + td.summary + " " + q.closeSummary
+	r.res.Conclusion = c
+	return r.res, nil
+}
+
+func (r *hsRun) describe(d time.Duration) string {
+	if r.rtt > 0 {
+		return fmt.Sprintf("%.0f ms (%.1f RTT)", millis(d), r.inRTT(d))
+	}
+	return fmt.Sprintf("%.1f ms", millis(d))
+}
+
+// echoOnce dials addr (with TLS when tc is set), writes one byte and reads its echo, timing all of
+// it from before the dial.
+func (r *hsRun) echoOnce(addr string, tc *tls.Config) (time.Duration, string, error) {
+	start := time.Now()
+	raw, err := r.env.Link.Client().Dial(r.ctx, "tcp", addr)
+	if err != nil {
+		return 0, "", err
+	}
+	raw.SetDeadline(start.Add(r.timeout))
+	c := raw
+	var note string
+	if tc != nil {
+		c = tls.Client(raw, tc)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte{'x'}); err != nil {
+		return 0, "", err
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		return 0, "", err
+	}
+	d := time.Since(start)
+	if t, ok := c.(*tls.Conn); ok {
+		note = tlsVersion(t)
+	}
+	return d, note, nil
+}
+
+func tlsVersion(c *tls.Conn) string {
+	st := c.ConnectionState()
+	if st.Version == tls.VersionTLS13 {
+		return "TLS 1.3, " + tls.CipherSuiteName(st.CipherSuite)
+	}
+	return tls.VersionName(st.Version)
+}
+
+type hsQUIC struct {
+	zeroRTT, used0RTT bool
+	closeSummary      string
+}
+
+// quicServer is a quic-go echo server accepting early (0-RTT) connections; ends receives how
+// and when each connection ended, as the server saw it.
+type quicServer struct {
+	pc   net.PacketConn
+	tr   *quic.Transport
+	ln   *quic.EarlyListener
+	ends chan quicEnd
+	wg   sync.WaitGroup
+	stop context.CancelFunc
+}
+
+type quicEnd struct {
+	at  time.Time
+	err error
+}
+
+func (r *hsRun) startQUICServer(srvTLS *tls.Config) (*quicServer, error) {
+	pc, err := r.env.Link.Server().ListenPacket(r.ctx, "udp", net.JoinHostPort(r.env.Link.ServerAddr().String(), "0"))
+	if err != nil {
+		return nil, err
+	}
+	s := &quicServer{pc: pc, tr: &quic.Transport{Conn: pc}, ends: make(chan quicEnd, 8)}
+	conf := r.env.QUICConfig()
+	conf.Allow0RTT = true
+	if s.ln, err = s.tr.ListenEarly(srvTLS, conf); err != nil {
+		s.tr.Close()
+		pc.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Go(func() {
+		for {
+			c, err := s.ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			s.wg.Go(func() {
+				stop := context.AfterFunc(ctx, func() { c.CloseWithError(0, "server shutting down") })
+				defer stop()
+				var streams sync.WaitGroup
+				var why error
+				for {
+					st, err := c.AcceptStream(c.Context())
+					if err != nil {
+						why = err
+						break
+					}
+					streams.Go(func() { io.Copy(st, st); st.Close() })
+				}
+				at := time.Now()
+				streams.Wait()
+				select {
+				case s.ends <- quicEnd{at, why}:
+				default:
+				}
+			})
+		}
+	})
+	return s, nil
+}
+
+func (s *quicServer) Close() {
+	s.stop()
+	s.ln.Close()
+	s.wg.Wait()
+	s.tr.Close()
+	s.pc.Close()
+}
+
+func (r *hsRun) quicPhases(srvTLS *tls.Config, zeroRTT bool) (*hsQUIC, error) {
+	out := &hsQUIC{zeroRTT: zeroRTT}
+	srv, err := r.startQUICServer(srvTLS)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	cpc, err := r.env.Link.Client().ListenPacket(r.ctx, "udp", "0.0.0.0:0")
+	if err != nil {
+		return nil, err
+	}
+	ctr := &quic.Transport{Conn: cpc}
+	defer cpc.Close()
+	defer ctr.Close()
+	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+	defer cancel()
+	cliTLS := transports.ClientTLSConfig(srvTLS)
+	cliTLS.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	conf := r.env.QUICConfig()
+	raddr := srv.pc.LocalAddr()
+	clientPort := uint16(cpc.LocalAddr().(*net.UDPAddr).Port)
+
+	var first *quic.Conn
+	if _, err := r.measure("quic", 2, func() (time.Duration, string, error) {
+		start := time.Now()
+		c, err := ctr.Dial(ctx, raddr, cliTLS, conf)
+		if err != nil {
+			return 0, "", err
+		}
+		first = c
+		s, err := c.OpenStreamSync(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		s.SetDeadline(start.Add(r.timeout))
+		if _, err := s.Write([]byte{'x'}); err != nil {
+			return 0, "", err
+		}
+		if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
+			return 0, "", err
+		}
+		return time.Since(start), "1-RTT handshake", nil
+	}); err != nil {
+		if first != nil {
+			first.CloseWithError(0, "")
+		}
+		return nil, err
+	}
+	// The session ticket comes with or just after the handshake's end; give it one round trip.
+	time.Sleep(r.rtt + 10*time.Millisecond)
+
+	// CONNECTION_CLOSE: how long until the server knows, and what the client sent.
+	mark := lastSeq(r.env.Link)
+	closeAt := time.Now()
+	first.CloseWithError(0x42, "lesson over")
+	var end quicEnd
+	select {
+	case end = <-srv.ends:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("quic: the server never saw the connection close: %w", ctx.Err())
+	}
+	noticed := end.at.Sub(closeAt)
+	time.Sleep(r.rtt/2 + 5*time.Millisecond) // let anything else in flight reach the log
+	after := packetsAfter(r.env.Link, mark, func(p link.Packet) bool {
+		return p.Decoded.Proto == "udp" && (p.Decoded.Src.Port() == clientPort || p.Decoded.Dst.Port() == clientPort)
+	})
+	var c2s, s2c int
+	for _, p := range after {
+		if p.Dir == link.ClientToServer {
+			c2s++
+		} else {
+			s2c++
+		}
+	}
+	var ae *quic.ApplicationError
+	how := fmt.Sprint(end.err)
+	if errors.As(end.err, &ae) {
+		how = fmt.Sprintf("application error 0x%x %q from the peer", uint64(ae.ErrorCode), ae.ErrorMessage)
+	}
+	r.metric("quic", "close_noticed", noticed)
+	r.res.Metrics = append(r.res.Metrics, Metric{Transport: "quic", Name: "close_packets_sent", Unit: "count", Value: float64(c2s)})
+	out.closeSummary = fmt.Sprintf("QUIC's CONNECTION_CLOSE took %d packet from the client and reached the server after %s, which read it as %s (the server sent %d packets back).",
+		c2s, r.describe(noticed), how, s2c)
+	if c2s != 1 {
+		out.closeSummary = strings.Replace(out.closeSummary, "packet from", "packets from", 1)
+	}
+
+	if zeroRTT {
+		var second *quic.Conn
+		defer func() {
+			if second != nil {
+				second.CloseWithError(0, "")
+			}
+		}()
+		if _, err := r.measure("quic-0rtt", 1, func() (time.Duration, string, error) {
+			start := time.Now()
+			c, err := ctr.DialEarly(ctx, raddr, cliTLS, conf)
+			if err != nil {
+				return 0, "", err
+			}
+			second = c
+			s, err := c.OpenStream()
+			if err != nil {
+				return 0, "", err
+			}
+			s.SetDeadline(start.Add(r.timeout))
+			if _, err := s.Write([]byte{'x'}); err != nil {
+				return 0, "", err
+			}
+			if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
+				return 0, "", err
+			}
+			d := time.Since(start)
+			select {
+			case <-c.HandshakeComplete():
+			case <-ctx.Done():
+				return 0, "", ctx.Err()
+			}
+			out.used0RTT = c.ConnectionState().Used0RTT
+			if out.used0RTT {
+				return d, "resumed, data in the first flight (replayable)", nil
+			}
+			return d, "0-RTT refused: full handshake", nil
+		}); err != nil {
+			return nil, err
+		}
+		v := 0.0
+		if out.used0RTT {
+			v = 1
+		}
+		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "quic-0rtt", Name: "used_0rtt", Unit: "bool", Value: v})
+	}
+	return out, nil
+}
+
+func (r *hsRun) wsOnce() (time.Duration, string, error) {
+	ws, err := startHTTPHost(r.ctx, r.env, transports.WSEchoHandler(transports.WSEchoConfig{}))
+	if err != nil {
+		return 0, "", err
+	}
+	defer ws.Close()
+	tr := &http.Transport{DialContext: r.env.Link.Client().Dial, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+	defer cancel()
+	start := time.Now()
+	c, _, err := websocket.Dial(ctx, "ws://"+ws.Addr().String()+"/", &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		return 0, "", err
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageBinary, []byte{'x'}); err != nil {
+		return 0, "", err
+	}
+	if _, _, err := c.Read(ctx); err != nil {
+		return 0, "", err
+	}
+	d := time.Since(start)
+	c.Close(websocket.StatusNormalClosure, "")
+	return d, "TCP, HTTP Upgrade, then the echo", nil
+}
+
+type hsHTTP struct {
+	conns10, conns11 int
+	total10, total11 time.Duration
+}
+
+// synsTo counts the connections the client opened to port after mark: distinct source ports of
+// its SYNs (a retransmitted SYN is the same connection).
+func synsTo(l *link.Link, mark uint64, port uint16) (conns int, clientPorts []uint16) {
+	seen := map[uint16]bool{}
+	for _, p := range packetsAfter(l, mark, func(p link.Packet) bool {
+		d := p.Decoded
+		return p.Dir == link.ClientToServer && d.Proto == "tcp" && d.Dst.Port() == port &&
+			d.Flags&link.FlagSYN != 0 && d.Flags&link.FlagACK == 0
+	}) {
+		if sp := p.Decoded.Src.Port(); !seen[sp] {
+			seen[sp] = true
+			clientPorts = append(clientPorts, sp)
+		}
+	}
+	return len(seen), clientPorts
+}
+
+// firstFIN says which side sent the first FIN of the connection from clientPort, after mark.
+func firstFIN(l *link.Link, mark uint64, clientPort uint16) (link.Direction, bool) {
+	for _, p := range packetsAfter(l, mark, func(p link.Packet) bool {
+		d := p.Decoded
+		return d.Proto == "tcp" && d.Flags&link.FlagFIN != 0 && (d.Src.Port() == clientPort || d.Dst.Port() == clientPort)
+	}) {
+		return p.Dir, true
+	}
+	return 0, false
+}
+
+func (r *hsRun) httpPhases(n int) (*hsHTTP, error) {
+	out := &hsHTTP{}
+	srv, err := startHTTPHost(r.ctx, r.env, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.WriteString(w, "ok\n")
+	}))
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	addr := srv.Addr().String()
+	port := uint16(srv.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+	defer cancel()
+
+	// HTTP/1.0, written by hand: Go's client always speaks HTTP/1.1.
+	s10 := Series{Chart: "HTTP requests: a connection each (1.0) vs keep-alive (1.1)", Name: "http/1.0", XLabel: "request", YLabel: "ms since the first request"}
+	mark := lastSeq(r.env.Link)
+	before := hsDrops(r.env.Link)
+	start := time.Now()
+	for i := range n {
+		c, err := r.env.Link.Client().Dial(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("http/1.0: %w", err)
+		}
+		c.SetDeadline(time.Now().Add(r.timeout))
+		_, err = fmt.Fprintf(c, "GET /%d HTTP/1.0\r\nHost: wireplay\r\n\r\n", i+1)
+		var body []byte
+		if err == nil {
+			body, err = io.ReadAll(c) // the server closes after its response
+		}
+		c.Close()
+		if err != nil {
+			return nil, fmt.Errorf("http/1.0 request %d: %w", i+1, err)
+		}
+		if !strings.HasPrefix(string(body), "HTTP/1.0 200") {
+			return nil, fmt.Errorf("http/1.0 request %d: unexpected response %.40q", i+1, body)
+		}
+		s10.Points = append(s10.Points, Point{X: float64(i + 1), Y: hundredths(millis(time.Since(start)))})
+	}
+	out.total10 = time.Since(start)
+	drops10 := hsDrops(r.env.Link) - before
+	var ports10 []uint16
+	out.conns10, ports10 = synsTo(r.env.Link, mark, port)
+	serverFirst := 0
+	for _, p := range ports10 {
+		if d, ok := firstFIN(r.env.Link, mark, p); ok && d == link.ServerToClient {
+			serverFirst++
+		}
+	}
+
+	// HTTP/1.1 keep-alive with net/http's client.
+	s11 := Series{Chart: s10.Chart, Name: "http/1.1", XLabel: s10.XLabel, YLabel: s10.YLabel}
+	tr := &http.Transport{DialContext: r.env.Link.Client().Dial, MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: r.timeout}
+	mark = lastSeq(r.env.Link)
+	before = hsDrops(r.env.Link)
+	start = time.Now()
+	for i := range n {
+		resp, err := cl.Get(fmt.Sprintf("http://%s/%d", addr, i+1))
+		if err != nil {
+			return nil, fmt.Errorf("http/1.1 request %d: %w", i+1, err)
+		}
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("http/1.1 request %d: %w", i+1, err)
+		}
+		s11.Points = append(s11.Points, Point{X: float64(i + 1), Y: hundredths(millis(time.Since(start)))})
+	}
+	out.total11 = time.Since(start)
+	drops11 := hsDrops(r.env.Link) - before
+	out.conns11, _ = synsTo(r.env.Link, mark, port)
+	tr.CloseIdleConnections()
+
+	r.metric("http/1.0", "total", out.total10)
+	r.metric("http/1.1", "total", out.total11)
+	r.res.Metrics = append(r.res.Metrics,
+		Metric{Transport: "http/1.0", Name: "connections", Unit: "count", Value: float64(out.conns10)},
+		Metric{Transport: "http/1.1", Name: "connections", Unit: "count", Value: float64(out.conns11)},
+		Metric{Transport: "http/1.0", Name: "server_closed_first", Unit: "count", Value: float64(serverFirst)})
+	r.res.Series = append(r.res.Series, s10, s11)
+	r.res.Tables = append(r.res.Tables, Table{
+		Title:   fmt.Sprintf("%d HTTP requests", n),
+		Columns: []string{"protocol", "TCP connections (SYNs seen)", "ms", "RTT", "textbook RTT", "packets lost meanwhile", "who sent the first FIN"},
+		Rows: [][]string{
+			{"HTTP/1.0", fmt.Sprint(out.conns10), fmt.Sprintf("%.1f", millis(out.total10)), fmt.Sprintf("%.2f", r.inRTT(out.total10)), fmt.Sprint(2 * n), fmt.Sprint(drops10),
+				fmt.Sprintf("server on %d of %d connections", serverFirst, out.conns10)},
+			{"HTTP/1.1 keep-alive", fmt.Sprint(out.conns11), fmt.Sprintf("%.1f", millis(out.total11)), fmt.Sprintf("%.2f", r.inRTT(out.total11)), fmt.Sprint(n + 1), fmt.Sprint(drops11),
+				"still open after the last request"},
+		},
+	})
+	return out, nil
+}
+
+type hsTeardown struct{ summary string }
+
+type tdEnd struct {
+	ep  tcpip.Endpoint
+	err error
+}
+
+// hostStack reaches the netstack of one of the link's hosts (its unexported field "s"), to read
+// the TCP options in force; ok is false if the link's host type has changed.
+func hostStack(n any) (*stack.Stack, bool) {
+	v := reflect.ValueOf(n)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil, false
+	}
+	f := v.Elem().FieldByName("s")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[*stack.Stack]() {
+		return nil, false
+	}
+	s := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(*stack.Stack)
+	return s, s != nil
+}
+
+func tcpState(ep tcpip.Endpoint) tcp.EndpointState { return tcp.EndpointState(ep.State()) }
+
+func (r *hsRun) teardown() (*hsTeardown, error) {
+	ends := make(chan tdEnd, 4)
+	srv, err := startTCPHost(r.ctx, r.env, func(c net.Conn) {
+		ep, _ := tcpEndpoint(c)
+		c.SetDeadline(time.Now().Add(r.timeout))
+		buf := make([]byte, 512)
+		var rerr error
+		for rerr == nil {
+			var n int
+			n, rerr = c.Read(buf)
+			if n > 0 {
+				c.Write(buf[:n])
+			}
+		}
+		c.Close()
+		ends <- tdEnd{ep, rerr}
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	addr := srv.Addr().String()
+	deadline := time.Now().Add(r.timeout)
+
+	connect := func() (net.Conn, tcpip.Endpoint, uint16, error) {
+		c, err := r.env.Link.Client().Dial(r.ctx, "tcp", addr)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		c.SetDeadline(deadline)
+		if _, err := c.Write([]byte{'x'}); err == nil {
+			_, err = io.ReadFull(c, make([]byte, 1))
+		}
+		ep, ok := tcpEndpoint(c)
+		if err == nil && !ok {
+			err = errNoEndpoint
+		}
+		if err != nil {
+			c.Close()
+			return nil, nil, 0, err
+		}
+		return c, ep, uint16(c.LocalAddr().(*net.TCPAddr).Port), nil
+	}
+
+	// Orderly close, the client first.
+	c, cep, cport, err := connect()
+	if err != nil {
+		return nil, fmt.Errorf("teardown: %w", err)
+	}
+	mark := lastSeq(r.env.Link)
+	closeAt := time.Now()
+	c.Close()
+	var srvEnd tdEnd
+	select {
+	case srvEnd = <-ends:
+	case <-time.After(time.Until(deadline)):
+		return nil, errors.New("teardown: the server never saw the client's FIN")
+	}
+	var twAt time.Duration
+	for time.Now().Before(deadline) {
+		if srvEnd.ep == nil || tcpState(srvEnd.ep) == tcp.StateClose {
+			if tcpState(cep) == tcp.StateTimeWait {
+				twAt = time.Since(closeAt)
+				break
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	clientState := tcpState(cep).String()
+	serverState := "unknown"
+	if srvEnd.ep != nil {
+		serverState = tcpState(srvEnd.ep).String()
+	}
+	tb := Table{Title: "TCP teardown on the wire (the client closes first, then the server; then an abort)",
+		Columns: []string{"ms after close", "from", "flags", "what it is"}}
+	fins := 0
+	var finFirst string
+	for _, p := range packetsAfter(r.env.Link, mark, func(p link.Packet) bool {
+		d := p.Decoded
+		return d.Proto == "tcp" && (d.Src.Port() == cport || d.Dst.Port() == cport)
+	}) {
+		who := "client"
+		if p.Dir == link.ServerToClient {
+			who = "server"
+		}
+		what := "ACK of the FIN"
+		if p.Decoded.Flags&link.FlagFIN != 0 {
+			fins++
+			what = "FIN: no more data from " + who
+			if fins == 1 {
+				finFirst = who
+				what += " (active closer)"
+			}
+		}
+		if p.Fate == link.Dropped {
+			what += " — dropped by the link"
+		}
+		tb.Rows = append(tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(closeAt))), who, p.Decoded.Flags.String(), what})
+	}
+	var tw tcpip.TCPTimeWaitTimeoutOption
+	twSource := "netstack's TCPTimeWaitTimeoutOption"
+	if s, ok := hostStack(r.env.Link.Client()); ok {
+		if terr := s.TransportProtocolOption(tcp.ProtocolNumber, &tw); terr != nil {
+			tw = tcpip.TCPTimeWaitTimeoutOption(tcp.DefaultTCPTimeWaitTimeout)
+			twSource = "netstack's default"
+		}
+	} else {
+		tw = tcpip.TCPTimeWaitTimeoutOption(tcp.DefaultTCPTimeWaitTimeout)
+		twSource = "netstack's default"
+	}
+	holder := "neither side"
+	switch {
+	case clientState == tcp.StateTimeWait.String():
+		holder = "the client"
+	case serverState == tcp.StateTimeWait.String():
+		holder = "the server"
+	}
+
+	// Abort: SO_LINGER 0, then Close sends an RST instead of a FIN.
+	a, aep, aport, err := connect()
+	if err != nil {
+		return nil, fmt.Errorf("abort: %w", err)
+	}
+	amark := lastSeq(r.env.Link)
+	abortAt := time.Now()
+	aep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: true, Timeout: 0})
+	a.Close()
+	var abortEnd tdEnd
+	select {
+	case abortEnd = <-ends:
+	case <-time.After(time.Until(deadline)):
+		return nil, errors.New("abort: the server never saw the RST")
+	}
+	rstSeen := 0
+	for _, p := range packetsAfter(r.env.Link, amark, func(p link.Packet) bool {
+		d := p.Decoded
+		return d.Proto == "tcp" && (d.Src.Port() == aport || d.Dst.Port() == aport)
+	}) {
+		who := "client"
+		if p.Dir == link.ServerToClient {
+			who = "server"
+		}
+		what := ""
+		if p.Decoded.Flags&link.FlagRST != 0 {
+			if p.Dir == link.ClientToServer {
+				rstSeen++
+			}
+			what = "RST: connection aborted by " + who
+		}
+		tb.Rows = append(tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(abortAt))), who, p.Decoded.Flags.String(), what})
+	}
+	abortState := tcpState(aep).String()
+	r.res.Tables = append(r.res.Tables, tb)
+	r.res.Metrics = append(r.res.Metrics,
+		Metric{Transport: "tcp", Name: "time_wait", Unit: "s", Value: time.Duration(tw).Seconds()},
+		Metric{Transport: "tcp", Name: "rst_on_abort", Unit: "count", Value: float64(rstSeen)})
+	if twAt > 0 {
+		r.metric("tcp", "close_to_time_wait", twAt)
+	}
+	if finFirst == "client" {
+		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "tcp", Name: "active_closer_client", Unit: "bool", Value: 1})
+	} else {
+		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "tcp", Name: "active_closer_client", Unit: "bool", Value: 0})
+	}
+	if holder == "the client" {
+		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "tcp", Name: "time_wait_client", Unit: "bool", Value: 1})
+	} else {
+		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "tcp", Name: "time_wait_client", Unit: "bool", Value: 0})
+	}
+	s := fmt.Sprintf("On TCP the %s sent the first FIN; after the exchange the client was %s and the server %s, so %s holds TIME_WAIT (%v by %s; the link leaves it unchanged).",
+		orUnknown(finFirst), clientState, serverState, holder, time.Duration(tw), twSource)
+	s += fmt.Sprintf(" Closing with SO_LINGER 0 sent %d RST, left the client %s instead of TIME_WAIT, and the server's read failed with %q.",
+		rstSeen, abortState, errString(abortEnd.err))
+	return &hsTeardown{summary: s}, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(no FIN seen) side"
+	}
+	return s
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return err.Error()
+}
