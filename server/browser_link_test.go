@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,7 +117,11 @@ func TestBrowserHOL(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)),
 	))
 	browserWithin(t, ctx, 45*time.Second, "the experiment's result",
-		browserWaitTrue(`document.querySelector('[data-testid="hol-result"]').dataset.state === "done"`))
+		browserWaitTrue(`["done", "error"].includes(document.querySelector('[data-testid="hol-result"]').dataset.state)`))
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="hol-result"]').dataset.state + ": " + document.querySelector('[data-testid="hol-status"]').textContent`)); !strings.HasPrefix(st, "done") {
+		browserScreenshot(t, ctx, filepath.Join(t.ArtifactDir(), "hol-failed.png"))
+		t.Fatalf("the experiment did not finish: %s", st)
+	}
 	for _, tr := range []string{"tcp", "quic-stream", "udp", "ws"} {
 		dots, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('[data-testid="hol-%s"] circle, [data-testid="hol-%s"] .never').length`, tr, tr)))
 		if err != nil || dots == 0 {

@@ -115,8 +115,9 @@ func (h *holUI) render() {
 		c := h.cards[t]
 		clear(c.svg)
 		clear(c.stalls)
-		w, ht := boxSize(c.svg, 400, 160)
+		w, ht := boxSize(c.svg, 400, 140)
 		c.svg.Call("setAttribute", "viewBox", "0 0 "+fnum(w)+" "+fnum(ht))
+		c.svg.Call("setAttribute", "preserveAspectRatio", "none")
 		streams, ok := r.Runs[t]
 		if !ok {
 			c.svg.Call("append", svgText(w/2, ht/2, "empty", "not run", "text-anchor", "middle"))
@@ -137,7 +138,7 @@ func (h *holUI) render() {
 			svgText(left-6, topM+ph, "ax", "0", "text-anchor", "end"),
 			svgText(left, ht-4, "ax", "message 1", "text-anchor", "start"),
 			svgText(left+pw, ht-4, "ax", itoa(n), "text-anchor", "end"),
-			svgText(left+pw/2, ht-4, "ax", "delivery time of each message →", "text-anchor", "middle"),
+			svgText(left+pw/2, ht-4, "ax", "message →  (up: delivered later)", "text-anchor", "middle"),
 		)
 		for si, s := range streams {
 			cls := "s" + itoa(si%3)
@@ -189,7 +190,9 @@ func (h *holUI) render() {
 			c.stalls.Call("append", el("span", "sv lost", itoa(lost)+" never arrived"))
 		}
 		if note := r.Notes[t]; note != "" {
-			c.stalls.Call("append", el("span", "note", note))
+			n := el("span", "note", note)
+			n.Set("title", note)
+			c.stalls.Call("append", n)
 		}
 		c.root.Get("dataset").Set("stall", strconv.FormatBool(worst > 0 && float64(worst) > 0.25*median(streams)))
 	}
