@@ -66,6 +66,7 @@ func TestBrowserLink(t *testing.T) {
 	browserWithin(t, ctx, 20*time.Second, "20% loss both ways in force",
 		browserWaitTrue(`(document.querySelector('[data-testid="link-state"]').textContent.match(/20% loss/g) || []).length === 2`))
 	browserWithin(t, ctx, 5*time.Second, "the seed in the address", browserWaitTrue(`new URLSearchParams(location.search).get("seed") === "7"`))
+	browserScreenshot(t, ctx, filepath.Join(t.ArtifactDir(), "advanced.png"))
 	browserWithin(t, ctx, 5*time.Second, "closing the advanced settings", chromedp.Click(chromedp.CSS(`[data-testid="link-advanced"] summary`)))
 
 	browserWithin(t, ctx, 10*time.Second, "starting a burst", chromedp.Steps(
@@ -101,15 +102,13 @@ func TestBrowserHOL(t *testing.T) {
 	chrome := browserChromium(t)
 	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
 	ctx := browserOpen(t, chrome)
-	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/")
-
-	browserWithin(t, ctx, 5*time.Second, "the head-of-line tab", chromedp.Steps(
-		chromedp.Click(chromedp.CSS(`[data-testid="tab-hol"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="hol-run"]`)),
-	))
+	// The address restores the network and the view.
+	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/?mode=link&preset=wifi&seed=3&view=hol")
+	browserWithin(t, ctx, 5*time.Second, "the head-of-line view", chromedp.WaitVisible(chromedp.CSS(`[data-testid="hol-run"]`)))
 	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
-	browserChange(t, ctx, "link-preset", "wifi")
-	browserWithin(t, ctx, 20*time.Second, "the emulated link", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link"`))
+	browserWithin(t, ctx, 20*time.Second, "the wifi preset on the emulated link, seed 3", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link" &&
+		document.querySelector('[data-testid="link-preset"]').value === "wifi" && document.querySelector('[data-testid="link-seed"]').value === "3" &&
+		document.querySelector('[data-testid="link-state"]').textContent.includes("2% loss")`))
 	browserWithin(t, ctx, 5*time.Second, "running the experiment", chromedp.Steps(
 		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-messages"]`), "20"),
 		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-size"]`), "800"),

@@ -230,7 +230,7 @@ func browserLoad(t *testing.T, ctx context.Context, url string) {
 	t.Helper()
 	browserWithin(t, ctx, 20*time.Second, "the page to load", chromedp.Steps(
 		chromedp.Navigate(url),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="message"]`)),
+		chromedp.WaitReady(chromedp.CSS(`[data-testid="message"]`)),
 	))
 	browserWithin(t, ctx, 20*time.Second, "the client to connect", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="send"]`)))
 }

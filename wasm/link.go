@@ -29,6 +29,7 @@ type linkUI struct {
 	want    protocol.LinkRequest // what the controls ask for
 	cur     protocol.LinkState   // what the server says is in force
 	extra   [2]dirCounts         // up, down
+	skipped uint64               // packets the relay did not stream because the page fell behind
 	session string
 }
 
@@ -203,6 +204,7 @@ func (l *linkUI) applied(st protocol.LinkState) bool {
 	changed := st.Mode != l.cur.Mode
 	l.cur = st
 	l.extra = [2]dirCounts{}
+	l.skipped = 0
 	l.want.Mode = st.Mode
 	l.mode.Set("value", st.Mode)
 	if st.Preset != "" {
@@ -328,6 +330,11 @@ func (l *linkUI) showCounts() {
 			g.Call("append", el("span", "n", itoa(dup)+" dup"))
 		}
 		l.counts.Call("append", g)
+	}
+	if l.skipped > 0 {
+		sk := el("span", "dir skipped", itoa(l.skipped)+" not shown")
+		sk.Set("title", "packets the server did not stream to this page because it fell behind; the pcapng download has them all")
+		l.counts.Call("append", sk)
 	}
 }
 

@@ -345,6 +345,7 @@ func (a *app) apply(ev protocol.Event) {
 		return
 	case ev.Type == protocol.EventPackets:
 		a.mu.Lock()
+		a.link.skipped += ev.Skipped
 		for _, p := range ev.Packets {
 			a.link.packet(p)
 			if c := a.cols[p.Transport]; c != nil {
