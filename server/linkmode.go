@@ -139,7 +139,7 @@ var presetInfos = func() []protocol.PresetInfo {
 func (r *relay) acquireLink() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.links >= maxLinks {
+	if r.links >= r.cfg.MaxLinks {
 		return false
 	}
 	r.links++

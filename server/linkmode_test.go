@@ -380,3 +380,34 @@ func TestLinkModeHOL(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 }
+
+func TestLinkModeCapAndSessionEnd(t *testing.T) {
+	s := startServer(t, server.Config{MaxLinks: 1})
+	a, wa := dialRelayWelcome(t, s)
+	b, _ := dialRelayWelcome(t, s)
+	a.switchLink(1, protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "wifi", Seed: 2}, nil)
+	// A rebuild (another seed) reuses the session's place.
+	a.switchLink(2, protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "wifi", Seed: 3}, nil)
+	b.send(protocol.Request{Type: protocol.TypeLink, ID: 1, Link: &protocol.LinkRequest{Mode: protocol.ModeLink}})
+	b.until(func(e protocol.Event) bool {
+		return e.Type == protocol.EventError && e.Req == 1 && strings.Contains(e.Error, "too many emulated links")
+	})
+	// The session's end closes its link: its captures are gone and its place is free.
+	a.c.Close(websocket.StatusNormalClosure, "")
+	base := "http://" + s.Addrs().HTTP
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, _, _ := get(t, base+"/relay/pcapng?session="+wa.Session)
+		if code == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pcapng of an ended session: %d, want 404", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := b.switchLink(2, protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "3g"}, nil)
+	if st.Preset != "3g" || st.Up.DelayMs != 150 || st.Up.RateKbps != 1000 {
+		t.Errorf("state %+v", st)
+	}
+}

@@ -36,6 +36,9 @@ type Config struct {
 	// LossTimeout is how long the relay waits for a datagram's echo before reporting it lost;
 	// default 1 s.
 	LossTimeout time.Duration
+	// MaxLinks caps the emulated links relay sessions have in use at once (each is two netstacks
+	// with their own echo endpoints); default 64.
+	MaxLinks int
 
 	// UDPEcho tunes the UDP endpoint's rate limits; zero fields take transports' defaults.
 	UDPEcho transports.UDPEchoConfig
@@ -68,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 60 * time.Second
+	}
+	if c.MaxLinks == 0 {
+		c.MaxLinks = 64
 	}
 	if c.LossTimeout == 0 {
 		c.LossTimeout = time.Second
