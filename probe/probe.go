@@ -4,10 +4,12 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -26,7 +28,14 @@ type Options struct {
 	Interval    time.Duration
 	LossTimeout time.Duration // default 1 s
 	JSON        bool
-	Network     transports.Network // default transports.Kernel
+	Network     transports.Network // default transports.Kernel; ignored with Link
+	// Link, when set, runs both ends in this process across an emulated link (package link):
+	// wireplay's echo endpoints on the link's server host, the probe on its client host. Addr is
+	// then ignored.
+	Link *LinkOptions
+	// QLogDir, when set, receives a qlog (JSON-SEQ, <odcid>_client.sqlog; with Link also
+	// _server.sqlog) of every QUIC connection.
+	QLogDir string
 }
 
 // Result is one message's outcome.
@@ -55,6 +64,12 @@ type Summary struct {
 	MinMicros       int64              `json:"min_us"`
 	MaxMicros       int64              `json:"max_us"`
 	Stats           *protocol.Stats    `json:"stats,omitempty"`
+	// The stack's own loss counters, from Stats: TCP_INFO's total retransmissions (tcp) and
+	// quic-go's packets lost (quic-stream, quic-dgram); the client's side of the connection.
+	TCPRetransmissions *uint32 `json:"tcp_retransmissions,omitempty"`
+	QUICPacketsLost    *uint64 `json:"quic_packets_lost,omitempty"`
+	// Link describes the emulated link and what it did, with Options.Link.
+	Link *LinkSummary `json:"link,omitempty"`
 }
 
 // Target builds the transports.Target for one endpoint address.
@@ -87,9 +102,46 @@ func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 	if o.Network == nil {
 		o.Network = transports.Kernel
 	}
+	var qlog *transports.QLog
+	if o.QLogDir != "" {
+		if err := os.MkdirAll(o.QLogDir, 0o755); err != nil {
+			return Summary{}, fmt.Errorf("probe: qlog: %w", err)
+		}
+		qlog = &transports.QLog{Dir: o.QLogDir}
+	}
+	if o.Link != nil {
+		return runLink(ctx, o, qlog, out)
+	}
+	tg := Target(o.Transport, o.Addr)
+	if qlog != nil {
+		tg.QUICConfig = transports.QUICEchoConfig{Tracer: qlog.Tracer}.QUICConfig()
+	}
+	sum, err := probe(ctx, o, tg, out)
+	waitQLog(qlog)
+	if err != nil {
+		return sum, err
+	}
+	return sum, emitSummary(out, o.JSON, sum)
+}
+
+// waitQLog waits (at most a second) until every trace has been written out to its close.
+func waitQLog(q *transports.QLog) {
+	if q == nil {
+		return
+	}
+	deadline := time.Now().Add(time.Second)
+	for _, t := range q.Traces() {
+		for !bytes.Contains(t.Bytes(), []byte("connection_closed")) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// probe runs the probe against tg over o.Network and returns the summary, not yet written.
+func probe(ctx context.Context, o Options, tg transports.Target, out io.Writer) (Summary, error) {
 	sum := Summary{Type: "summary", Transport: o.Transport, Addr: o.Addr}
 	events := make(chan protocol.Event, 1024)
-	c, err := transports.Dial(ctx, o.Network, o.Transport, Target(o.Transport, o.Addr), transports.ClientOptions{
+	c, err := transports.Dial(ctx, o.Network, o.Transport, tg, transports.ClientOptions{
 		LossTimeout: o.LossTimeout,
 		Emit: func(e protocol.Event) {
 			if e.Type == protocol.EventConnected {
@@ -187,8 +239,16 @@ func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 		return sum, err
 	}
 	sum.Stats = c.Stats()
-	if s := sum.Stats; s != nil && s.Seq != nil {
-		sum.Duplicated = int(s.Seq.Duplicated)
+	if s := sum.Stats; s != nil {
+		if s.Seq != nil {
+			sum.Duplicated = int(s.Seq.Duplicated)
+		}
+		if s.TCP != nil {
+			sum.TCPRetransmissions = &s.TCP.TotalRetrans
+		}
+		if s.QUIC != nil {
+			sum.QUICPacketsLost = &s.QUIC.PacketsLost
+		}
 	}
 	slices.Sort(rtts)
 	if len(rtts) > 0 {
@@ -196,7 +256,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 		sum.P99Micros = percentile(rtts, 0.99)
 		sum.MinMicros, sum.MaxMicros = rtts[0], rtts[len(rtts)-1]
 	}
-	return sum, emitSummary(out, o.JSON, sum)
+	return sum, nil
 }
 
 // percentile of sorted values, nearest rank.
@@ -222,8 +282,19 @@ func emitSummary(w io.Writer, asJSON bool, s Summary) error {
 		return json.NewEncoder(w).Encode(s)
 	}
 	ms := func(us int64) float64 { return float64(us) / 1000 }
-	_, err := fmt.Fprintf(w, "\n%s %s: handshake %.3f ms; %d sent, %d received, %d lost, %d out of order, %d duplicated\nrtt p50 %.3f ms, p99 %.3f ms, min %.3f ms, max %.3f ms\n",
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s %s: handshake %.3f ms; %d sent, %d received, %d lost, %d out of order, %d duplicated\nrtt p50 %.3f ms, p99 %.3f ms, min %.3f ms, max %.3f ms\n",
 		s.Transport, s.Addr, ms(s.HandshakeMicros), s.Sent, s.Received, s.Lost, s.OutOfOrder, s.Duplicated,
 		ms(s.P50Micros), ms(s.P99Micros), ms(s.MinMicros), ms(s.MaxMicros))
+	if s.TCPRetransmissions != nil {
+		fmt.Fprintf(&b, "stack: %d TCP retransmissions (TCP_INFO, client side)\n", *s.TCPRetransmissions)
+	}
+	if s.QUICPacketsLost != nil {
+		fmt.Fprintf(&b, "stack: %d QUIC packets lost (quic-go, client side)\n", *s.QUICPacketsLost)
+	}
+	if l := s.Link; l != nil {
+		b.WriteString(l.text())
+	}
+	_, err := io.WriteString(w, b.String())
 	return err
 }

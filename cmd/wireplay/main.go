@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/bench"
+	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/probe"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
@@ -26,7 +27,8 @@ const usage = `wireplay: see how TCP, UDP, QUIC and WebSocket differ.
 
 Usage:
   wireplay [serve] [flags]   run the endpoints and the page (the default)
-  wireplay probe [flags]     measure one transport of a running wireplay server
+  wireplay probe [flags]     measure one transport of a running wireplay server, or
+                             (--link) of echo endpoints across an emulated, impaired link
   wireplay bench             run the performance benchmarks and compare them with their goals
   wireplay help [command]    show a command's flags
 
@@ -70,6 +72,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wireplay: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+}
+
+func presetNames() string {
+	var names []string
+	for _, p := range link.Presets {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 type listFlag []string
@@ -149,8 +159,32 @@ func probeCmd(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.LossTimeout, "loss-timeout", time.Second, "a datagram whose echo takes longer is lost")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per line")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	var lo probe.LinkOptions
+	var lossPct float64
+	var rateKbps int64
+	useLink := fs.Bool("link", false, "run both ends in this process across an emulated link (wireplay's echo endpoints on its server host); --addr is ignored")
+	fs.StringVar(&lo.Preset, "preset", "", "with --link: start from this link preset ("+presetNames()+")")
+	fs.Float64Var(&lossPct, "loss", 0, "with --link: random loss in percent, each direction")
+	fs.DurationVar(&lo.Override.Delay, "delay", 0, "with --link: one-way delay, each direction (the RTT is twice it)")
+	fs.DurationVar(&lo.Override.Jitter, "jitter", 0, "with --link: ± jitter on the delay, each direction (at most --delay)")
+	fs.Int64Var(&rateKbps, "rate", 0, "with --link: bandwidth in kbit/s, each direction (0 is unlimited)")
+	fs.Int64Var(&lo.Seed, "seed", 1, "with --link: seed of the link's random choices (same seed, same drops)")
+	fs.StringVar(&lo.Pcap, "pcap", "", "with --link: write a pcapng capture of the run to this file")
+	fs.StringVar(&o.QLogDir, "qlog", "", "write a qlog (.sqlog) of each QUIC connection to this directory (with --link, client and server)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wireplay probe --transport T [--addr A] [--count N] [--size S] [--json]\n\nSends numbered messages to a wireplay endpoint and prints each RTT and a summary.\n\nFlags:\n")
+		fmt.Fprintf(stderr, `Usage: wireplay probe --transport T [--addr A] [--count N] [--size S] [--json]
+       wireplay probe --link [--preset P] [--loss PCT] [--delay D] [--jitter D] [--rate KBPS] [--seed S] [--pcap FILE] [--qlog DIR] --transport T ...
+
+Sends numbered messages to a wireplay endpoint and prints each RTT and a summary.
+
+With --link, no server is needed: the echo endpoints and the probe run in this process, on the two
+hosts of an emulated, impaired link (gVisor netstack). --loss, --delay, --jitter and --rate apply
+to BOTH directions, on top of --preset. The summary adds the link's packet counts per direction
+(sent, delivered, dropped by rule, duplicated) and the stack's own: TCP retransmissions (TCP_INFO)
+and QUIC packets lost (quic-go).
+
+Flags:
+`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -158,6 +192,23 @@ func probeCmd(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *useLink {
+		lo.Override.Loss = lossPct / 100
+		lo.Override.RateBitsPerSec = rateKbps * 1000
+		o.Link = &lo
+	} else {
+		var linkOnly []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "preset", "loss", "delay", "jitter", "rate", "seed", "pcap":
+				linkOnly = append(linkOnly, "--"+f.Name)
+			}
+		})
+		if len(linkOnly) > 0 {
+			fmt.Fprintf(stderr, "wireplay probe: %s need --link\n", strings.Join(linkOnly, ", "))
+			return 2
+		}
 	}
 	o.Transport = protocol.Transport(transport)
 	if o.Addr == "" {

@@ -1,0 +1,166 @@
+package probe
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/protocol"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// lastSummary parses the JSON lines of a run and returns its summary; every line must parse.
+func lastSummary(t *testing.T, out []byte) Summary {
+	t.Helper()
+	var sum Summary
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	lines := 0
+	for sc.Scan() {
+		lines++
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %d is not JSON: %v: %q", lines, err, sc.Text())
+		}
+		if m["type"] == "summary" {
+			if err := json.Unmarshal(sc.Bytes(), &sum); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if sum.Type != "summary" {
+		t.Fatalf("no summary in %q", out)
+	}
+	return sum
+}
+
+// TestLinkUDPLoss: 20% loss each way with seed 1 loses datagrams, and the summary shows the link's
+// drops.
+func TestLinkUDPLoss(t *testing.T) {
+	var out bytes.Buffer
+	o := Options{Transport: protocol.UDP, Count: 30, Size: 64, LossTimeout: 200 * time.Millisecond, JSON: true,
+		Link: &LinkOptions{Override: link.Impairment{Loss: 0.20}, Seed: 1}}
+	if _, err := Run(ctx(t), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	sum := lastSummary(t, out.Bytes())
+	t.Logf("%+v up %+v down %+v", sum, sum.Link.UpCounts, sum.Link.DownCounts)
+	if sum.Lost == 0 || sum.Received == 0 || sum.Sent != 30 {
+		t.Errorf("sent %d, received %d, lost %d: want some of each", sum.Sent, sum.Received, sum.Lost)
+	}
+	l := sum.Link
+	if l == nil || l.Seed != 1 || l.Up.LossPct != 20 || l.Down.LossPct != 20 {
+		t.Fatalf("link summary %+v", l)
+	}
+	drops := l.UpCounts.Dropped["loss"] + l.DownCounts.Dropped["loss"]
+	if drops == 0 || l.UpCounts.Sent != 30 {
+		t.Errorf("link up %+v, down %+v: want 30 sent up and loss drops", l.UpCounts, l.DownCounts)
+	}
+	// Every datagram the probe lost died on the link, one way or the other.
+	if uint64(sum.Lost) != drops {
+		t.Errorf("probe lost %d, link dropped %d", sum.Lost, drops)
+	}
+	// Same seed, same drops.
+	out.Reset()
+	if _, err := Run(ctx(t), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	if again := lastSummary(t, out.Bytes()); again.Lost != sum.Lost || again.Link.UpCounts.Dropped["loss"] != l.UpCounts.Dropped["loss"] {
+		t.Errorf("second run with seed 1 lost %d (link %v), first %d (link %v)", again.Lost, again.Link.UpCounts.Dropped, sum.Lost, l.UpCounts.Dropped)
+	}
+}
+
+// TestLinkQUICPcapQLog: a QUIC probe across a lossy, delayed link writes a pcapng file and a qlog
+// per connection end, and reports quic-go's lost packets.
+func TestLinkQUICPcapQLog(t *testing.T) {
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "run.pcapng")
+	qdir := filepath.Join(dir, "qlog")
+	var out bytes.Buffer
+	o := Options{Transport: protocol.QUICStream, Count: 20, Size: 100, Interval: 2 * time.Millisecond, QLogDir: qdir,
+		Link: &LinkOptions{Preset: "wifi", Override: link.Impairment{Delay: 2 * time.Millisecond}, Seed: 3, Pcap: pcap}}
+	sum, err := Run(ctx(t), o, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String()[strings.LastIndex(out.String(), "\n\n"):])
+	if sum.Received != 20 || sum.QUICPacketsLost == nil || sum.Link == nil || sum.Link.Up.LossPct != 2 || sum.Link.Up.DelayMs != 2 {
+		t.Errorf("summary %+v", sum)
+	}
+	for _, want := range []string{"link: preset wifi, seed 3; up delay 2 ms, loss 2%", "link up  :", "link down:", "QUIC packets lost", "pcapng written to"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text summary lacks %q", want)
+		}
+	}
+	b, err := os.ReadFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 100 || !bytes.Equal(b[:4], []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
+		t.Errorf("pcap file of %d bytes starts % x, want the pcapng section header magic 0a 0d 0d 0a", len(b), b[:min(len(b), 4)])
+	}
+	for _, side := range []string{"client", "server"} {
+		files, _ := filepath.Glob(filepath.Join(qdir, "*_"+side+".sqlog"))
+		if len(files) != 1 {
+			t.Fatalf("%s qlog files %v, want one", side, files)
+		}
+		q, _ := os.ReadFile(files[0])
+		if !bytes.Contains(q, []byte("connection_closed")) || !bytes.Contains(q, []byte("packet_sent")) {
+			t.Errorf("%s qlog (%d bytes) lacks packets or the close", side, len(q))
+		}
+	}
+}
+
+// TestLinkTCPRetransmissions: TCP across 10% loss retransmits, and the summary says how often.
+func TestLinkTCPRetransmissions(t *testing.T) {
+	var out bytes.Buffer
+	o := Options{Transport: protocol.TCP, Count: 40, Size: 64, Interval: time.Millisecond,
+		Link: &LinkOptions{Override: link.Impairment{Loss: 0.10, Delay: time.Millisecond}, Seed: 5}}
+	sum, err := Run(ctx(t), o, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Received != 40 || sum.TCPRetransmissions == nil || sum.Link.UpCounts.Dropped["loss"] == 0 {
+		t.Fatalf("summary %+v, link %+v", sum, sum.Link)
+	}
+	if *sum.TCPRetransmissions == 0 {
+		t.Errorf("no TCP retransmissions although the link dropped %d packets up", sum.Link.UpCounts.Dropped["loss"])
+	}
+	if !strings.Contains(out.String(), "TCP retransmissions") {
+		t.Errorf("text summary lacks the retransmissions:\n%s", out.String())
+	}
+}
+
+func TestLinkSettings(t *testing.T) {
+	s, err := LinkSettings(LinkOptions{Preset: "3g", Override: link.Impairment{Loss: 0.05}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range []link.Impairment{s.ClientToServer, s.ServerToClient} {
+		if im.Loss != 0.05 || im.Delay != 150*time.Millisecond || im.RateBitsPerSec != 1_000_000 {
+			t.Errorf("3g + 5%% loss gave %+v", im)
+		}
+	}
+	for _, bad := range []LinkOptions{{Preset: "moon"}, {Override: link.Impairment{Loss: 1.5}}, {Override: link.Impairment{Delay: time.Millisecond, Jitter: 2 * time.Millisecond}}} {
+		if _, err := LinkSettings(bad); err == nil {
+			t.Errorf("LinkSettings(%+v) succeeded", bad)
+		}
+	}
+}
