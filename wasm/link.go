@@ -31,6 +31,7 @@ type linkUI struct {
 	extra   [2]dirCounts         // up, down
 	skipped uint64               // packets the relay did not stream because the page fell behind
 	session string
+	lastReq uint64 // the latest "link" request sent; answers to older ones leave the controls be
 }
 
 func newLinkUI() *linkUI {
@@ -199,12 +200,18 @@ func (l *linkUI) saveURL() {
 	js.Global().Get("history").Call("replaceState", nil, "", u+loc.Get("hash").String())
 }
 
-// applied shows the link the server put in force; it reports whether the mode changed.
-func (l *linkUI) applied(st protocol.LinkState) bool {
+// applied shows the link the server put in force; it reports whether the mode changed. The
+// answer to request req updates the controls only if no later request is on its way, so that a
+// quick series of edits is not undone by the answers to its first ones.
+func (l *linkUI) applied(st protocol.LinkState, req uint64) bool {
 	changed := st.Mode != l.cur.Mode
 	l.cur = st
 	l.extra = [2]dirCounts{}
 	l.skipped = 0
+	if req != 0 && req != l.lastReq {
+		l.showState()
+		return changed
+	}
 	l.want.Mode = st.Mode
 	l.mode.Set("value", st.Mode)
 	if st.Preset != "" {

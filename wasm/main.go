@@ -311,7 +311,7 @@ func (a *app) welcome(ev protocol.Event) {
 	a.resetDiagrams()
 	a.mu.Unlock()
 	if restore != nil {
-		a.request(protocol.Request{Type: protocol.TypeLink, Link: restore})
+		a.requestLink(*restore)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -338,7 +338,7 @@ func (a *app) apply(ev protocol.Event) {
 		return
 	case ev.Type == protocol.EventLink && ev.Link != nil:
 		a.mu.Lock()
-		if a.link.applied(*ev.Link) {
+		if a.link.applied(*ev.Link, ev.Req) {
 			a.resetDiagrams()
 		}
 		a.mu.Unlock()
@@ -404,7 +404,18 @@ func (a *app) linkChanged(id string) {
 	a.mu.Lock()
 	r := a.link.changed(id)
 	a.mu.Unlock()
-	a.request(protocol.Request{Type: protocol.TypeLink, Link: &r})
+	a.requestLink(r)
+}
+
+// requestLink sends a "link" request, remembering it as the latest.
+func (a *app) requestLink(r protocol.LinkRequest) bool {
+	id, ok := a.requestID(protocol.Request{Type: protocol.TypeLink, Link: &r})
+	if ok {
+		a.mu.Lock()
+		a.link.lastReq = id
+		a.mu.Unlock()
+	}
+	return ok
 }
 
 // runHOL starts the head-of-line experiment.
@@ -425,7 +436,7 @@ func (a *app) runHOL() {
 		lr = &l
 	}
 	a.mu.Unlock()
-	if lr != nil && !a.request(protocol.Request{Type: protocol.TypeLink, Link: lr}) {
+	if lr != nil && !a.requestLink(*lr) {
 		return
 	}
 	if id, ok := a.requestID(r); ok {
