@@ -224,7 +224,7 @@ func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 			served.Points = append(served.Points, Point{X: float64(i + 1), Y: millis(bc.served)})
 		}
 		tbl.Rows = append(tbl.Rows, []string{fmt.Sprint(i + 1), fmt.Sprint(bc.port), fmt.Sprint(bc.syns), fmt.Sprint(bc.synacks),
-			msOrDash(bc.connect), msOrDash(bc.served), what})
+			blMsOrDash(bc.connect), blMsOrDash(bc.served), what})
 	}
 	res.Series = []Series{conn, served}
 	res.Tables = []Table{tbl}
@@ -256,7 +256,7 @@ func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 		{Name: "rtt_ms", Unit: "ms", Value: millis(rtt)},
 	}
 	for i := range res.Metrics {
-		res.Metrics[i].Value = round2(res.Metrics[i].Value)
+		res.Metrics[i].Value = tpRound2(res.Metrics[i].Value)
 	}
 
 	var b strings.Builder
@@ -284,7 +284,7 @@ func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 	return res, nil
 }
 
-func msOrDash(d time.Duration) string {
+func blMsOrDash(d time.Duration) string {
 	if d < 0 {
 		return "—"
 	}

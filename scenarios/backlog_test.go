@@ -28,13 +28,13 @@ func TestBacklogDefault(t *testing.T) {
 	if wall > 10*time.Second {
 		t.Errorf("default run took %v", wall)
 	}
-	retrans := metricValue(t, r, "tcp", "syn_retransmits")
-	drops := metricValue(t, r, "tcp", "server_syn_drops")
+	retrans := mvMetric(t, r, "tcp", "syn_retransmits")
+	drops := mvMetric(t, r, "tcp", "server_syn_drops")
 	if retrans < 1 && drops < 1 {
 		t.Errorf("no SYN retransmitted or dropped")
 	}
-	rtt := metricValue(t, r, "", "rtt_ms")
-	if max := metricValue(t, r, "tcp", "connect_max_ms"); max < rtt+1000 {
+	rtt := mvMetric(t, r, "", "rtt_ms")
+	if max := mvMetric(t, r, "tcp", "connect_max_ms"); max < rtt+1000 {
 		t.Errorf("slowest connect %.0f ms: want at least one RTO (1000 ms) over the %.0f ms RTT", max, rtt)
 	}
 	fast := 0
@@ -46,7 +46,7 @@ func TestBacklogDefault(t *testing.T) {
 	if fast < 2 {
 		t.Errorf("%d connects within 2 RTT: want at least the backlog's 2", fast)
 	}
-	if f := metricValue(t, r, "tcp", "connects_failed"); f != 0 {
+	if f := mvMetric(t, r, "tcp", "connects_failed"); f != 0 {
 		t.Errorf("%g connects failed", f)
 	}
 }
@@ -62,7 +62,7 @@ func TestBacklogRoomy(t *testing.T) {
 	r := rep.Runs[0]
 	t.Log(r.Conclusion)
 	for _, name := range []string{"syn_retransmits", "server_syn_drops", "server_final_ack_drops", "connects_over_rto"} {
-		if v := metricValue(t, r, "tcp", name); v != 0 {
+		if v := mvMetric(t, r, "tcp", name); v != 0 {
 			t.Errorf("%s = %g, want 0", name, v)
 		}
 	}

@@ -62,14 +62,14 @@ func runHOL(ctx context.Context, env *Env) (*Result, error) {
 				XLabel: "message #", YLabel: "ms after the first write", Style: "dots"}
 			for m, us := range times {
 				if us >= 0 {
-					ser.Points = append(ser.Points, Point{X: float64(m + 1), Y: round2(float64(us) / 1000)})
+					ser.Points = append(ser.Points, Point{X: float64(m + 1), Y: tpRound2(float64(us) / 1000)})
 				}
 			}
 			res.Series = append(res.Series, ser)
 		}
 		row := []string{string(t)}
 		for s, us := range hr.Stalls[t] {
-			ms := round2(float64(us) / 1000)
+			ms := tpRound2(float64(us) / 1000)
 			res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: fmt.Sprintf("stream%d_stall_ms", s+1), Unit: "ms", Value: ms})
 			row = append(row, fmt.Sprintf("%.1f ms", ms))
 		}

@@ -30,16 +30,16 @@ func TestHOLDefault(t *testing.T) {
 	if len(r.Series) != 4*3 {
 		t.Errorf("%d series, want 12", len(r.Series))
 	}
-	rtt := metricValue(t, r, "", "rtt_ms")
-	tcp := max(metricValue(t, r, "tcp", "stream2_stall_ms"), metricValue(t, r, "tcp", "stream3_stall_ms"))
-	quic := max(metricValue(t, r, "quic-stream", "stream2_stall_ms"), metricValue(t, r, "quic-stream", "stream3_stall_ms"))
+	rtt := mvMetric(t, r, "", "rtt_ms")
+	tcp := max(mvMetric(t, r, "tcp", "stream2_stall_ms"), mvMetric(t, r, "tcp", "stream3_stall_ms"))
+	quic := max(mvMetric(t, r, "quic-stream", "stream2_stall_ms"), mvMetric(t, r, "quic-stream", "stream3_stall_ms"))
 	if !(tcp > quic+rtt/3) {
 		t.Errorf("streams 2/3 stalled %.1f ms on TCP and %.1f ms on QUIC: want TCP later by over %.0f ms", tcp, quic, rtt/3)
 	}
-	if s1 := metricValue(t, r, "quic-stream", "stream1_stall_ms"); s1 < rtt/2 {
+	if s1 := mvMetric(t, r, "quic-stream", "stream1_stall_ms"); s1 < rtt/2 {
 		t.Errorf("QUIC stream 1 stalled only %.1f ms: the drop did not hit it", s1)
 	}
-	if lost := metricValue(t, r, "udp", "lost_messages"); lost < 1 {
+	if lost := mvMetric(t, r, "udp", "lost_messages"); lost < 1 {
 		t.Errorf("UDP lost %g messages, want the dropped one", lost)
 	}
 }

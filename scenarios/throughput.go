@@ -77,7 +77,7 @@ func mathisMbps(rtt time.Duration, p float64) float64 {
 	return float64(tpMSS*8) / rtt.Seconds() * 1.22 / math.Sqrt(p) / 1e6
 }
 
-func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+func tpParseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 	var out []T
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)
@@ -94,7 +94,7 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 }
 
 func runThroughput(ctx context.Context, env *Env) (*Result, error) {
-	losses, err := parseList(env.Params["losses"], func(s string) (float64, error) {
+	losses, err := tpParseList(env.Params["losses"], func(s string) (float64, error) {
 		f, err := strconv.ParseFloat(s, 64)
 		if err == nil && (f < 0 || f >= 100) {
 			err = fmt.Errorf("loss %g%% is outside [0, 100)", f)
@@ -104,7 +104,7 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 	if err != nil || len(losses) == 0 {
 		return nil, fmt.Errorf("throughput: losses %q: %v", env.Params["losses"], err)
 	}
-	rtts, err := parseList(env.Params["rtts"], func(s string) (time.Duration, error) {
+	rtts, err := tpParseList(env.Params["rtts"], func(s string) (time.Duration, error) {
 		d, err := time.ParseDuration(s)
 		if err == nil && (d <= 0 || d > 2*time.Second) {
 			err = fmt.Errorf("rtt %v is outside (0, 2s]", d)
@@ -114,7 +114,7 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 	if err != nil || len(rtts) == 0 {
 		return nil, fmt.Errorf("throughput: rtts %q: %v", env.Params["rtts"], err)
 	}
-	trs, _ := parseList(env.Params["transports"], func(s string) (string, error) {
+	trs, _ := tpParseList(env.Params["transports"], func(s string) (string, error) {
 		if s != "tcp" && s != "quic" && s != "ws" {
 			return "", fmt.Errorf("unknown transport %q", s)
 		}
@@ -181,9 +181,9 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 				if p.rtt != rtt || p.transport != tr {
 					continue
 				}
-				s.Points = append(s.Points, Point{X: p.loss * 100, Y: round2(p.mbps())})
+				s.Points = append(s.Points, Point{X: p.loss * 100, Y: tpRound2(p.mbps())})
 				name := fmt.Sprintf("goodput_%s_loss%g", rtt, p.loss*100)
-				res.Metrics = append(res.Metrics, Metric{Transport: tr, Name: name, Unit: "Mbit/s", Value: round2(p.mbps())})
+				res.Metrics = append(res.Metrics, Metric{Transport: tr, Name: name, Unit: "Mbit/s", Value: tpRound2(p.mbps())})
 				bound := "∞"
 				if b := mathisMbps(p.rtt, p.loss); !math.IsInf(b, 1) {
 					bound = fmt.Sprintf("%.2f Mbit/s", b)
@@ -200,7 +200,7 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 		ref := Series{Chart: chart, Name: fmt.Sprintf("Mathis bound %v", rtt), XLabel: "loss %", YLabel: "Mbit/s", Style: "dashed"}
 		for _, loss := range losses {
 			if loss > 0 {
-				ref.Points = append(ref.Points, Point{X: loss * 100, Y: round2(mathisMbps(rtt, loss))})
+				ref.Points = append(ref.Points, Point{X: loss * 100, Y: tpRound2(mathisMbps(rtt, loss))})
 			}
 		}
 		res.Series = append(res.Series, ref)
@@ -210,7 +210,7 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 	return res, nil
 }
 
-func round2(v float64) float64 { return math.Round(v*100) / 100 }
+func tpRound2(v float64) float64 { return math.Round(v*100) / 100 }
 
 // tpConclusion compares the lowest and highest loss at the longest RTT, and the first transport's
 // point at the highest loss with its Mathis bound.

@@ -8,7 +8,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-func metricValue(t *testing.T, r *Result, transport, name string) float64 {
+func mvMetric(t *testing.T, r *Result, transport, name string) float64 {
 	t.Helper()
 	for _, m := range r.Metrics {
 		if m.Transport == transport && m.Name == name {
@@ -64,8 +64,8 @@ func TestThroughputTCPLoss(t *testing.T) {
 	}
 	r := rep.Runs[0]
 	t.Log(r.Conclusion)
-	clean := metricValue(t, r, "tcp", "goodput_50ms_loss0")
-	lossy := metricValue(t, r, "tcp", "goodput_50ms_loss2")
+	clean := mvMetric(t, r, "tcp", "goodput_50ms_loss0")
+	lossy := mvMetric(t, r, "tcp", "goodput_50ms_loss2")
 	if !(lossy < clean/2) {
 		t.Errorf("tcp at 50 ms RTT: %.2f Mbit/s at 0%% loss, %.2f at 2%%: want at least halved", clean, lossy)
 	}
