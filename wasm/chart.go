@@ -91,11 +91,20 @@ func (c *chart) render() {
 	for _, p := range plots {
 		frag.Call("append",
 			svgEl("rect", "class", "plot", "x", left, "y", p.y0, "width", w-left-right, "height", plotH),
-			svgText(left-6, p.y0+8, "ax", p.label(p.max), "text-anchor", "end"),
-			svgText(left-6, p.y0+plotH, "ax", "0", "text-anchor", "end"),
-			svgText(left-6, p.y0+plotH/2+4, "pname", p.name, "text-anchor", "end"),
 			svgEl("line", "class", "grid", "x1", left, "x2", w-right, "y1", p.y0+plotH/2, "y2", p.y0+plotH/2),
 		)
+		if plotH >= 34 { // the scale left of the plot: top, name, zero
+			frag.Call("append",
+				svgText(left-6, p.y0+8, "ax", p.label(p.max), "text-anchor", "end"),
+				svgText(left-6, p.y0+plotH/2+4, "pname", p.name, "text-anchor", "end"),
+				svgText(left-6, p.y0+plotH, "ax", "0", "text-anchor", "end"),
+			)
+		} else { // compact: the name left, the top of the scale inside the plot
+			frag.Call("append",
+				svgText(left-6, p.y0+plotH/2+4, "pname", p.name, "text-anchor", "end"),
+				svgText(w-right-4, p.y0+9, "ax", "top "+p.label(p.max), "text-anchor", "end"),
+			)
+		}
 	}
 	if n == 0 {
 		frag.Call("append", svgText(w/2, h/2+4, "empty", "no readings yet: send a message or a burst", "text-anchor", "middle"))

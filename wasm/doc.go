@@ -10,6 +10,15 @@
 // metrics. It pings the relay every two seconds to show the browser↔server round trip, and
 // reconnects with backoff when the relay socket drops.
 //
+// The network bar switches the session between the kernel's loopback and its own emulated link
+// ("link" requests: mode, preset, per-direction settings, seed; mode, preset and seed live in the
+// page's address). In link mode each column draws a sequence diagram of its transport's last
+// packets ("packets" events: sloped arrows, drops, retransmissions, duplicates), and one chart
+// below the columns draws congestion window and RTT of TCP and QUIC ("metrics" events; in kernel
+// mode the stacks' "stats"). The Head-of-line tab runs the "hol" experiment and plots each
+// transport's per-stream delivery times on one shared scale. Diagrams are redrawn at most a few
+// times a second, and everything they hold is bounded.
+//
 // All DOM work goes through syscall/js; text that came from a user or the network is only ever
 // set as textContent.
 package main
