@@ -1,0 +1,47 @@
+package scenarios
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestMigrationDefault changes the client's address mid-conversation. QUIC must keep its
+// connection through both changes (no re-dial) with a gap of a few round trips at most; TCP must
+// lose its first connection and dial again in both.
+func TestMigrationDefault(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	start := time.Now()
+	rep, err := Run(context.Background(), Lookup("migration"), Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(start)
+	r := rep.Runs[0]
+	t.Logf("wall %v\n%s", wall, r.Conclusion)
+	for _, row := range r.Tables[0].Rows {
+		t.Log(row)
+	}
+	if wall > 10*time.Second {
+		t.Errorf("default run took %v", wall)
+	}
+	rtt := mvMetric(t, r, "", "rtt_ms")
+	for _, c := range mgCases {
+		if mvMetric(t, r, "quic", c+"_survived") != 1 || mvMetric(t, r, "quic", c+"_redials") != 0 {
+			t.Errorf("%s: QUIC did not keep its connection", c)
+		}
+		if gap := mvMetric(t, r, "quic", c+"_gap_ms"); gap > 4*rtt+100 {
+			t.Errorf("%s: QUIC's longest gap %.0f ms is over 4 RTT + 100 ms (RTT %.0f ms)", c, gap, rtt)
+		}
+		if mvMetric(t, r, "tcp", c+"_survived") != 0 || mvMetric(t, r, "tcp", c+"_redials") < 1 {
+			t.Errorf("%s: TCP's connection survived the address change", c)
+		}
+		for _, tr := range mgTransports {
+			if lost := mvMetric(t, r, tr, c+"_lost"); lost != 0 {
+				t.Errorf("%s %s: %g messages never arrived", c, tr, lost)
+			}
+		}
+	}
+}
