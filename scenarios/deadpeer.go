@@ -195,7 +195,9 @@ func (r *dpRun) report(blackAt time.Time, limit time.Duration) *Result {
 // tcpKeepalive: a quiet TCP connection with netstack keepalive on both ends.
 func (r *dpRun) tcpKeepalive(ctx context.Context, wg *sync.WaitGroup) (func(), error) {
 	c := r.cfg
-	lo := time.Duration(c.kaCount) * c.kaIntvl
+	// Textbook: the last segment received, idle, then count probes interval apart. A probe sent
+	// just before the link went black can already count as unanswered, hence count−1 below.
+	lo := time.Duration(c.kaCount-1) * c.kaIntvl
 	hi := c.kaIdle + time.Duration(c.kaCount)*c.kaIntvl + c.kaIntvl
 	cli := r.add("tcp-keepalive", "client", c.kaIntvl, lo, hi)
 	srvD := r.add("tcp-keepalive", "server", c.kaIntvl, lo, hi)
