@@ -261,7 +261,7 @@ func TestGilbertElliottBursts(t *testing.T) {
 }
 
 func TestPresets(t *testing.T) {
-	want := []string{"clean", "wifi", "3g", "long-fat", "satellite", "handshake-loss", "blackhole-2s"}
+	want := []string{"clean", "lab-25ms", "wifi", "3g", "long-fat", "satellite", "handshake-loss", "blackhole-2s"}
 	var names []string
 	for _, p := range Presets {
 		names = append(names, p.Name)

@@ -14,6 +14,8 @@ type NamedPreset struct {
 // direction separately.
 var Presets = []NamedPreset{
 	{"clean", "no impairment: as fast as the two netstacks go", Settings{}},
+	{"lab-25ms", "lab wire: 25 ms each way (50 ms RTT), no loss: timings read cleanly in round trips",
+		Both(Impairment{Delay: 25 * time.Millisecond})},
 	{"wifi", "busy Wi-Fi: 20 ms each way (40 ms RTT), 2% random loss each way",
 		Both(Impairment{Delay: 20 * time.Millisecond, Loss: 0.02})},
 	{"3g", "3G mobile: 150 ms each way (300 ms RTT), 1 Mbit/s each way, 64 KB queue",

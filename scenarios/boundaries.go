@@ -33,7 +33,7 @@ Watch the TCP rows. With Nagle's algorithm on, TCP sends the first small write a
 A message bigger than the link's MTU shows who splits what. A stream splits it into segments and the reads get pieces. A UDP datagram is split by IP into fragments and put back together before the read (lose one fragment and the whole datagram is gone). A QUIC datagram must fit in one packet, so quic-go refuses it and says how big it may be. A WebSocket message is reassembled from its frames.
 
 So a protocol over a stream must mark where its messages end. The two usual fixes are shown working on TCP: a length prefix (four bytes of length, then the message) and a delimiter (a newline after each message, which the message itself must not contain). Three messages written back-to-back come out as three messages whatever the reads returned.`,
-		Preset: "wifi",
+		Preset: "lab-25ms",
 		Params: []Param{
 			{Name: "gap", Default: "5ms", Help: "pause between the three small writes"},
 			{Name: "big", Default: "4000", Help: "size in bytes of the message bigger than the MTU"},

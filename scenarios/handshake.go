@@ -36,7 +36,7 @@ Read the RTT column, not the milliseconds: the milliseconds depend on this link,
 HTTP/1.0 opens a new TCP connection for every request and closes it after the response, so N requests cost N handshakes; HTTP/1.1 keeps the connection open and pays the handshake once. The scenario counts the SYNs the client sent in the link's packet log to show how many connections each really opened.
 
 Closing has its own exchange. The side that closes first (the active closer) sends the first FIN and, once the other side's FIN is acknowledged, stays in TIME_WAIT, keeping the address pair reserved so stray segments of the old connection cannot land in a new one. Servers that close first (HTTP/1.0 servers do) collect TIME_WAIT entries; clients that open many short connections run out of ports. Closing with SO_LINGER set to zero skips the goodbye: one RST, no TIME_WAIT, and the peer reads "connection reset". QUIC has no FIN dance: one encrypted CONNECTION_CLOSE frame and the peer knows, with the application's error code and reason.`,
-		Preset: "wifi",
+		Preset: "lab-25ms",
 		Params: []Param{
 			{Name: "requests", Default: "5", Help: "HTTP requests made with HTTP/1.0 (a connection each) and with HTTP/1.1 keep-alive"},
 			{Name: "zero_rtt", Default: "true", Help: "also measure QUIC 0-RTT resumption (a second connection with the first one's session ticket; 0-RTT data can be replayed)"},
