@@ -118,8 +118,10 @@ const (
 	MaxBurstBytes  = 1 << 20  // count*size of one burst
 	MaxRequestSize = 32 << 10 // largest encoded Request accepted by the relay
 	// MaxEventMessage bounds one WebSocket message from the relay (one or more Events): within
-	// coder/websocket's default read limit, so clients need not raise it.
-	MaxEventMessage = 32 << 10
+	// coder/websocket's default read limit, so clients need not raise it — except for the one
+	// event that can be larger, a "scenario" report (charts and tables), up to MaxReportMessage.
+	MaxEventMessage  = 32 << 10
+	MaxReportMessage = 2 << 20
 )
 
 // Request is a message from the browser to the relay.

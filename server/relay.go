@@ -50,12 +50,15 @@ type relay struct {
 	sessions map[*session]struct{}
 	byID     map[string]*session // for the capture downloads
 	links    int                 // emulated links in use
-	closed   bool
-	wg       sync.WaitGroup
+	// scenarioSlots bounds the lessons running at once, server-wide.
+	scenarioSlots chan struct{}
+	closed        bool
+	wg            sync.WaitGroup
 }
 
 func newRelay(cfg Config, ep endpoints) *relay {
-	return &relay{cfg: cfg, ep: ep, log: cfg.Logger, perIP: map[string]int{}, sessions: map[*session]struct{}{}, byID: map[string]*session{}}
+	return &relay{cfg: cfg, ep: ep, log: cfg.Logger, perIP: map[string]int{}, sessions: map[*session]struct{}{}, byID: map[string]*session{},
+		scenarioSlots: make(chan struct{}, maxScenarioRuns)}
 }
 
 func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -201,7 +204,7 @@ func (s *session) run(parent context.Context) {
 		s.waitWriter()
 	}()
 	s.notify(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports,
-		Presets: presetInfos, Link: &protocol.LinkState{Mode: protocol.ModeKernel}})
+		Presets: presetInfos, Scenarios: scenarioInfos, Link: &protocol.LinkState{Mode: protocol.ModeKernel}})
 	bad := 0
 	for {
 		typ, data, err := s.conn.Read(s.ctx)
@@ -258,6 +261,9 @@ func (s *session) handle(req protocol.Request) {
 		s.closeClients(0)
 	case protocol.TypeHOL:
 		s.handleHOL(req) // releases s.active when done
+		return
+	case protocol.TypeScenario:
+		s.handleScenario(req) // releases s.active when done
 		return
 	}
 	if len(ts) == 1 && len(msgs) <= inlineMessages && s.connected(ts[0]) {

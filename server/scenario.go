@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/scenarios"
+)
+
+// Scenario runs: each builds its own emulated links (one per run, or per grid point), so the
+// server runs only a few at once.
+const (
+	maxScenarioRuns  = 2
+	scenarioRunLimit = 2 * time.Minute
+)
+
+// scenarioInfos lists the lessons for the welcome event.
+var scenarioInfos = func() []protocol.ScenarioInfo {
+	var out []protocol.ScenarioInfo
+	for _, s := range scenarios.All() {
+		out = append(out, s.Info())
+	}
+	return out
+}()
+
+// handleScenario runs a "scenario" request in the background, holding one of the session's
+// active-request slots and one of the server's scenario slots, and answers with its report.
+func (s *session) handleScenario(req protocol.Request) {
+	fail := func(err error) {
+		s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, AtMicros: time.Since(s.epoch).Microseconds(), Error: err.Error()})
+	}
+	sr := req.Scenario
+	sc := scenarios.Lookup(sr.Name)
+	if sc == nil {
+		<-s.active
+		fail(fmt.Errorf("scenario: unknown scenario %q", sr.Name))
+		return
+	}
+	opt := scenarios.Options{Preset: sr.Preset, Seed: sr.Seed, Repeat: sr.Repeat, Params: sr.Params}
+	if sr.Up != nil || sr.Down != nil {
+		preset := sr.Preset
+		if preset == "" {
+			preset = sc.Preset
+		}
+		set, ok := link.Preset(preset)
+		if !ok {
+			<-s.active
+			fail(fmt.Errorf("scenario: unknown preset %q", preset))
+			return
+		}
+		if sr.Up != nil {
+			set.ClientToServer = fromProtoImpairment(*sr.Up)
+		}
+		if sr.Down != nil {
+			set.ServerToClient = fromProtoImpairment(*sr.Down)
+		}
+		opt.Settings = &set
+	}
+	select {
+	case s.r.scenarioSlots <- struct{}{}:
+	default:
+		<-s.active
+		fail(fmt.Errorf("scenario: %d lessons are already running on this server; try again in a moment", maxScenarioRuns))
+		return
+	}
+	s.work.Go(func() {
+		defer func() {
+			<-s.r.scenarioSlots
+			<-s.active
+		}()
+		ctx, cancel := context.WithTimeout(s.ctx, scenarioRunLimit)
+		defer cancel()
+		rep, err := scenarios.Run(ctx, sc, opt)
+		if err != nil {
+			fail(err)
+			return
+		}
+		s.notify(protocol.Event{Type: protocol.EventScenario, Req: req.ID, AtMicros: time.Since(s.epoch).Microseconds(), Report: rep})
+	})
+}
