@@ -29,6 +29,8 @@ Usage:
   wireplay [serve] [flags]   run the endpoints and the page (the default)
   wireplay probe [flags]     measure one transport of a running wireplay server, or
                              (--link) of echo endpoints across an emulated, impaired link
+  wireplay scenarios         list the lessons' scenarios, one line each
+  wireplay run NAME [flags]  run one scenario on the emulated link (table, JSON or CSV; --html report)
   wireplay bench             run the performance benchmarks and compare them with their goals
   wireplay help [command]    show a command's flags
 
@@ -55,6 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stdout, stderr)
 	case "probe":
 		return probeCmd(args, stdout, stderr)
+	case "scenarios":
+		return scenariosCmd(args, stdout, stderr)
+	case "run":
+		return runCmd(args, stdout, stderr)
 	case "bench":
 		if len(args) > 0 {
 			fmt.Fprint(stdout, benchUsage)

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wireplay/wireplay/protocol"
+)
+
+func TestScenariosList(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"scenarios"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 8 {
+		t.Fatalf("%d scenarios listed:\n%s", len(lines), out.String())
+	}
+	for i, want := range []string{"handshake", "boundaries", "loss-order", "hol", "migration", "throughput", "dead-peer", "backlog"} {
+		if !strings.HasPrefix(lines[i], want+" ") {
+			t.Errorf("line %d %q, want scenario %s", i, lines[i], want)
+		}
+	}
+}
+
+// TestRunJSON runs a real scenario twice from the command line and checks the JSON it prints.
+func TestRunJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	dir := t.TempDir()
+	html := filepath.Join(dir, "report.html")
+	code := run([]string{"run", "boundaries", "--seed", "3", "--repeat", "2", "--format", "json", "--out", dir, "--html", html}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep protocol.ScenarioReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not a JSON report: %v\n%s", err, out.String())
+	}
+	if rep.Scenario != "boundaries" || rep.Seed != 3 || rep.Repeat != 2 || len(rep.Runs) != 2 || rep.Preset != "lab-25ms" {
+		t.Errorf("report header %+v", rep)
+	}
+	var udpReads *protocol.Stat
+	for i, s := range rep.Stats {
+		if s.Transport == "udp" && s.Name == "reads" {
+			udpReads = &rep.Stats[i]
+		}
+	}
+	if udpReads == nil || udpReads.N != 2 || udpReads.Mean != 3 || udpReads.CI95 != 0 {
+		t.Errorf("udp reads stat %+v, want 3 reads in both runs", udpReads)
+	}
+	if rep.Conclusion == "" {
+		t.Error("no conclusion")
+	}
+	pcaps, _ := filepath.Glob(filepath.Join(dir, "boundaries-run*.pcapng"))
+	if len(pcaps) != 2 {
+		t.Errorf("pcapng files %v", pcaps)
+	}
+	if b, err := os.ReadFile(html); err != nil || !bytes.Contains(b, []byte("<table")) {
+		t.Errorf("html report: %v", err)
+	}
+}
+
+func TestRunCSVAndErrors(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"run", "boundaries", "--format", "csv", "--delay", "5ms"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil || len(rows) < 5 || strings.Join(rows[0], ",") != "scenario,transport,metric,unit,n,mean,ci95,min,max" {
+		t.Errorf("csv: %v %v", err, rows)
+	}
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run"}, 2, "name a scenario"},
+		{[]string{"run", "teleport"}, 2, `unknown scenario "teleport"`},
+		{[]string{"run", "boundaries", "--format", "yaml"}, 2, "unknown format"},
+		{[]string{"run", "boundaries", "--preset", "moon"}, 1, `unknown preset "moon"`},
+		{[]string{"run", "boundaries", "--preset", "wifi", "--loss", "3"}, 2, "not both"},
+		{[]string{"run", "boundaries", "--param", "nope=1"}, 1, `no parameter "nope"`},
+		{[]string{"run", "boundaries", "--loss", "300"}, 2, "0..100"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			if code := run(tt.args, &out, &out); code != tt.code || !strings.Contains(out.String(), tt.want) {
+				t.Errorf("exit %d, want %d; output %q lacks %q", code, tt.code, out.String(), tt.want)
+			}
+		})
+	}
+}
