@@ -32,6 +32,7 @@ type linkUI struct {
 	skipped uint64               // packets the relay did not stream because the page fell behind
 	session string
 	lastReq uint64 // the latest "link" request sent; answers to older ones leave the controls be
+	urlOff  bool   // the address belongs to another view (lessons) for now
 }
 
 func newLinkUI() *linkUI {
@@ -55,8 +56,12 @@ func newLinkUI() *linkUI {
 			l.fields[d+"-"+k] = byID(d + "-" + k)
 		}
 	}
-	// The page's address carries the choice, so a link reproduces it.
-	q, _ := url.ParseQuery(strings.TrimPrefix(js.Global().Get("location").Get("search").String(), "?"))
+	// The page's address carries the choice, so a link reproduces it (in the lessons view, preset
+	// and seed are the lesson's).
+	q := currentQuery()
+	if q.Get("view") == "lessons" {
+		q = url.Values{}
+	}
 	if q.Get("mode") == protocol.ModeLink {
 		l.want.Mode = protocol.ModeLink
 	}
@@ -179,25 +184,23 @@ func (l *linkUI) readImp(dir string, withDrop bool) protocol.Impairment {
 	return im
 }
 
-// saveURL records mode, preset and seed in the page's address.
+// saveURL records mode, preset and seed in the page's address (unless another view owns it).
 func (l *linkUI) saveURL() {
-	loc := js.Global().Get("location")
-	q, _ := url.ParseQuery(strings.TrimPrefix(loc.Get("search").String(), "?"))
-	set := func(k, v string) {
-		if v == "" {
-			q.Del(k)
-		} else {
-			q.Set(k, v)
+	if l.urlOff {
+		return
+	}
+	rewriteURL(func(q url.Values) {
+		set := func(k, v string) {
+			if v == "" {
+				q.Del(k)
+			} else {
+				q.Set(k, v)
+			}
 		}
-	}
-	set("mode", map[bool]string{true: protocol.ModeLink}[l.want.Mode == protocol.ModeLink])
-	set("preset", l.want.Preset)
-	set("seed", map[bool]string{true: strconv.FormatInt(l.want.Seed, 10)}[l.want.Seed != 0])
-	u := loc.Get("pathname").String()
-	if s := q.Encode(); s != "" {
-		u += "?" + s
-	}
-	js.Global().Get("history").Call("replaceState", nil, "", u+loc.Get("hash").String())
+		set("mode", map[bool]string{true: protocol.ModeLink}[l.want.Mode == protocol.ModeLink])
+		set("preset", l.want.Preset)
+		set("seed", map[bool]string{true: strconv.FormatInt(l.want.Seed, 10)}[l.want.Seed != 0])
+	})
 }
 
 // applied shows the link the server put in force; it reports whether the mode changed. The

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,16 +28,17 @@ const (
 // app is the page's state. Go's js/wasm runs goroutines on one thread without preemption, but the
 // relay reader, timers and DOM callbacks still interleave at blocking points, so state is guarded.
 type app struct {
-	mu     sync.Mutex
-	cols   map[protocol.Transport]*column
-	nextID uint64
-	outbox chan protocol.Request // the live relay connection's, nil while there is none
-	notice int                   // generation of the shown notice, to hide only our own
-	link   *linkUI
-	chart  *chart
-	hol    *holUI
-	view   string // "messages" or "hol"
-	dirty  bool   // diagrams wait for a redraw
+	mu      sync.Mutex
+	cols    map[protocol.Transport]*column
+	nextID  uint64
+	outbox  chan protocol.Request // the live relay connection's, nil while there is none
+	notice  int                   // generation of the shown notice, to hide only our own
+	link    *linkUI
+	chart   *chart
+	hol     *holUI
+	lessons *lessonsUI
+	view    string // "messages", "hol" or "lessons"
+	dirty   bool   // diagrams wait for a redraw
 
 	input, send, burstCount, burstSize, burst, reconnect js.Value
 	status, statusText, relayRTT, noticeEl               js.Value
@@ -62,6 +64,7 @@ func main() {
 	a.link = newLinkUI()
 	a.chart = newChart()
 	a.hol = newHolUI()
+	a.lessons = newLessonsUI()
 	a.chart.reset(a.link.cur.Mode)
 	a.wire()
 	a.showView(viewFromURL())
@@ -106,9 +109,28 @@ func (a *app) wire() {
 		}
 	}
 	on(byID("hol-run"), "click", func(js.Value) { a.runHOL() })
-	for _, v := range []string{"messages", "hol"} {
+	for _, v := range views {
 		on(byID("tab-"+v), "click", func(js.Value) { a.showView(v) })
 	}
+	on(byID("lesson-list"), "click", func(ev js.Value) {
+		b := ev.Get("target").Call("closest", "[data-lesson]")
+		if b.Truthy() {
+			a.mu.Lock()
+			a.lessons.show(b.Get("dataset").Get("lesson").String())
+			a.mu.Unlock()
+		}
+	})
+	on(byID("lesson-form"), "change", func(ev js.Value) {
+		a.mu.Lock()
+		a.lessons.changed(ev.Get("target"))
+		a.mu.Unlock()
+	})
+	on(byID("lesson-link-reset"), "click", func(js.Value) {
+		a.mu.Lock()
+		a.lessons.resetLink()
+		a.mu.Unlock()
+	})
+	on(byID("lesson-run"), "click", func(js.Value) { a.runLesson() })
 	on(js.Global(), "resize", func(js.Value) { a.scheduleRedraw() })
 	on(a.reconnect, "click", func(js.Value) {
 		if a.request(protocol.Request{Type: protocol.TypeReconnect}) {
@@ -308,6 +330,7 @@ func (a *app) welcome(ev protocol.Event) {
 	a.setControls(true)
 	a.mu.Lock()
 	restore := a.link.welcome(ev)
+	a.lessons.welcome(ev.Scenarios, ev.Presets)
 	a.resetDiagrams()
 	a.mu.Unlock()
 	if restore != nil {
@@ -364,6 +387,19 @@ func (a *app) apply(ev protocol.Event) {
 		a.mu.Unlock()
 		a.scheduleRedraw()
 		return
+	case ev.Type == protocol.EventScenario && ev.Report != nil:
+		a.mu.Lock()
+		if ev.Req == a.lessons.pending {
+			a.lessons.finished(&lessonResult{report: ev.Report})
+		}
+		a.mu.Unlock()
+		return
+	case ev.Req != 0 && ev.Req == a.lessonPending() && ev.Type != protocol.EventError:
+		// A live event of the running lesson (its own link, not the session's): counted only.
+		a.mu.Lock()
+		a.lessons.event(ev)
+		a.mu.Unlock()
+		return
 	case ev.Type == protocol.EventHOL && ev.HOL != nil:
 		a.mu.Lock()
 		a.hol.done(ev.HOL)
@@ -377,8 +413,14 @@ func (a *app) apply(ev protocol.Event) {
 			if hol {
 				a.hol.failed(ev.Error)
 			}
+			lesson := a.lessons.pending != 0 && ev.Req == a.lessons.pending
+			if lesson {
+				a.lessons.finished(&lessonResult{err: ev.Error})
+			}
 			a.mu.Unlock()
-			a.showNotice(ev.Error)
+			if !lesson {
+				a.showNotice(ev.Error)
+			}
 		case protocol.EventClosed:
 			a.showNotice("The server closed the session: " + ev.Error)
 		}
@@ -446,6 +488,44 @@ func (a *app) runHOL() {
 	}
 }
 
+// lessonPending is the running lesson's request id, 0 for none.
+func (a *app) lessonPending() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lessons.pending
+}
+
+// runLesson runs the shown lesson with its controls' settings.
+func (a *app) runLesson() {
+	a.mu.Lock()
+	r, ok := a.lessons.request()
+	busy := a.lessons.pending != 0
+	a.mu.Unlock()
+	if !ok || busy {
+		return
+	}
+	id, ok := a.requestID(r)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	a.lessons.begin(id)
+	a.mu.Unlock()
+	a.tickLesson()
+}
+
+// tickLesson refreshes the running lesson's elapsed time a few times a second.
+func (a *app) tickLesson() {
+	time.AfterFunc(200*time.Millisecond, func() {
+		a.mu.Lock()
+		more := a.lessons.tick()
+		a.mu.Unlock()
+		if more {
+			a.tickLesson()
+		}
+	})
+}
+
 // resetDiagrams empties the packet diagrams and the chart (a new session or network).
 func (a *app) resetDiagrams() {
 	for _, c := range a.cols {
@@ -471,8 +551,11 @@ func (a *app) redraw() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.dirty = false
-	if a.view == "hol" {
+	switch a.view {
+	case "hol":
 		a.hol.render()
+		return
+	case "lessons":
 		return
 	}
 	for _, c := range a.cols {
@@ -481,36 +564,49 @@ func (a *app) redraw() {
 	a.chart.render()
 }
 
-// showView switches between the "messages" view and the "hol" (head-of-line) view.
+// views are the page's tabs: "messages", "hol" (head-of-line) and "lessons".
+var views = []string{"messages", "hol", "lessons"}
+
+// showView switches to view v. The address holds the view and what it shows: the network (mode,
+// preset, seed) for the messages and head-of-line views, the lesson and its controls for lessons.
 func (a *app) showView(v string) {
-	if v != "hol" {
+	if !slices.Contains(views, v) {
 		v = "messages"
 	}
 	a.mu.Lock()
 	a.view = v
-	a.mu.Unlock()
-	for _, name := range []string{"messages", "hol"} {
+	for _, name := range views {
 		byID("view-"+name).Set("hidden", name != v)
 		byID("tab-"+name).Call("setAttribute", "aria-selected", strconv.FormatBool(name == v))
 	}
-	loc := js.Global().Get("location")
-	q, _ := url.ParseQuery(strings.TrimPrefix(loc.Get("search").String(), "?"))
-	if v == "hol" {
-		q.Set("view", "hol")
+	document.Get("body").Get("dataset").Set("view", v)
+	rewriteURL(func(q url.Values) {
+		if v == "messages" {
+			q.Del("view")
+		} else {
+			q.Set("view", v)
+		}
+	})
+	a.lessons.active = v == "lessons"
+	a.link.urlOff = v == "lessons"
+	if v == "lessons" {
+		a.lessons.saveURL()
 	} else {
-		q.Del("view")
+		rewriteURL(func(q url.Values) {
+			for k := range q {
+				if isLessonKey(k) {
+					q.Del(k)
+				}
+			}
+		})
+		a.link.saveURL()
 	}
-	u := loc.Get("pathname").String()
-	if s := q.Encode(); s != "" {
-		u += "?" + s
-	}
-	js.Global().Get("history").Call("replaceState", nil, "", u)
+	a.mu.Unlock()
 	a.scheduleRedraw()
 }
 
 func viewFromURL() string {
-	q, _ := url.ParseQuery(strings.TrimPrefix(js.Global().Get("location").Get("search").String(), "?"))
-	return q.Get("view")
+	return currentQuery().Get("view")
 }
 
 func (a *app) setStatus(state, text string) {
@@ -526,6 +622,7 @@ func (a *app) setControls(on bool) {
 	defer a.mu.Unlock()
 	a.link.enable(on)
 	a.hol.enable(on)
+	a.lessons.enable(on)
 }
 
 // showNotice shows a message under the composer for a few seconds.
