@@ -18,6 +18,9 @@ var testIDs = []string{
 	"download-pcapng", "download-qlog", "download-qlog-dgram", "cwnd-chart",
 	"tab-messages", "tab-hol", "hol-run", "hol-messages", "hol-size", "hol-drop", "hol-result",
 	"hol-tcp", "hol-quic-stream", "hol-udp", "hol-ws",
+	"tab-lessons", "lesson-list", "lesson-title", "lesson-summary", "lesson-preset", "lesson-seed", "lesson-repeat",
+	"lesson-params", "lesson-link", "lesson-link-state", "lesson-link-reset", "lesson-run", "lesson-explain",
+	"lesson-result", "lesson-status", "lesson-conclusion", "lesson-meta", "lesson-charts", "lesson-stats", "lesson-tables",
 }
 
 func renderPage(t *testing.T, info pageInfo, host string) *html.Node {
@@ -181,6 +184,89 @@ func TestPageLinkControls(t *testing.T) {
 			if _, hidden := attr(n, "hidden"); hidden != (id == "view-hol") {
 				t.Errorf("#%s hidden=%v", id, hidden)
 			}
+		}
+	}
+}
+
+// TestPageLessons checks the Lessons view the client fills in: its tab, its controls, the
+// per-direction link inputs and the result area; the menu itself comes from the relay's welcome.
+func TestPageLessons(t *testing.T) {
+	doc := renderPage(t, pageInfo{}, "127.0.0.1:8080")
+	one := func(root *html.Node, id string) *html.Node {
+		t.Helper()
+		n := byTestID(root, id)
+		if len(n) != 1 {
+			t.Fatalf("data-testid=%q: %d elements, want 1", id, len(n))
+		}
+		return n[0]
+	}
+	tab := one(doc, "tab-lessons")
+	if c, _ := attr(tab, "aria-controls"); tab.Data != "button" || c != "view-lessons" {
+		t.Errorf("tab-lessons is <%s aria-controls=%q>, want a button controlling view-lessons", tab.Data, c)
+	}
+	var view *html.Node
+	for n := range doc.Descendants() {
+		if id, _ := attr(n, "id"); n.Type == html.ElementNode && id == "view-lessons" {
+			view = n
+		}
+	}
+	if view == nil {
+		t.Fatal("no #view-lessons")
+	}
+	if _, hidden := attr(view, "hidden"); !hidden {
+		t.Error("#view-lessons is shown before the client chose a view")
+	}
+	for _, id := range []string{"lesson-list", "lesson-preset", "lesson-seed", "lesson-repeat", "lesson-params", "lesson-link", "lesson-run", "lesson-result", "lesson-stats"} {
+		one(view, id)
+	}
+	want := map[string]string{"lesson-run": "button", "lesson-preset": "select", "lesson-seed": "input", "lesson-repeat": "input",
+		"lesson-link": "details", "lesson-stats": "table", "lesson-list": "ol"}
+	for id, tag := range want {
+		if n := one(view, id); n.Data != tag {
+			t.Errorf("%s is a <%s>, want <%s>", id, n.Data, tag)
+		}
+	}
+	if lo, _ := attr(one(view, "lesson-repeat"), "min"); lo != "1" {
+		t.Errorf("lesson-repeat min=%q, want 1", lo)
+	}
+	if hi, _ := attr(one(view, "lesson-repeat"), "max"); hi != "10" {
+		t.Errorf("lesson-repeat max=%q, want 10", hi)
+	}
+	// The menu is the client's to fill: no lesson item yet, only a placeholder.
+	for n := range one(view, "lesson-list").Descendants() {
+		if v, ok := attr(n, "data-lesson"); ok {
+			t.Errorf("server-rendered menu item %q", v)
+		}
+	}
+	// The statistics table's columns.
+	var cols []string
+	for n := range one(view, "lesson-stats").Descendants() {
+		if n.Type == html.ElementNode && n.Data == "th" {
+			cols = append(cols, text(n))
+		}
+	}
+	if got := strings.Join(cols, ","); got != "transport,metric,mean ± 95% CI,unit" {
+		t.Errorf("lesson-stats columns %q", got)
+	}
+	// Every per-direction link setting, for both directions, like the network bar's.
+	for _, dir := range []string{"up", "down"} {
+		for _, f := range impFields {
+			n := one(view, "lesson-"+dir+"-"+f.Key)
+			if id, _ := attr(n, "id"); id != "lesson-"+dir+"-"+f.Key {
+				t.Errorf("lesson-%s-%s has id %q", dir, f.Key, id)
+			}
+			if d, _ := attr(n, "data-dir"); d != dir {
+				t.Errorf("lesson-%s-%s has data-dir %q", dir, f.Key, d)
+			}
+		}
+	}
+	// The result area starts empty, its conclusion and table hidden.
+	if st, _ := attr(one(view, "lesson-result"), "data-state"); st != "empty" {
+		t.Errorf("lesson-result data-state=%q, want empty", st)
+	}
+	for _, id := range []string{"lesson-conclusion", "lesson-stats"} {
+		if _, hidden := attr(one(view, id), "hidden"); !hidden {
+			t.Errorf("%s is shown before any result", id)
 		}
 	}
 }
