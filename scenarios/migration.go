@@ -37,7 +37,7 @@ Here a client sends a small numbered message every few milliseconds and the serv
 			{Name: "interval", Default: "10ms", Help: "time between two messages"},
 			{Name: "before", Default: "300ms", Help: "sending time before the address changes"},
 			{Name: "after", Default: "700ms", Help: "sending time after the address changes"},
-			{Name: "dead_after", Default: "250ms", Help: "the client gives a connection up (and dials again) when no echo has come for this long"},
+			{Name: "dead_after", Default: "500ms", Help: "the client gives a connection up (and dials again) when no echo has come for this long"},
 			{Name: "rtt", Default: "50ms", Help: "round-trip time added to the preset's (half each way)"},
 		},
 		Run: runMigration,

@@ -9,8 +9,9 @@ import (
 )
 
 // TestMigrationDefault changes the client's address mid-conversation. QUIC must keep its
-// connection through both changes (no re-dial) with a gap of a few round trips at most; TCP must
-// lose its first connection and dial again in both.
+// connection through both changes (no re-dial) with a gap of a few round trips at most (6 RTT +
+// 100 ms: path validation takes one round trip, the rest is room for a loaded machine and -race);
+// TCP must lose its first connection and dial again in both.
 func TestMigrationDefault(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	start := time.Now()
@@ -32,8 +33,8 @@ func TestMigrationDefault(t *testing.T) {
 		if mvMetric(t, r, "quic", c+"_survived") != 1 || mvMetric(t, r, "quic", c+"_redials") != 0 {
 			t.Errorf("%s: QUIC did not keep its connection", c)
 		}
-		if gap := mvMetric(t, r, "quic", c+"_gap_ms"); gap > 4*rtt+100 {
-			t.Errorf("%s: QUIC's longest gap %.0f ms is over 4 RTT + 100 ms (RTT %.0f ms)", c, gap, rtt)
+		if gap := mvMetric(t, r, "quic", c+"_gap_ms"); gap > 6*rtt+100 {
+			t.Errorf("%s: QUIC's longest gap %.0f ms is over 6 RTT + 100 ms (RTT %.0f ms)", c, gap, rtt)
 		}
 		if mvMetric(t, r, "tcp", c+"_survived") != 0 || mvMetric(t, r, "tcp", c+"_redials") < 1 {
 			t.Errorf("%s: TCP's connection survived the address change", c)
