@@ -468,7 +468,7 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 			next++
 		}
 		// Give up a connection that stays silent.
-		if cur != nil && echoed+1 < next && now.Sub(laterOf(lastEcho, sentAt[echoed+1])) > p.deadAfter {
+		if cur != nil && echoed+1 < next && now.Sub(mgLater(lastEcho, sentAt[echoed+1])) > p.deadAfter {
 			drop(fmt.Sprintf("no echo for %v: gave the connection up", p.deadAfter))
 		}
 		if now.After(end.Add(3 * time.Second)) {
@@ -568,7 +568,7 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 	return nil
 }
 
-func laterOf(a, b time.Time) time.Time {
+func mgLater(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
 	}

@@ -69,8 +69,8 @@ func (p *tpPoint) mbps() float64 {
 	return float64(p.got) * 8 / p.elapsed.Seconds() / 1e6
 }
 
-// mathisMbps is the Mathis bound MSS/RTT · 1.22/√p in Mbit/s; +Inf for p = 0.
-func mathisMbps(rtt time.Duration, p float64) float64 {
+// tpMathisMbps is the Mathis bound MSS/RTT · 1.22/√p in Mbit/s; +Inf for p = 0.
+func tpMathisMbps(rtt time.Duration, p float64) float64 {
 	if p <= 0 {
 		return math.Inf(1)
 	}
@@ -161,7 +161,7 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 			up.DropNth, down.DropNth = 0, 0
 			up.BlackholeFor, down.BlackholeFor = 0, 0
 			settings = link.Settings{ClientToServer: up, ServerToClient: down}
-			p.got, p.elapsed, p.done, p.err = bulkTransfer(ctx, settings, env.Seed, p.transport, total, limit, serverTLS, env.QUICConfig())
+			p.got, p.elapsed, p.done, p.err = tpBulkTransfer(ctx, settings, env.Seed, p.transport, total, limit, serverTLS, env.QUICConfig())
 		})
 	}
 	wg.Wait()
@@ -185,7 +185,7 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 				name := fmt.Sprintf("goodput_%s_loss%g", rtt, p.loss*100)
 				res.Metrics = append(res.Metrics, Metric{Transport: tr, Name: name, Unit: "Mbit/s", Value: tpRound2(p.mbps())})
 				bound := "∞"
-				if b := mathisMbps(p.rtt, p.loss); !math.IsInf(b, 1) {
+				if b := tpMathisMbps(p.rtt, p.loss); !math.IsInf(b, 1) {
 					bound = fmt.Sprintf("%.2f Mbit/s", b)
 				}
 				arrived := fmt.Sprintf("%d B", p.got)
@@ -200,7 +200,7 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 		ref := Series{Chart: chart, Name: fmt.Sprintf("Mathis bound %v", rtt), XLabel: "loss %", YLabel: "Mbit/s", Style: "dashed"}
 		for _, loss := range losses {
 			if loss > 0 {
-				ref.Points = append(ref.Points, Point{X: loss * 100, Y: tpRound2(mathisMbps(rtt, loss))})
+				ref.Points = append(ref.Points, Point{X: loss * 100, Y: tpRound2(tpMathisMbps(rtt, loss))})
 			}
 		}
 		res.Series = append(res.Series, ref)
@@ -233,23 +233,23 @@ func tpConclusion(points []*tpPoint, trs []string, rtts []time.Duration, losses 
 	out := fmt.Sprintf("At %v RTT, going from %g%% to %g%% loss took %s.", rtt, lo*100, hi*100, strings.Join(parts, ", "))
 	if hi > 0 {
 		p := find(trs[0], hi)
-		bound := mathisMbps(rtt, hi)
+		bound := tpMathisMbps(rtt, hi)
 		out += fmt.Sprintf(" At %g%% loss %s reached %.2f Mbit/s against a Mathis bound of %.2f Mbit/s (%.2f×).",
 			hi*100, trs[0], p.mbps(), bound, p.mbps()/bound)
 	}
 	return out
 }
 
-// bulkTransfer sends up to total bytes from the client host to the server host of a fresh link
+// tpBulkTransfer sends up to total bytes from the client host to the server host of a fresh link
 // (settings, seed) over one connection of transport and returns how many arrived, over what
 // time (from the first write to the last byte, or to the cap), and whether all did.
-func bulkTransfer(ctx context.Context, settings link.Settings, seed int64, transport string, total int64, limit time.Duration, serverTLS *tls.Config, qconf *quic.Config) (got int64, elapsed time.Duration, done bool, err error) {
+func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, transport string, total int64, limit time.Duration, serverTLS *tls.Config, qconf *quic.Config) (got int64, elapsed time.Duration, done bool, err error) {
 	l, err := link.New(link.Config{Settings: settings, Seed: seed, LogSize: -1})
 	if err != nil {
 		return 0, 0, false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit+20*time.Second) // setup never takes this long
-	sk := &bulkSink{total: total, full: make(chan struct{})}
+	sk := &tpSink{total: total, full: make(chan struct{})}
 	var wg sync.WaitGroup
 	var closers []func()
 	defer func() {
@@ -405,8 +405,8 @@ func bulkTransfer(ctx context.Context, settings link.Settings, seed int64, trans
 	return got, limit, false, nil
 }
 
-// bulkSink counts the bytes that arrive and when the last of them did.
-type bulkSink struct {
+// tpSink counts the bytes that arrive and when the last of them did.
+type tpSink struct {
 	mu    sync.Mutex
 	total int64
 	t0    time.Time
@@ -415,14 +415,14 @@ type bulkSink struct {
 	full  chan struct{}
 }
 
-func (s *bulkSink) start(t time.Time) {
+func (s *tpSink) start(t time.Time) {
 	s.mu.Lock()
 	s.t0 = t
 	s.mu.Unlock()
 }
 
 // readFrom reads r to its end, counting; it reports whether every byte has arrived.
-func (s *bulkSink) readFrom(r io.Reader) bool {
+func (s *tpSink) readFrom(r io.Reader) bool {
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := r.Read(buf)
@@ -446,7 +446,7 @@ func (s *bulkSink) readFrom(r io.Reader) bool {
 	}
 }
 
-func (s *bulkSink) result() (int64, time.Time) {
+func (s *tpSink) result() (int64, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.got, s.last

@@ -69,7 +69,7 @@ func TestThroughputTCPLoss(t *testing.T) {
 	if !(lossy < clean/2) {
 		t.Errorf("tcp at 50 ms RTT: %.2f Mbit/s at 0%% loss, %.2f at 2%%: want at least halved", clean, lossy)
 	}
-	bound := mathisMbps(50*time.Millisecond, 0.02)
+	bound := tpMathisMbps(50*time.Millisecond, 0.02)
 	if lossy < bound/3 || lossy > bound*3 {
 		t.Errorf("tcp at 50 ms RTT, 2%% loss: %.2f Mbit/s, Mathis bound %.2f: outside a factor of 3", lossy, bound)
 	}
