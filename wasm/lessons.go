@@ -226,6 +226,7 @@ func (u *lessonsUI) show(name string) {
 
 	for _, p := range in.Params {
 		lab := el("label", "lp", "")
+		lab.Call("setAttribute", "data-help", p.Help)
 		lab.Set("title", p.Help+" (default "+p.Default+")")
 		lab.Call("append", el("span", "lp-name", p.Name))
 		v, set := st.params[p.Name]
@@ -251,6 +252,9 @@ func (u *lessonsUI) show(name string) {
 		u.params.Call("append", lab)
 		u.paramEls[p.Name] = inp
 	}
+	// Long names get a row each; short ones share rows two by two.
+	long := slices.ContainsFunc(in.Params, func(p protocol.ParamInfo) bool { return len(p.Name) > 14 })
+	u.params.Get("classList").Call("toggle", "wide", long)
 	u.fillLink()
 	u.enable(u.online)
 	u.render()
@@ -570,6 +574,7 @@ func (u *lessonsUI) enable(on bool) {
 func (u *lessonsUI) begin(id uint64) {
 	u.pending, u.pendingName, u.started, u.progress = id, u.cur, time.Now(), 0
 	u.run.Set("disabled", true)
+	setText(u.run, "Running…")
 	if b, ok := u.items[u.cur]; ok {
 		b.Get("dataset").Set("state", "running")
 	}
@@ -623,6 +628,7 @@ func (u *lessonsUI) finished(r *lessonResult) {
 	name := u.pendingName
 	u.pending, u.pendingName = 0, ""
 	u.run.Set("disabled", !u.online || u.info(u.cur) == nil)
+	setText(u.run, "Run")
 	if name == "" {
 		return
 	}
@@ -684,12 +690,12 @@ func (u *lessonsUI) draw(r *lessonResult) {
 	}
 	rep := r.report
 	if u.pending == 0 || u.pendingName != u.cur {
-		secs := strconv.FormatFloat(rep.WallMillis/1000, 'f', 1, 64)
-		u.setStatus("done", "Ran in "+secs+" s.")
+		u.setStatus("done", "Result")
+		u.status.Call("append", el("small", "", "ran in "+strconv.FormatFloat(rep.WallMillis/1000, 'f', 1, 64)+" s"))
 	}
 	setText(u.conclusion, rep.Conclusion)
 	u.conclusion.Set("hidden", rep.Conclusion == "")
-	meta := "link " + rep.Preset + " · ↑ " + rep.Up + " · ↓ " + rep.Down + " · seed " + strconv.FormatInt(rep.Seed, 10)
+	meta := rep.Preset + " · ↑ " + rep.Up + " · ↓ " + rep.Down + " · seed " + strconv.FormatInt(rep.Seed, 10)
 	if rep.Repeat > 1 {
 		meta += " · " + itoa(rep.Repeat) + " runs (seeds " + strconv.FormatInt(rep.Seed, 10) + "–" + strconv.FormatInt(rep.Seed+int64(rep.Repeat)-1, 10) + ")"
 	}
@@ -708,6 +714,23 @@ func (u *lessonsUI) draw(r *lessonResult) {
 	var run *protocol.ScenarioResult
 	if len(rep.Runs) > 0 {
 		run = rep.Runs[0]
+	}
+	// Each name takes the colour the charts give it, so a row of the tables matches its line.
+	colors := map[string]string{}
+	if run != nil {
+		for _, g := range charts.Group(run.Series) {
+			for i, sr := range g {
+				if _, ok := colors[sr.Name]; !ok {
+					colors[sr.Name] = charts.Color(sr.Name, i)
+				}
+			}
+		}
+	}
+	color := func(name string) string {
+		if c, ok := colors[name]; ok {
+			return c
+		}
+		return knownColor(name)
 	}
 	if run != nil {
 		for i, svg := range charts.All(run.Series) {
@@ -749,7 +772,7 @@ func (u *lessonsUI) draw(r *lessonResult) {
 		tcell := el("td", "tr-name", "")
 		if s.Transport != last {
 			tr.Get("classList").Call("add", "first")
-			if c := knownColor(s.Transport); c != "" {
+			if c := color(s.Transport); c != "" {
 				dot := el("i", "", "")
 				dot.Get("style").Call("setProperty", "--c", c)
 				tcell.Call("append", dot)
@@ -774,19 +797,36 @@ func (u *lessonsUI) draw(r *lessonResult) {
 			if i == maxLessonTables {
 				break
 			}
-			u.tables.Call("append", tableEl(t))
+			u.tables.Call("append", tableEl(t, color))
 		}
 	}
 }
 
 // tableEl draws one of a result's tables, at most maxTableRows rows of it.
-func tableEl(t protocol.Table) js.Value {
+func tableEl(t protocol.Table, color func(string) string) js.Value {
 	box := el("div", "lesson-table", "")
 	tb := el("table", "", "")
 	tb.Call("append", el("caption", "", t.Title))
+	// A column whose cells are all numbers (or empty) is aligned right, its heading too.
+	numeric := make([]bool, len(t.Columns))
+	for j := range numeric {
+		some := false
+		numeric[j] = true
+		for _, row := range t.Rows[:min(len(t.Rows), maxTableRows)] {
+			if j < len(row) && strings.TrimSpace(row[j]) != "" {
+				some = true
+				numeric[j] = numeric[j] && isNumber(row[j])
+			}
+		}
+		numeric[j] = numeric[j] && some
+	}
 	head := el("tr", "", "")
-	for _, c := range t.Columns {
-		head.Call("append", el("th", "", c))
+	for j, c := range t.Columns {
+		th := el("th", "", c)
+		if numeric[j] {
+			th.Set("className", "n")
+		}
+		head.Call("append", th)
 	}
 	thead := el("thead", "", "")
 	thead.Call("append", head)
@@ -803,11 +843,11 @@ func tableEl(t protocol.Table) js.Value {
 		tr := el("tr", "", "")
 		for j, c := range row {
 			td := el("td", "", c)
-			if isNumber(c) {
+			if j < len(numeric) && numeric[j] {
 				td.Set("className", "n")
 			}
 			if j == 0 {
-				if col := knownColor(c); col != "" {
+				if col := color(c); col != "" {
 					td.Get("style").Call("setProperty", "--c", col)
 					td.Get("classList").Call("add", "tr-name")
 				}
