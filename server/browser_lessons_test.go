@@ -35,7 +35,8 @@ func TestBrowserLessons(t *testing.T) {
 	}
 
 	// handshake, with a parameter and a seed of our own: both go into the address.
-	browserLesson(t, ctx, "handshake", map[string]string{"lesson-param-requests": "3", "lesson-seed": "3"})
+	// The down direction edited away from the preset: 30 ms of delay.
+	browserLesson(t, ctx, "handshake", map[string]string{"lesson-param-requests": "3", "lesson-seed": "3", "lesson-down-delay": "30"})
 	q, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.search`))
 	if err != nil {
 		t.Fatal(err)
@@ -45,13 +46,13 @@ func TestBrowserLessons(t *testing.T) {
 	if err != nil || preset == "" {
 		t.Fatalf("lesson preset %q (%v)", preset, err)
 	}
-	for _, want := range []string{"view=lessons", "lesson=handshake", "seed=3", "p.requests=3", "preset=" + preset} {
+	for _, want := range []string{"view=lessons", "lesson=handshake", "seed=3", "p.requests=3", "preset=" + preset, "down.delay=30"} {
 		if !strings.Contains(q, want) {
 			t.Errorf("address %q lacks %q", q, want)
 		}
 	}
-	if meta, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="lesson-meta"]`))); !strings.Contains(meta, "requests=3") || !strings.Contains(meta, "seed 3") {
-		t.Errorf("the result's settings read %q, want requests=3 and seed 3", meta)
+	if meta, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="lesson-meta"]`))); !strings.Contains(meta, "requests=3") || !strings.Contains(meta, "seed 3") || !strings.Contains(meta, "↓ 30") {
+		t.Errorf("the result's settings read %q, want requests=3, seed 3 and 30 ms down", meta)
 	}
 	shot := filepath.Join(t.ArtifactDir(), "lessons.png")
 	if os.Getenv("WIREPLAY_SCREENSHOT") == "1" {
@@ -66,6 +67,7 @@ func TestBrowserLessons(t *testing.T) {
 		!document.querySelector('#view-lessons').hidden &&
 		document.querySelector('[data-testid="lesson-seed"]').value === "3" &&
 		document.querySelector('[data-testid="lesson-param-requests"]').value === "3" &&
+		document.querySelector('[data-testid="lesson-down-delay"]').value === "30" &&
 		document.querySelector('[data-testid="lesson-preset"]').value === new URLSearchParams(location.search).get("preset")`))
 }
 

@@ -19,6 +19,12 @@
 // transport's per-stream delivery times on one shared scale. Diagrams are redrawn at most a few
 // times a second, and everything they hold is bounded.
 //
+// The Lessons tab lists the scenarios the relay's welcome names (package scenarios): choosing one
+// shows its explanation and controls (preset, per-direction link edits, seed, runs, parameters,
+// all kept in the page's address so a link reopens the lesson as it was set), and Run sends a
+// "scenario" request whose report is drawn as its conclusion, its charts (package charts, the
+// same SVG as `wireplay run --html`), its statistics with 95% confidence intervals and its tables.
+//
 // All DOM work goes through syscall/js; text that came from a user or the network is only ever
 // set as textContent.
 package main

@@ -129,6 +129,9 @@ func (u *lessonsUI) welcome(infos []protocol.ScenarioInfo, presets []protocol.Pr
 		li.Call("append", b)
 		u.list.Call("append", li)
 		u.items[in.Name] = b
+		if r := u.results[in.Name]; r != nil {
+			b.Get("dataset").Set("state", map[bool]string{true: "error", false: "done"}[r.err != ""])
+		}
 	}
 	name := u.cur
 	if u.info(name) == nil {
