@@ -248,6 +248,9 @@ func (u *lessonsUI) show(name string) {
 			inp.Set("value", v)
 			inp.Set("placeholder", p.Default)
 			inp.Set("spellcheck", false)
+			if len(p.Default) > 7 || len(v) > 7 { // a list such as "0,0.5,1,2": a row of its own
+				lab.Get("classList").Call("add", "long")
+			}
 		}
 		inp.Call("setAttribute", "data-testid", "lesson-param-"+p.Name)
 		inp.Call("setAttribute", "data-param", p.Name)
@@ -787,7 +790,7 @@ func (u *lessonsUI) draw(r *lessonResult) {
 		name.Set("title", s.Name)
 		val := el("td", "n", fmtStat(s.Mean))
 		if s.N > 1 {
-			val.Call("append", el("small", "ci", " ± "+fmtStat(s.CI95)))
+			val.Call("append", el("small", "ci", " ± "+fmtCI(s.CI95, s.Mean)))
 		}
 		val.Set("title", "n="+itoa(s.N)+", min "+fmtStat(s.Min)+", max "+fmtStat(s.Max))
 		tr.Call("append", tcell, name, val, el("td", "unit", s.Unit))
@@ -909,6 +912,24 @@ func fmtStat(v float64) string {
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 	}
 	return s
+}
+
+// fmtCI shows a confidence interval's half-width to the precision its mean is shown with.
+func fmtCI(ci, mean float64) string {
+	if math.IsNaN(ci) || math.IsInf(ci, 0) {
+		return "—"
+	}
+	d := 0
+	switch a := math.Abs(mean); {
+	case a >= 1000:
+	case a >= 100:
+		d = 1
+	case a >= 10:
+		d = 2
+	default:
+		d = 3
+	}
+	return strconv.FormatFloat(ci, 'f', d, 64)
 }
 
 // currentQuery is the page address's query.
