@@ -69,6 +69,14 @@ func TestBrowserLessons(t *testing.T) {
 		document.querySelector('[data-testid="lesson-param-requests"]').value === "3" &&
 		document.querySelector('[data-testid="lesson-down-delay"]').value === "30" &&
 		document.querySelector('[data-testid="lesson-preset"]').value === new URLSearchParams(location.search).get("preset")`))
+
+	// A parameter the scenario refuses: the relay's error shows in the result, not as a result.
+	browserLoad(t, ctx, base+"?view=lessons&lesson=handshake&p.requests=-4")
+	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="lesson-run"]`)))
+	browserWithin(t, ctx, 5*time.Second, "running with requests=-4", chromedp.Click(chromedp.CSS(`[data-testid="lesson-run"]`)))
+	browserWithin(t, ctx, 30*time.Second, "the refusal", browserWaitTrue(`document.querySelector('[data-testid="lesson-result"]').dataset.state === "error" &&
+		document.querySelector('[data-testid="lesson-status"]').textContent.startsWith("The lesson failed") &&
+		document.querySelector('[data-testid="lesson-conclusion"]').hidden && !document.querySelector('[data-testid="lesson-run"]').disabled`))
 }
 
 // browserLesson chooses lesson name from the menu, sets controls (by data-testid), runs it and

@@ -161,9 +161,17 @@ func (u *lessonsUI) state(in *protocol.ScenarioInfo) *lessonState {
 	if u.urlState != nil && in.Name == u.urlLesson {
 		st = u.urlState
 		u.urlState = nil
-		for k := range st.params {
-			if !slices.ContainsFunc(in.Params, func(p protocol.ParamInfo) bool { return p.Name == k }) {
+		for k, v := range st.params {
+			i := slices.IndexFunc(in.Params, func(p protocol.ParamInfo) bool { return p.Name == k })
+			switch {
+			case i < 0:
 				delete(st.params, k)
+			case isBool(in.Params[i].Default): // a checkbox: true or false, nothing else
+				if b, _ := strconv.ParseBool(v); strconv.FormatBool(b) == in.Params[i].Default {
+					delete(st.params, k)
+				} else {
+					st.params[k] = strconv.FormatBool(b)
+				}
 			}
 		}
 	}
