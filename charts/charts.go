@@ -86,6 +86,9 @@ func SVG(series []protocol.Series) string {
 		maxY = minY + 1
 	}
 	xt := ticks(minX, maxX)
+	if integral(series) { // message numbers, request numbers: no half ticks
+		xt = slicesInts(xt)
+	}
 	yt := ticks(minY, maxY)
 	minX, maxX = math.Min(minX, xt[0]), math.Max(maxX, xt[len(xt)-1])
 	minY, maxY = math.Min(minY, yt[0]), math.Max(maxY, yt[len(yt)-1])
@@ -165,6 +168,32 @@ func All(series []protocol.Series) []string {
 	var out []string
 	for _, g := range Group(series) {
 		out = append(out, SVG(g))
+	}
+	return out
+}
+
+// integral reports whether every x is a whole number.
+func integral(series []protocol.Series) bool {
+	for _, s := range series {
+		for _, p := range s.Points {
+			if p.X != math.Trunc(p.X) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// slicesInts drops the ticks that are not whole numbers (keeping at least two).
+func slicesInts(t []float64) []float64 {
+	var out []float64
+	for _, v := range t {
+		if v == math.Trunc(v) {
+			out = append(out, v)
+		}
+	}
+	if len(out) < 2 {
+		return t
 	}
 	return out
 }

@@ -58,3 +58,13 @@ func TestGroupKeepsOrder(t *testing.T) {
 		t.Errorf("groups %+v", g)
 	}
 }
+
+func TestIntegerAxisHasNoHalfTicks(t *testing.T) {
+	svg := charts.SVG([]protocol.Series{{Chart: "c", Name: "tcp", Points: []protocol.Point{{X: 1, Y: 100}, {X: 2, Y: 200}, {X: 3, Y: 330}}}})
+	if strings.Contains(svg, ">1.5<") || strings.Contains(svg, ">2.5<") {
+		t.Errorf("x axis of request numbers has half ticks")
+	}
+	if !strings.Contains(svg, ">2<") {
+		t.Errorf("x axis lacks tick 2")
+	}
+}
