@@ -517,14 +517,31 @@ func (s *session) backlog() int {
 	return s.qbytes
 }
 
-// flush makes sure a writer goroutine is sending what is queued.
+// flush sends what is queued. When no writer is active the caller writes the queued batch itself:
+// handing it to a new goroutine would wake the other core, which costs more than the write (to a
+// browser that keeps up, a WebSocket write is a few microseconds). Whatever queues up meanwhile is
+// left to a writer goroutine, so a slow browser holds the caller up for one write at most (and at
+// most relayWriteLimit), and the queue bound still disconnects it.
 func (s *session) flush() {
 	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	if !s.writing && !s.dead && len(s.queue) > 0 {
-		s.writing = true
-		go s.drain()
+	if s.writing || s.dead || len(s.queue) == 0 {
+		s.qmu.Unlock()
+		return
 	}
+	s.writing = true
+	batch := s.queue
+	s.queue, s.qbytes = nil, 0
+	s.qmu.Unlock()
+	if !s.write(batch) {
+		return
+	}
+	s.qmu.Lock()
+	if len(s.queue) > 0 && !s.dead {
+		go s.drain()
+	} else {
+		s.writing = false
+	}
+	s.qmu.Unlock()
 }
 
 // notify queues one event and sends it without waiting for more.
