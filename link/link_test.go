@@ -34,3 +34,11 @@ func TestConformance(t *testing.T) {
 		return l.Server(), l.Client(), l.ServerAddr().String()
 	})
 }
+
+// TestClientsConformance runs the transport clients' conformance suite (the same one the kernel
+// passes in package transports) across the link: every transport, one network or the other.
+func TestClientsConformance(t *testing.T) {
+	l := newLink(t, Config{Seed: 1})
+	target := transportstest.StartEcho(t, l.Server(), l.ServerAddr().String())
+	transportstest.TestClients(t, l.Client(), target)
+}
