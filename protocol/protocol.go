@@ -511,7 +511,6 @@ func DecodeEvents(data []byte) ([]Event, error) {
 
 // Lessons.
 
-
 // TypeScenario asks the relay to run one scenario on an emulated link of its own.
 const TypeScenario = "scenario"
 
