@@ -29,10 +29,9 @@ type endpoints struct {
 }
 
 const (
-	maxBadRequests  = 5       // consecutive bad requests before the socket is closed with 1008
-	maxQueuedBytes  = 4 << 20 // events waiting for a slow browser before it is disconnected
-	maxRelayTotal   = 1000    // relay connections in all
-	maxActiveReqs   = 4       // requests one session runs at once
+	maxBadRequests  = 5    // consecutive bad requests before the socket is closed with 1008
+	maxRelayTotal   = 1000 // relay connections in all
+	maxActiveReqs   = 4    // requests one session runs at once
 	writeFlushDelay = 2 * time.Millisecond
 	inlineMessages  = 8 // a request this small over one live connection is sent inline
 	relayWriteLimit = 10 * time.Second
@@ -500,7 +499,7 @@ func (s *session) send(e protocol.Event) {
 	if s.dead {
 		return
 	}
-	if s.qbytes+len(b) > maxQueuedBytes {
+	if s.qbytes+len(b) > s.r.cfg.MaxQueuedBytes {
 		s.dead = true
 		s.queue, s.qbytes = nil, 0
 		go s.conn.Close(websocket.StatusPolicyViolation, "connection too slow to keep up with events")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -339,5 +340,36 @@ func TestHealthz(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode != 200 || strings.TrimSpace(string(b)) != "ok" {
 		t.Errorf("%d %q", res.StatusCode, b)
+	}
+}
+
+// TestRelayClosesSlowClient: a browser that stops reading is disconnected once its queue is full;
+// another browser loses nothing.
+func TestRelayClosesSlowClient(t *testing.T) {
+	s := startServer(t, server.Config{MaxQueuedBytes: 64 << 10})
+	other := dialRelay(t, s, nil)
+	// A tiny receive buffer, so the server's writes block soon after the client stops reading.
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetReadBuffer(4 << 10)
+		}
+		return c, err
+	}}}
+	slow := dialRelay(t, s, &websocket.DialOptions{HTTPClient: hc})
+	slow.send(protocol.Request{Type: protocol.TypeBurst, ID: 1, Count: 500, Size: 100})
+	time.Sleep(3 * time.Second) // not reading: ~1.5 MB of events pile up behind a 64 KiB queue
+
+	other.send(protocol.Request{Type: protocol.TypePing, ID: 2, T0: 42})
+	other.until(func(e protocol.Event) bool { return e.Type == protocol.EventPong && e.T0 == 42 })
+
+	var err error
+	for range 100000 { // what was already sent, then the close
+		if _, err = slow.read(5 * time.Second); err != nil {
+			break
+		}
+	}
+	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation || !strings.Contains(err.Error(), "too slow") {
+		t.Errorf("slow client: %v, want close 1008 \"too slow\"", err)
 	}
 }

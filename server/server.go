@@ -30,6 +30,9 @@ type Config struct {
 	AllowOrigins []string
 	// MaxRelayPerIP caps concurrent relay connections from one IP address; default 8.
 	MaxRelayPerIP int
+	// MaxQueuedBytes is how many bytes of events may wait for a slow browser before its relay
+	// connection is closed (1008, "too slow"); default 4 MiB.
+	MaxQueuedBytes int
 	// IdleTimeout closes a relay session's transport connections after this long unused and the
 	// TCP endpoint's idle connections; default 60 s.
 	IdleTimeout time.Duration
@@ -68,6 +71,9 @@ func (c *Config) setDefaults() {
 	def(&c.QUICAddr, "127.0.0.1:7003")
 	if c.MaxRelayPerIP == 0 {
 		c.MaxRelayPerIP = 8
+	}
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = 4 << 20
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 60 * time.Second
