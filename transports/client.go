@@ -193,6 +193,9 @@ func (c *Client) Send(req uint64, msg []byte) (uint64, error) {
 	}
 	c.mu.Unlock()
 	c.emit(protocol.Event{Type: protocol.EventWrite, Req: req, Msg: m.msg, Bytes: len(payload), Text: c.preview(msg)})
+	c.mu.Lock()
+	m.at = time.Now() // the round trip starts at the write, not before the event's bookkeeping
+	c.mu.Unlock()
 	if err := c.io.write(payload); err != nil {
 		c.mu.Lock()
 		if c.io.datagrams() {
