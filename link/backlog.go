@@ -6,9 +6,6 @@ import (
 	"net"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
-	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/wireplay/wireplay/transports"
 )
@@ -29,27 +26,7 @@ func ListenBacklog(ctx context.Context, n transports.Network, network, address s
 	if backlog < 1 {
 		return nil, fmt.Errorf("link listen: backlog %d < 1", backlog)
 	}
-	fa, err := h.fullAddr("listen", network, address, true)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("link listen: %w", err)
-	}
-	var wq waiter.Queue
-	ep, terr := h.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
-	if terr != nil {
-		return nil, fmt.Errorf("link listen: %w", tcpipErr(terr))
-	}
-	if terr := ep.Bind(fa); terr != nil {
-		ep.Close()
-		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
-	}
-	if terr := ep.Listen(backlog); terr != nil {
-		ep.Close()
-		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
-	}
-	return &listener{ep: ep, wq: &wq, closed: make(chan struct{}), mss: h.mss}, nil
+	return h.listen(ctx, network, address, backlog)
 }
 
 // ListenQueueStats are a host's TCP listen-queue counters since the link was made (netstack's

@@ -80,6 +80,11 @@ func (h *host) fullAddr(op, network, address string, wantTCP bool) (tcpip.FullAd
 
 // Listen implements transports.Network for "tcp" and "tcp4".
 func (h *host) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	return h.listen(ctx, network, address, listenBacklog)
+}
+
+// listen opens a TCP listener with the given accept backlog.
+func (h *host) listen(ctx context.Context, network, address string, backlog int) (net.Listener, error) {
 	fa, err := h.fullAddr("listen", network, address, true)
 	if err != nil {
 		return nil, err
@@ -96,7 +101,7 @@ func (h *host) Listen(ctx context.Context, network, address string) (net.Listene
 		ep.Close()
 		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
 	}
-	if terr := ep.Listen(listenBacklog); terr != nil {
+	if terr := ep.Listen(backlog); terr != nil {
 		ep.Close()
 		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
 	}

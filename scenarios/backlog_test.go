@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 )
@@ -14,20 +13,7 @@ import (
 // about one round trip; every client is served in the end.
 func TestBacklogDefault(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	start := time.Now()
-	rep, err := Run(context.Background(), Lookup("backlog"), Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wall := time.Since(start)
-	r := rep.Runs[0]
-	t.Logf("wall %v\n%s", wall, r.Conclusion)
-	for _, row := range r.Tables[0].Rows {
-		t.Log(row)
-	}
-	if wall > 10*time.Second {
-		t.Errorf("default run took %v", wall)
-	}
+	r := runDefault(t, "backlog")
 	retrans := mvMetric(t, r, "tcp", "syn_retransmits")
 	drops := mvMetric(t, r, "tcp", "server_syn_drops")
 	if retrans < 1 && drops < 1 {

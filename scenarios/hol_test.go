@@ -1,9 +1,7 @@
 package scenarios
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 )
@@ -13,20 +11,7 @@ import (
 // 2 and 3 (own offsets) by at least a third of a round trip; stream 1 stalls on QUIC too.
 func TestHOLDefault(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	start := time.Now()
-	rep, err := Run(context.Background(), Lookup("hol"), Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wall := time.Since(start)
-	r := rep.Runs[0]
-	t.Logf("wall %v\n%s", wall, r.Conclusion)
-	for _, row := range r.Tables[0].Rows {
-		t.Log(row)
-	}
-	if wall > 10*time.Second {
-		t.Errorf("default run took %v", wall)
-	}
+	r := runDefault(t, "hol")
 	if len(r.Series) != 4*3 {
 		t.Errorf("%d series, want 12", len(r.Series))
 	}

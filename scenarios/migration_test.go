@@ -1,10 +1,8 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 )
@@ -33,20 +31,7 @@ func TestMigrationDefault(t *testing.T) {
 
 func migrationRun(t *testing.T) []string {
 	var problems []string
-	start := time.Now()
-	rep, err := Run(context.Background(), Lookup("migration"), Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wall := time.Since(start)
-	r := rep.Runs[0]
-	t.Logf("wall %v\n%s", wall, r.Conclusion)
-	for _, row := range r.Tables[0].Rows {
-		t.Log(row)
-	}
-	if wall > 10*time.Second {
-		problems = append(problems, fmt.Sprintf("default run took %v", wall))
-	}
+	r := runDefault(t, "migration")
 	rtt := mvMetric(t, r, "", "rtt_ms")
 	for _, c := range mgCases {
 		if mvMetric(t, r, "quic", c+"_survived") != 1 || mvMetric(t, r, "quic", c+"_redials") != 0 {

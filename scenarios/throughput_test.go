@@ -8,35 +8,11 @@ import (
 	"go.uber.org/goleak"
 )
 
-func mvMetric(t *testing.T, r *Result, transport, name string) float64 {
-	t.Helper()
-	for _, m := range r.Metrics {
-		if m.Transport == transport && m.Name == name {
-			return m.Value
-		}
-	}
-	t.Fatalf("no metric %s %s in %+v", transport, name, r.Metrics)
-	return 0
-}
-
 // TestThroughputDefault runs the default grid: every series is drawn, each point measured, and
 // the run stays near its 5 s goal (the bound here is loose for -race and a shared machine).
 func TestThroughputDefault(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	start := time.Now()
-	rep, err := Run(context.Background(), Lookup("throughput"), Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wall := time.Since(start)
-	r := rep.Runs[0]
-	t.Logf("wall %v\n%s", wall, r.Conclusion)
-	for _, row := range r.Tables[0].Rows {
-		t.Log(row)
-	}
-	if wall > 15*time.Second {
-		t.Errorf("default run took %v", wall)
-	}
+	r := runDefault(t, "throughput")
 	if len(r.Series) != 2*3+2 || len(r.Metrics) != 2*3*4 || len(r.Tables[0].Rows) != 24 {
 		t.Errorf("got %d series, %d metrics, %d rows; want 8, 24, 24", len(r.Series), len(r.Metrics), len(r.Tables[0].Rows))
 	}
