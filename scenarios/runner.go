@@ -30,7 +30,11 @@ type Options struct {
 	Params map[string]string
 	// OutDir, when set, receives each run's pcapng capture and its QUIC connections' qlog.
 	OutDir string
-	// Progress receives live events of the runs (see Env.Progress).
+	// Progress receives live events of the runs (see Env.Progress), from goroutines of the
+	// runner's own, one at a time: each run's packets, as "packets" events of at most
+	// ProgressBatch packets every ProgressEvery, with times counted from Run's start. A run
+	// forwards at most ProgressPerRun packets and never waits for Progress: what it cannot take
+	// in time is counted in the next event's Skipped. All events are delivered before Run returns.
 	Progress func(protocol.Event)
 }
 
@@ -75,7 +79,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 		Seed: opt.Seed, Repeat: opt.Repeat, Params: params}
 	start := time.Now()
 	for i := range opt.Repeat {
-		res, files, err := runOnce(ctx, s, settings, opt.Seed+int64(i), params, opt, i)
+		res, files, err := runOnce(ctx, s, settings, opt.Seed+int64(i), params, opt, i, start)
 		rep.Files = append(rep.Files, files...)
 		if err != nil {
 			return rep, fmt.Errorf("run %s (repeat %d, seed %d): %w", s.Name, i+1, opt.Seed+int64(i), err)
@@ -91,12 +95,16 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 	return rep, nil
 }
 
-func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int64, params map[string]string, opt Options, i int) (*Result, []string, error) {
+func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int64, params map[string]string, opt Options, i int, start time.Time) (*Result, []string, error) {
 	l, err := link.New(link.Config{Settings: settings, Seed: seed})
 	if err != nil {
 		return nil, nil, err
 	}
 	defer l.Close()
+	if opt.Progress != nil {
+		ps := streamPackets(l, start, opt.Progress)
+		defer ps.stop() // before the link closes: every packet of the run is passed on
+	}
 	env := &Env{Link: l, Settings: settings, Seed: seed, Params: params, Epoch: time.Now(), Progress: opt.Progress}
 	if opt.OutDir != "" {
 		dir := filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d-qlog", s.Name, i+1))

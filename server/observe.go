@@ -2,10 +2,7 @@ package server
 
 import (
 	"cmp"
-	"encoding/hex"
-	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 	"github.com/quic-go/quic-go/qlogwriter"
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/scenarios"
 	"github.com/wireplay/wireplay/transports"
 )
 
@@ -22,10 +20,8 @@ const (
 	maxPendingPackets = 4096                  // packets waiting for the next batch; more are skipped
 	packetsPerEvent   = 60                    // packets in one "packets" event
 	packetEventBytes  = 20 << 10              // and their estimated encoded size, under MaxEventMessage
-	maxSummary        = 200                   // characters of a packet's summary
 	maxObserveBacklog = 1 << 20               // queued bytes beyond which packets are skipped
 	sampleEvery       = 20 * time.Millisecond // at most one metric sample per transport this often
-	maxFlows          = 1024                  // TCP flows whose sequence state is kept
 )
 
 // observer streams what a session's link shows — its packets and the congestion control
@@ -46,26 +42,14 @@ type observer struct {
 	stopped  bool
 	sampling bool // a TCP sampler is running
 
-	proc  sync.Mutex // one batch at a time, in order
-	flows map[flowKey]*flowState
+	proc    sync.Mutex              // one batch at a time, in order
+	tracker scenarios.PacketTracker // o.proc held
 }
 
 type pendingPacket struct {
 	p    link.Packet
 	t    protocol.Transport
 	port uint16 // client side
-}
-
-type flowKey struct {
-	port uint16
-	dir  link.Direction
-}
-
-type flowState struct {
-	isn     uint32
-	hasISN  bool
-	started bool
-	maxEnd  uint32
 }
 
 func newObserver(s *session) *observer { return &observer{s: s} }
@@ -147,7 +131,8 @@ func (o *observer) flush() {
 		slices.SortFunc(pkts, func(a, b pendingPacket) int { return cmp.Compare(a.p.Seq, b.p.Seq) })
 		infos := make([]protocol.PacketInfo, len(pkts))
 		for i := range pkts {
-			infos[i] = o.info(&pkts[i]) // every packet, shown or not, keeps the flows' state right
+			// Every packet, shown or not, keeps the flows' state right.
+			infos[i] = o.tracker.Info(&pkts[i].p, pkts[i].t, pkts[i].port, o.s.epoch)
 		}
 		if o.s.backlog() > maxObserveBacklog {
 			o.mu.Lock()
@@ -192,106 +177,6 @@ func (o *observer) stop() {
 		o.timer.Stop()
 	}
 	o.mu.Unlock()
-}
-
-// info describes one packet for the browser; o.proc held.
-func (o *observer) info(pp *pendingPacket) protocol.PacketInfo {
-	p := &pp.p
-	dir := "up"
-	if p.Dir == link.ServerToClient {
-		dir = "down"
-	}
-	in := protocol.PacketInfo{
-		Transport:     pp.t,
-		AtMicros:      p.Time.Sub(o.s.epoch).Microseconds(),
-		Dir:           dir,
-		Size:          p.Size,
-		Fate:          string(p.Fate),
-		Rule:          string(p.Rule),
-		LatencyMicros: p.Latency.Microseconds(),
-		QueuedMicros:  p.Queued.Microseconds(),
-		Duplicated:    p.Duplicated,
-		PayloadLen:    p.Decoded.PayloadLen,
-	}
-	in.Summary, in.Retransmit = o.describe(pp)
-	if len(in.Summary) > maxSummary {
-		in.Summary = in.Summary[:maxSummary]
-	}
-	return in
-}
-
-// seqBefore is TCP sequence-space a < b.
-func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
-
-func (o *observer) flow(k flowKey) *flowState {
-	if o.flows == nil {
-		o.flows = map[flowKey]*flowState{}
-	}
-	f := o.flows[k]
-	if f == nil {
-		if len(o.flows) >= maxFlows {
-			clear(o.flows)
-		}
-		f = &flowState{}
-		o.flows[k] = f
-	}
-	return f
-}
-
-// describe is a packet's decoded header, with TCP sequence numbers relative to each direction's
-// SYN ("SYN seq=0", "ACK seq=1 ack=33 win=… len=32 sack=…"), and whether a TCP segment carries
-// data already sent (a retransmission); o.proc held.
-func (o *observer) describe(pp *pendingPacket) (string, bool) {
-	d := pp.p.Decoded
-	switch d.Proto {
-	case "tcp":
-		f := o.flow(flowKey{pp.port, pp.p.Dir})
-		rev := o.flows[flowKey{pp.port, 1 - pp.p.Dir}]
-		if d.Flags&link.FlagSYN != 0 {
-			f.isn, f.hasISN = d.TCPSeq, true
-		}
-		rel := func(seq uint32, f *flowState) uint32 {
-			if f != nil && f.hasISN {
-				return seq - f.isn
-			}
-			return seq
-		}
-		retx := false
-		if d.PayloadLen > 0 && d.Flags&link.FlagSYN == 0 {
-			end := d.TCPSeq + uint32(d.PayloadLen)
-			if f.started && seqBefore(d.TCPSeq, f.maxEnd) {
-				retx = true
-			}
-			if !f.started || seqBefore(f.maxEnd, end) {
-				f.maxEnd, f.started = end, true
-			}
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s seq=%d", d.Flags, rel(d.TCPSeq, f))
-		if d.Flags&link.FlagACK != 0 {
-			fmt.Fprintf(&b, " ack=%d", rel(d.TCPAck, rev))
-		}
-		fmt.Fprintf(&b, " win=%d len=%d", d.Window, d.PayloadLen)
-		for i, s := range d.SACK {
-			if i == 0 {
-				b.WriteString(" sack=")
-			} else {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "%d-%d", rel(s.Start, rev), rel(s.End, rev))
-		}
-		return b.String(), retx
-	case "udp":
-		if d.QUIC == "" {
-			return fmt.Sprintf("UDP len=%d", d.PayloadLen), false
-		}
-		s := "QUIC " + d.QUIC
-		if d.DCID != nil {
-			s += " dcid=" + hex.EncodeToString(d.DCID)
-		}
-		return fmt.Sprintf("%s len=%d", s, d.PayloadLen), false
-	}
-	return d.String(), false
 }
 
 // tcpSample turns a TCP connection's stats into a metric sample.

@@ -73,6 +73,7 @@ func (s *session) handleScenario(req protocol.Request) {
 		}()
 		ctx, cancel := context.WithTimeout(s.ctx, scenarioRunLimit)
 		defer cancel()
+		opt.Progress = s.scenarioProgress(req.ID)
 		rep, err := scenarios.Run(ctx, sc, opt)
 		if err != nil {
 			fail(err)
@@ -80,4 +81,31 @@ func (s *session) handleScenario(req protocol.Request) {
 		}
 		s.notify(protocol.Event{Type: protocol.EventScenario, Req: req.ID, AtMicros: time.Since(s.epoch).Microseconds(), Report: rep})
 	})
+}
+
+// scenarioProgress passes a lesson's live events to the browser, tagged with its request's id,
+// through the session's queue like every other event (so they count against the slow-client
+// bound). Packets are skipped, and counted in the next "packets" event, while the browser is
+// maxObserveBacklog behind. The runner calls it from one goroutine at a time.
+func (s *session) scenarioProgress(req uint64) func(protocol.Event) {
+	var skipped uint64
+	// The runner counts packet times from its start, about now: count them from the session's.
+	shift := time.Since(s.epoch).Microseconds()
+	return func(e protocol.Event) {
+		e.Req = req
+		if e.Type == protocol.EventPackets {
+			if s.backlog() > maxObserveBacklog {
+				skipped += e.Skipped + uint64(len(e.Packets))
+				return
+			}
+			e.Skipped += skipped
+			skipped = 0
+			e.AtMicros += shift
+			for i := range e.Packets {
+				e.Packets[i].AtMicros += shift
+			}
+		}
+		s.send(e)
+		s.flush()
+	}
 }
