@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/scenarios"
 	"github.com/wireplay/wireplay/server"
 )
 
@@ -25,6 +26,50 @@ func TestRelayScenario(t *testing.T) {
 		r := e.Report
 		if r.Scenario != "boundaries" || r.Seed != 2 || r.Conclusion == "" || len(r.Stats) == 0 || len(r.Runs) != 1 {
 			t.Errorf("report %+v", r)
+		}
+		// Before the report, the run's packets streamed live, tagged with the request.
+		dirs, transports := map[string]int{}, map[protocol.Transport]int{}
+		for _, e := range evs[:len(evs)-1] {
+			if e.Type != protocol.EventPackets || e.Req != 5 {
+				continue
+			}
+			if len(e.Packets) > scenarios.ProgressBatch {
+				t.Errorf("packets event of %d packets", len(e.Packets))
+			}
+			for _, p := range e.Packets {
+				dirs[p.Dir]++
+				transports[p.Transport]++
+				if p.Summary == "" || p.Fate == "" {
+					t.Errorf("packet %+v", p)
+				}
+			}
+		}
+		if dirs["up"] == 0 || dirs["down"] == 0 || transports[protocol.TCP] == 0 {
+			t.Errorf("lesson packets before its report: by direction %v, by transport %v; want both directions, TCP among them", dirs, transports)
+		}
+	})
+
+	t.Run("a lossy lesson's packets show drops", func(t *testing.T) {
+		rc.send(protocol.Request{Type: protocol.TypeScenario, ID: 6, Scenario: &protocol.ScenarioRequest{Name: "loss-order", Seed: 1,
+			Params: map[string]string{"messages": "40"}}})
+		evs := rc.until(func(e protocol.Event) bool {
+			return (e.Type == protocol.EventScenario || e.Type == protocol.EventError) && e.Req == 6
+		})
+		if e := evs[len(evs)-1]; e.Type != protocol.EventScenario {
+			t.Fatalf("got %+v, want a scenario report", e)
+		}
+		fates := map[string]int{}
+		for _, e := range evs {
+			if e.Type == protocol.EventPackets && e.Req == 6 {
+				for _, p := range e.Packets {
+					fates[p.Fate]++
+				}
+			} else if e.Type == protocol.EventPackets {
+				t.Errorf("packets event for request %d during lesson 6", e.Req)
+			}
+		}
+		if fates["delivered"] == 0 || fates["dropped"] == 0 {
+			t.Errorf("fates %v, want delivered and dropped packets", fates)
 		}
 	})
 
