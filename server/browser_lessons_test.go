@@ -34,6 +34,15 @@ func TestBrowserLessons(t *testing.T) {
 		t.Errorf("address names lesson %q, want boundaries", seed)
 	}
 
+	// loss-order on a lossier link: the live sequence diagram marks the drops.
+	browserLesson(t, ctx, "loss-order", map[string]string{"lesson-param-messages": "10", "lesson-up-loss": "25", "lesson-down-loss": "25"})
+	browserWithin(t, ctx, 5*time.Second, "a dropped packet in the lesson's diagram", browserWaitTrue(
+		`document.querySelectorAll('[data-testid="lesson-seq"] g.pk[data-fate="dropped"]').length > 0`))
+	// The lesson's packets are the Lessons tab's only: the Messages tab's diagrams stay empty.
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid^="seq-"] g.pk').length`)); err != nil || n != 0 {
+		t.Errorf("%d packets in the Messages tab's diagrams after lessons (%v), want 0", n, err)
+	}
+
 	// handshake, with a parameter and a seed of our own: both go into the address.
 	// The down direction edited away from the preset: 30 ms of delay.
 	browserLesson(t, ctx, "handshake", map[string]string{"lesson-param-requests": "3", "lesson-seed": "3", "lesson-down-delay": "30"})
@@ -112,5 +121,14 @@ func browserLesson(t *testing.T, ctx context.Context, name string, controls map[
 	}
 	if filled, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`Array.from(document.querySelectorAll('[data-testid="lesson-stats"] tbody td.n')).some(td => /\d/.test(td.textContent))`)); !filled {
 		t.Errorf("%s: no number in the statistics", name)
+	}
+	// The run's packets, streamed while it ran, stay drawn: arrows between client and server.
+	arrows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelector('[data-testid="lesson-live"]').hidden ? -1 :
+		document.querySelectorAll('[data-testid="lesson-seq"] g.pk line').length`))
+	if err != nil || arrows < 1 {
+		t.Errorf("%s: %d arrows in the lesson's sequence diagram (%v), want some", name, arrows, err)
+	}
+	if note, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="lesson-seq-note"]`))); !strings.Contains(note, "packets") {
+		t.Errorf("%s: the diagram's note reads %q", name, note)
 	}
 }

@@ -895,7 +895,33 @@ func lessonsView(imp []impField) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, " <button type=\"button\" class=\"link-btn\" id=\"lesson-link-reset\" data-testid=\"lesson-link-reset\">back to the preset</button></p></details> <button type=\"button\" class=\"primary\" id=\"lesson-run\" data-testid=\"lesson-run\" disabled>Run</button></form><div class=\"lesson-explain\" id=\"lesson-explain\" data-testid=\"lesson-explain\"></div></section><section class=\"lesson-result\" id=\"lesson-result\" data-testid=\"lesson-result\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"lesson-status\" data-testid=\"lesson-status\">Run the lesson: the conclusion, charts and numbers of the run show here.</p><p class=\"lesson-meta\" id=\"lesson-meta\" data-testid=\"lesson-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"lesson-conclusion\" data-testid=\"lesson-conclusion\" hidden></p><div class=\"lesson-charts\" id=\"lesson-charts\" data-testid=\"lesson-charts\"></div><table class=\"lesson-stats\" id=\"lesson-stats\" data-testid=\"lesson-stats\" hidden><caption>Measured <small id=\"lesson-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"lesson-tables\" data-testid=\"lesson-tables\"></div></section></main>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, " <button type=\"button\" class=\"link-btn\" id=\"lesson-link-reset\" data-testid=\"lesson-link-reset\">back to the preset</button></p></details> <button type=\"button\" class=\"primary\" id=\"lesson-run\" data-testid=\"lesson-run\" disabled>Run</button></form><div class=\"lesson-explain\" id=\"lesson-explain\" data-testid=\"lesson-explain\"></div></section><section class=\"lesson-result\" id=\"lesson-result\" data-testid=\"lesson-result\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"lesson-status\" data-testid=\"lesson-status\">Run the lesson: the conclusion, charts and numbers of the run show here.</p><p class=\"lesson-meta\" id=\"lesson-meta\" data-testid=\"lesson-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"lesson-conclusion\" data-testid=\"lesson-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"lesson-live\" data-testid=\"lesson-live\" hidden><figcaption>")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var52 string
+		templ_7745c5c3_Var52, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 327, Col: 37}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var52))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 77, " <small id=\"lesson-seq-note\" data-testid=\"lesson-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"lesson-seq\" data-role=\"seq\" role=\"img\" aria-label=\"the lesson's packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var53 string
+		templ_7745c5c3_Var53, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 332, Col: 64}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var53))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 78, "</p></div></figure><div class=\"lesson-charts\" id=\"lesson-charts\" data-testid=\"lesson-charts\"></div><table class=\"lesson-stats\" id=\"lesson-stats\" data-testid=\"lesson-stats\" hidden><caption>Measured <small id=\"lesson-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"lesson-tables\" data-testid=\"lesson-tables\"></div></section></main>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -21,6 +21,8 @@ const (
 	maxLessonStats  = 300
 	maxLessonTables = 10
 	maxTableRows    = 200
+	maxLessonPkts   = 120  // packets the lesson's sequence diagram holds
+	perRunPackets   = 2000 // packets the relay forwards per run (scenarios.ProgressPerRun)
 )
 
 // lessonState is one lesson's controls: what a Run asks for, and what its address holds.
@@ -39,12 +41,24 @@ type lessonResult struct {
 	err    string
 }
 
+// lessonTrace is a lesson's last run's packets as they streamed in: the last maxLessonPkts of
+// them, how many came, and how many the relay skipped.
+type lessonTrace struct {
+	pkts    []protocol.PacketInfo
+	seen    int
+	skipped uint64
+}
+
 // lessonsUI is the Lessons tab: the menu of the relay's scenarios, the chosen one's explanation
 // and controls, and its result (conclusion, charts, statistics, tables).
 type lessonsUI struct {
 	list, title, summary, explain, preset, seed, repeat, params, link, linkState, run js.Value
 	result, status, conclusion, meta, charts, stats, statsBody, statsNote, tables     js.Value
 	fields                                                                            map[string]js.Value // "up-delay" → input
+	live, seqNote                                                                     js.Value
+	seq                                                                               *seqDiagram
+	traces                                                                            map[string]*lessonTrace
+	seqDirty                                                                          bool
 
 	infos     []protocol.ScenarioInfo
 	presets   []protocol.PresetInfo
@@ -75,7 +89,10 @@ func newLessonsUI() *lessonsUI {
 		statsNote: byID("lesson-stats-note"), tables: byID("lesson-tables"),
 		fields: map[string]js.Value{}, items: map[string]js.Value{}, paramEls: map[string]js.Value{},
 		states: map[string]*lessonState{}, results: map[string]*lessonResult{},
+		live: byID("lesson-live"), seqNote: byID("lesson-seq-note"), traces: map[string]*lessonTrace{},
 	}
+	u.seq = newSeqDiagram(u.live)
+	u.seq.keep, u.seq.byTransport = maxLessonPkts, true
 	u.statsBody = query(u.stats, "tbody")
 	for _, d := range []string{"up", "down"} {
 		for _, k := range impKeys {
@@ -587,6 +604,7 @@ func (u *lessonsUI) enable(on bool) {
 // begin marks request id, for the shown lesson, as running.
 func (u *lessonsUI) begin(id uint64) {
 	u.pending, u.pendingName, u.started, u.progress = id, u.cur, time.Now(), 0
+	u.traces[u.cur] = &lessonTrace{}
 	u.run.Set("disabled", true)
 	setText(u.run, "Running…")
 	if b, ok := u.items[u.cur]; ok {
@@ -602,6 +620,9 @@ func (u *lessonsUI) tick() bool {
 	}
 	if u.cur == u.pendingName {
 		u.showRunning()
+		if u.seqDirty {
+			u.drawSeq()
+		}
 	}
 	return true
 }
@@ -629,12 +650,65 @@ func (u *lessonsUI) showRunning() {
 	u.setStatus("running", s)
 }
 
-// event counts a live event of the running lesson (one whose request is the lesson's).
+// event takes a live event of the running lesson (one whose request is the lesson's): its
+// packets join the lesson's sequence diagram, drawn on the next tick.
 func (u *lessonsUI) event(ev protocol.Event) {
 	u.progress++
 	if n := len(ev.Packets); n > 1 {
 		u.progress += n - 1
 	}
+	if ev.Type != protocol.EventPackets {
+		return
+	}
+	tr := u.traces[u.pendingName]
+	if tr == nil {
+		tr = &lessonTrace{}
+		u.traces[u.pendingName] = tr
+	}
+	tr.skipped += ev.Skipped
+	for _, p := range ev.Packets {
+		tr.pkts = append(tr.pkts, p)
+		tr.seen++
+	}
+	if len(tr.pkts) > maxLessonPkts {
+		tr.pkts = slices.Delete(tr.pkts, 0, len(tr.pkts)-maxLessonPkts)
+	}
+	u.seqDirty = true
+}
+
+// drawSeq draws the shown lesson's packets, if it has streamed any.
+func (u *lessonsUI) drawSeq() {
+	u.seqDirty = false
+	tr := u.traces[u.cur]
+	running := u.pending != 0 && u.pendingName == u.cur
+	if tr == nil || (tr.seen == 0 && tr.skipped == 0 && !running) {
+		u.live.Set("hidden", true)
+		return
+	}
+	u.live.Set("hidden", false)
+	u.live.Get("dataset").Set("state", map[bool]string{true: "running", false: "done"}[running])
+	u.seq.pkts = append(u.seq.pkts[:0], tr.pkts...)
+	u.seq.seen = tr.seen
+	note := itoa(tr.seen) + " packets"
+	if tr.skipped > 0 {
+		note += " · " + strconv.FormatUint(tr.skipped, 10) + " not shown"
+		u.seq.note = strconv.FormatUint(tr.skipped, 10) + " skipped"
+	} else {
+		u.seq.note = ""
+	}
+	if tr.seen > len(tr.pkts) {
+		note = "the last " + itoa(len(tr.pkts)) + " of " + note
+	}
+	if tr.skipped > 0 {
+		note += " (a run streams at most " + itoa(perRunPackets) + "; the pcapng of `wireplay run --out` has them all)"
+	}
+	setText(u.seqNote, note)
+	u.seqNote.Get("dataset").Set("skipped", strconv.FormatUint(tr.skipped, 10))
+	hint := "no packets yet"
+	if !running {
+		hint = "this run put no packets on the link"
+	}
+	u.seq.draw(hint)
 }
 
 // finished stores the running lesson's outcome and shows it if that lesson is shown.
@@ -689,6 +763,7 @@ func (u *lessonsUI) render() {
 		u.result.Get("dataset").Set("state", "done")
 	}
 	u.draw(r)
+	u.drawSeq()
 }
 
 // draw fills the result area from r's report (or empties it).

@@ -366,6 +366,14 @@ func (a *app) apply(ev protocol.Event) {
 		}
 		a.mu.Unlock()
 		return
+	case ev.Type == protocol.EventPackets && ev.Req != 0:
+		// A lesson's packets (its own link): the Lessons tab's, never the Messages tab's.
+		a.mu.Lock()
+		if ev.Req == a.lessons.pending {
+			a.lessons.event(ev)
+		}
+		a.mu.Unlock()
+		return
 	case ev.Type == protocol.EventPackets:
 		a.mu.Lock()
 		a.link.skipped += ev.Skipped

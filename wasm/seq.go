@@ -25,14 +25,24 @@ const (
 	seqMaxGap  = 36.0 // most vertical room an idle stretch takes
 )
 
-// seqDiagram is a transport's packet sequence diagram: client and server lanes, one sloped arrow
-// per packet from its sender at the time it entered the wire to the receiver at its delivery.
+// seqDiagram is a packet sequence diagram — a transport's in the Messages tab, a lesson run's in
+// the Lessons tab: client and server lanes, one sloped arrow per packet from its sender at the time
+// it entered the wire to the receiver at its delivery.
 type seqDiagram struct {
 	box, svg, hint js.Value
 	pkts           []protocol.PacketInfo // oldest first
 	seen           int                   // packets ever added since the last reset
+	// keep is how many packets the diagram holds (maxPackets when 0).
+	keep int
+	// byTransport marks each arrow with its packet's transport (data-proto), for a diagram that
+	// mixes them; the stylesheet colours them.
+	byTransport bool
+	// note, when set, is shown above the lanes after the "last N" count.
+	note string
 }
 
+// newSeqDiagram draws into root's [data-role=seq-box] (the scrolling box), [data-role=seq] (the
+// SVG) and [data-role=seq-hint] (shown while there are no packets).
 func newSeqDiagram(root js.Value) *seqDiagram {
 	return &seqDiagram{
 		box:  query(root, `[data-role="seq-box"]`),
@@ -41,30 +51,44 @@ func newSeqDiagram(root js.Value) *seqDiagram {
 	}
 }
 
+func (s *seqDiagram) limit() int {
+	if s.keep > 0 {
+		return s.keep
+	}
+	return maxPackets
+}
+
 func (s *seqDiagram) add(p protocol.PacketInfo) {
 	s.pkts = append(s.pkts, p)
 	s.seen++
-	if len(s.pkts) > maxPackets {
-		s.pkts = slices.Delete(s.pkts, 0, len(s.pkts)-maxPackets)
+	if n := s.limit(); len(s.pkts) > n {
+		s.pkts = slices.Delete(s.pkts, 0, len(s.pkts)-n)
 	}
 }
 
 func (s *seqDiagram) reset() {
 	s.pkts = s.pkts[:0]
 	s.seen = 0
+	s.note = ""
 }
 
-// render redraws the diagram: lanes, a time axis and one arrow per packet, oldest at the top.
+// render redraws a transport's diagram in the Messages tab, whose network is mode.
 func (s *seqDiagram) render(mode string) {
+	hint := "switch to the emulated link to see packets"
+	if mode == protocol.ModeLink {
+		hint = "no packets yet: send a message"
+	}
+	s.draw(hint)
+}
+
+// draw redraws the diagram: lanes, a time axis and one arrow per packet, oldest at the top; with
+// no packets, the hint.
+func (s *seqDiagram) draw(hint string) {
 	clear(s.svg)
 	if len(s.pkts) == 0 {
 		s.svg.Call("setAttribute", "height", "0")
 		s.box.Get("dataset").Set("empty", "true")
-		if mode == protocol.ModeLink {
-			setText(s.hint, "no packets yet: send a message")
-		} else {
-			setText(s.hint, "switch to the emulated link to see packets")
-		}
+		setText(s.hint, hint)
 		return
 	}
 	s.box.Get("dataset").Set("empty", "false")
@@ -126,8 +150,12 @@ func (s *seqDiagram) render(mode string) {
 		svgEl("line", "class", "lane", "x1", xc, "y1", seqTop-6, "x2", xc, "y2", h),
 		svgEl("line", "class", "lane", "x1", xs, "y1", seqTop-6, "x2", xs, "y2", h),
 	)
+	note := s.note
 	if s.seen > len(s.pkts) {
-		frag.Call("append", svgText(w/2, 12, "lane-note", "last "+itoa(len(s.pkts)), "text-anchor", "middle"))
+		note = strings.TrimSuffix("last "+itoa(len(s.pkts))+" · "+note, " · ")
+	}
+	if note != "" {
+		frag.Call("append", svgText(w/2, 12, "lane-note", shorten(note, int((xs-xc-80)/5)), "text-anchor", "middle"))
 	}
 	chars := int((xs - xc - 10) / 5.4)
 	lastLabel, lastTime := math.Inf(-1), ""
@@ -155,7 +183,14 @@ func (s *seqDiagram) render(mode string) {
 		if p.Duplicated {
 			g.Call("setAttribute", "data-dup", "true")
 		}
-		svgTitle(g, packetDetails(p, t0))
+		if s.byTransport && p.Transport != "" {
+			g.Call("setAttribute", "data-proto", string(p.Transport))
+		}
+		details := packetDetails(p, t0)
+		if s.byTransport && p.Transport != "" {
+			details = strings.ToUpper(string(p.Transport)) + " · " + details
+		}
+		svgTitle(g, details)
 		g.Call("append", svgEl("line", "x1", x1, "y1", y1, "x2", x2, "y2", y2))
 		if dropped {
 			g.Call("append", svgText(x2, y2+4, "x-mark", "✕", "text-anchor", "middle"))
