@@ -6,8 +6,6 @@
 //     chosen client→server packet of stream 1 dropped, and when every message was delivered.
 //   - ConnectTimes measures what it costs to become able to send: TCP connect, TCP + TLS 1.3,
 //     QUIC's 1-RTT handshake and a WebSocket upgrade.
-//   - StartEcho starts wireplay's echo endpoints on one host of a link (or any transports.Network),
-//     for `wireplay probe --link`.
 //
 // Every function opens its own listeners on the link's server host (port 0) and closes all it
 // opened before it returns.

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wireplay/wireplay/experiments"
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
@@ -109,11 +108,11 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 			}
 		}()
 	}
-	var eo experiments.EchoOptions
+	var eo transports.EchoOptions
 	if qlog != nil {
 		eo.QUICTracer = qlog.Tracer
 	}
-	echo, err := experiments.StartEcho(ctx, l.Server(), l.ServerAddr().String(), eo)
+	echo, err := transports.StartEcho(ctx, l.Server(), l.ServerAddr().String(), eo)
 	if err != nil {
 		return Summary{}, fmt.Errorf("probe: link: %w", err)
 	}

@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"math"
 	"net"
@@ -14,81 +13,7 @@ import (
 	"unsafe"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
-
-	"github.com/wireplay/wireplay/transports"
 )
-
-// echoHosts are wireplay's echo endpoints (TCP, UDP, QUIC streams and datagrams, WebSocket) on a
-// run's server host, and the Target a transports.Dial client on the client host reaches them by.
-type echoHosts struct {
-	TCP  *transports.TCPEcho
-	UDP  *transports.UDPEcho
-	QUIC *transports.QUICEcho
-	WS   *httpHost
-	// TLS is the server's configuration (a fresh self-signed certificate); Target.TLS trusts it.
-	TLS    *tls.Config
-	Target transports.Target
-
-	wg sync.WaitGroup
-}
-
-// startEchoHosts starts every echo endpoint on env.Link.Server(); Close stops them all and waits
-// for their goroutines. QUIC uses env.QUICConfig (so the run's qlog sees it) with 0-RTT off.
-func startEchoHosts(ctx context.Context, env *Env) (_ *echoHosts, err error) {
-	srv := env.Link.Server()
-	h := &echoHosts{}
-	defer func() {
-		if err != nil {
-			h.Close()
-		}
-	}()
-	if h.TLS, err = transports.ServerTLSConfig("", ""); err != nil {
-		return nil, err
-	}
-	addr := net.JoinHostPort(env.Link.ServerAddr().String(), "0")
-	if h.TCP, err = transports.ListenTCPEcho(ctx, srv, addr, transports.TCPEchoConfig{}); err != nil {
-		return nil, err
-	}
-	h.wg.Go(func() { h.TCP.Serve() })
-	if h.UDP, err = transports.ListenUDPEcho(ctx, srv, addr, transports.UDPEchoConfig{}); err != nil {
-		return nil, err
-	}
-	h.wg.Go(func() { h.UDP.Serve() })
-	qc := transports.QUICEchoConfig{}
-	if env.QLog != nil {
-		qc.Tracer = env.QLog.Tracer
-	}
-	if h.QUIC, err = transports.ListenQUICEcho(ctx, srv, addr, h.TLS, qc); err != nil {
-		return nil, err
-	}
-	h.wg.Go(func() { h.QUIC.Serve() })
-	if h.WS, err = startHTTPHost(ctx, env, transports.WSEchoHandler(transports.WSEchoConfig{})); err != nil {
-		return nil, err
-	}
-	h.Target = transports.Target{
-		TCP: h.TCP.Addr().String(), UDP: h.UDP.Addr().String(), QUIC: h.QUIC.Addr().String(),
-		WS: "ws://" + h.WS.Addr().String() + "/", TLS: transports.ClientTLSConfig(h.TLS),
-		QUICConfig: env.QUICConfig(),
-	}
-	return h, nil
-}
-
-// Close stops every endpoint and waits for their goroutines.
-func (h *echoHosts) Close() {
-	if h.WS != nil {
-		h.WS.Close()
-	}
-	if h.QUIC != nil {
-		h.QUIC.Close()
-	}
-	if h.UDP != nil {
-		h.UDP.Close()
-	}
-	if h.TCP != nil {
-		h.TCP.Close()
-	}
-	h.wg.Wait()
-}
 
 // httpHost is a net/http server on a run's server host. Close closes every connection it
 // accepted, hijacked ones (WebSocket) included, cancels its requests' contexts, and waits for its

@@ -82,7 +82,11 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 		added = append(added, fmt.Sprintf("%g%% duplication", dup*100))
 	}
 
-	hosts, err := startEchoHosts(ctx, env)
+	var eo transports.EchoOptions
+	if env.QLog != nil {
+		eo.QUICTracer = env.QLog.Tracer
+	}
+	hosts, err := transports.StartEcho(ctx, env.Link.Server(), env.Link.ServerAddr().String(), eo)
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,6 @@ package transportstest
 import (
 	"bytes"
 	"context"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -12,48 +10,16 @@ import (
 	"github.com/wireplay/wireplay/transports"
 )
 
-// StartEcho starts wireplay's four echo endpoints on n at host (port 0 each) and returns the
-// Target that reaches them. Everything is closed in t.Cleanup.
+// StartEcho starts wireplay's four echo endpoints on n at host (port 0 each) with
+// transports.StartEcho and returns the Target that reaches them. Everything is closed in t.Cleanup.
 func StartEcho(t testing.TB, n transports.Network, host string) transports.Target {
 	t.Helper()
-	ctx := context.Background()
-	at := net.JoinHostPort(host, "0")
-	tcp, err := transports.ListenTCPEcho(ctx, n, at, transports.TCPEchoConfig{})
+	e, err := transports.StartEcho(context.Background(), n, host, transports.EchoOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go tcp.Serve()
-	t.Cleanup(func() { tcp.Close() })
-	udp, err := transports.ListenUDPEcho(ctx, n, at, transports.UDPEchoConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go udp.Serve()
-	t.Cleanup(func() { udp.Close() })
-	tlsConf, err := transports.ServerTLSConfig("", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := transports.ListenQUICEcho(ctx, n, at, tlsConf, transports.QUICEchoConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go q.Serve()
-	t.Cleanup(func() { q.Close() })
-	hl, err := n.Listen(ctx, "tcp", at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: transports.WSEchoHandler(transports.WSEchoConfig{})}
-	go hs.Serve(hl)
-	t.Cleanup(func() { hs.Close() })
-	return transports.Target{
-		TCP:  tcp.Addr().String(),
-		UDP:  udp.Addr().String(),
-		QUIC: q.Addr().String(),
-		WS:   "ws://" + hl.Addr().String() + "/",
-		TLS:  transports.ClientTLSConfig(tlsConf),
-	}
+	t.Cleanup(func() { e.Close() })
+	return e.Target
 }
 
 // Recorder collects a client's events.

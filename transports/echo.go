@@ -1,4 +1,4 @@
-package experiments
+package transports
 
 import (
 	"context"
@@ -9,13 +9,11 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlogwriter"
-
-	"github.com/wireplay/wireplay/transports"
 )
 
 // EchoOptions tune StartEcho.
 type EchoOptions struct {
-	// QUICTracer, when set, traces the QUIC endpoint's connections (e.g. transports.QLog.Tracer);
+	// QUICTracer, when set, traces the QUIC endpoint's connections (e.g. QLog.Tracer);
 	// it is also put in the returned Target's QUICConfig, so the client's connections are traced too.
 	QUICTracer func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace
 }
@@ -24,35 +22,36 @@ type EchoOptions struct {
 type Echo struct {
 	// Target reaches the endpoints (the WebSocket echo at ws://HOST:PORT/ws/echo); its TLS trusts
 	// exactly the QUIC endpoint's self-signed certificate.
-	Target transports.Target
+	Target Target
 	close  []func() error
 }
 
 // StartEcho starts wireplay's TCP, UDP, QUIC and WebSocket echo endpoints on n at host, each on a
 // port of its own (port 0), with the defaults of `wireplay serve`. Close stops them. On a link,
-// n is l.Server() and host l.ServerAddr().String(); the client then dials from l.Client().
-func StartEcho(ctx context.Context, n transports.Network, host string, o EchoOptions) (*Echo, error) {
+// n is l.Server() and host l.ServerAddr().String(); the client then dials from l.Client(). Tests,
+// `wireplay probe --link` and the lessons all start their endpoints with it.
+func StartEcho(ctx context.Context, n Network, host string, o EchoOptions) (*Echo, error) {
 	e := &Echo{}
 	at := net.JoinHostPort(host, "0")
-	tcp, err := transports.ListenTCPEcho(ctx, n, at, transports.TCPEchoConfig{})
+	tcp, err := ListenTCPEcho(ctx, n, at, TCPEchoConfig{})
 	if err != nil {
 		return nil, err
 	}
 	go tcp.Serve()
 	e.close = append(e.close, tcp.Close)
-	udp, err := transports.ListenUDPEcho(ctx, n, at, transports.UDPEchoConfig{})
+	udp, err := ListenUDPEcho(ctx, n, at, UDPEchoConfig{})
 	if err != nil {
 		e.Close()
 		return nil, err
 	}
 	go udp.Serve()
 	e.close = append(e.close, udp.Close)
-	tlsConf, err := transports.ServerTLSConfig("", "")
+	tlsConf, err := ServerTLSConfig("", "")
 	if err != nil {
 		e.Close()
 		return nil, err
 	}
-	q, err := transports.ListenQUICEcho(ctx, n, at, tlsConf, transports.QUICEchoConfig{Tracer: o.QUICTracer})
+	q, err := ListenQUICEcho(ctx, n, at, tlsConf, QUICEchoConfig{Tracer: o.QUICTracer})
 	if err != nil {
 		e.Close()
 		return nil, err
@@ -65,17 +64,17 @@ func StartEcho(ctx context.Context, n transports.Network, host string, o EchoOpt
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/ws/echo", transports.WSEchoHandler(transports.WSEchoConfig{}))
+	mux.Handle("/ws/echo", WSEchoHandler(WSEchoConfig{}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(hl)
 	e.close = append(e.close, hs.Close)
-	e.Target = transports.Target{
+	e.Target = Target{
 		TCP:        tcp.Addr().String(),
 		UDP:        udp.Addr().String(),
 		QUIC:       q.Addr().String(),
 		WS:         "ws://" + hl.Addr().String() + "/ws/echo",
-		TLS:        transports.ClientTLSConfig(tlsConf),
-		QUICConfig: transports.QUICEchoConfig{Tracer: o.QUICTracer}.QUICConfig(),
+		TLS:        ClientTLSConfig(tlsConf),
+		QUICConfig: QUICEchoConfig{Tracer: o.QUICTracer}.QUICConfig(),
 	}
 	return e, nil
 }
