@@ -3,11 +3,10 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 const (
 	maxLinks      = 64                  // emulated links in use server-wide
 	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps
-	linkHTTPLimit = 10 * time.Second    // the link's WebSocket endpoint's header timeout
 	linkHOLLimit  = 2 * time.Minute     // longest head-of-line experiment run
 	errTooMany    = "too many emulated links in use; try again later"
 	errHOLKernel  = "the head-of-line experiment needs the emulated link: switch to link mode"
@@ -404,92 +402,41 @@ func (w watchNet) Dial(ctx context.Context, network, address string) (net.Conn, 
 	return c, err
 }
 
-// linkEcho is wireplay's echo endpoints on a link's server host.
+// linkEcho is wireplay's echo endpoints on a link's server host, and the server port of each
+// transport (to tell the session's packets from others).
 type linkEcho struct {
-	tcp    *transports.TCPEcho
-	udp    *transports.UDPEcho
-	quic   *transports.QUICEcho
-	http   *http.Server
+	*transports.Echo
 	target transports.Target
-	ports  map[protocol.Transport]uint16 // server port of each transport
-	wg     sync.WaitGroup
+	ports  map[protocol.Transport]uint16
 }
 
-func startLinkEcho(ctx context.Context, l *link.Link, tlsConf *tls.Config, cfg Config) (e *linkEcho, err error) {
-	if tlsConf == nil {
-		if tlsConf, err = transports.ServerTLSConfig("", ""); err != nil {
-			return nil, err
-		}
-	}
-	e = &linkEcho{}
-	defer func() {
-		if err != nil {
-			e.close()
-		}
-	}()
-	n := l.Server()
-	at := net.JoinHostPort(l.ServerAddr().String(), "0")
-	if e.tcp, err = transports.ListenTCPEcho(ctx, n, at, transports.TCPEchoConfig{IdleTimeout: cfg.IdleTimeout}); err != nil {
-		return nil, err
-	}
-	if e.udp, err = transports.ListenUDPEcho(ctx, n, at, cfg.UDPEcho); err != nil {
-		return nil, err
-	}
-	if e.quic, err = transports.ListenQUICEcho(ctx, n, at, tlsConf, transports.QUICEchoConfig{}); err != nil {
-		return nil, err
-	}
-	hl, err := n.Listen(ctx, "tcp", at)
-	if err != nil {
-		return nil, fmt.Errorf("listen http: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /ws/echo", transports.WSEchoHandler(transports.WSEchoConfig{IdleTimeout: cfg.IdleTimeout}))
-	e.http = &http.Server{Handler: mux, ReadHeaderTimeout: linkHTTPLimit, ErrorLog: nil}
-	e.target = transports.Target{
-		TCP:  e.tcp.Addr().String(),
-		UDP:  e.udp.Addr().String(),
-		QUIC: e.quic.Addr().String(),
-		WS:   "ws://" + hl.Addr().String() + "/ws/echo",
-		TLS:  transports.ClientTLSConfig(tlsConf),
-	}
-	e.ports = map[protocol.Transport]uint16{
-		protocol.TCP:        port(e.tcp.Addr()),
-		protocol.UDP:        port(e.udp.Addr()),
-		protocol.QUICStream: port(e.quic.Addr()),
-		protocol.QUICDgram:  port(e.quic.Addr()),
-		protocol.WS:         port(hl.Addr()),
-	}
-	e.wg.Go(func() { e.tcp.Serve() })
-	e.wg.Go(func() { e.udp.Serve() })
-	e.wg.Go(func() { e.quic.Serve() })
-	e.wg.Go(func() {
-		if err := e.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			cfg.Logger.Debug("relay: link http endpoint", "err", err)
-		}
+func startLinkEcho(ctx context.Context, l *link.Link, tlsConf *tls.Config, cfg Config) (*linkEcho, error) {
+	e, err := transports.StartEcho(ctx, l.Server(), l.ServerAddr().String(), transports.EchoOptions{
+		TLS: tlsConf,
+		TCP: transports.TCPEchoConfig{IdleTimeout: cfg.IdleTimeout},
+		UDP: cfg.UDPEcho,
+		WS:  transports.WSEchoConfig{IdleTimeout: cfg.IdleTimeout},
 	})
-	return e, nil
+	if err != nil {
+		return nil, err
+	}
+	t := e.Target
+	t.QUICConfig = nil // the session sets its own (with its qlog)
+	return &linkEcho{Echo: e, target: t, ports: map[protocol.Transport]uint16{
+		protocol.TCP:        port(t.TCP),
+		protocol.UDP:        port(t.UDP),
+		protocol.QUICStream: port(t.QUIC),
+		protocol.QUICDgram:  port(t.QUIC),
+		protocol.WS:         port(strings.TrimSuffix(strings.TrimPrefix(t.WS, "ws://"), "/ws/echo")),
+	}}, nil
 }
 
-func port(a net.Addr) uint16 {
-	ap, err := netip.ParseAddrPort(a.String())
+func (e *linkEcho) close() { e.Close() }
+
+func port(hostport string) uint16 {
+	ap, err := netip.ParseAddrPort(hostport)
 	if err != nil {
 		return 0
 	}
 	return ap.Port()
-}
-
-func (e *linkEcho) close() {
-	if e.http != nil {
-		e.http.Close()
-	}
-	if e.tcp != nil {
-		e.tcp.Close()
-	}
-	if e.udp != nil {
-		e.udp.Close()
-	}
-	if e.quic != nil {
-		e.quic.Close()
-	}
-	e.wg.Wait()
 }

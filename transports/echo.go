@@ -2,72 +2,86 @@ package transports
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlogwriter"
 )
 
-// EchoOptions tune StartEcho.
+// EchoOptions tune StartEcho; the zero value gives `wireplay serve`'s defaults.
 type EchoOptions struct {
-	// QUICTracer, when set, traces the QUIC endpoint's connections (e.g. QLog.Tracer);
-	// it is also put in the returned Target's QUICConfig, so the client's connections are traced too.
+	// TLS is the QUIC endpoint's configuration; nil makes a fresh self-signed certificate.
+	TLS *tls.Config
+	// TCP, UDP and WS tune those endpoints.
+	TCP TCPEchoConfig
+	UDP UDPEchoConfig
+	WS  WSEchoConfig
+	// QUICTracer, when set, traces the QUIC endpoint's connections (e.g. QLog.Tracer); it is also
+	// put in the returned Target's QUICConfig, so the client's connections are traced too.
 	QUICTracer func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace
 }
 
 // Echo is wireplay's four echo endpoints running on one network.
 type Echo struct {
 	// Target reaches the endpoints (the WebSocket echo at ws://HOST:PORT/ws/echo); its TLS trusts
-	// exactly the QUIC endpoint's self-signed certificate.
+	// exactly the QUIC endpoint's certificate.
 	Target Target
-	close  []func() error
+
+	close []func() error
+	wg    sync.WaitGroup
 }
 
 // StartEcho starts wireplay's TCP, UDP, QUIC and WebSocket echo endpoints on n at host, each on a
-// port of its own (port 0), with the defaults of `wireplay serve`. Close stops them. On a link,
-// n is l.Server() and host l.ServerAddr().String(); the client then dials from l.Client(). Tests,
-// `wireplay probe --link` and the lessons all start their endpoints with it.
-func StartEcho(ctx context.Context, n Network, host string, o EchoOptions) (*Echo, error) {
+// port of its own (port 0). Close stops them. On a link, n is l.Server() and host
+// l.ServerAddr().String(); the client then dials from l.Client(). Tests, `wireplay probe --link`,
+// the lessons and the relay's link mode all start their endpoints with it.
+func StartEcho(ctx context.Context, n Network, host string, o EchoOptions) (_ *Echo, err error) {
 	e := &Echo{}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	tlsConf := o.TLS
+	if tlsConf == nil {
+		if tlsConf, err = ServerTLSConfig("", ""); err != nil {
+			return nil, err
+		}
+	}
 	at := net.JoinHostPort(host, "0")
-	tcp, err := ListenTCPEcho(ctx, n, at, TCPEchoConfig{})
+	tcp, err := ListenTCPEcho(ctx, n, at, o.TCP)
 	if err != nil {
 		return nil, err
 	}
-	go tcp.Serve()
 	e.close = append(e.close, tcp.Close)
-	udp, err := ListenUDPEcho(ctx, n, at, UDPEchoConfig{})
+	e.wg.Go(func() { tcp.Serve() })
+	udp, err := ListenUDPEcho(ctx, n, at, o.UDP)
 	if err != nil {
-		e.Close()
 		return nil, err
 	}
-	go udp.Serve()
 	e.close = append(e.close, udp.Close)
-	tlsConf, err := ServerTLSConfig("", "")
-	if err != nil {
-		e.Close()
-		return nil, err
-	}
+	e.wg.Go(func() { udp.Serve() })
 	q, err := ListenQUICEcho(ctx, n, at, tlsConf, QUICEchoConfig{Tracer: o.QUICTracer})
 	if err != nil {
-		e.Close()
 		return nil, err
 	}
-	go q.Serve()
 	e.close = append(e.close, q.Close)
+	e.wg.Go(func() { q.Serve() })
 	hl, err := n.Listen(ctx, "tcp", at)
 	if err != nil {
-		e.Close()
-		return nil, err
+		return nil, fmt.Errorf("listen http: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/ws/echo", WSEchoHandler(WSEchoConfig{}))
+	mux.Handle("GET /ws/echo", WSEchoHandler(o.WS))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(hl)
 	e.close = append(e.close, hs.Close)
+	e.wg.Go(func() { hs.Serve(hl) })
 	e.Target = Target{
 		TCP:        tcp.Addr().String(),
 		UDP:        udp.Addr().String(),
@@ -79,13 +93,13 @@ func StartEcho(ctx context.Context, n Network, host string, o EchoOptions) (*Ech
 	return e, nil
 }
 
-// Close stops every endpoint and closes their connections (WebSocket connections end when their
-// clients go or after the echo's idle timeout).
+// Close stops every endpoint, closes their connections and waits for their goroutines.
 func (e *Echo) Close() error {
 	var errs []error
 	for i := len(e.close) - 1; i >= 0; i-- {
 		errs = append(errs, e.close[i]())
 	}
 	e.close = nil
+	e.wg.Wait()
 	return errors.Join(errs...)
 }
