@@ -677,7 +677,7 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 			return nil, nil, 0, err
 		}
 		c.SetDeadline(deadline)
-		if _, err := c.Write([]byte{'x'}); err == nil {
+		if _, err = c.Write([]byte{'x'}); err == nil {
 			_, err = io.ReadFull(c, make([]byte, 1))
 		}
 		ep, ok := tcpEndpoint(c)

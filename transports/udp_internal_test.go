@@ -33,7 +33,8 @@ func TestUDPAllowBlocksReflectorPorts(t *testing.T) {
 	}
 	t.Run("bucket", func(t *testing.T) {
 		from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 5000}
-		if !e.allow(from, now) || !e.allow(from, now) {
+		first, second := e.allow(from, now), e.allow(from, now)
+		if !first || !second {
 			t.Fatal("burst of 2 refused")
 		}
 		if e.allow(from, now) {
