@@ -39,7 +39,7 @@ Closing has its own exchange. The side that closes first (the active closer) sen
 		Preset: "lab-25ms",
 		Params: []Param{
 			{Name: "requests", Default: "5", Help: "HTTP requests made with HTTP/1.0 (a connection each) and with HTTP/1.1 keep-alive"},
-			{Name: "zero_rtt", Default: "true", Help: "also measure QUIC 0-RTT resumption (a second connection with the first one's session ticket; 0-RTT data can be replayed)"},
+			{Name: "zero_rtt", Default: "false", Help: "opt in: also measure QUIC 0-RTT resumption (a second connection with the first one's session ticket; 0-RTT data can be replayed, so the server must accept it knowingly)"},
 		},
 		Run: runHandshake,
 	})
