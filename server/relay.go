@@ -575,9 +575,13 @@ func (s *session) write(batch [][]byte) bool {
 		msg := batch[0]
 		n := 1
 		if len(batch) > 1 {
-			msg = nil
-			for n = 0; n < len(batch) && (n == 0 || len(msg)+len(batch[n]) < maxMessageBytes); n++ {
-				msg = append(append(msg, batch[n]...), '\n')
+			size := 0
+			for n = 0; n < len(batch) && (n == 0 || size+len(batch[n]) < maxMessageBytes); n++ {
+				size += len(batch[n]) + 1
+			}
+			msg = make([]byte, 0, size)
+			for _, b := range batch[:n] {
+				msg = append(append(msg, b...), '\n')
 			}
 		}
 		batch = batch[n:]
