@@ -8,7 +8,12 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlog"
+	"github.com/quic-go/quic-go/qlogwriter"
 
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/protocol"
@@ -35,6 +40,7 @@ type linkMode struct {
 	preset string
 	seed   int64
 	obs    *observer
+	quic   *quicPackets // what the QUIC endpoints sent, for the packets' summaries
 	unsub  func()
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -272,13 +278,15 @@ func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*li
 	lk := &linkMode{s: s, l: l, preset: preset, seed: seed,
 		ports: map[portKey]protocol.Transport{}, recent: map[protocol.Transport][]portKey{}, dialing: map[protocol.Transport]int{}}
 	lk.ctx, lk.cancel = context.WithCancel(s.ctx) // the session ending ends experiments
-	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg)
+	lk.quic = newQUICPackets()
+	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, lk.quic.serverTracer)
 	if err != nil {
 		lk.cancel()
 		l.Close()
 		return nil, err
 	}
 	lk.obs = newObserver(s)
+	lk.obs.quic = lk.quic
 	lk.unsub = l.OnPacket(lk.onPacket)
 	return lk, nil
 }
@@ -303,10 +311,22 @@ func (lk *linkMode) dialer(t protocol.Transport) (transports.Network, transports
 	lk.dialing[t]++
 	lk.mu.Unlock()
 	target := lk.echo.target
+	var quicPort atomic.Uint32 // the QUIC connection's client port, once its socket exists
 	if t == protocol.QUICStream || t == protocol.QUICDgram {
-		target.QUICConfig = lk.s.qlogConfig(t, lk.obs)
+		target.QUICConfig = lk.s.qlogConfig(t, lk.obs, func(tr *transports.QLogTrace, ev qlogwriter.Event) {
+			if ps, ok := ev.(qlog.PacketSent); ok && tr.IsClient {
+				if p := uint16(quicPort.Load()); p != 0 {
+					lk.quic.sent(tr.ODCID, link.ClientToServer, p, &ps)
+				}
+			}
+		})
 	}
-	n := watchNet{Network: lk.l.Client(), host: lk.l.ClientAddr(), seen: func(a net.Addr) { lk.addPort(a, t) }}
+	n := watchNet{Network: lk.l.Client(), host: lk.l.ClientAddr(), seen: func(a net.Addr) {
+		lk.addPort(a, t)
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			quicPort.Store(uint32(ap.Port()))
+		}
+	}}
 	return n, target, func(c *transports.Client) {
 		lk.mu.Lock()
 		lk.dialing[t]--
@@ -410,12 +430,15 @@ type linkEcho struct {
 	ports  map[protocol.Transport]uint16
 }
 
-func startLinkEcho(ctx context.Context, l *link.Link, tlsConf *tls.Config, cfg Config) (*linkEcho, error) {
+// startLinkEcho starts the echo endpoints; tracer traces the QUIC endpoint's connections.
+func startLinkEcho(ctx context.Context, l *link.Link, tlsConf *tls.Config, cfg Config,
+	tracer func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace) (*linkEcho, error) {
 	e, err := transports.StartEcho(ctx, l.Server(), l.ServerAddr().String(), transports.EchoOptions{
-		TLS: tlsConf,
-		TCP: transports.TCPEchoConfig{IdleTimeout: cfg.IdleTimeout},
-		UDP: cfg.UDPEcho,
-		WS:  transports.WSEchoConfig{IdleTimeout: cfg.IdleTimeout},
+		TLS:        tlsConf,
+		QUICTracer: tracer,
+		TCP:        transports.TCPEchoConfig{IdleTimeout: cfg.IdleTimeout},
+		UDP:        cfg.UDPEcho,
+		WS:         transports.WSEchoConfig{IdleTimeout: cfg.IdleTimeout},
 	})
 	if err != nil {
 		return nil, err

@@ -44,6 +44,7 @@ type observer struct {
 
 	proc    sync.Mutex              // one batch at a time, in order
 	tracker scenarios.PacketTracker // o.proc held
+	quic    *quicPackets            // set before the first packet: QUIC packet numbers and frames
 }
 
 type pendingPacket struct {
@@ -133,6 +134,9 @@ func (o *observer) flush() {
 		for i := range pkts {
 			// Every packet, shown or not, keeps the flows' state right.
 			infos[i] = o.tracker.Info(&pkts[i].p, pkts[i].t, pkts[i].port, o.s.epoch)
+			if o.quic != nil && (pkts[i].t == protocol.QUICStream || pkts[i].t == protocol.QUICDgram) {
+				o.quic.annotate(&infos[i], &pkts[i].p, pkts[i].port)
+			}
 		}
 		if o.s.backlog() > maxObserveBacklog {
 			o.mu.Lock()
@@ -240,9 +244,13 @@ func (o *observer) setSampling(on bool) bool {
 }
 
 // qlogConfig is the quic-go configuration of a QUIC dial over the link: its qlog is kept as the
-// session's latest trace for t, and its metric updates become samples.
-func (s *session) qlogConfig(t protocol.Transport, o *observer) *quic.Config {
+// session's latest trace for t, its metric updates become samples, and every event is passed
+// to also (when set).
+func (s *session) qlogConfig(t protocol.Transport, o *observer, also func(*transports.QLogTrace, qlogwriter.Event)) *quic.Config {
 	q := &transports.QLog{OnEvent: func(tr *transports.QLogTrace, ev qlogwriter.Event) {
+		if also != nil {
+			also(tr, ev)
+		}
 		m, ok := ev.(qlog.MetricsUpdated)
 		if !ok || !tr.IsClient || (m.CongestionWindow == 0 && m.SmoothedRTT == 0) {
 			return

@@ -1,0 +1,298 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlog"
+	"github.com/quic-go/quic-go/qlogwriter"
+	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/protocol"
+)
+
+// QUIC packets in a link session's diagrams carry their packet numbers and frames, taken from the
+// sending endpoint's qlog: up packets from the session's QUIC client connection's packet_sent
+// events, down packets from the link echo's server connection's. quic-go records packet_sent
+// before it writes the datagram, so when the observer describes a link packet (in order per
+// direction), the events of what it carries are already queued; the packet takes the sender's
+// next events whose lengths add up to its UDP payload (an Initial and a Handshake packet
+// coalesced in one datagram are two events).
+const (
+	maxQUICSent     = 256 // events queued per connection and direction; older ones are dropped
+	maxQUICConns    = 16  // connections tracked per link; the oldest is forgotten
+	maxQUICStreams  = 256 // streams whose sent offsets are tracked per connection and direction
+	quicMatchSkip   = 8   // queued events a packet may skip to find its own (sends never seen)
+	maxQUICAckShown = 4   // ACK ranges shown per frame
+	maxQUICSummary  = 200 // as scenarios' summaries
+)
+
+// quicPackets is a link's registry of the QUIC packets its endpoints have sent and not yet matched
+// to link packets. It is safe for concurrent use; recording never blocks beyond a short lock.
+type quicPackets struct {
+	mu    sync.Mutex
+	conns map[string]*quicConn // by original destination connection ID
+	order []*quicConn          // oldest first
+	ports map[uint16]*quicConn // by the client's UDP port
+}
+
+type quicConn struct {
+	odcid string
+	port  uint16
+	dirs  [2]quicDir // by link.Direction
+}
+
+type quicDir struct {
+	sent    []quicSent
+	streams map[int64]int64 // stream ID → end of the data sent so far
+}
+
+// quicSent is one packet_sent event, described when it is recorded (quic-go may reuse frames).
+type quicSent struct {
+	desc   string // "1-RTT pn=17 STREAM,ACK[0-16]"
+	length int    // the whole packet: header, payload and AEAD tag
+	retx   bool   // a STREAM frame carries data sent before
+}
+
+func newQUICPackets() *quicPackets {
+	return &quicPackets{conns: map[string]*quicConn{}, ports: map[uint16]*quicConn{}}
+}
+
+// connLocked returns the connection with odcid, making it (and forgetting the oldest) if new.
+func (q *quicPackets) connLocked(odcid string) *quicConn {
+	if c := q.conns[odcid]; c != nil {
+		return c
+	}
+	if len(q.order) >= maxQUICConns {
+		old := q.order[0]
+		q.order = slices.Delete(q.order, 0, 1)
+		delete(q.conns, old.odcid)
+		if q.ports[old.port] == old {
+			delete(q.ports, old.port)
+		}
+	}
+	c := &quicConn{odcid: odcid}
+	q.conns[odcid] = c
+	q.order = append(q.order, c)
+	return c
+}
+
+// sent records a packet_sent event of connection odcid in direction dir; a client's events also
+// tell which UDP port (clientPort, not 0) the connection's packets use.
+func (q *quicPackets) sent(odcid quic.ConnectionID, dir link.Direction, clientPort uint16, ev *qlog.PacketSent) {
+	if ev.IsMTUProbePacket && ev.Raw.Length == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c := q.connLocked(string(odcid.Bytes()))
+	if clientPort != 0 && c.port != clientPort {
+		if q.ports[c.port] == c {
+			delete(q.ports, c.port)
+		}
+		c.port = clientPort
+		q.ports[clientPort] = c
+	}
+	d := &c.dirs[dir]
+	s := quicSent{length: ev.Raw.Length}
+	s.desc, s.retx = describeQUICPacket(ev, d)
+	if len(d.sent) >= maxQUICSent {
+		d.sent = d.sent[1:]
+	}
+	d.sent = append(d.sent, s)
+}
+
+// annotate rewrites the summary of a QUIC link packet whose client side is clientPort with the
+// packet numbers and frames of the sender's packets it carries, when its queued events match its
+// UDP payload; otherwise the summary stays as the wire described it.
+func (q *quicPackets) annotate(in *protocol.PacketInfo, p *link.Packet, clientPort uint16) {
+	if p.Decoded.Proto != "udp" || p.Decoded.PayloadLen <= 0 || (p.Dir != link.ClientToServer && p.Dir != link.ServerToClient) {
+		return
+	}
+	want := p.Decoded.PayloadLen
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c := q.ports[clientPort]
+	if c == nil {
+		return
+	}
+	d := &c.dirs[p.Dir]
+	for start := 0; start < min(len(d.sent), quicMatchSkip); start++ {
+		sum := 0
+		for end := start; end < len(d.sent) && sum < want; end++ {
+			sum += d.sent[end].length
+			if sum != want {
+				continue
+			}
+			var b strings.Builder
+			b.WriteString("QUIC ")
+			for i, s := range d.sent[start : end+1] {
+				if i > 0 {
+					b.WriteString(" + ")
+				}
+				b.WriteString(s.desc)
+				in.Retransmit = in.Retransmit || s.retx
+			}
+			fmt.Fprintf(&b, " len=%d", want)
+			in.Summary = b.String()
+			if len(in.Summary) > maxQUICSummary {
+				in.Summary = in.Summary[:maxQUICSummary]
+			}
+			d.sent = d.sent[end+1:]
+			return
+		}
+	}
+}
+
+// describeQUICPacket is a packet_sent event's "1-RTT pn=17 STREAM,ACK[0-16]" and whether one of
+// its STREAM frames carries data the direction has sent before (QUIC retransmits lost data in
+// packets with new numbers).
+func describeQUICPacket(ev *qlog.PacketSent, d *quicDir) (string, bool) {
+	var b strings.Builder
+	b.WriteString(quicPacketType(ev.Header.PacketType))
+	fmt.Fprintf(&b, " pn=%d", ev.Header.PacketNumber)
+	retx := false
+	var names []string
+	for _, f := range ev.Frames {
+		name := quicFrameName(f.Frame)
+		switch fr := f.Frame.(type) {
+		case *qlog.StreamFrame:
+			if fr.Length > 0 {
+				if d.streams == nil {
+					d.streams = map[int64]int64{}
+				}
+				id := int64(fr.StreamID)
+				end, seen := d.streams[id]
+				if seen && fr.Offset < end {
+					retx = true
+				}
+				if !seen && len(d.streams) >= maxQUICStreams {
+					clear(d.streams)
+				}
+				d.streams[id] = max(end, fr.Offset+fr.Length)
+			}
+		case *qlog.AckFrame:
+			name = quicAckName(fr)
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) > 0 {
+		b.WriteByte(' ')
+		b.WriteString(strings.Join(names, ","))
+	}
+	return b.String(), retx
+}
+
+// quicAckName is an ACK frame with its ranges, smallest first: "ACK[0-5,7-9]".
+func quicAckName(f *qlog.AckFrame) string {
+	var b strings.Builder
+	b.WriteString("ACK[")
+	r := f.AckRanges
+	if len(r) > maxQUICAckShown {
+		b.WriteString("…,")
+		r = r[:maxQUICAckShown] // the newest
+	}
+	for i := len(r) - 1; i >= 0; i-- {
+		if i < len(r)-1 {
+			b.WriteByte(',')
+		}
+		if r[i].Smallest == r[i].Largest {
+			fmt.Fprintf(&b, "%d", r[i].Smallest)
+		} else {
+			fmt.Fprintf(&b, "%d-%d", r[i].Smallest, r[i].Largest)
+		}
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func quicPacketType(t qlog.PacketType) string {
+	switch t {
+	case qlog.PacketTypeInitial:
+		return "Initial"
+	case qlog.PacketTypeHandshake:
+		return "Handshake"
+	case qlog.PacketType0RTT:
+		return "0-RTT"
+	case qlog.PacketType1RTT:
+		return "1-RTT"
+	}
+	return string(t)
+}
+
+func quicFrameName(f any) string {
+	switch f.(type) {
+	case *qlog.PingFrame:
+		return "PING"
+	case *qlog.AckFrame:
+		return "ACK"
+	case *qlog.ResetStreamFrame:
+		return "RESET_STREAM"
+	case *qlog.StopSendingFrame:
+		return "STOP_SENDING"
+	case *qlog.CryptoFrame:
+		return "CRYPTO"
+	case *qlog.NewTokenFrame:
+		return "NEW_TOKEN"
+	case *qlog.StreamFrame:
+		return "STREAM"
+	case *qlog.MaxDataFrame:
+		return "MAX_DATA"
+	case *qlog.MaxStreamDataFrame:
+		return "MAX_STREAM_DATA"
+	case *qlog.MaxStreamsFrame:
+		return "MAX_STREAMS"
+	case *qlog.DataBlockedFrame:
+		return "DATA_BLOCKED"
+	case *qlog.StreamDataBlockedFrame:
+		return "STREAM_DATA_BLOCKED"
+	case *qlog.StreamsBlockedFrame:
+		return "STREAMS_BLOCKED"
+	case *qlog.NewConnectionIDFrame:
+		return "NEW_CONNECTION_ID"
+	case *qlog.RetireConnectionIDFrame:
+		return "RETIRE_CONNECTION_ID"
+	case *qlog.PathChallengeFrame:
+		return "PATH_CHALLENGE"
+	case *qlog.PathResponseFrame:
+		return "PATH_RESPONSE"
+	case *qlog.ConnectionCloseFrame:
+		return "CONNECTION_CLOSE"
+	case *qlog.HandshakeDoneFrame:
+		return "HANDSHAKE_DONE"
+	case *qlog.DatagramFrame:
+		return "DATAGRAM"
+	case *qlog.AckFrequencyFrame:
+		return "ACK_FREQUENCY"
+	case *qlog.ImmediateAckFrame:
+		return "IMMEDIATE_ACK"
+	}
+	return "?"
+}
+
+// serverTracer is the link echo's QUIC tracer: it keeps no trace, only passing each connection's
+// packet_sent events to the link's registry as down packets.
+func (q *quicPackets) serverTracer(_ context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
+	return quicServerTrace{q: q, odcid: odcid, off: isClient}
+}
+
+type quicServerTrace struct {
+	q     *quicPackets
+	odcid quic.ConnectionID
+	off   bool // a client connection's: not the echo's
+}
+
+func (t quicServerTrace) AddProducer() qlogwriter.Recorder { return t }
+
+func (t quicServerTrace) RecordEvent(ev qlogwriter.Event) {
+	if ps, ok := ev.(qlog.PacketSent); ok && !t.off {
+		t.q.sent(t.odcid, link.ServerToClient, 0, &ps)
+	}
+}
+
+func (t quicServerTrace) Close() error { return nil }
