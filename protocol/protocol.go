@@ -411,9 +411,12 @@ type PacketInfo struct {
 	LatencyMicros int64 `json:"latency_us,omitempty"`
 	QueuedMicros  int64 `json:"queued_us,omitempty"`
 	Duplicated    bool  `json:"dup,omitempty"`
-	// Retransmit marks a TCP segment whose data was sent before.
+	// Retransmit marks a TCP segment whose data was sent before, or a QUIC packet carrying a
+	// STREAM frame whose data was sent before in an earlier packet (link mode, from qlog).
 	Retransmit bool `json:"retx,omitempty"`
-	// Summary is the decoded header: "SYN seq=0", "ACK seq=1 ack=33 len=32 sack=…", "QUIC Initial dcid=…".
+	// Summary is the decoded header: "SYN seq=0", "ACK seq=1 ack=33 len=32 sack=…", "QUIC Initial
+	// dcid=…"; in link mode QUIC packets carry their packet numbers and frames from quic-go's qlog:
+	// "QUIC 1-RTT pn=17 STREAM,ACK[0-16] len=1252".
 	Summary    string `json:"summary"`
 	PayloadLen int    `json:"len,omitempty"`
 }
