@@ -306,8 +306,8 @@ func (l *Link) Packets() []Packet {
 }
 
 // OnPacket calls fn for every packet that enters the wire, from the sending stack's goroutine,
-// after its fate is decided; fn must be quick and must not call back into the Link's
-// setters synchronously. The returned func unsubscribes.
+// after its fate is decided and before the other host can receive it; fn must be quick and must
+// not call back into the Link's setters synchronously. The returned func unsubscribes.
 func (l *Link) OnPacket(fn func(Packet)) (cancel func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -625,6 +625,11 @@ func (l *Link) send(dir Direction, v *buffer.View) {
 	}
 	l.mu.Unlock()
 
+	// Subscribers hear of a packet before the peer can act on it, so an observer never sees an
+	// answer before its question, and whoever waits for an answer has had its question observed.
+	for _, fn := range subs {
+		fn(pk)
+	}
 	if pk.Fate == Dropped {
 		v.Release()
 	} else if inline {
@@ -633,9 +638,6 @@ func (l *Link) send(dir Direction, v *buffer.View) {
 		if dup != nil {
 			peer.deliver(dup)
 		}
-	}
-	for _, fn := range subs {
-		fn(pk)
 	}
 }
 
