@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,8 +32,7 @@ const (
 	maxRelayTotal   = 1000 // relay connections in all
 	maxActiveReqs   = 4    // requests one session runs at once
 	writeFlushDelay = 2 * time.Millisecond
-	inlineMessages  = 8 // a request this small over one live connection is sent inline
-	relayWriteLimit = 10 * time.Second
+	inlineMessages  = 8                            // a request this small over one live connection is sent inline
 	maxMessageBytes = protocol.MaxEventMessage / 2 // events batched into one WebSocket message
 )
 
@@ -155,6 +153,10 @@ type session struct {
 	qbytes  int
 	writing bool
 	dead    bool
+	// later flushes events left queued (write events wait for what follows them); armed by
+	// flushLater, made when first needed, stopped when a flush empties the queue.
+	later      *time.Timer
+	laterArmed bool
 
 	mu      sync.Mutex
 	clients map[protocol.Transport]*slot
@@ -201,12 +203,20 @@ func (s *session) run(parent context.Context) {
 		s.mu.Unlock()
 		s.conn.CloseNow()
 		s.waitWriter()
+		s.qmu.Lock()
+		if s.later != nil {
+			s.later.Stop()
+		}
+		s.qmu.Unlock()
 	}()
 	s.notify(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports,
 		Presets: presetInfos, Scenarios: scenarioInfos, Link: &protocol.LinkState{Mode: protocol.ModeKernel}})
 	bad := 0
 	for {
-		typ, data, err := s.conn.Read(s.ctx)
+		// No deadline: the session ends when the connection does (the browser leaves, the relay
+		// shuts down, or the slow-client bound closes it); a context with a deadline would cost a
+		// timer per message on the measured path.
+		typ, data, err := s.conn.Read(context.Background())
 		if err != nil {
 			return
 		}
@@ -378,9 +388,9 @@ func (s *session) sendOver(t protocol.Transport, req uint64, msgs [][]byte) {
 	if lk != nil && t == protocol.TCP {
 		lk.sampleTCP(c)
 	}
-	// Write events wait for what follows them (a read flushes), or for this timer: the relay's
+	// Write events wait for what follows them (a read flushes), or for a timer: the relay's
 	// own work stays off the round trip it measures.
-	defer time.AfterFunc(writeFlushDelay, s.flush)
+	defer s.flushLater()
 	for _, m := range msgs {
 		if _, err := c.Send(req, m); err != nil {
 			s.mu.Lock()
@@ -489,7 +499,7 @@ func (s *session) closeClients(idle time.Duration) {
 // behind is disconnected.
 func (s *session) send(e protocol.Event) {
 	e.V = protocol.Version
-	b, err := json.Marshal(e)
+	b, err := protocol.AppendEvent(nil, &e)
 	if err != nil {
 		s.r.log.Error("relay: encode event", "err", err)
 		return
@@ -516,11 +526,32 @@ func (s *session) backlog() int {
 	return s.qbytes
 }
 
+// flushLater makes sure what is queued now is sent within writeFlushDelay, by a flush that comes
+// anyway (a read) or by the timer. One timer per session, re-armed rather than made anew.
+func (s *session) flushLater() {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.laterArmed || s.dead || len(s.queue) == 0 {
+		return
+	}
+	s.laterArmed = true
+	if s.later == nil {
+		s.later = time.AfterFunc(writeFlushDelay, func() {
+			s.qmu.Lock()
+			s.laterArmed = false
+			s.qmu.Unlock()
+			s.flush()
+		})
+		return
+	}
+	s.later.Reset(writeFlushDelay)
+}
+
 // flush sends what is queued. When no writer is active the caller writes the queued batch itself:
 // handing it to a new goroutine would wake the other core, which costs more than the write (to a
 // browser that keeps up, a WebSocket write is a few microseconds). Whatever queues up meanwhile is
-// left to a writer goroutine, so a slow browser holds the caller up for one write at most (and at
-// most relayWriteLimit), and the queue bound still disconnects it.
+// left to a writer goroutine, so a slow browser holds the caller up for one write at most, and the
+// queue bound still disconnects it.
 func (s *session) flush() {
 	s.qmu.Lock()
 	if s.writing || s.dead || len(s.queue) == 0 {
@@ -530,6 +561,9 @@ func (s *session) flush() {
 	s.writing = true
 	batch := s.queue
 	s.queue, s.qbytes = nil, 0
+	if s.laterArmed && s.later.Stop() {
+		s.laterArmed = false // what it was armed for goes now
+	}
 	s.qmu.Unlock()
 	if !s.write(batch) {
 		return
@@ -585,9 +619,10 @@ func (s *session) write(batch [][]byte) bool {
 			}
 		}
 		batch = batch[n:]
-		ctx, cancel := context.WithTimeout(context.Background(), relayWriteLimit)
-		err := s.conn.Write(ctx, websocket.MessageText, msg)
-		cancel()
+		// No per-write timer either: a browser that stops reading makes the queue overflow, and
+		// that closes the connection, which ends a blocked write; a vanished one is found by TCP
+		// keepalive.
+		err := s.conn.Write(context.Background(), websocket.MessageText, msg)
 		if err != nil {
 			s.qmu.Lock()
 			s.dead, s.writing, s.queue = true, false, nil

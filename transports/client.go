@@ -386,18 +386,21 @@ func (c *Client) gotDatagram(b []byte) {
 
 // TCP
 
-type tcpIO struct{ c net.Conn }
+type tcpIO struct {
+	c        net.Conn
+	deadline writeDeadline
+}
 
 func dialTCP(ctx context.Context, n Network, addr string) (*tcpIO, error) {
 	c, err := n.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return &tcpIO{c}, nil
+	return &tcpIO{c: c}, nil
 }
 
 func (t *tcpIO) write(b []byte) error {
-	t.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	t.deadline.refresh(t.c.SetWriteDeadline)
 	_, err := t.c.Write(b)
 	return err
 }
@@ -446,10 +449,11 @@ func (u *udpIO) stats() *protocol.Stats { return nil }
 // QUIC
 
 type quicIO struct {
-	pc    net.PacketConn
-	conn  *quic.Conn
-	s     *quic.Stream // nil for datagrams
-	dgram bool
+	deadline writeDeadline
+	pc       net.PacketConn
+	conn     *quic.Conn
+	s        *quic.Stream // nil for datagrams
+	dgram    bool
 }
 
 func localFor(addr string) string {
@@ -501,7 +505,7 @@ func (q *quicIO) write(b []byte) error {
 	if q.dgram {
 		return q.conn.SendDatagram(b)
 	}
-	q.s.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	q.deadline.refresh(q.s.SetWriteDeadline)
 	_, err := q.s.Write(b)
 	return err
 }
@@ -545,8 +549,6 @@ type wsIO struct {
 	st    *protocol.WSStats
 	mu    *sync.Mutex
 	sent  []time.Time // write times of messages in flight, for the RTT
-	ctx   context.Context
-	abort context.CancelFunc
 }
 
 func dialWS(ctx context.Context, n Network, url string, st *protocol.WSStats, mu *sync.Mutex) (*wsIO, error) {
@@ -567,13 +569,13 @@ func dialWS(ctx context.Context, n Network, url string, st *protocol.WSStats, mu
 	}
 	c.SetReadLimit(64 << 10)
 	w := &wsIO{c: c, local: local, st: st, mu: mu}
-	w.ctx, w.abort = context.WithCancel(context.Background())
 	return w, nil
 }
 
 func (w *wsIO) write(b []byte) error {
-	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
-	defer cancel()
+	// No per-write timer on the measured path: the echo endpoint always reads, and close ends a
+	// blocked write.
+	ctx := context.Background()
 	w.mu.Lock()
 	w.sent = append(w.sent, time.Now())
 	w.mu.Unlock()
@@ -588,7 +590,7 @@ func (w *wsIO) write(b []byte) error {
 }
 
 func (w *wsIO) read(b []byte) (int, error) {
-	_, r, err := w.c.Reader(w.ctx)
+	_, r, err := w.c.Reader(context.Background()) // close ends it
 	if err != nil {
 		return 0, err
 	}
@@ -609,7 +611,6 @@ func (w *wsIO) read(b []byte) (int, error) {
 
 func (w *wsIO) close() error {
 	err := w.c.Close(websocket.StatusNormalClosure, "")
-	w.abort()
 	return err
 }
 func (w *wsIO) datagrams() bool     { return false }
@@ -619,4 +620,16 @@ func (w *wsIO) stats() *protocol.Stats {
 	s := *w.st
 	w.mu.Unlock()
 	return &protocol.Stats{WS: &s}
+}
+
+// writeDeadline keeps a stream's write deadline between 5 and 10 s ahead, moving it at most every
+// 5 s instead of on every write (a deadline is a runtime timer: resetting it per message costs).
+type writeDeadline struct{ at time.Time }
+
+func (d *writeDeadline) refresh(set func(time.Time) error) {
+	now := time.Now()
+	if d.at.Sub(now) < 5*time.Second {
+		d.at = now.Add(10 * time.Second)
+		set(d.at)
+	}
 }
