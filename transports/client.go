@@ -67,7 +67,12 @@ type Client struct {
 	seq      protocol.SeqStats
 	highest  uint64
 	lostSeqs map[uint64]bool
-	wsStats  protocol.WSStats
+	// lossQ holds datagrams in the order sent, so in the order their loss deadlines fall; one
+	// timer, armed for the oldest, declares the overdue ones lost (no timer per datagram).
+	lossQ     []*inflight
+	lossTimer *time.Timer
+	lossArmed bool
+	wsStats   protocol.WSStats
 
 	done    chan struct{}
 	closing atomic.Bool
@@ -78,7 +83,7 @@ type inflight struct {
 	msg, req uint64
 	size     int
 	at       time.Time
-	timer    *time.Timer
+	lostAt   time.Time // datagrams: when it counts as lost
 }
 
 // clientIO is one transport's connection as the Client needs it.
@@ -187,7 +192,9 @@ func (c *Client) Send(req uint64, msg []byte) (uint64, error) {
 		copy(payload[DatagramHeader:], msg)
 		c.sent[m.msg] = m
 		c.seq.Sent++
-		m.timer = time.AfterFunc(c.opts.LossTimeout, func() { c.lose(m) })
+		m.lostAt = m.at.Add(c.opts.LossTimeout)
+		c.lossQ = append(c.lossQ, m)
+		c.armLoss(m.lostAt)
 	} else {
 		c.inflight = append(c.inflight, m)
 	}
@@ -199,8 +206,7 @@ func (c *Client) Send(req uint64, msg []byte) (uint64, error) {
 	if err := c.io.write(payload); err != nil {
 		c.mu.Lock()
 		if c.io.datagrams() {
-			delete(c.sent, m.msg)
-			m.timer.Stop()
+			delete(c.sent, m.msg) // the loss sweep skips it
 			c.seq.Sent--
 		}
 		c.mu.Unlock()
@@ -212,19 +218,58 @@ func (c *Client) Send(req uint64, msg []byte) (uint64, error) {
 	return m.msg, nil
 }
 
-func (c *Client) lose(m *inflight) {
-	c.mu.Lock()
-	if _, ok := c.sent[m.msg]; !ok {
-		c.mu.Unlock()
+// armLoss makes sure the loss timer fires by at; c.mu held.
+func (c *Client) armLoss(at time.Time) {
+	if c.lossArmed {
 		return
 	}
-	delete(c.sent, m.msg)
-	c.lostSeqs[m.msg] = true
-	c.seq.Lost++
+	c.lossArmed = true
+	d := time.Until(at)
+	if c.lossTimer == nil {
+		c.lossTimer = time.AfterFunc(d, c.sweepLoss)
+		return
+	}
+	c.lossTimer.Reset(d)
+}
+
+// sweepLoss declares lost every datagram whose deadline has passed without its echo, oldest
+// first, and re-arms for the next.
+func (c *Client) sweepLoss() {
+	now := time.Now()
+	var lost []*inflight
+	c.mu.Lock()
+	c.lossArmed = false
+	for len(c.lossQ) > 0 {
+		m := c.lossQ[0]
+		if _, ok := c.sent[m.msg]; !ok { // echoed (or failed to send) meanwhile
+			c.lossQ = c.lossQ[1:]
+			continue
+		}
+		if m.lostAt.After(now) {
+			c.armLoss(m.lostAt)
+			break
+		}
+		c.lossQ = c.lossQ[1:]
+		delete(c.sent, m.msg)
+		c.lostSeqs[m.msg] = true
+		c.seq.Lost++
+		lost = append(lost, m)
+	}
+	if len(c.lossQ) == 0 {
+		c.lossQ = nil
+	}
 	st := c.seq
+	closing := c.closing.Load()
 	c.mu.Unlock()
-	c.emit(protocol.Event{Type: protocol.EventLost, Req: m.req, Msg: m.msg, Stats: &protocol.Stats{Seq: &st}})
-	c.flush()
+	if closing {
+		return
+	}
+	for _, m := range lost {
+		c.emit(protocol.Event{Type: protocol.EventLost, Req: m.req, Msg: m.msg, Stats: &protocol.Stats{Seq: &st}})
+	}
+	if len(lost) > 0 {
+		c.flush()
+	}
 }
 
 // Stats is the stack's (or, for datagrams, wireplay's sequence-number) view of the connection.
@@ -249,8 +294,8 @@ func (c *Client) Close() error {
 	err := c.io.close()
 	<-c.done
 	c.mu.Lock()
-	for _, m := range c.sent {
-		m.timer.Stop()
+	if c.lossTimer != nil {
+		c.lossTimer.Stop()
 	}
 	c.mu.Unlock()
 	return err
@@ -356,7 +401,6 @@ func (c *Client) gotDatagram(b []byte) {
 	switch {
 	case ok:
 		delete(c.sent, seq)
-		m.timer.Stop()
 		c.seq.Received++
 		if seq < c.highest {
 			c.seq.Reordered++

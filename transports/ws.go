@@ -42,13 +42,18 @@ func WSEchoHandler(cfg WSEchoConfig) http.Handler {
 		}
 		defer c.CloseNow()
 		c.SetReadLimit(cfg.ReadLimit)
+		// One idle timer per connection, pushed back by each message, rather than a deadline
+		// context (and its timer) per message.
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		idle := time.AfterFunc(cfg.IdleTimeout, cancel)
+		defer idle.Stop()
 		for {
-			ctx, cancel := context.WithTimeout(r.Context(), cfg.IdleTimeout)
 			typ, msg, err := c.Read(ctx)
 			if err == nil {
+				idle.Reset(cfg.IdleTimeout)
 				err = c.Write(ctx, typ, msg)
 			}
-			cancel()
 			if err != nil {
 				return
 			}
