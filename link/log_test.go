@@ -1,6 +1,8 @@
 package link
 
 import (
+	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,5 +53,51 @@ func TestPacketLogRingAndOnPacket(t *testing.T) {
 	cnt := l.Counts(ClientToServer)
 	if cnt.Sent != 121 || cnt.Delivered != 121 || cnt.DroppedTotal() != 0 || cnt.SentBytes != 121*128 {
 		t.Fatalf("counts %+v", cnt)
+	}
+}
+
+// TestDecodeFragments: a UDP datagram over the MTU leaves as IP fragments; only the first carries
+// the UDP header, and the others are shown as fragments, not as UDP with ports read from data.
+func TestDecodeFragments(t *testing.T) {
+	l := newLink(t, Config{Seed: 1})
+	ctx := context.Background()
+	srv, err := l.Server().ListenPacket(ctx, "udp", l.ServerAddr().String()+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := l.Client().Dial(ctx, "udp", srv.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(make([]byte, 4000)); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, _, err := srv.ReadFrom(make([]byte, 8000)); err != nil || n != 4000 {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	var first, rest int
+	data := 0
+	for _, p := range l.Packets() {
+		d := p.Decoded
+		switch {
+		case d.Proto == "udp" && d.FragOffset == 0 && d.MoreFragments:
+			first++
+			if d.Dst.Port() == 0 || !strings.Contains(d.String(), "first IP fragment") {
+				t.Errorf("first fragment %s", d)
+			}
+			data += d.PayloadLen + 8
+		case d.FragOffset > 0:
+			rest++
+			if d.Src.Port() != 0 || d.Dst.Port() != 0 || !strings.Contains(d.String(), "fragment off=") {
+				t.Errorf("later fragment %s", d)
+			}
+			data += d.PayloadLen
+		}
+	}
+	if first != 1 || rest < 2 || data != 4008 {
+		t.Errorf("%d first and %d later fragments carrying %d bytes; want 1, ≥ 2 and 4008 (4000 + the UDP header)", first, rest, data)
 	}
 }

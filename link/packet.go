@@ -75,7 +75,16 @@ type Decoded struct {
 	QUIC string
 	// DCID is the destination connection ID of a QUIC long-header packet.
 	DCID []byte
+
+	// FragOffset is the byte offset of an IPv4 fragment's data in its datagram, and
+	// MoreFragments the IP "more fragments" flag. A fragment after the first carries no transport
+	// header: its ports are 0 and PayloadLen is its share of the datagram.
+	FragOffset    int
+	MoreFragments bool
 }
+
+// Fragment reports whether the packet is a piece of a fragmented IPv4 datagram.
+func (d Decoded) Fragment() bool { return d.FragOffset > 0 || d.MoreFragments }
 
 // SACKBlock is one selective acknowledgement block, [Start, End).
 type SACKBlock struct{ Start, End uint32 }
@@ -135,6 +144,9 @@ func (p Packet) Summary() string {
 
 // String describes the headers.
 func (d Decoded) String() string {
+	if d.FragOffset > 0 {
+		return fmt.Sprintf("%s > %s %s fragment off=%d len=%d", d.Src.Addr(), d.Dst.Addr(), strings.ToUpper(d.Proto), d.FragOffset, d.PayloadLen)
+	}
 	switch d.Proto {
 	case "tcp":
 		s := fmt.Sprintf("%s > %s TCP %s seq=%d ack=%d win=%d len=%d", d.Src, d.Dst, d.Flags, d.TCPSeq, d.TCPAck, d.Window, d.PayloadLen)
@@ -148,6 +160,9 @@ func (d Decoded) String() string {
 		return s
 	case "udp":
 		s := fmt.Sprintf("%s > %s UDP len=%d", d.Src, d.Dst, d.PayloadLen)
+		if d.MoreFragments {
+			s += " (first IP fragment)"
+		}
 		if d.QUIC != "" {
 			s += " QUIC " + d.QUIC
 			if d.DCID != nil {
@@ -179,6 +194,23 @@ func decode(b []byte) Decoded {
 	dst := netip.AddrFrom4([4]byte(b[16:20]))
 	proto := b[9]
 	l4 := b[ihl:total]
+	d.MoreFragments = b[6]&0x20 != 0
+	d.FragOffset = int(binary.BigEndian.Uint16(b[6:8])&0x1fff) * 8
+	if d.FragOffset > 0 { // no transport header in this piece
+		switch proto {
+		case 6:
+			d.Proto = "tcp"
+		case 17:
+			d.Proto = "udp"
+		case 1:
+			d.Proto = "icmp"
+		default:
+			d.Proto = fmt.Sprint(proto)
+		}
+		d.Src, d.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
+		d.PayloadLen = len(l4)
+		return d
+	}
 	switch proto {
 	case 6:
 		d.Proto = "tcp"

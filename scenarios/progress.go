@@ -113,6 +113,13 @@ func (k *PacketTracker) flow(key flowKey) *flowState {
 // and whether a TCP segment carries data already sent (a retransmission).
 func (k *PacketTracker) describe(p *link.Packet, port uint16) (string, bool) {
 	d := p.Decoded
+	if d.FragOffset > 0 {
+		return fmt.Sprintf("IP fragment off=%d len=%d", d.FragOffset, d.PayloadLen), false
+	}
+	frag := ""
+	if d.MoreFragments {
+		frag = " (first IP fragment)"
+	}
 	switch d.Proto {
 	case "tcp":
 		f := k.flow(flowKey{port, p.Dir})
@@ -153,7 +160,7 @@ func (k *PacketTracker) describe(p *link.Packet, port uint16) (string, bool) {
 		return b.String(), retx
 	case "udp":
 		if d.QUIC == "" {
-			return fmt.Sprintf("UDP len=%d", d.PayloadLen), false
+			return fmt.Sprintf("UDP len=%d%s", d.PayloadLen, frag), false
 		}
 		s := "QUIC " + d.QUIC
 		if d.DCID != nil {
