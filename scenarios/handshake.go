@@ -88,6 +88,22 @@ func packetsAfter(l *link.Link, mark uint64, keep func(link.Packet) bool) []link
 	return out
 }
 
+// tcpFlowAfter is the TCP packets of the connection whose client port is port, after mark.
+func tcpFlowAfter(l *link.Link, mark uint64, port uint16) []link.Packet {
+	return packetsAfter(l, mark, func(p link.Packet) bool {
+		d := p.Decoded
+		return d.Proto == "tcp" && (d.Src.Port() == port || d.Dst.Port() == port)
+	})
+}
+
+// sender names the host that sent a packet.
+func sender(p link.Packet) string {
+	if p.Dir == link.ServerToClient {
+		return "server"
+	}
+	return "client"
+}
+
 // inRTT is d in round trips of the link (0 when the link has no delay).
 func (r *hsRun) inRTT(d time.Duration) float64 {
 	if r.rtt <= 0 {
@@ -724,14 +740,8 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 		Columns: []string{"ms after close", "from", "flags", "what it is"}}
 	fins := 0
 	var finFirst string
-	for _, p := range packetsAfter(r.env.Link, mark, func(p link.Packet) bool {
-		d := p.Decoded
-		return d.Proto == "tcp" && (d.Src.Port() == cport || d.Dst.Port() == cport)
-	}) {
-		who := "client"
-		if p.Dir == link.ServerToClient {
-			who = "server"
-		}
+	for _, p := range tcpFlowAfter(r.env.Link, mark, cport) {
+		who := sender(p)
 		what := "ACK of the FIN"
 		if p.Decoded.Flags&link.FlagFIN != 0 {
 			fins++
@@ -748,12 +758,7 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 	}
 	var tw tcpip.TCPTimeWaitTimeoutOption
 	twSource := "netstack's TCPTimeWaitTimeoutOption"
-	if s, ok := hostStack(r.env.Link.Client()); ok {
-		if terr := s.TransportProtocolOption(tcp.ProtocolNumber, &tw); terr != nil {
-			tw = tcpip.TCPTimeWaitTimeoutOption(tcp.DefaultTCPTimeWaitTimeout)
-			twSource = "netstack's default"
-		}
-	} else {
+	if s, ok := hostStack(r.env.Link.Client()); !ok || s.TransportProtocolOption(tcp.ProtocolNumber, &tw) != nil {
 		tw = tcpip.TCPTimeWaitTimeoutOption(tcp.DefaultTCPTimeWaitTimeout)
 		twSource = "netstack's default"
 	}
@@ -781,14 +786,8 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 		return nil, errors.New("abort: the server never saw the RST")
 	}
 	rstSeen := 0
-	for _, p := range packetsAfter(r.env.Link, amark, func(p link.Packet) bool {
-		d := p.Decoded
-		return d.Proto == "tcp" && (d.Src.Port() == aport || d.Dst.Port() == aport)
-	}) {
-		who := "client"
-		if p.Dir == link.ServerToClient {
-			who = "server"
-		}
+	for _, p := range tcpFlowAfter(r.env.Link, amark, aport) {
+		who := sender(p)
 		what := ""
 		if p.Decoded.Flags&link.FlagRST != 0 {
 			if p.Dir == link.ClientToServer {
