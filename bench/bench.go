@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/quic-go/quic-go"
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
@@ -54,14 +55,14 @@ func startEcho(t protocol.Transport, impl Impl) (*echoServer, error) {
 	if impl == Wireplay {
 		switch t {
 		case protocol.TCP:
-			e, err := transports.ListenTCPEcho(ctx, transports.Kernel, "127.0.0.1:0", transports.TCPEchoConfig{})
+			e, err := transports.ListenTCPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.TCPEchoConfig{})
 			if err != nil {
 				return nil, err
 			}
 			go e.Serve()
 			s.addr, s.closers = e.Addr().String(), append(s.closers, func() { e.Close() })
 		case protocol.UDP:
-			e, err := transports.ListenUDPEcho(ctx, transports.Kernel, "127.0.0.1:0", transports.UDPEchoConfig{PerSourceRate: 1e9, PerSourceBurst: 1e9, GlobalRate: 1e9, GlobalBurst: 1e9})
+			e, err := transports.ListenUDPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.UDPEchoConfig{PerSourceRate: 1e9, PerSourceBurst: 1e9, GlobalRate: 1e9, GlobalBurst: 1e9})
 			if err != nil {
 				return nil, err
 			}
@@ -72,7 +73,7 @@ func startEcho(t protocol.Transport, impl Impl) (*echoServer, error) {
 			if err != nil {
 				return nil, err
 			}
-			e, err := transports.ListenQUICEcho(ctx, transports.Kernel, "127.0.0.1:0", tc, transports.QUICEchoConfig{})
+			e, err := transports.ListenQUICEcho(ctx, netx.Kernel, "127.0.0.1:0", tc, transports.QUICEchoConfig{})
 			if err != nil {
 				return nil, err
 			}

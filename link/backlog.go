@@ -6,23 +6,16 @@ import (
 	"net"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
-
-	"github.com/wireplay/wireplay/transports"
 )
 
-// ListenBacklog is n.Listen(ctx, network, address) with an accept queue of backlog connections
-// instead of the link's default 1024, for watching what a full queue does. n must be one of a
-// Link's hosts (Client or Server).
+// ListenBacklog is h.Listen(ctx, network, address) with an accept queue of backlog connections
+// instead of the link's default 1024, for watching what a full queue does.
 //
 // Netstack's listener behaves like Linux's: while handshakes are in progress it answers further
 // SYNs with SYN cookies (keeping no state), drops SYNs once backlog established connections wait
 // to be accepted, and drops the handshake's final ACK (or the first data segment that stands for
 // it) when the queue is full by the time it arrives. ListenQueueStats counts each of these.
-func ListenBacklog(ctx context.Context, n transports.Network, network, address string, backlog int) (net.Listener, error) {
-	h, ok := n.(*host)
-	if !ok {
-		return nil, fmt.Errorf("link listen: %T is not a link host", n)
-	}
+func (h *Host) ListenBacklog(ctx context.Context, network, address string, backlog int) (net.Listener, error) {
 	if backlog < 1 {
 		return nil, fmt.Errorf("link listen: backlog %d < 1", backlog)
 	}
@@ -46,12 +39,8 @@ type ListenQueueStats struct {
 	InvalidCookie uint64
 }
 
-// ListenQueue returns the listen-queue counters of host n (a Link's Client or Server).
-func ListenQueue(n transports.Network) (ListenQueueStats, error) {
-	h, ok := n.(*host)
-	if !ok {
-		return ListenQueueStats{}, fmt.Errorf("link: %T is not a link host", n)
-	}
+// ListenQueue returns the host's listen-queue counters.
+func (h *Host) ListenQueue() ListenQueueStats {
 	st := h.s.Stats().TCP
 	v := func(c *tcpip.StatCounter) uint64 { return c.Value() }
 	return ListenQueueStats{
@@ -60,5 +49,5 @@ func ListenQueue(n transports.Network) (ListenQueueStats, error) {
 		SynCookieRcvd: v(st.ListenOverflowSynCookieRcvd),
 		AckDrop:       v(st.ListenOverflowAckDrop),
 		InvalidCookie: v(st.ListenOverflowInvalidSynCookieRcvd),
-	}, nil
+	}
 }

@@ -13,10 +13,10 @@ import (
 func TestListenBacklog(t *testing.T) {
 	l := newLink(t, Config{Seed: 1, Settings: Both(Impairment{Delay: 5 * time.Millisecond})})
 	ctx := testCtx(t)
-	if _, err := ListenBacklog(ctx, l.Server(), "tcp", "127.0.1.2:0", 0); err == nil {
+	if _, err := l.Server().ListenBacklog(ctx, "tcp", "127.0.1.2:0", 0); err == nil {
 		t.Error("backlog 0 accepted")
 	}
-	ln, err := ListenBacklog(ctx, l.Server(), "tcp", net.JoinHostPort(l.ServerAddr().String(), "0"), 1)
+	ln, err := l.Server().ListenBacklog(ctx, "tcp", net.JoinHostPort(l.ServerAddr().String(), "0"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +43,7 @@ func TestListenBacklog(t *testing.T) {
 		})
 	}
 	time.Sleep(300 * time.Millisecond)
-	st, err := ListenQueue(l.Server())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := l.Server().ListenQueue()
 	t.Logf("%+v", st)
 	if st.SynDrop+st.AckDrop+st.SynCookieSent == 0 {
 		t.Errorf("no overflow counted: %+v", st)
@@ -76,7 +73,4 @@ func TestListenBacklog(t *testing.T) {
 	}
 	ln.Close()
 	served.Wait()
-	if _, err := ListenQueue(nil); err == nil {
-		t.Error("ListenQueue(nil) did not fail")
-	}
 }

@@ -6,7 +6,7 @@
 // (stack.Stack) with IPv4, TCP and UDP and a single NIC; the client is 127.0.1.1 and the server
 // 127.0.1.2 — loopback-range addresses that can never be confused with, or routed to, a real
 // network (netstack is told to accept them on a non-loopback NIC). Client and Server return
-// each host's transports.Network, so wireplay's real TCP, UDP, QUIC (quic-go) and WebSocket code
+// each host's netx.Network, so wireplay's real TCP, UDP, QUIC (quic-go) and WebSocket code
 // runs across the link unchanged: no root, no kernel netem.
 //
 // The NICs are this package's own stack.LinkEndpoint. Every IPv4 packet a host writes enters
@@ -33,7 +33,7 @@
 //
 // Netstack TCP runs with SACK, cubic congestion control (reno via Config.CongestionControl),
 // 4 MiB default socket buffers with receive-buffer auto-tuning. Conns from Dial and Accept are
-// *TCPConn, which implements transports.TCPInfoConn from netstack's TCPInfoOption and endpoint
+// *TCPConn, which implements netx.TCPInfoConn from netstack's TCPInfoOption and endpoint
 // stats. UDP sockets are *UDPConn, a gonet UDPConn whose SetReadBuffer and SetWriteBuffer set
 // netstack's socket buffers, so quic-go runs on it without its buffer-size warning. Both return
 // net.ErrClosed after Close, like kernel sockets, and pass the transports/transportstest

@@ -1,8 +1,10 @@
 package link_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -74,4 +76,59 @@ func Example() {
 	// c2s packet 12 dropped by loss
 	// c2s packet 14 dropped by loss
 	// c2s packet 17 dropped by loss
+}
+
+// A TCP echo across a link that loses 5% of the client's packets and delays each direction by
+// 20 ms: TCP hands back every byte, in order, and the client's stack counts what it sent again.
+func Example_tcpEcho() {
+	l, err := link.New(link.Config{
+		Seed: 3,
+		Settings: link.Settings{
+			ClientToServer: link.Impairment{Delay: 20 * time.Millisecond, Loss: 0.05},
+			ServerToClient: link.Impairment{Delay: 20 * time.Millisecond},
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+
+	ln, err := l.Server().Listen(ctx, "tcp", net.JoinHostPort(l.ServerAddr().String(), "0"))
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c) // echo until the client closes
+	}()
+
+	c, err := l.Client().Dial(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	msg := bytes.Repeat([]byte("wireplay "), 20_000) // 180,000 bytes: about 125 segments
+	go c.Write(msg)
+	back := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, back); err != nil {
+		panic(err)
+	}
+	info, err := c.(*link.TCPConn).TCPInfo()
+	if err != nil {
+		panic(err)
+	}
+	dropped := l.Counts(link.ClientToServer).Dropped[link.RuleLoss]
+	fmt.Println("echoed intact:", bytes.Equal(back, msg))
+	fmt.Println("the link dropped client segments:", dropped > 0)
+	fmt.Println("the client's TCP retransmitted:", info.TotalRetrans > 0)
+	// Output:
+	// echoed intact: true
+	// the link dropped client segments: true
+	// the client's TCP retransmitted: true
 }

@@ -17,8 +17,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
-
-	"github.com/wireplay/wireplay/transports"
 )
 
 // Config describes a link.
@@ -59,7 +57,7 @@ var (
 // Link is one emulated wire between a client host and a server host, each a gVisor netstack.
 type Link struct {
 	cfg    Config
-	hosts  [2]*host // indexed by the Direction the host sends on
+	hosts  [2]*Host // indexed by the Direction the host sends on
 	nics   [2]*nic
 	wires  [2]*wire
 	done   chan struct{}
@@ -148,7 +146,7 @@ func New(cfg Config) (*Link, error) {
 	return l, nil
 }
 
-func newHost(name string, addr netip.Addr, n *nic, cfg Config) (*host, error) {
+func newHost(name string, addr netip.Addr, n *nic, cfg Config) (*Host, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols: []stack.NetworkProtocolFactory{
 			ipv4.NewProtocolWithOptions(ipv4.Options{AllowExternalLoopbackTraffic: true}),
@@ -156,7 +154,7 @@ func newHost(name string, addr netip.Addr, n *nic, cfg Config) (*host, error) {
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 		HandleLocal:        true,
 	})
-	fail := func(what string, terr tcpip.Error) (*host, error) {
+	fail := func(what string, terr tcpip.Error) (*Host, error) {
 		s.Close()
 		s.Wait()
 		return nil, fmt.Errorf("link: %s host: %s: %s", name, what, terr)
@@ -193,14 +191,14 @@ func newHost(name string, addr netip.Addr, n *nic, cfg Config) (*host, error) {
 		return fail("add address", terr)
 	}
 	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
-	return &host{name: name, s: s, addr: addr, mss: uint32(cfg.MTU - 52)}, nil
+	return &Host{name: name, s: s, addr: addr, mss: uint32(cfg.MTU - 52)}, nil
 }
 
 // Client is the client host's network.
-func (l *Link) Client() transports.Network { return l.hosts[ClientToServer] }
+func (l *Link) Client() *Host { return l.hosts[ClientToServer] }
 
 // Server is the server host's network.
-func (l *Link) Server() transports.Network { return l.hosts[ServerToClient] }
+func (l *Link) Server() *Host { return l.hosts[ServerToClient] }
 
 // ClientAddr is the client host's IPv4 address.
 func (l *Link) ClientAddr() netip.Addr { return l.hosts[ClientToServer].addr }

@@ -5,7 +5,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/wireplay/wireplay/transports"
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/transports/transportstest"
 )
 
@@ -29,7 +29,7 @@ func newLink(t testing.TB, cfg Config) *Link {
 }
 
 func TestConformance(t *testing.T) {
-	transportstest.TestNetwork(t, func(t *testing.T) (server, client transports.Network, serverHost string) {
+	transportstest.TestNetwork(t, func(t *testing.T) (server, client netx.Network, serverHost string) {
 		l := newLink(t, Config{Seed: 1})
 		return l.Server(), l.Client(), l.ServerAddr().String()
 	})

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/wireplay/wireplay/netx"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -18,25 +19,24 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
-
-	"github.com/wireplay/wireplay/protocol"
-	"github.com/wireplay/wireplay/transports"
 )
 
-// host is one end of the link: a netstack with one NIC. It implements transports.Network.
-type host struct {
+// Host is one end of the link: a netstack with one NIC and one IPv4 address. It implements
+// netx.Network; its methods also expose what lessons read and tune on a stack (TIME_WAIT, listen
+// backlog and its counters).
+type Host struct {
 	name string
 	s    *stack.Stack
 	addr netip.Addr
 	mss  uint32 // payload bytes per full segment on this host's MTU
 }
 
-var _ transports.Network = (*host)(nil)
+var _ netx.Network = (*Host)(nil)
 
 // listenBacklog is the accept queue length of a Listen.
 const listenBacklog = 1024
 
-func (h *host) fullAddr(op, network, address string, wantTCP bool) (tcpip.FullAddress, error) {
+func (h *Host) fullAddr(op, network, address string, wantTCP bool) (tcpip.FullAddress, error) {
 	switch network {
 	case "tcp", "tcp4":
 		if !wantTCP {
@@ -78,13 +78,13 @@ func (h *host) fullAddr(op, network, address string, wantTCP bool) (tcpip.FullAd
 	return fa, nil
 }
 
-// Listen implements transports.Network for "tcp" and "tcp4".
-func (h *host) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+// Listen implements netx.Network for "tcp" and "tcp4".
+func (h *Host) Listen(ctx context.Context, network, address string) (net.Listener, error) {
 	return h.listen(ctx, network, address, listenBacklog)
 }
 
 // listen opens a TCP listener with the given accept backlog.
-func (h *host) listen(ctx context.Context, network, address string, backlog int) (net.Listener, error) {
+func (h *Host) listen(ctx context.Context, network, address string, backlog int) (net.Listener, error) {
 	fa, err := h.fullAddr("listen", network, address, true)
 	if err != nil {
 		return nil, err
@@ -108,8 +108,8 @@ func (h *host) listen(ctx context.Context, network, address string, backlog int)
 	return &listener{ep: ep, wq: &wq, closed: make(chan struct{}), mss: h.mss}, nil
 }
 
-// ListenPacket implements transports.Network for "udp" and "udp4".
-func (h *host) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+// ListenPacket implements netx.Network for "udp" and "udp4".
+func (h *Host) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
 	fa, err := h.fullAddr("listen", network, address, false)
 	if err != nil {
 		return nil, err
@@ -120,8 +120,8 @@ func (h *host) ListenPacket(ctx context.Context, network, address string) (net.P
 	return h.udp(&fa, nil)
 }
 
-// Dial implements transports.Network for "tcp", "tcp4", "udp" and "udp4".
-func (h *host) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+// Dial implements netx.Network for "tcp", "tcp4", "udp" and "udp4".
+func (h *Host) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	isTCP := network == "tcp" || network == "tcp4"
 	fa, err := h.fullAddr("dial", network, address, isTCP)
 	if err != nil {
@@ -158,7 +158,7 @@ func (h *host) Dial(ctx context.Context, network, address string) (net.Conn, err
 	return newTCPConn(&wq, ep, h.mss), nil
 }
 
-func (h *host) udp(laddr, raddr *tcpip.FullAddress) (*UDPConn, error) {
+func (h *Host) udp(laddr, raddr *tcpip.FullAddress) (*UDPConn, error) {
 	var wq waiter.Queue
 	ep, terr := h.s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
 	if terr != nil {
@@ -272,88 +272,6 @@ func toTCPAddr(a tcpip.FullAddress) *net.TCPAddr {
 		ip = net.IP(a.Addr.AsSlice())
 	}
 	return &net.TCPAddr{IP: ip, Port: int(a.Port)}
-}
-
-// TCPConn is a netstack TCP conn. It implements net.Conn, CloseRead, CloseWrite and
-// transports.TCPInfoConn.
-type TCPConn struct {
-	*gonet.TCPConn
-	ep     tcpip.Endpoint
-	mss    uint32
-	closed atomic.Bool
-	sent   atomic.Uint64
-	recv   atomic.Uint64
-}
-
-var _ transports.TCPInfoConn = (*TCPConn)(nil)
-
-func newTCPConn(wq *waiter.Queue, ep tcpip.Endpoint, mss uint32) *TCPConn {
-	return &TCPConn{TCPConn: gonet.NewTCPConn(wq, ep), ep: ep, mss: mss}
-}
-
-func (c *TCPConn) closedErr(op string) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: net.ErrClosed}
-}
-
-// Read implements net.Conn.
-func (c *TCPConn) Read(b []byte) (int, error) {
-	if c.closed.Load() {
-		return 0, c.closedErr("read")
-	}
-	n, err := c.TCPConn.Read(b)
-	c.recv.Add(uint64(n))
-	if err != nil && c.closed.Load() {
-		err = c.closedErr("read")
-	}
-	return n, err
-}
-
-// Write implements net.Conn.
-func (c *TCPConn) Write(b []byte) (int, error) {
-	if c.closed.Load() {
-		return 0, c.closedErr("write")
-	}
-	n, err := c.TCPConn.Write(b)
-	c.sent.Add(uint64(n))
-	if err != nil && c.closed.Load() {
-		err = c.closedErr("write")
-	}
-	return n, err
-}
-
-// Close implements net.Conn.
-func (c *TCPConn) Close() error {
-	if c.closed.Swap(true) {
-		return c.closedErr("close")
-	}
-	return c.TCPConn.Close()
-}
-
-// TCPInfo reports netstack's view of the connection: RTT, RTT variance and congestion window
-// from TCPInfoOption, retransmissions and segment counts from the endpoint's stats. Netstack
-// exports neither the negotiated MSS nor byte counters, so MSS is the full-segment payload on
-// the link's MTU (MTU − 40 bytes of IP and TCP headers − 12 of timestamp option, as both hosts
-// negotiate timestamps), and BytesSent and BytesReceived count application bytes written and read
-// (without retransmissions).
-func (c *TCPConn) TCPInfo() (protocol.TCPStats, error) {
-	var info tcpip.TCPInfoOption
-	if terr := c.ep.GetSockOpt(&info); terr != nil {
-		return protocol.TCPStats{}, fmt.Errorf("link tcp info: %w", tcpipErr(terr))
-	}
-	st := protocol.TCPStats{
-		RTTMicros:     info.RTT.Microseconds(),
-		RTTVarMicros:  info.RTTVar.Microseconds(),
-		Cwnd:          info.SndCwnd,
-		MSS:           c.mss,
-		BytesSent:     c.sent.Load(),
-		BytesReceived: c.recv.Load(),
-	}
-	if s, ok := c.ep.Stats().(*tcp.Stats); ok {
-		st.TotalRetrans = uint32(s.SendErrors.Retransmits.Value())
-		st.SegsOut = uint32(s.SegmentsSent.Value())
-		st.SegsIn = uint32(s.SegmentsReceived.Value())
-	}
-	return st, nil
 }
 
 // UDPConn is a netstack UDP socket: a net.PacketConn (and, when dialed, a net.Conn) that quic-go

@@ -9,12 +9,13 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/transports"
 )
 
 // quicSink is a QUIC server on n at host that reads each stream to its end and answers with one
 // byte; it returns a client connection to it, dialed from client at clientHost.
-func quicSink(b *testing.B, server, client transports.Network, host, clientHost string) *quic.Conn {
+func quicSink(b *testing.B, server, client netx.Network, host, clientHost string) *quic.Conn {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
@@ -106,7 +107,7 @@ func BenchmarkQUICBulk(b *testing.B) {
 	const size = 8 << 20
 	l := newLink(b, Config{})
 	lc := quicSink(b, l.Server(), l.Client(), l.ServerAddr().String(), l.ClientAddr().String())
-	kc := quicSink(b, transports.Kernel, transports.Kernel, "127.0.0.1", "127.0.0.1")
+	kc := quicSink(b, netx.Kernel, netx.Kernel, "127.0.0.1", "127.0.0.1")
 	buf := make([]byte, 64<<10)
 	quicSend(b, lc, buf, size) // warm up: congestion window, flow-control windows
 	quicSend(b, kc, buf, size)

@@ -115,7 +115,7 @@ func TestTCPRetransmitsMatchPcapng(t *testing.T) {
 	if sacks == 0 {
 		t.Error("no SACK blocks decoded from the receiver's ACKs")
 	}
-	if info.BytesSent != size || info.MSS != 1448 || info.RTTMicros <= 0 || info.SegsOut == 0 {
+	if info.BytesSent != size || info.MSS != 1448 || info.RTT <= 0 || info.SegsOut == 0 {
 		t.Errorf("implausible TCPInfo %+v", info)
 	}
 	if s, _ := server.TCPInfo(); s.BytesReceived != size {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
@@ -28,7 +29,7 @@ type Options struct {
 	Interval    time.Duration
 	LossTimeout time.Duration // default 1 s
 	JSON        bool
-	Network     transports.Network // default transports.Kernel; ignored with Link
+	Network     netx.Network // default netx.Kernel; ignored with Link
 	// Link, when set, runs both ends in this process across an emulated link (package link):
 	// wireplay's echo endpoints on the link's server host, the probe on its client host. Addr is
 	// then ignored.
@@ -100,7 +101,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 		return Summary{}, fmt.Errorf("probe: --count and --size must be at least 1")
 	}
 	if o.Network == nil {
-		o.Network = transports.Kernel
+		o.Network = netx.Kernel
 	}
 	var qlog *transports.QLog
 	if o.QLogDir != "" {

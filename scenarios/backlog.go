@@ -71,7 +71,7 @@ func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, hold+time.Duration(n)*spacing+8*time.Second)
 	defer cancel()
 
-	ln, err := link.ListenBacklog(ctx, l.Server(), "tcp", net.JoinHostPort(l.ServerAddr().String(), "0"), backlog)
+	ln, err := l.Server().ListenBacklog(ctx, "tcp", net.JoinHostPort(l.ServerAddr().String(), "0"), backlog)
 	if err != nil {
 		return nil, err
 	}
@@ -149,10 +149,7 @@ func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 		})
 	}
 	cliWG.Wait()
-	qs, err := link.ListenQueue(l.Server())
-	if err != nil {
-		return nil, err
-	}
+	qs := l.Server().ListenQueue()
 
 	// Count each client port's SYNs, SYN-ACKs and data segments in the packet log.
 	byPort := map[uint16]*blConn{}

@@ -210,12 +210,12 @@ func (r *bdRun) tcp(name string, nagle bool) *bdOutcome {
 	}
 	defer c.Close()
 	c.SetDeadline(r.deadline)
-	ep, ok := tcpEndpoint(c)
-	if !ok {
-		o.err = errNoEndpoint
+	tc, err := linkTCP(c)
+	if err != nil {
+		o.err = err
 		return o
 	}
-	ep.SocketOptions().SetDelayOption(nagle)
+	tc.SetNoDelay(!nagle)
 	i := rec.mark()
 	r.writeSmall(o, func(b []byte) error { _, err := c.Write(b); return err })
 	if o.err != nil {

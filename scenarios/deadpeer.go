@@ -13,7 +13,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/quic-go/quic-go"
-	"gvisor.dev/gvisor/pkg/tcpip"
 
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/transports"
@@ -202,22 +201,11 @@ func (r *dpRun) tcpKeepalive(ctx context.Context, wg *sync.WaitGroup) (func(), e
 	cli := r.add("tcp-keepalive", "client", c.kaIntvl, lo, hi)
 	srvD := r.add("tcp-keepalive", "server", c.kaIntvl, lo, hi)
 	set := func(conn net.Conn) error {
-		ep, ok := tcpEndpoint(conn)
-		if !ok {
-			return errNoEndpoint
+		tc, err := linkTCP(conn)
+		if err != nil {
+			return err
 		}
-		idle, intvl := tcpip.KeepaliveIdleOption(c.kaIdle), tcpip.KeepaliveIntervalOption(c.kaIntvl)
-		if terr := ep.SetSockOpt(&idle); terr != nil {
-			return fmt.Errorf("keepalive idle: %s", terr)
-		}
-		if terr := ep.SetSockOpt(&intvl); terr != nil {
-			return fmt.Errorf("keepalive interval: %s", terr)
-		}
-		if terr := ep.SetSockOptInt(tcpip.KeepaliveCountOption, c.kaCount); terr != nil {
-			return fmt.Errorf("keepalive count: %s", terr)
-		}
-		ep.SocketOptions().SetKeepAlive(true)
-		return nil
+		return tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: c.kaIdle, Interval: c.kaIntvl, Count: c.kaCount})
 	}
 	watch := func(conn net.Conn, d *dpDetect) {
 		_, err := conn.Read(make([]byte, 1)) // nothing is ever sent: only an error returns

@@ -8,17 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/coder/websocket"
 	"github.com/quic-go/quic-go"
-	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/stack"
-	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/transports"
@@ -642,31 +637,14 @@ func (r *hsRun) httpPhases(n int) (*hsHTTP, error) {
 type hsTeardown struct{ summary string }
 
 type tdEnd struct {
-	ep  tcpip.Endpoint
+	c   *link.TCPConn // nil if the accepted conn was not the link's
 	err error
 }
-
-// hostStack reaches the netstack of one of the link's hosts (its unexported field "s"), to read
-// the TCP options in force; ok is false if the link's host type has changed.
-func hostStack(n any) (*stack.Stack, bool) {
-	v := reflect.ValueOf(n)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return nil, false
-	}
-	f := v.Elem().FieldByName("s")
-	if !f.IsValid() || f.Type() != reflect.TypeFor[*stack.Stack]() {
-		return nil, false
-	}
-	s := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(*stack.Stack)
-	return s, s != nil
-}
-
-func tcpState(ep tcpip.Endpoint) tcp.EndpointState { return tcp.EndpointState(ep.State()) }
 
 func (r *hsRun) teardown() (*hsTeardown, error) {
 	ends := make(chan tdEnd, 4)
 	srv, err := startTCPHost(r.ctx, r.env, func(c net.Conn) {
-		ep, _ := tcpEndpoint(c)
+		tc, _ := linkTCP(c)
 		c.SetDeadline(time.Now().Add(r.timeout))
 		buf := make([]byte, 512)
 		var rerr error
@@ -678,7 +656,7 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 			}
 		}
 		c.Close()
-		ends <- tdEnd{ep, rerr}
+		ends <- tdEnd{tc, rerr}
 	})
 	if err != nil {
 		return nil, err
@@ -687,28 +665,28 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 	addr := srv.Addr().String()
 	deadline := time.Now().Add(r.timeout)
 
-	connect := func() (net.Conn, tcpip.Endpoint, uint16, error) {
+	connect := func() (*link.TCPConn, uint16, error) {
 		c, err := r.env.Link.Client().Dial(r.ctx, "tcp", addr)
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, 0, err
 		}
 		c.SetDeadline(deadline)
 		if _, err = c.Write([]byte{'x'}); err == nil {
 			_, err = io.ReadFull(c, make([]byte, 1))
 		}
-		ep, ok := tcpEndpoint(c)
-		if err == nil && !ok {
-			err = errNoEndpoint
+		tc, terr := linkTCP(c)
+		if err == nil {
+			err = terr
 		}
 		if err != nil {
 			c.Close()
-			return nil, nil, 0, err
+			return nil, 0, err
 		}
-		return c, ep, uint16(c.LocalAddr().(*net.TCPAddr).Port), nil
+		return tc, uint16(c.LocalAddr().(*net.TCPAddr).Port), nil
 	}
 
 	// Orderly close, the client first.
-	c, cep, cport, err := connect()
+	c, cport, err := connect()
 	if err != nil {
 		return nil, fmt.Errorf("teardown: %w", err)
 	}
@@ -723,18 +701,17 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 	}
 	var twAt time.Duration
 	for time.Now().Before(deadline) {
-		if srvEnd.ep == nil || tcpState(srvEnd.ep) == tcp.StateClose {
-			if tcpState(cep) == tcp.StateTimeWait {
+		if srvEnd.c == nil || srvEnd.c.Closed() {
+			if c.TimeWait() {
 				twAt = time.Since(closeAt)
 				break
 			}
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	clientState := tcpState(cep).String()
-	serverState := "unknown"
-	if srvEnd.ep != nil {
-		serverState = tcpState(srvEnd.ep).String()
+	clientState, serverState := c.State(), "unknown"
+	if srvEnd.c != nil {
+		serverState = srvEnd.c.State()
 	}
 	tb := Table{Title: "TCP teardown on the wire (the client closes first, then the server; then an abort)",
 		Columns: []string{"ms after close", "from", "flags", "what it is"}}
@@ -756,28 +733,24 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 		}
 		tb.Rows = append(tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(closeAt))), who, p.Decoded.Flags.String(), what})
 	}
-	var tw tcpip.TCPTimeWaitTimeoutOption
+	tw := r.env.Link.Client().TimeWait()
 	twSource := "netstack's TCPTimeWaitTimeoutOption"
-	if s, ok := hostStack(r.env.Link.Client()); !ok || s.TransportProtocolOption(tcp.ProtocolNumber, &tw) != nil {
-		tw = tcpip.TCPTimeWaitTimeoutOption(tcp.DefaultTCPTimeWaitTimeout)
-		twSource = "netstack's default"
-	}
 	holder := "neither side"
 	switch {
-	case clientState == tcp.StateTimeWait.String():
+	case clientState == link.StateTimeWait:
 		holder = "the client"
-	case serverState == tcp.StateTimeWait.String():
+	case serverState == link.StateTimeWait:
 		holder = "the server"
 	}
 
 	// Abort: SO_LINGER 0, then Close sends an RST instead of a FIN.
-	a, aep, aport, err := connect()
+	a, aport, err := connect()
 	if err != nil {
 		return nil, fmt.Errorf("abort: %w", err)
 	}
 	amark := lastSeq(r.env.Link)
 	abortAt := time.Now()
-	aep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: true, Timeout: 0})
+	a.SetLinger(0)
 	a.Close()
 	var abortEnd tdEnd
 	select {
@@ -797,10 +770,10 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 		}
 		tb.Rows = append(tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(abortAt))), who, p.Decoded.Flags.String(), what})
 	}
-	abortState := tcpState(aep).String()
+	abortState := a.State()
 	r.res.Tables = append(r.res.Tables, tb)
 	r.res.Metrics = append(r.res.Metrics,
-		Metric{Transport: "tcp", Name: "time_wait", Unit: "s", Value: time.Duration(tw).Seconds()},
+		Metric{Transport: "tcp", Name: "time_wait", Unit: "s", Value: tw.Seconds()},
 		Metric{Transport: "tcp", Name: "rst_on_abort", Unit: "count", Value: float64(rstSeen)})
 	if twAt > 0 {
 		r.metric("tcp", "close_to_time_wait", twAt)
@@ -816,7 +789,7 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "tcp", Name: "time_wait_client", Unit: "bool", Value: 0})
 	}
 	s := fmt.Sprintf("On TCP the %s sent the first FIN; after the exchange the client was %s and the server %s, so %s holds TIME_WAIT (%v by %s; the link leaves it unchanged).",
-		orUnknown(finFirst), clientState, serverState, holder, time.Duration(tw), twSource)
+		orUnknown(finFirst), clientState, serverState, holder, tw, twSource)
 	s += fmt.Sprintf(" Closing with SO_LINGER 0 sent %d RST, left the client %s instead of TIME_WAIT, and the server's read failed with %q.",
 		rstSeen, abortState, errString(abortEnd.err))
 	return &hsTeardown{summary: s}, nil

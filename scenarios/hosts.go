@@ -2,17 +2,15 @@ package scenarios
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
-	"reflect"
 	"slices"
 	"sync"
 	"time"
-	"unsafe"
 
-	"gvisor.dev/gvisor/pkg/tcpip"
+	"github.com/wireplay/wireplay/link"
 )
 
 // httpHost is a net/http server on a run's server host. Close closes every connection it
@@ -89,24 +87,15 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// tcpEndpoint reaches the netstack endpoint under a TCP conn of the link, for the socket options
-// the link's *TCPConn does not wrap (Nagle, keepalive, linger) and for its TCP state. The link
-// keeps the endpoint in an unexported field "ep"; until it exports accessors, this reads that
-// field by reflection. ok is false for any other conn (a kernel socket, a changed link).
-func tcpEndpoint(c net.Conn) (tcpip.Endpoint, bool) {
-	v := reflect.ValueOf(c)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return nil, false
+// linkTCP is c as the link's TCP conn, for the socket options and state a lesson reads and tunes
+// (Nagle, keepalive, linger, TCP state); an error for any other conn (a kernel socket).
+func linkTCP(c net.Conn) (*link.TCPConn, error) {
+	tc, ok := c.(*link.TCPConn)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a link TCP conn", c)
 	}
-	f := v.Elem().FieldByName("ep")
-	if !f.IsValid() || f.Type() != reflect.TypeFor[tcpip.Endpoint]() {
-		return nil, false
-	}
-	ep, _ := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(tcpip.Endpoint)
-	return ep, ep != nil
+	return tc, nil
 }
-
-var errNoEndpoint = errors.New("the link's TCP conn does not expose its netstack endpoint")
 
 // millis is d in milliseconds.
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -16,6 +16,7 @@ import (
 	"github.com/quic-go/quic-go/qlogwriter"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
@@ -306,7 +307,7 @@ func (lk *linkMode) close() {
 // dialer returns the network and target a dial of transport t uses on the link, and a func to
 // call with its result. The network tells the link which client port is t's as soon as the socket
 // exists, so its handshake's packets are shown too; QUIC dials get a qlog of their own.
-func (lk *linkMode) dialer(t protocol.Transport) (transports.Network, transports.Target, func(*transports.Client)) {
+func (lk *linkMode) dialer(t protocol.Transport) (netx.Network, transports.Target, func(*transports.Client)) {
 	lk.mu.Lock()
 	lk.dialing[t]++
 	lk.mu.Unlock()
@@ -394,7 +395,7 @@ func (lk *linkMode) onPacket(p link.Packet) {
 
 // watchNet is a Network that reports the local address of each socket it opens.
 type watchNet struct {
-	transports.Network
+	netx.Network
 	host netip.Addr // the host's own address
 	seen func(net.Addr)
 }

@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
 
 // endpoints is the relay's fixed table of where each transport goes: the server's own endpoints.
 type endpoints struct {
-	Network transports.Network
+	Network netx.Network
 	Target  transports.Target
 	// ServerTLS is the QUIC endpoint's TLS configuration, reused by the endpoints of each
 	// session's emulated link.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/transports"
 	"github.com/wireplay/wireplay/web"
 )
@@ -46,8 +47,8 @@ type Config struct {
 	// UDPEcho tunes the UDP endpoint's rate limits; zero fields take transports' defaults.
 	UDPEcho transports.UDPEchoConfig
 
-	// Network is where the endpoints listen and the relay dials; default transports.Kernel.
-	Network transports.Network
+	// Network is where the endpoints listen and the relay dials; default netx.Kernel.
+	Network netx.Network
 	// Assets is the static file tree served under /static/; default web.Static.
 	Assets fs.FS
 	// Logger receives the server's log; default slog.Default().
@@ -85,7 +86,7 @@ func (c *Config) setDefaults() {
 		c.LossTimeout = time.Second
 	}
 	if c.Network == nil {
-		c.Network = transports.Kernel
+		c.Network = netx.Kernel
 	}
 	if c.Assets == nil {
 		c.Assets = web.Static

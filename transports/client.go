@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/quic-go/quic-go"
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 )
 
@@ -98,7 +99,7 @@ type clientIO interface {
 
 // Dial connects a client for transport t to target over network n, emitting "dial" and, once
 // connected, "connected" with the handshake duration.
-func Dial(ctx context.Context, n Network, t protocol.Transport, target Target, opts ClientOptions) (*Client, error) {
+func Dial(ctx context.Context, n netx.Network, t protocol.Transport, target Target, opts ClientOptions) (*Client, error) {
 	if opts.Emit == nil {
 		opts.Emit = func(protocol.Event) {}
 	}
@@ -435,7 +436,7 @@ type tcpIO struct {
 	deadline writeDeadline
 }
 
-func dialTCP(ctx context.Context, n Network, addr string) (*tcpIO, error) {
+func dialTCP(ctx context.Context, n netx.Network, addr string) (*tcpIO, error) {
 	c, err := n.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -464,7 +465,7 @@ func (t *tcpIO) stats() *protocol.Stats {
 
 type udpIO struct{ c net.Conn }
 
-func dialUDP(ctx context.Context, n Network, addr string) (*udpIO, error) {
+func dialUDP(ctx context.Context, n netx.Network, addr string) (*udpIO, error) {
 	c, err := n.Dial(ctx, "udp", addr)
 	if err != nil {
 		return nil, err
@@ -508,7 +509,7 @@ func localFor(addr string) string {
 	return "0.0.0.0:0"
 }
 
-func dialQUIC(ctx context.Context, n Network, target Target, dgram bool) (*quicIO, error) {
+func dialQUIC(ctx context.Context, n netx.Network, target Target, dgram bool) (*quicIO, error) {
 	ra, err := net.ResolveUDPAddr("udp", target.QUIC)
 	if err != nil {
 		return nil, err
@@ -595,7 +596,7 @@ type wsIO struct {
 	sent  []time.Time // write times of messages in flight, for the RTT
 }
 
-func dialWS(ctx context.Context, n Network, url string, st *protocol.WSStats, mu *sync.Mutex) (*wsIO, error) {
+func dialWS(ctx context.Context, n netx.Network, url string, st *protocol.WSStats, mu *sync.Mutex) (*wsIO, error) {
 	var local net.Addr // one dial: keep-alives are off and the conn is hijacked for the WebSocket
 	hc := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlogwriter"
+	"github.com/wireplay/wireplay/netx"
 )
 
 // EchoOptions tune StartEcho; the zero value gives `wireplay serve`'s defaults.
@@ -41,7 +42,7 @@ type Echo struct {
 // port of its own (port 0). Close stops them. On a link, n is l.Server() and host
 // l.ServerAddr().String(); the client then dials from l.Client(). Tests, `wireplay probe --link`,
 // the lessons and the relay's link mode all start their endpoints with it.
-func StartEcho(ctx context.Context, n Network, host string, o EchoOptions) (_ *Echo, err error) {
+func StartEcho(ctx context.Context, n netx.Network, host string, o EchoOptions) (_ *Echo, err error) {
 	e := &Echo{}
 	defer func() {
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/quic-go/quic-go"
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/transports"
 	"github.com/wireplay/wireplay/transports/transportstest"
 	"go.uber.org/goleak"
@@ -27,7 +28,7 @@ func ctxT(t *testing.T) context.Context {
 // TestEndpointsRawClients talks to each endpoint the way nc, websocat or any QUIC library would.
 func TestEndpointsRawClients(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	target := transportstest.StartEcho(t, transports.Kernel, "127.0.0.1")
+	target := transportstest.StartEcho(t, netx.Kernel, "127.0.0.1")
 
 	t.Run("tcp echoes every byte", func(t *testing.T) {
 		c, err := net.Dial("tcp", target.TCP)
@@ -143,7 +144,7 @@ func TestEndpointsRawClients(t *testing.T) {
 
 func TestTCPEchoClosesIdleConnections(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	e, err := transports.ListenTCPEcho(ctxT(t), transports.Kernel, "127.0.0.1:0", transports.TCPEchoConfig{IdleTimeout: 100 * time.Millisecond})
+	e, err := transports.ListenTCPEcho(ctxT(t), netx.Kernel, "127.0.0.1:0", transports.TCPEchoConfig{IdleTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestTCPEchoClosesIdleConnections(t *testing.T) {
 // no reply is larger than its request.
 func TestUDPFloodFromOneSource(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	e, err := transports.ListenUDPEcho(ctxT(t), transports.Kernel, "127.0.0.1:0",
+	e, err := transports.ListenUDPEcho(ctxT(t), netx.Kernel, "127.0.0.1:0",
 		transports.UDPEchoConfig{PerSourceRate: 100, PerSourceBurst: 50})
 	if err != nil {
 		t.Fatal(err)

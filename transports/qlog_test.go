@@ -11,13 +11,14 @@ import (
 
 	"github.com/quic-go/quic-go/qlog"
 	"github.com/quic-go/quic-go/qlogwriter"
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 	"github.com/wireplay/wireplay/transports/transportstest"
 )
 
 func TestQLogCapturesTraceAndMetrics(t *testing.T) {
-	target := transportstest.StartEcho(t, transports.Kernel, "127.0.0.1")
+	target := transportstest.StartEcho(t, netx.Kernel, "127.0.0.1")
 	dir := t.TempDir()
 	var metrics atomic.Int64
 	q := &transports.QLog{Dir: dir, OnEvent: func(_ *transports.QLogTrace, ev qlogwriter.Event) {
@@ -31,7 +32,7 @@ func TestQLogCapturesTraceAndMetrics(t *testing.T) {
 	rec := transportstest.NewRecorder()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := transports.Dial(ctx, transports.Kernel, protocol.QUICStream, target, transports.ClientOptions{Emit: rec.Emit})
+	c, err := transports.Dial(ctx, netx.Kernel, protocol.QUICStream, target, transports.ClientOptions{Emit: rec.Emit})
 	if err != nil {
 		t.Fatal(err)
 	}

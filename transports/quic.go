@@ -12,6 +12,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlogwriter"
+	"github.com/wireplay/wireplay/netx"
 )
 
 // QUICEchoConfig tunes the QUIC echo endpoint; zero fields take defaults.
@@ -58,7 +59,7 @@ type QUICEcho struct {
 }
 
 // ListenQUICEcho listens on addr with tlsConf (which must offer ALPN "wireplay"); Serve runs it.
-func ListenQUICEcho(ctx context.Context, n Network, addr string, tlsConf *tls.Config, cfg QUICEchoConfig) (*QUICEcho, error) {
+func ListenQUICEcho(ctx context.Context, n netx.Network, addr string, tlsConf *tls.Config, cfg QUICEchoConfig) (*QUICEcho, error) {
 	pc, err := n.ListenPacket(ctx, "udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen quic: %w", err)

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/wireplay/wireplay/netx"
 )
 
 // TCPEchoConfig tunes the TCP echo endpoint; zero fields take defaults.
@@ -28,7 +30,7 @@ type TCPEcho struct {
 }
 
 // ListenTCPEcho listens on addr; Serve runs it.
-func ListenTCPEcho(ctx context.Context, n Network, addr string, cfg TCPEchoConfig) (*TCPEcho, error) {
+func ListenTCPEcho(ctx context.Context, n netx.Network, addr string, cfg TCPEchoConfig) (*TCPEcho, error) {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wireplay/wireplay/netx"
 )
 
 // UDPEchoConfig tunes the UDP echo endpoint; zero fields take defaults.
@@ -43,7 +45,7 @@ type UDPEcho struct {
 }
 
 // ListenUDPEcho listens on addr; Serve runs it.
-func ListenUDPEcho(ctx context.Context, n Network, addr string, cfg UDPEchoConfig) (*UDPEcho, error) {
+func ListenUDPEcho(ctx context.Context, n netx.Network, addr string, cfg UDPEchoConfig) (*UDPEcho, error) {
 	if cfg.PerSourceRate == 0 {
 		cfg.PerSourceRate, cfg.PerSourceBurst = 2000, 500
 	}

@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
 
 // StartEcho starts wireplay's four echo endpoints on n at host (port 0 each) with
 // transports.StartEcho and returns the Target that reaches them. Everything is closed in t.Cleanup.
-func StartEcho(t testing.TB, n transports.Network, host string) transports.Target {
+func StartEcho(t testing.TB, n netx.Network, host string) transports.Target {
 	t.Helper()
 	e, err := transports.StartEcho(context.Background(), n, host, transports.EchoOptions{})
 	if err != nil {
@@ -55,7 +56,7 @@ func (r *Recorder) WaitFor(t testing.TB, timeout time.Duration, ok func(protocol
 // TestClients is the conformance suite every transport client passes on network n against the
 // echo endpoints of target: handshake events, one message echoed whole, pipelined messages all
 // echoed in order with their text, every read's bytes accounted for, stats, and a clean close.
-func TestClients(t *testing.T, n transports.Network, target transports.Target) {
+func TestClients(t *testing.T, n netx.Network, target transports.Target) {
 	for _, tr := range protocol.Transports {
 		t.Run(string(tr), func(t *testing.T) {
 			rec := NewRecorder()

@@ -1,5 +1,5 @@
-// Package transportstest is the conformance suite every transports.Network implementation
-// passes: the operating system's (transports.Kernel) and package link's emulated hosts.
+// Package transportstest is the conformance suite every netx.Network implementation
+// passes: the operating system's (netx.Kernel) and package link's emulated hosts.
 package transportstest
 
 import (
@@ -14,18 +14,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wireplay/wireplay/netx"
 	"golang.org/x/net/nettest"
-
-	"github.com/wireplay/wireplay/transports"
 )
 
 // MakeNetworks returns a server and a client Network that reach each other, and the host (an IP
 // literal) the server's sockets are reachable at from the client. It registers its own cleanup
 // with t.
-type MakeNetworks func(t *testing.T) (server, client transports.Network, serverHost string)
+type MakeNetworks func(t *testing.T) (server, client netx.Network, serverHost string)
 
 // TestNetwork runs the suite. Each subtest gets fresh networks from mk.
-func TestNetwork(t *testing.T, mk func(t *testing.T) (server, client transports.Network, serverHost string)) {
+func TestNetwork(t *testing.T, mk func(t *testing.T) (server, client netx.Network, serverHost string)) {
 	t.Run("TCP/nettest", func(t *testing.T) {
 		server, client, host := mk(t)
 		nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
@@ -63,7 +62,7 @@ func portOf(t *testing.T, a net.Addr) int {
 	return n
 }
 
-func tcpPipe(server, client transports.Network, host string) (c1, c2 net.Conn, stop func(), err error) {
+func tcpPipe(server, client netx.Network, host string) (c1, c2 net.Conn, stop func(), err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ln, err := server.Listen(ctx, "tcp", net.JoinHostPort(host, "0"))
@@ -99,7 +98,7 @@ func tcpPipe(server, client transports.Network, host string) (c1, c2 net.Conn, s
 	}, nil
 }
 
-func mustPipe(t *testing.T, server, client transports.Network, host string) (c1, c2 net.Conn) {
+func mustPipe(t *testing.T, server, client netx.Network, host string) (c1, c2 net.Conn) {
 	t.Helper()
 	c1, c2, stop, err := tcpPipe(server, client, host)
 	if err != nil {
@@ -322,7 +321,7 @@ func testTCPManyConns(t *testing.T, mk MakeNetworks) {
 	wg.Wait()
 }
 
-func udpServer(t *testing.T, server transports.Network, host string) (net.PacketConn, string) {
+func udpServer(t *testing.T, server netx.Network, host string) (net.PacketConn, string) {
 	t.Helper()
 	pc, err := server.ListenPacket(ctx(t), "udp", net.JoinHostPort(host, "0"))
 	if err != nil {

@@ -1,0 +1,68 @@
+package link
+
+import (
+	"fmt"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+)
+
+// TimeWait is how long a connection of this host that closed first stays in TIME-WAIT (netstack's
+// TCPTimeWaitTimeoutOption; its default is 60 s, where Linux's is also 60 s).
+func (h *Host) TimeWait() time.Duration {
+	var tw tcpip.TCPTimeWaitTimeoutOption
+	if terr := h.s.TransportProtocolOption(tcp.ProtocolNumber, &tw); terr != nil {
+		// Netstack answers this option for TCP on every stack; the default is what is in force
+		// if it ever did not.
+		return tcp.DefaultTCPTimeWaitTimeout
+	}
+	return time.Duration(tw)
+}
+
+// SetTimeWait sets the TIME-WAIT duration of the host's TCP connections that close from now on.
+func (h *Host) SetTimeWait(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("link time-wait: %v is not positive", d)
+	}
+	tw := tcpip.TCPTimeWaitTimeoutOption(d)
+	if terr := h.s.SetTransportProtocolOption(tcp.ProtocolNumber, &tw); terr != nil {
+		return fmt.Errorf("link time-wait: %w", tcpipErr(terr))
+	}
+	return nil
+}
+
+// Counters is a host stack's own count of what it did, since the link was made.
+type Counters struct {
+	TCPSegmentsSent      uint64 // TCP segments sent, retransmissions included
+	TCPSegmentsReceived  uint64 // TCP segments received
+	TCPRetransmits       uint64 // TCP segments sent again
+	TCPTimeouts          uint64 // retransmission timer expiries
+	TCPResetsSent        uint64 // RSTs sent
+	TCPResetsReceived    uint64 // RSTs received
+	TCPActiveOpens       uint64 // connections this host dialled
+	TCPPassiveOpens      uint64 // connections this host accepted
+	UDPSent              uint64 // UDP datagrams sent
+	UDPReceived          uint64 // UDP datagrams delivered to a socket
+	UDPUnknownPort       uint64 // UDP datagrams for a port nobody listens on
+	UDPReceiveBufferFull uint64 // UDP datagrams dropped because the socket's buffer was full
+}
+
+// Counters reads the host stack's TCP and UDP counters.
+func (h *Host) Counters() Counters {
+	st := h.s.Stats()
+	return Counters{
+		TCPSegmentsSent:      st.TCP.SegmentsSent.Value(),
+		TCPSegmentsReceived:  st.TCP.ValidSegmentsReceived.Value(),
+		TCPRetransmits:       st.TCP.Retransmits.Value(),
+		TCPTimeouts:          st.TCP.Timeouts.Value(),
+		TCPResetsSent:        st.TCP.ResetsSent.Value(),
+		TCPResetsReceived:    st.TCP.ResetsReceived.Value(),
+		TCPActiveOpens:       st.TCP.ActiveConnectionOpenings.Value(),
+		TCPPassiveOpens:      st.TCP.PassiveConnectionOpenings.Value(),
+		UDPSent:              st.UDP.PacketsSent.Value(),
+		UDPReceived:          st.UDP.PacketsReceived.Value(),
+		UDPUnknownPort:       st.UDP.UnknownPortErrors.Value(),
+		UDPReceiveBufferFull: st.UDP.ReceiveBufferErrors.Value(),
+	}
+}
