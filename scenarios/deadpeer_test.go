@@ -8,14 +8,10 @@ import (
 func TestDeadPeer(t *testing.T) {
 	const hb, misses = 200 * time.Millisecond, 3
 	const idle, qka = 600 * time.Millisecond, 200 * time.Millisecond
-	start := time.Now()
 	res := runScenario(t, "dead-peer", &lab25, map[string]string{
 		"heartbeat": hb.String(), "misses": "3", "idle_timeout": idle.String(), "quic_keepalive": qka.String(),
 		"keepalive_idle": "200ms", "keepalive_interval": "200ms", "keepalive_count": "3",
 	})
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("run took %v, want under 5 s", d)
-	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	// The application heartbeat: misses intervals of silence, give or take one interval (the last
 	// pong may have arrived up to an interval before the blackhole, or be in flight during it).

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// runDefault runs a scenario's default run (seed 1), logs its conclusion and table, and checks it
-// stays near its 5 s goal (loosely: -race on a shared machine).
+// runDefault runs a scenario's default run (seed 1) and logs its conclusion and table. How long a
+// run takes is BenchmarkDefaultRun's to show, not a test's.
 func runDefault(t *testing.T, name string) *Result {
 	t.Helper()
 	start := time.Now()
@@ -22,9 +22,6 @@ func runDefault(t *testing.T, name string) *Result {
 		for _, row := range r.Tables[0].Rows {
 			t.Log(row)
 		}
-	}
-	if wall > 10*time.Second {
-		t.Errorf("default run took %v", wall)
 	}
 	return r
 }
