@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 
@@ -65,29 +66,32 @@ func TestHandshakeRoundTrips(t *testing.T) {
 		transport string
 		rtts      float64
 	}{{"tcp", 2}, {"tcp+tls", 3}, {"quic", 2}, {"quic-0rtt", 1}}
-	// Timings are the best of up to three runs: the machine running the tests is shared, and a
-	// scheduler stall of a few tens of milliseconds is not the link's doing.
-	best := map[string]float64{}
+	// A handshake's time is a distribution: the link's delay is fixed, but a scheduler stall of a
+	// few tens of milliseconds on a shared machine adds to one run. Three runs, every one of them
+	// checked for what does not depend on timing, and the median of each transport's time held to
+	// the textbook count.
+	const runs = 3
+	times := map[string][]float64{}
 	var res *scenarios.Result
-	for attempt := 1; attempt <= 3; attempt++ {
+	for range runs {
 		res = runScenario(t, "handshake", &lab25, map[string]string{"requests": "4", "zero_rtt": "true"})
-		ok := true
 		for _, c := range want {
-			got := findMetric(t, res, c.transport, "first_echo", "RTT")
-			if b, seen := best[c.transport]; !seen || got < b {
-				best[c.transport] = got
-			}
-			ok = ok && math.Abs(best[c.transport]-c.rtts) <= 0.15*c.rtts+slack
+			times[c.transport] = append(times[c.transport], findMetric(t, res, c.transport, "first_echo", "RTT"))
 		}
-		if ok {
-			break
-		}
+		handshakeClaims(t, res)
 	}
 	for _, c := range want {
-		if got := best[c.transport]; math.Abs(got-c.rtts) > 0.15*c.rtts+slack {
-			t.Errorf("%s: first echoed byte after %.2f RTT at best, want %g ±15%% (+%g RTT of CPU slack)", c.transport, got, c.rtts, slack)
+		ts := times[c.transport]
+		slices.Sort(ts)
+		if med := ts[len(ts)/2]; math.Abs(med-c.rtts) > 0.15*c.rtts+slack {
+			t.Errorf("%s: first echoed byte after %.2f RTT (median of %v), want %g ±15%% (+%g RTT of CPU slack)", c.transport, med, ts, c.rtts, slack)
 		}
 	}
+}
+
+// handshakeClaims checks what one handshake run must show whatever the machine's load.
+func handshakeClaims(t *testing.T, res *scenarios.Result) {
+	t.Helper()
 	if v := findMetric(t, res, "quic-0rtt", "used_0rtt", "bool"); v != 1 {
 		t.Errorf("the second QUIC connection did not use 0-RTT")
 	}
