@@ -94,51 +94,8 @@ func (s *seqDiagram) draw(hint string) {
 	s.box.Get("dataset").Set("empty", "false")
 	w, visH := boxSize(s.box, 220, 180)
 	xc, xs := seqLeft, w-seqRight
-
-	// Sends in time order, on an axis scaled so that their time span fills the visible box, bent
-	// where needed: every send gets room for its label and idle stretches are shortened. Each
-	// arrow falls by its packet's latency on a scale of at least a few pixels per typical
-	// latency, so bursts read as parallel arrows and a slower (reordered) packet as a steeper one.
-	order := make([]int, len(s.pkts))
-	var lats []int64
-	for i, p := range s.pkts {
-		order[i] = i
-		if p.Fate != "dropped" && p.LatencyMicros > 0 {
-			lats = append(lats, p.LatencyMicros)
-		}
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(s.pkts[a].AtMicros, s.pkts[b].AtMicros) })
-	t0 := s.pkts[order[0]].AtMicros
-	span := s.pkts[order[len(order)-1]].AtMicros - t0
-	k := (visH - seqTop - 30) / float64(max(span, 1000)) // px per µs
-	kLat := k
-	if len(lats) > 0 {
-		slices.Sort(lats)
-		kLat = max(k, 16/float64(lats[len(lats)/2]))
-	}
-	fall := func(p protocol.PacketInfo) float64 {
-		if p.LatencyMicros <= 0 {
-			return 0
-		}
-		return min(max(float64(p.LatencyMicros)*kLat, 4), 80)
-	}
-	ySend := make([]float64, len(s.pkts))
-	y, prev, h := seqTop+10, t0, 0.0
-	for n, i := range order {
-		p := s.pkts[i]
-		if n > 0 {
-			y += max(min(float64(p.AtMicros-prev)*k, seqMaxGap), seqMinSend)
-		}
-		prev = p.AtMicros
-		ySend[i] = y
-		h = max(h, y+fall(p))
-	}
-	h += 12
-	// A dropped packet's arrow falls like a delivered one's before it stops, halfway.
-	drop := 16.0
-	if len(lats) > 0 {
-		drop = min(max(float64(lats[len(lats)/2])*kLat, 4), 80)
-	}
+	lay := layoutSeq(s.pkts, visH)
+	h := lay.height
 
 	s.svg.Call("setAttribute", "width", fnum(w))
 	s.svg.Call("setAttribute", "height", fnum(h))
@@ -159,67 +116,11 @@ func (s *seqDiagram) draw(hint string) {
 	}
 	chars := int((xs - xc - 10) / 5.4)
 	lastLabel, lastTime := math.Inf(-1), ""
-	for _, i := range order {
+	for _, i := range lay.order {
 		p := s.pkts[i]
-		up := p.Dir != "down"
-		x1, x2 := xc, xs
-		if !up {
-			x1, x2 = xs, xc
-		}
-		y1, y2 := ySend[i], ySend[i]+fall(p)
-		dropped := p.Fate == "dropped"
-		if dropped {
-			x2 = (x1 + x2) / 2
-			y2 = y1 + drop/2
-			if p.LatencyMicros > 0 {
-				y2 = y1 + fall(p)/2
-			}
-		}
-		cls := "pk " + map[bool]string{true: "up", false: "down"}[up]
-		g := svgEl("g", "class", cls, "data-fate", p.Fate, "data-dir", p.Dir)
-		if p.Retransmit {
-			g.Call("setAttribute", "data-retx", "true")
-		}
-		if p.Duplicated {
-			g.Call("setAttribute", "data-dup", "true")
-		}
-		if s.byTransport && p.Transport != "" {
-			g.Call("setAttribute", "data-proto", string(p.Transport))
-		}
-		details := packetDetails(p, t0)
-		if s.byTransport && p.Transport != "" {
-			details = strings.ToUpper(string(p.Transport)) + " · " + details
-		}
-		svgTitle(g, details)
-		g.Call("append", svgEl("line", "x1", x1, "y1", y1, "x2", x2, "y2", y2))
-		if dropped {
-			g.Call("append", svgText(x2, y2+4, "x-mark", "✕", "text-anchor", "middle"))
-		} else {
-			g.Call("append", svgEl("path", "class", "head", "d", arrowHead(x1, y1, x2, y2)))
-			if p.Duplicated { // the copy, drawn just after the original
-				g.Call("append", svgEl("line", "class", "dup", "x1", x1, "y1", y1+3, "x2", x2, "y2", y2+3))
-			}
-		}
-		label := p.Summary
-		if label == "" {
-			label = itoa(p.Size) + " B"
-		}
-		switch {
-		case dropped:
-			label = "✕ " + label
-		case p.Retransmit:
-			label = "↻ " + label
-		}
-		if p.Duplicated {
-			label += " ×2"
-		}
-		lx, anchor := x1+4, "start"
-		if !up {
-			lx, anchor = x1-4, "end"
-		}
-		g.Call("append", svgText(lx, y1-2.5, "lbl", shorten(label, chars), "text-anchor", anchor))
-		frag.Call("append", g)
-		if tl := relMillis(p.AtMicros - t0); y1-lastLabel >= 26 && tl != lastTime {
+		y1 := lay.ySend[i]
+		frag.Call("append", s.arrow(p, lay, y1, xc, xs, chars))
+		if tl := relMillis(p.AtMicros - lay.t0); y1-lastLabel >= 26 && tl != lastTime {
 			frag.Call("append", svgText(xc-6, y1+3, "t", tl, "text-anchor", "end"))
 			lastLabel, lastTime = y1, tl
 		}
@@ -230,6 +131,133 @@ func (s *seqDiagram) draw(hint string) {
 	if st+ch >= sh-80 || st == 0 {
 		s.box.Set("scrollTop", h)
 	}
+}
+
+// seqLayout places a diagram's packets: sends in time order, on an axis scaled so that their time
+// span fills the visible box, bent where needed: every send gets room for its label and idle
+// stretches are shortened. Each arrow falls by its packet's latency on a scale of at least a few
+// pixels per typical latency, so bursts read as parallel arrows and a slower (reordered) packet
+// as a steeper one.
+type seqLayout struct {
+	order  []int     // packet indices in send order
+	ySend  []float64 // each packet's send height
+	t0     int64     // the first send, µs
+	kLat   float64   // px per µs of latency
+	drop   float64   // how far a dropped packet's arrow falls before it stops, twice over
+	height float64
+}
+
+func layoutSeq(pkts []protocol.PacketInfo, visH float64) *seqLayout {
+	l := &seqLayout{order: make([]int, len(pkts)), ySend: make([]float64, len(pkts))}
+	var lats []int64
+	for i, p := range pkts {
+		l.order[i] = i
+		if p.Fate != "dropped" && p.LatencyMicros > 0 {
+			lats = append(lats, p.LatencyMicros)
+		}
+	}
+	slices.SortStableFunc(l.order, func(a, b int) int { return cmp.Compare(pkts[a].AtMicros, pkts[b].AtMicros) })
+	l.t0 = pkts[l.order[0]].AtMicros
+	span := pkts[l.order[len(l.order)-1]].AtMicros - l.t0
+	k := (visH - seqTop - 30) / float64(max(span, 1000)) // px per µs
+	l.kLat = k
+	if len(lats) > 0 {
+		slices.Sort(lats)
+		l.kLat = max(k, 16/float64(lats[len(lats)/2]))
+	}
+	y, prev, h := seqTop+10, l.t0, 0.0
+	for n, i := range l.order {
+		p := pkts[i]
+		if n > 0 {
+			y += max(min(float64(p.AtMicros-prev)*k, seqMaxGap), seqMinSend)
+		}
+		prev = p.AtMicros
+		l.ySend[i] = y
+		h = max(h, y+l.fall(p))
+	}
+	l.height = h + 12
+	// A dropped packet's arrow falls like a delivered one's before it stops, halfway.
+	l.drop = 16.0
+	if len(lats) > 0 {
+		l.drop = min(max(float64(lats[len(lats)/2])*l.kLat, 4), 80)
+	}
+	return l
+}
+
+// fall is how far p's arrow drops on its way across.
+func (l *seqLayout) fall(p protocol.PacketInfo) float64 {
+	if p.LatencyMicros <= 0 {
+		return 0
+	}
+	return min(max(float64(p.LatencyMicros)*l.kLat, 4), 80)
+}
+
+// arrow draws one packet sent at height y1 between the client lane xc and the server lane xs.
+func (s *seqDiagram) arrow(p protocol.PacketInfo, lay *seqLayout, y1, xc, xs float64, chars int) js.Value {
+	up := p.Dir != "down"
+	x1, x2 := xc, xs
+	if !up {
+		x1, x2 = xs, xc
+	}
+	y2 := y1 + lay.fall(p)
+	dropped := p.Fate == "dropped"
+	if dropped {
+		x2 = (x1 + x2) / 2
+		y2 = y1 + lay.drop/2
+		if p.LatencyMicros > 0 {
+			y2 = y1 + lay.fall(p)/2
+		}
+	}
+	cls := "pk " + map[bool]string{true: "up", false: "down"}[up]
+	g := svgEl("g", "class", cls, "data-fate", p.Fate, "data-dir", p.Dir)
+	if p.Retransmit {
+		g.Call("setAttribute", "data-retx", "true")
+	}
+	if p.Duplicated {
+		g.Call("setAttribute", "data-dup", "true")
+	}
+	if s.byTransport && p.Transport != "" {
+		g.Call("setAttribute", "data-proto", string(p.Transport))
+	}
+	details := packetDetails(p, lay.t0)
+	if s.byTransport && p.Transport != "" {
+		details = strings.ToUpper(string(p.Transport)) + " · " + details
+	}
+	svgTitle(g, details)
+	g.Call("append", svgEl("line", "x1", x1, "y1", y1, "x2", x2, "y2", y2))
+	if dropped {
+		g.Call("append", svgText(x2, y2+4, "x-mark", "✕", "text-anchor", "middle"))
+	} else {
+		g.Call("append", svgEl("path", "class", "head", "d", arrowHead(x1, y1, x2, y2)))
+		if p.Duplicated { // the copy, drawn just after the original
+			g.Call("append", svgEl("line", "class", "dup", "x1", x1, "y1", y1+3, "x2", x2, "y2", y2+3))
+		}
+	}
+	lx, anchor := x1+4, "start"
+	if !up {
+		lx, anchor = x1-4, "end"
+	}
+	g.Call("append", svgText(lx, y1-2.5, "lbl", shorten(seqLabel(p), chars), "text-anchor", anchor))
+	return g
+}
+
+// seqLabel is the text beside a packet's arrow: its summary (or size), marked when dropped,
+// retransmitted or duplicated.
+func seqLabel(p protocol.PacketInfo) string {
+	label := p.Summary
+	if label == "" {
+		label = itoa(p.Size) + " B"
+	}
+	switch {
+	case p.Fate == "dropped":
+		label = "✕ " + label
+	case p.Retransmit:
+		label = "↻ " + label
+	}
+	if p.Duplicated {
+		label += " ×2"
+	}
+	return label
 }
 
 // arrowHead is the path of an arrow's head at (x2, y2) for a line from (x1, y1).
