@@ -67,7 +67,8 @@ func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 	if err := l.Apply(st); err != nil {
 		return nil, err
 	}
-	rtt := st.ClientToServer.Delay + st.ServerToClient.Delay
+	run := &blRun{l: l, n: n, backlog: backlog, hold: hold, spacing: spacing,
+		rtt: st.ClientToServer.Delay + st.ServerToClient.Delay}
 	ctx, cancel := context.WithTimeout(ctx, hold+time.Duration(n)*spacing+8*time.Second)
 	defer cancel()
 
@@ -75,13 +76,37 @@ func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	serverPort := uint16(ln.Addr().(*net.TCPAddr).Port)
+	run.serverPort = uint16(ln.Addr().(*net.TCPAddr).Port)
+	start := time.Now()
+	stop := blServe(ctx, ln, hold)
+	defer stop()
+	run.burst(ctx, ln.Addr().String(), start)
+	run.qs = l.Server().ListenQueue()
+	run.countPackets()
+	return run.report(), nil
+}
+
+// blRun is one backlog run: its settings, each connect of the burst and what the server's stack
+// counted.
+type blRun struct {
+	l                *link.Link
+	n, backlog       int
+	hold, spacing    time.Duration
+	rtt              time.Duration
+	serverPort       uint16
+	conns            []*blConn
+	qs               link.ListenQueueStats
+	totalSyns, ports int // SYNs on the wire, and the client ports that sent them
+}
+
+// blServe starts the slow application: it accepts only after hold, then echoes one byte on each
+// connection. stop closes the listener and every accepted connection and waits for them.
+func blServe(ctx context.Context, ln net.Listener, hold time.Duration) (stop func()) {
 	var (
 		srvWG   sync.WaitGroup
 		mu      sync.Mutex
 		accepts []net.Conn
 	)
-	start := time.Now()
 	srvWG.Go(func() {
 		select {
 		case <-time.After(hold):
@@ -105,7 +130,7 @@ func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 			})
 		}
 	})
-	defer func() {
+	return func() {
 		ln.Close()
 		mu.Lock()
 		for _, c := range accepts {
@@ -113,172 +138,188 @@ func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 		}
 		mu.Unlock()
 		srvWG.Wait()
-	}()
+	}
+}
 
-	conns := make([]*blConn, n)
+// burst dials r.n connects r.spacing apart from start, each writing one byte and reading its echo.
+func (r *blRun) burst(ctx context.Context, addr string, start time.Time) {
+	r.conns = make([]*blConn, r.n)
 	var cliWG sync.WaitGroup
-	for i := range n {
+	for i := range r.n {
 		bc := &blConn{connect: -1, served: -1}
-		conns[i] = bc
+		r.conns[i] = bc
 		select {
-		case <-time.After(time.Until(start.Add(time.Duration(i) * spacing))):
+		case <-time.After(time.Until(start.Add(time.Duration(i) * r.spacing))):
 		case <-ctx.Done():
 		}
-		cliWG.Go(func() {
-			t0 := time.Now()
-			c, err := l.Client().Dial(ctx, "tcp", ln.Addr().String())
-			if err != nil {
-				bc.err = err
-				return
-			}
-			defer c.Close()
-			stop := context.AfterFunc(ctx, func() { c.Close() })
-			defer stop()
-			bc.connect = time.Since(t0)
-			bc.port = uint16(c.LocalAddr().(*net.TCPAddr).Port)
-			b := []byte{byte(i)}
-			if _, err := c.Write(b); err != nil {
-				bc.err = err
-				return
-			}
-			if _, err := c.Read(b); err != nil {
-				bc.err = err
-				return
-			}
-			bc.served = time.Since(t0)
-		})
+		cliWG.Go(func() { r.connectOnce(ctx, addr, byte(i), bc) })
 	}
 	cliWG.Wait()
-	qs := l.Server().ListenQueue()
+}
 
-	// Count each client port's SYNs, SYN-ACKs and data segments in the packet log.
+func (r *blRun) connectOnce(ctx context.Context, addr string, b byte, bc *blConn) {
+	t0 := time.Now()
+	c, err := r.l.Client().Dial(ctx, "tcp", addr)
+	if err != nil {
+		bc.err = err
+		return
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	bc.connect = time.Since(t0)
+	bc.port = uint16(c.LocalAddr().(*net.TCPAddr).Port)
+	buf := []byte{b}
+	if _, err := c.Write(buf); err != nil {
+		bc.err = err
+		return
+	}
+	if _, err := c.Read(buf); err != nil {
+		bc.err = err
+		return
+	}
+	bc.served = time.Since(t0)
+}
+
+// countPackets counts each client port's SYNs, SYN-ACKs and data segments in the packet log.
+func (r *blRun) countPackets() {
 	byPort := map[uint16]*blConn{}
-	for _, bc := range conns {
+	for _, bc := range r.conns {
 		if bc.port != 0 {
 			byPort[bc.port] = bc
 		}
 	}
 	var synsByPort = map[uint16]int{}
-	for _, p := range l.Packets() {
+	for _, p := range r.l.Packets() {
 		d := p.Decoded
 		if d.Proto != "tcp" {
 			continue
 		}
 		syn, ack := d.Flags&link.FlagSYN != 0, d.Flags&link.FlagACK != 0
 		switch {
-		case p.Dir == link.ClientToServer && d.Dst.Port() == serverPort:
+		case p.Dir == link.ClientToServer && d.Dst.Port() == r.serverPort:
 			if syn && !ack {
 				synsByPort[d.Src.Port()]++
 			}
 			if bc := byPort[d.Src.Port()]; bc != nil && d.PayloadLen > 0 {
 				bc.dataSent++
 			}
-		case p.Dir == link.ServerToClient && d.Src.Port() == serverPort && syn && ack:
+		case p.Dir == link.ServerToClient && d.Src.Port() == r.serverPort && syn && ack:
 			if bc := byPort[d.Dst.Port()]; bc != nil {
 				bc.synacks++
 			}
 		}
 	}
-	totalSyns := 0
+	r.ports = len(synsByPort)
 	for port, k := range synsByPort {
-		totalSyns += k
+		r.totalSyns += k
 		if bc := byPort[port]; bc != nil {
 			bc.syns = k
 		}
 	}
+}
 
+// blRTO is netstack's (and Linux's) initial retransmission timeout for a SYN.
+const blRTO = time.Second
+
+// blTally sorts the connects by what happened to them; the figures are milliseconds.
+type blTally struct {
+	fast, slow, ackLost, served []float64
+	failed, retried             int
+}
+
+func (r *blRun) report() *Result {
 	res := &Result{}
 	tbl := Table{Title: "Each connect", Columns: []string{"#", "client port", "SYNs sent", "SYN-ACKs", "connect", "first echo", "what happened"}}
 	conn := Series{Chart: "Connect time", Name: "connect (SYN → SYN-ACK)", XLabel: "connect #", YLabel: "ms", Style: "dots"}
 	served := Series{Chart: "Connect time", Name: "first echo (accepted and served)", XLabel: "connect #", YLabel: "ms", Style: "dots"}
-	var fast, slow, ackLost, failed []float64
-	retried := 0
-	rto := time.Second // netstack's (and Linux's) initial retransmission timeout for a SYN
-	for i, bc := range conns {
+	var t blTally
+	for i, bc := range r.conns {
 		what := "fit in the queue"
 		switch {
 		case bc.connect < 0:
 			what = "failed: " + blErrString(bc.err)
-			failed = append(failed, 1)
+			t.failed++
 		case bc.syns > 1:
 			what = fmt.Sprintf("SYN dropped; sent %d times", bc.syns)
-			retried++
+			t.retried++
 		case bc.dataSent > 1:
 			what = "connected at once, but the final ACK was dropped: data sent again"
 		}
 		if bc.connect >= 0 {
 			conn.Points = append(conn.Points, Point{X: float64(i + 1), Y: millis(bc.connect)})
-			if bc.connect >= rto {
-				slow = append(slow, millis(bc.connect))
+			if bc.connect >= blRTO {
+				t.slow = append(t.slow, millis(bc.connect))
 			} else {
-				fast = append(fast, millis(bc.connect))
+				t.fast = append(t.fast, millis(bc.connect))
 			}
 			if bc.syns <= 1 && bc.dataSent > 1 {
-				ackLost = append(ackLost, millis(bc.served))
+				t.ackLost = append(t.ackLost, millis(bc.served))
 			}
 		}
 		if bc.served >= 0 {
 			served.Points = append(served.Points, Point{X: float64(i + 1), Y: millis(bc.served)})
+			t.served = append(t.served, millis(bc.served))
 		}
 		tbl.Rows = append(tbl.Rows, []string{fmt.Sprint(i + 1), fmt.Sprint(bc.port), fmt.Sprint(bc.syns), fmt.Sprint(bc.synacks),
 			blMsOrDash(bc.connect), blMsOrDash(bc.served), what})
 	}
 	res.Series = []Series{conn, served}
 	res.Tables = []Table{tbl}
-	allConnect := append(slices.Clone(fast), slow...)
-	slices.Sort(allConnect)
-	var allServed []float64
-	for _, bc := range conns {
-		if bc.served >= 0 {
-			allServed = append(allServed, millis(bc.served))
-		}
-	}
-	slices.Sort(allServed)
-	res.Metrics = []Metric{
-		{Transport: "tcp", Name: "connects", Unit: "count", Value: float64(n)},
-		{Transport: "tcp", Name: "backlog", Unit: "count", Value: float64(backlog)},
-		{Transport: "tcp", Name: "syns_sent", Unit: "count", Value: float64(totalSyns)},
-		{Transport: "tcp", Name: "syn_retransmits", Unit: "count", Value: float64(totalSyns - len(synsByPort))},
-		{Transport: "tcp", Name: "connects_with_syn_retry", Unit: "count", Value: float64(retried)},
-		{Transport: "tcp", Name: "connects_over_rto", Unit: "count", Value: float64(len(slow))},
-		{Transport: "tcp", Name: "connects_final_ack_dropped", Unit: "count", Value: float64(len(ackLost))},
-		{Transport: "tcp", Name: "connects_failed", Unit: "count", Value: float64(len(failed))},
-		{Transport: "tcp", Name: "server_syn_drops", Unit: "count", Value: float64(qs.SynDrop)},
-		{Transport: "tcp", Name: "server_syn_cookies_sent", Unit: "count", Value: float64(qs.SynCookieSent)},
-		{Transport: "tcp", Name: "server_final_ack_drops", Unit: "count", Value: float64(qs.AckDrop)},
+	res.Metrics = r.metrics(&t)
+	res.Conclusion = r.conclusion(&t)
+	return res
+}
+
+func (r *blRun) metrics(t *blTally) []Metric {
+	allConnect := sortedCopy(append(slices.Clone(t.fast), t.slow...))
+	allServed := sortedCopy(t.served)
+	ms := []Metric{
+		{Transport: "tcp", Name: "connects", Unit: "count", Value: float64(r.n)},
+		{Transport: "tcp", Name: "backlog", Unit: "count", Value: float64(r.backlog)},
+		{Transport: "tcp", Name: "syns_sent", Unit: "count", Value: float64(r.totalSyns)},
+		{Transport: "tcp", Name: "syn_retransmits", Unit: "count", Value: float64(r.totalSyns - r.ports)},
+		{Transport: "tcp", Name: "connects_with_syn_retry", Unit: "count", Value: float64(t.retried)},
+		{Transport: "tcp", Name: "connects_over_rto", Unit: "count", Value: float64(len(t.slow))},
+		{Transport: "tcp", Name: "connects_final_ack_dropped", Unit: "count", Value: float64(len(t.ackLost))},
+		{Transport: "tcp", Name: "connects_failed", Unit: "count", Value: float64(t.failed)},
+		{Transport: "tcp", Name: "server_syn_drops", Unit: "count", Value: float64(r.qs.SynDrop)},
+		{Transport: "tcp", Name: "server_syn_cookies_sent", Unit: "count", Value: float64(r.qs.SynCookieSent)},
+		{Transport: "tcp", Name: "server_final_ack_drops", Unit: "count", Value: float64(r.qs.AckDrop)},
 		{Transport: "tcp", Name: "connect_p50_ms", Unit: "ms", Value: quantile(allConnect, 0.5)},
 		{Transport: "tcp", Name: "connect_max_ms", Unit: "ms", Value: quantile(allConnect, 1)},
 		{Transport: "tcp", Name: "first_echo_p50_ms", Unit: "ms", Value: quantile(allServed, 0.5)},
 		{Transport: "tcp", Name: "first_echo_max_ms", Unit: "ms", Value: quantile(allServed, 1)},
-		{Name: "rtt_ms", Unit: "ms", Value: millis(rtt)},
+		{Name: "rtt_ms", Unit: "ms", Value: millis(r.rtt)},
 	}
-	for i := range res.Metrics {
-		res.Metrics[i].Value = tpRound2(res.Metrics[i].Value)
+	for i := range ms {
+		ms[i].Value = tpRound2(ms[i].Value)
 	}
+	return ms
+}
 
+func (r *blRun) conclusion(t *blTally) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d connects %v apart into a backlog of %d, the application accepting after %v: ", n, spacing, backlog, hold)
-	fmt.Fprintf(&b, "the server's stack dropped %d SYNs, sent %d SYN cookies and dropped %d final ACKs. ", qs.SynDrop, qs.SynCookieSent, qs.AckDrop)
-	if retried > 0 {
-		fmt.Fprintf(&b, "%d clients had to send their SYN again (%d retransmissions on the wire); ", retried, totalSyns-len(synsByPort))
+	fmt.Fprintf(&b, "%d connects %v apart into a backlog of %d, the application accepting after %v: ", r.n, r.spacing, r.backlog, r.hold)
+	fmt.Fprintf(&b, "the server's stack dropped %d SYNs, sent %d SYN cookies and dropped %d final ACKs. ", r.qs.SynDrop, r.qs.SynCookieSent, r.qs.AckDrop)
+	if t.retried > 0 {
+		fmt.Fprintf(&b, "%d clients had to send their SYN again (%d retransmissions on the wire); ", t.retried, r.totalSyns-r.ports)
 	}
-	if len(slow) > 0 {
-		sort := slices.Clone(slow)
-		slices.Sort(sort)
+	if len(t.slow) > 0 {
 		fmt.Fprintf(&b, "%d connects took at least one %v retransmission timeout (median %.0f ms) while %d took a median %.0f ms, one round trip being %.0f ms. ",
-			len(slow), rto, quantile(sort, 0.5), len(fast), quantile(sortedCopy(fast), 0.5), millis(rtt))
+			len(t.slow), blRTO, quantile(sortedCopy(t.slow), 0.5), len(t.fast), quantile(sortedCopy(t.fast), 0.5), millis(r.rtt))
 	} else {
-		fmt.Fprintf(&b, "Every connect returned within %.0f ms (one round trip is %.0f ms). ", quantile(allConnect, 1), millis(rtt))
+		allConnect := sortedCopy(append(slices.Clone(t.fast), t.slow...))
+		fmt.Fprintf(&b, "Every connect returned within %.0f ms (one round trip is %.0f ms). ", quantile(allConnect, 1), millis(r.rtt))
 	}
-	if len(ackLost) > 0 {
+	if len(t.ackLost) > 0 {
 		fmt.Fprintf(&b, "%d clients believed they were connected at once, but their final ACK was dropped; their first data was served after a median %.0f ms. ",
-			len(ackLost), quantile(sortedCopy(ackLost), 0.5))
+			len(t.ackLost), quantile(sortedCopy(t.ackLost), 0.5))
 	}
-	if len(failed) > 0 {
-		fmt.Fprintf(&b, "%d connects failed. ", len(failed))
+	if t.failed > 0 {
+		fmt.Fprintf(&b, "%d connects failed. ", t.failed)
 	}
-	res.Conclusion = strings.TrimSpace(b.String())
-	return res, nil
+	return strings.TrimSpace(b.String())
 }
 
 func blMsOrDash(d time.Duration) string {
