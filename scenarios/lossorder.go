@@ -107,6 +107,11 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 		}
 	}
 
+	return loReport(n, outs, added), nil
+}
+
+// loReport turns the bursts into the lesson's table, series, metrics and conclusion.
+func loReport(n int, outs []*loOutcome, added []string) *Result {
 	res := &Result{}
 	tb := Table{Title: fmt.Sprintf("%d numbered messages per transport, echoed", n),
 		Columns: []string{"transport", "delivered", "lost", "reordered", "duplicated", "in order", "p50 ms", "p99 ms", "max ms"}}
@@ -114,35 +119,11 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 	for _, o := range outs {
 		sorted := sortedCopy(o.delays)
 		p50, p99 := quantile(sorted, 0.5), quantile(sorted, 0.99)
-		maxD := quantile(sorted, 1)
 		delivered := len(o.delays)
-		lost, reordered, duplicated := o.sent-delivered, o.outOfOrder, 0
-		if o.datagrams {
-			lost, reordered, duplicated = int(o.seq.Lost), int(o.seq.Reordered), int(o.seq.Duplicated)
-		}
+		lost, reordered, duplicated := o.counts()
 		name := string(o.t)
-		res.Metrics = append(res.Metrics,
-			Metric{Transport: name, Name: "delivered", Unit: "count", Value: float64(delivered)},
-			Metric{Transport: name, Name: "lost", Unit: "count", Value: float64(lost)},
-			Metric{Transport: name, Name: "reordered", Unit: "count", Value: float64(reordered)},
-			Metric{Transport: name, Name: "duplicated", Unit: "count", Value: float64(duplicated)},
-		)
-		if delivered > 0 {
-			res.Metrics = append(res.Metrics,
-				Metric{Transport: name, Name: "p50_delay", Unit: "ms", Value: hundredths(p50)},
-				Metric{Transport: name, Name: "p99_delay", Unit: "ms", Value: hundredths(p99)})
-		}
-		inOrder := "yes"
-		if reordered > 0 {
-			inOrder = "no"
-		}
-		fmtMS := func(v float64) string {
-			if delivered == 0 {
-				return "-"
-			}
-			return fmt.Sprintf("%.1f", v)
-		}
-		tb.Rows = append(tb.Rows, []string{name, fmt.Sprint(delivered), fmt.Sprint(lost), fmt.Sprint(reordered), fmt.Sprint(duplicated), inOrder, fmtMS(p50), fmtMS(p99), fmtMS(maxD)})
+		res.Metrics = append(res.Metrics, o.metrics(p50, p99)...)
+		tb.Rows = append(tb.Rows, o.row(sorted))
 		s := Series{Chart: "Round-trip delay of each message (cumulative)", Name: name, XLabel: "round trip ms", YLabel: "% of messages sent"}
 		for i, d := range sorted {
 			s.Points = append(s.Points, Point{X: hundredths(d), Y: hundredths(100 * float64(i+1) / float64(o.sent))})
@@ -159,6 +140,57 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 	if len(added) > 0 {
 		c += " (This run added " + strings.Join(added, " and ") + " to the link's own settings.)"
 	}
+	res.Conclusion = c + loTailNote(outs)
+	return res
+}
+
+// counts are the burst's lost, reordered and duplicated messages: from the sequence numbers for
+// datagrams, from what never came back and what came back out of turn for streams.
+func (o *loOutcome) counts() (lost, reordered, duplicated int) {
+	if o.datagrams {
+		return int(o.seq.Lost), int(o.seq.Reordered), int(o.seq.Duplicated)
+	}
+	return o.sent - len(o.delays), o.outOfOrder, 0
+}
+
+func (o *loOutcome) metrics(p50, p99 float64) []Metric {
+	lost, reordered, duplicated := o.counts()
+	name := string(o.t)
+	ms := []Metric{
+		{Transport: name, Name: "delivered", Unit: "count", Value: float64(len(o.delays))},
+		{Transport: name, Name: "lost", Unit: "count", Value: float64(lost)},
+		{Transport: name, Name: "reordered", Unit: "count", Value: float64(reordered)},
+		{Transport: name, Name: "duplicated", Unit: "count", Value: float64(duplicated)},
+	}
+	if len(o.delays) > 0 {
+		ms = append(ms,
+			Metric{Transport: name, Name: "p50_delay", Unit: "ms", Value: hundredths(p50)},
+			Metric{Transport: name, Name: "p99_delay", Unit: "ms", Value: hundredths(p99)})
+	}
+	return ms
+}
+
+// row is the burst's row of the table; sorted are its delays in ascending order.
+func (o *loOutcome) row(sorted []float64) []string {
+	lost, reordered, duplicated := o.counts()
+	delivered := len(o.delays)
+	inOrder := "yes"
+	if reordered > 0 {
+		inOrder = "no"
+	}
+	fmtMS := func(v float64) string {
+		if delivered == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", v)
+	}
+	return []string{string(o.t), fmt.Sprint(delivered), fmt.Sprint(lost), fmt.Sprint(reordered), fmt.Sprint(duplicated), inOrder,
+		fmtMS(quantile(sorted, 0.5)), fmtMS(quantile(sorted, 0.99)), fmtMS(quantile(sorted, 1))}
+}
+
+// loTailNote names the reliable transport whose p99 delay was furthest above its p50, when it
+// was 1.5× or more.
+func loTailNote(outs []*loOutcome) string {
 	var worst string
 	var worstRatio float64
 	for _, o := range outs {
@@ -173,10 +205,9 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 		}
 	}
 	if worst != "" && worstRatio > 1.5 {
-		c += fmt.Sprintf(" Reliability costs time: %s's p99 was %.1f× its p50, the messages that waited for a retransmission.", worst, worstRatio)
+		return fmt.Sprintf(" Reliability costs time: %s's p99 was %.1f× its p50, the messages that waited for a retransmission.", worst, worstRatio)
 	}
-	res.Conclusion = c
-	return res, nil
+	return ""
 }
 
 func orderWord(reordered int) string {
