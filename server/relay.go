@@ -148,16 +148,8 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// outgoing events; a writer goroutine exists only while there is something to send
-	qmu     sync.Mutex
-	queue   [][]byte
-	qbytes  int
-	writing bool
-	dead    bool
-	// later flushes events left queued (write events wait for what follows them); armed by
-	// flushLater, made when first needed, stopped when a flush empties the queue.
-	later      *time.Timer
-	laterArmed bool
+	// eventWriter sends the session's events to the browser (send, notify, flush, backlog).
+	eventWriter
 
 	mu      sync.Mutex
 	clients map[protocol.Transport]*slot
@@ -177,7 +169,8 @@ func newSession(r *relay, c *websocket.Conn) *session {
 	var b [16]byte // the id is the capability to download the session's captures
 	rand.Read(b[:])
 	s := &session{r: r, conn: c, id: hex.EncodeToString(b[:]), epoch: time.Now(),
-		clients: map[protocol.Transport]*slot{}, active: make(chan struct{}, maxActiveReqs)}
+		clients: map[protocol.Transport]*slot{}, active: make(chan struct{}, maxActiveReqs),
+		eventWriter: eventWriter{ws: c, log: r.log, maxQueued: r.cfg.MaxQueuedBytes}}
 	return s
 }
 
@@ -194,12 +187,7 @@ func (s *session) run(parent context.Context) {
 		}
 		s.mu.Unlock()
 		s.conn.CloseNow()
-		s.waitWriter()
-		s.qmu.Lock()
-		if s.later != nil {
-			s.later.Stop()
-		}
-		s.qmu.Unlock()
+		s.stopWriter()
 	}()
 	s.notify(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports,
 		Presets: presetInfos, Scenarios: scenarioInfos, Link: &protocol.LinkState{Mode: protocol.ModeKernel}})

@@ -2,62 +2,84 @@ package server
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/wireplay/wireplay/protocol"
 )
 
+// eventWriter queues a session's encoded events and writes them to its WebSocket, several to a
+// message (one JSON object per line), in the order they were queued. A goroutine writes only while
+// there is something to send, and a browser that falls more than maxQueued bytes behind is
+// disconnected with 1008 (its queue is dropped; other sessions' writers are not held up).
+type eventWriter struct {
+	ws        *websocket.Conn
+	log       *slog.Logger
+	maxQueued int // bytes of events that may wait before the browser is disconnected
+
+	qmu     sync.Mutex
+	queue   [][]byte
+	qbytes  int
+	writing bool // a flush or drain is writing; the others leave the queue to it
+	dead    bool // the connection is closed or closing: events are dropped
+	// later flushes events left queued (write events wait for what follows them); armed by
+	// flushLater, made when first needed, stopped when a flush empties the queue.
+	later      *time.Timer
+	laterArmed bool
+}
+
 // send queues one event for the browser; flush sends what is queued. A browser that falls too far
 // behind is disconnected.
-func (s *session) send(e protocol.Event) {
+func (w *eventWriter) send(e protocol.Event) {
 	e.V = protocol.Version
 	b, err := protocol.AppendEvent(nil, &e)
 	if err != nil {
-		s.r.log.Error("relay: encode event", "err", err)
+		w.log.Error("relay: encode event", "err", err)
 		return
 	}
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	if s.dead {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	if w.dead {
 		return
 	}
-	if s.qbytes+len(b) > s.r.cfg.MaxQueuedBytes {
-		s.dead = true
-		s.queue, s.qbytes = nil, 0
-		go s.conn.Close(websocket.StatusPolicyViolation, "connection too slow to keep up with events")
+	if w.qbytes+len(b) > w.maxQueued {
+		w.dead = true
+		w.queue, w.qbytes = nil, 0
+		go w.ws.Close(websocket.StatusPolicyViolation, "connection too slow to keep up with events")
 		return
 	}
-	s.queue = append(s.queue, b)
-	s.qbytes += len(b)
+	w.queue = append(w.queue, b)
+	w.qbytes += len(b)
 }
 
 // backlog is how many bytes of events wait for the browser.
-func (s *session) backlog() int {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	return s.qbytes
+func (w *eventWriter) backlog() int {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	return w.qbytes
 }
 
 // flushLater makes sure what is queued now is sent within writeFlushDelay, by a flush that comes
 // anyway (a read) or by the timer. One timer per session, re-armed rather than made anew.
-func (s *session) flushLater() {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	if s.laterArmed || s.dead || len(s.queue) == 0 {
+func (w *eventWriter) flushLater() {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	if w.laterArmed || w.dead || len(w.queue) == 0 {
 		return
 	}
-	s.laterArmed = true
-	if s.later == nil {
-		s.later = time.AfterFunc(writeFlushDelay, func() {
-			s.qmu.Lock()
-			s.laterArmed = false
-			s.qmu.Unlock()
-			s.flush()
+	w.laterArmed = true
+	if w.later == nil {
+		w.later = time.AfterFunc(writeFlushDelay, func() {
+			w.qmu.Lock()
+			w.laterArmed = false
+			w.qmu.Unlock()
+			w.flush()
 		})
 		return
 	}
-	s.later.Reset(writeFlushDelay)
+	w.later.Reset(writeFlushDelay)
 }
 
 // flush sends what is queued. When no writer is active the caller writes the queued batch itself:
@@ -65,59 +87,59 @@ func (s *session) flushLater() {
 // browser that keeps up, a WebSocket write is a few microseconds). Whatever queues up meanwhile is
 // left to a writer goroutine, so a slow browser holds the caller up for one write at most, and the
 // queue bound still disconnects it.
-func (s *session) flush() {
-	s.qmu.Lock()
-	if s.writing || s.dead || len(s.queue) == 0 {
-		s.qmu.Unlock()
+func (w *eventWriter) flush() {
+	w.qmu.Lock()
+	if w.writing || w.dead || len(w.queue) == 0 {
+		w.qmu.Unlock()
 		return
 	}
-	s.writing = true
-	batch := s.queue
-	s.queue, s.qbytes = nil, 0
-	if s.laterArmed && s.later.Stop() {
-		s.laterArmed = false // what it was armed for goes now
+	w.writing = true
+	batch := w.queue
+	w.queue, w.qbytes = nil, 0
+	if w.laterArmed && w.later.Stop() {
+		w.laterArmed = false // what it was armed for goes now
 	}
-	s.qmu.Unlock()
-	if !s.write(batch) {
+	w.qmu.Unlock()
+	if !w.write(batch) {
 		return
 	}
-	s.qmu.Lock()
-	if len(s.queue) > 0 && !s.dead {
-		go s.drain()
+	w.qmu.Lock()
+	if len(w.queue) > 0 && !w.dead {
+		go w.drain()
 	} else {
-		s.writing = false
+		w.writing = false
 	}
-	s.qmu.Unlock()
+	w.qmu.Unlock()
 }
 
 // notify queues one event and sends it without waiting for more.
-func (s *session) notify(e protocol.Event) {
-	s.send(e)
-	s.flush()
+func (w *eventWriter) notify(e protocol.Event) {
+	w.send(e)
+	w.flush()
 }
 
-// drain writes batches until the queue is empty; it runs with s.writing set.
-func (s *session) drain() {
+// drain writes batches until the queue is empty; it runs with w.writing set.
+func (w *eventWriter) drain() {
 	for {
-		s.qmu.Lock()
-		if len(s.queue) == 0 || s.dead {
-			s.writing = false
-			s.queue = nil
-			s.qmu.Unlock()
+		w.qmu.Lock()
+		if len(w.queue) == 0 || w.dead {
+			w.writing = false
+			w.queue = nil
+			w.qmu.Unlock()
 			return
 		}
-		batch := s.queue
-		s.queue, s.qbytes = nil, 0
-		s.qmu.Unlock()
-		if !s.write(batch) {
+		batch := w.queue
+		w.queue, w.qbytes = nil, 0
+		w.qmu.Unlock()
+		if !w.write(batch) {
 			return
 		}
 	}
 }
 
 // write sends a batch of encoded events, several to a message, one per line. On failure it closes
-// the connection, marks the session dead and clears s.writing.
-func (s *session) write(batch [][]byte) bool {
+// the connection, marks the writer dead and clears w.writing.
+func (w *eventWriter) write(batch [][]byte) bool {
 	for len(batch) > 0 {
 		msg := batch[0]
 		n := 1
@@ -135,28 +157,39 @@ func (s *session) write(batch [][]byte) bool {
 		// No per-write timer either: a browser that stops reading makes the queue overflow, and
 		// that closes the connection, which ends a blocked write; a vanished one is found by TCP
 		// keepalive.
-		err := s.conn.Write(context.Background(), websocket.MessageText, msg)
+		err := w.ws.Write(context.Background(), websocket.MessageText, msg)
 		if err != nil {
-			s.qmu.Lock()
-			s.dead, s.writing, s.queue = true, false, nil
-			s.qmu.Unlock()
-			s.conn.CloseNow()
+			w.qmu.Lock()
+			w.dead, w.writing, w.queue = true, false, nil
+			w.qmu.Unlock()
+			w.ws.CloseNow()
 			return false
 		}
 	}
 	return true
 }
 
+// stopWriter marks the writer dead, waits for a running drain to finish (the conn is closed, so
+// it ends quickly) and stops the flush timer.
+func (w *eventWriter) stopWriter() {
+	w.waitWriter()
+	w.qmu.Lock()
+	if w.later != nil {
+		w.later.Stop()
+	}
+	w.qmu.Unlock()
+}
+
 // waitWriter waits for a running drain to finish (the conn is closed, so it ends quickly).
-func (s *session) waitWriter() {
-	s.qmu.Lock()
-	s.dead = true
-	s.qmu.Unlock()
+func (w *eventWriter) waitWriter() {
+	w.qmu.Lock()
+	w.dead = true
+	w.qmu.Unlock()
 	for range 200 {
-		s.qmu.Lock()
-		w := s.writing
-		s.qmu.Unlock()
-		if !w {
+		w.qmu.Lock()
+		writing := w.writing
+		w.qmu.Unlock()
+		if !writing {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
