@@ -12,14 +12,10 @@ import (
 	"github.com/wireplay/wireplay/protocol"
 )
 
-// Bounds on what one lesson result puts on the page.
+// Bounds on a lesson's live trace.
 const (
-	maxLessonCharts = 12
-	maxLessonStats  = 300
-	maxLessonTables = 10
-	maxTableRows    = 200
-	maxLessonPkts   = 120  // packets the lesson's sequence diagram holds
-	perRunPackets   = 2000 // packets the relay forwards per run (scenarios.ProgressPerRun)
+	maxLessonPkts = 120  // packets the lesson's sequence diagram holds
+	perRunPackets = 2000 // packets the relay forwards per run (scenarios.ProgressPerRun)
 )
 
 // lessonState is one lesson's controls: what a Run asks for, and what its address holds.
