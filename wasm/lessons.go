@@ -92,29 +92,7 @@ func newLessonsUI() *lessonsUI {
 			u.fields[d+"-"+k] = byID("lesson-" + d + "-" + k)
 		}
 	}
-	// The address may name a lesson and its controls:
-	// ?view=lessons&lesson=handshake&preset=wifi&seed=3&repeat=2&p.requests=5&up.loss=10
-	q := currentQuery()
-	if q.Get("view") == "lessons" && q.Get("lesson") != "" {
-		u.urlLesson = q.Get("lesson")
-		st := &lessonState{preset: q.Get("preset"), params: map[string]string{}, up: map[string]string{}, down: map[string]string{}}
-		st.seed, _ = strconv.ParseInt(q.Get("seed"), 10, 64)
-		st.repeat, _ = strconv.Atoi(q.Get("repeat"))
-		for k, v := range q {
-			if len(v) == 0 {
-				continue
-			}
-			switch {
-			case strings.HasPrefix(k, "p."):
-				st.params[k[2:]] = v[0]
-			case strings.HasPrefix(k, "up.") && slices.Contains(impKeys, k[3:]):
-				st.up[k[3:]] = v[0]
-			case strings.HasPrefix(k, "down.") && slices.Contains(impKeys, k[5:]):
-				st.down[k[5:]] = v[0]
-			}
-		}
-		u.urlState = st
-	}
+	u.urlLesson, u.urlState = lessonFromURL()
 	return u
 }
 

@@ -4,12 +4,39 @@ package main
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall/js"
 )
 
-// lessonKeys are the address's keys that belong to the lesson shown.
+// lessonFromURL is the lesson the page's address names and its controls, or "" and nil:
+// ?view=lessons&lesson=handshake&preset=wifi&seed=3&repeat=2&p.requests=5&up.loss=10
+func lessonFromURL() (string, *lessonState) {
+	q := currentQuery()
+	if q.Get("view") != "lessons" || q.Get("lesson") == "" {
+		return "", nil
+	}
+	st := &lessonState{preset: q.Get("preset"), params: map[string]string{}, up: map[string]string{}, down: map[string]string{}}
+	st.seed, _ = strconv.ParseInt(q.Get("seed"), 10, 64)
+	st.repeat, _ = strconv.Atoi(q.Get("repeat"))
+	for k, v := range q {
+		if len(v) == 0 {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(k, "p."):
+			st.params[k[2:]] = v[0]
+		case strings.HasPrefix(k, "up.") && slices.Contains(impKeys, k[3:]):
+			st.up[k[3:]] = v[0]
+		case strings.HasPrefix(k, "down.") && slices.Contains(impKeys, k[5:]):
+			st.down[k[5:]] = v[0]
+		}
+	}
+	return q.Get("lesson"), st
+}
+
+// isLessonKey reports whether k is one of the address's keys that belong to the lesson shown.
 func isLessonKey(k string) bool {
 	switch k {
 	case "lesson", "preset", "seed", "repeat":
