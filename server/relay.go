@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,12 +28,10 @@ type endpoints struct {
 }
 
 const (
-	maxBadRequests  = 5    // consecutive bad requests before the socket is closed with 1008
-	maxRelayTotal   = 1000 // relay connections in all
-	maxActiveReqs   = 4    // requests one session runs at once
-	writeFlushDelay = 2 * time.Millisecond
-	inlineMessages  = 8                            // a request this small over one live connection is sent inline
-	maxMessageBytes = protocol.MaxEventMessage / 2 // events batched into one WebSocket message
+	maxBadRequests = 5    // consecutive bad requests before the socket is closed with 1008
+	maxRelayTotal  = 1000 // relay connections in all
+	maxActiveReqs  = 4    // requests one session runs at once
+	inlineMessages = 8    // a request this small over one live connection is sent inline
 )
 
 // relay serves /relay: one session per browser WebSocket.
@@ -191,31 +188,5 @@ func (s *session) run(parent context.Context) {
 	}()
 	s.notify(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports,
 		Presets: presetInfos, Scenarios: scenarioInfos, Link: &protocol.LinkState{Mode: protocol.ModeKernel}})
-	bad := 0
-	for {
-		// No deadline: the session ends when the connection does (the browser leaves, the relay
-		// shuts down, or the slow-client bound closes it); a context with a deadline would cost a
-		// timer per message on the measured path.
-		typ, data, err := s.conn.Read(context.Background())
-		if err != nil {
-			return
-		}
-		var req protocol.Request
-		if typ != websocket.MessageText {
-			err = errors.New("binary messages are not accepted: send JSON text")
-		} else {
-			req, err = protocol.DecodeRequest(data)
-		}
-		if err != nil {
-			bad++
-			s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: err.Error()})
-			if bad >= maxBadRequests {
-				s.conn.Close(websocket.StatusPolicyViolation, "too many malformed requests")
-				return
-			}
-			continue
-		}
-		bad = 0
-		s.handle(req)
-	}
+	s.serve()
 }

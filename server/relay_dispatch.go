@@ -1,13 +1,50 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/coder/websocket"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
 
+// serve reads the browser's requests and dispatches each, until the connection ends or too many
+// malformed requests came in a row.
+func (s *session) serve() {
+	bad := 0
+	for {
+		// No deadline: the session ends when the connection does (the browser leaves, the relay
+		// shuts down, or the slow-client bound closes it); a context with a deadline would cost a
+		// timer per message on the measured path.
+		typ, data, err := s.conn.Read(context.Background())
+		if err != nil {
+			return
+		}
+		var req protocol.Request
+		if typ != websocket.MessageText {
+			err = errors.New("binary messages are not accepted: send JSON text")
+		} else {
+			req, err = protocol.DecodeRequest(data)
+		}
+		if err != nil {
+			bad++
+			s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: err.Error()})
+			if bad >= maxBadRequests {
+				s.conn.Close(websocket.StatusPolicyViolation, "too many malformed requests")
+				return
+			}
+			continue
+		}
+		bad = 0
+		s.handle(req)
+	}
+}
+
+// handle runs one request: pings and link changes at once, the rest within the session's bound
+// on running requests.
 func (s *session) handle(req protocol.Request) {
 	switch req.Type {
 	case protocol.TypePing:

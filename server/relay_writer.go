@@ -10,6 +10,11 @@ import (
 	"github.com/wireplay/wireplay/protocol"
 )
 
+const (
+	writeFlushDelay = 2 * time.Millisecond         // how long flushLater lets events wait
+	maxMessageBytes = protocol.MaxEventMessage / 2 // events batched into one WebSocket message
+)
+
 // eventWriter queues a session's encoded events and writes them to its WebSocket, several to a
 // message (one JSON object per line), in the order they were queued. A goroutine writes only while
 // there is something to send, and a browser that falls more than maxQueued bytes behind is
