@@ -32,7 +32,7 @@ h1{font-size:22px;margin:0 0 4px}h1 span,.lesson-meta,.ran{color:#5b6475}h2{font
 .lesson-charts{display:flex;flex-wrap:wrap;gap:16px}.lesson-chart{margin:0;border:1px solid #e3e7ef;border-radius:6px}
 .lesson-chart svg{display:block;max-width:100%;height:auto;color:#1d2330}.lesson-chart figcaption{color:#5b6475;font-size:11px;text-align:right;padding:0 4px 4px}
 .lesson-stats,.lesson-table table{border-collapse:collapse;margin:8px 0}
-caption{text-align:left;font-weight:650;padding:4px 0}caption small{font-weight:400;color:#5b6475;margin-left:6px}
+caption{text-align:left;font-weight:650;padding:4px 0}caption small{font-weight:400;color:#5b6475}
 th,td{padding:4px 10px;border-bottom:1px solid #e3e7ef;text-align:left;vertical-align:baseline}th{background:#f5f7fb}
 .n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.ci,.unit{color:#5b6475}
 .tr-name{font-weight:650;white-space:nowrap}.tr-name i{display:inline-block;width:8px;height:8px;border-radius:50%;background:var(--c);margin-right:6px}
@@ -58,7 +58,7 @@ func Document(rep *protocol.ScenarioReport) string {
 	if p.Charts != "" {
 		b.WriteString(`<h2>Charts (run 1)</h2><div class="lesson-charts" data-testid="lesson-charts">` + p.Charts + "</div>\n")
 	}
-	b.WriteString(`<h2>Measurements</h2><table class="lesson-stats" data-testid="lesson-stats"><caption>Measured <small>` + esc(p.StatsNote) + "</small></caption><thead>" + StatsHead(File) + "</thead><tbody>" + p.StatsRows + "</tbody></table>\n")
+	b.WriteString(`<h2>Measurements</h2><table class="lesson-stats" data-testid="lesson-stats"><caption><small>` + esc(p.StatsNote) + "</small></caption><thead>" + StatsHead(File) + "</thead><tbody>" + p.StatsRows + "</tbody></table>\n")
 	if p.Tables != "" {
 		b.WriteString(`<div class="lesson-tables" data-testid="lesson-tables">` + p.Tables + "</div>\n")
 	}

@@ -72,7 +72,7 @@ func TestDocumentSaysWhatItSaid(t *testing.T) {
 		"QUIC answered first <by one round trip> & TCP after.",
 		"First paragraph.", "Second & last paragraph.",
 		"Charts (run 1)", "Round trip per request",
-		"Measured over 2 runs, mean ± 95% confidence interval (Student's t)",
+		"Measurements over 2 runs, mean ± 95% confidence interval (Student's t)",
 		"transport metric mean ± 95% CI unit min max n",
 		"link dropped packets 1.5 ± 6.353 count 1 2 2",
 		"tcp first byte ms 412.3 ± 12.7 ms 403.3 421.4 2",
