@@ -217,34 +217,59 @@ func TestWriterClosesSlowReader(t *testing.T) {
 		err error
 	}
 	fastGot := make(chan result, 1)
-	const sent = 20000
+	const end = "end" // the text of the last event the fast reader gets
 	go func() {
-		evs, _, err := fast.readN(sent)
-		fastGot <- result{evs, err}
+		var r result
+		for {
+			var evs []protocol.Event
+			evs, r.err = fast.read()
+			r.evs = append(r.evs, evs...)
+			if r.err != nil || len(r.evs) > 0 && r.evs[len(r.evs)-1].Text == end {
+				fastGot <- r
+				return
+			}
+		}
 	}()
-	dead := -1
-	for i := range sent {
-		e := event(uint64(i), payload)
+	// The slow writer is flushed from a goroutine of its own, as the relay's transport clients
+	// flush theirs: its writes block once the reader's socket buffer is full, and sending goes on.
+	kick := make(chan struct{}, 1)
+	flusherDone := make(chan struct{})
+	go func() {
+		defer close(flusherDone)
+		for range kick {
+			slow.w.flush()
+		}
+	}()
+	// Send until the slow reader is closed (a cap far above what any socket buffers hold), then
+	// 100 more, which the slow writer must drop.
+	const most = 1 << 20
+	dead, sent := -1, 0
+	for ; sent < most && (dead < 0 || sent < dead+100); sent++ {
+		e := event(uint64(sent), payload)
 		slow.w.send(e)
 		fast.w.send(e)
 		if b := slow.w.backlog(); b > bound {
 			t.Fatalf("slow queue holds %d bytes, bound %d", b, bound)
 		}
-		if i < 10 {
+		if sent < 10 {
 			slow.w.flush() // a few events go out while the reader's buffer has room
-		} else if i%16 == 0 {
-			slow.w.flushLater() // the timer's flush blocks in a write; sending goes on
+		} else if sent%16 == 0 {
+			select {
+			case kick <- struct{}{}:
+			default: // a flush is running or due
+			}
 			fast.w.flush()
 		}
 		slow.w.qmu.Lock()
 		if slow.w.dead && dead < 0 {
-			dead = i
+			dead = sent
 		}
 		slow.w.qmu.Unlock()
 	}
-	fast.w.flush()
+	fast.w.notify(event(uint64(sent), end))
+	close(kick)
 	if dead < 0 {
-		t.Fatalf("%d events of %d bytes queued behind a reader that does not read: never closed", sent, len(payload))
+		t.Fatalf("%d events of %d bytes queued behind a reader that does not read: never closed", most, len(payload))
 	}
 	if b := slow.w.backlog(); b != 0 {
 		t.Errorf("%d bytes still queued after the close", b)
@@ -263,6 +288,8 @@ func TestWriterClosesSlowReader(t *testing.T) {
 	if len(got) < 10 || len(got) > dead {
 		t.Errorf("slow reader received %d events; the queue closed at event %d", len(got), dead)
 	}
+	<-flusherDone // its blocked write ended with the close
+	t.Logf("slow reader: closed at event %d of %d; it had received %d", dead, sent, len(got))
 	for i, e := range got {
 		if e.Req != uint64(i) {
 			t.Fatalf("slow reader: event %d is req %d: not a prefix of what was sent", i, e.Req)
@@ -273,13 +300,16 @@ func TestWriterClosesSlowReader(t *testing.T) {
 	if res.err != nil {
 		t.Fatalf("fast reader: %v", res.err)
 	}
+	if len(res.evs) != sent+1 {
+		t.Errorf("fast reader: %d events, want %d", len(res.evs), sent+1)
+	}
 	for i, e := range res.evs {
 		if e.Req != uint64(i) {
 			t.Fatalf("fast reader: event %d is req %d", i, e.Req)
 		}
 	}
 	// Nothing more comes after the close: events sent now are dropped, not queued.
-	slow.w.notify(event(sent, payload))
+	slow.w.notify(event(uint64(sent), payload))
 	if b := slow.w.backlog(); b != 0 {
 		t.Errorf("%d bytes queued on a closed writer", b)
 	}
