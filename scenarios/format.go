@@ -4,13 +4,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/wireplay/wireplay/charts"
 )
 
 // Formats Write knows.
@@ -90,69 +87,4 @@ func fmtNum(v float64) string {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
-}
-
-// WriteHTML writes a self-contained report page (no external resources) with the same SVG charts
-// the page draws (package charts).
-func WriteHTML(w io.Writer, rep *Report) error {
-	e := html.EscapeString
-	var b strings.Builder
-	fmt.Fprintf(&b, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>wireplay: %s</title>
-<style>
-body{font:14px/1.5 system-ui,sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#1d2330;background:#fff}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}
-.meta{color:#5b6475}.conclusion{background:#eef4ff;border-left:4px solid #4f8cff;padding:10px 14px;margin:16px 0}
-table{border-collapse:collapse;margin:8px 0}th,td{padding:4px 10px;border-bottom:1px solid #e3e7ef;text-align:right}
-th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}th{background:#f5f7fb}
-.charts{display:flex;flex-wrap:wrap;gap:16px}.charts svg{border:1px solid #e3e7ef;border-radius:6px;background:#fff;color:#1d2330}
-.explain p{margin:6px 0;max-width:80ch}
-</style></head><body>
-<h1>%s <span class="meta">(%s)</span></h1>
-<div class="meta">link: %s — up: %s; down: %s — seed %d — %d run(s) — %.0f ms</div>
-<div class="conclusion">%s</div>
-`, e(rep.Scenario), e(rep.Title), e(rep.Scenario), e(rep.Preset), e(rep.Up), e(rep.Down), rep.Seed, rep.Repeat, rep.WallMillis, e(rep.Conclusion))
-	if rep.Explain != "" {
-		b.WriteString(`<h2>What this shows</h2><div class="explain">`)
-		for _, p := range strings.Split(rep.Explain, "\n\n") {
-			fmt.Fprintf(&b, "<p>%s</p>", e(strings.TrimSpace(p)))
-		}
-		b.WriteString(`</div>`)
-	}
-	if len(rep.Runs) > 0 && len(rep.Runs[0].Series) > 0 {
-		b.WriteString(`<h2>Charts (run 1)</h2><div class="charts">`)
-		for _, svg := range charts.All(rep.Runs[0].Series) {
-			b.WriteString(svg)
-		}
-		b.WriteString(`</div>`)
-	}
-	b.WriteString(`<h2>Measurements</h2><table><tr><th>transport</th><th>metric</th><th>mean</th><th>± 95% CI</th><th>unit</th><th>min</th><th>max</th><th>n</th></tr>`)
-	for _, s := range rep.Stats {
-		ci := "–"
-		if s.N > 1 {
-			ci = fmtNum(s.CI95)
-		}
-		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td></tr>",
-			e(dash(s.Transport)), e(s.Name), fmtNum(s.Mean), ci, e(s.Unit), fmtNum(s.Min), fmtNum(s.Max), s.N)
-	}
-	b.WriteString(`</table>`)
-	if len(rep.Runs) > 0 {
-		for _, t := range rep.Runs[0].Tables {
-			fmt.Fprintf(&b, "<h2>%s</h2><table><tr>", e(t.Title))
-			for _, c := range t.Columns {
-				fmt.Fprintf(&b, "<th>%s</th>", e(c))
-			}
-			b.WriteString("</tr>")
-			for _, r := range t.Rows {
-				b.WriteString("<tr>")
-				for _, c := range r {
-					fmt.Fprintf(&b, "<td>%s</td>", e(c))
-				}
-				b.WriteString("</tr>")
-			}
-			b.WriteString("</table>")
-		}
-	}
-	b.WriteString("</body></html>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/report"
 )
 
 // udpRTT is a small real scenario for testing the engine: UDP round trips across the run's link.
@@ -121,7 +122,7 @@ func TestRunRepeatsAndSummarizes(t *testing.T) {
 			t.Error("unknown format accepted")
 		}
 		var h bytes.Buffer
-		WriteHTML(&h, rep)
+		report.WriteHTML(&h, rep)
 		if !strings.Contains(h.String(), "<svg") || strings.Contains(h.String(), "http://") && !strings.Contains(h.String(), "http://www.w3.org/2000/svg") {
 			t.Errorf("html report lacks a chart or loads something external")
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/report"
 	"github.com/wireplay/wireplay/scenarios"
 )
 
@@ -137,7 +138,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if *htmlFile != "" {
 		f, err := os.Create(*htmlFile)
 		if err == nil {
-			err = errors.Join(scenarios.WriteHTML(f, rep), f.Close())
+			err = errors.Join(report.WriteHTML(f, rep), f.Close())
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "wireplay run: html report: %v\n", err)
