@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/quic-go/quic-go"
 
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/transports"
@@ -40,22 +38,22 @@ func ConnectTimes(ctx context.Context, l *link.Link) (map[string]time.Duration, 
 	}
 	ctls := transports.ClientTLSConfig(stls)
 	out := map[string]time.Duration{}
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	var g transports.Group
+	defer g.Close()
 
 	// TCP and TCP+TLS share a listener; the server side of TLS runs on each accepted conn.
-	ln, err := l.Server().Listen(ctx, "tcp", at)
+	ln, err := transports.ListenTCP(ctx, l.Server(), at)
 	if err != nil {
 		return nil, err
 	}
-	defer ln.Close()
-	wg.Go(func() {
+	g.Add(ln.Close)
+	g.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
+			g.Go(func() {
 				defer c.Close()
 				var b [1]byte
 				if _, err := c.Read(b[:1]); err != nil || b[0] != 0x16 { // not a TLS handshake record
@@ -71,15 +69,15 @@ func ConnectTimes(ctx context.Context, l *link.Link) (map[string]time.Duration, 
 		}
 	})
 	start := time.Now()
-	c, err := l.Client().Dial(ctx, "tcp", ln.Addr().String())
+	c, err := transports.DialTCP(ctx, l.Client(), ln.Addr().String(), transports.TCPOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("tcp: %w", err)
+		return nil, err
 	}
 	out[ConnectTCP] = time.Since(start)
 	c.Close()
 
 	start = time.Now()
-	c, err = l.Client().Dial(ctx, "tcp", ln.Addr().String())
+	c, err = transports.DialTCP(ctx, l.Client(), ln.Addr().String(), transports.TCPOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("tcp+tls: %w", err)
 	}
@@ -96,26 +94,18 @@ func ConnectTimes(ctx context.Context, l *link.Link) (map[string]time.Duration, 
 	c.Close()
 
 	// QUIC.
-	spc, err := l.Server().ListenPacket(ctx, "udp", at)
+	qln, err := transports.ListenQUIC(ctx, l.Server(), at, transports.QUICOptions{TLS: stls})
 	if err != nil {
 		return nil, err
 	}
-	defer spc.Close()
-	str := &quic.Transport{Conn: spc}
-	defer str.Close()
-	conf := transports.QUICEchoConfig{}.QUICConfig()
-	qln, err := str.Listen(stls, conf)
-	if err != nil {
-		return nil, err
-	}
-	defer qln.Close()
-	wg.Go(func() {
+	g.Add(qln.Close)
+	g.Go(func() {
 		for {
 			qc, err := qln.Accept(ctx)
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
+			g.Go(func() {
 				select {
 				case <-qc.Context().Done():
 				case <-ctx.Done():
@@ -124,47 +114,36 @@ func ConnectTimes(ctx context.Context, l *link.Link) (map[string]time.Duration, 
 			})
 		}
 	})
-	cpc, err := l.Client().ListenPacket(ctx, "udp", net.JoinHostPort(l.ClientAddr().String(), "0"))
+	cep, err := transports.OpenQUIC(ctx, l.Client(), net.JoinHostPort(l.ClientAddr().String(), "0"), transports.QUICOptions{TLS: ctls})
 	if err != nil {
 		return nil, err
 	}
-	defer cpc.Close()
-	ctr := &quic.Transport{Conn: cpc}
-	defer ctr.Close()
+	g.Add(cep.Close)
 	start = time.Now()
-	qc, err := ctr.Dial(ctx, spc.LocalAddr(), ctls, conf)
+	qc, err := cep.Dial(ctx, qln.Addr())
 	if err != nil {
-		return nil, fmt.Errorf("quic: %w", err)
+		return nil, err
 	}
 	out[ConnectQUIC] = time.Since(start)
 	qc.CloseWithError(0, "")
 
 	// WebSocket.
-	hln, err := l.Server().Listen(ctx, "tcp", at)
-	if err != nil {
-		return nil, err
-	}
-	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hs, err := transports.ListenWS(ctx, l.Server(), at, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wc, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
 		}
 		defer wc.CloseNow()
 		_, _, _ = wc.Read(r.Context()) // until the client goes
-	})}
-	wg.Go(func() { _ = hs.Serve(hln) })
-	defer hs.Close()
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return l.Client().Dial(ctx, network, addr)
-		},
-		DisableKeepAlives: true,
-	}}
-	defer hc.CloseIdleConnections()
-	start = time.Now()
-	wc, _, err := websocket.Dial(ctx, "ws://"+hln.Addr().String()+"/", &websocket.DialOptions{HTTPClient: hc})
+	}))
 	if err != nil {
-		return nil, fmt.Errorf("ws: %w", err)
+		return nil, err
+	}
+	g.Add(hs.Close)
+	start = time.Now()
+	wc, err := transports.DialWS(ctx, l.Client(), "ws://"+hs.Addr().String()+"/", transports.WSOptions{})
+	if err != nil {
+		return nil, err
 	}
 	out[ConnectWS] = time.Since(start)
 	wc.CloseNow()

@@ -133,12 +133,27 @@ func (e *QUICEndpoint) Dial(ctx context.Context, raddr net.Addr) (*quic.Conn, er
 	return c, nil
 }
 
+// DialEarly is Dial with 0-RTT whatever the options say: the conn is returned before the
+// handshake completes, and it sends early data when the TLS session cache holds a ticket for
+// the server (a second dial on one endpoint resumes the first one's session).
+func (e *QUICEndpoint) DialEarly(ctx context.Context, raddr net.Addr) (*quic.Conn, error) {
+	c, err := e.dialWith(ctx, raddr, true)
+	if err != nil {
+		return nil, fmt.Errorf("dial quic: %w", err)
+	}
+	return c, nil
+}
+
 func (e *QUICEndpoint) dial(ctx context.Context, raddr net.Addr) (*quic.Conn, error) {
+	return e.dialWith(ctx, raddr, e.o.ZeroRTT)
+}
+
+func (e *QUICEndpoint) dialWith(ctx context.Context, raddr net.Addr, early bool) (*quic.Conn, error) {
 	tlsConf := e.o.TLS
 	if tlsConf == nil {
 		tlsConf = ClientTLSConfig(nil)
 	}
-	if e.o.ZeroRTT {
+	if early {
 		return e.Transport.DialEarly(ctx, raddr, tlsConf, e.conf)
 	}
 	return e.Transport.Dial(ctx, raddr, tlsConf, e.conf)

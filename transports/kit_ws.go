@@ -23,7 +23,8 @@ type WSOptions struct {
 	HTTPHeader http.Header
 }
 
-// WSConn is a WebSocket dialled over a network, with the TCP conn it runs on.
+// WSConn is a WebSocket dialled over a network, with the TCP conn it runs on. CloseNow (for a
+// Group) closes it without the closing handshake, Close(code, reason) with it.
 type WSConn struct {
 	*websocket.Conn
 	// TCP is the conn the HTTP client dialled (hijacked for the WebSocket).
@@ -32,9 +33,6 @@ type WSConn struct {
 
 // LocalAddr is the address of the TCP conn the WebSocket runs on.
 func (c *WSConn) LocalAddr() net.Addr { return c.TCP.LocalAddr() }
-
-// Close closes the WebSocket without the closing handshake, and its TCP conn.
-func (c *WSConn) Close() error { return c.CloseNow() }
 
 // DialWS opens a WebSocket to url (ws://host:port/path) over n: net/http's client dials its one
 // TCP conn with n.Dial, keep-alives off (the conn is hijacked for the WebSocket).
@@ -50,17 +48,16 @@ func DialWS(ctx context.Context, n netx.Network, url string, o WSOptions) (*WSCo
 func dialWS(ctx context.Context, n netx.Network, url string, o WSOptions) (*WSConn, error) {
 	var mu sync.Mutex
 	var tcp net.Conn
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := n.Dial(ctx, network, addr)
-			if err == nil {
-				mu.Lock()
-				tcp = c
-				mu.Unlock()
-			}
-			return c, err
-		},
-		DisableKeepAlives: true,
+	tr := HTTPTransport(n)
+	tr.DisableKeepAlives = true
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := n.Dial(ctx, network, addr)
+		if err == nil {
+			mu.Lock()
+			tcp = c
+			mu.Unlock()
+		}
+		return c, err
 	}
 	defer tr.CloseIdleConnections()
 	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
@@ -77,6 +74,12 @@ func dialWS(ctx context.Context, n netx.Network, url string, o WSOptions) (*WSCo
 	mu.Lock()
 	defer mu.Unlock()
 	return &WSConn{Conn: c, TCP: tcp}, nil
+}
+
+// HTTPTransport is a net/http client transport that dials over n (for plain HTTP across a link;
+// DialWS makes its own).
+func HTTPTransport(n netx.Network) *http.Transport {
+	return &http.Transport{DialContext: n.Dial}
 }
 
 // HTTPServer is a net/http server on a network, for WebSocket handlers: Close closes every conn
