@@ -371,7 +371,7 @@ func (r *dpRun) wsPing(ctx context.Context, g *transports.Group) error {
 	if err != nil {
 		return err
 	}
-	g.Defer(srv.Close)
+	g.Add(srv.Close)
 	conn, err := transports.DialWS(r.ctx, r.env.Link.Client(), "ws://"+srv.Addr().String()+"/", transports.WSOptions{})
 	if err != nil {
 		return err
