@@ -44,44 +44,58 @@ type echoServer struct {
 
 func (s *echoServer) close() { s.g.Close() }
 
+// startEcho starts impl's echo endpoint for t on loopback.
 func startEcho(t protocol.Transport, impl Impl) (*echoServer, error) {
+	if impl == Wireplay {
+		return startWireplayEcho(t)
+	}
+	return startRawEcho(t)
+}
+
+// startWireplayEcho starts wireplay's endpoint for t on loopback.
+func startWireplayEcho(t protocol.Transport) (*echoServer, error) {
 	ctx := context.Background()
 	s := &echoServer{}
-	if impl == Wireplay {
-		switch t {
-		case protocol.TCP:
-			e, err := transports.ListenTCPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.TCPEchoConfig{})
-			if err != nil {
-				return nil, err
-			}
-			go e.Serve()
-			s.addr = e.Addr().String()
-			s.g.Add(e.Close)
-		case protocol.UDP:
-			e, err := transports.ListenUDPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.UDPEchoConfig{PerSourceRate: 1e9, PerSourceBurst: 1e9, GlobalRate: 1e9, GlobalBurst: 1e9})
-			if err != nil {
-				return nil, err
-			}
-			go e.Serve()
-			s.addr = e.Addr().String()
-			s.g.Add(e.Close)
-		case protocol.QUICStream, protocol.QUICDgram:
-			tc, err := transports.ServerTLSConfig("", "")
-			if err != nil {
-				return nil, err
-			}
-			e, err := transports.ListenQUICEcho(ctx, netx.Kernel, "127.0.0.1:0", tc, transports.QUICEchoConfig{})
-			if err != nil {
-				return nil, err
-			}
-			go e.Serve()
-			s.addr, s.tls = e.Addr().String(), tc
-			s.g.Add(e.Close)
-		case protocol.WS:
-			return startHTTP(s, transports.WSEchoHandler(transports.WSEchoConfig{}))
+	switch t {
+	case protocol.TCP:
+		e, err := transports.ListenTCPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.TCPEchoConfig{})
+		if err != nil {
+			return nil, err
 		}
-		return s, nil
+		go e.Serve()
+		s.addr = e.Addr().String()
+		s.g.Add(e.Close)
+	case protocol.UDP:
+		e, err := transports.ListenUDPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.UDPEchoConfig{PerSourceRate: 1e9, PerSourceBurst: 1e9, GlobalRate: 1e9, GlobalBurst: 1e9})
+		if err != nil {
+			return nil, err
+		}
+		go e.Serve()
+		s.addr = e.Addr().String()
+		s.g.Add(e.Close)
+	case protocol.QUICStream, protocol.QUICDgram:
+		tc, err := transports.ServerTLSConfig("", "")
+		if err != nil {
+			return nil, err
+		}
+		e, err := transports.ListenQUICEcho(ctx, netx.Kernel, "127.0.0.1:0", tc, transports.QUICEchoConfig{})
+		if err != nil {
+			return nil, err
+		}
+		go e.Serve()
+		s.addr, s.tls = e.Addr().String(), tc
+		s.g.Add(e.Close)
+	case protocol.WS:
+		return startHTTP(s, transports.WSEchoHandler(transports.WSEchoConfig{}))
 	}
+	return s, nil
+}
+
+// startRawEcho starts a minimal echo for t on loopback: nothing but the transport's own API (for
+// QUIC and WebSocket, the kit's listener and the library's calls).
+func startRawEcho(t protocol.Transport) (*echoServer, error) {
+	ctx := context.Background()
+	s := &echoServer{}
 	switch t {
 	case protocol.TCP:
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
