@@ -34,7 +34,8 @@ func (g *Group) Add(close func() error) {
 // Defer is Add for a func without an error (a cancel func, CloseNow).
 func (g *Group) Defer(f func()) { g.Add(func() error { f(); return nil }) }
 
-// Go runs f in a goroutine that Close waits for.
+// Go runs f in a goroutine that Close waits for. Call it before Close, or from a goroutine the
+// group already runs (an accept loop starting a handler), as with a sync.WaitGroup.
 func (g *Group) Go(f func()) { g.wg.Go(f) }
 
 // Close runs every registered closer, last first, then waits for the goroutines started with Go.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/netx"
+	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 	"go.uber.org/goleak"
 )
@@ -556,6 +558,13 @@ func TestKitErrors(t *testing.T) {
 			}
 			return err
 		}, "listen quic: "},
+		{"measuring client", func() error {
+			_, err := transports.Dial(ctx, netx.Kernel, protocol.QUICStream, transports.Target{QUIC: "no-port"}, transports.ClientOptions{})
+			if err != nil && strings.Contains(err.Error(), "dial quic: ") {
+				return fmt.Errorf("said twice: %w", err)
+			}
+			return err
+		}, "dial quic-stream: "},
 	} {
 		err := tc.err()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Count(err.Error(), tc.want) != 1 {
