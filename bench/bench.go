@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/quic-go/quic-go"
 	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
@@ -38,52 +37,65 @@ const (
 
 // echoServer is a running echo endpoint and how to stop it.
 type echoServer struct {
-	addr    string // host:port, or a ws:// URL
-	tls     *tls.Config
-	closers []func()
+	addr string // host:port, or a ws:// URL
+	tls  *tls.Config
+	g    transports.Group
 }
 
-func (s *echoServer) close() {
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		s.closers[i]()
-	}
-}
+func (s *echoServer) close() { s.g.Close() }
 
+// startEcho starts impl's echo endpoint for t on loopback.
 func startEcho(t protocol.Transport, impl Impl) (*echoServer, error) {
+	if impl == Wireplay {
+		return startWireplayEcho(t)
+	}
+	return startRawEcho(t)
+}
+
+// startWireplayEcho starts wireplay's endpoint for t on loopback.
+func startWireplayEcho(t protocol.Transport) (*echoServer, error) {
 	ctx := context.Background()
 	s := &echoServer{}
-	if impl == Wireplay {
-		switch t {
-		case protocol.TCP:
-			e, err := transports.ListenTCPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.TCPEchoConfig{})
-			if err != nil {
-				return nil, err
-			}
-			go e.Serve()
-			s.addr, s.closers = e.Addr().String(), append(s.closers, func() { e.Close() })
-		case protocol.UDP:
-			e, err := transports.ListenUDPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.UDPEchoConfig{PerSourceRate: 1e9, PerSourceBurst: 1e9, GlobalRate: 1e9, GlobalBurst: 1e9})
-			if err != nil {
-				return nil, err
-			}
-			go e.Serve()
-			s.addr, s.closers = e.Addr().String(), append(s.closers, func() { e.Close() })
-		case protocol.QUICStream, protocol.QUICDgram:
-			tc, err := transports.ServerTLSConfig("", "")
-			if err != nil {
-				return nil, err
-			}
-			e, err := transports.ListenQUICEcho(ctx, netx.Kernel, "127.0.0.1:0", tc, transports.QUICEchoConfig{})
-			if err != nil {
-				return nil, err
-			}
-			go e.Serve()
-			s.addr, s.tls, s.closers = e.Addr().String(), tc, append(s.closers, func() { e.Close() })
-		case protocol.WS:
-			return startHTTP(s, transports.WSEchoHandler(transports.WSEchoConfig{}))
+	switch t {
+	case protocol.TCP:
+		e, err := transports.ListenTCPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.TCPEchoConfig{})
+		if err != nil {
+			return nil, err
 		}
-		return s, nil
+		go e.Serve()
+		s.addr = e.Addr().String()
+		s.g.Add(e.Close)
+	case protocol.UDP:
+		e, err := transports.ListenUDPEcho(ctx, netx.Kernel, "127.0.0.1:0", transports.UDPEchoConfig{PerSourceRate: 1e9, PerSourceBurst: 1e9, GlobalRate: 1e9, GlobalBurst: 1e9})
+		if err != nil {
+			return nil, err
+		}
+		go e.Serve()
+		s.addr = e.Addr().String()
+		s.g.Add(e.Close)
+	case protocol.QUICStream, protocol.QUICDgram:
+		tc, err := transports.ServerTLSConfig("", "")
+		if err != nil {
+			return nil, err
+		}
+		e, err := transports.ListenQUICEcho(ctx, netx.Kernel, "127.0.0.1:0", tc, transports.QUICEchoConfig{})
+		if err != nil {
+			return nil, err
+		}
+		go e.Serve()
+		s.addr, s.tls = e.Addr().String(), tc
+		s.g.Add(e.Close)
+	case protocol.WS:
+		return startHTTP(s, transports.WSEchoHandler(transports.WSEchoConfig{}))
 	}
+	return s, nil
+}
+
+// startRawEcho starts a minimal echo for t on loopback: nothing but the transport's own API (for
+// QUIC and WebSocket, the kit's listener and the library's calls).
+func startRawEcho(t protocol.Transport) (*echoServer, error) {
+	ctx := context.Background()
+	s := &echoServer{}
 	switch t {
 	case protocol.TCP:
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -99,7 +111,8 @@ func startEcho(t protocol.Transport, impl Impl) (*echoServer, error) {
 				go func() { io.Copy(c, c); c.Close() }()
 			}
 		}()
-		s.addr, s.closers = ln.Addr().String(), append(s.closers, func() { ln.Close() })
+		s.addr = ln.Addr().String()
+		s.g.Add(ln.Close)
 	case protocol.UDP:
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
@@ -115,13 +128,14 @@ func startEcho(t protocol.Transport, impl Impl) (*echoServer, error) {
 				pc.WriteTo(buf[:n], from)
 			}
 		}()
-		s.addr, s.closers = pc.LocalAddr().String(), append(s.closers, func() { pc.Close() })
+		s.addr = pc.LocalAddr().String()
+		s.g.Add(pc.Close)
 	case protocol.QUICStream, protocol.QUICDgram:
 		tc, err := transports.ServerTLSConfig("", "")
 		if err != nil {
 			return nil, err
 		}
-		ln, err := quic.ListenAddr("127.0.0.1:0", tc, &quic.Config{EnableDatagrams: true})
+		ln, err := transports.ListenQUIC(ctx, netx.Kernel, "127.0.0.1:0", transports.QUICOptions{TLS: tc})
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +165,8 @@ func startEcho(t protocol.Transport, impl Impl) (*echoServer, error) {
 				}()
 			}
 		}()
-		s.addr, s.tls, s.closers = ln.Addr().String(), tc, append(s.closers, func() { ln.Close() })
+		s.addr, s.tls = ln.Addr().String(), tc
+		s.g.Add(ln.Close)
 	case protocol.WS:
 		return startHTTP(s, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, err := websocket.Accept(w, r, nil)
@@ -171,13 +186,12 @@ func startEcho(t protocol.Transport, impl Impl) (*echoServer, error) {
 }
 
 func startHTTP(s *echoServer, h http.Handler) (*echoServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	hs, err := transports.ListenWS(context.Background(), netx.Kernel, "127.0.0.1:0", h)
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: h}
-	go hs.Serve(ln)
-	s.addr, s.closers = "ws://"+ln.Addr().String()+"/", append(s.closers, func() { hs.Close() })
+	s.addr = "ws://" + hs.Addr().String() + "/"
+	s.g.Add(hs.Close)
 	return s, nil
 }
 
@@ -210,11 +224,11 @@ func dialRaw(t protocol.Transport, s *echoServer) (*rawClient, error) {
 			return err
 		}}, nil
 	case protocol.QUICStream, protocol.QUICDgram:
-		conn, err := quic.DialAddr(ctx, s.addr, transports.ClientTLSConfig(s.tls), &quic.Config{EnableDatagrams: true})
+		conn, err := transports.DialQUIC(ctx, netx.Kernel, s.addr, transports.QUICOptions{TLS: transports.ClientTLSConfig(s.tls)})
 		if err != nil {
 			return nil, err
 		}
-		closeConn := func() { conn.CloseWithError(0, "") }
+		closeConn := func() { conn.Close() }
 		if t == protocol.QUICDgram {
 			return &rawClient{close: closeConn, rtt: func() error {
 				if err := conn.SendDatagram(msg); err != nil {
@@ -239,7 +253,7 @@ func dialRaw(t protocol.Transport, s *echoServer) (*rawClient, error) {
 			return err
 		}}, nil
 	case protocol.WS:
-		c, _, err := websocket.Dial(ctx, s.addr, nil)
+		c, err := transports.DialWS(ctx, netx.Kernel, s.addr, transports.WSOptions{})
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
 	"github.com/wireplay/wireplay/transports"
@@ -79,12 +80,12 @@ func Relay(t protocol.Transport) func(*testing.B) {
 			b.Fatal(err)
 		}
 		defer stopServer(s)
-		rc, _, err := websocket.Dial(ctx, "ws://"+s.Addrs().HTTP+"/relay", nil)
+		wc, err := transports.DialWS(ctx, netx.Kernel, "ws://"+s.Addrs().HTTP+"/relay", transports.WSOptions{ReadLimit: 1 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer rc.CloseNow()
-		rc.SetReadLimit(1 << 20)
+		defer wc.CloseNow()
+		rc := wc.Conn
 		if _, _, err := rc.Read(ctx); err != nil { // welcome
 			b.Fatal(err)
 		}
@@ -186,9 +187,9 @@ func IdleConnMemory(bare bool, n int) func(*testing.B) {
 		var perConn float64
 		for b.Loop() {
 			before := inUse()
-			conns := make([]*websocket.Conn, 0, n)
+			conns := make([]*transports.WSConn, 0, n)
 			for range n {
-				c, _, err := websocket.Dial(ctx, url, nil)
+				c, err := transports.DialWS(ctx, netx.Kernel, url, transports.WSOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/quic-go/quic-go"
 
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/transports"
@@ -33,89 +31,103 @@ var ConnectKinds = []string{ConnectTCP, ConnectTCPTLS, ConnectQUIC, ConnectWS}
 // everything before it returns. No session resumption or 0-RTT: each handshake is a full one, with
 // a fresh self-signed ECDSA P-256 certificate shared by the TLS and QUIC servers.
 func ConnectTimes(ctx context.Context, l *link.Link) (map[string]time.Duration, error) {
-	at := net.JoinHostPort(l.ServerAddr().String(), "0")
-	stls, err := transports.ServerTLSConfig("", "")
-	if err != nil {
+	c := &connectRun{l: l, at: net.JoinHostPort(l.ServerAddr().String(), "0"), out: map[string]time.Duration{}}
+	var err error
+	if c.stls, err = transports.ServerTLSConfig("", ""); err != nil {
 		return nil, err
 	}
-	ctls := transports.ClientTLSConfig(stls)
-	out := map[string]time.Duration{}
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	c.ctls = transports.ClientTLSConfig(c.stls)
+	defer c.g.Close()
+	for _, f := range []func(context.Context) error{c.tcp, c.quic, c.ws} {
+		if err := f(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return c.out, nil
+}
 
-	// TCP and TCP+TLS share a listener; the server side of TLS runs on each accepted conn.
-	ln, err := l.Server().Listen(ctx, "tcp", at)
+// connectRun is one ConnectTimes run: its link, the servers' address, the certificate shared by
+// TLS and QUIC, what it opened and what it measured.
+type connectRun struct {
+	l          *link.Link
+	at         string
+	stls, ctls *tls.Config
+	g          transports.Group
+	out        map[string]time.Duration
+}
+
+// tcp measures TCP and TCP+TLS, which share a listener; the server side of TLS runs on each
+// accepted conn.
+func (r *connectRun) tcp(ctx context.Context) error {
+	ln, err := transports.ListenTCP(ctx, r.l.Server(), r.at)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer ln.Close()
-	wg.Go(func() {
+	r.g.Add(ln.Close)
+	r.g.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				var b [1]byte
-				if _, err := c.Read(b[:1]); err != nil || b[0] != 0x16 { // not a TLS handshake record
-					return
-				}
-				tc := tls.Server(&prefixConn{Conn: c, prefix: b[:1]}, stls)
-				hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
-				if tc.HandshakeContext(hctx) == nil {
-					_, _ = tc.Read(b[:]) // until the client closes
-				}
-			})
+			r.g.Go(func() { r.serveTLS(ctx, c) })
 		}
 	})
 	start := time.Now()
-	c, err := l.Client().Dial(ctx, "tcp", ln.Addr().String())
+	c, err := transports.DialTCP(ctx, r.l.Client(), ln.Addr().String(), transports.TCPOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("tcp: %w", err)
+		return err
 	}
-	out[ConnectTCP] = time.Since(start)
+	r.out[ConnectTCP] = time.Since(start)
 	c.Close()
 
 	start = time.Now()
-	c, err = l.Client().Dial(ctx, "tcp", ln.Addr().String())
+	c, err = transports.DialTCP(ctx, r.l.Client(), ln.Addr().String(), transports.TCPOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("tcp+tls: %w", err)
+		return fmt.Errorf("tcp+tls: %w", err)
 	}
-	tc := tls.Client(c, ctls)
+	defer c.Close()
+	tc := tls.Client(c, r.ctls)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("tcp+tls: %w", err)
+		return fmt.Errorf("tcp+tls: %w", err)
 	}
-	out[ConnectTCPTLS] = time.Since(start)
+	r.out[ConnectTCPTLS] = time.Since(start)
 	if v := tc.ConnectionState().Version; v != tls.VersionTLS13 {
-		c.Close()
-		return nil, fmt.Errorf("tcp+tls: negotiated version %x, want TLS 1.3", v)
+		return fmt.Errorf("tcp+tls: negotiated version %x, want TLS 1.3", v)
 	}
-	c.Close()
+	return nil
+}
 
-	// QUIC.
-	spc, err := l.Server().ListenPacket(ctx, "udp", at)
-	if err != nil {
-		return nil, err
+// serveTLS runs the server side of a TLS handshake on c when its first byte starts one (the plain
+// TCP measurement sends nothing), then waits for the client to close.
+func (r *connectRun) serveTLS(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	var b [1]byte
+	if _, err := c.Read(b[:1]); err != nil || b[0] != 0x16 { // not a TLS handshake record
+		return
 	}
-	defer spc.Close()
-	str := &quic.Transport{Conn: spc}
-	defer str.Close()
-	conf := transports.QUICEchoConfig{}.QUICConfig()
-	qln, err := str.Listen(stls, conf)
-	if err != nil {
-		return nil, err
+	tc := tls.Server(&prefixConn{Conn: c, prefix: b[:1]}, r.stls)
+	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if tc.HandshakeContext(hctx) == nil {
+		_, _ = tc.Read(b[:]) // until the client closes
 	}
-	defer qln.Close()
-	wg.Go(func() {
+}
+
+// quic measures quic-go's handshake, transport and TLS at once.
+func (r *connectRun) quic(ctx context.Context) error {
+	ln, err := transports.ListenQUIC(ctx, r.l.Server(), r.at, transports.QUICOptions{TLS: r.stls})
+	if err != nil {
+		return err
+	}
+	r.g.Add(ln.Close)
+	r.g.Go(func() {
 		for {
-			qc, err := qln.Accept(ctx)
+			qc, err := ln.Accept(ctx)
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
+			r.g.Go(func() {
 				select {
 				case <-qc.Context().Done():
 				case <-ctx.Done():
@@ -124,51 +136,43 @@ func ConnectTimes(ctx context.Context, l *link.Link) (map[string]time.Duration, 
 			})
 		}
 	})
-	cpc, err := l.Client().ListenPacket(ctx, "udp", net.JoinHostPort(l.ClientAddr().String(), "0"))
+	ep, err := transports.OpenQUIC(ctx, r.l.Client(), net.JoinHostPort(r.l.ClientAddr().String(), "0"), transports.QUICOptions{TLS: r.ctls})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer cpc.Close()
-	ctr := &quic.Transport{Conn: cpc}
-	defer ctr.Close()
-	start = time.Now()
-	qc, err := ctr.Dial(ctx, spc.LocalAddr(), ctls, conf)
+	r.g.Add(ep.Close)
+	start := time.Now()
+	qc, err := ep.Dial(ctx, ln.Addr())
 	if err != nil {
-		return nil, fmt.Errorf("quic: %w", err)
+		return err
 	}
-	out[ConnectQUIC] = time.Since(start)
+	r.out[ConnectQUIC] = time.Since(start)
 	qc.CloseWithError(0, "")
+	return nil
+}
 
-	// WebSocket.
-	hln, err := l.Server().Listen(ctx, "tcp", at)
-	if err != nil {
-		return nil, err
-	}
-	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wc, err := websocket.Accept(w, r, nil)
+// ws measures TCP's handshake and then the HTTP/1.1 upgrade.
+func (r *connectRun) ws(ctx context.Context) error {
+	hs, err := transports.ListenWS(ctx, r.l.Server(), r.at, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		wc, err := websocket.Accept(w, req, nil)
 		if err != nil {
 			return
 		}
 		defer wc.CloseNow()
-		_, _, _ = wc.Read(r.Context()) // until the client goes
-	})}
-	wg.Go(func() { _ = hs.Serve(hln) })
-	defer hs.Close()
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return l.Client().Dial(ctx, network, addr)
-		},
-		DisableKeepAlives: true,
-	}}
-	defer hc.CloseIdleConnections()
-	start = time.Now()
-	wc, _, err := websocket.Dial(ctx, "ws://"+hln.Addr().String()+"/", &websocket.DialOptions{HTTPClient: hc})
+		_, _, _ = wc.Read(req.Context()) // until the client goes
+	}))
 	if err != nil {
-		return nil, fmt.Errorf("ws: %w", err)
+		return err
 	}
-	out[ConnectWS] = time.Since(start)
+	r.g.Add(hs.Close)
+	start := time.Now()
+	wc, err := transports.DialWS(ctx, r.l.Client(), "ws://"+hs.Addr().String()+"/", transports.WSOptions{})
+	if err != nil {
+		return err
+	}
+	r.out[ConnectWS] = time.Since(start)
 	wc.CloseNow()
-	return out, nil
+	return nil
 }
 
 // prefixConn is a net.Conn whose first reads return prefix.

@@ -115,7 +115,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 	}
 	tg := Target(o.Transport, o.Addr)
 	if qlog != nil {
-		tg.QUICConfig = transports.QUICEchoConfig{Tracer: qlog.Tracer}.QUICConfig()
+		tg.QUICConfig = transports.QUICOptions{Tracer: qlog.Tracer}.QUICConfig()
 	}
 	sum, err := probe(ctx, o, tg, out)
 	waitQLog(qlog)

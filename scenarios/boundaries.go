@@ -249,7 +249,7 @@ func (r *bdRun) udp() *bdOutcome {
 			rec.add(buf[:n])
 		}
 	})
-	c, err := r.env.Link.Client().Dial(r.ctx, "udp", pc.LocalAddr().String())
+	c, err := transports.DialUDP(r.ctx, r.env.Link.Client(), pc.LocalAddr().String())
 	if err != nil {
 		o.err = err
 		return o
@@ -321,9 +321,7 @@ func (r *bdRun) ws() *bdOutcome {
 		return o
 	}
 	defer srv.Close()
-	tr := &http.Transport{DialContext: r.env.Link.Client().Dial, DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	c, _, err := websocket.Dial(r.ctx, "ws://"+srv.Addr().String()+"/", &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	c, err := transports.DialWS(r.ctx, r.env.Link.Client(), "ws://"+srv.Addr().String()+"/", transports.WSOptions{})
 	if err != nil {
 		o.err = err
 		return o
@@ -357,33 +355,23 @@ func (r *bdRun) quic() (stream, dgram *bdOutcome) {
 	if err != nil {
 		return fail(err)
 	}
-	pc, err := r.env.Link.Server().ListenPacket(r.ctx, "udp", net.JoinHostPort(r.env.Link.ServerAddr().String(), "0"))
+	var g transports.Group
+	defer g.Close()
+	ln, err := transports.ListenQUIC(r.ctx, r.env.Link.Server(), net.JoinHostPort(r.env.Link.ServerAddr().String(), "0"),
+		transports.QUICOptions{TLS: srvTLS, Config: r.env.QUICConfig()})
 	if err != nil {
 		return fail(err)
 	}
-	tr := &quic.Transport{Conn: pc}
-	ln, err := tr.Listen(srvTLS, r.env.QUICConfig())
-	if err != nil {
-		tr.Close()
-		pc.Close()
-		return fail(err)
-	}
+	g.Add(ln.Close)
 	sctx, stop := context.WithCancel(r.ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		stop()
-		ln.Close()
-		wg.Wait()
-		tr.Close()
-		pc.Close()
-	}()
-	wg.Go(func() {
+	g.Defer(stop)
+	g.Go(func() {
 		c, err := ln.Accept(sctx)
 		if err != nil {
 			return
 		}
 		defer c.CloseWithError(0, "")
-		wg.Go(func() {
+		g.Go(func() {
 			for {
 				d, err := c.ReceiveDatagram(sctx)
 				if err != nil {
@@ -407,18 +395,12 @@ func (r *bdRun) quic() (stream, dgram *bdOutcome) {
 			}
 		}
 	})
-	cpc, err := r.env.Link.Client().ListenPacket(r.ctx, "udp", "0.0.0.0:0")
+	conn, err := transports.DialQUIC(r.ctx, r.env.Link.Client(), ln.Addr().String(),
+		transports.QUICOptions{TLS: transports.ClientTLSConfig(srvTLS), Config: r.env.QUICConfig()})
 	if err != nil {
 		return fail(err)
 	}
-	defer cpc.Close()
-	ctr := &quic.Transport{Conn: cpc}
-	defer ctr.Close()
-	conn, err := ctr.Dial(r.ctx, pc.LocalAddr(), transports.ClientTLSConfig(srvTLS), r.env.QUICConfig())
-	if err != nil {
-		return fail(err)
-	}
-	defer conn.CloseWithError(0, "")
+	g.Add(conn.Close)
 	s, err := conn.OpenStreamSync(r.ctx)
 	if err != nil {
 		return fail(err)

@@ -104,23 +104,15 @@ func runDeadPeer(ctx context.Context, env *Env) (*Result, error) {
 	defer cancel()
 	r.ctx = ctx
 
-	var wg sync.WaitGroup
+	var g transports.Group
 	stop, stopAll := context.WithCancel(ctx)
-	var cleanups []func()
 	defer func() {
 		stopAll()
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-		wg.Wait()
+		g.Close()
 	}()
-	setups := []func(context.Context, *sync.WaitGroup) (func(), error){r.tcpKeepalive, r.heartbeat, r.quicIdle, r.wsPing}
+	setups := []func(context.Context, *transports.Group) error{r.tcpKeepalive, r.heartbeat, r.quicIdle, r.wsPing}
 	for _, f := range setups {
-		cl, err := f(stop, &wg)
-		if cl != nil {
-			cleanups = append(cleanups, cl)
-		}
-		if err != nil {
+		if err := f(stop, &g); err != nil {
 			return nil, err
 		}
 	}
@@ -192,7 +184,7 @@ func (r *dpRun) report(blackAt time.Time, limit time.Duration) *Result {
 }
 
 // tcpKeepalive: a quiet TCP connection with netstack keepalive on both ends.
-func (r *dpRun) tcpKeepalive(ctx context.Context, wg *sync.WaitGroup) (func(), error) {
+func (r *dpRun) tcpKeepalive(ctx context.Context, g *transports.Group) error {
 	c := r.cfg
 	// Textbook: the last segment received, idle, then count probes interval apart. A probe sent
 	// just before the link went black can already count as unanswered, hence count−1 below.
@@ -223,23 +215,24 @@ func (r *dpRun) tcpKeepalive(ctx context.Context, wg *sync.WaitGroup) (func(), e
 		conn.Close()
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	conn, err := r.env.Link.Client().Dial(r.ctx, "tcp", srv.Addr().String())
+	g.Defer(srv.Close)
+	conn, err := transports.DialTCP(r.ctx, r.env.Link.Client(), srv.Addr().String(), transports.TCPOptions{})
 	if err != nil {
-		return srv.Close, err
+		return err
 	}
-	cleanup := func() { conn.Close(); srv.Close() }
+	g.Add(conn.Close)
 	if err := set(conn); err != nil {
-		return cleanup, err
+		return err
 	}
-	wg.Go(func() { watch(conn, cli) })
-	return cleanup, nil
+	g.Go(func() { watch(conn, cli) })
+	return nil
 }
 
 // heartbeat: an application ping/pong over TCP; each side declares the peer dead after misses
 // heartbeat intervals with nothing received.
-func (r *dpRun) heartbeat(ctx context.Context, wg *sync.WaitGroup) (func(), error) {
+func (r *dpRun) heartbeat(ctx context.Context, g *transports.Group) error {
 	c := r.cfg
 	dead := time.Duration(c.misses) * c.hb
 	lo, hi := dead-c.hb, dead+c.hb
@@ -275,14 +268,16 @@ func (r *dpRun) heartbeat(ctx context.Context, wg *sync.WaitGroup) (func(), erro
 		conn.Close()
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	conn, err := r.env.Link.Client().Dial(r.ctx, "tcp", srv.Addr().String())
+	g.Defer(srv.Close)
+	conn, err := transports.DialTCP(r.ctx, r.env.Link.Client(), srv.Addr().String(), transports.TCPOptions{})
 	if err != nil {
-		return srv.Close, err
+		return err
 	}
-	wg.Go(func() { listen(conn, cli, false) })
-	wg.Go(func() {
+	g.Add(conn.Close)
+	g.Go(func() { listen(conn, cli, false) })
+	g.Go(func() {
 		t := time.NewTicker(c.hb)
 		defer t.Stop()
 		for {
@@ -297,11 +292,11 @@ func (r *dpRun) heartbeat(ctx context.Context, wg *sync.WaitGroup) (func(), erro
 			}
 		}
 	})
-	return func() { conn.Close(); srv.Close() }, nil
+	return nil
 }
 
 // quicIdle: a quiet QUIC connection with MaxIdleTimeout and KeepAlivePeriod on both sides.
-func (r *dpRun) quicIdle(ctx context.Context, wg *sync.WaitGroup) (func(), error) {
+func (r *dpRun) quicIdle(ctx context.Context, g *transports.Group) error {
 	c := r.cfg
 	// The idle timer restarts on the last packet received (at most a keep-alive period and a
 	// round trip before the blackhole, or up to a one-way delay after it for a packet already on
@@ -310,36 +305,18 @@ func (r *dpRun) quicIdle(ctx context.Context, wg *sync.WaitGroup) (func(), error
 	lo, hi := c.idle-c.qka-r.env.RTT(), c.idle+c.qka+r.env.RTT()
 	cli := r.add("quic-idle", "client", c.idle, lo, hi)
 	srvD := r.add("quic-idle", "server", c.idle, lo, hi)
-	conf := r.env.QUICConfig()
-	conf.MaxIdleTimeout, conf.KeepAlivePeriod = c.idle, c.qka
+	o := transports.QUICOptions{Config: r.env.QUICConfig(), MaxIdleTimeout: c.idle, KeepAlivePeriod: c.qka}
 	srvTLS, err := transports.ServerTLSConfig("", "")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	pc, err := r.env.Link.Server().ListenPacket(r.ctx, "udp", net.JoinHostPort(r.env.Link.ServerAddr().String(), "0"))
+	so := o
+	so.TLS = srvTLS
+	ln, err := transports.ListenQUIC(r.ctx, r.env.Link.Server(), net.JoinHostPort(r.env.Link.ServerAddr().String(), "0"), so)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	tr := &quic.Transport{Conn: pc}
-	ln, err := tr.Listen(srvTLS, conf)
-	if err != nil {
-		tr.Close()
-		pc.Close()
-		return nil, err
-	}
-	var cpc net.PacketConn
-	var ctr *quic.Transport
-	cleanup := func() {
-		ln.Close()
-		tr.Close()
-		pc.Close()
-		if ctr != nil {
-			ctr.Close()
-		}
-		if cpc != nil {
-			cpc.Close()
-		}
-	}
+	g.Add(ln.Close)
 	watch := func(conn *quic.Conn, d *dpDetect) {
 		select {
 		case <-conn.Context().Done():
@@ -355,28 +332,27 @@ func (r *dpRun) quicIdle(ctx context.Context, wg *sync.WaitGroup) (func(), error
 			r.noticed(d, "closed: "+errString(err))
 		}
 	}
-	wg.Go(func() {
+	g.Go(func() {
 		conn, err := ln.Accept(ctx)
 		if err != nil {
 			return
 		}
 		watch(conn, srvD)
 	})
-	if cpc, err = r.env.Link.Client().ListenPacket(r.ctx, "udp", "0.0.0.0:0"); err != nil {
-		return cleanup, err
-	}
-	ctr = &quic.Transport{Conn: cpc}
-	conn, err := ctr.Dial(r.ctx, pc.LocalAddr(), transports.ClientTLSConfig(srvTLS), conf)
+	co := o
+	co.TLS = transports.ClientTLSConfig(srvTLS)
+	conn, err := transports.DialQUIC(r.ctx, r.env.Link.Client(), ln.Addr().String(), co)
 	if err != nil {
-		return cleanup, err
+		return err
 	}
-	wg.Go(func() { watch(conn, cli) })
-	return cleanup, nil
+	g.Add(conn.Endpoint.Close)
+	g.Go(func() { watch(conn.Conn, cli) })
+	return nil
 }
 
 // wsPing: the WebSocket client pings every heartbeat and gives up after misses pings without a
 // pong (each waits one interval).
-func (r *dpRun) wsPing(ctx context.Context, wg *sync.WaitGroup) (func(), error) {
+func (r *dpRun) wsPing(ctx context.Context, g *transports.Group) error {
 	c := r.cfg
 	dead := time.Duration(c.misses) * c.hb
 	cli := r.add("ws-ping", "client", c.hb, dead-r.env.RTT(), dead+c.hb)
@@ -393,16 +369,16 @@ func (r *dpRun) wsPing(ctx context.Context, wg *sync.WaitGroup) (func(), error) 
 		}
 	}))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	tr := &http.Transport{DialContext: r.env.Link.Client().Dial, DisableKeepAlives: true}
-	conn, _, err := websocket.Dial(r.ctx, "ws://"+srv.Addr().String()+"/", &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	g.Add(srv.Close)
+	conn, err := transports.DialWS(r.ctx, r.env.Link.Client(), "ws://"+srv.Addr().String()+"/", transports.WSOptions{})
 	if err != nil {
-		return srv.Close, err
+		return err
 	}
-	cleanup := func() { conn.CloseNow(); tr.CloseIdleConnections(); srv.Close() }
+	g.Add(conn.CloseNow)
 	conn.CloseRead(ctx) // a reader for the pongs
-	wg.Go(func() {
+	g.Go(func() {
 		missed := 0
 		for {
 			start := time.Now()
@@ -428,5 +404,5 @@ func (r *dpRun) wsPing(ctx context.Context, wg *sync.WaitGroup) (func(), error) 
 			}
 		}
 	})
-	return cleanup, nil
+	return nil
 }

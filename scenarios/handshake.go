@@ -277,9 +277,8 @@ type hsQUIC struct {
 // quicServer is a quic-go echo server accepting early (0-RTT) connections; ends receives how
 // and when each connection ended, as the server saw it.
 type quicServer struct {
-	pc   net.PacketConn
-	tr   *quic.Transport
-	ln   *quic.EarlyListener
+	ep   *transports.QUICEndpoint
+	ln   *transports.QUICListener
 	ends chan quicEnd
 	wg   sync.WaitGroup
 	stop context.CancelFunc
@@ -291,16 +290,14 @@ type quicEnd struct {
 }
 
 func (r *hsRun) startQUICServer(srvTLS *tls.Config) (*quicServer, error) {
-	pc, err := r.env.Link.Server().ListenPacket(r.ctx, "udp", net.JoinHostPort(r.env.Link.ServerAddr().String(), "0"))
+	ep, err := transports.OpenQUIC(r.ctx, r.env.Link.Server(), net.JoinHostPort(r.env.Link.ServerAddr().String(), "0"),
+		transports.QUICOptions{TLS: srvTLS, Config: r.env.QUICConfig(), ZeroRTT: true})
 	if err != nil {
 		return nil, err
 	}
-	s := &quicServer{pc: pc, tr: &quic.Transport{Conn: pc}, ends: make(chan quicEnd, 8)}
-	conf := r.env.QUICConfig()
-	conf.Allow0RTT = true
-	if s.ln, err = s.tr.ListenEarly(srvTLS, conf); err != nil {
-		s.tr.Close()
-		pc.Close()
+	s := &quicServer{ep: ep, ends: make(chan quicEnd, 8)}
+	if s.ln, err = ep.Listen(); err != nil {
+		ep.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -340,8 +337,7 @@ func (s *quicServer) Close() {
 	s.stop()
 	s.ln.Close()
 	s.wg.Wait()
-	s.tr.Close()
-	s.pc.Close()
+	s.ep.Close()
 }
 
 func (r *hsRun) quicPhases(srvTLS *tls.Config, zeroRTT bool) (*hsQUIC, error) {
@@ -351,25 +347,22 @@ func (r *hsRun) quicPhases(srvTLS *tls.Config, zeroRTT bool) (*hsQUIC, error) {
 		return nil, err
 	}
 	defer srv.Close()
-	cpc, err := r.env.Link.Client().ListenPacket(r.ctx, "udp", "0.0.0.0:0")
+	cliTLS := transports.ClientTLSConfig(srvTLS)
+	cliTLS.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	cep, err := transports.OpenQUIC(r.ctx, r.env.Link.Client(), "0.0.0.0:0", transports.QUICOptions{TLS: cliTLS, Config: r.env.QUICConfig()})
 	if err != nil {
 		return nil, err
 	}
-	ctr := &quic.Transport{Conn: cpc}
-	defer cpc.Close()
-	defer ctr.Close()
+	defer cep.Close()
 	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
 	defer cancel()
-	cliTLS := transports.ClientTLSConfig(srvTLS)
-	cliTLS.ClientSessionCache = tls.NewLRUClientSessionCache(4)
-	conf := r.env.QUICConfig()
-	raddr := srv.pc.LocalAddr()
-	clientPort := uint16(cpc.LocalAddr().(*net.UDPAddr).Port)
+	raddr := srv.ln.Addr()
+	clientPort := uint16(cep.LocalAddr().(*net.UDPAddr).Port)
 
 	var first *quic.Conn
 	if _, err := r.measure("quic", 2, func() (time.Duration, string, error) {
 		start := time.Now()
-		c, err := ctr.Dial(ctx, raddr, cliTLS, conf)
+		c, err := cep.Dial(ctx, raddr)
 		if err != nil {
 			return 0, "", err
 		}
@@ -440,7 +433,7 @@ func (r *hsRun) quicPhases(srvTLS *tls.Config, zeroRTT bool) (*hsQUIC, error) {
 		}()
 		if _, err := r.measure("quic-0rtt", 1, func() (time.Duration, string, error) {
 			start := time.Now()
-			c, err := ctr.DialEarly(ctx, raddr, cliTLS, conf)
+			c, err := cep.DialEarly(ctx, raddr)
 			if err != nil {
 				return 0, "", err
 			}
@@ -485,12 +478,10 @@ func (r *hsRun) wsOnce() (time.Duration, string, error) {
 		return 0, "", err
 	}
 	defer ws.Close()
-	tr := &http.Transport{DialContext: r.env.Link.Client().Dial, DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
 	defer cancel()
 	start := time.Now()
-	c, _, err := websocket.Dial(ctx, "ws://"+ws.Addr().String()+"/", &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	c, err := transports.DialWS(ctx, r.env.Link.Client(), "ws://"+ws.Addr().String()+"/", transports.WSOptions{})
 	if err != nil {
 		return 0, "", err
 	}
@@ -591,7 +582,8 @@ func (r *hsRun) httpPhases(n int) (*hsHTTP, error) {
 
 	// HTTP/1.1 keep-alive with net/http's client.
 	s11 := Series{Chart: s10.Chart, Name: "http/1.1", XLabel: s10.XLabel, YLabel: s10.YLabel}
-	tr := &http.Transport{DialContext: r.env.Link.Client().Dial, MaxIdleConnsPerHost: 1}
+	tr := transports.HTTPTransport(r.env.Link.Client())
+	tr.MaxIdleConnsPerHost = 1
 	defer tr.CloseIdleConnections()
 	cl := &http.Client{Transport: tr, Timeout: r.timeout}
 	mark = lastSeq(r.env.Link)

@@ -11,80 +11,14 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/transports"
 )
 
-// httpHost is a net/http server on a run's server host. Close closes every connection it
-// accepted, hijacked ones (WebSocket) included, cancels its requests' contexts, and waits for its
-// handlers to return.
-type httpHost struct {
-	ln     net.Listener
-	srv    *http.Server
-	cancel context.CancelFunc
-
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	closed   bool
-	handlers sync.WaitGroup
-	serve    sync.WaitGroup
-}
-
-// startHTTPHost serves h on an ephemeral TCP port of env.Link.Server().
-func startHTTPHost(ctx context.Context, env *Env, h http.Handler) (*httpHost, error) {
-	ln, err := env.Link.Server().Listen(ctx, "tcp", net.JoinHostPort(env.Link.ServerAddr().String(), "0"))
-	if err != nil {
-		return nil, err
-	}
-	base, cancel := context.WithCancel(context.Background())
-	s := &httpHost{cancel: cancel, conns: map[net.Conn]struct{}{}}
-	s.ln = &trackingListener{Listener: ln, h: s}
-	s.srv = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.handlers.Add(1)
-			defer s.handlers.Done()
-			h.ServeHTTP(w, r)
-		}),
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	s.serve.Go(func() { s.srv.Serve(s.ln) })
-	return s, nil
-}
-
-// Addr is the address the server listens on.
-func (s *httpHost) Addr() net.Addr { return s.ln.Addr() }
-
-// Close stops the server; see httpHost.
-func (s *httpHost) Close() {
-	s.cancel()
-	s.srv.Close()
-	s.mu.Lock()
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.serve.Wait()
-	s.handlers.Wait()
-}
-
-type trackingListener struct {
-	net.Listener
-	h *httpHost
-}
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.h.mu.Lock()
-	defer l.h.mu.Unlock()
-	if l.h.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	l.h.conns[c] = struct{}{}
-	return c, nil
+// startHTTPHost serves h on an ephemeral TCP port of env.Link.Server(); its Close closes every
+// connection, hijacked ones (WebSocket) included, and waits for the handlers (see
+// transports.HTTPServer).
+func startHTTPHost(ctx context.Context, env *Env, h http.Handler) (*transports.HTTPServer, error) {
+	return transports.ListenWS(ctx, env.Link.Server(), net.JoinHostPort(env.Link.ServerAddr().String(), "0"), h)
 }
 
 // linkTCP is c as the link's TCP conn, for the socket options and state a lesson reads and tunes

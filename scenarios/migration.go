@@ -228,25 +228,10 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.before+p.after+20*time.Second)
-	var (
-		wg      sync.WaitGroup
-		closers []func()
-		cmu     sync.Mutex
-	)
-	addCloser := func(f func()) {
-		cmu.Lock()
-		closers = append(closers, f)
-		cmu.Unlock()
-	}
+	var grp transports.Group
 	defer func() {
 		cancel()
-		cmu.Lock()
-		cs := slices.Clone(closers)
-		cmu.Unlock()
-		for _, c := range slices.Backward(cs) {
-			c()
-		}
-		wg.Wait()
+		grp.Close()
 		l.Close()
 	}()
 	srv := &mgServer{first: map[uint64]time.Time{}}
@@ -256,27 +241,27 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 
 	switch o.transport {
 	case "tcp":
-		ln, err := l.Server().Listen(ctx, "tcp", at)
+		ln, err := transports.ListenTCP(ctx, l.Server(), at)
 		if err != nil {
 			return err
 		}
-		addCloser(func() { ln.Close() })
-		wg.Go(func() {
+		grp.Add(ln.Close)
+		grp.Go(func() {
 			for {
 				c, err := ln.Accept()
 				if err != nil {
 					return
 				}
-				addCloser(func() { c.Close() })
-				wg.Go(func() { srv.serve(c) })
+				grp.Add(c.Close)
+				grp.Go(func() { srv.serve(c) })
 			}
 		})
 		dial = func(ctx context.Context) (*mgConn, error) {
-			c, err := l.Client().Dial(ctx, "tcp", ln.Addr().String())
+			c, err := transports.DialTCP(ctx, l.Client(), ln.Addr().String(), transports.TCPOptions{})
 			if err != nil {
 				return nil, err
 			}
-			addCloser(func() { c.Close() })
+			grp.Add(c.Close)
 			return &mgConn{
 				send:  func(b []byte) error { _, err := c.Write(b); return err },
 				recv:  func(b []byte) error { _, err := io.ReadFull(c, b); return err },
@@ -285,52 +270,40 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 			}, nil
 		}
 	case "quic":
-		spc, err := l.Server().ListenPacket(ctx, "udp", at)
+		ln, err := transports.ListenQUIC(ctx, l.Server(), at, transports.QUICOptions{TLS: serverTLS, Config: qconf})
 		if err != nil {
 			return err
 		}
-		addCloser(func() { spc.Close() })
-		str := &quic.Transport{Conn: spc}
-		addCloser(func() { str.Close() })
-		ln, err := str.Listen(serverTLS, qconf)
-		if err != nil {
-			return err
-		}
-		addCloser(func() { ln.Close() })
-		wg.Go(func() {
+		grp.Add(ln.Close)
+		grp.Go(func() {
 			for {
 				c, err := ln.Accept(ctx)
 				if err != nil {
 					return
 				}
-				addCloser(func() { c.CloseWithError(0, "") })
+				grp.Defer(func() { c.CloseWithError(0, "") })
 				srv.mu.Lock()
 				srv.quic = append(srv.quic, c)
 				srv.mu.Unlock()
-				wg.Go(func() {
+				grp.Go(func() {
 					for {
 						s, err := c.AcceptStream(ctx)
 						if err != nil {
 							return
 						}
-						wg.Go(func() { srv.serve(s) })
+						grp.Go(func() { srv.serve(s) })
 					}
 				})
 			}
 		})
 		dial = func(ctx context.Context) (*mgConn, error) {
-			pc, err := l.Client().ListenPacket(ctx, "udp", "0.0.0.0:0")
+			qc, err := transports.DialQUIC(ctx, l.Client(), ln.Addr().String(), transports.QUICOptions{
+				TLS: transports.ClientTLSConfig(serverTLS), Config: qconf,
+			})
 			if err != nil {
 				return nil, err
 			}
-			tr := &quic.Transport{Conn: pc}
-			addCloser(func() { pc.Close() })
-			addCloser(func() { tr.Close() })
-			qc, err := tr.Dial(ctx, spc.LocalAddr(), transports.ClientTLSConfig(serverTLS), qconf)
-			if err != nil {
-				return nil, err
-			}
-			addCloser(func() { qc.CloseWithError(0, "") })
+			grp.Add(qc.Close)
 			s, err := qc.OpenStreamSync(ctx)
 			if err != nil {
 				return nil, err
@@ -339,13 +312,13 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 				send: func(b []byte) error { _, err := s.Write(b); return err },
 				recv: func(b []byte) error { _, err := io.ReadFull(s, b); return err },
 				// Bound to 0.0.0.0: its packets leave from the client's (first) address.
-				local: netip.AddrPortFrom(l.ClientAddr(), pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()),
+				local: netip.AddrPortFrom(l.ClientAddr(), qc.LocalAddr().(*net.UDPAddr).AddrPort().Port()),
 				close: func() { qc.CloseWithError(0, "") },
-				qc:    qc,
+				qc:    qc.Conn,
 			}, nil
 		}
 	case "ws":
-		h, err := startHTTPHost(ctx, &Env{Link: l}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, err := transports.ListenWS(ctx, l.Server(), at, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, err := websocket.Accept(w, r, nil)
 			if err != nil {
 				return
@@ -356,30 +329,20 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 		if err != nil {
 			return err
 		}
-		addCloser(h.Close)
+		grp.Add(h.Close)
 		dial = func(ctx context.Context) (*mgConn, error) {
-			var local netip.AddrPort
-			hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					c, err := l.Client().Dial(ctx, network, addr)
-					if err == nil {
-						local = c.LocalAddr().(*net.TCPAddr).AddrPort()
-						addCloser(func() { c.Close() })
-					}
-					return c, err
-				}}}
-			c, _, err := websocket.Dial(ctx, "ws://"+h.Addr().String()+"/", &websocket.DialOptions{HTTPClient: hc})
+			c, err := transports.DialWS(ctx, l.Client(), "ws://"+h.Addr().String()+"/", transports.WSOptions{})
 			if err != nil {
 				return nil, err
 			}
-			addCloser(func() { c.CloseNow() })
+			grp.Add(c.CloseNow)
 			wctx, wcancel := context.WithCancel(context.Background())
-			addCloser(wcancel)
-			ws := &mgWS{c: c, ctx: wctx}
+			grp.Defer(wcancel)
+			ws := &mgWS{c: c.Conn, ctx: wctx}
 			return &mgConn{
 				send:  func(b []byte) error { _, err := ws.Write(b); return err },
 				recv:  func(b []byte) error { _, err := io.ReadFull(ws, b); return err },
-				local: local,
+				local: c.LocalAddr().(*net.TCPAddr).AddrPort(),
 				close: func() { wcancel(); c.CloseNow() },
 			}, nil
 		}
@@ -404,7 +367,7 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 		gen++
 		g := gen
 		cur = c
-		wg.Go(func() {
+		grp.Go(func() {
 			buf := make([]byte, mgMsgSize)
 			for {
 				err := c.recv(buf)
@@ -455,7 +418,7 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 		now := time.Now()
 		if !changed && !now.Before(change) {
 			changed = true
-			if err := mgChange(ctx, l, o, cur, addCloser); err != nil {
+			if err := mgChange(ctx, l, o, cur, &grp); err != nil {
 				return err
 			}
 		}
@@ -577,7 +540,7 @@ func mgLater(a, b time.Time) time.Time {
 
 // mgChange changes the client's address: a NAT rebinding of the current connection's flow, or a
 // new address with the old one removed (the client's application is told, and QUIC moves to it).
-func mgChange(ctx context.Context, l *link.Link, o *mgOutcome, cur *mgConn, addCloser func(func())) error {
+func mgChange(ctx context.Context, l *link.Link, o *mgOutcome, cur *mgConn, grp *transports.Group) error {
 	switch o.cse {
 	case "rebind":
 		if cur == nil {
@@ -601,14 +564,12 @@ func mgChange(ctx context.Context, l *link.Link, o *mgOutcome, cur *mgConn, addC
 			return nil
 		}
 		t0 := time.Now()
-		pc, err := l.Client().ListenPacket(ctx, "udp", net.JoinHostPort(mgNewAddr.String(), "0"))
+		ep, err := transports.OpenQUIC(ctx, l.Client(), net.JoinHostPort(mgNewAddr.String(), "0"), transports.QUICOptions{})
 		if err != nil {
 			return err
 		}
-		tr := &quic.Transport{Conn: pc}
-		addCloser(func() { pc.Close() })
-		addCloser(func() { tr.Close() })
-		path, err := cur.qc.AddPath(tr)
+		grp.Add(ep.Close)
+		path, err := cur.qc.AddPath(ep.Transport)
 		if err != nil {
 			o.migrated = "AddPath failed: " + err.Error()
 			return nil

@@ -250,14 +250,10 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit+20*time.Second) // setup never takes this long
 	sk := &tpSink{total: total, full: make(chan struct{})}
-	var wg sync.WaitGroup
-	var closers []func()
+	var g transports.Group
 	defer func() {
 		cancel()
-		for _, c := range slices.Backward(closers) {
-			c()
-		}
-		wg.Wait()
+		g.Close()
 		l.Close()
 	}()
 	at := net.JoinHostPort(l.ServerAddr().String(), "0")
@@ -266,12 +262,12 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 	chunk := 32 << 10
 	switch transport {
 	case "tcp":
-		ln, err := l.Server().Listen(ctx, "tcp", at)
+		ln, err := transports.ListenTCP(ctx, l.Server(), at)
 		if err != nil {
 			return 0, 0, false, err
 		}
-		closers = append(closers, func() { ln.Close() })
-		wg.Go(func() {
+		g.Add(ln.Close)
+		g.Go(func() {
 			c, err := ln.Accept()
 			if err != nil {
 				return
@@ -281,11 +277,11 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 			defer stop()
 			sk.readFrom(c)
 		})
-		c, err := l.Client().Dial(ctx, "tcp", ln.Addr().String())
+		c, err := transports.DialTCP(ctx, l.Client(), ln.Addr().String(), transports.TCPOptions{})
 		if err != nil {
 			return 0, 0, false, err
 		}
-		closers = append(closers, func() { c.Close() })
+		g.Add(c.Close)
 		write = func(ctx context.Context, b []byte) error {
 			dl, _ := ctx.Deadline()
 			c.SetWriteDeadline(dl)
@@ -293,19 +289,12 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 			return err
 		}
 	case "quic":
-		spc, err := l.Server().ListenPacket(ctx, "udp", at)
+		ln, err := transports.ListenQUIC(ctx, l.Server(), at, transports.QUICOptions{TLS: serverTLS, Config: qconf})
 		if err != nil {
 			return 0, 0, false, err
 		}
-		closers = append(closers, func() { spc.Close() })
-		str := &quic.Transport{Conn: spc}
-		closers = append(closers, func() { str.Close() })
-		ln, err := str.Listen(serverTLS, qconf)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		closers = append(closers, func() { ln.Close() })
-		wg.Go(func() {
+		g.Add(ln.Close)
+		g.Go(func() {
 			c, err := ln.Accept(ctx)
 			if err != nil {
 				return
@@ -319,18 +308,14 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 			defer stop()
 			sk.readFrom(s)
 		})
-		cpc, err := l.Client().ListenPacket(ctx, "udp", net.JoinHostPort(l.ClientAddr().String(), "0"))
+		conn, err := transports.DialQUIC(ctx, l.Client(), ln.Addr().String(), transports.QUICOptions{
+			TLS: transports.ClientTLSConfig(serverTLS), Config: qconf,
+			LocalAddr: net.JoinHostPort(l.ClientAddr().String(), "0"),
+		})
 		if err != nil {
 			return 0, 0, false, err
 		}
-		closers = append(closers, func() { cpc.Close() })
-		ctr := &quic.Transport{Conn: cpc}
-		closers = append(closers, func() { ctr.Close() })
-		conn, err := ctr.Dial(ctx, spc.LocalAddr(), transports.ClientTLSConfig(serverTLS), qconf)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		closers = append(closers, func() { conn.CloseWithError(0, "") })
+		g.Add(conn.Close)
 		s, err := conn.OpenStreamSync(ctx)
 		if err != nil {
 			return 0, 0, false, err
@@ -342,7 +327,7 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 			return err
 		}
 	case "ws":
-		h, err := startHTTPHost(ctx, &Env{Link: l}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, err := transports.ListenWS(ctx, l.Server(), at, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, err := websocket.Accept(w, r, nil)
 			if err != nil {
 				return
@@ -362,13 +347,12 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 		if err != nil {
 			return 0, 0, false, err
 		}
-		closers = append(closers, h.Close)
-		hc := &http.Client{Transport: &http.Transport{DialContext: l.Client().Dial, DisableKeepAlives: true}}
-		c, _, err := websocket.Dial(ctx, "ws://"+h.Addr().String()+"/", &websocket.DialOptions{HTTPClient: hc})
+		g.Add(h.Close)
+		c, err := transports.DialWS(ctx, l.Client(), "ws://"+h.Addr().String()+"/", transports.WSOptions{})
 		if err != nil {
 			return 0, 0, false, err
 		}
-		closers = append(closers, func() { c.CloseNow() })
+		g.Add(c.CloseNow)
 		chunk = 16 << 10
 		write = func(ctx context.Context, b []byte) error {
 			return c.Write(ctx, websocket.MessageBinary, b)
@@ -380,8 +364,8 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 	start := time.Now()
 	sk.start(start)
 	wctx, wcancel := context.WithDeadline(ctx, start.Add(limit))
-	closers = append(closers, wcancel)
-	wg.Go(func() {
+	g.Defer(wcancel)
+	g.Go(func() {
 		buf := make([]byte, chunk)
 		for sent := int64(0); sent < total; {
 			n := min(int64(len(buf)), total-sent)

@@ -1,7 +1,15 @@
-// Package transports holds wireplay's four real transports — TCP, UDP, QUIC (streams and RFC 9221
-// datagrams) and WebSocket — as echo endpoints any ordinary client can use, and as measuring
-// clients that send messages, watch every read, and report what the transport and its stack did.
+// Package transports holds wireplay's five transports — tcp, udp, quic-stream, quic-dgram (RFC
+// 9221 datagrams) and ws — in three layers:
 //
-// Everything runs on a Network: Kernel for the operating system's sockets, or package link's
-// emulated wire, so the same code is measured on both.
+//   - the kit: one way to listen and dial each of them over any netx.Network (ListenTCP/DialTCP,
+//     ListenUDP/DialUDP, ListenQUIC/DialQUIC/OpenQUIC with QUICOptions for TLS, 0-RTT, datagrams,
+//     keep-alive, idle timeouts and the qlog tracer, ListenWS/DialWS), and Group, the one way to
+//     close what a run opened. Lessons, experiments, the probe and the benchmarks set their
+//     transports up with it and nothing else;
+//   - echo endpoints any ordinary client can use (StartEcho, ListenTCPEcho, …);
+//   - measuring clients (Dial) that send messages, watch every read, and report what the
+//     transport and its stack did, as the events the relay streams.
+//
+// Everything runs on a netx.Network: netx.Kernel for the operating system's sockets, or package
+// link's emulated wire, so the same code is measured on both.
 package transports

@@ -3,12 +3,8 @@ package transports
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlogwriter"
@@ -34,8 +30,7 @@ type Echo struct {
 	// exactly the QUIC endpoint's certificate.
 	Target Target
 
-	close []func() error
-	wg    sync.WaitGroup
+	g Group
 }
 
 // StartEcho starts wireplay's TCP, UDP, QUIC and WebSocket echo endpoints on n at host, each on a
@@ -60,34 +55,32 @@ func StartEcho(ctx context.Context, n netx.Network, host string, o EchoOptions) 
 	if err != nil {
 		return nil, err
 	}
-	e.close = append(e.close, tcp.Close)
-	e.wg.Go(func() { tcp.Serve() })
+	e.g.Add(tcp.Close)
+	e.g.Go(func() { tcp.Serve() })
 	udp, err := ListenUDPEcho(ctx, n, at, o.UDP)
 	if err != nil {
 		return nil, err
 	}
-	e.close = append(e.close, udp.Close)
-	e.wg.Go(func() { udp.Serve() })
+	e.g.Add(udp.Close)
+	e.g.Go(func() { udp.Serve() })
 	q, err := ListenQUICEcho(ctx, n, at, tlsConf, QUICEchoConfig{Tracer: o.QUICTracer})
 	if err != nil {
 		return nil, err
 	}
-	e.close = append(e.close, q.Close)
-	e.wg.Go(func() { q.Serve() })
-	hl, err := n.Listen(ctx, "tcp", at)
-	if err != nil {
-		return nil, fmt.Errorf("listen http: %w", err)
-	}
+	e.g.Add(q.Close)
+	e.g.Go(func() { q.Serve() })
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws/echo", WSEchoHandler(o.WS))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	e.close = append(e.close, hs.Close)
-	e.wg.Go(func() { hs.Serve(hl) })
+	hs, err := ListenWS(ctx, n, at, mux)
+	if err != nil {
+		return nil, err
+	}
+	e.g.Add(hs.Close)
 	e.Target = Target{
 		TCP:        tcp.Addr().String(),
 		UDP:        udp.Addr().String(),
 		QUIC:       q.Addr().String(),
-		WS:         "ws://" + hl.Addr().String() + "/ws/echo",
+		WS:         "ws://" + hs.Addr().String() + "/ws/echo",
 		TLS:        ClientTLSConfig(tlsConf),
 		QUICConfig: QUICEchoConfig{Tracer: o.QUICTracer}.QUICConfig(),
 	}
@@ -95,12 +88,4 @@ func StartEcho(ctx context.Context, n netx.Network, host string, o EchoOptions) 
 }
 
 // Close stops every endpoint, closes their connections and waits for their goroutines.
-func (e *Echo) Close() error {
-	var errs []error
-	for i := len(e.close) - 1; i >= 0; i-- {
-		errs = append(errs, e.close[i]())
-	}
-	e.close = nil
-	e.wg.Wait()
-	return errors.Join(errs...)
-}
+func (e *Echo) Close() error { return e.g.Close() }

@@ -49,9 +49,8 @@ func (c QUICEchoConfig) QUICConfig() *quic.Config {
 
 // QUICEcho echoes every bidirectional stream and every datagram (RFC 9221) of every connection.
 type QUICEcho struct {
-	pc net.PacketConn
-	tr *quic.Transport
-	ln *quic.Listener
+	ep *QUICEndpoint
+	ln *QUICListener
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -60,18 +59,16 @@ type QUICEcho struct {
 
 // ListenQUICEcho listens on addr with tlsConf (which must offer ALPN "wireplay"); Serve runs it.
 func ListenQUICEcho(ctx context.Context, n netx.Network, addr string, tlsConf *tls.Config, cfg QUICEchoConfig) (*QUICEcho, error) {
-	pc, err := n.ListenPacket(ctx, "udp", addr)
+	ep, err := openQUIC(ctx, n, addr, QUICOptions{TLS: tlsConf, Config: cfg.QUICConfig()})
 	if err != nil {
 		return nil, fmt.Errorf("listen quic: %w", err)
 	}
-	tr := &quic.Transport{Conn: pc}
-	ln, err := tr.Listen(tlsConf, cfg.QUICConfig())
+	ln, err := ep.listen()
 	if err != nil {
-		tr.Close()
-		pc.Close()
+		ep.Close()
 		return nil, fmt.Errorf("listen quic: %w", err)
 	}
-	e := &QUICEcho{pc: pc, tr: tr, ln: ln}
+	e := &QUICEcho{ep: ep, ln: ln}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
 }
@@ -120,12 +117,12 @@ func (e *QUICEcho) serveConn(c *quic.Conn) {
 	wg.Wait()
 }
 
-// Close stops accepting, closes every connection and waits for their goroutines.
+// Close stops accepting, closes every connection (CONNECTION_CLOSE "server shutting down") and
+// waits for their goroutines, then closes the socket.
 func (e *QUICEcho) Close() error {
 	e.cancel()
 	err := e.ln.Close()
 	e.wg.Wait()
-	e.tr.Close()
-	e.pc.Close()
+	e.ep.Close()
 	return err
 }

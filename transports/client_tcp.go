@@ -1,0 +1,53 @@
+package transports
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/wireplay/wireplay/netx"
+	"github.com/wireplay/wireplay/protocol"
+)
+
+// tcpIO is the measuring client's TCP conn.
+type tcpIO struct {
+	c        net.Conn
+	deadline writeDeadline
+}
+
+func dialTCP(ctx context.Context, n netx.Network, addr string) (*tcpIO, error) {
+	c, err := dialTCPConn(ctx, n, addr, TCPOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &tcpIO{c: c}, nil
+}
+
+func (t *tcpIO) write(b []byte) error {
+	t.deadline.refresh(t.c.SetWriteDeadline)
+	_, err := t.c.Write(b)
+	return err
+}
+func (t *tcpIO) read(b []byte) (int, error) { return t.c.Read(b) }
+func (t *tcpIO) close() error               { return t.c.Close() }
+func (t *tcpIO) datagrams() bool            { return false }
+func (t *tcpIO) localAddr() net.Addr        { return t.c.LocalAddr() }
+func (t *tcpIO) stats() *protocol.Stats {
+	s, err := ReadTCPInfo(t.c)
+	if err != nil {
+		return nil
+	}
+	return &protocol.Stats{TCP: &s}
+}
+
+// writeDeadline keeps a stream's write deadline between 5 and 10 s ahead, moving it at most every
+// 5 s instead of on every write (a deadline is a runtime timer: resetting it per message costs).
+type writeDeadline struct{ at time.Time }
+
+func (d *writeDeadline) refresh(set func(time.Time) error) {
+	now := time.Now()
+	if d.at.Sub(now) < 5*time.Second {
+		d.at = now.Add(10 * time.Second)
+		set(d.at)
+	}
+}
