@@ -235,300 +235,378 @@ func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTL
 		l.Close()
 	}()
 	srv := &mgServer{first: map[uint64]time.Time{}}
-	at := net.JoinHostPort(l.ServerAddr().String(), "0")
-	var dial func(ctx context.Context) (*mgConn, error)
-	qconf := env.QUICConfig()
+	dial, err := srv.start(ctx, l, o.transport, &grp, serverTLS, env.QUICConfig())
+	if err != nil {
+		return err
+	}
+	c := &mgClient{ctx: ctx, l: l, p: p, o: o, grp: &grp, dial: dial, echoes: make(chan mgEcho, 256)}
+	if err := c.connect(); err != nil {
+		return fmt.Errorf("first dial: %w", err)
+	}
+	c.first = c.cur
+	if err := c.run(); err != nil {
+		return err
+	}
+	c.outcome(srv)
+	return nil
+}
 
-	switch o.transport {
+// mgDial connects the client to the lesson's server.
+type mgDial func(ctx context.Context) (*mgConn, error)
+
+// start serves the transport's echo on the link's server host and returns how the client dials
+// it. Everything it opens is closed by grp.
+func (srv *mgServer) start(ctx context.Context, l *link.Link, transport string, grp *transports.Group, serverTLS *tls.Config, qconf *quic.Config) (mgDial, error) {
+	at := net.JoinHostPort(l.ServerAddr().String(), "0")
+	switch transport {
 	case "tcp":
-		ln, err := transports.ListenTCP(ctx, l.Server(), at)
-		if err != nil {
-			return err
-		}
-		grp.Add(ln.Close)
-		grp.Go(func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				grp.Add(c.Close)
-				grp.Go(func() { srv.serve(c) })
-			}
-		})
-		dial = func(ctx context.Context) (*mgConn, error) {
-			c, err := transports.DialTCP(ctx, l.Client(), ln.Addr().String(), transports.TCPOptions{})
-			if err != nil {
-				return nil, err
-			}
-			grp.Add(c.Close)
-			return &mgConn{
-				send:  func(b []byte) error { _, err := c.Write(b); return err },
-				recv:  func(b []byte) error { _, err := io.ReadFull(c, b); return err },
-				local: c.LocalAddr().(*net.TCPAddr).AddrPort(),
-				close: func() { c.Close() },
-			}, nil
-		}
+		return srv.startTCP(ctx, l, at, grp)
 	case "quic":
-		ln, err := transports.ListenQUIC(ctx, l.Server(), at, transports.QUICOptions{TLS: serverTLS, Config: qconf})
-		if err != nil {
-			return err
-		}
-		grp.Add(ln.Close)
-		grp.Go(func() {
-			for {
-				c, err := ln.Accept(ctx)
-				if err != nil {
-					return
-				}
-				grp.Defer(func() { c.CloseWithError(0, "") })
-				srv.mu.Lock()
-				srv.quic = append(srv.quic, c)
-				srv.mu.Unlock()
-				grp.Go(func() {
-					for {
-						s, err := c.AcceptStream(ctx)
-						if err != nil {
-							return
-						}
-						grp.Go(func() { srv.serve(s) })
-					}
-				})
-			}
-		})
-		dial = func(ctx context.Context) (*mgConn, error) {
-			qc, err := transports.DialQUIC(ctx, l.Client(), ln.Addr().String(), transports.QUICOptions{
-				TLS: transports.ClientTLSConfig(serverTLS), Config: qconf,
-			})
-			if err != nil {
-				return nil, err
-			}
-			grp.Add(qc.Close)
-			s, err := qc.OpenStreamSync(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return &mgConn{
-				send: func(b []byte) error { _, err := s.Write(b); return err },
-				recv: func(b []byte) error { _, err := io.ReadFull(s, b); return err },
-				// Bound to 0.0.0.0: its packets leave from the client's (first) address.
-				local: netip.AddrPortFrom(l.ClientAddr(), qc.LocalAddr().(*net.UDPAddr).AddrPort().Port()),
-				close: func() { qc.CloseWithError(0, "") },
-				qc:    qc.Conn,
-			}, nil
-		}
+		return srv.startQUIC(ctx, l, at, grp, serverTLS, qconf)
 	case "ws":
-		h, err := transports.ListenWS(ctx, l.Server(), at, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := websocket.Accept(w, r, nil)
+		return srv.startWS(ctx, l, at, grp)
+	}
+	return nil, fmt.Errorf("migration: unknown transport %q", transport)
+}
+
+func (srv *mgServer) startTCP(ctx context.Context, l *link.Link, at string, grp *transports.Group) (mgDial, error) {
+	ln, err := transports.ListenTCP(ctx, l.Server(), at)
+	if err != nil {
+		return nil, err
+	}
+	grp.Add(ln.Close)
+	grp.Go(func() {
+		for {
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			defer c.CloseNow()
-			srv.serve(&mgWS{c: c, ctx: r.Context()})
-		}))
-		if err != nil {
-			return err
+			grp.Add(c.Close)
+			grp.Go(func() { srv.serve(c) })
 		}
-		grp.Add(h.Close)
-		dial = func(ctx context.Context) (*mgConn, error) {
-			c, err := transports.DialWS(ctx, l.Client(), "ws://"+h.Addr().String()+"/", transports.WSOptions{})
+	})
+	return func(ctx context.Context) (*mgConn, error) {
+		c, err := transports.DialTCP(ctx, l.Client(), ln.Addr().String(), transports.TCPOptions{})
+		if err != nil {
+			return nil, err
+		}
+		grp.Add(c.Close)
+		return &mgConn{
+			send:  func(b []byte) error { _, err := c.Write(b); return err },
+			recv:  func(b []byte) error { _, err := io.ReadFull(c, b); return err },
+			local: c.LocalAddr().(*net.TCPAddr).AddrPort(),
+			close: func() { c.Close() },
+		}, nil
+	}, nil
+}
+
+func (srv *mgServer) startQUIC(ctx context.Context, l *link.Link, at string, grp *transports.Group, serverTLS *tls.Config, qconf *quic.Config) (mgDial, error) {
+	ln, err := transports.ListenQUIC(ctx, l.Server(), at, transports.QUICOptions{TLS: serverTLS, Config: qconf})
+	if err != nil {
+		return nil, err
+	}
+	grp.Add(ln.Close)
+	grp.Go(func() {
+		for {
+			c, err := ln.Accept(ctx)
 			if err != nil {
-				return nil, err
+				return
 			}
-			grp.Add(c.CloseNow)
-			wctx, wcancel := context.WithCancel(context.Background())
-			grp.Defer(wcancel)
-			ws := &mgWS{c: c.Conn, ctx: wctx}
-			return &mgConn{
-				send:  func(b []byte) error { _, err := ws.Write(b); return err },
-				recv:  func(b []byte) error { _, err := io.ReadFull(ws, b); return err },
-				local: c.LocalAddr().(*net.TCPAddr).AddrPort(),
-				close: func() { wcancel(); c.CloseNow() },
-			}, nil
-		}
-	}
-
-	// The client.
-	type echo struct {
-		gen int
-		seq uint64
-		err error
-	}
-	echoes := make(chan echo, 256)
-	gen := 0
-	var cur *mgConn
-	connect := func() error {
-		dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
-		defer dcancel()
-		c, err := dial(dctx)
-		if err != nil {
-			return err
-		}
-		gen++
-		g := gen
-		cur = c
-		grp.Go(func() {
-			buf := make([]byte, mgMsgSize)
-			for {
-				err := c.recv(buf)
-				select {
-				case echoes <- echo{gen: g, seq: binary.BigEndian.Uint64(buf), err: err}:
-				case <-ctx.Done():
-					return
+			grp.Defer(func() { c.CloseWithError(0, "") })
+			srv.mu.Lock()
+			srv.quic = append(srv.quic, c)
+			srv.mu.Unlock()
+			grp.Go(func() {
+				for {
+					s, err := c.AcceptStream(ctx)
+					if err != nil {
+						return
+					}
+					grp.Go(func() { srv.serve(s) })
 				}
-				if err != nil {
-					return
-				}
-			}
+			})
+		}
+	})
+	return func(ctx context.Context) (*mgConn, error) {
+		qc, err := transports.DialQUIC(ctx, l.Client(), ln.Addr().String(), transports.QUICOptions{
+			TLS: transports.ClientTLSConfig(serverTLS), Config: qconf,
 		})
-		return nil
-	}
-	if err := connect(); err != nil {
-		return fmt.Errorf("first dial: %w", err)
-	}
-	first := cur
+		if err != nil {
+			return nil, err
+		}
+		grp.Add(qc.Close)
+		s, err := qc.OpenStreamSync(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &mgConn{
+			send: func(b []byte) error { _, err := s.Write(b); return err },
+			recv: func(b []byte) error { _, err := io.ReadFull(s, b); return err },
+			// Bound to 0.0.0.0: its packets leave from the client's (first) address.
+			local: netip.AddrPortFrom(l.ClientAddr(), qc.LocalAddr().(*net.UDPAddr).AddrPort().Port()),
+			close: func() { qc.CloseWithError(0, "") },
+			qc:    qc.Conn,
+		}, nil
+	}, nil
+}
 
-	start := time.Now()
-	change := start.Add(p.before)
-	end := change.Add(p.after)
-	total := int((p.before + p.after) / p.interval)
-	sentAt := make([]time.Time, total)
-	msg := make([]byte, mgMsgSize)
-	next, echoed := 0, -1 // next message to send; highest message echoed in order
-	lastEcho := start
+func (srv *mgServer) startWS(ctx context.Context, l *link.Link, at string, grp *transports.Group) (mgDial, error) {
+	h, err := transports.ListenWS(ctx, l.Server(), at, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		srv.serve(&mgWS{c: c, ctx: r.Context()})
+	}))
+	if err != nil {
+		return nil, err
+	}
+	grp.Add(h.Close)
+	return func(ctx context.Context) (*mgConn, error) {
+		c, err := transports.DialWS(ctx, l.Client(), "ws://"+h.Addr().String()+"/", transports.WSOptions{})
+		if err != nil {
+			return nil, err
+		}
+		grp.Add(c.CloseNow)
+		wctx, wcancel := context.WithCancel(context.Background())
+		grp.Defer(wcancel)
+		ws := &mgWS{c: c.Conn, ctx: wctx}
+		return &mgConn{
+			send:  func(b []byte) error { _, err := ws.Write(b); return err },
+			recv:  func(b []byte) error { _, err := io.ReadFull(ws, b); return err },
+			local: c.LocalAddr().(*net.TCPAddr).AddrPort(),
+			close: func() { wcancel(); c.CloseNow() },
+		}, nil
+	}, nil
+}
+
+// mgEcho is one echo read by the client: from which of its connections (gen), of which message.
+type mgEcho struct {
+	gen int
+	seq uint64
+	err error
+}
+
+// mgClient sends numbered messages at a steady interval, changes its address mid-way, and gives
+// up and re-dials a connection that stays silent for deadAfter.
+type mgClient struct {
+	ctx    context.Context
+	l      *link.Link
+	p      mgParams
+	o      *mgOutcome
+	grp    *transports.Group
+	dial   mgDial
+	echoes chan mgEcho
+
+	gen         int // connections dialled so far; echoes of older ones are stale
+	cur, first  *mgConn
+	start       time.Time
+	change, end time.Time
+	total       int
+	sentAt      []time.Time
+	msg         []byte
+	next        int // next message to send
+	echoed      int // highest message echoed in order
+	lastEcho    time.Time
+	failed      bool // the first connection was given up
+}
+
+func (c *mgClient) connect() error {
+	dctx, dcancel := context.WithTimeout(c.ctx, 3*time.Second)
+	defer dcancel()
+	conn, err := c.dial(dctx)
+	if err != nil {
+		return err
+	}
+	c.gen++
+	g := c.gen
+	c.cur = conn
+	c.grp.Go(func() {
+		buf := make([]byte, mgMsgSize)
+		for {
+			err := conn.recv(buf)
+			select {
+			case c.echoes <- mgEcho{gen: g, seq: binary.BigEndian.Uint64(buf), err: err}:
+			case <-c.ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	return nil
+}
+
+func (c *mgClient) sendOn(conn *mgConn, seq int) error {
+	binary.BigEndian.PutUint64(c.msg, uint64(seq))
+	return conn.send(c.msg)
+}
+
+// drop gives the current connection up; why is the first reason the client noticed.
+func (c *mgClient) drop(why string) {
+	if c.o.noticed == "" {
+		c.o.noticed = why
+	}
+	if c.cur == c.first {
+		c.failed = true
+	}
+	c.cur.close()
+	c.cur = nil
+}
+
+// run is the client's loop: send what is due, change the address at its time, give up a silent
+// connection, re-dial and resend what was not echoed, until everything is echoed or time is up.
+func (c *mgClient) run() error {
+	p := c.p
+	c.start = time.Now()
+	c.change = c.start.Add(p.before)
+	c.end = c.change.Add(p.after)
+	c.total = int((p.before + p.after) / p.interval)
+	c.sentAt = make([]time.Time, c.total)
+	c.msg = make([]byte, mgMsgSize)
+	c.echoed, c.lastEcho = -1, c.start
 	changed := false
-	failed := false
-	sendOn := func(c *mgConn, seq int) error {
-		binary.BigEndian.PutUint64(msg, uint64(seq))
-		return c.send(msg)
-	}
-	drop := func(why string) {
-		if o.noticed == "" {
-			o.noticed = why
-		}
-		if cur == first {
-			failed = true
-		}
-		cur.close()
-		cur = nil
-	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		now := time.Now()
-		if !changed && !now.Before(change) {
+		if !changed && !now.Before(c.change) {
 			changed = true
-			if err := mgChange(ctx, l, o, cur, &grp); err != nil {
+			if err := mgChange(c.ctx, c.l, c.o, c.cur, c.grp); err != nil {
 				return err
 			}
 		}
-		// Send what is due.
-		for next < total && !start.Add(time.Duration(next)*p.interval).After(now) {
-			sentAt[next] = now
-			if cur != nil && sendOn(cur, next) != nil {
-				drop("a write failed")
-			}
-			next++
-		}
+		c.sendDue(now)
 		// Give up a connection that stays silent.
-		if cur != nil && echoed+1 < next && now.Sub(mgLater(lastEcho, sentAt[echoed+1])) > p.deadAfter {
-			drop(fmt.Sprintf("no echo for %v: gave the connection up", p.deadAfter))
+		if c.cur != nil && c.echoed+1 < c.next && now.Sub(mgLater(c.lastEcho, c.sentAt[c.echoed+1])) > p.deadAfter {
+			c.drop(fmt.Sprintf("no echo for %v: gave the connection up", p.deadAfter))
 		}
-		if now.After(end.Add(3 * time.Second)) {
-			break
+		if now.After(c.end.Add(3 * time.Second)) {
+			return nil
 		}
-		if cur == nil {
-			if err := connect(); err != nil {
-				if ctx.Err() != nil {
-					return err
-				}
-				time.Sleep(p.interval)
-				continue
-			}
-			o.redials++
-			lastEcho = time.Now()
-			for seq := echoed + 1; seq < next && cur != nil; seq++ {
-				if sendOn(cur, seq) != nil {
-					drop("a write failed")
-				}
+		if c.cur == nil {
+			if err := c.redial(); err != nil {
+				return err
 			}
 			continue
 		}
-		if next >= total && echoed+1 >= total {
-			break
+		if c.next >= c.total && c.echoed+1 >= c.total {
+			return nil
 		}
-		wait := time.Until(start.Add(time.Duration(next) * p.interval))
-		if next >= total {
-			wait = p.interval
+		if err := c.await(timer); err != nil {
+			return err
 		}
-		timer.Reset(max(wait, 0))
-		select {
-		case e := <-echoes:
-			if e.gen != gen {
-				break
-			}
-			if e.err != nil {
-				why := "the connection failed: " + e.err.Error()
-				if strings.Contains(e.err.Error(), "reset") {
-					why = "the server answered with a RST (connection reset)"
-				}
-				drop(why)
-				break
-			}
-			if int(e.seq) == echoed+1 {
-				echoed++
-				lastEcho = time.Now()
-			}
-		case <-timer.C:
-		case <-ctx.Done():
-			return ctx.Err()
+	}
+}
+
+// sendDue sends every message whose time has come.
+func (c *mgClient) sendDue(now time.Time) {
+	for c.next < c.total && !c.start.Add(time.Duration(c.next)*c.p.interval).After(now) {
+		c.sentAt[c.next] = now
+		if c.cur != nil && c.sendOn(c.cur, c.next) != nil {
+			c.drop("a write failed")
 		}
+		c.next++
+	}
+}
+
+// redial connects again and resends every message not yet echoed; a failed dial waits an
+// interval (the loop tries again), an error only when the run is over.
+func (c *mgClient) redial() error {
+	if err := c.connect(); err != nil {
+		if c.ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(c.p.interval)
+		return nil
+	}
+	c.o.redials++
+	c.lastEcho = time.Now()
+	for seq := c.echoed + 1; seq < c.next && c.cur != nil; seq++ {
+		if c.sendOn(c.cur, seq) != nil {
+			c.drop("a write failed")
+		}
+	}
+	return nil
+}
+
+// await waits for an echo or the next message's time, whichever comes first.
+func (c *mgClient) await(timer *time.Timer) error {
+	wait := time.Until(c.start.Add(time.Duration(c.next) * c.p.interval))
+	if c.next >= c.total {
+		wait = c.p.interval
+	}
+	timer.Reset(max(wait, 0))
+	defer func() {
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
 			default:
 			}
 		}
+	}()
+	select {
+	case e := <-c.echoes:
+		if e.gen != c.gen {
+			return nil
+		}
+		if e.err != nil {
+			why := "the connection failed: " + e.err.Error()
+			if strings.Contains(e.err.Error(), "reset") {
+				why = "the server answered with a RST (connection reset)"
+			}
+			c.drop(why)
+			return nil
+		}
+		if int(e.seq) == c.echoed+1 {
+			c.echoed++
+			c.lastEcho = time.Now()
+		}
+	case <-timer.C:
+	case <-c.ctx.Done():
+		return c.ctx.Err()
 	}
-	o.sent = total
-	o.survived = !failed && o.redials == 0 && cur == first
+	return nil
+}
+
+// outcome fills in what the run showed: whether the first connection survived, where the QUIC
+// server now sends, each message's arrival at the server and the longest gap between two.
+func (c *mgClient) outcome(srv *mgServer) {
+	o := c.o
+	o.sent = c.total
+	o.survived = !c.failed && o.redials == 0 && c.cur == c.first
 	if o.survived && o.noticed == "" {
 		o.noticed = "the client noticed nothing"
 	}
-	if o.transport == "quic" && o.cse == "rebind" {
-		srv.mu.Lock()
-		if len(srv.quic) > 0 {
-			ra := srv.quic[0].RemoteAddr().(*net.UDPAddr).AddrPort()
-			if ra == o.external {
-				o.migrated = fmt.Sprintf("the client noticed nothing; the server validated the new path and now sends to %v", ra)
-			} else {
-				o.migrated = fmt.Sprintf("the server still sends to %v (the NAT's new port is %d)", ra, o.external.Port())
-			}
-		}
-		srv.mu.Unlock()
-	}
-
-	// Arrivals at the server, and the longest gap between two of them.
 	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if o.transport == "quic" && o.cse == "rebind" && len(srv.quic) > 0 {
+		ra := srv.quic[0].RemoteAddr().(*net.UDPAddr).AddrPort()
+		if ra == o.external {
+			o.migrated = fmt.Sprintf("the client noticed nothing; the server validated the new path and now sends to %v", ra)
+		} else {
+			o.migrated = fmt.Sprintf("the server still sends to %v (the NAT's new port is %d)", ra, o.external.Port())
+		}
+	}
 	var times []time.Time
-	for seq := range total {
+	for seq := range c.total {
 		t, ok := srv.first[uint64(seq)]
 		if !ok {
 			o.lost++
 			continue
 		}
-		o.arrivals = append(o.arrivals, Point{X: tpRound2(millis(t.Sub(change))), Y: float64(seq)})
+		o.arrivals = append(o.arrivals, Point{X: tpRound2(millis(t.Sub(c.change))), Y: float64(seq)})
 		times = append(times, t)
 	}
 	o.serverConns = srv.conns
-	srv.mu.Unlock()
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
 	for i := 1; i < len(times); i++ {
 		if g := times[i].Sub(times[i-1]); g > o.gap {
-			o.gap, o.gapAt = g, times[i-1].Sub(change)
+			o.gap, o.gapAt = g, times[i-1].Sub(c.change)
 		}
 	}
-	return nil
 }
 
 func mgLater(a, b time.Time) time.Time {
