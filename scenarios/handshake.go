@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +27,7 @@ func init() {
 		Summary: "round trips to the first echoed byte (TCP, TLS 1.3, QUIC, QUIC 0-RTT, WebSocket, HTTP/1.0 vs 1.1), and how each closes",
 		Explain: `Before the first byte of your data can come back, every protocol spends round trips agreeing to talk. TCP's SYN and SYN-ACK take one round trip, so an echo arrives after two. TLS 1.3 on top of TCP adds one more: the ClientHello goes out, the server's whole flight comes back, and only then does the client send data. QUIC folds the transport and the cryptographic handshake into one exchange, so it is back to two. With a session ticket kept from an earlier connection, QUIC 0-RTT sends the data in the very first flight and the echo returns after one round trip. The price: whoever records that first flight can play it to the server again, so the server has to opt in (quic-go's Allow0RTT) and should accept in it only requests that are safe to repeat. A WebSocket is an HTTP upgrade over TCP: one round trip for SYN, one for the upgrade, one for the echo.
 
-Read the RTT column, not the milliseconds: the milliseconds depend on this link, the number of round trips does not. A number above its textbook value usually means a packet was lost and resent (the table counts the link's drops during each measurement) or a stack had work to do, such as signing the certificate.
+Read the RTT column, not the milliseconds: the milliseconds depend on this link, the number of round trips does not. A number above its textbook value usually means a packet was lost and resent (the table counts the link's drops during each measurement) or a stack had work to do, such as signing the certificate. The "round trips on the wire" column counts the same exchange in the packet log, without a clock: each time the server sent after the client had, one more round trip; it stays at the textbook value however busy the machine is, unless a packet was lost.
 
 HTTP/1.0 opens a new TCP connection for every request and closes it after the response, so N requests cost N handshakes; HTTP/1.1 keeps the connection open and pays the handshake once. The scenario counts the SYNs the client sent in the link's packet log to show how many connections each really opened.
 
@@ -47,6 +48,7 @@ type hsRow struct {
 	textbook  float64 // round trips the exchange needs on a clean link
 	drops     uint64  // packets the link dropped while it ran
 	note      string
+	wireRTTs  int // round trips in the packet log; -1 when not counted (a link without delay)
 }
 
 type hsRun struct {
@@ -56,6 +58,10 @@ type hsRun struct {
 	timeout time.Duration
 	rows    []hsRow
 	res     *Result
+	// flowPort is the server port of the exchange being measured, set by the measuring function
+	// so that its packets can be told from the others on the link.
+	flowPort uint16
+	echoAt   time.Time // when the measuring function read the echo
 }
 
 // linkDrops is the link's drops in both directions so far.
@@ -114,16 +120,53 @@ func (r *hsRun) metric(transport, name string, d time.Duration) {
 	}
 }
 
-// measure runs f, which returns the time it measured, and records it as a row.
+// measure runs f, which returns the time it measured, and records it as a row, with the round
+// trips the packet log shows for the same exchange.
 func (r *hsRun) measure(transport string, textbook float64, f func() (time.Duration, string, error)) (time.Duration, error) {
 	before := hsDrops(r.env.Link)
+	mark := lastSeq(r.env.Link)
+	r.flowPort, r.echoAt = 0, time.Time{}
 	d, note, err := f()
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", transport, err)
 	}
-	r.rows = append(r.rows, hsRow{transport: transport, dur: d, textbook: textbook, drops: hsDrops(r.env.Link) - before, note: note})
+	row := hsRow{transport: transport, dur: d, textbook: textbook, drops: hsDrops(r.env.Link) - before, note: note, wireRTTs: -1}
+	// The echo left the server at least one down-link delay before the client read it; what the
+	// client sent on reading it (an ACK, its close) comes after. Half that delay splits the two.
+	if down := r.env.Link.Impairment(link.ServerToClient).Delay; down > 0 && r.flowPort != 0 && !r.echoAt.IsZero() {
+		row.wireRTTs = wireRoundTrips(packetsAfter(r.env.Link, mark, func(p link.Packet) bool {
+			return p.Decoded.Src.Port() == r.flowPort || p.Decoded.Dst.Port() == r.flowPort
+		}), r.echoAt.Add(-down/2))
+		r.res.Metrics = append(r.res.Metrics, Metric{Transport: transport, Name: "first_echo_round_trips", Unit: "count", Value: float64(row.wireRTTs)})
+	}
+	r.rows = append(r.rows, row)
 	r.metric(transport, "first_echo", d)
 	return d, nil
+}
+
+// portOf is the port of a host:port address (0 if it has none).
+func portOf(addr string) uint16 {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return 0
+	}
+	return ap.Port()
+}
+
+// wireRoundTrips counts the round trips in a packet trace sent before until: each time the
+// server sends after the client did, one more exchange has gone there and back.
+func wireRoundTrips(pkts []link.Packet, until time.Time) int {
+	n, prev := 0, link.ServerToClient
+	for _, p := range pkts {
+		if !p.Time.Before(until) {
+			break
+		}
+		if p.Dir == link.ServerToClient && prev == link.ClientToServer {
+			n++
+		}
+		prev = p.Dir
+	}
+	return n
 }
 
 func runHandshake(ctx context.Context, env *Env) (*Result, error) {
@@ -190,13 +233,16 @@ func runHandshake(ctx context.Context, env *Env) (*Result, error) {
 	}
 
 	// Tables and conclusion.
-	tb := Table{Title: "Time to the first echoed byte", Columns: []string{"transport", "ms", "RTT", "textbook RTT", "packets lost meanwhile", "note"}}
+	tb := Table{Title: "Time to the first echoed byte", Columns: []string{"transport", "ms", "RTT", "round trips on the wire", "textbook RTT", "packets lost meanwhile", "note"}}
 	for _, row := range r.rows {
-		rt := "-"
+		rt, wire := "-", "-"
 		if r.rtt > 0 {
 			rt = fmt.Sprintf("%.2f", r.inRTT(row.dur))
 		}
-		tb.Rows = append(tb.Rows, []string{row.transport, fmt.Sprintf("%.1f", millis(row.dur)), rt, fmt.Sprintf("%g", row.textbook), fmt.Sprint(row.drops), row.note})
+		if row.wireRTTs >= 0 {
+			wire = fmt.Sprint(row.wireRTTs)
+		}
+		tb.Rows = append(tb.Rows, []string{row.transport, fmt.Sprintf("%.1f", millis(row.dur)), rt, wire, fmt.Sprintf("%g", row.textbook), fmt.Sprint(row.drops), row.note})
 	}
 	r.res.Tables = append([]Table{tb}, r.res.Tables...)
 
@@ -236,6 +282,7 @@ func (r *hsRun) describe(d time.Duration) string {
 // echoOnce dials addr (with TLS when tc is set), writes one byte and reads its echo, timing all of
 // it from before the dial.
 func (r *hsRun) echoOnce(addr string, tc *tls.Config) (time.Duration, string, error) {
+	r.flowPort = portOf(addr)
 	start := time.Now()
 	raw, err := r.env.Link.Client().Dial(r.ctx, "tcp", addr)
 	if err != nil {
@@ -254,7 +301,8 @@ func (r *hsRun) echoOnce(addr string, tc *tls.Config) (time.Duration, string, er
 	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
 		return 0, "", err
 	}
-	d := time.Since(start)
+	r.echoAt = time.Now()
+	d := r.echoAt.Sub(start)
 	if t, ok := c.(*tls.Conn); ok {
 		note = tlsVersion(t)
 	}
@@ -357,10 +405,10 @@ func (r *hsRun) quicPhases(srvTLS *tls.Config, zeroRTT bool) (*hsQUIC, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
 	defer cancel()
 	raddr := srv.ln.Addr()
-	clientPort := uint16(cep.LocalAddr().(*net.UDPAddr).Port)
 
 	var first *quic.Conn
 	if _, err := r.measure("quic", 2, func() (time.Duration, string, error) {
+		r.flowPort = portOf(raddr.String())
 		start := time.Now()
 		c, err := cep.Dial(ctx, raddr)
 		if err != nil {
@@ -371,14 +419,7 @@ func (r *hsRun) quicPhases(srvTLS *tls.Config, zeroRTT bool) (*hsQUIC, error) {
 		if err != nil {
 			return 0, "", err
 		}
-		s.SetDeadline(start.Add(r.timeout))
-		if _, err := s.Write([]byte{'x'}); err != nil {
-			return 0, "", err
-		}
-		if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
-			return 0, "", err
-		}
-		return time.Since(start), "1-RTT handshake", nil
+		return r.quicEcho(s, start, "1-RTT handshake")
 	}); err != nil {
 		if first != nil {
 			first.CloseWithError(0, "")
@@ -388,15 +429,41 @@ func (r *hsRun) quicPhases(srvTLS *tls.Config, zeroRTT bool) (*hsQUIC, error) {
 	// The session ticket comes with or just after the handshake's end; give it one round trip.
 	time.Sleep(r.rtt + 10*time.Millisecond)
 
-	// CONNECTION_CLOSE: how long until the server knows, and what the client sent.
+	if out.closeSummary, err = r.quicClose(ctx, first, srv, uint16(cep.LocalAddr().(*net.UDPAddr).Port)); err != nil {
+		return nil, err
+	}
+	if zeroRTT {
+		if out.used0RTT, err = r.quicZeroRTT(ctx, cep, raddr); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// quicEcho writes one byte on s and reads its echo; the time is from start.
+func (r *hsRun) quicEcho(s *quic.Stream, start time.Time, note string) (time.Duration, string, error) {
+	s.SetDeadline(start.Add(r.timeout))
+	if _, err := s.Write([]byte{'x'}); err != nil {
+		return 0, "", err
+	}
+	if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
+		return 0, "", err
+	}
+	r.echoAt = time.Now()
+	return r.echoAt.Sub(start), note, nil
+}
+
+// quicClose closes c with CONNECTION_CLOSE and says how long until the server knew, and what the
+// client (on clientPort) sent.
+func (r *hsRun) quicClose(ctx context.Context, c *quic.Conn, srv *quicServer, clientPort uint16) (string, error) {
 	mark := lastSeq(r.env.Link)
 	closeAt := time.Now()
-	first.CloseWithError(0x42, "lesson over")
+	c.CloseWithError(0x42, "lesson over")
 	var end quicEnd
 	select {
 	case end = <-srv.ends:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("quic: the server never saw the connection close: %w", ctx.Err())
+		return "", fmt.Errorf("quic: the server never saw the connection close: %w", ctx.Err())
 	}
 	noticed := end.at.Sub(closeAt)
 	time.Sleep(r.rtt/2 + 5*time.Millisecond) // let anything else in flight reach the log
@@ -418,58 +485,59 @@ func (r *hsRun) quicPhases(srvTLS *tls.Config, zeroRTT bool) (*hsQUIC, error) {
 	}
 	r.metric("quic", "close_noticed", noticed)
 	r.res.Metrics = append(r.res.Metrics, Metric{Transport: "quic", Name: "close_packets_sent", Unit: "count", Value: float64(c2s)})
-	out.closeSummary = fmt.Sprintf("QUIC's CONNECTION_CLOSE took %d packet from the client and reached the server after %s, which read it as %s (the server sent %d packets back).",
+	sum := fmt.Sprintf("QUIC's CONNECTION_CLOSE took %d packet from the client and reached the server after %s, which read it as %s (the server sent %d packets back).",
 		c2s, r.describe(noticed), how, s2c)
 	if c2s != 1 {
-		out.closeSummary = strings.Replace(out.closeSummary, "packet from", "packets from", 1)
+		sum = strings.Replace(sum, "packet from", "packets from", 1)
 	}
+	return sum, nil
+}
 
-	if zeroRTT {
-		var second *quic.Conn
-		defer func() {
-			if second != nil {
-				second.CloseWithError(0, "")
-			}
-		}()
-		if _, err := r.measure("quic-0rtt", 1, func() (time.Duration, string, error) {
-			start := time.Now()
-			c, err := cep.DialEarly(ctx, raddr)
-			if err != nil {
-				return 0, "", err
-			}
-			second = c
-			s, err := c.OpenStream()
-			if err != nil {
-				return 0, "", err
-			}
-			s.SetDeadline(start.Add(r.timeout))
-			if _, err := s.Write([]byte{'x'}); err != nil {
-				return 0, "", err
-			}
-			if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
-				return 0, "", err
-			}
-			d := time.Since(start)
-			select {
-			case <-c.HandshakeComplete():
-			case <-ctx.Done():
-				return 0, "", ctx.Err()
-			}
-			out.used0RTT = c.ConnectionState().Used0RTT
-			if out.used0RTT {
-				return d, "resumed, data in the first flight (replayable)", nil
-			}
-			return d, "0-RTT refused: full handshake", nil
-		}); err != nil {
-			return nil, err
+// quicZeroRTT resumes the first connection's session with data in the first flight and reports
+// whether the server took it as 0-RTT.
+func (r *hsRun) quicZeroRTT(ctx context.Context, cep *transports.QUICEndpoint, raddr net.Addr) (bool, error) {
+	var second *quic.Conn
+	defer func() {
+		if second != nil {
+			second.CloseWithError(0, "")
 		}
-		v := 0.0
-		if out.used0RTT {
-			v = 1
+	}()
+	used := false
+	if _, err := r.measure("quic-0rtt", 1, func() (time.Duration, string, error) {
+		r.flowPort = portOf(raddr.String())
+		start := time.Now()
+		c, err := cep.DialEarly(ctx, raddr)
+		if err != nil {
+			return 0, "", err
 		}
-		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "quic-0rtt", Name: "used_0rtt", Unit: "bool", Value: v})
+		second = c
+		s, err := c.OpenStream()
+		if err != nil {
+			return 0, "", err
+		}
+		d, _, err := r.quicEcho(s, start, "")
+		if err != nil {
+			return 0, "", err
+		}
+		select {
+		case <-c.HandshakeComplete():
+		case <-ctx.Done():
+			return 0, "", ctx.Err()
+		}
+		used = c.ConnectionState().Used0RTT
+		if used {
+			return d, "resumed, data in the first flight (replayable)", nil
+		}
+		return d, "0-RTT refused: full handshake", nil
+	}); err != nil {
+		return false, err
 	}
-	return out, nil
+	v := 0.0
+	if used {
+		v = 1
+	}
+	r.res.Metrics = append(r.res.Metrics, Metric{Transport: "quic-0rtt", Name: "used_0rtt", Unit: "bool", Value: v})
+	return used, nil
 }
 
 func (r *hsRun) wsOnce() (time.Duration, string, error) {
@@ -478,6 +546,7 @@ func (r *hsRun) wsOnce() (time.Duration, string, error) {
 		return 0, "", err
 	}
 	defer ws.Close()
+	r.flowPort = portOf(ws.Addr().String())
 	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
 	defer cancel()
 	start := time.Now()
@@ -492,7 +561,8 @@ func (r *hsRun) wsOnce() (time.Duration, string, error) {
 	if _, _, err := c.Read(ctx); err != nil {
 		return 0, "", err
 	}
-	d := time.Since(start)
+	r.echoAt = time.Now()
+	d := r.echoAt.Sub(start)
 	c.Close(websocket.StatusNormalClosure, "")
 	return d, "TCP, HTTP Upgrade, then the echo", nil
 }
@@ -634,157 +704,197 @@ type tdEnd struct {
 }
 
 func (r *hsRun) teardown() (*hsTeardown, error) {
-	ends := make(chan tdEnd, 4)
-	srv, err := startTCPHost(r.ctx, r.env, func(c net.Conn) {
-		tc, _ := linkTCP(c)
-		c.SetDeadline(time.Now().Add(r.timeout))
-		buf := make([]byte, 512)
-		var rerr error
-		for rerr == nil {
-			var n int
-			n, rerr = c.Read(buf)
-			if n > 0 {
-				c.Write(buf[:n])
-			}
-		}
-		c.Close()
-		ends <- tdEnd{tc, rerr}
-	})
+	td := &tdRun{r: r, ends: make(chan tdEnd, 4), deadline: time.Now().Add(r.timeout),
+		tb: Table{Title: "TCP teardown on the wire (the client closes first, then the server; then an abort)",
+			Columns: []string{"ms after close", "from", "flags", "what it is"}}}
+	srv, err := startTCPHost(r.ctx, r.env, td.serve)
 	if err != nil {
 		return nil, err
 	}
 	defer srv.Close()
-	addr := srv.Addr().String()
-	deadline := time.Now().Add(r.timeout)
-
-	connect := func() (*link.TCPConn, uint16, error) {
-		c, err := r.env.Link.Client().Dial(r.ctx, "tcp", addr)
-		if err != nil {
-			return nil, 0, err
-		}
-		c.SetDeadline(deadline)
-		if _, err = c.Write([]byte{'x'}); err == nil {
-			_, err = io.ReadFull(c, make([]byte, 1))
-		}
-		tc, terr := linkTCP(c)
-		if err == nil {
-			err = terr
-		}
-		if err != nil {
-			c.Close()
-			return nil, 0, err
-		}
-		return tc, uint16(c.LocalAddr().(*net.TCPAddr).Port), nil
+	td.addr = srv.Addr().String()
+	oc, err := td.orderly()
+	if err != nil {
+		return nil, err
 	}
+	ab, err := td.abort()
+	if err != nil {
+		return nil, err
+	}
+	tw := r.env.Link.Client().TimeWait()
+	r.res.Tables = append(r.res.Tables, td.tb)
+	r.res.Metrics = append(r.res.Metrics,
+		Metric{Transport: "tcp", Name: "time_wait", Unit: "s", Value: tw.Seconds()},
+		Metric{Transport: "tcp", Name: "rst_on_abort", Unit: "count", Value: float64(ab.rsts)})
+	if oc.twAt > 0 {
+		r.metric("tcp", "close_to_time_wait", oc.twAt)
+	}
+	r.res.Metrics = append(r.res.Metrics,
+		Metric{Transport: "tcp", Name: "active_closer_client", Unit: "bool", Value: boolValue(oc.finFirst == "client")},
+		Metric{Transport: "tcp", Name: "time_wait_client", Unit: "bool", Value: boolValue(oc.holder == "the client")})
+	s := fmt.Sprintf("On TCP the %s sent the first FIN; after the exchange the client was %s and the server %s, so %s holds TIME_WAIT (%v by %s; the link leaves it unchanged).",
+		orUnknown(oc.finFirst), oc.clientState, oc.serverState, oc.holder, tw, "netstack's TCPTimeWaitTimeoutOption")
+	s += fmt.Sprintf(" Closing with SO_LINGER 0 sent %d RST, left the client %s instead of TIME_WAIT, and the server's read failed with %q.",
+		ab.rsts, ab.state, errString(ab.serverErr))
+	return &hsTeardown{summary: s}, nil
+}
 
-	// Orderly close, the client first.
-	c, cport, err := connect()
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// tdRun is the teardown part of the handshake lesson: an echo server that reports how each
+// connection ended, and the table of what crossed the wire.
+type tdRun struct {
+	r        *hsRun
+	addr     string
+	deadline time.Time
+	ends     chan tdEnd
+	tb       Table
+}
+
+// serve echoes until the client closes or aborts, then reports how the read ended.
+func (td *tdRun) serve(c net.Conn) {
+	tc, _ := linkTCP(c)
+	c.SetDeadline(time.Now().Add(td.r.timeout))
+	buf := make([]byte, 512)
+	var rerr error
+	for rerr == nil {
+		var n int
+		n, rerr = c.Read(buf)
+		if n > 0 {
+			c.Write(buf[:n])
+		}
+	}
+	c.Close()
+	td.ends <- tdEnd{tc, rerr}
+}
+
+// connect dials the server and exchanges one byte, so the connection is established and idle.
+func (td *tdRun) connect() (*link.TCPConn, uint16, error) {
+	c, err := td.r.env.Link.Client().Dial(td.r.ctx, "tcp", td.addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.SetDeadline(td.deadline)
+	if _, err = c.Write([]byte{'x'}); err == nil {
+		_, err = io.ReadFull(c, make([]byte, 1))
+	}
+	tc, terr := linkTCP(c)
+	if err == nil {
+		err = terr
+	}
+	if err != nil {
+		c.Close()
+		return nil, 0, err
+	}
+	return tc, uint16(c.LocalAddr().(*net.TCPAddr).Port), nil
+}
+
+// tdOrderly is what an orderly close, the client first, showed.
+type tdOrderly struct {
+	twAt                     time.Duration // from Close until the client was in TIME-WAIT and the server closed
+	clientState, serverState string
+	finFirst                 string // "client", "server" or "" (no FIN seen)
+	holder                   string // who holds TIME-WAIT
+}
+
+func (td *tdRun) orderly() (*tdOrderly, error) {
+	c, cport, err := td.connect()
 	if err != nil {
 		return nil, fmt.Errorf("teardown: %w", err)
 	}
-	mark := lastSeq(r.env.Link)
+	l := td.r.env.Link
+	mark := lastSeq(l)
 	closeAt := time.Now()
 	c.Close()
 	var srvEnd tdEnd
 	select {
-	case srvEnd = <-ends:
-	case <-time.After(time.Until(deadline)):
+	case srvEnd = <-td.ends:
+	case <-time.After(time.Until(td.deadline)):
 		return nil, errors.New("teardown: the server never saw the client's FIN")
 	}
-	var twAt time.Duration
-	for time.Now().Before(deadline) {
+	out := &tdOrderly{holder: "neither side"}
+	for time.Now().Before(td.deadline) {
 		if srvEnd.c == nil || srvEnd.c.Closed() {
 			if c.TimeWait() {
-				twAt = time.Since(closeAt)
+				out.twAt = time.Since(closeAt)
 				break
 			}
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	clientState, serverState := c.State(), "unknown"
+	out.clientState, out.serverState = c.State(), "unknown"
 	if srvEnd.c != nil {
-		serverState = srvEnd.c.State()
+		out.serverState = srvEnd.c.State()
 	}
-	tb := Table{Title: "TCP teardown on the wire (the client closes first, then the server; then an abort)",
-		Columns: []string{"ms after close", "from", "flags", "what it is"}}
 	fins := 0
-	var finFirst string
-	for _, p := range tcpFlowAfter(r.env.Link, mark, cport) {
+	for _, p := range tcpFlowAfter(l, mark, cport) {
 		who := sender(p)
 		what := "ACK of the FIN"
 		if p.Decoded.Flags&link.FlagFIN != 0 {
 			fins++
 			what = "FIN: no more data from " + who
 			if fins == 1 {
-				finFirst = who
+				out.finFirst = who
 				what += " (active closer)"
 			}
 		}
 		if p.Fate == link.Dropped {
 			what += " — dropped by the link"
 		}
-		tb.Rows = append(tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(closeAt))), who, p.Decoded.Flags.String(), what})
+		td.tb.Rows = append(td.tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(closeAt))), who, p.Decoded.Flags.String(), what})
 	}
-	tw := r.env.Link.Client().TimeWait()
-	twSource := "netstack's TCPTimeWaitTimeoutOption"
-	holder := "neither side"
 	switch {
-	case clientState == link.StateTimeWait:
-		holder = "the client"
-	case serverState == link.StateTimeWait:
-		holder = "the server"
+	case out.clientState == link.StateTimeWait:
+		out.holder = "the client"
+	case out.serverState == link.StateTimeWait:
+		out.holder = "the server"
 	}
+	return out, nil
+}
 
-	// Abort: SO_LINGER 0, then Close sends an RST instead of a FIN.
-	a, aport, err := connect()
+// tdAbort is what closing with SO_LINGER 0 showed.
+type tdAbort struct {
+	rsts      int    // RSTs the client sent
+	state     string // the client's TCP state after
+	serverErr error  // how the server's read ended
+}
+
+// abort closes a connection with SO_LINGER 0: Close sends an RST instead of a FIN.
+func (td *tdRun) abort() (*tdAbort, error) {
+	a, aport, err := td.connect()
 	if err != nil {
 		return nil, fmt.Errorf("abort: %w", err)
 	}
-	amark := lastSeq(r.env.Link)
+	l := td.r.env.Link
+	amark := lastSeq(l)
 	abortAt := time.Now()
 	a.SetLinger(0)
 	a.Close()
-	var abortEnd tdEnd
+	out := &tdAbort{}
 	select {
-	case abortEnd = <-ends:
-	case <-time.After(time.Until(deadline)):
+	case e := <-td.ends:
+		out.serverErr = e.err
+	case <-time.After(time.Until(td.deadline)):
 		return nil, errors.New("abort: the server never saw the RST")
 	}
-	rstSeen := 0
-	for _, p := range tcpFlowAfter(r.env.Link, amark, aport) {
+	for _, p := range tcpFlowAfter(l, amark, aport) {
 		who := sender(p)
 		what := ""
 		if p.Decoded.Flags&link.FlagRST != 0 {
 			if p.Dir == link.ClientToServer {
-				rstSeen++
+				out.rsts++
 			}
 			what = "RST: connection aborted by " + who
 		}
-		tb.Rows = append(tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(abortAt))), who, p.Decoded.Flags.String(), what})
+		td.tb.Rows = append(td.tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(abortAt))), who, p.Decoded.Flags.String(), what})
 	}
-	abortState := a.State()
-	r.res.Tables = append(r.res.Tables, tb)
-	r.res.Metrics = append(r.res.Metrics,
-		Metric{Transport: "tcp", Name: "time_wait", Unit: "s", Value: tw.Seconds()},
-		Metric{Transport: "tcp", Name: "rst_on_abort", Unit: "count", Value: float64(rstSeen)})
-	if twAt > 0 {
-		r.metric("tcp", "close_to_time_wait", twAt)
-	}
-	if finFirst == "client" {
-		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "tcp", Name: "active_closer_client", Unit: "bool", Value: 1})
-	} else {
-		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "tcp", Name: "active_closer_client", Unit: "bool", Value: 0})
-	}
-	if holder == "the client" {
-		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "tcp", Name: "time_wait_client", Unit: "bool", Value: 1})
-	} else {
-		r.res.Metrics = append(r.res.Metrics, Metric{Transport: "tcp", Name: "time_wait_client", Unit: "bool", Value: 0})
-	}
-	s := fmt.Sprintf("On TCP the %s sent the first FIN; after the exchange the client was %s and the server %s, so %s holds TIME_WAIT (%v by %s; the link leaves it unchanged).",
-		orUnknown(finFirst), clientState, serverState, holder, tw, twSource)
-	s += fmt.Sprintf(" Closing with SO_LINGER 0 sent %d RST, left the client %s instead of TIME_WAIT, and the server's read failed with %q.",
-		rstSeen, abortState, errString(abortEnd.err))
-	return &hsTeardown{summary: s}, nil
+	out.state = a.State()
+	return out, nil
 }
 
 func orUnknown(s string) string {
