@@ -83,9 +83,11 @@ func TestRunCSVAndErrors(t *testing.T) {
 		{[]string{"run", "teleport"}, 2, `unknown scenario "teleport"`},
 		{[]string{"run", "boundaries", "--format", "yaml"}, 2, "unknown format"},
 		{[]string{"run", "boundaries", "--preset", "moon"}, 1, `unknown preset "moon"`},
-		{[]string{"run", "boundaries", "--preset", "wifi", "--loss", "3"}, 2, "not both"},
+		// A link flag changes its field of the preset in both directions and keeps the others.
+		{[]string{"run", "boundaries", "--preset", "wifi", "--loss", "3"}, 0, "wifi (edited) (up: 20ms delay, 3% loss; down: 20ms delay, 3% loss)"},
+		{[]string{"run", "boundaries", "--jitter", "30ms"}, 2, "link up: jitter 30 ms is outside 0..delay (25 ms)"},
 		{[]string{"run", "boundaries", "--param", "nope=1"}, 1, `no parameter "nope"`},
-		{[]string{"run", "boundaries", "--loss", "300"}, 2, "0..100"},
+		{[]string{"run", "boundaries", "--loss", "300"}, 2, "link up: loss 300% is outside 0..100"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
