@@ -589,12 +589,34 @@ type ScenarioInfo struct {
 	Params  []ParamInfo `json:"params,omitempty"`
 }
 
-// ParamInfo is one scenario parameter and its default.
+// ParamInfo is one scenario parameter: its name, type, bounds, default and help.
 type ParamInfo struct {
 	Name    string `json:"name"`
 	Default string `json:"default"`
 	Help    string `json:"help"`
+	// Kind is the type of its values: ParamInt, ParamFloat, ParamDuration, ParamBool or
+	// ParamEnum (one of Values).
+	Kind string `json:"kind,omitempty"`
+	// List says the value is a comma-separated list of values of Kind ("0,0.5,1").
+	List bool `json:"list,omitempty"`
+	// Unit is what a number counts ("bytes", "%", "packets"); durations carry their own.
+	Unit string `json:"unit,omitempty"`
+	// Min and Max bound an int, float or duration, written as a value ("1", "10ms"); "" is
+	// unbounded.
+	Min string `json:"min,omitempty"`
+	Max string `json:"max,omitempty"`
+	// Values are an enum's choices.
+	Values []string `json:"values,omitempty"`
 }
+
+// Scenario parameter kinds (ParamInfo.Kind).
+const (
+	ParamInt      = "int"
+	ParamFloat    = "float"
+	ParamDuration = "duration" // Go syntax: "250ms", "1.5s"
+	ParamBool     = "bool"     // "true" or "false"
+	ParamEnum     = "enum"
+)
 
 // ScenarioResult is what one run of a scenario measured.
 type ScenarioResult struct {

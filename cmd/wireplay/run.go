@@ -15,6 +15,7 @@ import (
 
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/linkspec"
+	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/scenarios"
 )
 
@@ -173,9 +174,33 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 
 // writeParams lists scenario s's parameters: name, kind and unit, range, default and help.
 func writeParams(w io.Writer, s *scenarios.Scenario) {
+	if len(s.Params) == 0 {
+		fmt.Fprintln(w, "  (none)")
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  name\tkind\trange\tdefault\thelp")
 	for _, p := range s.Params {
-		fmt.Fprintf(tw, "  %s\t%s\tdefault %s\t%s\n", p.Name, p.Default, p.Default, p.Help)
+		kind := p.Kind
+		if p.Kind == protocol.ParamEnum {
+			kind = strings.Join(p.Values, "|")
+		}
+		if p.Unit != "" {
+			kind += ", " + p.Unit
+		}
+		if p.List {
+			kind = "list of " + kind
+		}
+		rng := "-"
+		switch {
+		case p.Min != "" && p.Max != "":
+			rng = p.Min + ".." + p.Max
+		case p.Min != "":
+			rng = "≥ " + p.Min
+		case p.Max != "":
+			rng = "≤ " + p.Max
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, kind, rng, p.Default, p.Help)
 	}
 	tw.Flush()
 }

@@ -98,3 +98,26 @@ func TestRunCSVAndErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRunScenarioHelp: `wireplay run NAME --help` lists the scenario's parameters with their
+// kind, unit, range and default; a bad value is refused naming the parameter and the value.
+func TestRunScenarioHelp(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"run", "handshake", "--help"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"Parameters of handshake", "requests", "int, requests", "1..100", "zero_rtt", "bool", "--reorder"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("run handshake --help lacks %q:\n%s", want, out.String())
+		}
+	}
+	for arg, want := range map[string]string{
+		"requests=abc": `wireplay run: requests "abc" is not an integer`,
+		"requests=500": "wireplay run: requests 500 is outside 1..100",
+	} {
+		out.Reset()
+		if code := run([]string{"run", "handshake", "--param", arg}, &out, &out); code != 1 || strings.TrimSpace(out.String()) != want {
+			t.Errorf("--param %s: exit %d, %q, want %q", arg, code, out.String(), want)
+		}
+	}
+}
