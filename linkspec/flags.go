@@ -2,7 +2,10 @@ package linkspec
 
 import (
 	"flag"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wireplay/wireplay/protocol"
@@ -24,10 +27,11 @@ type Flags struct {
 	queueB    int
 	mtu       int
 	blackhole time.Duration
+	burst     string
 }
 
 // FlagNames are the flags AddFlags defines, without their dashes.
-var FlagNames = []string{"preset", "seed", "loss", "delay", "jitter", "reorder", "duplicate", "rate", "queue", "queue-bytes", "mtu", "blackhole"}
+var FlagNames = []string{"preset", "seed", "loss", "delay", "jitter", "reorder", "duplicate", "rate", "queue", "queue-bytes", "mtu", "blackhole", "burst"}
 
 // AddFlags defines the link's flags on fs. presetHelp says what the preset is when --preset is
 // not given; seedHelp what the seed seeds.
@@ -45,6 +49,7 @@ func AddFlags(fs *flag.FlagSet, presetHelp, seedHelp string) *Flags {
 	fs.IntVar(&f.queueB, "queue-bytes", 0, "with --rate: bytes the rate limiter may queue, each direction")
 	fs.IntVar(&f.mtu, "mtu", 0, "drop packets larger than this many bytes, each direction (0 is no limit)")
 	fs.DurationVar(&f.blackhole, "blackhole", 0, "drop everything for this long from the start, each direction")
+	fs.StringVar(&f.burst, "burst", "", "Gilbert–Elliott bursty loss P,R,BAD[,GOOD] in percent, each direction: move good→bad with P, bad→good with R, lose BAD in the bad state (GOOD in the good one); \"\" is off")
 	return f
 }
 
@@ -75,6 +80,10 @@ func (f *Flags) Spec(def string) (Spec, error) {
 	edits := slices.ContainsFunc(FlagNames[2:], f.set)
 	if !edits {
 		_, _, err := preset(s.Preset, def)
+		return s, err
+	}
+	burst, err := parseBurst(f.burst)
+	if err != nil {
 		return s, err
 	}
 	return s.EditBoth(def, func(im *protocol.Impairment) {
@@ -108,5 +117,29 @@ func (f *Flags) Spec(def string) (Spec, error) {
 		if f.set("blackhole") {
 			im.BlackholeMs = toMs(f.blackhole)
 		}
+		if f.set("burst") {
+			im.Burst = burst
+		}
 	})
+}
+
+// parseBurst parses --burst's P,R,BAD[,GOOD] ("" is off).
+func parseBurst(v string) (protocol.BurstLoss, error) {
+	var b protocol.BurstLoss
+	if strings.TrimSpace(v) == "" {
+		return b, nil
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) < 3 || len(parts) > 4 {
+		return b, fmt.Errorf("--burst %q: want P,R,BAD or P,R,BAD,GOOD in percent", v)
+	}
+	dst := []*float64{&b.PPct, &b.RPct, &b.LossBadPct, &b.LossGoodPct}
+	for i, p := range parts {
+		n, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return b, fmt.Errorf("--burst %q: %q is not a number", v, p)
+		}
+		*dst[i] = n
+	}
+	return b, nil
 }

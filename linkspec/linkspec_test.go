@@ -147,6 +147,17 @@ func TestFlags(t *testing.T) {
 	if _, err := f.Spec(""); err == nil || !strings.Contains(err.Error(), `unknown preset "moon"`) {
 		t.Errorf("--preset moon: %v", err)
 	}
+	f, _ = parse("--burst", "5,50,80")
+	s, _ = f.Spec("")
+	if l, err := Resolve(s, ""); err != nil || l.Settings.ServerToClient.Burst != (link.GilbertElliott{P: 0.05, R: 0.5, LossBad: 0.8}) {
+		t.Errorf("--burst 5,50,80: %+v, %v", l, err)
+	}
+	for _, bad := range []string{"5,50", "5,x,80"} {
+		f, _ = parse("--burst", bad)
+		if _, err := f.Spec(""); err == nil || !strings.Contains(err.Error(), `--burst "`+bad+`"`) {
+			t.Errorf("--burst %s: %v", bad, err)
+		}
+	}
 	f, _ = parse("--jitter", "5ms")
 	s, _ = f.Spec("")
 	if _, err := Resolve(s, ""); err == nil || !strings.Contains(err.Error(), "jitter 5 ms is outside 0..delay (0 ms)") {

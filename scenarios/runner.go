@@ -220,6 +220,15 @@ func Describe(im link.Impairment) string {
 	if im.RateBitsPerSec > 0 {
 		parts = append(parts, fmt.Sprintf("%g Mbit/s", float64(im.RateBitsPerSec)/1e6))
 	}
+	if im.QueuePackets > 0 {
+		parts = append(parts, fmt.Sprintf("%d-packet queue", im.QueuePackets))
+	}
+	if im.QueueBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%d-byte queue", im.QueueBytes))
+	}
+	if im.MTU > 0 {
+		parts = append(parts, fmt.Sprintf("MTU %d", im.MTU))
+	}
 	if im.DropNth > 0 {
 		parts = append(parts, fmt.Sprintf("drop packet #%d", im.DropNth))
 	}

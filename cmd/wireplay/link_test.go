@@ -86,7 +86,7 @@ func TestProbeAndRunLinkFlagsAgree(t *testing.T) {
 		{"--preset", "3g", "--loss", "5"},
 		{"--preset", "wifi", "--delay", "30ms", "--jitter", "10ms", "--seed", "4"},
 		{"--delay", "20ms", "--jitter", "5ms", "--reorder", "--duplicate", "1", "--rate", "2000", "--queue", "20",
-			"--queue-bytes", "30000", "--mtu", "1280", "--blackhole", "1s"},
+			"--queue-bytes", "30000", "--mtu", "1280", "--blackhole", "1s", "--burst", "1,30,50,0.5"},
 		{"--preset", "wifi", "--loss", "0"},
 	} {
 		p := newProbeFlags(io.Discard)

@@ -182,7 +182,7 @@ Sends numbered messages to a wireplay endpoint and prints each RTT and a summary
 
 With --link, no server is needed: the echo endpoints and the probe run in this process, on the two
 hosts of an emulated, impaired link (gVisor netstack). The link flags (--loss, --delay, --jitter,
---reorder, --duplicate, --rate, --queue, --queue-bytes, --mtu, --blackhole) apply to
+--reorder, --duplicate, --rate, --queue, --queue-bytes, --mtu, --blackhole, --burst) apply to
 BOTH directions, each replacing its field of --preset and keeping the others (as in wireplay run).
 --jitter is delay variation; packets keep their order unless --reorder is given. The summary
 adds the link's packet counts per direction (sent, delivered, dropped by rule, duplicated) and the

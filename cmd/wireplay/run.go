@@ -77,7 +77,7 @@ func (r *runFlags) usage(w io.Writer, s *scenarios.Scenario) {
 Runs one scenario on the emulated link and prints what it measured.
 
 The link is the scenario's preset, or --preset's; each link flag given (--loss, --delay, --jitter,
---reorder, --duplicate, --rate, --queue, --queue-bytes, --mtu, --blackhole) replaces its field in
+--reorder, --duplicate, --rate, --queue, --queue-bytes, --mtu, --blackhole, --burst) replaces its field in
 BOTH directions and keeps the others, as in wireplay probe --link. --jitter is delay variation
 only; add --reorder to let it reorder packets (before, run's --jitter also reordered).
 
