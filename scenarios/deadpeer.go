@@ -15,7 +15,6 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/wireplay/wireplay/link"
-	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
 
@@ -33,13 +32,13 @@ QUIC has it in the protocol: each side announces a maximum idle timeout and clos
 Read the "intervals" column: detection time divided by the mechanism's own interval. Each one needs a few intervals of silence, by design — one lost packet must not kill a healthy connection — so choosing the interval is choosing how fast you notice, against how much traffic idle connections cost.`,
 		Preset: "wifi",
 		Params: []Param{
-			{Name: "heartbeat", Kind: protocol.ParamDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "application heartbeat and WebSocket ping interval"},
-			{Name: "misses", Kind: protocol.ParamInt, Min: "1", Max: "20", Default: "3", Help: "missed heartbeats (or pings) before the peer is declared dead"},
-			{Name: "keepalive_idle", Kind: protocol.ParamDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "TCP keepalive: silence before the first probe"},
-			{Name: "keepalive_interval", Kind: protocol.ParamDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "TCP keepalive: time between probes"},
-			{Name: "keepalive_count", Kind: protocol.ParamInt, Min: "1", Max: "20", Unit: "probes", Default: "3", Help: "TCP keepalive: unanswered probes before giving up"},
-			{Name: "idle_timeout", Kind: protocol.ParamDuration, Min: "10ms", Max: "30s", Default: "600ms", Help: "QUIC MaxIdleTimeout on both sides"},
-			{Name: "quic_keepalive", Kind: protocol.ParamDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "quic-go KeepAlivePeriod on both sides"},
+			{Name: "heartbeat", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "application heartbeat and WebSocket ping interval"},
+			{Name: "misses", Kind: KindInt, Min: "1", Max: "20", Default: "3", Help: "missed heartbeats (or pings) before the peer is declared dead"},
+			{Name: "keepalive_idle", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "TCP keepalive: silence before the first probe"},
+			{Name: "keepalive_interval", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "TCP keepalive: time between probes"},
+			{Name: "keepalive_count", Kind: KindInt, Min: "1", Max: "20", Unit: "probes", Default: "3", Help: "TCP keepalive: unanswered probes before giving up"},
+			{Name: "idle_timeout", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "600ms", Help: "QUIC MaxIdleTimeout on both sides"},
+			{Name: "quic_keepalive", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "quic-go KeepAlivePeriod on both sides"},
 		},
 		Run: runDeadPeer,
 	})

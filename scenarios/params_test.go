@@ -6,19 +6,17 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wireplay/wireplay/protocol"
 )
 
 func TestParamParse(t *testing.T) {
-	requests := Param{Name: "requests", Kind: protocol.ParamInt, Min: "1", Max: "100"}
-	hold := Param{Name: "hold", Kind: protocol.ParamDuration, Min: "0", Max: "10s"}
-	dup := Param{Name: "duplicate", Kind: protocol.ParamFloat, Min: "0", Max: "0.5"}
-	zero := Param{Name: "zero_rtt", Kind: protocol.ParamBool}
-	mode := Param{Name: "mode", Kind: protocol.ParamEnum, Values: []string{"a", "b"}}
-	losses := Param{Name: "losses", Kind: protocol.ParamFloat, List: true, Min: "0", Max: "99.9"}
-	rtts := Param{Name: "rtts", Kind: protocol.ParamDuration, List: true, Min: "1ms"}
-	trs := Param{Name: "transports", Kind: protocol.ParamEnum, List: true, Values: []string{"tcp", "quic", "ws"}}
+	requests := Param{Name: "requests", Kind: KindInt, Min: "1", Max: "100"}
+	hold := Param{Name: "hold", Kind: KindDuration, Min: "0", Max: "10s"}
+	dup := Param{Name: "duplicate", Kind: KindFloat, Min: "0", Max: "0.5"}
+	zero := Param{Name: "zero_rtt", Kind: KindBool}
+	mode := Param{Name: "mode", Kind: KindEnum, Values: []string{"a", "b"}}
+	losses := Param{Name: "losses", Kind: KindFloat, List: true, Min: "0", Max: "99.9"}
+	rtts := Param{Name: "rtts", Kind: KindDuration, List: true, Min: "1ms"}
+	trs := Param{Name: "transports", Kind: KindEnum, List: true, Values: []string{"tcp", "quic", "ws"}}
 	tests := []struct {
 		p       Param
 		in      string

@@ -38,13 +38,22 @@ type Scenario struct {
 	Run func(ctx context.Context, env *Env) (*Result, error)
 }
 
+// Parameter kinds (Param.Kind), the values protocol.ParamInfo carries to the page.
+const (
+	KindInt      = protocol.ParamInt
+	KindFloat    = protocol.ParamFloat
+	KindDuration = protocol.ParamDuration
+	KindBool     = protocol.ParamBool
+	KindEnum     = protocol.ParamEnum
+)
+
 // Param is one scenario parameter, declared with its type and bounds; Run checks every value
 // against them before a run starts, so a scenario reads its parameters already parsed (Env.Int,
 // Env.Durations, …).
 type Param struct {
 	Name string
-	// Kind is the type of the values: protocol.ParamInt, ParamFloat, ParamDuration, ParamBool
-	// or ParamEnum (one of Values).
+	// Kind is the type of the values: KindInt, KindFloat, KindDuration, KindBool or KindEnum
+	// (one of Values).
 	Kind string
 	// List makes the value a comma-separated list of values of Kind, at least one.
 	List bool

@@ -18,7 +18,6 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/wireplay/wireplay/link"
-	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
 
@@ -34,11 +33,11 @@ Mathis, Semke, Mahdavi and Ott put this into one line for a long-running Reno fl
 Read the curves from left to right: at 0% loss the transfer is limited by slow start and the CPU, not by loss; from 0.5% on the measured points should follow the shape of the bound. The transfers are short and capped in time, so they spend much of their life in slow start — points can sit below the bound, and at small loss rates the bound (which assumes a flow that lasts for ever) can be far above anything a short transfer reaches. WebSocket tracks TCP: its framing costs a few bytes per message, not a different congestion control.`,
 		Preset: "clean",
 		Params: []Param{
-			{Name: "losses", Kind: protocol.ParamFloat, List: true, Min: "0", Max: "99.9", Unit: "%", Default: "0,0.5,1,2", Help: "loss rates of the data direction, in percent, comma-separated"},
-			{Name: "rtts", Kind: protocol.ParamDuration, List: true, Min: "1ms", Max: "2s", Default: "20ms,50ms", Help: "round-trip times, comma-separated (half each way, added to the preset's delay)"},
-			{Name: "bytes", Kind: protocol.ParamInt, Min: "1", Max: "104857600", Unit: "bytes", Default: "2000000", Help: "bytes each transfer sends at most"},
-			{Name: "cap", Kind: protocol.ParamDuration, Min: "1ms", Max: "30s", Default: "1.2s", Help: "time limit of one transfer; goodput is over what arrived by then"},
-			{Name: "transports", Kind: protocol.ParamEnum, List: true, Values: []string{"tcp", "quic", "ws"}, Default: "tcp,quic,ws", Help: "transports to measure: tcp, quic, ws"},
+			{Name: "losses", Kind: KindFloat, List: true, Min: "0", Max: "99.9", Unit: "%", Default: "0,0.5,1,2", Help: "loss rates of the data direction, in percent, comma-separated"},
+			{Name: "rtts", Kind: KindDuration, List: true, Min: "1ms", Max: "2s", Default: "20ms,50ms", Help: "round-trip times, comma-separated (half each way, added to the preset's delay)"},
+			{Name: "bytes", Kind: KindInt, Min: "1", Max: "104857600", Unit: "bytes", Default: "2000000", Help: "bytes each transfer sends at most"},
+			{Name: "cap", Kind: KindDuration, Min: "1ms", Max: "30s", Default: "1.2s", Help: "time limit of one transfer; goodput is over what arrived by then"},
+			{Name: "transports", Kind: KindEnum, List: true, Values: []string{"tcp", "quic", "ws"}, Default: "tcp,quic,ws", Help: "transports to measure: tcp, quic, ws"},
 		},
 		Run: runThroughput,
 	})
