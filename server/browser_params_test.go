@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,6 +42,12 @@ func TestBrowserPresetEditAndParams(t *testing.T) {
 		return n && b && n.dataset.kind === "int" && n.closest("label").title.includes("1 to 100") &&
 			b.type === "checkbox" && b.dataset.kind === "bool";
 	})()`))
+	browserScreenshot(t, ctx, filepath.Join(t.ArtifactDir(), "params-handshake.png"))
+	browserWithin(t, ctx, 5*time.Second, "choosing the throughput lesson", chromedp.Click(chromedp.CSS(`[data-testid="lesson-throughput"]`)))
+	browserWithin(t, ctx, 5*time.Second, "list controls", browserWaitTrue(
+		`document.querySelector('[data-testid="lesson-param-losses"]')?.closest("label").classList.contains("long")`))
+	browserScreenshot(t, ctx, filepath.Join(t.ArtifactDir(), "params-throughput.png"))
+	browserWithin(t, ctx, 5*time.Second, "back to the handshake lesson", chromedp.Click(chromedp.CSS(`[data-testid="lesson-handshake"]`)))
 	browserChange(t, ctx, "lesson-param-requests", "abc")
 	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="lesson-run"]`)))
 	browserWithin(t, ctx, 5*time.Second, "running with requests=abc", chromedp.Click(chromedp.CSS(`[data-testid="lesson-run"]`)))

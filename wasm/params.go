@@ -74,8 +74,12 @@ func paramControl(p protocol.ParamInfo, v string) (lab, inp js.Value) {
 	inp.Call("setAttribute", "data-param", p.Name)
 	inp.Call("setAttribute", "aria-label", p.Name+": "+p.Help)
 	lab.Call("append", inp)
-	if p.Unit != "" && !isBoolParam(p) {
-		lab.Call("append", el("span", "lp-unit", p.Unit))
+	if p.Unit != "" {
+		inp.Call("setAttribute", "data-unit", p.Unit)
+		// A row of its own has room to show the unit; the tooltip always names it.
+		if lab.Get("classList").Call("contains", "long").Bool() {
+			lab.Call("append", el("span", "lp-unit", p.Unit))
+		}
 	}
 	return lab, inp
 }
