@@ -8,22 +8,20 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/linkspec"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
 
 // LinkOptions describe the emulated link of a probe with Options.Link.
 type LinkOptions struct {
-	// Preset names one of link.Presets ("" is clean).
-	Preset string
-	// Override, when set, is applied on top of the preset to BOTH directions: every field of
-	// Override that is not zero replaces the preset's (so --loss 20 keeps a preset's delay).
-	Override link.Impairment
-	// Seed seeds the link's random choices (0 picks 1).
-	Seed int64
+	// Spec is the link: a preset ("" is clean), per-direction impairments replacing the preset's,
+	// and the seed of its random choices (0 picks 1); see package linkspec. Spec.EditBoth
+	// changes fields of both directions on top of the preset (what the command line's --loss,
+	// --delay, … do).
+	linkspec.Spec
 	// Pcap, when set, receives a pcapng capture of every packet of the run, whole, dropped ones
 	// included (one interface per direction, each packet's fate in its comment).
 	Pcap string
@@ -41,52 +39,12 @@ type LinkSummary struct {
 	Pcap       string              `json:"pcap,omitempty"`
 }
 
-// LinkSettings builds the settings of o: the preset, then the override on both directions.
-func LinkSettings(o LinkOptions) (link.Settings, error) {
-	s, ok := link.Preset(o.Preset)
-	if o.Preset == "" {
-		s, ok = link.Settings{}, true
-	}
-	if !ok {
-		var names []string
-		for _, p := range link.Presets {
-			names = append(names, p.Name)
-		}
-		return s, fmt.Errorf("unknown preset %q (want one of %s)", o.Preset, strings.Join(names, ", "))
-	}
-	v := o.Override
-	if v.Loss < 0 || v.Loss > 1 || v.Delay < 0 || v.Jitter < 0 || v.RateBitsPerSec < 0 {
-		return s, fmt.Errorf("loss must be within 0..100%%, delay, jitter and rate not negative")
-	}
-	for _, im := range []*link.Impairment{&s.ClientToServer, &s.ServerToClient} {
-		if v.Loss != 0 {
-			im.Loss = v.Loss
-		}
-		if v.Delay != 0 {
-			im.Delay = v.Delay
-		}
-		if v.Jitter != 0 {
-			im.Jitter = v.Jitter
-		}
-		if v.RateBitsPerSec != 0 {
-			im.RateBitsPerSec = v.RateBitsPerSec
-		}
-		if im.Jitter > im.Delay {
-			return s, fmt.Errorf("jitter %v is more than the delay %v", im.Jitter, im.Delay)
-		}
-	}
-	return s, nil
-}
-
 func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Writer) (Summary, error) {
-	settings, err := LinkSettings(*o.Link)
+	ls, err := linkspec.Resolve(o.Link.Spec, "")
 	if err != nil {
-		return Summary{}, fmt.Errorf("probe: link: %w", err)
+		return Summary{}, fmt.Errorf("probe: %w", err)
 	}
-	seed := o.Link.Seed
-	if seed == 0 {
-		seed = 1
-	}
+	settings, seed := ls.Settings, ls.Seed
 	l, err := link.New(link.Config{Seed: seed, Settings: settings})
 	if err != nil {
 		return Summary{}, fmt.Errorf("probe: link: %w", err)
@@ -130,10 +88,10 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 	sum.Link = &LinkSummary{
 		Preset:     o.Link.Preset,
 		Seed:       seed,
-		Up:         toProtocol(settings.ClientToServer),
-		Down:       toProtocol(settings.ServerToClient),
-		UpCounts:   toCounts(l.Counts(link.ClientToServer)),
-		DownCounts: toCounts(l.Counts(link.ServerToClient)),
+		Up:         linkspec.ToWire(settings.ClientToServer),
+		Down:       linkspec.ToWire(settings.ServerToClient),
+		UpCounts:   linkspec.WireCounts(l.Counts(link.ClientToServer)),
+		DownCounts: linkspec.WireCounts(l.Counts(link.ServerToClient)),
 		Pcap:       o.Link.Pcap,
 	}
 	if stopCapture != nil {
@@ -147,28 +105,6 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 		}
 	}
 	return sum, emitSummary(out, o.JSON, sum)
-}
-
-func toProtocol(im link.Impairment) protocol.Impairment {
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	return protocol.Impairment{
-		DelayMs: ms(im.Delay), JitterMs: ms(im.Jitter), Reorder: im.Reorder,
-		LossPct: im.Loss * 100, DuplicatePct: im.Duplicate * 100, RateKbps: im.RateBitsPerSec / 1000,
-		QueuePackets: im.QueuePackets, BlackholeMs: ms(im.BlackholeFor),
-	}
-}
-
-func toCounts(c link.Counts) protocol.LinkCounts {
-	out := protocol.LinkCounts{Sent: c.Sent, Delivered: c.Delivered, Duplicated: c.Duplicated}
-	for r, n := range c.Dropped {
-		if n > 0 {
-			if out.Dropped == nil {
-				out.Dropped = map[string]uint64{}
-			}
-			out.Dropped[string(r)] = n
-		}
-	}
-	return out
 }
 
 func (l *LinkSummary) text() string {
@@ -213,6 +149,27 @@ func impText(im protocol.Impairment) string {
 	}
 	if im.RateKbps > 0 {
 		parts = append(parts, fmt.Sprintf("rate %d kbit/s", im.RateKbps))
+	}
+	if im.QueuePackets > 0 {
+		parts = append(parts, fmt.Sprintf("queue %d packets", im.QueuePackets))
+	}
+	if im.QueueBytes > 0 {
+		parts = append(parts, fmt.Sprintf("queue %d bytes", im.QueueBytes))
+	}
+	if im.Reorder {
+		parts = append(parts, "reordering")
+	}
+	if im.DuplicatePct > 0 {
+		parts = append(parts, fmt.Sprintf("duplicate %g%%", im.DuplicatePct))
+	}
+	if im.Burst != (protocol.BurstLoss{}) {
+		parts = append(parts, "bursty loss")
+	}
+	if im.MTU > 0 {
+		parts = append(parts, fmt.Sprintf("mtu %d", im.MTU))
+	}
+	if im.Blackhole {
+		parts = append(parts, "blackhole")
 	}
 	if im.BlackholeMs > 0 {
 		parts = append(parts, fmt.Sprintf("blackhole %g ms", im.BlackholeMs))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/linkspec"
 	"github.com/wireplay/wireplay/protocol"
 )
 
@@ -56,7 +57,7 @@ func lastSummary(t *testing.T, out []byte) Summary {
 func TestLinkUDPLoss(t *testing.T) {
 	var out bytes.Buffer
 	o := Options{Transport: protocol.UDP, Count: 30, Size: 64, LossTimeout: 200 * time.Millisecond, JSON: true,
-		Link: &LinkOptions{Override: link.Impairment{Loss: 0.20}, Seed: 1}}
+		Link: &LinkOptions{Spec: edit(t, linkspec.Spec{Seed: 1}, func(im *protocol.Impairment) { im.LossPct = 20 })}}
 	if _, err := Run(ctx(t), o, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestLinkQUICPcapQLog(t *testing.T) {
 	qdir := filepath.Join(dir, "qlog")
 	var out bytes.Buffer
 	o := Options{Transport: protocol.QUICStream, Count: 20, Size: 100, Interval: 2 * time.Millisecond, QLogDir: qdir,
-		Link: &LinkOptions{Preset: "wifi", Override: link.Impairment{Delay: 2 * time.Millisecond}, Seed: 3, Pcap: pcap}}
+		Link: &LinkOptions{Spec: edit(t, linkspec.Spec{Preset: "wifi", Seed: 3}, func(im *protocol.Impairment) { im.DelayMs = 2 }), Pcap: pcap}}
 	sum, err := Run(ctx(t), o, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +133,7 @@ func TestLinkQUICPcapQLog(t *testing.T) {
 func TestLinkTCPRetransmissions(t *testing.T) {
 	var out bytes.Buffer
 	o := Options{Transport: protocol.TCP, Count: 40, Size: 64, Interval: time.Millisecond,
-		Link: &LinkOptions{Override: link.Impairment{Loss: 0.10, Delay: time.Millisecond}, Seed: 5}}
+		Link: &LinkOptions{Spec: edit(t, linkspec.Spec{Seed: 5}, func(im *protocol.Impairment) { im.LossPct, im.DelayMs = 10, 1 })}}
 	sum, err := Run(ctx(t), o, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -148,19 +149,45 @@ func TestLinkTCPRetransmissions(t *testing.T) {
 	}
 }
 
-func TestLinkSettings(t *testing.T) {
-	s, err := LinkSettings(LinkOptions{Preset: "3g", Override: link.Impairment{Loss: 0.05}})
+// edit is s with edit applied to both directions of its preset.
+func edit(t *testing.T, s linkspec.Spec, edit func(*protocol.Impairment)) linkspec.Spec {
+	t.Helper()
+	s, err := s.EditBoth("", edit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, im := range []link.Impairment{s.ClientToServer, s.ServerToClient} {
-		if im.Loss != 0.05 || im.Delay != 150*time.Millisecond || im.RateBitsPerSec != 1_000_000 {
-			t.Errorf("3g + 5%% loss gave %+v", im)
+	return s
+}
+
+// TestLinkSpecErrors: a probe refuses a link it cannot build, naming the preset or the field.
+func TestLinkSpecErrors(t *testing.T) {
+	for _, tt := range []struct {
+		spec linkspec.Spec
+		want string
+	}{
+		{linkspec.Spec{Preset: "moon"}, `probe: unknown preset "moon"`},
+		{linkspec.Spec{Up: &protocol.Impairment{LossPct: 150}}, "probe: link up: loss 150% is outside 0..100"},
+		{linkspec.Spec{Down: &protocol.Impairment{DelayMs: 1, JitterMs: 2}}, "probe: link down: jitter 2 ms is outside 0..delay (1 ms)"},
+	} {
+		o := Options{Transport: protocol.UDP, Count: 1, Size: 8, Link: &LinkOptions{Spec: tt.spec}}
+		if _, err := Run(ctx(t), o, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: error %v, want %q", tt.spec, err, tt.want)
 		}
 	}
-	for _, bad := range []LinkOptions{{Preset: "moon"}, {Override: link.Impairment{Loss: 1.5}}, {Override: link.Impairment{Delay: time.Millisecond, Jitter: 2 * time.Millisecond}}} {
-		if _, err := LinkSettings(bad); err == nil {
-			t.Errorf("LinkSettings(%+v) succeeded", bad)
+}
+
+// TestLinkSummary3G: a probe on 3g with one field changed keeps the preset's queue bound.
+func TestLinkSummary3G(t *testing.T) {
+	var out bytes.Buffer
+	o := Options{Transport: protocol.UDP, Count: 2, Size: 64, JSON: true,
+		Link: &LinkOptions{Spec: edit(t, linkspec.Spec{Preset: "3g"}, func(im *protocol.Impairment) { im.DelayMs = 5 })}}
+	sum, err := Run(ctx(t), o, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range []protocol.Impairment{sum.Link.Up, sum.Link.Down} {
+		if im.DelayMs != 5 || im.QueueBytes != 64<<10 || im.RateKbps != 1000 {
+			t.Errorf("3g with a 5 ms delay: %+v", im)
 		}
 	}
 }

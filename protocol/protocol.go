@@ -183,28 +183,73 @@ type Impairment struct {
 	DropNth uint64 `json:"drop_nth,omitempty"`
 	// BlackholeMs drops everything for this long from now on.
 	BlackholeMs float64 `json:"blackhole_ms,omitempty"`
+	// QueueBytes bounds the rate limiter's queue in bytes (with or instead of QueuePackets; when
+	// both are 0 the link's default queue applies).
+	QueueBytes int `json:"queue_bytes,omitempty"`
+	// MTU drops packets larger than this many bytes (IP header included); 0 is no limit beyond
+	// the link's NIC.
+	MTU int `json:"mtu,omitempty"`
+	// Burst is Gilbert–Elliott bursty loss; its zero value is off.
+	Burst BurstLoss `json:"burst,omitzero"`
+	// Blackhole drops everything, for as long as it is set.
+	Blackhole bool `json:"blackhole,omitempty"`
 }
 
-// Validate checks an Impairment's ranges.
+// BurstLoss is the two-state (Gilbert–Elliott) loss model of link.GilbertElliott, in percent:
+// before each packet the state moves good→bad with probability PPct and bad→good with RPct; the
+// packet is then lost with LossBadPct in the bad state and LossGoodPct in the good one.
+type BurstLoss struct {
+	PPct        float64 `json:"p_pct,omitempty"`
+	RPct        float64 `json:"r_pct,omitempty"`
+	LossBadPct  float64 `json:"loss_bad_pct,omitempty"`
+	LossGoodPct float64 `json:"loss_good_pct,omitempty"`
+}
+
+// Limits of an Impairment.
+const (
+	MaxDelayMs      = 5000
+	MaxRateKbps     = 10_000_000
+	MaxQueuePackets = 100_000
+	MaxQueueBytes   = 256 << 20
+	MaxBlackholeMs  = 60_000
+	MinMTU, MaxMTU  = 68, 65535
+)
+
+// Validate checks an Impairment's ranges. Its errors name the field and the bad value.
 func (im *Impairment) Validate() error {
 	if im == nil {
 		return nil
 	}
+	pct := func(name string, v float64) error {
+		if !(v >= 0 && v <= 100) {
+			return fmt.Errorf("%s %v%% is outside 0..100", name, v)
+		}
+		return nil
+	}
 	switch {
-	case im.DelayMs < 0 || im.DelayMs > 5000:
-		return fmt.Errorf("delay %v ms is outside 0..5000", im.DelayMs)
-	case im.JitterMs < 0 || im.JitterMs > im.DelayMs:
-		return fmt.Errorf("jitter %v ms is outside 0..delay", im.JitterMs)
-	case im.LossPct < 0 || im.LossPct > 100:
-		return fmt.Errorf("loss %v%% is outside 0..100", im.LossPct)
-	case im.DuplicatePct < 0 || im.DuplicatePct > 100:
-		return fmt.Errorf("duplication %v%% is outside 0..100", im.DuplicatePct)
-	case im.RateKbps < 0 || im.RateKbps > 10_000_000:
-		return fmt.Errorf("rate %v kbit/s is outside 0..10000000", im.RateKbps)
-	case im.QueuePackets < 0 || im.QueuePackets > 100_000:
-		return fmt.Errorf("queue %v packets is outside 0..100000", im.QueuePackets)
-	case im.BlackholeMs < 0 || im.BlackholeMs > 60_000:
-		return fmt.Errorf("blackhole %v ms is outside 0..60000", im.BlackholeMs)
+	case !(im.DelayMs >= 0 && im.DelayMs <= MaxDelayMs):
+		return fmt.Errorf("delay %v ms is outside 0..%d", im.DelayMs, MaxDelayMs)
+	case !(im.JitterMs >= 0 && im.JitterMs <= im.DelayMs):
+		return fmt.Errorf("jitter %v ms is outside 0..delay (%v ms)", im.JitterMs, im.DelayMs)
+	case im.RateKbps < 0 || im.RateKbps > MaxRateKbps:
+		return fmt.Errorf("rate %v kbit/s is outside 0..%d", im.RateKbps, MaxRateKbps)
+	case im.QueuePackets < 0 || im.QueuePackets > MaxQueuePackets:
+		return fmt.Errorf("queue %v packets is outside 0..%d", im.QueuePackets, MaxQueuePackets)
+	case im.QueueBytes < 0 || im.QueueBytes > MaxQueueBytes:
+		return fmt.Errorf("queue_bytes %v is outside 0..%d", im.QueueBytes, MaxQueueBytes)
+	case im.MTU != 0 && (im.MTU < MinMTU || im.MTU > MaxMTU):
+		return fmt.Errorf("mtu %v is outside %d..%d (or 0 for none)", im.MTU, MinMTU, MaxMTU)
+	case !(im.BlackholeMs >= 0 && im.BlackholeMs <= MaxBlackholeMs):
+		return fmt.Errorf("blackhole %v ms is outside 0..%d", im.BlackholeMs, MaxBlackholeMs)
+	}
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"loss", im.LossPct}, {"duplication", im.DuplicatePct}, {"burst p", im.Burst.PPct},
+		{"burst r", im.Burst.RPct}, {"burst loss_bad", im.Burst.LossBadPct}, {"burst loss_good", im.Burst.LossGoodPct}} {
+		if err := pct(c.name, c.v); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -544,12 +589,34 @@ type ScenarioInfo struct {
 	Params  []ParamInfo `json:"params,omitempty"`
 }
 
-// ParamInfo is one scenario parameter and its default.
+// ParamInfo is one scenario parameter: its name, type, bounds, default and help.
 type ParamInfo struct {
 	Name    string `json:"name"`
 	Default string `json:"default"`
 	Help    string `json:"help"`
+	// Kind is the type of its values: ParamInt, ParamFloat, ParamDuration, ParamBool or
+	// ParamEnum (one of Values).
+	Kind string `json:"kind,omitempty"`
+	// List says the value is a comma-separated list of values of Kind ("0,0.5,1").
+	List bool `json:"list,omitempty"`
+	// Unit is what a number counts ("bytes", "%", "packets"); durations carry their own.
+	Unit string `json:"unit,omitempty"`
+	// Min and Max bound an int, float or duration, written as a value ("1", "10ms"); "" is
+	// unbounded.
+	Min string `json:"min,omitempty"`
+	Max string `json:"max,omitempty"`
+	// Values are an enum's choices.
+	Values []string `json:"values,omitempty"`
 }
+
+// Scenario parameter kinds (ParamInfo.Kind).
+const (
+	ParamInt      = "int"
+	ParamFloat    = "float"
+	ParamDuration = "duration" // Go syntax: "250ms", "1.5s"
+	ParamBool     = "bool"     // "true" or "false"
+	ParamEnum     = "enum"
+)
 
 // ScenarioResult is what one run of a scenario measured.
 type ScenarioResult struct {

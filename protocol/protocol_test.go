@@ -1,6 +1,7 @@
 package protocol_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -28,6 +29,10 @@ func TestDecodeRequest(t *testing.T) {
 		{"long text", `{"v":1,"type":"send","text":"` + strings.Repeat("a", protocol.MaxTextBytes+1) + `"}`, "over the"},
 		{"burst zero", `{"v":1,"type":"burst","count":0,"size":1}`, "count 0"},
 		{"burst huge", `{"v":1,"type":"burst","count":500,"size":16384}`, "over the"},
+		{"link with every impairment field", `{"v":1,"type":"link","link":{"mode":"link","preset":"3g","up":{"delay_ms":40,"rate_kbps":1000,"queue_bytes":65536,"queue_packets":10,"mtu":1280,"blackhole":true,"burst":{"p_pct":5,"r_pct":50,"loss_bad_pct":80}}}}`, ""},
+		{"link bad mtu", `{"v":1,"type":"link","link":{"mode":"link","up":{"mtu":20}}}`, "link up: mtu 20 is outside 68..65535"},
+		{"link bad queue bytes", `{"v":1,"type":"link","link":{"mode":"link","down":{"queue_bytes":-1}}}`, "link down: queue_bytes -1 is outside"},
+		{"scenario bad burst", `{"v":1,"type":"scenario","scenario":{"name":"hol","up":{"burst":{"p_pct":120}}}}`, "scenario up: burst p 120% is outside 0..100"},
 		{"oversize request", `{"v":1,"type":"send","text":"` + strings.Repeat("a", protocol.MaxRequestSize) + `"}`, "byte limit"},
 	}
 	for _, tt := range tests {
@@ -72,4 +77,17 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestImpairmentJSON: the fields added to Impairment are left out when zero, so what older
+// clients sent and read is unchanged.
+func TestImpairmentJSON(t *testing.T) {
+	b, err := json.Marshal(protocol.Impairment{DelayMs: 5, QueuePackets: 3})
+	if err != nil || string(b) != `{"delay_ms":5,"queue_packets":3}` {
+		t.Errorf("got %s, %v", b, err)
+	}
+	b, _ = json.Marshal(protocol.Impairment{QueueBytes: 65536, Burst: protocol.BurstLoss{PPct: 1}})
+	if string(b) != `{"queue_bytes":65536,"burst":{"p_pct":1}}` {
+		t.Errorf("got %s", b)
+	}
 }

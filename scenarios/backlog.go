@@ -24,11 +24,11 @@ It never says no. A SYN that arrives while the queue is full is dropped silently
 Look at the table: connects whose SYN was sent more than once, and how long they took compared with the round trip; connects that returned at once but whose first data had to be sent again; and the counters from the server's stack (SYNs dropped, cookies sent, final ACKs dropped), which say which of the two happened here. Raise backlog to connects and all of it goes away.`,
 		Preset: "clean",
 		Params: []Param{
-			{Name: "connects", Default: "20", Help: "connects in the burst"},
-			{Name: "backlog", Default: "2", Help: "the listener's accept backlog"},
-			{Name: "hold", Default: "500ms", Help: "how long the application waits before its first accept"},
-			{Name: "spacing", Default: "5ms", Help: "time between two connects of the burst"},
-			{Name: "rtt", Default: "40ms", Help: "round-trip time added to the preset's (half each way)"},
+			{Name: "connects", Kind: KindInt, Min: "1", Max: "200", Unit: "connects", Default: "20", Help: "connects in the burst"},
+			{Name: "backlog", Kind: KindInt, Min: "1", Max: "1024", Unit: "connections", Default: "2", Help: "the listener's accept backlog"},
+			{Name: "hold", Kind: KindDuration, Min: "0", Max: "10s", Default: "500ms", Help: "how long the application waits before its first accept"},
+			{Name: "spacing", Kind: KindDuration, Min: "0", Max: "5s", Default: "5ms", Help: "time between two connects of the burst (connects × spacing at most 5 s)"},
+			{Name: "rtt", Kind: KindDuration, Min: "0", Max: "2s", Default: "40ms", Help: "round-trip time added to the preset's (half each way)"},
 		},
 		Run: runBacklog,
 	})
@@ -48,17 +48,8 @@ type blConn struct {
 func runBacklog(ctx context.Context, env *Env) (*Result, error) {
 	n, backlog := env.Int("connects"), env.Int("backlog")
 	hold, spacing, extra := env.Duration("hold"), env.Duration("spacing"), env.Duration("rtt")
-	switch {
-	case n < 1 || n > 200:
-		return nil, fmt.Errorf("backlog: connects %d is outside 1..200", n)
-	case backlog < 1 || backlog > 1024:
-		return nil, fmt.Errorf("backlog: backlog %d is outside 1..1024", backlog)
-	case hold < 0 || hold > 10*time.Second:
-		return nil, fmt.Errorf("backlog: hold %v is outside 0..10s", hold)
-	case spacing < 0 || time.Duration(n)*spacing > 5*time.Second:
+	if time.Duration(n)*spacing > 5*time.Second { // each alone is checked against its declaration
 		return nil, fmt.Errorf("backlog: spacing %v × %d connects is over 5 s", spacing, n)
-	case extra < 0 || extra > 2*time.Second:
-		return nil, fmt.Errorf("backlog: rtt %v is outside 0..2s", extra)
 	}
 	l := env.Link
 	st := env.Settings

@@ -35,8 +35,8 @@ A message bigger than the link's MTU shows who splits what. A stream splits it i
 So a protocol over a stream must mark where its messages end. The two usual fixes are shown working on TCP: a length prefix (four bytes of length, then the message) and a delimiter (a newline after each message, which the message itself must not contain). Three messages written back-to-back come out as three messages whatever the reads returned.`,
 		Preset: "lab-25ms",
 		Params: []Param{
-			{Name: "gap", Default: "5ms", Help: "pause between the three small writes"},
-			{Name: "big", Default: "4000", Help: "size in bytes of the message bigger than the MTU"},
+			{Name: "gap", Kind: KindDuration, Min: "0", Max: "1s", Default: "5ms", Help: "pause between the three small writes"},
+			{Name: "big", Kind: KindInt, Min: "1", Max: "60000", Unit: "bytes", Default: "4000", Help: "size in bytes of the message bigger than the MTU"},
 		},
 		Run: runBoundaries,
 	})
@@ -114,12 +114,6 @@ var bdSmall = [][]byte{[]byte("msg1-hello"), []byte("msg2-hello"), []byte("msg3-
 
 func runBoundaries(ctx context.Context, env *Env) (*Result, error) {
 	r := &bdRun{ctx: ctx, env: env, gap: env.Duration("gap"), big: env.Int("big")}
-	if r.gap < 0 || r.gap > time.Second {
-		return nil, fmt.Errorf("gap %v is outside 0..1s", r.gap)
-	}
-	if r.big < 1 || r.big > 60000 {
-		return nil, fmt.Errorf("big %d is outside 1..60000", r.big)
-	}
 	r.quiet = 3*env.RTT() + 300*time.Millisecond
 	r.deadline = time.Now().Add(15*time.Second + 30*env.RTT())
 	ctx, cancel := context.WithDeadline(ctx, r.deadline)

@@ -32,13 +32,13 @@ QUIC has it in the protocol: each side announces a maximum idle timeout and clos
 Read the "intervals" column: detection time divided by the mechanism's own interval. Each one needs a few intervals of silence, by design — one lost packet must not kill a healthy connection — so choosing the interval is choosing how fast you notice, against how much traffic idle connections cost.`,
 		Preset: "wifi",
 		Params: []Param{
-			{Name: "heartbeat", Default: "200ms", Help: "application heartbeat and WebSocket ping interval"},
-			{Name: "misses", Default: "3", Help: "missed heartbeats (or pings) before the peer is declared dead"},
-			{Name: "keepalive_idle", Default: "200ms", Help: "TCP keepalive: silence before the first probe"},
-			{Name: "keepalive_interval", Default: "200ms", Help: "TCP keepalive: time between probes"},
-			{Name: "keepalive_count", Default: "3", Help: "TCP keepalive: unanswered probes before giving up"},
-			{Name: "idle_timeout", Default: "600ms", Help: "QUIC MaxIdleTimeout on both sides"},
-			{Name: "quic_keepalive", Default: "200ms", Help: "quic-go KeepAlivePeriod on both sides"},
+			{Name: "heartbeat", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "application heartbeat and WebSocket ping interval"},
+			{Name: "misses", Kind: KindInt, Min: "1", Max: "20", Default: "3", Help: "missed heartbeats (or pings) before the peer is declared dead"},
+			{Name: "keepalive_idle", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "TCP keepalive: silence before the first probe"},
+			{Name: "keepalive_interval", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "TCP keepalive: time between probes"},
+			{Name: "keepalive_count", Kind: KindInt, Min: "1", Max: "20", Unit: "probes", Default: "3", Help: "TCP keepalive: unanswered probes before giving up"},
+			{Name: "idle_timeout", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "600ms", Help: "QUIC MaxIdleTimeout on both sides"},
+			{Name: "quic_keepalive", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "quic-go KeepAlivePeriod on both sides"},
 		},
 		Run: runDeadPeer,
 	})
@@ -87,14 +87,6 @@ func runDeadPeer(ctx context.Context, env *Env) (*Result, error) {
 	cfg := dpConfig{hb: env.Duration("heartbeat"), misses: env.Int("misses"), kaIdle: env.Duration("keepalive_idle"),
 		kaIntvl: env.Duration("keepalive_interval"), kaCount: env.Int("keepalive_count"),
 		idle: env.Duration("idle_timeout"), qka: env.Duration("quic_keepalive")}
-	for _, d := range []time.Duration{cfg.hb, cfg.kaIdle, cfg.kaIntvl, cfg.idle, cfg.qka} {
-		if d < 10*time.Millisecond || d > 30*time.Second {
-			return nil, fmt.Errorf("every interval must be within 10ms..30s")
-		}
-	}
-	if cfg.misses < 1 || cfg.misses > 20 || cfg.kaCount < 1 || cfg.kaCount > 20 {
-		return nil, fmt.Errorf("misses and keepalive_count must be within 1..20")
-	}
 	rtt := env.RTT()
 	r := &dpRun{env: env, cfg: cfg, black: make(chan struct{})}
 	// Everything should be noticed well before this; it bounds the run.

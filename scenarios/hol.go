@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/wireplay/wireplay/experiments"
 	"github.com/wireplay/wireplay/protocol"
@@ -22,10 +21,10 @@ QUIC numbers its packets, not its bytes: each stream has its own offsets, so a l
 The run sends the same messages over each transport in turn and drops the same packet of each — one carrying only stream 1's data. Look at the per-transport charts: a vertical step in all three TCP (and WebSocket) streams at the same moment is head-of-line blocking; in the QUIC chart only stream 1 steps. The metrics give, per stream, how long it was held before its first delivery (held: beyond the run's fastest delivery) and its worst stall (its slowest delivery over its median; on a short burst this also counts the wait for the congestion window to open, which differs between stacks).`,
 		Preset: "clean",
 		Params: []Param{
-			{Name: "messages", Default: "30", Help: "messages per stream"},
-			{Name: "size", Default: "1000", Help: "bytes per message"},
-			{Name: "drop_nth", Default: "3", Help: "drop this client→server data packet of each transport (counted from its first data packet; it carries only stream 1's data); 0 drops nothing"},
-			{Name: "rtt", Default: "60ms", Help: "round-trip time added to the preset's (half each way)"},
+			{Name: "messages", Kind: KindInt, Min: "1", Max: "200", Unit: "messages", Default: "30", Help: "messages per stream"},
+			{Name: "size", Kind: KindInt, Min: "1", Max: "16384", Unit: "bytes", Default: "1000", Help: "bytes per message"},
+			{Name: "drop_nth", Kind: KindInt, Min: "0", Max: "10000", Default: "3", Help: "drop this client→server data packet of each transport (counted from its first data packet; it carries only stream 1's data); 0 drops nothing"},
+			{Name: "rtt", Kind: KindDuration, Min: "0", Max: "2s", Default: "60ms", Help: "round-trip time added to the preset's (half each way)"},
 		},
 		Run: runHOL,
 	})
@@ -34,12 +33,6 @@ The run sends the same messages over each transport in turn and drops the same p
 func runHOL(ctx context.Context, env *Env) (*Result, error) {
 	msgs, size, drop := env.Int("messages"), env.Int("size"), env.Int("drop_nth")
 	extra := env.Duration("rtt")
-	if drop < 0 || drop > 10_000 {
-		return nil, fmt.Errorf("hol: drop_nth %d is outside 0..10000", drop)
-	}
-	if extra < 0 || extra > 2*time.Second {
-		return nil, fmt.Errorf("hol: rtt %v is outside 0..2s", extra)
-	}
 	st := env.Settings
 	st.ClientToServer.Delay += extra / 2
 	st.ServerToClient.Delay += extra - extra/2

@@ -27,11 +27,11 @@ TCP, QUIC streams and WebSocket (over TCP) deliver every message, once and in or
 Read the counts per transport: lost, reordered and duplicated are counted by wireplay's client from the sequence numbers it puts in each datagram; for the stream transports the client checks that each echoed message is the one it expected next.`,
 		Preset: "wifi",
 		Params: []Param{
-			{Name: "messages", Default: "100", Help: "messages in the burst, per transport"},
-			{Name: "size", Default: "64", Help: "bytes per message"},
-			{Name: "interval", Default: "1ms", Help: "pause between two messages of the burst"},
-			{Name: "jitter", Default: "10ms", Help: "reordering jitter added to both directions of the link for this run (0: leave the link as set)"},
-			{Name: "duplicate", Default: "0.01", Help: "probability a packet is delivered twice, added to both directions (0: leave as set)"},
+			{Name: "messages", Kind: KindInt, Min: "1", Max: "10000", Unit: "messages", Default: "100", Help: "messages in the burst, per transport"},
+			{Name: "size", Kind: KindInt, Min: "8", Max: "1000", Unit: "bytes", Default: "64", Help: "bytes per message"},
+			{Name: "interval", Kind: KindDuration, Min: "0", Max: "1s", Default: "1ms", Help: "pause between two messages of the burst"},
+			{Name: "jitter", Kind: KindDuration, Min: "0", Max: "1s", Default: "10ms", Help: "reordering jitter added to both directions of the link for this run (0: leave the link as set)"},
+			{Name: "duplicate", Kind: KindFloat, Min: "0", Max: "0.5", Unit: "probability", Default: "0.01", Help: "probability a packet is delivered twice, added to both directions (0: leave as set)"},
 		},
 		Run: runLossOrder,
 	})
@@ -53,15 +53,6 @@ type loOutcome struct {
 func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 	n, size := env.Int("messages"), env.Int("size")
 	interval, jitter, dup := env.Duration("interval"), env.Duration("jitter"), env.Float("duplicate")
-	if n < 1 || n > 10000 {
-		return nil, fmt.Errorf("messages %d is outside 1..10000", n)
-	}
-	if size < 8 || size > 1000 {
-		return nil, fmt.Errorf("size %d is outside 8..1000", size)
-	}
-	if interval < 0 || interval > time.Second || jitter < 0 || jitter > time.Second || dup < 0 || dup > 0.5 {
-		return nil, fmt.Errorf("interval, jitter or duplicate out of range (0..1s, 0..1s, 0..0.5)")
-	}
 	var added []string
 	for _, d := range link.Directions {
 		im := env.Link.Impairment(d)

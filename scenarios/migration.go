@@ -34,11 +34,11 @@ QUIC names a connection by connection IDs chosen by each side, not by addresses.
 Here a client sends a small numbered message every few milliseconds and the server echoes it; the client dials again when its connection fails (a reset) or goes quiet (no echo for dead_after). In the middle the client's address changes: first a NAT rebinding, then — on a fresh link — a move to a new address with the old one gone, of which the client's application is told, as a phone's is. The charts plot each message's arrival at the server against the time since the change: a flat step is a gap in delivery. The table says whether the first connection survived, how many times the client dialled again, and the longest gap.`,
 		Preset: "clean",
 		Params: []Param{
-			{Name: "interval", Default: "10ms", Help: "time between two messages"},
-			{Name: "before", Default: "300ms", Help: "sending time before the address changes"},
-			{Name: "after", Default: "700ms", Help: "sending time after the address changes"},
-			{Name: "dead_after", Default: "500ms", Help: "the client gives a connection up (and dials again) when no echo has come for this long"},
-			{Name: "rtt", Default: "50ms", Help: "round-trip time added to the preset's (half each way)"},
+			{Name: "interval", Kind: KindDuration, Min: "1ms", Max: "1s", Default: "10ms", Help: "time between two messages"},
+			{Name: "before", Kind: KindDuration, Min: "1ms", Max: "5s", Default: "300ms", Help: "sending time before the address changes"},
+			{Name: "after", Kind: KindDuration, Min: "1ms", Max: "5s", Default: "700ms", Help: "sending time after the address changes"},
+			{Name: "dead_after", Kind: KindDuration, Min: "10ms", Max: "10s", Default: "500ms", Help: "the client gives a connection up (and dials again) when no echo has come for this long"},
+			{Name: "rtt", Kind: KindDuration, Min: "0", Max: "2s", Default: "50ms", Help: "round-trip time added to the preset's (half each way)"},
 		},
 		Run: runMigration,
 	})
@@ -81,17 +81,11 @@ type mgParams struct {
 func runMigration(ctx context.Context, env *Env) (*Result, error) {
 	p := mgParams{interval: env.Duration("interval"), before: env.Duration("before"), after: env.Duration("after"),
 		deadAfter: env.Duration("dead_after"), rtt: env.Duration("rtt")}
-	switch {
-	case p.interval < time.Millisecond || p.interval > time.Second:
-		return nil, fmt.Errorf("migration: interval %v is outside 1ms..1s", p.interval)
-	case p.before < p.interval || p.before > 5*time.Second, p.after < p.interval || p.after > 5*time.Second:
-		return nil, fmt.Errorf("migration: before %v and after %v must be within interval..5s", p.before, p.after)
+	switch { // each alone is checked against its declaration
+	case p.before < p.interval, p.after < p.interval:
+		return nil, fmt.Errorf("migration: before %v and after %v must be at least the interval %v", p.before, p.after, p.interval)
 	case (p.before+p.after)/p.interval > 2000:
 		return nil, errors.New("migration: more than 2000 messages")
-	case p.deadAfter < 10*time.Millisecond || p.deadAfter > 10*time.Second:
-		return nil, fmt.Errorf("migration: dead_after %v is outside 10ms..10s", p.deadAfter)
-	case p.rtt < 0 || p.rtt > 2*time.Second:
-		return nil, fmt.Errorf("migration: rtt %v is outside 0..2s", p.rtt)
 	}
 	st := env.Settings
 	st.ClientToServer.Delay += p.rtt / 2

@@ -49,7 +49,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 	if opt.Seed == 0 {
 		opt.Seed = 1
 	}
-	params, err := s.params(opt.Params)
+	params, values, err := s.params(opt.Params) // its errors name the parameter and the value
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 		Seed: opt.Seed, Repeat: opt.Repeat, Params: params}
 	start := time.Now()
 	for i := range opt.Repeat {
-		res, files, err := runOnce(ctx, s, settings, opt.Seed+int64(i), params, opt, i, start)
+		res, files, err := runOnce(ctx, s, settings, opt.Seed+int64(i), params, values, opt, i, start)
 		rep.Files = append(rep.Files, files...)
 		if err != nil {
 			return rep, fmt.Errorf("run %s (repeat %d, seed %d): %w", s.Name, i+1, opt.Seed+int64(i), err)
@@ -95,7 +95,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 	return rep, nil
 }
 
-func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int64, params map[string]string, opt Options, i int, start time.Time) (*Result, []string, error) {
+func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int64, params map[string]string, values map[string]any, opt Options, i int, start time.Time) (*Result, []string, error) {
 	l, err := link.New(link.Config{Settings: settings, Seed: seed})
 	if err != nil {
 		return nil, nil, err
@@ -105,7 +105,7 @@ func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int6
 		ps := streamPackets(l, start, opt.Progress)
 		defer ps.stop() // before the link closes: every packet of the run is passed on
 	}
-	env := &Env{Link: l, Settings: settings, Seed: seed, Params: params, Epoch: time.Now(), Progress: opt.Progress}
+	env := &Env{Link: l, Settings: settings, Seed: seed, Params: params, values: values, Epoch: time.Now(), Progress: opt.Progress}
 	if opt.OutDir != "" {
 		dir := filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d-qlog", s.Name, i+1))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -219,6 +219,15 @@ func Describe(im link.Impairment) string {
 	}
 	if im.RateBitsPerSec > 0 {
 		parts = append(parts, fmt.Sprintf("%g Mbit/s", float64(im.RateBitsPerSec)/1e6))
+	}
+	if im.QueuePackets > 0 {
+		parts = append(parts, fmt.Sprintf("%d-packet queue", im.QueuePackets))
+	}
+	if im.QueueBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%d-byte queue", im.QueueBytes))
+	}
+	if im.MTU > 0 {
+		parts = append(parts, fmt.Sprintf("MTU %d", im.MTU))
 	}
 	if im.DropNth > 0 {
 		parts = append(parts, fmt.Sprintf("drop packet #%d", im.DropNth))

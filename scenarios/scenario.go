@@ -12,8 +12,10 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wireplay/wireplay/link"
@@ -36,9 +38,34 @@ type Scenario struct {
 	Run func(ctx context.Context, env *Env) (*Result, error)
 }
 
-// Param is one scenario parameter.
+// Parameter kinds (Param.Kind), the values protocol.ParamInfo carries to the page.
+const (
+	KindInt      = protocol.ParamInt
+	KindFloat    = protocol.ParamFloat
+	KindDuration = protocol.ParamDuration
+	KindBool     = protocol.ParamBool
+	KindEnum     = protocol.ParamEnum
+)
+
+// Param is one scenario parameter, declared with its type and bounds; Run checks every value
+// against them before a run starts, so a scenario reads its parameters already parsed (Env.Int,
+// Env.Durations, …).
 type Param struct {
-	Name, Default, Help string
+	Name string
+	// Kind is the type of the values: KindInt, KindFloat, KindDuration, KindBool or KindEnum
+	// (one of Values).
+	Kind string
+	// List makes the value a comma-separated list of values of Kind, at least one.
+	List bool
+	// Unit is what a number counts ("bytes", "%"), for help and the page's controls.
+	Unit string
+	// Min and Max bound an int, float or duration, written as values of its kind ("1",
+	// "10ms"); "" is unbounded.
+	Min, Max string
+	// Values are an enum's choices.
+	Values []string
+	// Default is the value when none is given; Help says what the parameter does.
+	Default, Help string
 }
 
 // Env is what one run gets: a fresh link (client and server hosts) and the parameters.
@@ -46,7 +73,9 @@ type Env struct {
 	Link     *link.Link
 	Settings link.Settings
 	Seed     int64
-	Params   map[string]string
+	// Params are the parameters' values as given (defaults filled in); the typed accessors
+	// (Int, Float, Duration, Bool, Enum, Floats, Durations, Enums) return them parsed.
+	Params map[string]string
 	// Epoch is when the run began; event times count from it.
 	Epoch time.Time
 	// QLog, when set, records the run's QUIC connections (use QUICConfig).
@@ -54,31 +83,46 @@ type Env struct {
 	// Progress, when set, receives live events (packets are already on the link's OnPacket);
 	// the page uses it to draw while a run goes on.
 	Progress func(protocol.Event)
+
+	values map[string]any // Params parsed
 }
 
-// Int returns parameter name as an int (its default when unset).
-func (e *Env) Int(name string) int {
-	n, _ := strconv.Atoi(e.Params[name])
-	return n
+// value is parameter name's parsed value. Asking for a parameter the scenario did not declare,
+// or as another type, is a bug in the scenario: it panics.
+func value[T any](e *Env, name string) T {
+	v, ok := e.values[name].(T)
+	if !ok {
+		panic(fmt.Sprintf("scenarios: parameter %q is not declared as a %T", name, v))
+	}
+	return v
 }
 
-// Float returns parameter name as a float64.
-func (e *Env) Float(name string) float64 {
-	f, _ := strconv.ParseFloat(e.Params[name], 64)
-	return f
-}
+// Int returns int parameter name.
+func (e *Env) Int(name string) int { return value[int](e, name) }
 
-// Duration returns parameter name as a time.Duration ("250ms").
-func (e *Env) Duration(name string) time.Duration {
-	d, _ := time.ParseDuration(e.Params[name])
-	return d
-}
+// Float returns float parameter name.
+func (e *Env) Float(name string) float64 { return value[float64](e, name) }
 
-// Bool returns parameter name as a bool.
-func (e *Env) Bool(name string) bool {
-	b, _ := strconv.ParseBool(e.Params[name])
-	return b
-}
+// Duration returns duration parameter name ("250ms").
+func (e *Env) Duration(name string) time.Duration { return value[time.Duration](e, name) }
+
+// Bool returns bool parameter name.
+func (e *Env) Bool(name string) bool { return value[bool](e, name) }
+
+// Enum returns enum parameter name.
+func (e *Env) Enum(name string) string { return value[string](e, name) }
+
+// Ints returns int list parameter name.
+func (e *Env) Ints(name string) []int { return value[[]int](e, name) }
+
+// Floats returns float list parameter name.
+func (e *Env) Floats(name string) []float64 { return value[[]float64](e, name) }
+
+// Durations returns duration list parameter name.
+func (e *Env) Durations(name string) []time.Duration { return value[[]time.Duration](e, name) }
+
+// Enums returns enum list parameter name.
+func (e *Env) Enums(name string) []string { return value[[]string](e, name) }
 
 // RTT is the link's base round-trip time (the two one-way delays).
 func (e *Env) RTT() time.Duration {
@@ -102,6 +146,11 @@ var registry []*Scenario
 func Register(s *Scenario) {
 	if Lookup(s.Name) != nil {
 		panic("scenarios: " + s.Name + " registered twice")
+	}
+	for _, p := range s.Params {
+		if _, err := p.Parse(p.Default); err != nil { // a bad bound panics here too
+			panic("scenarios: " + s.Name + ": default of " + err.Error())
+		}
 	}
 	registry = append(registry, s)
 }
@@ -151,22 +200,136 @@ func Lookup(name string) *Scenario {
 func (s *Scenario) Info() protocol.ScenarioInfo {
 	in := protocol.ScenarioInfo{Name: s.Name, Title: s.Title, Summary: s.Summary, Explain: s.Explain, Preset: s.Preset}
 	for _, p := range s.Params {
-		in.Params = append(in.Params, protocol.ParamInfo{Name: p.Name, Default: p.Default, Help: p.Help})
+		in.Params = append(in.Params, protocol.ParamInfo{Name: p.Name, Default: p.Default, Help: p.Help,
+			Kind: p.Kind, List: p.List, Unit: p.Unit, Min: p.Min, Max: p.Max, Values: slices.Clone(p.Values)})
 	}
 	return in
 }
 
-// params merges overrides over a scenario's defaults, refusing unknown names.
-func (s *Scenario) params(over map[string]string) (map[string]string, error) {
-	out := map[string]string{}
+// params merges overrides over a scenario's defaults, refusing unknown names, and parses every
+// value against its declaration: the one place parameters are checked.
+func (s *Scenario) params(over map[string]string) (map[string]string, map[string]any, error) {
+	text := map[string]string{}
 	for _, p := range s.Params {
-		out[p.Name] = p.Default
+		text[p.Name] = p.Default
 	}
 	for k, v := range over {
-		if _, ok := out[k]; !ok {
-			return nil, fmt.Errorf("scenario %s has no parameter %q", s.Name, k)
+		if _, ok := text[k]; !ok {
+			return nil, nil, fmt.Errorf("no parameter %q (wireplay run %s --help lists them)", k, s.Name)
 		}
-		out[k] = v
+		text[k] = v
+	}
+	values := map[string]any{}
+	for _, p := range s.Params {
+		v, err := p.Parse(text[p.Name])
+		if err != nil {
+			return nil, nil, err
+		}
+		values[p.Name] = v
+	}
+	return text, values, nil
+}
+
+// Parse parses text as a value of p: an int, float64, time.Duration, bool or string (enum), or
+// with List a slice of them. Its errors name the parameter and the bad value:
+// `requests "abc" is not an integer`, `requests 500 is outside 1..100`.
+func (p Param) Parse(text string) (any, error) {
+	if !p.List {
+		return p.parseOne(strings.TrimSpace(text))
+	}
+	var items []string
+	for it := range strings.SplitSeq(text, ",") {
+		if it = strings.TrimSpace(it); it != "" {
+			items = append(items, it)
+		}
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%s %q has no values (want a comma-separated list)", p.Name, text)
+	}
+	switch p.Kind {
+	case protocol.ParamInt:
+		return parseAll[int](p, items)
+	case protocol.ParamFloat:
+		return parseAll[float64](p, items)
+	case protocol.ParamDuration:
+		return parseAll[time.Duration](p, items)
+	case protocol.ParamBool:
+		return parseAll[bool](p, items)
+	}
+	return parseAll[string](p, items)
+}
+
+func parseAll[T any](p Param, items []string) ([]T, error) {
+	out := make([]T, 0, len(items))
+	for _, it := range items {
+		v, err := p.parseOne(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v.(T))
 	}
 	return out, nil
+}
+
+// parseOne parses one value of p's kind and checks its bounds.
+func (p Param) parseOne(text string) (any, error) {
+	switch p.Kind {
+	case protocol.ParamInt:
+		n, err := strconv.Atoi(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q is not an integer", p.Name, text)
+		}
+		return n, inRangeOf(p, float64(n), text, strconv.Atoi)
+	case protocol.ParamFloat:
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%s %q is not a number", p.Name, text)
+		}
+		return f, inRangeOf(p, f, text, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+	case protocol.ParamDuration:
+		d, err := time.ParseDuration(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q is not a duration (such as 250ms or 1.5s)", p.Name, text)
+		}
+		return d, inRangeOf(p, float64(d), d.String(), time.ParseDuration)
+	case protocol.ParamBool:
+		b, err := strconv.ParseBool(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q is not true or false", p.Name, text)
+		}
+		return b, nil
+	case protocol.ParamEnum:
+		if !slices.Contains(p.Values, text) {
+			return nil, fmt.Errorf("%s %q is not one of %s", p.Name, text, strings.Join(p.Values, ", "))
+		}
+		return text, nil
+	}
+	return nil, fmt.Errorf("scenarios: parameter %s has unknown kind %q", p.Name, p.Kind)
+}
+
+// inRangeOf checks v (shown as shown) against p's bounds, parsed with parse.
+func inRangeOf[T int | float64 | time.Duration](p Param, v float64, shown string, parse func(string) (T, error)) error {
+	bound := func(s string) (float64, bool) {
+		if s == "" {
+			return 0, false
+		}
+		b, err := parse(s)
+		if err != nil {
+			panic(fmt.Sprintf("scenarios: parameter %s has a bad bound %q", p.Name, s))
+		}
+		return float64(b), true
+	}
+	lo, hasLo := bound(p.Min)
+	hi, hasHi := bound(p.Max)
+	if (hasLo && v < lo) || (hasHi && v > hi) {
+		return fmt.Errorf("%s %s is outside %s..%s", p.Name, shown, orDots(p.Min), orDots(p.Max))
+	}
+	return nil
+}
+
+func orDots(s string) string {
+	if s == "" {
+		return "…"
+	}
+	return s
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,11 +33,11 @@ Mathis, Semke, Mahdavi and Ott put this into one line for a long-running Reno fl
 Read the curves from left to right: at 0% loss the transfer is limited by slow start and the CPU, not by loss; from 0.5% on the measured points should follow the shape of the bound. The transfers are short and capped in time, so they spend much of their life in slow start — points can sit below the bound, and at small loss rates the bound (which assumes a flow that lasts for ever) can be far above anything a short transfer reaches. WebSocket tracks TCP: its framing costs a few bytes per message, not a different congestion control.`,
 		Preset: "clean",
 		Params: []Param{
-			{Name: "losses", Default: "0,0.5,1,2", Help: "loss rates of the data direction, in percent, comma-separated"},
-			{Name: "rtts", Default: "20ms,50ms", Help: "round-trip times, comma-separated (half each way, added to the preset's delay)"},
-			{Name: "bytes", Default: "2000000", Help: "bytes each transfer sends at most"},
-			{Name: "cap", Default: "1.2s", Help: "time limit of one transfer; goodput is over what arrived by then"},
-			{Name: "transports", Default: "tcp,quic,ws", Help: "transports to measure: tcp, quic, ws"},
+			{Name: "losses", Kind: KindFloat, List: true, Min: "0", Max: "99.9", Unit: "%", Default: "0,0.5,1,2", Help: "loss rates of the data direction, in percent, comma-separated"},
+			{Name: "rtts", Kind: KindDuration, List: true, Min: "1ms", Max: "2s", Default: "20ms,50ms", Help: "round-trip times, comma-separated (half each way, added to the preset's delay)"},
+			{Name: "bytes", Kind: KindInt, Min: "1", Max: "104857600", Unit: "bytes", Default: "2000000", Help: "bytes each transfer sends at most"},
+			{Name: "cap", Kind: KindDuration, Min: "1ms", Max: "30s", Default: "1.2s", Help: "time limit of one transfer; goodput is over what arrived by then"},
+			{Name: "transports", Kind: KindEnum, List: true, Values: []string{"tcp", "quic", "ws"}, Default: "tcp,quic,ws", Help: "transports to measure: tcp, quic, ws"},
 		},
 		Run: runThroughput,
 	})
@@ -77,60 +76,14 @@ func tpMathisMbps(rtt time.Duration, p float64) float64 {
 	return float64(tpMSS*8) / rtt.Seconds() * 1.22 / math.Sqrt(p) / 1e6
 }
 
-func tpParseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
-	var out []T
-	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		v, err := parse(f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
 func runThroughput(ctx context.Context, env *Env) (*Result, error) {
-	losses, err := tpParseList(env.Params["losses"], func(s string) (float64, error) {
-		f, err := strconv.ParseFloat(s, 64)
-		if err == nil && (f < 0 || f >= 100) {
-			err = fmt.Errorf("loss %g%% is outside [0, 100)", f)
-		}
-		return f / 100, err
-	})
-	if err != nil || len(losses) == 0 {
-		return nil, fmt.Errorf("throughput: losses %q: %v", env.Params["losses"], err)
+	var losses []float64
+	for _, pct := range env.Floats("losses") {
+		losses = append(losses, pct/100)
 	}
-	rtts, err := tpParseList(env.Params["rtts"], func(s string) (time.Duration, error) {
-		d, err := time.ParseDuration(s)
-		if err == nil && (d <= 0 || d > 2*time.Second) {
-			err = fmt.Errorf("rtt %v is outside (0, 2s]", d)
-		}
-		return d, err
-	})
-	if err != nil || len(rtts) == 0 {
-		return nil, fmt.Errorf("throughput: rtts %q: %v", env.Params["rtts"], err)
-	}
-	trs, _ := tpParseList(env.Params["transports"], func(s string) (string, error) {
-		if s != "tcp" && s != "quic" && s != "ws" {
-			return "", fmt.Errorf("unknown transport %q", s)
-		}
-		return s, nil
-	})
-	if len(trs) == 0 {
-		return nil, fmt.Errorf("throughput: transports %q: want some of tcp, quic, ws", env.Params["transports"])
-	}
+	rtts, trs := env.Durations("rtts"), env.Enums("transports")
 	total := int64(env.Int("bytes"))
-	if total < 1 || total > 100<<20 {
-		return nil, fmt.Errorf("throughput: bytes %q is outside 1..100 MiB", env.Params["bytes"])
-	}
 	limit := env.Duration("cap")
-	if limit <= 0 || limit > 30*time.Second {
-		return nil, fmt.Errorf("throughput: cap %q is outside (0, 30s]", env.Params["cap"])
-	}
 	if len(losses)*len(rtts)*len(trs) > 100 {
 		return nil, errors.New("throughput: more than 100 grid points")
 	}

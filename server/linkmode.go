@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/quic-go/quic-go/qlogwriter"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/linkspec"
 	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
@@ -64,81 +64,8 @@ type portKey struct {
 // in use and the one before it, whose closing handshake may still be crossing).
 const keepPorts = 2
 
-// linkSettings turns a link request into the link's settings: the preset, with Up and Down
-// replacing its directions when set.
-func linkSettings(lr *protocol.LinkRequest) (string, link.Settings, error) {
-	name := lr.Preset
-	if name == "" {
-		name = "clean"
-	}
-	set, ok := link.Preset(name)
-	if !ok {
-		return "", set, fmt.Errorf("link: unknown preset %q", lr.Preset)
-	}
-	if lr.Up != nil {
-		set.ClientToServer = fromProtoImpairment(*lr.Up)
-	}
-	if lr.Down != nil {
-		set.ServerToClient = fromProtoImpairment(*lr.Down)
-	}
-	return name, set, nil
-}
-
-func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
-
-func toMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func fromProtoImpairment(im protocol.Impairment) link.Impairment {
-	return link.Impairment{
-		Delay:          ms(im.DelayMs),
-		Jitter:         ms(im.JitterMs),
-		Reorder:        im.Reorder,
-		Loss:           im.LossPct / 100,
-		Duplicate:      im.DuplicatePct / 100,
-		RateBitsPerSec: im.RateKbps * 1000,
-		QueuePackets:   im.QueuePackets,
-		DropNth:        im.DropNth,
-		BlackholeFor:   ms(im.BlackholeMs),
-	}
-}
-
-func toProtoImpairment(im link.Impairment) protocol.Impairment {
-	return protocol.Impairment{
-		DelayMs:      toMs(im.Delay),
-		JitterMs:     toMs(im.Jitter),
-		Reorder:      im.Reorder,
-		LossPct:      im.Loss * 100,
-		DuplicatePct: im.Duplicate * 100,
-		RateKbps:     im.RateBitsPerSec / 1000,
-		QueuePackets: im.QueuePackets,
-		DropNth:      im.DropNth,
-		BlackholeMs:  toMs(im.BlackholeFor),
-	}
-}
-
-func toProtoCounts(c link.Counts) protocol.LinkCounts {
-	out := protocol.LinkCounts{Sent: c.Sent, Delivered: c.Delivered, Duplicated: c.Duplicated}
-	for r, n := range c.Dropped {
-		if n == 0 {
-			continue
-		}
-		if out.Dropped == nil {
-			out.Dropped = map[string]uint64{}
-		}
-		out.Dropped[string(r)] = n
-	}
-	return out
-}
-
 // presetInfos lists link.Presets for the welcome event.
-var presetInfos = func() []protocol.PresetInfo {
-	out := make([]protocol.PresetInfo, 0, len(link.Presets))
-	for _, p := range link.Presets {
-		out = append(out, protocol.PresetInfo{Name: p.Name, Description: p.Description,
-			Up: toProtoImpairment(p.Settings.ClientToServer), Down: toProtoImpairment(p.Settings.ServerToClient)})
-	}
-	return out
-}()
+var presetInfos = linkspec.Presets()
 
 // acquireLink counts one more emulated link in use, if the server has room for it.
 func (r *relay) acquireLink() bool {
@@ -173,15 +100,12 @@ func (s *session) handleLink(req protocol.Request) {
 		s.notify(protocol.Event{Type: protocol.EventLink, Req: req.ID, Link: s.linkState()})
 		return
 	}
-	name, set, err := linkSettings(lr)
+	spec, err := linkspec.Resolve(linkspec.Spec{Preset: lr.Preset, Up: lr.Up, Down: lr.Down, Seed: lr.Seed}, "")
 	if err != nil {
-		s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: err.Error()})
+		s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: "link: " + err.Error()})
 		return
 	}
-	seed := lr.Seed
-	if seed == 0 {
-		seed = 1
-	}
+	name, set, seed := spec.Preset, spec.Settings, spec.Seed
 	if cur != nil && cur.seed == seed {
 		if err := cur.l.Apply(set); err != nil {
 			s.notify(protocol.Event{Type: protocol.EventError, Req: req.ID, Error: "link: " + err.Error()})
@@ -263,10 +187,10 @@ func (s *session) linkState() *protocol.LinkState {
 		Mode:       protocol.ModeLink,
 		Preset:     preset,
 		Seed:       lk.seed,
-		Up:         toProtoImpairment(lk.l.Impairment(link.ClientToServer)),
-		Down:       toProtoImpairment(lk.l.Impairment(link.ServerToClient)),
-		UpCounts:   toProtoCounts(lk.l.Counts(link.ClientToServer)),
-		DownCounts: toProtoCounts(lk.l.Counts(link.ServerToClient)),
+		Up:         linkspec.ToWire(lk.l.Impairment(link.ClientToServer)),
+		Down:       linkspec.ToWire(lk.l.Impairment(link.ServerToClient)),
+		UpCounts:   linkspec.WireCounts(lk.l.Counts(link.ClientToServer)),
+		DownCounts: linkspec.WireCounts(lk.l.Counts(link.ServerToClient)),
 	}
 }
 

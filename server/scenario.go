@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/linkspec"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/scenarios"
 )
@@ -39,26 +39,13 @@ func (s *session) handleScenario(req protocol.Request) {
 		fail(fmt.Errorf("scenario: unknown scenario %q", sr.Name))
 		return
 	}
-	opt := scenarios.Options{Preset: sr.Preset, Seed: sr.Seed, Repeat: sr.Repeat, Params: sr.Params}
-	if sr.Up != nil || sr.Down != nil {
-		preset := sr.Preset
-		if preset == "" {
-			preset = sc.Preset
-		}
-		set, ok := link.Preset(preset)
-		if !ok {
-			<-s.active
-			fail(fmt.Errorf("scenario: unknown preset %q", preset))
-			return
-		}
-		if sr.Up != nil {
-			set.ClientToServer = fromProtoImpairment(*sr.Up)
-		}
-		if sr.Down != nil {
-			set.ServerToClient = fromProtoImpairment(*sr.Down)
-		}
-		opt.Settings = &set
+	ls, err := linkspec.Resolve(linkspec.Spec{Preset: sr.Preset, Up: sr.Up, Down: sr.Down, Seed: sr.Seed}, sc.Preset)
+	if err != nil {
+		<-s.active
+		fail(fmt.Errorf("scenario: %w", err))
+		return
 	}
+	opt := scenarios.Options{Preset: ls.Name(), Settings: &ls.Settings, Seed: ls.Seed, Repeat: sr.Repeat, Params: sr.Params}
 	select {
 	case s.r.scenarioSlots <- struct{}{}:
 	default:

@@ -223,40 +223,7 @@ func (u *lessonsUI) show(name string) {
 	u.seed.Set("value", strconv.FormatInt(st.seed, 10))
 	u.repeat.Set("value", itoa(st.repeat))
 
-	for _, p := range in.Params {
-		lab := el("label", "lp", "")
-		lab.Call("setAttribute", "data-help", p.Help)
-		lab.Set("title", p.Help+" (default "+p.Default+")")
-		lab.Call("append", el("span", "lp-name", p.Name))
-		v, set := st.params[p.Name]
-		if !set {
-			v = p.Default
-		}
-		var inp js.Value
-		if isBool(p.Default) {
-			inp = el("input", "", "")
-			inp.Set("type", "checkbox")
-			inp.Set("checked", v == "true")
-			lab.Get("classList").Call("add", "check")
-		} else {
-			inp = el("input", "", "")
-			inp.Set("type", "text")
-			inp.Set("value", v)
-			inp.Set("placeholder", p.Default)
-			inp.Set("spellcheck", false)
-			if len(p.Default) > 7 || len(v) > 7 { // a list such as "0,0.5,1,2": a row of its own
-				lab.Get("classList").Call("add", "long")
-			}
-		}
-		inp.Call("setAttribute", "data-testid", "lesson-param-"+p.Name)
-		inp.Call("setAttribute", "data-param", p.Name)
-		lab.Call("append", inp)
-		u.params.Call("append", lab)
-		u.paramEls[p.Name] = inp
-	}
-	// Long names get a row each; short ones share rows two by two.
-	long := slices.ContainsFunc(in.Params, func(p protocol.ParamInfo) bool { return len(p.Name) > 14 })
-	u.params.Get("classList").Call("toggle", "wide", long)
+	u.showParams(in, st) // wasm/params.go
 	u.fillLink()
 	u.enable(u.online)
 	u.render()

@@ -168,20 +168,35 @@ func (l *linkUI) readImp(dir string, withDrop bool) protocol.Impairment {
 		}
 		return f
 	}
-	im := protocol.Impairment{
-		DelayMs:      num("delay"),
-		JitterMs:     num("jitter"),
-		Reorder:      l.fields[dir+"-reorder"].Get("checked").Truthy(),
-		LossPct:      num("loss"),
-		DuplicatePct: num("dup"),
-		RateKbps:     int64(num("rate")),
-		QueuePackets: int(num("queue")),
-	}
+	// The panel shows some of the fields; the others (queue bytes, MTU, burst loss, blackhole)
+	// stay the preset's, so editing one field of "3g" keeps its 64 KB queue.
+	im := l.presetDir(dir)
+	im.DelayMs = num("delay")
+	im.JitterMs = num("jitter")
+	im.Reorder = l.fields[dir+"-reorder"].Get("checked").Truthy()
+	im.LossPct = num("loss")
+	im.DuplicatePct = num("dup")
+	im.RateKbps = int64(num("rate"))
+	im.QueuePackets = int(num("queue"))
 	im.JitterMs = min(im.JitterMs, im.DelayMs)
+	im.DropNth = 0
 	if withDrop {
 		im.DropNth = uint64(num("drop"))
 	}
 	return im
+}
+
+// presetDir is direction dir ("up" or "down") of the wanted preset, as the welcome listed it.
+func (l *linkUI) presetDir(dir string) protocol.Impairment {
+	for _, p := range l.presets {
+		if p.Name == orClean(l.want.Preset) {
+			if dir == "down" {
+				return p.Down
+			}
+			return p.Up
+		}
+	}
+	return protocol.Impairment{}
 }
 
 // saveURL records mode, preset and seed in the page's address (unless another view owns it).
@@ -373,6 +388,18 @@ func describeImp(im protocol.Impairment) string {
 	}
 	if im.QueuePackets > 0 {
 		p = append(p, "queue "+itoa(im.QueuePackets))
+	}
+	if im.QueueBytes > 0 {
+		p = append(p, "queue "+fmtBytes(im.QueueBytes))
+	}
+	if im.Burst != (protocol.BurstLoss{}) {
+		p = append(p, "bursty loss")
+	}
+	if im.MTU > 0 {
+		p = append(p, "MTU "+itoa(im.MTU))
+	}
+	if im.Blackhole {
+		p = append(p, "dead")
 	}
 	if im.DropNth > 0 {
 		p = append(p, "drop #"+itoa(im.DropNth))

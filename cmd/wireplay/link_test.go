@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wireplay/wireplay/linkspec"
 )
 
 func TestProbeLinkHelp(t *testing.T) {
@@ -71,5 +75,49 @@ func TestProbeLinkJSON(t *testing.T) {
 	b, err := os.ReadFile(pcap)
 	if err != nil || len(b) < 4 || !bytes.Equal(b[:4], []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
 		t.Errorf("pcap: %v, starts % x", err, b[:min(4, len(b))])
+	}
+}
+
+// TestProbeAndRunLinkFlagsAgree: the same link flags give the same link in probe and run.
+func TestProbeAndRunLinkFlagsAgree(t *testing.T) {
+	for _, args := range [][]string{
+		nil,
+		{"--preset", "3g"},
+		{"--preset", "3g", "--loss", "5"},
+		{"--preset", "wifi", "--delay", "30ms", "--jitter", "10ms", "--seed", "4"},
+		{"--delay", "20ms", "--jitter", "5ms", "--reorder", "--duplicate", "1", "--rate", "2000", "--queue", "20",
+			"--queue-bytes", "30000", "--mtu", "1280", "--blackhole", "1s", "--burst", "1,30,50,0.5"},
+		{"--preset", "wifi", "--loss", "0"},
+	} {
+		p := newProbeFlags(io.Discard)
+		r := newRunFlags(io.Discard)
+		if err := p.fs.Parse(append([]string{"--link"}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		ps, perr := p.link.Spec("")
+		rs, rerr := r.link.Spec("")
+		if perr != nil || rerr != nil {
+			t.Fatalf("%q: %v, %v", args, perr, rerr)
+		}
+		pl, perr := linkspec.Resolve(ps, "")
+		rl, rerr := linkspec.Resolve(rs, "")
+		if perr != nil || rerr != nil || pl != rl {
+			t.Errorf("%q: probe %+v (%v), run %+v (%v)", args, pl, perr, rl, rerr)
+		}
+		if len(args) > 2 && !pl.Edited {
+			t.Errorf("%q: not an edit: %+v", args, pl)
+		}
+	}
+	// --jitter is delay variation in both: it reorders only with --reorder.
+	r := newRunFlags(io.Discard)
+	if err := r.fs.Parse([]string{"--delay", "20ms", "--jitter", "5ms"}); err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := r.link.Spec("")
+	if rl, err := linkspec.Resolve(rs, ""); err != nil || rl.Settings.ClientToServer.Reorder || rl.Settings.ClientToServer.Jitter != 5*time.Millisecond {
+		t.Errorf("run --jitter 5ms: %+v, %v", rl, err)
 	}
 }

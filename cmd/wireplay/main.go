@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/bench"
-	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/linkspec"
 	"github.com/wireplay/wireplay/probe"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
@@ -78,14 +78,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wireplay: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
-}
-
-func presetNames() string {
-	var names []string
-	for _, p := range link.Presets {
-		names = append(names, p.Name)
-	}
-	return strings.Join(names, ", ")
 }
 
 type listFlag []string
@@ -153,70 +145,83 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func probeCmd(args []string, stdout, stderr io.Writer) int {
+// probeFlags are `wireplay probe`'s flags.
+type probeFlags struct {
+	fs        *flag.FlagSet
+	o         probe.Options
+	transport string
+	timeout   *time.Duration
+	useLink   *bool
+	link      *linkspec.Flags
+	pcap      string
+}
+
+func newProbeFlags(stderr io.Writer) *probeFlags {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o probe.Options
-	var transport string
-	fs.StringVar(&transport, "transport", "tcp", "tcp, udp, quic-stream, quic-dgram or ws")
+	p := &probeFlags{fs: fs}
+	o := &p.o
+	fs.StringVar(&p.transport, "transport", "tcp", "tcp, udp, quic-stream, quic-dgram or ws")
 	fs.StringVar(&o.Addr, "addr", "", "endpoint address host:port (default: wireplay serve's default for the transport); for ws the HTTP address or a ws:// URL")
 	fs.IntVar(&o.Count, "count", 10, "messages to send")
 	fs.IntVar(&o.Size, "size", 64, "bytes per message")
 	fs.DurationVar(&o.Interval, "interval", 0, "time between sends; 0 waits for each echo before the next")
 	fs.DurationVar(&o.LossTimeout, "loss-timeout", time.Second, "a datagram whose echo takes longer is lost")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per line")
-	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	var lo probe.LinkOptions
-	var lossPct float64
-	var rateKbps int64
-	useLink := fs.Bool("link", false, "run both ends in this process across an emulated link (wireplay's echo endpoints on its server host); --addr is ignored")
-	fs.StringVar(&lo.Preset, "preset", "", "with --link: start from this link preset ("+presetNames()+")")
-	fs.Float64Var(&lossPct, "loss", 0, "with --link: random loss in percent, each direction")
-	fs.DurationVar(&lo.Override.Delay, "delay", 0, "with --link: one-way delay, each direction (the RTT is twice it)")
-	fs.DurationVar(&lo.Override.Jitter, "jitter", 0, "with --link: ± jitter on the delay, each direction (at most --delay)")
-	fs.Int64Var(&rateKbps, "rate", 0, "with --link: bandwidth in kbit/s, each direction (0 is unlimited)")
-	fs.Int64Var(&lo.Seed, "seed", 1, "with --link: seed of the link's random choices (same seed, same drops)")
-	fs.StringVar(&lo.Pcap, "pcap", "", "with --link: write a pcapng capture of the run to this file")
+	p.timeout = fs.Duration("timeout", time.Minute, "give up after this long")
+	p.useLink = fs.Bool("link", false, "run both ends in this process across an emulated link (wireplay's echo endpoints on its server host); --addr is ignored")
+	p.link = linkspec.AddFlags(fs, "with --link: the preset to start from (default clean)",
+		"with --link: seed of the link's random choices (same seed, same drops)")
+	fs.StringVar(&p.pcap, "pcap", "", "with --link: write a pcapng capture of the run to this file")
 	fs.StringVar(&o.QLogDir, "qlog", "", "write a qlog (.sqlog) of each QUIC connection to this directory (with --link, client and server)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: wireplay probe --transport T [--addr A] [--count N] [--size S] [--json]
-       wireplay probe --link [--preset P] [--loss PCT] [--delay D] [--jitter D] [--rate KBPS] [--seed S] [--pcap FILE] [--qlog DIR] --transport T ...
+       wireplay probe --link [--preset P] [--loss PCT] [--delay D] [--jitter D] [--reorder] [--rate KBPS] [--seed S] [--pcap FILE] [--qlog DIR] --transport T ...
 
 Sends numbered messages to a wireplay endpoint and prints each RTT and a summary.
 
 With --link, no server is needed: the echo endpoints and the probe run in this process, on the two
-hosts of an emulated, impaired link (gVisor netstack). --loss, --delay, --jitter and --rate apply
-to BOTH directions, on top of --preset. The summary adds the link's packet counts per direction
-(sent, delivered, dropped by rule, duplicated) and the stack's own: TCP retransmissions (TCP_INFO)
-and QUIC packets lost (quic-go).
+hosts of an emulated, impaired link (gVisor netstack). The link flags (--loss, --delay, --jitter,
+--reorder, --duplicate, --rate, --queue, --queue-bytes, --mtu, --blackhole, --burst) apply to
+BOTH directions, each replacing its field of --preset and keeping the others (as in wireplay run).
+--jitter is delay variation; packets keep their order unless --reorder is given. The summary
+adds the link's packet counts per direction (sent, delivered, dropped by rule, duplicated) and the
+stack's own: TCP retransmissions (TCP_INFO) and QUIC packets lost (quic-go).
 
 Flags:
 `)
 		fs.PrintDefaults()
 	}
+	return p
+}
+
+func probeCmd(args []string, stdout, stderr io.Writer) int {
+	p := newProbeFlags(stderr)
+	fs, o := p.fs, &p.o
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if *useLink {
-		lo.Override.Loss = lossPct / 100
-		lo.Override.RateBitsPerSec = rateKbps * 1000
-		o.Link = &lo
+	if *p.useLink {
+		spec, err := p.link.Spec("")
+		if err != nil {
+			fmt.Fprintf(stderr, "wireplay probe: %v\n", err)
+			return 1
+		}
+		o.Link = &probe.LinkOptions{Spec: spec, Pcap: p.pcap}
 	} else {
-		var linkOnly []string
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "preset", "loss", "delay", "jitter", "rate", "seed", "pcap":
-				linkOnly = append(linkOnly, "--"+f.Name)
-			}
-		})
+		linkOnly := p.link.Given()
+		if p.pcap != "" {
+			linkOnly = append(linkOnly, "--pcap")
+		}
 		if len(linkOnly) > 0 {
 			fmt.Fprintf(stderr, "wireplay probe: %s need --link\n", strings.Join(linkOnly, ", "))
 			return 2
 		}
 	}
+	transport, timeout := p.transport, p.timeout
 	o.Transport = protocol.Transport(transport)
 	if o.Addr == "" {
 		o.Addr = map[protocol.Transport]string{
@@ -229,7 +234,7 @@ Flags:
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if _, err := probe.Run(ctx, o, stdout); err != nil {
+	if _, err := probe.Run(ctx, *o, stdout); err != nil {
 		fmt.Fprintf(stderr, "wireplay probe: %v\n", err)
 		return 1
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/linkspec"
+	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/report"
 	"github.com/wireplay/wireplay/scenarios"
 )
@@ -43,43 +45,70 @@ func (m kvFlag) Set(v string) error {
 	return nil
 }
 
-func runCmd(args []string, stdout, stderr io.Writer) int {
+// runFlags are `wireplay run`'s flags.
+type runFlags struct {
+	fs       *flag.FlagSet
+	opt      scenarios.Options
+	params   kvFlag
+	link     *linkspec.Flags
+	format   *string
+	htmlFile *string
+	timeout  *time.Duration
+}
+
+func newRunFlags(stderr io.Writer) *runFlags {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var opt scenarios.Options
-	params := kvFlag{}
-	fs.StringVar(&opt.Preset, "preset", "", "link preset (default: the scenario's own); see the list below")
-	loss := fs.Float64("loss", 0, "random loss in percent, each direction (replaces the preset)")
-	delay := fs.Duration("delay", 0, "one-way delay, each direction (replaces the preset)")
-	jitter := fs.Duration("jitter", 0, "delay jitter, each direction; reorders packets")
-	rate := fs.Int64("rate", 0, "rate limit in kbit/s, each direction")
-	fs.Int64Var(&opt.Seed, "seed", 1, "seed of the first run's link; run i uses seed+i")
-	fs.IntVar(&opt.Repeat, "repeat", 1, "number of runs; figures are given as mean ± 95% confidence interval")
-	format := fs.String("format", "table", "output: table, json or csv")
-	fs.StringVar(&opt.OutDir, "out", "", "write each run's pcapng capture and qlog into this directory")
-	htmlFile := fs.String("html", "", "write a self-contained HTML report with the charts to this file")
-	fs.Var(params, "param", "scenario parameter name=value (repeatable)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wireplay run NAME [--preset P | --loss PCT --delay D --jitter D --rate KBPS] [--seed S] [--repeat R] [--format table|json|csv] [--out DIR] [--html FILE] [--param k=v]\n\nRuns one scenario on the emulated link and prints what it measured.\n\nFlags:\n")
-		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nScenarios:\n")
+	r := &runFlags{fs: fs, params: kvFlag{}}
+	r.link = linkspec.AddFlags(fs, "default: the scenario's own",
+		"seed of the first run's link; run i uses seed+i")
+	fs.IntVar(&r.opt.Repeat, "repeat", 1, "number of runs; figures are given as mean ± 95% confidence interval")
+	r.format = fs.String("format", "table", "output: table, json or csv")
+	fs.StringVar(&r.opt.OutDir, "out", "", "write each run's pcapng capture and qlog into this directory")
+	r.htmlFile = fs.String("html", "", "write a self-contained HTML report with the charts to this file")
+	fs.Var(r.params, "param", "scenario parameter name=value (repeatable; wireplay run NAME --help lists them)")
+	r.timeout = fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	return r
+}
+
+// runUsage is `wireplay run`'s help; with a scenario named, it lists that scenario's parameters.
+func (r *runFlags) usage(w io.Writer, s *scenarios.Scenario) {
+	fmt.Fprintf(w, `Usage: wireplay run NAME [--preset P] [--loss PCT] [--delay D] [--jitter D] [--reorder] [--rate KBPS] ... [--seed S] [--repeat R] [--format table|json|csv] [--out DIR] [--html FILE] [--param k=v]
+
+Runs one scenario on the emulated link and prints what it measured.
+
+The link is the scenario's preset, or --preset's; each link flag given (--loss, --delay, --jitter,
+--reorder, --duplicate, --rate, --queue, --queue-bytes, --mtu, --blackhole, --burst) replaces its field in
+BOTH directions and keeps the others, as in wireplay probe --link. --jitter is delay variation
+only; add --reorder to let it reorder packets (before, run's --jitter also reordered).
+
+Flags:
+`)
+	r.fs.PrintDefaults()
+	if s != nil {
+		fmt.Fprintf(w, "\nParameters of %s (--param NAME=VALUE):\n", s.Name)
+		writeParams(w, s)
+	} else {
+		fmt.Fprintf(w, "\nScenarios (wireplay run NAME --help lists a scenario's parameters):\n")
 		for _, s := range scenarios.All() {
-			fmt.Fprintf(stderr, "  %-12s %s\n", s.Name, s.Summary)
-			for _, p := range s.Params {
-				fmt.Fprintf(stderr, "  %12s   --param %s=%s  %s\n", "", p.Name, p.Default, p.Help)
-			}
-		}
-		fmt.Fprintf(stderr, "\nPresets:\n")
-		for _, p := range link.Presets {
-			fmt.Fprintf(stderr, "  %-15s %s\n", p.Name, p.Description)
+			fmt.Fprintf(w, "  %-12s %s\n", s.Name, s.Summary)
 		}
 	}
+	fmt.Fprintf(w, "\nPresets:\n")
+	for _, p := range link.Presets {
+		fmt.Fprintf(w, "  %-15s %s\n", p.Name, p.Description)
+	}
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	r := newRunFlags(stderr)
+	fs, opt := r.fs, &r.opt
 	// The scenario name may come before or after the flags.
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
+	fs.Usage = func() { r.usage(stderr, scenarios.Lookup(name)) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -98,35 +127,28 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wireplay run: unknown scenario %q (wireplay scenarios lists them)\n", name)
 		return 2
 	}
+	format, htmlFile, timeout, params := r.format, r.htmlFile, r.timeout, r.params
 	if *format != "table" && *format != "json" && *format != "csv" {
 		fmt.Fprintf(stderr, "wireplay run: unknown format %q (want table, json or csv)\n", *format)
 		return 2
 	}
-	custom := false
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "loss", "delay", "jitter", "rate":
-			custom = true
-		}
-	})
-	if custom {
-		if opt.Preset != "" {
-			fmt.Fprintln(stderr, "wireplay run: give --preset or --loss/--delay/--jitter/--rate, not both")
-			return 2
-		}
-		if *loss < 0 || *loss > 100 || *delay < 0 || *jitter < 0 || *rate < 0 {
-			fmt.Fprintln(stderr, "wireplay run: --loss must be 0..100 and --delay, --jitter, --rate not negative")
-			return 2
-		}
-		set := link.Both(link.Impairment{Delay: *delay, Jitter: *jitter, Reorder: *jitter > 0, Loss: *loss / 100, RateBitsPerSec: *rate * 1000})
-		opt.Settings = &set
+	spec, err := r.link.Spec(s.Preset)
+	if err != nil { // an unknown preset
+		fmt.Fprintf(stderr, "wireplay run: %v\n", err)
+		return 1
 	}
+	ls, err := linkspec.Resolve(spec, s.Preset)
+	if err != nil { // a flag's value out of range
+		fmt.Fprintf(stderr, "wireplay run: %v\n", err)
+		return 2
+	}
+	opt.Preset, opt.Settings, opt.Seed = ls.Name(), &ls.Settings, ls.Seed
 	opt.Params = params
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	rep, err := scenarios.Run(ctx, s, opt)
+	rep, err := scenarios.Run(ctx, s, *opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "wireplay run: %v\n", err)
 		return 1
@@ -149,4 +171,37 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// writeParams lists scenario s's parameters: name, kind and unit, range, default and help.
+func writeParams(w io.Writer, s *scenarios.Scenario) {
+	if len(s.Params) == 0 {
+		fmt.Fprintln(w, "  (none)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  name\tkind\trange\tdefault\thelp")
+	for _, p := range s.Params {
+		kind := p.Kind
+		if p.Kind == protocol.ParamEnum {
+			kind = strings.Join(p.Values, "|")
+		}
+		if p.Unit != "" {
+			kind += ", " + p.Unit
+		}
+		if p.List {
+			kind = "list of " + kind
+		}
+		rng := "-"
+		switch {
+		case p.Min != "" && p.Max != "":
+			rng = p.Min + ".." + p.Max
+		case p.Min != "":
+			rng = "≥ " + p.Min
+		case p.Max != "":
+			rng = "≤ " + p.Max
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, kind, rng, p.Default, p.Help)
+	}
+	tw.Flush()
 }

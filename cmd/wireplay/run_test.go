@@ -83,9 +83,11 @@ func TestRunCSVAndErrors(t *testing.T) {
 		{[]string{"run", "teleport"}, 2, `unknown scenario "teleport"`},
 		{[]string{"run", "boundaries", "--format", "yaml"}, 2, "unknown format"},
 		{[]string{"run", "boundaries", "--preset", "moon"}, 1, `unknown preset "moon"`},
-		{[]string{"run", "boundaries", "--preset", "wifi", "--loss", "3"}, 2, "not both"},
+		// A link flag changes its field of the preset in both directions and keeps the others.
+		{[]string{"run", "boundaries", "--preset", "wifi", "--loss", "3"}, 0, "wifi (edited) (up: 20ms delay, 3% loss; down: 20ms delay, 3% loss)"},
+		{[]string{"run", "boundaries", "--jitter", "30ms"}, 2, "link up: jitter 30 ms is outside 0..delay (25 ms)"},
 		{[]string{"run", "boundaries", "--param", "nope=1"}, 1, `no parameter "nope"`},
-		{[]string{"run", "boundaries", "--loss", "300"}, 2, "0..100"},
+		{[]string{"run", "boundaries", "--loss", "300"}, 2, "link up: loss 300% is outside 0..100"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -94,5 +96,28 @@ func TestRunCSVAndErrors(t *testing.T) {
 				t.Errorf("exit %d, want %d; output %q lacks %q", code, tt.code, out.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestRunScenarioHelp: `wireplay run NAME --help` lists the scenario's parameters with their
+// kind, unit, range and default; a bad value is refused naming the parameter and the value.
+func TestRunScenarioHelp(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"run", "handshake", "--help"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"Parameters of handshake", "requests", "int, requests", "1..100", "zero_rtt", "bool", "--reorder"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("run handshake --help lacks %q:\n%s", want, out.String())
+		}
+	}
+	for arg, want := range map[string]string{
+		"requests=abc": `wireplay run: requests "abc" is not an integer`,
+		"requests=500": "wireplay run: requests 500 is outside 1..100",
+	} {
+		out.Reset()
+		if code := run([]string{"run", "handshake", "--param", arg}, &out, &out); code != 1 || strings.TrimSpace(out.String()) != want {
+			t.Errorf("--param %s: exit %d, %q, want %q", arg, code, out.String(), want)
+		}
 	}
 }
