@@ -33,7 +33,7 @@ func TestListenBacklog(t *testing.T) {
 				return
 			}
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
+			c.SetDeadline(time.Now().Add(30 * time.Second)) // a bound: SYNs dropped by the full queue wait out their RTO
 			if _, err := c.Write([]byte{1}); err != nil {
 				errs <- err
 				return

@@ -35,8 +35,8 @@ type fates struct {
 
 // newFates seeds a direction's decider: the same seed gives the same draws on every run, and the
 // two directions of one seed draw different streams.
-func newFates(seed int64, dir Direction) *fates {
-	return &fates{rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15*uint64(dir+1)))}
+func newFates(seed int64, dir Direction) fates {
+	return fates{rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15*uint64(dir+1)))}
 }
 
 // apply installs an impairment at clock now: DropNth counts from the next packet, BlackholeFor

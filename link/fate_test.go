@@ -338,3 +338,60 @@ func TestFatesJitterOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestFatesRateQueueReference: over a long run of packets of random sizes arriving at random
+// times around the rate, every verdict matches a plain FIFO written out here (departure times in
+// a slice), through many fills, drains and compactions of the queue's storage.
+func TestFatesRateQueueReference(t *testing.T) {
+	const rate = 10_000_000
+	for _, imp := range []Impairment{
+		{RateBitsPerSec: rate, QueuePackets: 300},
+		{RateBitsPerSec: rate, QueueBytes: 200_000},
+		{RateBitsPerSec: rate, QueuePackets: 5},
+	} {
+		f := newFates(1, ClientToServer)
+		f.apply(imp, t0)
+		src := rand.New(rand.NewPCG(7, 7))
+		var (
+			departures []time.Time
+			sizes      []int
+			busy       time.Time
+			now        = t0
+			drops      int
+		)
+		for i := range 20_000 {
+			size := 40 + src.IntN(1461)
+			// Mean gap ~ the serialization of a 750-byte packet, in bursts and lulls.
+			now = now.Add(time.Duration(src.ExpFloat64() * float64(600*time.Microsecond) * (0.5 + float64(i/2000%2))))
+			for len(departures) > 0 && !departures[0].After(now) {
+				departures, sizes = departures[1:], sizes[1:]
+			}
+			queuedBytes := 0
+			for _, s := range sizes {
+				queuedBytes += s
+			}
+			full := (imp.QueuePackets > 0 && len(departures) >= imp.QueuePackets) ||
+				(imp.QueueBytes > 0 && queuedBytes+size > imp.QueueBytes)
+			v := f.decide(now, size)
+			if full {
+				drops++
+				if v.Rule != RuleQueue {
+					t.Fatalf("%+v packet %d: %+v, want a queue drop", imp, v.Index, v)
+				}
+				continue
+			}
+			start := now
+			if busy.After(now) {
+				start = busy
+			}
+			busy = start.Add(time.Duration(size) * 8 * time.Second / rate)
+			departures, sizes = append(departures, busy), append(sizes, size)
+			if v.Rule != "" || v.Queued != start.Sub(now) || v.Latency != busy.Sub(now) {
+				t.Fatalf("%+v packet %d: %+v, want queued %v, latency %v", imp, v.Index, v, start.Sub(now), busy.Sub(now))
+			}
+		}
+		if drops == 0 || drops > 10_000 {
+			t.Errorf("%+v: %d queue drops of 20,000: the run did not exercise the bound", imp, drops)
+		}
+	}
+}

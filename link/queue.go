@@ -7,7 +7,8 @@ import "time"
 // each packet still in it, when its last bit leaves; it reads no clock of its own.
 type rateQueue struct {
 	busyUntil time.Time // when the last queued packet has left
-	items     []queued
+	items     []queued  // items[head:] are in the queue
+	head      int
 	bytes     int
 }
 
@@ -38,12 +39,9 @@ func serialization(size int, rate int64) time.Duration {
 // out at start (when the packets ahead of it have left) and has left at done. ok is false, and
 // the queue unchanged, when the packet does not fit (tail drop).
 func (q *rateQueue) admit(now time.Time, size int, imp Impairment) (start, done time.Time, ok bool) {
-	for len(q.items) > 0 && !q.items[0].done.After(now) {
-		q.bytes -= q.items[0].size
-		q.items = q.items[1:]
-	}
+	q.leave(now)
 	limP, limB := limits(imp)
-	if (limP > 0 && len(q.items) >= limP) || (limB > 0 && q.bytes+size > limB) {
+	if (limP > 0 && q.len() >= limP) || (limB > 0 && q.bytes+size > limB) {
 		return time.Time{}, time.Time{}, false
 	}
 	start = now
@@ -54,4 +52,22 @@ func (q *rateQueue) admit(now time.Time, size int, imp Impairment) (start, done 
 	q.items = append(q.items, queued{done: q.busyUntil, size: size})
 	q.bytes += size
 	return start, q.busyUntil, true
+}
+
+// len is the number of packets in the queue.
+func (q *rateQueue) len() int { return len(q.items) - q.head }
+
+// leave takes out the packets that have left by now. The slice is reused: emptied in place, and
+// compacted when its dead front outgrows the live part, so a queue in use allocates nothing.
+func (q *rateQueue) leave(now time.Time) {
+	for q.head < len(q.items) && !q.items[q.head].done.After(now) {
+		q.bytes -= q.items[q.head].size
+		q.head++
+	}
+	switch {
+	case q.head == len(q.items):
+		q.items, q.head = q.items[:0], 0
+	case q.head >= 64 && q.head > q.len():
+		q.items, q.head = q.items[:copy(q.items, q.items[q.head:])], 0
+	}
 }

@@ -14,7 +14,7 @@ type wire struct {
 	dir Direction
 
 	// guarded by l.mu
-	fates   *fates
+	fates   fates
 	pending pendingHeap
 	counts  Counts
 	dropped map[Rule]uint64
