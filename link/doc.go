@@ -23,6 +23,10 @@
 //     plus Delay ± Jitter (FIFO unless Reorder), plus an optional duplicate;
 //   - logs it (see Packet) and streams it to any pcapng capture.
 //
+// The fate decision reads no clock of its own: it is handed the time the packet entered, so the
+// same seed, settings and entry times always give the same fates, queue waits and delivery
+// times, which the package's tests check on made-up clocks.
+//
 // Packets due now with nothing pending are handed to the other host at once, on the sender's
 // goroutine; delayed ones wait in a per-direction heap served by one goroutine and a timer.
 // Impairments change live (SetImpairment, Apply), effective from the next packet. All delays are

@@ -63,18 +63,49 @@ func tcpPair(t testing.TB, l *Link) (client, server *TCPConn) {
 	return c.(*TCPConn), s.(*TCPConn)
 }
 
-// drain reads datagrams until idle for the given time, returning their payloads.
-func drain(pc net.PacketConn, idle time.Duration) [][]byte {
-	var got [][]byte
+// readN reads n datagrams and returns their payloads. The deadline bounds the wait on a busy
+// machine; it is not a claim about timing.
+func readN(t testing.TB, pc net.PacketConn, n int) [][]byte {
+	t.Helper()
+	got := make([][]byte, 0, n)
 	buf := make([]byte, 65536)
-	for {
-		_ = pc.SetReadDeadline(time.Now().Add(idle))
-		n, _, err := pc.ReadFrom(buf)
+	_ = pc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for len(got) < n {
+		k, _, err := pc.ReadFrom(buf)
 		if err != nil {
-			return got
+			t.Fatalf("read %d of %d datagrams: %v", len(got), n, err)
 		}
-		got = append(got, append([]byte(nil), buf[:n]...))
+		got = append(got, append([]byte(nil), buf[:k]...))
 	}
+	return got
+}
+
+// waitFor waits until cond holds, for at most 20 s: a bound for a busy machine, not a window
+// claimed. cond says what happened; the test then asserts what it wants about it.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after 20 s waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// numbers are the datagram numbers (see numbered) of payloads.
+func numbers(payloads [][]byte) []int {
+	out := make([]int, len(payloads))
+	for i, b := range payloads {
+		out[i] = numberOf(b)
+	}
+	return out
+}
+
+// udpNumber is the number (see numbered) of the datagram a logged UDP packet carries.
+func udpNumber(p Packet) int {
+	ihl := int(p.Data[0]&0x0f) * 4
+	return numberOf(p.Data[ihl+8:])
 }
 
 func numbered(i, size int) []byte {

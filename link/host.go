@@ -2,10 +2,15 @@ package link
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
 
 // TimeWait is how long a connection of this host that closed first stays in TIME-WAIT (netstack's
@@ -65,4 +70,54 @@ func (h *Host) Counters() Counters {
 		UDPUnknownPort:       st.UDP.UnknownPortErrors.Value(),
 		UDPReceiveBufferFull: st.UDP.ReceiveBufferErrors.Value(),
 	}
+}
+
+// newHost builds one host: a netstack with IPv4, TCP (SACK, the configured congestion control and
+// buffers) and UDP, its one NIC n and its address.
+func newHost(name string, addr netip.Addr, n *nic, cfg Config) (*Host, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols: []stack.NetworkProtocolFactory{
+			ipv4.NewProtocolWithOptions(ipv4.Options{AllowExternalLoopbackTraffic: true}),
+		},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
+		HandleLocal:        true,
+	})
+	fail := func(what string, terr tcpip.Error) (*Host, error) {
+		s.Close()
+		s.Wait()
+		return nil, fmt.Errorf("link: %s host: %s: %s", name, what, terr)
+	}
+	sack := tcpip.TCPSACKEnabled(true)
+	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); terr != nil {
+		return fail("enable SACK", terr)
+	}
+	cc := tcpip.CongestionControlOption(cfg.CongestionControl)
+	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &cc); terr != nil {
+		return fail("congestion control", terr)
+	}
+	buf := cfg.TCPBufferBytes
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: buf, Max: 4 * buf}
+	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); terr != nil {
+		return fail("send buffer", terr)
+	}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: buf, Max: 4 * buf}
+	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); terr != nil {
+		return fail("receive buffer", terr)
+	}
+	mod := tcpip.TCPModerateReceiveBufferOption(true)
+	if terr := s.SetTransportProtocolOption(tcp.ProtocolNumber, &mod); terr != nil {
+		return fail("receive buffer moderation", terr)
+	}
+	if terr := s.CreateNIC(1, n); terr != nil {
+		return fail("create NIC", terr)
+	}
+	pa := tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(addr.As4()), PrefixLen: 24},
+	}
+	if terr := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); terr != nil {
+		return fail("add address", terr)
+	}
+	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
+	return &Host{name: name, s: s, addr: addr, mss: uint32(cfg.MTU - 52)}, nil
 }

@@ -1,7 +1,9 @@
 package link
 
 import (
+	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,13 +76,16 @@ func TestHostTimeWait(t *testing.T) {
 		t.Fatal("server read no EOF")
 	}
 	server.Close()
-	// The client reaches TIME-WAIT when the server's FIN arrives: wait for it on the wire.
-	for range 1000 {
-		if client.TimeWait() {
-			break
+	// The client reaches TIME-WAIT when its stack has taken in the server's FIN.
+	waitFor(t, "the server's FIN on the wire", func() bool {
+		for _, p := range l.Packets() {
+			if p.Dir == ServerToClient && p.Decoded.Flags&FlagFIN != 0 {
+				return true
+			}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
+	waitFor(t, "the client to leave FIN-WAIT", func() bool { return !strings.HasPrefix(client.State(), "FIN-WAIT") })
 	if !client.TimeWait() || client.State() != StateTimeWait {
 		t.Errorf("active closer in %q, want %s", client.State(), StateTimeWait)
 	}
@@ -95,6 +100,7 @@ func TestHostCounters(t *testing.T) {
 		for {
 			n, err := server.Read(b)
 			if err != nil {
+				server.Close() // after the client's FIN
 				return
 			}
 			server.Write(b[:n])
@@ -105,16 +111,14 @@ func TestHostCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = client.SetReadDeadline(time.Now().Add(20 * time.Second))
-	got := 0
-	b := make([]byte, 65536)
-	for got < len(msg) {
-		n, err := client.Read(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got += n
+	if _, err := io.ReadFull(client, make([]byte, len(msg))); err != nil {
+		t.Fatal(err)
 	}
-	waitQuiet(t, l, 100*time.Millisecond)
+	// Close in order and wait until the server has taken the client's last ACK: then every
+	// segment of the connection has been sent, carried and counted, and none will follow.
+	client.Close()
+	waitFor(t, "the server to close after the client's FIN", func() bool { return server.Closed() })
+	waitFor(t, "the client's TIME-WAIT", client.TimeWait)
 	cc, sc := l.Client().Counters(), l.Server().Counters()
 	c2s, s2c := l.Counts(ClientToServer), l.Counts(ServerToClient)
 	if cc.TCPSegmentsSent != c2s.Sent || sc.TCPSegmentsSent != s2c.Sent {
