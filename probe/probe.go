@@ -140,90 +140,73 @@ func waitQLog(q *transports.QLog) {
 
 // probe runs the probe against tg over o.Network and returns the summary, not yet written.
 func probe(ctx context.Context, o Options, tg transports.Target, out io.Writer) (Summary, error) {
-	sum := Summary{Type: "summary", Transport: o.Transport, Addr: o.Addr}
-	events := make(chan protocol.Event, 1024)
+	p := &probeRun{
+		o:       o,
+		out:     out,
+		sum:     Summary{Type: "summary", Transport: o.Transport, Addr: o.Addr},
+		events:  make(chan protocol.Event, 1024),
+		results: map[uint64]*Result{},
+	}
 	c, err := transports.Dial(ctx, o.Network, o.Transport, tg, transports.ClientOptions{
 		LossTimeout: o.LossTimeout,
 		Emit: func(e protocol.Event) {
 			if e.Type == protocol.EventConnected {
-				sum.HandshakeMicros = e.DurMicros
+				p.sum.HandshakeMicros = e.DurMicros
 			}
 			select {
-			case events <- e:
+			case p.events <- e:
 			case <-ctx.Done():
 			}
 		},
 	})
 	if err != nil {
-		return sum, err
+		return p.sum, err
 	}
 	defer c.Close()
 
-	results := map[uint64]*Result{}
-	var rtts []int64
-	var lastDone uint64
-	settled := 0
-	handle := func(e protocol.Event) error {
-		switch e.Type {
-		case protocol.EventRead:
-			for _, m := range e.Msgs {
-				if r := results[m]; r != nil {
-					r.Reads++
-				}
-			}
-		case protocol.EventComplete, protocol.EventLost:
-			r := results[e.Msg]
-			if r == nil || r.RTTMicros != 0 || r.Lost {
-				return nil
-			}
-			settled++
-			if e.Type == protocol.EventLost {
-				r.Lost = true
-				sum.Lost++
-			} else {
-				r.RTTMicros = e.DurMicros
-				rtts = append(rtts, e.DurMicros)
-				sum.Received++
-				if e.Msg < lastDone {
-					sum.OutOfOrder++
-				}
-				lastDone = max(lastDone, e.Msg)
-			}
-			return emitLine(out, o.JSON, r)
-		case protocol.EventError, protocol.EventClosed:
-			return fmt.Errorf("probe %s: %s", o.Transport, e.Error)
-		}
-		return nil
+	if err := p.sendAll(ctx, c); err != nil {
+		return p.sum, err
 	}
-	wait := func(until func() bool) error {
-		for !until() {
-			select {
-			case e := <-events:
-				if err := handle(e); err != nil {
-					return err
-				}
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
+	if err := p.wait(ctx, func() bool { return p.settled == p.sum.Sent }); err != nil {
+		return p.sum, err
 	}
-	msgs := transports.Numbered(o.Count, o.Size)
+	p.summarize(c.Stats())
+	return p.sum, nil
+}
+
+// probeRun is one probe's state: the summary so far, each message's result, and the round trips
+// of those that came back.
+type probeRun struct {
+	o      Options
+	out    io.Writer
+	sum    Summary
+	events chan protocol.Event // the client's events, in order
+
+	results  map[uint64]*Result
+	rtts     []int64 // µs, of the messages echoed
+	lastDone uint64  // highest message number echoed so far
+	settled  int     // messages echoed or lost
+}
+
+// sendAll sends o.Count numbered messages: each after the previous one settled, or with
+// o.Interval, every o.Interval, handling events in between.
+func (p *probeRun) sendAll(ctx context.Context, c *transports.Client) error {
+	msgs := transports.Numbered(p.o.Count, p.o.Size)
 	for i, m := range msgs {
 		n, err := c.Send(0, m)
 		if err != nil {
-			return sum, err
+			return err
 		}
-		results[n] = &Result{Type: "message", Msg: n, Bytes: len(m)}
-		sum.Sent++
-		if o.Interval == 0 {
-			if err := wait(func() bool { return settled == i+1 }); err != nil {
-				return sum, err
+		p.results[n] = &Result{Type: "message", Msg: n, Bytes: len(m)}
+		p.sum.Sent++
+		if p.o.Interval == 0 {
+			if err := p.wait(ctx, func() bool { return p.settled == i+1 }); err != nil {
+				return err
 			}
 			continue
 		}
-		timer := time.NewTimer(o.Interval)
-		err = wait(func() bool {
+		timer := time.NewTimer(p.o.Interval)
+		err = p.wait(ctx, func() bool {
 			select {
 			case <-timer.C:
 				return true
@@ -233,31 +216,82 @@ func probe(ctx context.Context, o Options, tg transports.Target, out io.Writer) 
 		})
 		timer.Stop()
 		if err != nil {
-			return sum, err
+			return err
 		}
 	}
-	if err := wait(func() bool { return settled == sum.Sent }); err != nil {
-		return sum, err
+	return nil
+}
+
+// wait handles events until until reports true, an event fails the probe, or ctx ends.
+func (p *probeRun) wait(ctx context.Context, until func() bool) error {
+	for !until() {
+		select {
+		case e := <-p.events:
+			if err := p.handle(e); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	sum.Stats = c.Stats()
-	if s := sum.Stats; s != nil {
+	return nil
+}
+
+// handle takes one client event into the results and the summary, writing a message's line when
+// it settles (echoed or lost; only the first settling counts).
+func (p *probeRun) handle(e protocol.Event) error {
+	switch e.Type {
+	case protocol.EventRead:
+		for _, m := range e.Msgs {
+			if r := p.results[m]; r != nil {
+				r.Reads++
+			}
+		}
+	case protocol.EventComplete, protocol.EventLost:
+		r := p.results[e.Msg]
+		if r == nil || r.RTTMicros != 0 || r.Lost {
+			return nil
+		}
+		p.settled++
+		if e.Type == protocol.EventLost {
+			r.Lost = true
+			p.sum.Lost++
+		} else {
+			r.RTTMicros = e.DurMicros
+			p.rtts = append(p.rtts, e.DurMicros)
+			p.sum.Received++
+			if e.Msg < p.lastDone {
+				p.sum.OutOfOrder++
+			}
+			p.lastDone = max(p.lastDone, e.Msg)
+		}
+		return emitLine(p.out, p.o.JSON, r)
+	case protocol.EventError, protocol.EventClosed:
+		return fmt.Errorf("probe %s: %s", p.o.Transport, e.Error)
+	}
+	return nil
+}
+
+// summarize completes the summary with the client's stats and the round trips' percentiles.
+func (p *probeRun) summarize(stats *protocol.Stats) {
+	p.sum.Stats = stats
+	if s := stats; s != nil {
 		if s.Seq != nil {
-			sum.Duplicated = int(s.Seq.Duplicated)
+			p.sum.Duplicated = int(s.Seq.Duplicated)
 		}
 		if s.TCP != nil {
-			sum.TCPRetransmissions = &s.TCP.TotalRetrans
+			p.sum.TCPRetransmissions = &s.TCP.TotalRetrans
 		}
 		if s.QUIC != nil {
-			sum.QUICPacketsLost = &s.QUIC.PacketsLost
+			p.sum.QUICPacketsLost = &s.QUIC.PacketsLost
 		}
 	}
-	slices.Sort(rtts)
-	if len(rtts) > 0 {
-		sum.P50Micros = percentile(rtts, 0.50)
-		sum.P99Micros = percentile(rtts, 0.99)
-		sum.MinMicros, sum.MaxMicros = rtts[0], rtts[len(rtts)-1]
+	slices.Sort(p.rtts)
+	if rtts := p.rtts; len(rtts) > 0 {
+		p.sum.P50Micros = percentile(rtts, 0.50)
+		p.sum.P99Micros = percentile(rtts, 0.99)
+		p.sum.MinMicros, p.sum.MaxMicros = rtts[0], rtts[len(rtts)-1]
 	}
-	return sum, nil
 }
 
 // percentile of sorted values, nearest rank.

@@ -92,6 +92,16 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 		return nil, err
 	}
 
+	points := tpGrid(rtts, trs, losses)
+	if err := tpMeasure(ctx, env, points, total, limit, serverTLS); err != nil {
+		return nil, err
+	}
+	return tpReport(points, trs, rtts, losses), nil
+}
+
+// tpGrid lists the grid's points, RTT outermost, then transport, then loss: the order the
+// report's series and table rows follow.
+func tpGrid(rtts []time.Duration, trs []string, losses []float64) []*tpPoint {
 	var points []*tpPoint
 	for _, rtt := range rtts {
 		for _, tr := range trs {
@@ -100,30 +110,47 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 			}
 		}
 	}
+	return points
+}
+
+// tpMeasure runs every point's transfer, at most tpParallel at once, and fills in the points. It
+// returns the first failure in grid order.
+func tpMeasure(ctx context.Context, env *Env, points []*tpPoint, total int64, limit time.Duration, serverTLS *tls.Config) error {
 	sem := make(chan struct{}, tpParallel)
 	var wg sync.WaitGroup
 	for _, p := range points {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			settings := env.Settings
-			up, down := settings.ClientToServer, settings.ServerToClient
-			up.Delay += p.rtt / 2
-			down.Delay += p.rtt - p.rtt/2
-			up.Loss = p.loss
-			up.DropNth, down.DropNth = 0, 0
-			up.BlackholeFor, down.BlackholeFor = 0, 0
-			settings = link.Settings{ClientToServer: up, ServerToClient: down}
+			settings := tpPointSettings(env.Settings, p)
 			p.got, p.elapsed, p.done, p.err = tpBulkTransfer(ctx, settings, env.Seed, p.transport, total, limit, serverTLS, env.QUICConfig())
 		})
 	}
 	wg.Wait()
 	for _, p := range points {
 		if p.err != nil {
-			return nil, fmt.Errorf("throughput %s at %v RTT, %g%% loss: %w", p.transport, p.rtt, p.loss*100, p.err)
+			return fmt.Errorf("throughput %s at %v RTT, %g%% loss: %w", p.transport, p.rtt, p.loss*100, p.err)
 		}
 	}
+	return nil
+}
 
+// tpPointSettings is the link of one point: the preset's, with the point's RTT split evenly
+// between the directions, its loss on the data (client-to-server) direction, and no scripted
+// drop or blackhole.
+func tpPointSettings(base link.Settings, p *tpPoint) link.Settings {
+	up, down := base.ClientToServer, base.ServerToClient
+	up.Delay += p.rtt / 2
+	down.Delay += p.rtt - p.rtt/2
+	up.Loss = p.loss
+	up.DropNth, down.DropNth = 0, 0
+	up.BlackholeFor, down.BlackholeFor = 0, 0
+	return link.Settings{ClientToServer: up, ServerToClient: down}
+}
+
+// tpReport turns the measured grid into the lesson's result: per RTT, one goodput series per
+// transport and the dashed Mathis bound; one table row and one metric per point; the conclusion.
+func tpReport(points []*tpPoint, trs []string, rtts []time.Duration, losses []float64) *Result {
 	res := &Result{}
 	const chart = "Goodput vs loss"
 	tbl := Table{Title: "Goodput per grid point", Columns: []string{"transport", "RTT", "loss", "arrived", "time", "goodput", "Mathis bound"}}
@@ -137,30 +164,40 @@ func runThroughput(ctx context.Context, env *Env) (*Result, error) {
 				s.Points = append(s.Points, Point{X: p.loss * 100, Y: tpRound2(p.mbps())})
 				name := fmt.Sprintf("goodput_%s_loss%g", rtt, p.loss*100)
 				res.Metrics = append(res.Metrics, Metric{Transport: tr, Name: name, Unit: "Mbit/s", Value: tpRound2(p.mbps())})
-				bound := "∞"
-				if b := tpMathisMbps(p.rtt, p.loss); !math.IsInf(b, 1) {
-					bound = fmt.Sprintf("%.2f Mbit/s", b)
-				}
-				arrived := fmt.Sprintf("%d B", p.got)
-				if !p.done {
-					arrived += " (capped)"
-				}
-				tbl.Rows = append(tbl.Rows, []string{tr, rtt.String(), fmt.Sprintf("%g%%", p.loss*100), arrived,
-					fmt.Sprintf("%.0f ms", millis(p.elapsed)), fmt.Sprintf("%.2f Mbit/s", p.mbps()), bound})
+				tbl.Rows = append(tbl.Rows, tpRow(p))
 			}
 			res.Series = append(res.Series, s)
 		}
-		ref := Series{Chart: chart, Name: fmt.Sprintf("Mathis bound %v", rtt), XLabel: "loss %", YLabel: "Mbit/s", Style: "dashed"}
-		for _, loss := range losses {
-			if loss > 0 {
-				ref.Points = append(ref.Points, Point{X: loss * 100, Y: tpRound2(tpMathisMbps(rtt, loss))})
-			}
-		}
-		res.Series = append(res.Series, ref)
+		res.Series = append(res.Series, tpBoundSeries(chart, rtt, losses))
 	}
 	res.Tables = append(res.Tables, tbl)
 	res.Conclusion = tpConclusion(points, trs, rtts, losses)
-	return res, nil
+	return res
+}
+
+// tpRow is one point's row of the goodput table.
+func tpRow(p *tpPoint) []string {
+	bound := "∞"
+	if b := tpMathisMbps(p.rtt, p.loss); !math.IsInf(b, 1) {
+		bound = fmt.Sprintf("%.2f Mbit/s", b)
+	}
+	arrived := fmt.Sprintf("%d B", p.got)
+	if !p.done {
+		arrived += " (capped)"
+	}
+	return []string{p.transport, p.rtt.String(), fmt.Sprintf("%g%%", p.loss*100), arrived,
+		fmt.Sprintf("%.0f ms", millis(p.elapsed)), fmt.Sprintf("%.2f Mbit/s", p.mbps()), bound}
+}
+
+// tpBoundSeries is the dashed Mathis bound at rtt over the grid's non-zero losses.
+func tpBoundSeries(chart string, rtt time.Duration, losses []float64) Series {
+	ref := Series{Chart: chart, Name: fmt.Sprintf("Mathis bound %v", rtt), XLabel: "loss %", YLabel: "Mbit/s", Style: "dashed"}
+	for _, loss := range losses {
+		if loss > 0 {
+			ref.Points = append(ref.Points, Point{X: loss * 100, Y: tpRound2(tpMathisMbps(rtt, loss))})
+		}
+	}
+	return ref
 }
 
 func tpRound2(v float64) float64 { return math.Round(v*100) / 100 }
@@ -211,109 +248,31 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 	}()
 	at := net.JoinHostPort(l.ServerAddr().String(), "0")
 
-	var write func(context.Context, []byte) error
+	var write tpWriter
 	chunk := 32 << 10
 	switch transport {
 	case "tcp":
-		ln, err := transports.ListenTCP(ctx, l.Server(), at)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		g.Add(ln.Close)
-		g.Go(func() {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			stop := context.AfterFunc(ctx, func() { c.Close() })
-			defer stop()
-			sk.readFrom(c)
-		})
-		c, err := transports.DialTCP(ctx, l.Client(), ln.Addr().String(), transports.TCPOptions{})
-		if err != nil {
-			return 0, 0, false, err
-		}
-		g.Add(c.Close)
-		write = func(ctx context.Context, b []byte) error {
-			dl, _ := ctx.Deadline()
-			c.SetWriteDeadline(dl)
-			_, err := c.Write(b)
-			return err
-		}
+		write, err = tpOpenTCP(ctx, l, at, &g, sk)
 	case "quic":
-		ln, err := transports.ListenQUIC(ctx, l.Server(), at, transports.QUICOptions{TLS: serverTLS, Config: qconf})
-		if err != nil {
-			return 0, 0, false, err
-		}
-		g.Add(ln.Close)
-		g.Go(func() {
-			c, err := ln.Accept(ctx)
-			if err != nil {
-				return
-			}
-			defer c.CloseWithError(0, "")
-			s, err := c.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			stop := context.AfterFunc(ctx, func() { s.CancelRead(0) })
-			defer stop()
-			sk.readFrom(s)
-		})
-		conn, err := transports.DialQUIC(ctx, l.Client(), ln.Addr().String(), transports.QUICOptions{
-			TLS: transports.ClientTLSConfig(serverTLS), Config: qconf,
-			LocalAddr: net.JoinHostPort(l.ClientAddr().String(), "0"),
-		})
-		if err != nil {
-			return 0, 0, false, err
-		}
-		g.Add(conn.Close)
-		s, err := conn.OpenStreamSync(ctx)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		write = func(ctx context.Context, b []byte) error {
-			dl, _ := ctx.Deadline()
-			s.SetWriteDeadline(dl)
-			_, err := s.Write(b)
-			return err
-		}
+		write, err = tpOpenQUIC(ctx, l, at, &g, sk, serverTLS, qconf)
 	case "ws":
-		h, err := transports.ListenWS(ctx, l.Server(), at, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := websocket.Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.CloseNow()
-			c.SetReadLimit(1 << 20)
-			for {
-				_, rd, err := c.Reader(r.Context())
-				if err != nil {
-					return
-				}
-				if sk.readFrom(rd) {
-					return
-				}
-			}
-		}))
-		if err != nil {
-			return 0, 0, false, err
-		}
-		g.Add(h.Close)
-		c, err := transports.DialWS(ctx, l.Client(), "ws://"+h.Addr().String()+"/", transports.WSOptions{})
-		if err != nil {
-			return 0, 0, false, err
-		}
-		g.Add(c.CloseNow)
+		write, err = tpOpenWS(ctx, l, at, &g, sk)
 		chunk = 16 << 10
-		write = func(ctx context.Context, b []byte) error {
-			return c.Write(ctx, websocket.MessageBinary, b)
-		}
 	default:
-		return 0, 0, false, fmt.Errorf("unknown transport %q", transport)
+		err = fmt.Errorf("unknown transport %q", transport)
 	}
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return tpSend(ctx, &g, sk, write, chunk, total, limit)
+}
 
+// tpWriter writes one chunk of the transfer, giving up at ctx's deadline.
+type tpWriter func(context.Context, []byte) error
+
+// tpSend writes total bytes in chunks through write, from now until they have all arrived at sk
+// or limit has passed, and reports as tpBulkTransfer does. The writer runs in g.
+func tpSend(ctx context.Context, g *transports.Group, sk *tpSink, write tpWriter, chunk int, total int64, limit time.Duration) (got int64, elapsed time.Duration, done bool, err error) {
 	start := time.Now()
 	sk.start(start)
 	wctx, wcancel := context.WithDeadline(ctx, start.Add(limit))
@@ -340,6 +299,114 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 		return got, 0, false, err
 	}
 	return got, limit, false, nil
+}
+
+// tpOpenTCP listens on the server host at at, with a sink reading the one connection it accepts,
+// and dials it from the client host. Everything it opens is closed with g.
+func tpOpenTCP(ctx context.Context, l *link.Link, at string, g *transports.Group, sk *tpSink) (tpWriter, error) {
+	ln, err := transports.ListenTCP(ctx, l.Server(), at)
+	if err != nil {
+		return nil, err
+	}
+	g.Add(ln.Close)
+	g.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		defer stop()
+		sk.readFrom(c)
+	})
+	c, err := transports.DialTCP(ctx, l.Client(), ln.Addr().String(), transports.TCPOptions{})
+	if err != nil {
+		return nil, err
+	}
+	g.Add(c.Close)
+	return func(ctx context.Context, b []byte) error {
+		dl, _ := ctx.Deadline()
+		c.SetWriteDeadline(dl)
+		_, err := c.Write(b)
+		return err
+	}, nil
+}
+
+// tpOpenQUIC listens for QUIC on the server host at at, with a sink reading the first stream of
+// the one connection it accepts, and dials it from the client host, opening that stream. Everything
+// it opens is closed with g.
+func tpOpenQUIC(ctx context.Context, l *link.Link, at string, g *transports.Group, sk *tpSink, serverTLS *tls.Config, qconf *quic.Config) (tpWriter, error) {
+	ln, err := transports.ListenQUIC(ctx, l.Server(), at, transports.QUICOptions{TLS: serverTLS, Config: qconf})
+	if err != nil {
+		return nil, err
+	}
+	g.Add(ln.Close)
+	g.Go(func() {
+		c, err := ln.Accept(ctx)
+		if err != nil {
+			return
+		}
+		defer c.CloseWithError(0, "")
+		s, err := c.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		stop := context.AfterFunc(ctx, func() { s.CancelRead(0) })
+		defer stop()
+		sk.readFrom(s)
+	})
+	conn, err := transports.DialQUIC(ctx, l.Client(), ln.Addr().String(), transports.QUICOptions{
+		TLS: transports.ClientTLSConfig(serverTLS), Config: qconf,
+		LocalAddr: net.JoinHostPort(l.ClientAddr().String(), "0"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.Add(conn.Close)
+	s, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, b []byte) error {
+		dl, _ := ctx.Deadline()
+		s.SetWriteDeadline(dl)
+		_, err := s.Write(b)
+		return err
+	}, nil
+}
+
+// tpOpenWS serves WebSocket on the server host at at, with a sink reading every message of the
+// connection, and dials it from the client host. Everything it opens is closed with g.
+func tpOpenWS(ctx context.Context, l *link.Link, at string, g *transports.Group, sk *tpSink) (tpWriter, error) {
+	h, err := transports.ListenWS(ctx, l.Server(), at, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(1 << 20)
+		for {
+			_, rd, err := c.Reader(r.Context())
+			if err != nil {
+				return
+			}
+			if sk.readFrom(rd) {
+				return
+			}
+		}
+	}))
+	if err != nil {
+		return nil, err
+	}
+	g.Add(h.Close)
+	c, err := transports.DialWS(ctx, l.Client(), "ws://"+h.Addr().String()+"/", transports.WSOptions{})
+	if err != nil {
+		return nil, err
+	}
+	g.Add(c.CloseNow)
+	return func(ctx context.Context, b []byte) error {
+		return c.Write(ctx, websocket.MessageBinary, b)
+	}, nil
 }
 
 // tpSink counts the bytes that arrive and when the last of them did.

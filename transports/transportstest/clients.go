@@ -58,103 +58,116 @@ func (r *Recorder) WaitFor(t testing.TB, timeout time.Duration, ok func(protocol
 // echoed in order with their text, every read's bytes accounted for, stats, and a clean close.
 func TestClients(t *testing.T, n netx.Network, target transports.Target) {
 	for _, tr := range protocol.Transports {
-		t.Run(string(tr), func(t *testing.T) {
-			rec := NewRecorder()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, err := transports.Dial(ctx, n, tr, target, transports.ClientOptions{Emit: rec.Emit, LossTimeout: 3 * time.Second})
-			if err != nil {
-				t.Fatalf("dial: %v", err)
-			}
-			t.Cleanup(func() { c.Close() })
-			evs := rec.WaitFor(t, time.Second, func(e protocol.Event) bool { return e.Type == protocol.EventConnected })
-			if evs[0].Type != protocol.EventDial {
-				t.Errorf("first event %q, want dial", evs[0].Type)
-			}
-			if d := evs[len(evs)-1].DurMicros; d <= 0 {
-				t.Errorf("handshake duration %d µs, want > 0", d)
-			}
+		t.Run(string(tr), func(t *testing.T) { testClient(t, n, target, tr) })
+	}
+}
 
-			t.Run("one message", func(t *testing.T) {
-				msg := []byte("hello, " + string(tr))
-				n, err := c.Send(7, msg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				evs := rec.WaitFor(t, 5*time.Second, func(e protocol.Event) bool {
-					return e.Type == protocol.EventComplete && e.Msg == n
-				})
-				done := evs[len(evs)-1]
-				if done.Text != string(msg) || done.Req != 7 || done.DurMicros <= 0 || done.Transport != tr {
-					t.Errorf("complete event %+v, want text %q, req 7, rtt > 0", done, msg)
-				}
-			})
+// testClient runs the suite for one transport: the subtests share one connection, in order, so
+// the stats subtest sees the frames and datagrams the messages before it sent.
+func testClient(t *testing.T, n netx.Network, target transports.Target, tr protocol.Transport) {
+	rec := NewRecorder()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := transports.Dial(ctx, n, tr, target, transports.ClientOptions{Emit: rec.Emit, LossTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	evs := rec.WaitFor(t, time.Second, func(e protocol.Event) bool { return e.Type == protocol.EventConnected })
+	if evs[0].Type != protocol.EventDial {
+		t.Errorf("first event %q, want dial", evs[0].Type)
+	}
+	if d := evs[len(evs)-1].DurMicros; d <= 0 {
+		t.Errorf("handshake duration %d µs, want > 0", d)
+	}
 
-			t.Run("pipelined", func(t *testing.T) {
-				msgs := transports.Numbered(20, 100)
-				var nums []uint64
-				for _, m := range msgs {
-					n, err := c.Send(8, m)
-					if err != nil {
-						t.Fatal(err)
-					}
-					nums = append(nums, n)
-				}
-				var got []protocol.Event
-				readBytes := 0
-				rec.WaitFor(t, 10*time.Second, func(e protocol.Event) bool {
-					switch e.Type {
-					case protocol.EventComplete:
-						got = append(got, e)
-					case protocol.EventRead:
-						readBytes += e.Bytes
-					}
-					return len(got) == len(msgs)
-				})
-				want := 0
-				for i, e := range got {
-					if e.Msg != nums[i] || !bytes.Equal([]byte(e.Text), msgs[i][:min(64, len(msgs[i]))]) {
-						t.Errorf("complete %d: msg %d text %q, want msg %d text %q", i, e.Msg, e.Text, nums[i], msgs[i][:64])
-					}
-					want += len(msgs[i])
-				}
-				if tr == protocol.UDP || tr == protocol.QUICDgram {
-					want += len(msgs) * transports.DatagramHeader
-				}
-				if readBytes != want {
-					t.Errorf("reads returned %d bytes in all, want %d", readBytes, want)
-				}
-			})
+	t.Run("one message", func(t *testing.T) { testOneMessage(t, c, rec, tr) })
+	t.Run("pipelined", func(t *testing.T) { testPipelined(t, c, rec, tr) })
+	t.Run("stats", func(t *testing.T) { testStats(t, c.Stats(), tr) })
 
-			t.Run("stats", func(t *testing.T) {
-				s := c.Stats()
-				switch tr {
-				case protocol.TCP:
-					if s == nil || s.TCP == nil || s.TCP.BytesSent == 0 {
-						t.Errorf("tcp stats %+v, want bytes sent", s)
-					}
-				case protocol.QUICStream, protocol.QUICDgram:
-					if s == nil || s.QUIC == nil || s.QUIC.PacketsSent == 0 || s.QUIC.SmoothedRTTMicros == 0 {
-						t.Errorf("quic stats %+v, want packets and rtt", s)
-					}
-				case protocol.WS:
-					if s == nil || s.WS == nil || s.WS.FramesReceived != 21 {
-						t.Errorf("ws stats %+v, want 21 frames received", s)
-					}
-				}
-				if tr == protocol.UDP || tr == protocol.QUICDgram {
-					if s == nil || s.Seq == nil || s.Seq.Sent != 21 || s.Seq.Received != 21 || s.Seq.Lost != 0 {
-						t.Errorf("seq stats %+v, want 21 sent and received", s)
-					}
-				}
-			})
+	if err := c.Close(); err != nil && tr != protocol.UDP {
+		t.Logf("close: %v", err)
+	}
+	if _, err := c.Send(9, []byte("after close")); err == nil {
+		t.Error("send after close succeeded")
+	}
+}
 
-			if err := c.Close(); err != nil && tr != protocol.UDP {
-				t.Logf("close: %v", err)
-			}
-			if _, err := c.Send(9, []byte("after close")); err == nil {
-				t.Error("send after close succeeded")
-			}
-		})
+// testOneMessage sends one message and checks its complete event: the text echoed whole, the
+// request, a round trip and the transport.
+func testOneMessage(t *testing.T, c *transports.Client, rec *Recorder, tr protocol.Transport) {
+	msg := []byte("hello, " + string(tr))
+	n, err := c.Send(7, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := rec.WaitFor(t, 5*time.Second, func(e protocol.Event) bool {
+		return e.Type == protocol.EventComplete && e.Msg == n
+	})
+	done := evs[len(evs)-1]
+	if done.Text != string(msg) || done.Req != 7 || done.DurMicros <= 0 || done.Transport != tr {
+		t.Errorf("complete event %+v, want text %q, req 7, rtt > 0", done, msg)
+	}
+}
+
+// testPipelined sends 20 messages without waiting and checks that all complete in order with
+// their text, and that the reads returned every byte echoed (with each datagram's header).
+func testPipelined(t *testing.T, c *transports.Client, rec *Recorder, tr protocol.Transport) {
+	msgs := transports.Numbered(20, 100)
+	var nums []uint64
+	for _, m := range msgs {
+		n, err := c.Send(8, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nums = append(nums, n)
+	}
+	var got []protocol.Event
+	readBytes := 0
+	rec.WaitFor(t, 10*time.Second, func(e protocol.Event) bool {
+		switch e.Type {
+		case protocol.EventComplete:
+			got = append(got, e)
+		case protocol.EventRead:
+			readBytes += e.Bytes
+		}
+		return len(got) == len(msgs)
+	})
+	want := 0
+	for i, e := range got {
+		if e.Msg != nums[i] || !bytes.Equal([]byte(e.Text), msgs[i][:min(64, len(msgs[i]))]) {
+			t.Errorf("complete %d: msg %d text %q, want msg %d text %q", i, e.Msg, e.Text, nums[i], msgs[i][:64])
+		}
+		want += len(msgs[i])
+	}
+	if tr == protocol.UDP || tr == protocol.QUICDgram {
+		want += len(msgs) * transports.DatagramHeader
+	}
+	if readBytes != want {
+		t.Errorf("reads returned %d bytes in all, want %d", readBytes, want)
+	}
+}
+
+// testStats checks the client's stats after the 21 messages of the subtests before it: the
+// transport's own counters, and for datagram transports the sequence counts.
+func testStats(t *testing.T, s *protocol.Stats, tr protocol.Transport) {
+	switch tr {
+	case protocol.TCP:
+		if s == nil || s.TCP == nil || s.TCP.BytesSent == 0 {
+			t.Errorf("tcp stats %+v, want bytes sent", s)
+		}
+	case protocol.QUICStream, protocol.QUICDgram:
+		if s == nil || s.QUIC == nil || s.QUIC.PacketsSent == 0 || s.QUIC.SmoothedRTTMicros == 0 {
+			t.Errorf("quic stats %+v, want packets and rtt", s)
+		}
+	case protocol.WS:
+		if s == nil || s.WS == nil || s.WS.FramesReceived != 21 {
+			t.Errorf("ws stats %+v, want 21 frames received", s)
+		}
+	}
+	if tr == protocol.UDP || tr == protocol.QUICDgram {
+		if s == nil || s.Seq == nil || s.Seq.Sent != 21 || s.Seq.Received != 21 || s.Seq.Lost != 0 {
+			t.Errorf("seq stats %+v, want 21 sent and received", s)
+		}
 	}
 }
