@@ -73,10 +73,7 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 		added = append(added, fmt.Sprintf("%g%% duplication", dup*100))
 	}
 
-	var eo transports.EchoOptions
-	if env.QLog != nil {
-		eo.QUICTracer = env.QLog.Tracer
-	}
+	eo := transports.EchoOptions{QUICTracer: env.QUICTracer()}
 	hosts, err := transports.StartEcho(ctx, env.Link.Server(), env.Link.ServerAddr().String(), eo)
 	if err != nil {
 		return nil, err

@@ -2,11 +2,15 @@ package scenarios
 
 import (
 	"context"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wireplay/wireplay/observe"
 	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/transports"
 	"go.uber.org/goleak"
 )
 
@@ -54,8 +58,8 @@ func TestRunProgressPackets(t *testing.T) {
 		if e.Type != protocol.EventPackets {
 			t.Fatalf("event %+v, want packets", e)
 		}
-		if len(e.Packets) > ProgressBatch {
-			t.Errorf("event of %d packets, over %d", len(e.Packets), ProgressBatch)
+		if len(e.Packets) > observe.MaxBatch {
+			t.Errorf("event of %d packets, over %d", len(e.Packets), observe.MaxBatch)
 		}
 		if e.Skipped != 0 {
 			t.Errorf("skipped %d of a small run", e.Skipped)
@@ -122,7 +126,7 @@ func TestRunProgressBounded(t *testing.T) {
 	evs := c.events()
 	var shown, skipped uint64
 	for _, e := range evs {
-		if len(e.Packets) > ProgressBatch {
+		if len(e.Packets) > observe.MaxBatch {
 			t.Errorf("event of %d packets", len(e.Packets))
 		}
 		shown += uint64(len(e.Packets))
@@ -137,5 +141,75 @@ func TestRunProgressBounded(t *testing.T) {
 	}
 	if c.overlap {
 		t.Error("Progress called concurrently")
+	}
+}
+
+// quicEcho echoes a few messages over one QUIC stream, set up as lessons do (Env.QUICConfig).
+var quicEcho = &Scenario{
+	Name: "test-quic", Title: "QUIC echo (engine test)", Summary: "engine test", Preset: "clean",
+	Run: func(ctx context.Context, env *Env) (*Result, error) {
+		stls, err := transports.ServerTLSConfig("", "")
+		if err != nil {
+			return nil, err
+		}
+		var grp transports.Group
+		defer grp.Close()
+		ln, err := transports.ListenQUIC(ctx, env.Link.Server(), env.Link.ServerAddr().String()+":0", transports.QUICOptions{TLS: stls, Config: env.QUICConfig()})
+		if err != nil {
+			return nil, err
+		}
+		grp.Add(ln.Close)
+		grp.Go(func() {
+			if c, err := ln.Accept(ctx); err == nil {
+				if st, err := c.AcceptStream(ctx); err == nil {
+					io.Copy(st, st)
+					st.Close()
+				}
+			}
+		})
+		c, err := transports.DialQUIC(ctx, env.Link.Client(), ln.Addr().String(), transports.QUICOptions{TLS: transports.ClientTLSConfig(stls), Config: env.QUICConfig()})
+		if err != nil {
+			return nil, err
+		}
+		grp.Add(c.Close)
+		st, err := c.OpenStreamSync(ctx)
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, 100)
+		for range 5 {
+			if _, err := st.Write(buf); err != nil {
+				return nil, err
+			}
+			if _, err := io.ReadFull(st, buf); err != nil {
+				return nil, err
+			}
+		}
+		return &Result{Conclusion: "echoed"}, nil
+	},
+}
+
+// A lesson's QUIC packets reach the page as the Messages view's do: with packet numbers and
+// frames from the endpoints' qlog, counted from the caller's epoch.
+func TestRunProgressQUICPacketNumbers(t *testing.T) {
+	var c collector
+	epoch := time.Now().Add(-time.Hour)
+	if _, err := Run(context.Background(), quicEcho, Options{Progress: c.progress, Epoch: epoch}); err != nil {
+		t.Fatal(err)
+	}
+	total, matched := 0, 0
+	for _, e := range c.events() {
+		for _, p := range e.Packets {
+			total++
+			if p.Transport == "quic" && strings.Contains(p.Summary, " pn=") {
+				matched++
+			}
+			if p.AtMicros < time.Hour.Microseconds() {
+				t.Errorf("packet at %d µs: not counted from the given epoch", p.AtMicros)
+			}
+		}
+	}
+	if total == 0 || matched < total*9/10 {
+		t.Errorf("%d of %d packets carry a QUIC packet number", matched, total)
 	}
 }

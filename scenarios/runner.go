@@ -12,6 +12,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/observe"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
@@ -31,12 +32,25 @@ type Options struct {
 	// OutDir, when set, receives each run's pcapng capture and its QUIC connections' qlog.
 	OutDir string
 	// Progress receives live events of the runs (see Env.Progress), from goroutines of the
-	// runner's own, one at a time: each run's packets, as "packets" events of at most
-	// ProgressBatch packets every ProgressEvery, with times counted from Run's start. A run
-	// forwards at most ProgressPerRun packets and never waits for Progress: what it cannot take
-	// in time is counted in the next event's Skipped. All events are delivered before Run returns.
+	// runner's own, one at a time: each run's packets through an observe.Stream, as "packets"
+	// events of at most observe.MaxBatch packets every ProgressEvery (QUIC packets with their
+	// packet numbers and frames). A run forwards at most ProgressPerRun packets and never
+	// waits for Progress: what it cannot take in time, or while Busy says so, is counted in
+	// the next event's Skipped. All events are delivered before Run returns.
 	Progress func(protocol.Event)
+	// Busy, when set, tells the packet stream that Progress's reader is behind.
+	Busy func() bool
+	// Epoch is the time base of every event (Run's start when zero): the relay passes its
+	// session's, so a lesson's packets and the Messages view's count from the same origin.
+	Epoch time.Time
 }
+
+// Live packets of a run (Options.Progress).
+const (
+	ProgressEvery  = 50 * time.Millisecond // how often a batch is sent
+	ProgressBuffer = 1024                  // packets waiting for the next batch; more are skipped
+	ProgressPerRun = 2000                  // packets one run forwards at most; the rest are skipped
+)
 
 // Run runs scenario s opt.Repeat times, each on a fresh link, and summarizes the metrics.
 func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
@@ -78,8 +92,11 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 		Up: Describe(settings.ClientToServer), Down: Describe(settings.ServerToClient),
 		Seed: opt.Seed, Repeat: opt.Repeat, Params: params}
 	start := time.Now()
+	if opt.Epoch.IsZero() {
+		opt.Epoch = start
+	}
 	for i := range opt.Repeat {
-		res, files, err := runOnce(ctx, s, settings, opt.Seed+int64(i), params, values, opt, i, start)
+		res, files, err := runOnce(ctx, s, settings, opt.Seed+int64(i), params, values, opt, i)
 		rep.Files = append(rep.Files, files...)
 		if err != nil {
 			return rep, fmt.Errorf("run %s (repeat %d, seed %d): %w", s.Name, i+1, opt.Seed+int64(i), err)
@@ -95,17 +112,20 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 	return rep, nil
 }
 
-func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int64, params map[string]string, values map[string]any, opt Options, i int, start time.Time) (*Result, []string, error) {
+func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int64, params map[string]string, values map[string]any, opt Options, i int) (*Result, []string, error) {
 	l, err := link.New(link.Config{Settings: settings, Seed: seed})
 	if err != nil {
 		return nil, nil, err
 	}
 	defer l.Close()
+	env := &Env{Link: l, Settings: settings, Seed: seed, Params: params, values: values, Epoch: opt.Epoch, Progress: opt.Progress}
 	if opt.Progress != nil {
-		ps := streamPackets(l, start, opt.Progress)
-		defer ps.stop() // before the link closes: every packet of the run is passed on
+		env.quic = observe.NewQUIC()
+		ps := observe.New(observe.Config{Epoch: opt.Epoch, Emit: opt.Progress, Busy: opt.Busy, QUIC: env.quic,
+			Delay: ProgressEvery, Buffer: ProgressBuffer, Limit: ProgressPerRun})
+		defer ps.Stop()            // after unsubscribing, before the link closes: every packet of the run is passed on
+		defer l.OnPacket(ps.Add)() // unsubscribes
 	}
-	env := &Env{Link: l, Settings: settings, Seed: seed, Params: params, values: values, Epoch: time.Now(), Progress: opt.Progress}
 	if opt.OutDir != "" {
 		dir := filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d-qlog", s.Name, i+1))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -132,14 +152,24 @@ func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int6
 	return res, files, runErr
 }
 
-// QUICConfig is the quic-go configuration scenarios use: wireplay's, with the run's qlog tracer
-// when the run writes qlog.
+// QUICConfig is the quic-go configuration scenarios use: wireplay's, with QUICTracer.
 func (e *Env) QUICConfig() *quic.Config {
 	c := transports.QUICEchoConfig{}.QUICConfig()
-	if e.QLog != nil {
-		c.Tracer = e.QLog.Tracer
-	}
+	c.Tracer = e.QUICTracer()
 	return c
+}
+
+// QUICTracer is the tracer of every QUIC connection of the run: its qlog when the run writes
+// one, and the live packet stream's (packet numbers and frames) when it has one; nil if neither.
+func (e *Env) QUICTracer() transports.Tracer {
+	var q, o transports.Tracer
+	if e.QLog != nil {
+		q = e.QLog.Tracer
+	}
+	if e.quic != nil {
+		o = e.quic.Tracer
+	}
+	return transports.JoinTracers(q, o)
 }
 
 // Summarize groups the runs' metrics by transport, name and unit, in first-seen order.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/observe"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
@@ -76,15 +77,16 @@ type Env struct {
 	// Params are the parameters' values as given (defaults filled in); the typed accessors
 	// (Int, Float, Duration, Bool, Enum, Floats, Durations, Enums) return them parsed.
 	Params map[string]string
-	// Epoch is when the run began; event times count from it.
+	// Epoch is the time base of every event of the run, its packets' included (Options.Epoch).
 	Epoch time.Time
-	// QLog, when set, records the run's QUIC connections (use QUICConfig).
+	// QLog, when set, records the run's QUIC connections (use QUICConfig or QUICTracer).
 	QLog *transports.QLog
 	// Progress, when set, receives live events (packets are already on the link's OnPacket);
 	// the page uses it to draw while a run goes on.
 	Progress func(protocol.Event)
 
 	values map[string]any // Params parsed
+	quic   *observe.QUIC  // the packet stream's QUIC registry, when Progress is set
 }
 
 // value is parameter name's parsed value. Asking for a parameter the scenario did not declare,

@@ -7,16 +7,15 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/qlog"
 	"github.com/quic-go/quic-go/qlogwriter"
 
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/linkspec"
 	"github.com/wireplay/wireplay/netx"
+	"github.com/wireplay/wireplay/observe"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
@@ -40,18 +39,19 @@ type linkMode struct {
 	echo   *linkEcho
 	preset string
 	seed   int64
-	obs    *observer
-	quic   *quicPackets // what the QUIC endpoints sent, for the packets' summaries
+	obs    *observe.Stream
+	quic   *observe.QUIC // what the QUIC endpoints sent, for the packets' summaries
 	unsub  func()
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // HOL runs and the TCP sampler
 
-	mu      sync.Mutex
-	ports   map[portKey]protocol.Transport // client-side ports of the session's connections
-	recent  map[protocol.Transport][]portKey
-	dialing map[protocol.Transport]int
-	holBusy bool
+	mu       sync.Mutex
+	ports    map[portKey]protocol.Transport // client-side ports of the session's connections
+	recent   map[protocol.Transport][]portKey
+	dialing  map[protocol.Transport]int
+	holBusy  bool
+	sampling bool // a TCP sampler is running
 }
 
 // portKey is a socket on the link's client host.
@@ -203,16 +203,15 @@ func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*li
 	lk := &linkMode{s: s, l: l, preset: preset, seed: seed,
 		ports: map[portKey]protocol.Transport{}, recent: map[protocol.Transport][]portKey{}, dialing: map[protocol.Transport]int{}}
 	lk.ctx, lk.cancel = context.WithCancel(s.ctx) // the session ending ends experiments
-	lk.quic = newQUICPackets()
-	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, lk.quic.serverTracer)
+	lk.quic = observe.NewQUIC()
+	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, lk.quic.Tracer)
 	if err != nil {
 		lk.cancel()
 		l.Close()
 		return nil, err
 	}
-	lk.obs = newObserver(s)
-	lk.obs.quic = lk.quic
-	lk.unsub = l.OnPacket(lk.onPacket)
+	lk.obs = s.newObserver(lk.attribute, lk.quic)
+	lk.unsub = l.OnPacket(lk.obs.Add)
 	return lk, nil
 }
 
@@ -225,7 +224,7 @@ func (lk *linkMode) close() {
 		lk.s.r.log.Debug("relay: close link", "err", err)
 	}
 	lk.wg.Wait()
-	lk.obs.stop()
+	lk.obs.Stop()
 }
 
 // dialer returns the network and target a dial of transport t uses on the link, and a func to
@@ -236,22 +235,12 @@ func (lk *linkMode) dialer(t protocol.Transport) (netx.Network, transports.Targe
 	lk.dialing[t]++
 	lk.mu.Unlock()
 	target := lk.echo.target
-	var quicPort atomic.Uint32 // the QUIC connection's client port, once its socket exists
 	if t == protocol.QUICStream || t == protocol.QUICDgram {
 		target.QUICConfig = lk.s.qlogConfig(t, lk.obs, func(tr *transports.QLogTrace, ev qlogwriter.Event) {
-			if ps, ok := ev.(qlog.PacketSent); ok && tr.IsClient {
-				if p := uint16(quicPort.Load()); p != 0 {
-					lk.quic.sent(tr.ODCID, link.ClientToServer, p, &ps)
-				}
-			}
+			lk.quic.Record(tr.ODCID, tr.IsClient, ev)
 		})
 	}
-	n := watchNet{Network: lk.l.Client(), host: lk.l.ClientAddr(), seen: func(a net.Addr) {
-		lk.addPort(a, t)
-		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-			quicPort.Store(uint32(ap.Port()))
-		}
-	}}
+	n := watchNet{Network: lk.l.Client(), host: lk.l.ClientAddr(), seen: func(a net.Addr) { lk.addPort(a, t) }}
 	return n, target, func(c *transports.Client) {
 		lk.mu.Lock()
 		lk.dialing[t]--
@@ -287,11 +276,12 @@ func (lk *linkMode) addPortLocked(k portKey, t protocol.Transport) {
 	lk.recent[t] = r
 }
 
-// onPacket is the link's packet hook: it keeps the packets of the session's own connections.
-func (lk *linkMode) onPacket(p link.Packet) {
-	d := p.Decoded
+// attribute tells the session's own connections' packets by their client port, and which
+// transport each is.
+func (lk *linkMode) attribute(p *link.Packet) (protocol.Transport, uint16, bool) {
+	d := &p.Decoded
 	if d.Proto != "tcp" && d.Proto != "udp" {
-		return
+		return "", 0, false
 	}
 	client, server := d.Src, d.Dst
 	if p.Dir == link.ServerToClient {
@@ -311,10 +301,9 @@ func (lk *linkMode) onPacket(p link.Packet) {
 	}
 	lk.mu.Unlock()
 	if !ok || server.Port() != lk.echo.ports[t] {
-		return // not one of the session's transports (the HOL experiment's, say)
+		return "", 0, false // not one of the session's transports (the HOL experiment's, say)
 	}
-	p.Data = nil
-	lk.obs.addPacket(p, t, client.Port())
+	return t, client.Port(), true
 }
 
 // watchNet is a Network that reports the local address of each socket it opens.

@@ -161,7 +161,7 @@ func (s *session) fromClient(sl *slot, e protocol.Event) {
 		s.send(protocol.Event{Type: protocol.EventStats, Req: e.Req, Transport: e.Transport, AtMicros: e.AtMicros, Stats: st})
 		if lk != nil && e.Transport == protocol.TCP {
 			if m, ok := tcpSample(s.epoch, st); ok {
-				lk.obs.addSample(m, true)
+				lk.obs.AddSample(m, true)
 			}
 		}
 	}

@@ -60,7 +60,10 @@ func (s *session) handleScenario(req protocol.Request) {
 		}()
 		ctx, cancel := context.WithTimeout(s.ctx, scenarioRunLimit)
 		defer cancel()
-		opt.Progress = s.scenarioProgress(req.ID)
+		// Packets are skipped, and counted in the next "packets" event, while the browser is
+		// maxObserveBacklog behind; their times count from the session's epoch, as the
+		// Messages view's do.
+		opt.Progress, opt.Busy, opt.Epoch = s.scenarioProgress(req.ID), s.observeBusy, s.epoch
 		rep, err := scenarios.Run(ctx, sc, opt)
 		if err != nil {
 			fail(err)
@@ -72,26 +75,10 @@ func (s *session) handleScenario(req protocol.Request) {
 
 // scenarioProgress passes a lesson's live events to the browser, tagged with its request's id,
 // through the session's queue like every other event (so they count against the slow-client
-// bound). Packets are skipped, and counted in the next "packets" event, while the browser is
-// maxObserveBacklog behind. The runner calls it from one goroutine at a time.
+// bound). The runner calls it from one goroutine at a time.
 func (s *session) scenarioProgress(req uint64) func(protocol.Event) {
-	var skipped uint64
-	// The runner counts packet times from its start, about now: count them from the session's.
-	shift := time.Since(s.epoch).Microseconds()
 	return func(e protocol.Event) {
 		e.Req = req
-		if e.Type == protocol.EventPackets {
-			if s.backlog() > maxObserveBacklog {
-				skipped += e.Skipped + uint64(len(e.Packets))
-				return
-			}
-			e.Skipped += skipped
-			skipped = 0
-			e.AtMicros += shift
-			for i := range e.Packets {
-				e.Packets[i].AtMicros += shift
-			}
-		}
 		s.send(e)
 		s.flush()
 	}

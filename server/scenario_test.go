@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wireplay/wireplay/observe"
 	"github.com/wireplay/wireplay/protocol"
-	"github.com/wireplay/wireplay/scenarios"
 	"github.com/wireplay/wireplay/server"
 )
 
@@ -33,7 +33,7 @@ func TestRelayScenario(t *testing.T) {
 			if e.Type != protocol.EventPackets || e.Req != 5 {
 				continue
 			}
-			if len(e.Packets) > scenarios.ProgressBatch {
+			if len(e.Packets) > observe.MaxBatch {
 				t.Errorf("packets event of %d packets", len(e.Packets))
 			}
 			for _, p := range e.Packets {

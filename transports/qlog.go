@@ -3,10 +3,12 @@ package transports
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/quic-go/quic-go"
@@ -124,3 +126,55 @@ func (t *teeCloser) Close() error {
 }
 
 var _ = qlog.EventSchema // the quic event schema is registered by importing qlog
+
+// Tracer is a quic.Config.Tracer.
+type Tracer = func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace
+
+// JoinTracers returns a tracer that gives every event to each of the tracers that is not nil
+// (nil when none is).
+func JoinTracers(tracers ...Tracer) Tracer {
+	tracers = slices.DeleteFunc(slices.Clone(tracers), func(t Tracer) bool { return t == nil })
+	switch len(tracers) {
+	case 0:
+		return nil
+	case 1:
+		return tracers[0]
+	}
+	return func(ctx context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
+		var ts joinedTrace
+		for _, t := range tracers {
+			if tr := t(ctx, isClient, odcid); tr != nil {
+				ts = append(ts, tr)
+			}
+		}
+		return ts
+	}
+}
+
+type joinedTrace []qlogwriter.Trace
+
+func (j joinedTrace) AddProducer() qlogwriter.Recorder {
+	var rs joinedRecorder
+	for _, t := range j {
+		if r := t.AddProducer(); r != nil {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+type joinedRecorder []qlogwriter.Recorder
+
+func (j joinedRecorder) RecordEvent(ev qlogwriter.Event) {
+	for _, r := range j {
+		r.RecordEvent(ev)
+	}
+}
+
+func (j joinedRecorder) Close() error {
+	var errs []error
+	for _, r := range j {
+		errs = append(errs, r.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,4 +1,4 @@
-package server
+package observe
 
 import (
 	"context"
@@ -14,9 +14,10 @@ import (
 	"github.com/wireplay/wireplay/protocol"
 )
 
-// QUIC packets in a link session's diagrams carry their packet numbers and frames, taken from the
-// sending endpoint's qlog: up packets from the session's QUIC client connection's packet_sent
-// events, down packets from the link echo's server connection's. quic-go records packet_sent
+// QUIC packets carry their packet numbers and frames, taken from the sending endpoint's qlog: up
+// packets from the client connection's packet_sent events, down packets from the server
+// connection's. A connection's connection_started event tells which client UDP port its packets
+// use (the client's local port, the server's remote one). quic-go records packet_sent
 // before it writes the datagram, so when the observer describes a link packet (in order per
 // direction), the events of what it carries are already queued; the packet takes the sender's
 // next events whose lengths add up to its UDP payload (an Initial and a Handshake packet
@@ -27,12 +28,14 @@ const (
 	maxQUICStreams  = 256 // streams whose sent offsets are tracked per connection and direction
 	quicMatchSkip   = 8   // queued events a packet may skip to find its own (sends never seen)
 	maxQUICAckShown = 4   // ACK ranges shown per frame
-	maxQUICSummary  = 200 // as scenarios' summaries
+	maxQUICSummary  = maxSummary
 )
 
-// quicPackets is a link's registry of the QUIC packets its endpoints have sent and not yet matched
-// to link packets. It is safe for concurrent use; recording never blocks beyond a short lock.
-type quicPackets struct {
+// QUIC is a link's registry of the QUIC packets its endpoints have sent and not yet matched to
+// link packets: give its Tracer (or Record) the qlog events of the connections on the link, and a
+// Stream configured with it describes their packets. It is safe for concurrent use; recording
+// never blocks beyond a short lock.
+type QUIC struct {
 	mu    sync.Mutex
 	conns map[string]*quicConn // by original destination connection ID
 	order []*quicConn          // oldest first
@@ -57,12 +60,13 @@ type quicSent struct {
 	retx   bool   // a STREAM frame carries data sent before
 }
 
-func newQUICPackets() *quicPackets {
-	return &quicPackets{conns: map[string]*quicConn{}, ports: map[uint16]*quicConn{}}
+// NewQUIC returns an empty registry.
+func NewQUIC() *QUIC {
+	return &QUIC{conns: map[string]*quicConn{}, ports: map[uint16]*quicConn{}}
 }
 
 // connLocked returns the connection with odcid, making it (and forgetting the oldest) if new.
-func (q *quicPackets) connLocked(odcid string) *quicConn {
+func (q *QUIC) connLocked(odcid string) *quicConn {
 	if c := q.conns[odcid]; c != nil {
 		return c
 	}
@@ -80,22 +84,55 @@ func (q *quicPackets) connLocked(odcid string) *quicConn {
 	return c
 }
 
-// sent records a packet_sent event of connection odcid in direction dir; a client's events also
-// tell which UDP port (clientPort, not 0) the connection's packets use.
-func (q *quicPackets) sent(odcid quic.ConnectionID, dir link.Direction, clientPort uint16, ev *qlog.PacketSent) {
+// Record takes one qlog event of connection odcid (a client's when isClient): its
+// connection_started tells the connection's client port, its packet_sent events are the packets
+// it sends. Other events are ignored.
+func (q *QUIC) Record(odcid quic.ConnectionID, isClient bool, ev qlogwriter.Event) {
+	switch e := ev.(type) {
+	case qlog.StartedConnection:
+		end := e.Remote
+		if isClient {
+			end = e.Local
+		}
+		ap := end.IPv4
+		if !ap.IsValid() {
+			ap = end.IPv6
+		}
+		if ap.IsValid() {
+			q.setPort(odcid, ap.Port())
+		}
+	case qlog.PacketSent:
+		dir := link.ServerToClient
+		if isClient {
+			dir = link.ClientToServer
+		}
+		q.sent(odcid, dir, &e)
+	}
+}
+
+// setPort records that connection odcid's packets use client port p.
+func (q *QUIC) setPort(odcid quic.ConnectionID, p uint16) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c := q.connLocked(string(odcid.Bytes()))
+	if c.port == p {
+		return
+	}
+	if q.ports[c.port] == c {
+		delete(q.ports, c.port)
+	}
+	c.port = p
+	q.ports[p] = c
+}
+
+// sent records a packet_sent event of connection odcid in direction dir.
+func (q *QUIC) sent(odcid quic.ConnectionID, dir link.Direction, ev *qlog.PacketSent) {
 	if ev.IsMTUProbePacket && ev.Raw.Length == 0 {
 		return
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	c := q.connLocked(string(odcid.Bytes()))
-	if clientPort != 0 && c.port != clientPort {
-		if q.ports[c.port] == c {
-			delete(q.ports, c.port)
-		}
-		c.port = clientPort
-		q.ports[clientPort] = c
-	}
 	d := &c.dirs[dir]
 	s := quicSent{length: ev.Raw.Length}
 	s.desc, s.retx = describeQUICPacket(ev, d)
@@ -108,7 +145,7 @@ func (q *quicPackets) sent(odcid quic.ConnectionID, dir link.Direction, clientPo
 // annotate rewrites the summary of a QUIC link packet whose client side is clientPort with the
 // packet numbers and frames of the sender's packets it carries, when its queued events match its
 // UDP payload; otherwise the summary stays as the wire described it.
-func (q *quicPackets) annotate(in *protocol.PacketInfo, p *link.Packet, clientPort uint16) {
+func (q *QUIC) annotate(in *protocol.PacketInfo, p *link.Packet, clientPort uint16) {
 	if p.Decoded.Proto != "udp" || p.Decoded.PayloadLen <= 0 || (p.Dir != link.ClientToServer && p.Dir != link.ServerToClient) {
 		return
 	}
@@ -275,24 +312,20 @@ func quicFrameName(f any) string {
 	return "?"
 }
 
-// serverTracer is the link echo's QUIC tracer: it keeps no trace, only passing each connection's
-// packet_sent events to the link's registry as down packets.
-func (q *quicPackets) serverTracer(_ context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
-	return quicServerTrace{q: q, odcid: odcid, off: isClient}
+// Tracer is a quic.Config.Tracer that keeps no trace, only passing each connection's events to
+// Record. Join it with a qlog's tracer (transports.JoinTracers) to keep both.
+func (q *QUIC) Tracer(_ context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
+	return quicTrace{q: q, odcid: odcid, isClient: isClient}
 }
 
-type quicServerTrace struct {
-	q     *quicPackets
-	odcid quic.ConnectionID
-	off   bool // a client connection's: not the echo's
+type quicTrace struct {
+	q        *QUIC
+	odcid    quic.ConnectionID
+	isClient bool
 }
 
-func (t quicServerTrace) AddProducer() qlogwriter.Recorder { return t }
+func (t quicTrace) AddProducer() qlogwriter.Recorder { return t }
 
-func (t quicServerTrace) RecordEvent(ev qlogwriter.Event) {
-	if ps, ok := ev.(qlog.PacketSent); ok && !t.off {
-		t.q.sent(t.odcid, link.ServerToClient, 0, &ps)
-	}
-}
+func (t quicTrace) RecordEvent(ev qlogwriter.Event) { t.q.Record(t.odcid, t.isClient, ev) }
 
-func (t quicServerTrace) Close() error { return nil }
+func (t quicTrace) Close() error { return nil }
