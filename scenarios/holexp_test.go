@@ -49,7 +49,7 @@ func holLog(t *testing.T, res *holResult) {
 // compare transports of the same run, in fractions of the round trip.
 func TestHOLExperiment(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the link closes
-	const oneWay = 25 * time.Millisecond // the margins are fractions of the RTT, well above scheduling noise
+	const oneWay = 25 * time.Millisecond       // the margins are fractions of the RTT, well above scheduling noise
 	const rtt = int64(2 * oneWay / time.Microsecond)
 	l := holLink(t, link.Config{Seed: 1, Settings: link.Both(link.Impairment{Delay: oneWay})})
 	before := l.Impairment(link.ClientToServer)

@@ -367,10 +367,14 @@ func (a *app) apply(ev protocol.Event) {
 		a.mu.Unlock()
 		return
 	case ev.Type == protocol.EventPackets && ev.Req != 0:
-		// A lesson's packets (its own link): the Lessons tab's, never the Messages tab's.
+		// A lesson's packets (its own link): the Lessons or Head-of-line tab's, never the
+		// Messages tab's.
 		a.mu.Lock()
-		if ev.Req == a.lessons.pending {
+		switch ev.Req {
+		case a.lessons.pending:
 			a.lessons.event(ev)
+		case a.hol.pending:
+			a.hol.event(ev)
 		}
 		a.mu.Unlock()
 		return
@@ -397,8 +401,11 @@ func (a *app) apply(ev protocol.Event) {
 		return
 	case ev.Type == protocol.EventScenario && ev.Report != nil:
 		a.mu.Lock()
-		if ev.Req == a.lessons.pending {
+		switch ev.Req {
+		case a.lessons.pending:
 			a.lessons.finished(&lessonResult{report: ev.Report})
+		case a.hol.pending:
+			a.hol.done(ev.Report)
 		}
 		a.mu.Unlock()
 		return
@@ -408,9 +415,10 @@ func (a *app) apply(ev protocol.Event) {
 		a.lessons.event(ev)
 		a.mu.Unlock()
 		return
-	case ev.Type == protocol.EventHOL && ev.HOL != nil:
+	case ev.Req != 0 && ev.Req == a.holPending() && ev.Type != protocol.EventError:
+		// The same for the Head-of-line tab's lesson.
 		a.mu.Lock()
-		a.hol.done(ev.HOL)
+		a.hol.event(ev)
 		a.mu.Unlock()
 		return
 	case ev.Transport == "":
@@ -468,32 +476,29 @@ func (a *app) requestLink(r protocol.LinkRequest) bool {
 	return ok
 }
 
-// runHOL starts the head-of-line experiment.
+// runHOL runs the hol lesson from the Head-of-line tab, with the session's link settings (see
+// holUI.request); the lesson makes its own link, so the session stays on its network.
 func (a *app) runHOL() {
 	a.mu.Lock()
-	r, ok := a.hol.request()
+	r, ok := a.hol.request(a.link)
+	busy := a.hol.pending != 0
+	kernel := a.link.cur.Mode != protocol.ModeLink
 	a.mu.Unlock()
-	if !ok {
-		return
-	}
-	// The experiment runs on the session's emulated link: switch to it first if need be (the
-	// relay handles a "link" request before reading the next one).
-	a.mu.Lock()
-	var lr *protocol.LinkRequest
-	if a.link.cur.Mode != protocol.ModeLink {
-		a.link.mode.Set("value", protocol.ModeLink)
-		l := a.link.changed("link-mode")
-		lr = &l
-	}
-	a.mu.Unlock()
-	if lr != nil && !a.requestLink(*lr) {
+	if !ok || busy {
 		return
 	}
 	if id, ok := a.requestID(r); ok {
 		a.mu.Lock()
-		a.hol.started(id)
+		a.hol.started(id, kernel)
 		a.mu.Unlock()
 	}
+}
+
+// holPending is the Head-of-line tab's running request id, 0 for none.
+func (a *app) holPending() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hol.pending
 }
 
 // lessonPending is the running lesson's request id, 0 for none.
@@ -554,15 +559,14 @@ func (a *app) scheduleRedraw() {
 	}
 }
 
-// redraw draws the packet diagrams, the chart and the HOL result.
+// redraw draws the packet diagrams and the chart.
 func (a *app) redraw() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.dirty = false
 	switch a.view {
 	case "hol":
-		a.hol.render()
-		return
+		return // the report's charts scale with their boxes
 	case "lessons":
 		return
 	}
