@@ -171,6 +171,38 @@ func TestBrowserHOL(t *testing.T) {
 	browserScreenshot(t, ctx, shot)
 }
 
+// TestBrowserHOLKernel runs the Head-of-line tab in kernel mode: the session stays on the kernel's
+// loopback and the lesson runs on its own emulated link (clean, its own added round trip), which
+// the tab says.
+func TestBrowserHOLKernel(t *testing.T) {
+	chrome := browserChromium(t)
+	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
+	ctx := browserOpen(t, chrome)
+	var frames holFrames
+	if err := chromedp.Listen(ctx, frames.listen); err != nil {
+		t.Fatal(err)
+	}
+	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/?view=hol")
+	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
+	browserWithin(t, ctx, 5*time.Second, "running the experiment", chromedp.Steps(
+		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-messages"]`), "8"),
+		chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)),
+	))
+	browserWithin(t, ctx, 45*time.Second, "the experiment's result",
+		browserWaitTrue(`["done", "error"].includes(document.querySelector('[data-testid="hol-result"]').dataset.state)`))
+	st, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="hol-result"]').dataset.state + " " + document.querySelector('#linkbar').dataset.mode + ": " + document.querySelector('[data-testid="hol-meta"]').textContent`))
+	if err != nil || !strings.HasPrefix(st, "done kernel: ran on clean") || !strings.Contains(st, "rtt=60ms") {
+		t.Fatalf("state, mode and meta %q (%v), want done, still kernel, the lesson's clean link with its 60 ms", st, err)
+	}
+	frames.mu.Lock()
+	n := len(frames.reports)
+	frames.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d reports on the page's WebSocket, want 1", n)
+	}
+	holCheckCard(t, ctx, frames.reports[0], "tcp")
+}
+
 // holReport is the one report the page received, which must be the hol lesson's on the session's
 // link: wifi, seed 3, the form's parameters and no round trip added.
 func holReport(t *testing.T, f *holFrames) *protocol.ScenarioReport {

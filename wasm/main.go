@@ -353,6 +353,9 @@ func (a *app) welcome(ev protocol.Event) {
 
 // apply routes one event to its column, or to the header for session-wide events.
 func (a *app) apply(ev protocol.Event) {
+	if a.applyLesson(ev) {
+		return
+	}
 	switch {
 	case ev.Type == protocol.EventPong:
 		if ev.T0 > 0 {
@@ -367,17 +370,7 @@ func (a *app) apply(ev protocol.Event) {
 		a.mu.Unlock()
 		return
 	case ev.Type == protocol.EventPackets && ev.Req != 0:
-		// A lesson's packets (its own link): the Lessons or Head-of-line tab's, never the
-		// Messages tab's.
-		a.mu.Lock()
-		switch ev.Req {
-		case a.lessons.pending:
-			a.lessons.event(ev)
-		case a.hol.pending:
-			a.hol.event(ev)
-		}
-		a.mu.Unlock()
-		return
+		return // a lesson's that has ended (its own link): never the Messages tab's
 	case ev.Type == protocol.EventPackets:
 		a.mu.Lock()
 		a.link.skipped += ev.Skipped
@@ -399,44 +392,12 @@ func (a *app) apply(ev protocol.Event) {
 		a.mu.Unlock()
 		a.scheduleRedraw()
 		return
-	case ev.Type == protocol.EventScenario && ev.Report != nil:
-		a.mu.Lock()
-		switch ev.Req {
-		case a.lessons.pending:
-			a.lessons.finished(&lessonResult{report: ev.Report})
-		case a.hol.pending:
-			a.hol.done(ev.Report)
-		}
-		a.mu.Unlock()
-		return
-	case ev.Req != 0 && ev.Req == a.lessonPending() && ev.Type != protocol.EventError:
-		// A live event of the running lesson (its own link, not the session's): counted only.
-		a.mu.Lock()
-		a.lessons.event(ev)
-		a.mu.Unlock()
-		return
-	case ev.Req != 0 && ev.Req == a.holPending() && ev.Type != protocol.EventError:
-		// The same for the Head-of-line tab's lesson.
-		a.mu.Lock()
-		a.hol.event(ev)
-		a.mu.Unlock()
+	case ev.Type == protocol.EventScenario:
 		return
 	case ev.Transport == "":
 		switch ev.Type {
 		case protocol.EventError:
-			a.mu.Lock()
-			hol := a.hol.pending != 0 && ev.Req == a.hol.pending
-			if hol {
-				a.hol.failed(ev.Error)
-			}
-			lesson := a.lessons.pending != 0 && ev.Req == a.lessons.pending
-			if lesson {
-				a.lessons.finished(&lessonResult{err: ev.Error})
-			}
-			a.mu.Unlock()
-			if !lesson {
-				a.showNotice(ev.Error)
-			}
+			a.showNotice(ev.Error)
 		case protocol.EventClosed:
 			a.showNotice("The server closed the session: " + ev.Error)
 		}
@@ -476,6 +437,35 @@ func (a *app) requestLink(r protocol.LinkRequest) bool {
 	return ok
 }
 
+// applyLesson routes an event of the lesson the Lessons tab or the Head-of-line tab is running
+// (by its request id: its packets and other live events, its report or its error); it reports
+// whether ev was one.
+func (a *app) applyLesson(ev protocol.Event) bool {
+	if ev.Req == 0 {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	lesson, hol := ev.Req == a.lessons.pending, ev.Req == a.hol.pending
+	switch {
+	case !lesson && !hol:
+		return false
+	case ev.Type == protocol.EventError && lesson:
+		a.lessons.finished(&lessonResult{err: ev.Error})
+	case ev.Type == protocol.EventError:
+		a.hol.failed(ev.Error)
+	case ev.Type == protocol.EventScenario && ev.Report != nil && lesson:
+		a.lessons.finished(&lessonResult{report: ev.Report})
+	case ev.Type == protocol.EventScenario && ev.Report != nil:
+		a.hol.done(ev.Report)
+	case lesson:
+		a.lessons.event(ev) // a live event (its own link, not the session's): counted only
+	default:
+		a.hol.event(ev)
+	}
+	return true
+}
+
 // runHOL runs the hol lesson from the Head-of-line tab, with the session's link settings (see
 // holUI.request); the lesson makes its own link, so the session stays on its network.
 func (a *app) runHOL() {
@@ -492,20 +482,6 @@ func (a *app) runHOL() {
 		a.hol.started(id, kernel)
 		a.mu.Unlock()
 	}
-}
-
-// holPending is the Head-of-line tab's running request id, 0 for none.
-func (a *app) holPending() uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.hol.pending
-}
-
-// lessonPending is the running lesson's request id, 0 for none.
-func (a *app) lessonPending() uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.lessons.pending
 }
 
 // runLesson runs the shown lesson with its controls' settings.
