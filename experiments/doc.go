@@ -1,12 +1,9 @@
 // Package experiments runs wireplay's measurements across an emulated link (package link): both
 // ends in this process, the client on the link's client host and the server on its server host.
 //
-//   - HOL is the head-of-line blocking experiment: three independent message streams over one TCP
-//     connection, three QUIC streams of one connection, UDP and one WebSocket connection, with one
-//     chosen client→server packet of stream 1 dropped, and when every message was delivered.
 //   - ConnectTimes measures what it costs to become able to send: TCP connect, TCP + TLS 1.3,
 //     QUIC's 1-RTT handshake and a WebSocket upgrade.
 //
-// Every function opens its own listeners on the link's server host (port 0) and closes all it
+// It opens its own listeners on the link's server host (port 0) and closes all it
 // opened before it returns.
 package experiments

@@ -112,7 +112,6 @@ const (
 	TypeReconnect = "reconnect"
 	TypePing      = "ping"
 	TypeLink      = "link"
-	TypeHOL       = "hol"
 )
 
 // Limits a Request must respect.
@@ -146,8 +145,6 @@ type Request struct {
 	T0 float64 `json:"t0,omitempty"`
 	// Link chooses the network of a "link" request.
 	Link *LinkRequest `json:"link,omitempty"`
-	// HOL shapes a "hol" request.
-	HOL *HOLRequest `json:"hol,omitempty"`
 	// Scenario names and shapes a "scenario" request.
 	Scenario *ScenarioRequest `json:"scenario,omitempty"`
 }
@@ -254,16 +251,6 @@ func (im *Impairment) Validate() error {
 	return nil
 }
 
-// HOLRequest shapes the head-of-line blocking experiment: three independent streams of Messages
-// messages of Size bytes each, sent at once over one TCP connection (multiplexed by wireplay),
-// three QUIC streams of one connection, UDP and WebSocket. DropNth, when set, drops that packet of
-// the client→server direction counted from the start of the run, for a deterministic stall.
-type HOLRequest struct {
-	Messages int    `json:"messages"`
-	Size     int    `json:"size"`
-	DropNth  uint64 `json:"drop_nth,omitempty"`
-}
-
 // DecodeRequest parses and validates one Request. Its errors are meant to be shown to the user.
 func DecodeRequest(data []byte) (Request, error) {
 	var r Request
@@ -317,13 +304,6 @@ func (r Request) Validate() error {
 		if err := r.Link.Down.Validate(); err != nil {
 			return fmt.Errorf("link down: %w", err)
 		}
-	case TypeHOL:
-		if r.HOL == nil {
-			return errors.New("hol: missing \"hol\" settings")
-		}
-		if r.HOL.Messages < 1 || r.HOL.Messages > 200 || r.HOL.Size < 1 || r.HOL.Size > 16<<10 {
-			return fmt.Errorf("hol: %d messages of %d bytes is outside 1..200 × 1..16384", r.HOL.Messages, r.HOL.Size)
-		}
 	case TypeScenario:
 		if r.Scenario == nil || r.Scenario.Name == "" {
 			return errors.New("scenario: missing scenario name")
@@ -365,7 +345,6 @@ const (
 	EventLink      = "link"    // the link in force, after a "link" request (and in link mode on welcome)
 	EventPackets   = "packets" // packets that crossed the emulated link
 	EventMetrics   = "metrics" // congestion window and RTT samples
-	EventHOL       = "hol"     // the head-of-line experiment's result
 )
 
 // Event is a message from the relay to the browser.
@@ -407,8 +386,6 @@ type Event struct {
 	Skipped uint64 `json:"skipped,omitempty"`
 	// Metrics are the samples of a "metrics" event.
 	Metrics []MetricSample `json:"metrics,omitempty"`
-	// HOL is the result of a "hol" request.
-	HOL *HOLResult `json:"hol,omitempty"`
 	// Scenarios lists the lessons (welcome).
 	Scenarios []ScenarioInfo `json:"scenarios,omitempty"`
 	// Report is a scenario's outcome ("scenario").
@@ -473,17 +450,6 @@ type MetricSample struct {
 	CwndBytes  uint64    `json:"cwnd_bytes"`
 	SRTTMicros int64     `json:"srtt_us"`
 	Source     string    `json:"source"` // "tcp_info" or "qlog"
-}
-
-// HOLResult is the head-of-line experiment's outcome: for each transport and stream, when each
-// message was delivered (microseconds after the run began), in message order; -1 for never.
-type HOLResult struct {
-	Messages int                     `json:"messages"`
-	Size     int                     `json:"size"`
-	DropNth  uint64                  `json:"drop_nth,omitempty"`
-	Runs     map[Transport][][]int64 `json:"runs"`   // transport → stream (3) → delivery times
-	Stalls   map[Transport][]int64   `json:"stalls"` // transport → stream → worst delivery delay over the stream's median, µs
-	Notes    map[Transport]string    `json:"notes,omitempty"`
 }
 
 // Stats is what one transport's stack says about its connection; one of its fields is set.

@@ -132,6 +132,22 @@ func knownColor(name string) string {
 	return ""
 }
 
+// Chart is the <figure class="lesson-chart"> of the chart named chart in rep's first run, the
+// same markup Render's Charts holds for it, or "" when the run has no such chart. The page's
+// Head-of-line tab places each transport's chart of the hol lesson with it.
+func Chart(rep *protocol.ScenarioReport, chart string) string {
+	if len(rep.Runs) == 0 {
+		return ""
+	}
+	var series []protocol.Series
+	for _, s := range rep.Runs[0].Series {
+		if s.Chart == chart {
+			series = append(series, s)
+		}
+	}
+	return chartFigures(series, rep.Repeat, 0)
+}
+
 // chartFigures draws the charts of a run's series, at most max of them (0: all).
 func chartFigures(series []protocol.Series, repeat, max int) string {
 	var b strings.Builder

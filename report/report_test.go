@@ -187,3 +187,22 @@ func TestFormatStat(t *testing.T) {
 		t.Errorf("FormatCI = %q", got)
 	}
 }
+
+// TestChart: a chart drawn alone is the very figure Render draws among the others.
+func TestChart(t *testing.T) {
+	rep := sample()
+	rep.Runs[0].Series = append(rep.Runs[0].Series, protocol.Series{Chart: "Other", Name: "udp", Style: "dots", Points: []protocol.Point{{X: 1, Y: 2}}})
+	charts := Render(rep, File).Charts
+	for _, name := range []string{"Round trip per request", "Other"} {
+		fig := Chart(rep, name)
+		if fig == "" || !strings.Contains(charts, fig) || strings.Count(fig, "<figure") != 1 {
+			t.Errorf("Chart(%q) = %q, want one of Render's figures", name, fig)
+		}
+	}
+	if !strings.Contains(Chart(rep, "Other"), "<circle") {
+		t.Error("a dots series is not drawn as circles")
+	}
+	if fig := Chart(rep, "none"); fig != "" {
+		t.Errorf("Chart of a missing chart = %q", fig)
+	}
+}

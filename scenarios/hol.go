@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/wireplay/wireplay/experiments"
 	"github.com/wireplay/wireplay/protocol"
 )
 
@@ -40,7 +39,7 @@ func runHOL(ctx context.Context, env *Env) (*Result, error) {
 		return nil, err
 	}
 	rtt := st.ClientToServer.Delay + st.ServerToClient.Delay
-	hr, err := experiments.HOL(ctx, env.Link, protocol.HOLRequest{Messages: msgs, Size: size, DropNth: uint64(drop)}, env.Epoch)
+	hr, err := holExperiment(ctx, env.Link, holRequest{messages: msgs, size: size, dropNth: uint64(drop)}, env.QUICConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -49,8 +48,8 @@ func runHOL(ctx context.Context, env *Env) (*Result, error) {
 	// the stacks' own work, near enough. A stream's first delivery beyond it is how long the
 	// stream was held before anything of it reached the application.
 	best := int64(-1)
-	for _, t := range experiments.HOLTransports {
-		for _, times := range hr.Runs[t] {
+	for _, t := range holTransports {
+		for _, times := range hr.runs[t] {
 			if f := holFirst(times); f >= 0 && (best < 0 || f < best) {
 				best = f
 			}
@@ -59,8 +58,8 @@ func runHOL(ctx context.Context, env *Env) (*Result, error) {
 
 	res := &Result{}
 	notes := Table{Title: "What each transport did", Columns: []string{"transport", "stream 1 stall", "stream 2 stall", "stream 3 stall", "in words"}}
-	for _, t := range experiments.HOLTransports {
-		runs := hr.Runs[t]
+	for _, t := range holTransports {
+		runs := hr.runs[t]
 		for s, times := range runs {
 			ser := Series{Chart: fmt.Sprintf("Delivery time — %s", t), Name: fmt.Sprintf("stream %d", s+1),
 				XLabel: "message #", YLabel: "ms after the first write", Style: "dots"}
@@ -72,7 +71,7 @@ func runHOL(ctx context.Context, env *Env) (*Result, error) {
 			res.Series = append(res.Series, ser)
 		}
 		row := []string{string(t)}
-		for s, us := range hr.Stalls[t] {
+		for s, us := range hr.stalls[t] {
 			ms := tpRound2(float64(us) / 1000)
 			res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: fmt.Sprintf("stream%d_stall_ms", s+1), Unit: "ms", Value: ms})
 			row = append(row, fmt.Sprintf("%.1f ms", ms))
@@ -93,7 +92,7 @@ func runHOL(ctx context.Context, env *Env) (*Result, error) {
 			}
 		}
 		res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: "lost_messages", Unit: "count", Value: float64(lost)})
-		notes.Rows = append(notes.Rows, append(row, hr.Notes[t]))
+		notes.Rows = append(notes.Rows, append(row, hr.notes[t]))
 	}
 	res.Metrics = append(res.Metrics, Metric{Name: "rtt_ms", Unit: "ms", Value: millis(rtt)})
 	res.Tables = []Table{notes}
@@ -114,10 +113,10 @@ func holFirst(times []int64) int64 {
 
 // holConclusion says how long streams 2 and 3 were held on each transport before their first
 // delivery, and what stream 1's loss cost.
-func holConclusion(hr *protocol.HOLResult, drop int, best int64) string {
+func holConclusion(hr *holResult, drop int, best int64) string {
 	ms := func(us int64) string { return fmt.Sprintf("%.0f ms", float64(us)/1000) }
 	held := func(t protocol.Transport) string {
-		runs := hr.Runs[t]
+		runs := hr.runs[t]
 		if len(runs) < 3 {
 			return "?"
 		}
@@ -132,7 +131,7 @@ func holConclusion(hr *protocol.HOLResult, drop int, best int64) string {
 		return strings.Join(w, " and ")
 	}
 	stall := func(t protocol.Transport) string {
-		if st := hr.Stalls[t]; len(st) > 0 {
+		if st := hr.stalls[t]; len(st) > 0 {
 			return ms(st[0])
 		}
 		return "?"
@@ -147,7 +146,7 @@ func holConclusion(hr *protocol.HOLResult, drop int, best int64) string {
 		held(protocol.TCP), held(protocol.WS), held(protocol.QUICStream), ms(best))
 	fmt.Fprintf(&b, "Stream 1's worst stall was %s on TCP and %s on QUIC. ", stall(protocol.TCP), stall(protocol.QUICStream))
 	lost := 0
-	for _, times := range hr.Runs[protocol.UDP] {
+	for _, times := range hr.runs[protocol.UDP] {
 		for _, us := range times {
 			if us < 0 {
 				lost++

@@ -1,16 +1,23 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/wireplay/wireplay/protocol"
 )
 
 // browserChange sets a control's value (a select's, an input's or a checkbox's) as a user would
@@ -97,11 +104,43 @@ func TestBrowserLink(t *testing.T) {
 	browserScreenshot(t, ctx, shot)
 }
 
-// TestBrowserHOL runs the head-of-line experiment from its tab and expects a result per transport.
+// holFrames collects the scenario reports the relay sends the page, read off its WebSocket.
+type holFrames struct {
+	mu      sync.Mutex
+	reports []*protocol.ScenarioReport
+	bad     []string
+}
+
+func (f *holFrames) listen(ev any) {
+	e, ok := ev.(*network.EventWebSocketFrameReceived)
+	if !ok || e.Response == nil || !bytes.Contains(e.Response.PayloadData, []byte(`"scenario"`)) {
+		return
+	}
+	evs, err := protocol.DecodeEvents(e.Response.PayloadData)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		f.bad = append(f.bad, err.Error())
+	}
+	for _, ev := range evs {
+		if ev.Type == protocol.EventScenario && ev.Report != nil {
+			f.reports = append(f.reports, ev.Report)
+		}
+	}
+}
+
+// TestBrowserHOL runs the Head-of-line tab on the session's emulated link: the page sends the
+// hol lesson with the session's settings (wifi, seed 3, no round trip added) and draws the report
+// the relay sent: per transport, a dot for every message the lesson's chart has, and the stall
+// figures of the lesson's metrics.
 func TestBrowserHOL(t *testing.T) {
 	chrome := browserChromium(t)
 	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
 	ctx := browserOpen(t, chrome)
+	var frames holFrames
+	if err := chromedp.Listen(ctx, frames.listen); err != nil {
+		t.Fatal(err)
+	}
 	// The address restores the network and the view.
 	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/?mode=link&preset=wifi&seed=3&view=hol")
 	browserWithin(t, ctx, 5*time.Second, "the head-of-line view", chromedp.WaitVisible(chromedp.CSS(`[data-testid="hol-run"]`)))
@@ -121,21 +160,102 @@ func TestBrowserHOL(t *testing.T) {
 		browserScreenshot(t, ctx, filepath.Join(t.ArtifactDir(), "hol-failed.png"))
 		t.Fatalf("the experiment did not finish: %s", st)
 	}
+	rep := holReport(t, &frames)
 	for _, tr := range []string{"tcp", "quic-stream", "udp", "ws"} {
-		dots, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('[data-testid="hol-%s"] circle, [data-testid="hol-%s"] .never').length`, tr, tr)))
-		if err != nil || dots == 0 {
-			t.Errorf("hol-%s: %d messages drawn (%v), want some", tr, dots, err)
-		}
-	}
-	stalls, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="hol-tcp"] [data-role="hol-stalls"]`)))
-	if err != nil || !regexpMatch(`\d`, stalls) {
-		t.Errorf("TCP stall numbers = %q (%v)", stalls, err)
+		holCheckCard(t, ctx, rep, tr)
 	}
 	shot := filepath.Join(t.ArtifactDir(), "hol.png")
 	if os.Getenv("WIREPLAY_SCREENSHOT") == "1" {
 		shot = filepath.Join("..", "docs", "screenshot-hol.png")
 	}
 	browserScreenshot(t, ctx, shot)
+}
+
+// TestBrowserHOLKernel runs the Head-of-line tab in kernel mode: the session stays on the kernel's
+// loopback and the lesson runs on its own emulated link (clean, its own added round trip), which
+// the tab says.
+func TestBrowserHOLKernel(t *testing.T) {
+	chrome := browserChromium(t)
+	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
+	ctx := browserOpen(t, chrome)
+	var frames holFrames
+	if err := chromedp.Listen(ctx, frames.listen); err != nil {
+		t.Fatal(err)
+	}
+	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/?view=hol")
+	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
+	browserWithin(t, ctx, 5*time.Second, "running the experiment", chromedp.Steps(
+		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-messages"]`), "8"),
+		chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)),
+	))
+	browserWithin(t, ctx, 45*time.Second, "the experiment's result",
+		browserWaitTrue(`["done", "error"].includes(document.querySelector('[data-testid="hol-result"]').dataset.state)`))
+	st, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="hol-result"]').dataset.state + " " + document.querySelector('#linkbar').dataset.mode + ": " + document.querySelector('[data-testid="hol-meta"]').textContent`))
+	if err != nil || !strings.HasPrefix(st, "done kernel: ran on clean") || !strings.Contains(st, "rtt=60ms") {
+		t.Fatalf("state, mode and meta %q (%v), want done, still kernel, the lesson's clean link with its 60 ms", st, err)
+	}
+	frames.mu.Lock()
+	n := len(frames.reports)
+	frames.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d reports on the page's WebSocket, want 1", n)
+	}
+	holCheckCard(t, ctx, frames.reports[0], "tcp")
+}
+
+// holReport is the one report the page received, which must be the hol lesson's on the session's
+// link: wifi, seed 3, the form's parameters and no round trip added.
+func holReport(t *testing.T, f *holFrames) *protocol.ScenarioReport {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.bad) > 0 || len(f.reports) != 1 {
+		t.Fatalf("%d scenario reports on the page's WebSocket (undecodable: %v), want 1", len(f.reports), f.bad)
+	}
+	rep := f.reports[0]
+	want := map[string]string{"messages": "20", "size": "800", "drop_nth": "6", "rtt": "0"}
+	for k, v := range want {
+		if rep.Params[k] != v {
+			t.Errorf("report param %s = %q, want %q", k, rep.Params[k], v)
+		}
+	}
+	if rep.Scenario != "hol" || rep.Preset != "wifi" || rep.Seed != 3 || len(rep.Runs) != 1 {
+		t.Fatalf("report of %q on %q seed %d with %d runs, want the hol lesson on the session's wifi, seed 3", rep.Scenario, rep.Preset, rep.Seed, len(rep.Runs))
+	}
+	return rep
+}
+
+// holCheckCard checks transport tr's card shows rep's figures: one dot per point of its
+// delivery-time chart, and for tcp each stream's stall as the lesson's metric says it.
+func holCheckCard(t *testing.T, ctx context.Context, rep *protocol.ScenarioReport, tr string) {
+	t.Helper()
+	points := 0
+	for _, sr := range rep.Runs[0].Series {
+		if sr.Chart == "Delivery time — "+tr {
+			points += len(sr.Points)
+		}
+	}
+	dots, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('[data-testid="hol-%s"] circle, [data-testid="hol-%s"] .never').length`, tr, tr)))
+	if err != nil || dots == 0 || dots != points {
+		t.Errorf("hol-%s: %d messages drawn (%v), want the %d points of the lesson's chart", tr, dots, err, points)
+	}
+	if tr != "tcp" {
+		return
+	}
+	stalls, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="hol-tcp"] [data-role="hol-stalls"]`)))
+	if err != nil || !regexpMatch(`\d`, stalls) {
+		t.Errorf("TCP stall numbers = %q (%v)", stalls, err)
+	}
+	for _, m := range rep.Runs[0].Metrics {
+		if m.Transport != "tcp" || !strings.HasSuffix(m.Name, "_stall_ms") {
+			continue
+		}
+		shown, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(fmt.Sprintf(`[data-testid="hol-tcp"] [data-role="hol-stalls"] [data-metric=%q]`, m.Name))))
+		v, perr := strconv.ParseFloat(strings.TrimSuffix(shown, " ms"), 64)
+		if err != nil || perr != nil || !strings.HasSuffix(shown, " ms") || math.Abs(v-m.Value) > 0.005*math.Max(1, math.Abs(m.Value)) {
+			t.Errorf("tcp %s shown as %q (%v), the lesson measured %g ms", m.Name, shown, err, m.Value)
+		}
+	}
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlogwriter"
@@ -23,10 +22,7 @@ import (
 const (
 	maxLinks      = 64                  // emulated links in use server-wide
 	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps
-	linkHOLLimit  = 2 * time.Minute     // longest head-of-line experiment run
 	errTooMany    = "too many emulated links in use; try again later"
-	errHOLKernel  = "the head-of-line experiment needs the emulated link: switch to link mode"
-	errHOLBusy    = "the head-of-line experiment is already running on this link"
 	errSwitched   = "the session switched networks while this connection was being set up; send again"
 	errLinkClosed = "the emulated link was closed"
 )
@@ -44,13 +40,12 @@ type linkMode struct {
 	unsub  func()
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // HOL runs and the TCP sampler
+	wg     sync.WaitGroup // the TCP sampler
 
 	mu       sync.Mutex
 	ports    map[portKey]protocol.Transport // client-side ports of the session's connections
 	recent   map[protocol.Transport][]portKey
 	dialing  map[protocol.Transport]int
-	holBusy  bool
 	sampling bool // a TCP sampler is running
 }
 
@@ -202,7 +197,7 @@ func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*li
 	}
 	lk := &linkMode{s: s, l: l, preset: preset, seed: seed,
 		ports: map[portKey]protocol.Transport{}, recent: map[protocol.Transport][]portKey{}, dialing: map[protocol.Transport]int{}}
-	lk.ctx, lk.cancel = context.WithCancel(s.ctx) // the session ending ends experiments
+	lk.ctx, lk.cancel = context.WithCancel(s.ctx) // the session ending ends its endpoints
 	lk.quic = observe.NewQUIC()
 	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, lk.quic.Tracer)
 	if err != nil {
@@ -215,7 +210,7 @@ func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*li
 	return lk, nil
 }
 
-// close stops watching, ends experiments, closes the endpoints and then the link.
+// close stops watching, ends the link's context, closes the endpoints and then the link.
 func (lk *linkMode) close() {
 	lk.unsub()
 	lk.cancel()
@@ -301,7 +296,7 @@ func (lk *linkMode) attribute(p *link.Packet) (protocol.Transport, uint16, bool)
 	}
 	lk.mu.Unlock()
 	if !ok || server.Port() != lk.echo.ports[t] {
-		return "", 0, false // not one of the session's transports (the HOL experiment's, say)
+		return "", 0, false // not one of the session's transports
 	}
 	return t, client.Port(), true
 }

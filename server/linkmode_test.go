@@ -153,11 +153,6 @@ func TestLinkMode(t *testing.T) {
 	if code, _, _ := get(t, base+"/relay/pcapng?session="+welcome.Session); code != http.StatusConflict {
 		t.Errorf("pcapng in kernel mode: %d, want 409", code)
 	}
-	rc.send(protocol.Request{Type: protocol.TypeHOL, ID: 2, HOL: &protocol.HOLRequest{Messages: 5, Size: 100}})
-	rc.until(func(e protocol.Event) bool {
-		return e.Type == protocol.EventError && e.Req == 2 && strings.Contains(e.Error, "switch to link mode")
-	})
-
 	st := rc.switchLink(3, protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "clean"}, o)
 	if st.Mode != protocol.ModeLink || st.Preset != "clean" || st.Seed != 1 {
 		t.Fatalf("link state %+v", st)
@@ -347,37 +342,72 @@ func dialRelayWelcome(t *testing.T, s *server.Server) (*relayClient, protocol.Ev
 	return rc, w
 }
 
+// holLesson sends the Head-of-line tab's request, the "hol" lesson on sr's link with the given
+// messages, size and drop, and returns its report; every packet event before it must be the
+// lesson's (tagged with its request), not the session's.
+func (rc *relayClient) holLesson(id uint64, sr protocol.ScenarioRequest, params map[string]string) *protocol.ScenarioReport {
+	rc.t.Helper()
+	sr.Name, sr.Params = "hol", params
+	rc.send(protocol.Request{Type: protocol.TypeScenario, ID: id, Scenario: &sr})
+	evs := rc.until(func(e protocol.Event) bool {
+		return (e.Type == protocol.EventScenario || e.Type == protocol.EventError) && e.Req == id
+	})
+	last := evs[len(evs)-1]
+	if last.Type != protocol.EventScenario || last.Report == nil || len(last.Report.Runs) != 1 {
+		rc.t.Fatalf("got %+v, want the hol lesson's report", last)
+	}
+	for _, e := range evs {
+		if e.Type == protocol.EventPackets && e.Req != id {
+			rc.t.Errorf("a packets event of request %d during the lesson: %+v", e.Req, e)
+		}
+	}
+	return last.Report
+}
+
+// holMetric is a metric of the report's run.
+func holMetric(t *testing.T, rep *protocol.ScenarioReport, transport, name string) float64 {
+	t.Helper()
+	for _, m := range rep.Runs[0].Metrics {
+		if string(m.Transport) == transport && m.Name == name {
+			return m.Value
+		}
+	}
+	t.Fatalf("no metric %s %s", transport, name)
+	return 0
+}
+
+// TestLinkModeHOL runs what the Head-of-line tab sends: the "hol" lesson, on a link of its own.
+// In kernel mode it runs on the lesson's own link; in link mode on the session's settings (preset,
+// both directions, seed) with no round trip added, which the report's link and its rtt_ms metric
+// show.
 func TestLinkModeHOL(t *testing.T) {
 	s := startServer(t, server.Config{})
 	rc, _ := dialRelayWelcome(t, s)
-	rc.switchLink(1, protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "clean"}, nil)
-	rc.send(protocol.Request{Type: protocol.TypeHOL, ID: 2, HOL: &protocol.HOLRequest{Messages: 10, Size: 200, DropNth: 1}})
-	// A second run on the same link while the first runs is refused.
-	rc.send(protocol.Request{Type: protocol.TypeHOL, ID: 3, HOL: &protocol.HOLRequest{Messages: 10, Size: 200}})
-	var res *protocol.HOLResult
-	busy := false
-	rc.until(func(e protocol.Event) bool {
-		if e.Type == protocol.EventError {
-			if e.Req == 3 && strings.Contains(e.Error, "already running") {
-				busy = true
-				return false
-			}
-			t.Fatalf("error event: %+v", e)
-		}
-		if e.Type == protocol.EventPackets {
-			t.Errorf("the experiment's packets were streamed as the session's: %+v", e.Packets[0])
-		}
-		if e.Type == protocol.EventHOL && e.Req == 2 {
-			res = e.HOL
-			return true
-		}
-		return false
-	})
-	if !busy {
-		t.Error("a second concurrent run was not refused")
+	rc.c.SetReadLimit(protocol.MaxReportMessage)
+	params := map[string]string{"messages": "10", "size": "200", "drop_nth": "1"}
+
+	rep := rc.holLesson(2, protocol.ScenarioRequest{}, params)
+	if rep.Preset != "clean" || holMetric(t, rep, "", "rtt_ms") != 60 {
+		t.Errorf("kernel mode: the lesson ran on %q with an rtt of %g ms, want its own clean link and 60 ms", rep.Preset, holMetric(t, rep, "", "rtt_ms"))
 	}
-	if res == nil || len(res.Runs[protocol.TCP]) != 3 || len(res.Runs[protocol.QUICStream]) != 3 {
-		t.Fatalf("result %+v", res)
+
+	st := rc.switchLink(3, protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "wifi", Seed: 3}, nil)
+	params["rtt"] = "0"
+	rep = rc.holLesson(4, protocol.ScenarioRequest{Preset: st.Preset, Up: &st.Up, Down: &st.Down, Seed: st.Seed}, params)
+	if rep.Preset != "wifi" || rep.Seed != 3 {
+		t.Errorf("link mode: the lesson ran on %q seed %d, want the session's wifi, seed 3", rep.Preset, rep.Seed)
+	}
+	if got, want := holMetric(t, rep, "", "rtt_ms"), st.Up.DelayMs+st.Down.DelayMs; got != want {
+		t.Errorf("link mode: rtt %g ms, want the session's %g ms", got, want)
+	}
+	charts := map[string]int{}
+	for _, sr := range rep.Runs[0].Series {
+		charts[sr.Chart]++
+	}
+	for _, tr := range []string{"tcp", "quic-stream", "udp", "ws"} {
+		if n := charts["Delivery time — "+tr]; n != 3 {
+			t.Errorf("%d series in the %s chart, want 3 (one per stream)", n, tr)
+		}
 	}
 }
 

@@ -73,9 +73,6 @@ func (s *session) handle(req protocol.Request) {
 		msgs = transports.Numbered(req.Count, req.Size)
 	case protocol.TypeReconnect:
 		s.closeClients(0)
-	case protocol.TypeHOL:
-		s.handleHOL(req) // releases s.active when done
-		return
 	case protocol.TypeScenario:
 		s.handleScenario(req) // releases s.active when done
 		return

@@ -571,7 +571,7 @@ func holView(hol []column) templ.Component {
 			templ_7745c5c3_Var31 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "<main class=\"view hol\" id=\"view-hol\" role=\"tabpanel\" aria-labelledby=\"tab-hol\" hidden><aside class=\"hol-side\"><h2>Head-of-line blocking</h2><p>Three independent streams of messages leave at once. Over <b>TCP</b> they share one byte stream: when one segment is lost, the kernel holds back everything behind it until the retransmission arrives, so all three streams stall, even those whose bytes got through. <b>QUIC</b> orders bytes per stream, not per connection: a lost packet delays only the stream whose data it carried, and the other two keep flowing. <b>UDP</b> never waits (a lost datagram is simply gone), and <b>WebSocket</b> rides on TCP, so it stalls like TCP.</p><div class=\"hol-form\"><label>messages <input type=\"number\" class=\"num\" id=\"hol-messages\" data-testid=\"hol-messages\" min=\"1\" max=\"200\" value=\"30\"></label> <label>bytes each <input type=\"number\" class=\"num\" id=\"hol-size\" data-testid=\"hol-size\" min=\"1\" max=\"16384\" value=\"1000\"></label> <label title=\"drop this client→server packet of the run (0: none), for a stall you can reproduce\">drop packet # <input type=\"number\" class=\"num\" id=\"hol-drop\" data-testid=\"hol-drop\" min=\"0\" value=\"8\"></label> <button type=\"button\" class=\"primary\" id=\"hol-run\" data-testid=\"hol-run\" disabled>Run</button></div><p class=\"hol-status\" id=\"hol-status\" data-testid=\"hol-status\">Runs over the emulated link, with the settings above (it switches to the link if need be).</p><div class=\"legend hol-legend\"><span class=\"key s0\"><i></i>stream 1</span> <span class=\"key s1\"><i></i>stream 2</span> <span class=\"key s2\"><i></i>stream 3</span> <span class=\"key never\"><i></i>never delivered</span></div></aside><div class=\"hol-result\" id=\"hol-result\" data-testid=\"hol-result\" data-state=\"empty\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "<main class=\"view hol\" id=\"view-hol\" role=\"tabpanel\" aria-labelledby=\"tab-hol\" hidden><aside class=\"hol-side\"><h2>Head-of-line blocking</h2><p>Three independent streams of messages leave at once. Over <b>TCP</b> they share one byte stream: when one segment is lost, the kernel holds back everything behind it until the retransmission arrives, so all three streams stall, even those whose bytes got through. <b>QUIC</b> orders bytes per stream, not per connection: a lost packet delays only the stream whose data it carried, and the other two keep flowing. <b>UDP</b> never waits (a lost datagram is simply gone), and <b>WebSocket</b> rides on TCP, so it stalls like TCP.</p><div class=\"hol-form\"><label>messages <input type=\"number\" class=\"num\" id=\"hol-messages\" data-testid=\"hol-messages\" min=\"1\" max=\"200\" value=\"30\"></label> <label>bytes each <input type=\"number\" class=\"num\" id=\"hol-size\" data-testid=\"hol-size\" min=\"1\" max=\"16384\" value=\"1000\"></label> <label title=\"drop this client→server packet of the run (0: none), for a stall you can reproduce\">drop packet # <input type=\"number\" class=\"num\" id=\"hol-drop\" data-testid=\"hol-drop\" min=\"0\" value=\"8\"></label> <button type=\"button\" class=\"primary\" id=\"hol-run\" data-testid=\"hol-run\" disabled>Run</button></div><p class=\"hol-status\" id=\"hol-status\" data-testid=\"hol-status\">Runs the “Head-of-line blocking” lesson on an emulated link of its own with the session’s link settings above (in kernel mode, the lesson’s own link: the loopback cannot drop a chosen packet).</p><p class=\"hol-meta\" id=\"hol-meta\" data-testid=\"hol-meta\"></p><p class=\"hol-conclusion\" id=\"hol-conclusion\" data-testid=\"hol-conclusion\"></p></aside><div class=\"hol-result\" id=\"hol-result\" data-testid=\"hol-result\" data-state=\"empty\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -628,20 +628,20 @@ func holView(hol []column) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "</small></figcaption><svg class=\"hol-svg\" data-role=\"hol-svg\" role=\"img\" aria-label=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "</small></figcaption><div class=\"hol-chart\" data-role=\"hol-chart\" aria-label=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var36 string
 			templ_7745c5c3_Var36, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label + ": delivery time of each message of each stream")
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 248, Col: 128}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 248, Col: 121}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var36))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "\"></svg><p class=\"hol-stalls\" data-role=\"hol-stalls\">not run yet</p></figure>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "\"></div><p class=\"hol-stalls\" data-role=\"hol-stalls\">not run yet</p></figure>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -3,57 +3,78 @@
 package main
 
 import (
-	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall/js"
 
+	"github.com/wireplay/wireplay/charts"
 	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/report"
 )
 
 // holTransports are the head-of-line panel's cards, as in server/page.go.
 var holTransports = []protocol.Transport{protocol.TCP, protocol.QUICStream, protocol.UDP, protocol.WS}
 
-type holCard struct{ root, svg, stalls js.Value }
+// holLesson is the lesson the Head-of-line tab runs.
+const holLesson = "hol"
 
-// holUI is the head-of-line experiment: its form and one delivery-time plot per transport.
+type holCard struct{ root, chart, stalls js.Value }
+
+// holUI is the Head-of-line tab: a form for the "hol" lesson, run with the session's link
+// settings, and its report drawn per transport by package report (as the Lessons tab draws it).
 type holUI struct {
-	run, messages, size, drop, status, result js.Value
-	cards                                     map[protocol.Transport]holCard
-	pending                                   uint64 // the running request's id
-	last                                      *protocol.HOLResult
+	run, messages, size, drop, status, result, meta, conclusion js.Value
+	cards                                                       map[protocol.Transport]holCard
+	pending                                                     uint64 // the running request's id
+	packets                                                     int    // the running lesson's packets so far
+	kernel                                                      bool   // the running request is kernel mode's
+	last                                                        *protocol.ScenarioReport
 }
 
 func newHolUI() *holUI {
 	h := &holUI{
-		run:      byID("hol-run"),
-		messages: byID("hol-messages"),
-		size:     byID("hol-size"),
-		drop:     byID("hol-drop"),
-		status:   byID("hol-status"),
-		result:   byID("hol-result"),
-		cards:    map[protocol.Transport]holCard{},
+		run:        byID("hol-run"),
+		messages:   byID("hol-messages"),
+		size:       byID("hol-size"),
+		drop:       byID("hol-drop"),
+		status:     byID("hol-status"),
+		result:     byID("hol-result"),
+		meta:       byID("hol-meta"),
+		conclusion: byID("hol-conclusion"),
+		cards:      map[protocol.Transport]holCard{},
 	}
 	for _, t := range holTransports {
 		root := query(h.result, `[data-transport="`+string(t)+`"]`)
-		h.cards[t] = holCard{root, query(root, `[data-role="hol-svg"]`), query(root, `[data-role="hol-stalls"]`)}
+		h.cards[t] = holCard{root, query(root, `[data-role="hol-chart"]`), query(root, `[data-role="hol-stalls"]`)}
 	}
 	return h
 }
 
-// request reads the form; ok is false (and the status says why) when it is not valid.
-func (h *holUI) request() (protocol.Request, bool) {
-	n := func(e js.Value) int {
-		v, err := strconv.Atoi(strings.TrimSpace(e.Get("value").String()))
-		if err != nil {
-			return -1
-		}
-		return v
-	}
-	r := protocol.Request{V: protocol.Version, Type: protocol.TypeHOL, HOL: &protocol.HOLRequest{
-		Messages: n(h.messages), Size: n(h.size), DropNth: uint64(max(0, n(h.drop))),
+// request builds the "scenario" request of the hol lesson from the form and the session's link
+// (l.cur, what the server says is in force): in link mode its preset, both directions and seed,
+// with the lesson's added round trip at 0, so the session's settings are what runs; in kernel
+// mode, which has no emulated link (and cannot drop a chosen packet), the lesson's own link and
+// round trip. ok is false (and the status says why) when the form is not valid.
+func (h *holUI) request(l *linkUI) (protocol.Request, bool) {
+	sr := &protocol.ScenarioRequest{Name: holLesson, Params: map[string]string{
+		"messages": strings.TrimSpace(h.messages.Get("value").String()),
+		"size":     strings.TrimSpace(h.size.Get("value").String()),
+		"drop_nth": strings.TrimSpace(h.drop.Get("value").String()),
 	}}
+	for k, v := range sr.Params {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			setText(h.status, k+" must be a whole number, not “"+v+"”")
+			return protocol.Request{}, false
+		}
+	}
+	if l.cur.Mode == protocol.ModeLink {
+		// DropNth and BlackholeMs are one-off actions on the session's link, not its settings.
+		up, down := l.cur.Up, l.cur.Down
+		up.DropNth, up.BlackholeMs, down.DropNth, down.BlackholeMs = 0, 0, 0, 0
+		sr.Preset, sr.Up, sr.Down, sr.Seed = orClean(l.cur.Preset), &up, &down, l.cur.Seed
+		sr.Params["rtt"] = "0"
+	}
+	r := protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, Scenario: sr}
 	if err := r.Validate(); err != nil {
 		setText(h.status, err.Error())
 		return r, false
@@ -61,18 +82,37 @@ func (h *holUI) request() (protocol.Request, bool) {
 	return r, true
 }
 
-func (h *holUI) started(id uint64) {
-	h.pending = id
+func (h *holUI) started(id uint64, kernel bool) {
+	h.pending, h.packets, h.kernel = id, 0, kernel
 	h.run.Set("disabled", true)
 	h.result.Get("dataset").Set("state", "running")
-	setText(h.status, "running… every transport sends its three streams at once")
+	h.showRunning()
+}
+
+func (h *holUI) showRunning() {
+	s := "running the hol lesson on "
+	if h.kernel {
+		s += "its own emulated link (the session is on the kernel loopback, which cannot drop a chosen packet)"
+	} else {
+		s += "the session's link settings"
+	}
+	if h.packets > 0 {
+		s += " · " + itoa(h.packets) + " packets so far"
+	}
+	setText(h.status, s+"…")
+}
+
+// event counts a live event of the running lesson (its packets).
+func (h *holUI) event(ev protocol.Event) {
+	h.packets += len(ev.Packets)
+	h.showRunning()
 }
 
 func (h *holUI) failed(msg string) {
 	h.pending = 0
 	h.run.Set("disabled", false)
 	h.result.Get("dataset").Set("state", "error")
-	setText(h.status, "The experiment failed: "+msg)
+	setText(h.status, "The lesson failed: "+msg)
 }
 
 func (h *holUI) enable(on bool) {
@@ -82,135 +122,81 @@ func (h *holUI) enable(on bool) {
 	}
 }
 
-func (h *holUI) done(r *protocol.HOLResult) {
+// done shows the lesson's report.
+func (h *holUI) done(rep *protocol.ScenarioReport) {
 	h.pending = 0
 	h.run.Set("disabled", false)
-	h.last = r
-	s := itoa(r.Messages) + " messages × " + fmtBytes(r.Size) + " per stream"
-	if r.DropNth > 0 {
-		s += ", client→server packet #" + itoa(r.DropNth) + " dropped"
-	}
-	setText(h.status, s+". Higher dots arrived later; a step is a stall.")
+	h.last = rep
+	setText(h.status, "Done, "+report.RanIn(rep)+". Each dot is a message, higher is later; a step is a stall.")
 	h.render()
 	h.result.Get("dataset").Set("state", "done")
 }
 
-// render draws each transport's delivery times on one shared scale, so a stall compares across
-// transports at a glance.
+// render draws the last report: the link it ran on, its conclusion, and per transport its
+// delivery-time chart (the same figure the Lessons tab draws) and its stall figures, each from
+// the lesson's metrics.
 func (h *holUI) render() {
-	r := h.last
-	if r == nil {
+	rep := h.last
+	if rep == nil || len(rep.Runs) == 0 {
 		return
 	}
-	var ymax int64 = 1000
-	for _, streams := range r.Runs {
-		for _, s := range streams {
-			for _, v := range s {
-				ymax = max(ymax, v)
-			}
-		}
-	}
-	top := niceMax(float64(ymax))
+	p := report.Render(rep, report.Page)
+	setText(h.meta, "ran on "+p.Meta)
+	h.meta.Set("title", p.Meta)
+	setText(h.conclusion, p.Conclusion)
+	run := rep.Runs[0]
 	for _, t := range holTransports {
 		c := h.cards[t]
-		clear(c.svg)
+		// report escapes every string of the report; nothing else is inserted as markup.
+		c.chart.Set("innerHTML", report.Chart(rep, "Delivery time — "+string(t)))
 		clear(c.stalls)
-		w, ht := boxSize(c.svg, 400, 140)
-		c.svg.Call("setAttribute", "viewBox", "0 0 "+fnum(w)+" "+fnum(ht))
-		c.svg.Call("setAttribute", "preserveAspectRatio", "none")
-		streams, ok := r.Runs[t]
-		if !ok {
-			c.svg.Call("append", svgText(w/2, ht/2, "empty", "not run", "text-anchor", "middle"))
-			setText(c.stalls, "no result for this transport")
-			continue
+		if c.chart.Get("childElementCount").Int() == 0 {
+			c.chart.Call("append", el("p", "empty", "no result for this transport"))
 		}
-		const left, right, topM, bottom = 52.0, 10.0, 10.0, 18.0
-		pw, ph := w-left-right, ht-topM-bottom
-		n := max(r.Messages, 1)
-		x := func(i int) float64 { return left + (float64(i)+0.5)/float64(n)*pw }
-		y := func(v int64) float64 { return topM + ph - float64(v)/top*ph }
-		frag := document.Call("createDocumentFragment")
-		frag.Call("append",
-			svgEl("rect", "class", "plot", "x", left, "y", topM, "width", pw, "height", ph),
-			svgEl("line", "class", "grid", "x1", left, "x2", left+pw, "y1", topM+ph/2, "y2", topM+ph/2),
-			svgText(left-6, topM+8, "ax", fmtMicros(int64(top)), "text-anchor", "end"),
-			svgText(left-6, topM+ph/2+3, "ax", fmtMicros(int64(top/2)), "text-anchor", "end"),
-			svgText(left-6, topM+ph, "ax", "0", "text-anchor", "end"),
-			svgText(left, ht-4, "ax", "message 1", "text-anchor", "start"),
-			svgText(left+pw, ht-4, "ax", itoa(n), "text-anchor", "end"),
-			svgText(left+pw/2, ht-4, "ax", "message →  (up: delivered later)", "text-anchor", "middle"),
-		)
-		for si, s := range streams {
-			cls := "s" + itoa(si%3)
-			var xs, ys []float64
-			for i, v := range s {
-				if v < 0 {
-					mk := svgText(x(i), topM+9, "never", "✕", "text-anchor", "middle")
-					svgTitle(mk, "stream "+itoa(si+1)+", message "+itoa(i+1)+": never delivered")
-					frag.Call("append", mk)
-					continue
-				}
-				xs, ys = append(xs, x(i)), append(ys, y(v))
-			}
-			if len(xs) > 1 {
-				frag.Call("append", svgEl("polyline", "class", "hl "+cls, "points", points(xs, ys)))
-			}
-			j := 0
-			for i, v := range s {
-				if v < 0 {
-					continue
-				}
-				dot := svgEl("circle", "class", "hd "+cls, "cx", xs[j], "cy", ys[j], "r", 2.4)
-				svgTitle(dot, "stream "+itoa(si+1)+", message "+itoa(i+1)+": delivered at "+fmtMicros(v))
-				frag.Call("append", dot)
-				j++
-			}
-		}
-		c.svg.Call("append", frag)
-
-		// The stall numbers: each stream's worst delay over its median.
-		stalls := r.Stalls[t]
 		c.stalls.Call("append", el("span", "sl", "stall"))
-		worst := int64(0)
-		for si, v := range stalls {
-			worst = max(worst, v)
-			sp := el("span", "sv s"+itoa(si%3), fmtMicros(v))
-			sp.Set("title", "stream "+itoa(si+1)+": worst delivery delay over its median")
+		for i := range 3 {
+			name := "stream" + itoa(i+1) + "_stall_ms"
+			m, ok := holMetric(run, t, name)
+			if !ok {
+				continue
+			}
+			sp := el("span", "sv", report.FormatStat(m.Value)+" "+m.Unit)
+			sp.Get("style").Set("color", charts.Color("stream "+itoa(i+1), i))
+			sp.Call("setAttribute", "data-metric", name)
+			sp.Set("title", "stream "+itoa(i+1)+": worst delivery delay over its median ("+name+")")
 			c.stalls.Call("append", sp)
 		}
-		lost := 0
-		for _, s := range streams {
-			for _, v := range s {
-				if v < 0 {
-					lost++
-				}
-			}
+		if m, ok := holMetric(run, t, "lost_messages"); ok && m.Value > 0 {
+			sp := el("span", "sv lost", report.FormatStat(m.Value)+" never arrived")
+			sp.Call("setAttribute", "data-metric", "lost_messages")
+			c.stalls.Call("append", sp)
 		}
-		if lost > 0 {
-			c.stalls.Call("append", el("span", "sv lost", itoa(lost)+" never arrived"))
-		}
-		if note := r.Notes[t]; note != "" {
+		if note := holNote(run, t); note != "" {
 			n := el("span", "note", note)
 			n.Set("title", note)
 			c.stalls.Call("append", n)
 		}
-		c.root.Get("dataset").Set("stall", strconv.FormatBool(worst > 0 && float64(worst) > 0.25*median(streams)))
 	}
 }
 
-// median is the median delivery time of every delivered message, for telling a stall from noise.
-func median(streams [][]int64) float64 {
-	var all []int64
-	for _, s := range streams {
-		for _, v := range s {
-			if v >= 0 {
-				all = append(all, v)
+// holMetric is the run's metric name of transport t.
+func holMetric(run *protocol.ScenarioResult, t protocol.Transport, name string) (protocol.Metric, bool) {
+	for _, m := range run.Metrics {
+		if m.Transport == string(t) && m.Name == name {
+			return m, true
+		}
+	}
+	return protocol.Metric{}, false
+}
+
+// holNote is what the lesson's table says in words of transport t (its last column).
+func holNote(run *protocol.ScenarioResult, t protocol.Transport) string {
+	for _, tb := range run.Tables {
+		for _, row := range tb.Rows {
+			if len(row) > 1 && row[0] == string(t) {
+				return row[len(row)-1]
 			}
 		}
 	}
-	if len(all) == 0 {
-		return math.Inf(1)
-	}
-	slices.Sort(all)
-	return float64(all[len(all)/2])
+	return ""
 }

@@ -353,6 +353,9 @@ func (a *app) welcome(ev protocol.Event) {
 
 // apply routes one event to its column, or to the header for session-wide events.
 func (a *app) apply(ev protocol.Event) {
+	if a.applyLesson(ev) {
+		return
+	}
 	switch {
 	case ev.Type == protocol.EventPong:
 		if ev.T0 > 0 {
@@ -367,13 +370,7 @@ func (a *app) apply(ev protocol.Event) {
 		a.mu.Unlock()
 		return
 	case ev.Type == protocol.EventPackets && ev.Req != 0:
-		// A lesson's packets (its own link): the Lessons tab's, never the Messages tab's.
-		a.mu.Lock()
-		if ev.Req == a.lessons.pending {
-			a.lessons.event(ev)
-		}
-		a.mu.Unlock()
-		return
+		return // a lesson's that has ended (its own link): never the Messages tab's
 	case ev.Type == protocol.EventPackets:
 		a.mu.Lock()
 		a.link.skipped += ev.Skipped
@@ -395,40 +392,12 @@ func (a *app) apply(ev protocol.Event) {
 		a.mu.Unlock()
 		a.scheduleRedraw()
 		return
-	case ev.Type == protocol.EventScenario && ev.Report != nil:
-		a.mu.Lock()
-		if ev.Req == a.lessons.pending {
-			a.lessons.finished(&lessonResult{report: ev.Report})
-		}
-		a.mu.Unlock()
-		return
-	case ev.Req != 0 && ev.Req == a.lessonPending() && ev.Type != protocol.EventError:
-		// A live event of the running lesson (its own link, not the session's): counted only.
-		a.mu.Lock()
-		a.lessons.event(ev)
-		a.mu.Unlock()
-		return
-	case ev.Type == protocol.EventHOL && ev.HOL != nil:
-		a.mu.Lock()
-		a.hol.done(ev.HOL)
-		a.mu.Unlock()
+	case ev.Type == protocol.EventScenario:
 		return
 	case ev.Transport == "":
 		switch ev.Type {
 		case protocol.EventError:
-			a.mu.Lock()
-			hol := a.hol.pending != 0 && ev.Req == a.hol.pending
-			if hol {
-				a.hol.failed(ev.Error)
-			}
-			lesson := a.lessons.pending != 0 && ev.Req == a.lessons.pending
-			if lesson {
-				a.lessons.finished(&lessonResult{err: ev.Error})
-			}
-			a.mu.Unlock()
-			if !lesson {
-				a.showNotice(ev.Error)
-			}
+			a.showNotice(ev.Error)
 		case protocol.EventClosed:
 			a.showNotice("The server closed the session: " + ev.Error)
 		}
@@ -468,39 +437,51 @@ func (a *app) requestLink(r protocol.LinkRequest) bool {
 	return ok
 }
 
-// runHOL starts the head-of-line experiment.
+// applyLesson routes an event of the lesson the Lessons tab or the Head-of-line tab is running
+// (by its request id: its packets and other live events, its report or its error); it reports
+// whether ev was one.
+func (a *app) applyLesson(ev protocol.Event) bool {
+	if ev.Req == 0 {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	lesson, hol := ev.Req == a.lessons.pending, ev.Req == a.hol.pending
+	switch {
+	case !lesson && !hol:
+		return false
+	case ev.Type == protocol.EventError && lesson:
+		a.lessons.finished(&lessonResult{err: ev.Error})
+	case ev.Type == protocol.EventError:
+		a.hol.failed(ev.Error)
+	case ev.Type == protocol.EventScenario && ev.Report != nil && lesson:
+		a.lessons.finished(&lessonResult{report: ev.Report})
+	case ev.Type == protocol.EventScenario && ev.Report != nil:
+		a.hol.done(ev.Report)
+	case lesson:
+		a.lessons.event(ev) // a live event (its own link, not the session's): counted only
+	default:
+		a.hol.event(ev)
+	}
+	return true
+}
+
+// runHOL runs the hol lesson from the Head-of-line tab, with the session's link settings (see
+// holUI.request); the lesson makes its own link, so the session stays on its network.
 func (a *app) runHOL() {
 	a.mu.Lock()
-	r, ok := a.hol.request()
+	r, ok := a.hol.request(a.link)
+	busy := a.hol.pending != 0
+	kernel := a.link.cur.Mode != protocol.ModeLink
 	a.mu.Unlock()
-	if !ok {
-		return
-	}
-	// The experiment runs on the session's emulated link: switch to it first if need be (the
-	// relay handles a "link" request before reading the next one).
-	a.mu.Lock()
-	var lr *protocol.LinkRequest
-	if a.link.cur.Mode != protocol.ModeLink {
-		a.link.mode.Set("value", protocol.ModeLink)
-		l := a.link.changed("link-mode")
-		lr = &l
-	}
-	a.mu.Unlock()
-	if lr != nil && !a.requestLink(*lr) {
+	if !ok || busy {
 		return
 	}
 	if id, ok := a.requestID(r); ok {
 		a.mu.Lock()
-		a.hol.started(id)
+		a.hol.started(id, kernel)
 		a.mu.Unlock()
 	}
-}
-
-// lessonPending is the running lesson's request id, 0 for none.
-func (a *app) lessonPending() uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.lessons.pending
 }
 
 // runLesson runs the shown lesson with its controls' settings.
@@ -554,15 +535,14 @@ func (a *app) scheduleRedraw() {
 	}
 }
 
-// redraw draws the packet diagrams, the chart and the HOL result.
+// redraw draws the packet diagrams and the chart.
 func (a *app) redraw() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.dirty = false
 	switch a.view {
 	case "hol":
-		a.hol.render()
-		return
+		return // the report's charts scale with their boxes
 	case "lessons":
 		return
 	}
