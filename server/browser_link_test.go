@@ -48,6 +48,10 @@ func TestBrowserLink(t *testing.T) {
 	chrome := browserChromium(t)
 	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
 	ctx := browserOpen(t, chrome)
+	var tcp tcpFrames
+	if err := chromedp.Listen(ctx, tcp.listen); err != nil {
+		t.Fatal(err)
+	}
 	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/")
 
 	// Presets come with the welcome.
@@ -83,8 +87,7 @@ func TestBrowserLink(t *testing.T) {
 	))
 	browserWithin(t, ctx, 30*time.Second, "a dropped packet in the UDP diagram",
 		browserWaitTrue(`document.querySelectorAll('[data-testid="seq-udp"] [data-fate="dropped"]').length > 0`))
-	browserWithin(t, ctx, 30*time.Second, "a retransmission in the TCP diagram",
-		browserWaitTrue(`document.querySelectorAll('[data-testid="seq-tcp"] [data-retx="true"]').length > 0`))
+	browserCheckRetransmissions(t, ctx, &tcp)
 	browserWithin(t, ctx, 30*time.Second, "a line in the cwnd chart",
 		browserWaitTrue(`Array.from(document.querySelectorAll('[data-testid="cwnd-chart"] polyline')).some(p => p.points.length > 1)`))
 	browserWithin(t, ctx, 5*time.Second, "dropped packets counted",
@@ -102,6 +105,79 @@ func TestBrowserLink(t *testing.T) {
 		shot = filepath.Join("..", "docs", "screenshot.png")
 	}
 	browserScreenshot(t, ctx, shot)
+}
+
+// tcpFrames collects the Messages view's TCP packets the relay sends the page, in order, read
+// off its WebSocket.
+type tcpFrames struct {
+	mu   sync.Mutex
+	retx []bool // each TCP packet's retransmission mark
+}
+
+func (f *tcpFrames) listen(ev any) {
+	e, ok := ev.(*network.EventWebSocketFrameReceived)
+	if !ok || e.Response == nil || !bytes.Contains(e.Response.PayloadData, []byte(`"packets"`)) {
+		return
+	}
+	evs, _ := protocol.DecodeEvents(e.Response.PayloadData)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ev := range evs {
+		if ev.Type != protocol.EventPackets || ev.Req != 0 {
+			continue
+		}
+		for _, p := range ev.Packets {
+			if p.Transport == protocol.TCP {
+				f.retx = append(f.retx, p.Retransmit)
+			}
+		}
+	}
+}
+
+// snapshot is how many TCP packets arrived, how many were marked retransmissions, and how many
+// of the last n.
+func (f *tcpFrames) snapshot(n int) (total, marked, lastMarked int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, r := range f.retx {
+		if r {
+			marked++
+			if i >= len(f.retx)-n {
+				lastMarked++
+			}
+		}
+	}
+	return len(f.retx), marked, lastMarked
+}
+
+// browserCheckRetransmissions: with 20% loss TCP retransmits, the relay marks those segments,
+// and once the traffic settles the TCP diagram, which holds the last packets it got, marks
+// exactly those of them the relay marked (retransmissions early in the burst may have scrolled
+// out of it).
+func browserCheckRetransmissions(t *testing.T, ctx context.Context, f *tcpFrames) {
+	t.Helper()
+	const js = `(() => { const s = document.querySelector('[data-testid="seq-tcp"]');
+		return [s.querySelectorAll('.pk').length, s.querySelectorAll('[data-retx="true"]').length]; })()`
+	var last [3]int
+	for range 300 { // bounded: 60 s
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](js))
+		if err != nil || len(got) != 2 {
+			t.Fatalf("reading the TCP diagram: %v %v", got, err)
+		}
+		total, marked, lastMarked := f.snapshot(got[0])
+		cur := [3]int{total, got[0], got[1]}
+		if marked > 0 && cur == last && got[0] == min(total, 60) {
+			if got[1] != lastMarked {
+				t.Errorf("the TCP diagram marks %d retransmissions among its %d packets; the relay marked %d of them (%d of all %d)", got[1], got[0], lastMarked, marked, total)
+			}
+			t.Logf("TCP: %d packets, %d marked retransmissions; the diagram holds %d with %d marked", total, marked, got[0], got[1])
+			return
+		}
+		last = cur
+		time.Sleep(200 * time.Millisecond)
+	}
+	total, marked, _ := f.snapshot(0)
+	t.Fatalf("TCP packets never settled with a retransmission among them: %d packets, %d marked retransmissions", total, marked)
 }
 
 // holFrames collects the scenario reports the relay sends the page, read off its WebSocket.
