@@ -206,6 +206,9 @@ func orderWord(reordered int) string {
 }
 
 // loBurst sends msgs over one transport and waits for their echoes or their loss.
+// loDialLimit bounds one transport's connection set-up.
+const loDialLimit = 30 * time.Second
+
 func loBurst(ctx context.Context, env *Env, target transports.Target, t protocol.Transport, msgs [][]byte, interval, lossTimeout time.Duration) *loOutcome {
 	o := &loOutcome{t: t}
 	var mu sync.Mutex
@@ -242,7 +245,9 @@ func loBurst(ctx context.Context, env *Env, target transports.Target, t protocol
 			}
 		}
 	}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A connection's handshake across heavy loss waits out the stack's exponential
+	// retransmission backoff (1 + 2 + 4 + 8 s for a SYN lost four times): allow it.
+	dctx, cancel := context.WithTimeout(ctx, loDialLimit)
 	defer cancel()
 	c, err := transports.Dial(dctx, env.Link.Client(), t, target, transports.ClientOptions{Emit: emit, LossTimeout: lossTimeout, Epoch: env.Epoch})
 	if err != nil {
