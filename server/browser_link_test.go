@@ -210,33 +210,20 @@ func (f *holFrames) listen(ev any) {
 // the relay sent: per transport, a dot for every message the lesson's chart has, and the stall
 // figures of the lesson's metrics.
 func TestBrowserHOL(t *testing.T) {
-	chrome := browserChromium(t)
-	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
-	ctx := browserOpen(t, chrome)
-	var frames holFrames
-	if err := chromedp.Listen(ctx, frames.listen); err != nil {
-		t.Fatal(err)
-	}
 	// The address restores the network and the view.
-	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/?mode=link&preset=wifi&seed=3&view=hol")
+	ctx, frames := holOpen(t, "/?mode=link&preset=wifi&seed=3&view=hol")
 	browserWithin(t, ctx, 5*time.Second, "the head-of-line view", chromedp.WaitVisible(chromedp.CSS(`[data-testid="hol-run"]`)))
-	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
 	browserWithin(t, ctx, 20*time.Second, "the wifi preset on the emulated link, seed 3", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link" &&
 		document.querySelector('[data-testid="link-preset"]').value === "wifi" && document.querySelector('[data-testid="link-seed"]').value === "3" &&
 		document.querySelector('[data-testid="link-state"]').textContent.includes("2% loss")`))
-	browserWithin(t, ctx, 5*time.Second, "running the experiment", chromedp.Steps(
-		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-messages"]`), "20"),
+	holRun(t, ctx, chromedp.SetValue(chromedp.CSS(`[data-testid="hol-messages"]`), "20"),
 		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-size"]`), "800"),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-drop"]`), "6"),
-		chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)),
-	))
-	browserWithin(t, ctx, 45*time.Second, "the experiment's result",
-		browserWaitTrue(`["done", "error"].includes(document.querySelector('[data-testid="hol-result"]').dataset.state)`))
+		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-drop"]`), "6"))
 	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="hol-result"]').dataset.state + ": " + document.querySelector('[data-testid="hol-status"]').textContent`)); !strings.HasPrefix(st, "done") {
 		browserScreenshot(t, ctx, filepath.Join(t.ArtifactDir(), "hol-failed.png"))
 		t.Fatalf("the experiment did not finish: %s", st)
 	}
-	rep := holReport(t, &frames)
+	rep := holReport(t, frames)
 	for _, tr := range []string{"tcp", "quic-stream", "udp", "ws"} {
 		holCheckCard(t, ctx, rep, tr)
 	}
@@ -251,21 +238,8 @@ func TestBrowserHOL(t *testing.T) {
 // loopback and the lesson runs on its own emulated link (clean, its own added round trip), which
 // the tab says.
 func TestBrowserHOLKernel(t *testing.T) {
-	chrome := browserChromium(t)
-	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
-	ctx := browserOpen(t, chrome)
-	var frames holFrames
-	if err := chromedp.Listen(ctx, frames.listen); err != nil {
-		t.Fatal(err)
-	}
-	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/?view=hol")
-	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
-	browserWithin(t, ctx, 5*time.Second, "running the experiment", chromedp.Steps(
-		chromedp.SetValue(chromedp.CSS(`[data-testid="hol-messages"]`), "8"),
-		chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)),
-	))
-	browserWithin(t, ctx, 45*time.Second, "the experiment's result",
-		browserWaitTrue(`["done", "error"].includes(document.querySelector('[data-testid="hol-result"]').dataset.state)`))
+	ctx, frames := holOpen(t, "/?view=hol")
+	holRun(t, ctx, chromedp.SetValue(chromedp.CSS(`[data-testid="hol-messages"]`), "8"))
 	st, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="hol-result"]').dataset.state + " " + document.querySelector('#linkbar').dataset.mode + ": " + document.querySelector('[data-testid="hol-meta"]').textContent`))
 	if err != nil || !strings.HasPrefix(st, "done kernel: ran on clean") || !strings.Contains(st, "rtt=60ms") {
 		t.Fatalf("state, mode and meta %q (%v), want done, still kernel, the lesson's clean link with its 60 ms", st, err)
@@ -277,6 +251,30 @@ func TestBrowserHOLKernel(t *testing.T) {
 		t.Fatalf("%d reports on the page's WebSocket, want 1", n)
 	}
 	holCheckCard(t, ctx, frames.reports[0], "tcp")
+}
+
+// holOpen opens the page at path on a fresh server, with the scenario reports the page receives
+// collected, and waits until the Head-of-line tab can run.
+func holOpen(t *testing.T, path string) (context.Context, *holFrames) {
+	t.Helper()
+	chrome := browserChromium(t)
+	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
+	ctx := browserOpen(t, chrome)
+	frames := &holFrames{}
+	if err := chromedp.Listen(ctx, frames.listen); err != nil {
+		t.Fatal(err)
+	}
+	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+path)
+	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
+	return ctx, frames
+}
+
+// holRun fills the tab's form with set, runs it and waits for its result.
+func holRun(t *testing.T, ctx context.Context, set ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	browserWithin(t, ctx, 5*time.Second, "running the experiment", chromedp.Steps(append(set, chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)))...))
+	browserWithin(t, ctx, 45*time.Second, "the experiment's result",
+		browserWaitTrue(`["done", "error"].includes(document.querySelector('[data-testid="hol-result"]').dataset.state)`))
 }
 
 // holReport is the one report the page received, which must be the hol lesson's on the session's
