@@ -36,6 +36,10 @@ func AppendEvent(b []byte, e *Event) ([]byte, error) {
 		b = append(b, `,"dur_us":`...)
 		b = strconv.AppendInt(b, e.DurMicros, 10)
 	}
+	if e.Handshake != "" {
+		b = append(b, `,"handshake":`...)
+		b = appendString(b, e.Handshake)
+	}
 	if e.Bytes != 0 {
 		b = append(b, `,"bytes":`...)
 		b = strconv.AppendInt(b, int64(e.Bytes), 10)

@@ -21,12 +21,14 @@ func sameAsEncodingJSON(t *testing.T, e protocol.Event) {
 
 func TestAppendEventMatchesEncodingJSON(t *testing.T) {
 	for name, e := range map[string]protocol.Event{
-		"zero":       {},
-		"write":      {V: 1, Type: "write", Req: 7, Transport: protocol.TCP, Msg: 3, AtMicros: 1234, Bytes: 64, Text: "#0001 abcdef"},
-		"read":       {V: 1, Type: "read", Req: 7, Transport: protocol.UDP, Msg: 3, Msgs: []uint64{3, 4, 5}, AtMicros: 99, Bytes: 200, Text: "héllo <b>&\"\\\n\x01"},
-		"empty msgs": {V: 1, Type: "read", Msgs: []uint64{}},
-		"complete":   {V: 1, Type: "complete", Req: 1, Transport: protocol.QUICStream, Msg: 1, AtMicros: -5, DurMicros: 48, Bytes: 5, Text: "hello"},
-		"error":      {V: 1, Type: "error", Error: "send quic-dgram: DATAGRAM frame too large"},
+		"zero":         {},
+		"write":        {V: 1, Type: "write", Req: 7, Transport: protocol.TCP, Msg: 3, AtMicros: 1234, Bytes: 64, Text: "#0001 abcdef"},
+		"read":         {V: 1, Type: "read", Req: 7, Transport: protocol.UDP, Msg: 3, Msgs: []uint64{3, 4, 5}, AtMicros: 99, Bytes: 200, Text: "héllo <b>&\"\\\n\x01"},
+		"empty msgs":   {V: 1, Type: "read", Msgs: []uint64{}},
+		"complete":     {V: 1, Type: "complete", Req: 1, Transport: protocol.QUICStream, Msg: 1, AtMicros: -5, DurMicros: 48, Bytes: 5, Text: "hello"},
+		"error":        {V: 1, Type: "error", Error: "send quic-dgram: DATAGRAM frame too large"},
+		"connected":    {V: 1, Type: "connected", Transport: protocol.QUICDgram, DurMicros: 1200, Handshake: protocol.HandshakeQUIC},
+		"no handshake": {V: 1, Type: "connected", Transport: protocol.UDP, Handshake: protocol.HandshakeNone},
 		"stats": {V: 1, Type: "stats", Transport: protocol.TCP, Stats: &protocol.Stats{
 			TCP:  &protocol.TCPStats{RTTMicros: 8, RTTVarMicros: 3, Cwnd: 10, MSS: 1448, TotalRetrans: 2, BytesSent: 5, BytesReceived: 5, SegsOut: 4},
 			QUIC: &protocol.QUICStats{SmoothedRTTMicros: 1, MinRTTMicros: 2, LatestRTTMicros: 3, Cwnd: 4, PacketsSent: 5, PacketsReceived: 6, PacketsLost: 7, BytesSent: 8, BytesReceived: 9, BytesLost: 10},

@@ -347,6 +347,14 @@ const (
 	EventMetrics   = "metrics" // congestion window and RTT samples
 )
 
+// What a "connected" event's handshake time covers.
+const (
+	HandshakeNone = "none"                                                                              // UDP: nothing to set up
+	HandshakeTCP  = "TCP three-way handshake (connect)"                                                 // tcp
+	HandshakeQUIC = "QUIC handshake (transport and TLS 1.3 at once); socket and stream set-up excluded" // quic-stream, quic-dgram
+	HandshakeWS   = "TCP three-way handshake, then the HTTP/1.1 upgrade"                                // ws
+)
+
 // Event is a message from the relay to the browser.
 type Event struct {
 	V    int    `json:"v"`
@@ -360,6 +368,9 @@ type Event struct {
 	AtMicros int64 `json:"at_us"`
 	// DurMicros is the handshake time ("connected") or round trip time ("complete").
 	DurMicros int64 `json:"dur_us,omitempty"`
+	// Handshake says what a "connected" event's DurMicros covers (HandshakeTCP, …), or
+	// HandshakeNone for a transport that has none (UDP: DurMicros is then 0).
+	Handshake string `json:"handshake,omitempty"`
 	// Bytes is the size of a write or of what one read returned.
 	Bytes int `json:"bytes,omitempty"`
 	// Msgs lists the messages whose bytes a "read" returned (more than one: boundaries merged).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
 	"github.com/wireplay/wireplay/web"
 )
@@ -54,6 +55,18 @@ func TestBrowser(t *testing.T) {
 		}
 		if !regexp.MustCompile(`\d`).MatchString(rtt) {
 			t.Errorf("%s rtt = %q, want a number", col, rtt)
+		}
+		// The handshake tile: "none" for UDP, a time for the others, and what it covers.
+		hs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf(`(() => { const e = document.querySelector('[data-testid=%q] [data-role="hs"]'); return [e.textContent, e.title]; })()`, col)))
+		if err != nil || len(hs) != 2 {
+			t.Fatalf("read handshake of %s: %v %v", col, hs, err)
+		}
+		if col == "col-udp" {
+			if hs[0] != "none" || hs[1] != protocol.HandshakeNone {
+				t.Errorf("%s handshake %q (%q), want none", col, hs[0], hs[1])
+			}
+		} else if !regexp.MustCompile(`\d`).MatchString(hs[0]) || !strings.Contains(hs[1], "handshake") {
+			t.Errorf("%s handshake %q (%q), want a time and what it covers", col, hs[0], hs[1])
 		}
 	}
 

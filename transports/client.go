@@ -95,6 +95,34 @@ type clientIO interface {
 	localAddr() net.Addr
 }
 
+// dial sets up c.io and says what its handshake was and how long it took: TCP's connect, QUIC's
+// handshake alone (its socket is opened first, its stream after), WebSocket's connect and upgrade;
+// UDP has none.
+func (c *Client) dial(ctx context.Context, n netx.Network, t protocol.Transport, target Target) (string, time.Duration, error) {
+	start := time.Now()
+	var err error
+	switch t {
+	case protocol.TCP:
+		c.io, err = dialTCP(ctx, n, target.TCP)
+		return protocol.HandshakeTCP, time.Since(start), err
+	case protocol.UDP:
+		c.io, err = dialUDP(ctx, n, target.UDP)
+		return protocol.HandshakeNone, 0, err
+	case protocol.QUICStream, protocol.QUICDgram:
+		var q *quicIO
+		q, err = dialQUIC(ctx, n, target, t == protocol.QUICDgram)
+		if err != nil {
+			return "", 0, err
+		}
+		c.io = q
+		return protocol.HandshakeQUIC, q.qc.Handshake, nil
+	case protocol.WS:
+		c.io, err = dialWSIO(ctx, n, target.WS, &c.wsStats, &c.mu)
+		return protocol.HandshakeWS, time.Since(start), err
+	}
+	return "", 0, fmt.Errorf("unknown transport %q", t)
+}
+
 // Dial connects a client for transport t to target over network n, emitting "dial" and, once
 // connected, "connected" with the handshake duration.
 func Dial(ctx context.Context, n netx.Network, t protocol.Transport, target Target, opts ClientOptions) (*Client, error) {
@@ -111,28 +139,15 @@ func Dial(ctx context.Context, n netx.Network, t protocol.Transport, target Targ
 		opts.PreviewBytes = 64
 	}
 	c := &Client{t: t, opts: opts, done: make(chan struct{}), sent: map[uint64]*inflight{}, lostSeqs: map[uint64]bool{}}
-	start := time.Now()
 	c.emit(protocol.Event{Type: protocol.EventDial})
-	var err error
-	switch t {
-	case protocol.TCP:
-		c.io, err = dialTCP(ctx, n, target.TCP)
-	case protocol.UDP:
-		c.io, err = dialUDP(ctx, n, target.UDP)
-	case protocol.QUICStream, protocol.QUICDgram:
-		c.io, err = dialQUIC(ctx, n, target, t == protocol.QUICDgram)
-	case protocol.WS:
-		c.io, err = dialWSIO(ctx, n, target.WS, &c.wsStats, &c.mu)
-	default:
-		err = fmt.Errorf("unknown transport %q", t)
-	}
+	hs, dur, err := c.dial(ctx, n, t, target)
 	if err != nil {
 		err = fmt.Errorf("dial %s: %w", t, err)
 		c.emit(protocol.Event{Type: protocol.EventError, Error: err.Error()})
 		c.flush()
 		return nil, err
 	}
-	c.emit(protocol.Event{Type: protocol.EventConnected, DurMicros: time.Since(start).Microseconds(), Stats: c.io.stats()})
+	c.emit(protocol.Event{Type: protocol.EventConnected, DurMicros: dur.Microseconds(), Handshake: hs, Stats: c.io.stats()})
 	c.flush()
 	go c.readLoop()
 	return c, nil

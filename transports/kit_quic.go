@@ -222,6 +222,9 @@ func (l *QUICListener) Close() error {
 type QUICConn struct {
 	*quic.Conn
 	Endpoint *QUICEndpoint
+	// Handshake is how long the handshake took: from the dial on the endpoint's socket, already
+	// open, until quic-go completed it (with ZeroRTT, until DialEarly returned).
+	Handshake time.Duration
 }
 
 // DialQUIC connects to addr (host:port) over n from an endpoint of its own.
@@ -247,12 +250,13 @@ func dialQUICConn(ctx context.Context, n netx.Network, addr string, o QUICOption
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	c, err := ep.dial(ctx, ra)
 	if err != nil {
 		ep.Close()
 		return nil, err
 	}
-	return &QUICConn{Conn: c, Endpoint: ep}, nil
+	return &QUICConn{Conn: c, Endpoint: ep, Handshake: time.Since(start)}, nil
 }
 
 // LocalAddr is the address of the UDP socket the connection runs on.

@@ -85,12 +85,14 @@ func (c *column) apply(ev protocol.Event) {
 		c.lastWrite = 0
 		c.stats = protocol.Stats{}
 		c.setConn("open", "connected")
-		if ev.DurMicros == 0 {
+		// The relay says what the time covers; UDP has no handshake at all.
+		c.hs.Call("setAttribute", "title", ev.Handshake)
+		if ev.Handshake == protocol.HandshakeNone {
 			setText(c.hs, "none")
 			c.note("connected", "ready · no handshake")
 		} else {
 			setValue(c.hs, fmtMicros(ev.DurMicros))
-			c.note("connected", "connected · handshake "+fmtMicros(ev.DurMicros))
+			c.note("connected", "connected · handshake "+fmtMicros(ev.DurMicros)+" ("+ev.Handshake+")")
 		}
 	case protocol.EventWrite:
 		k := msgKey{c.gen, ev.Msg}

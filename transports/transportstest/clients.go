@@ -77,9 +77,7 @@ func testClient(t *testing.T, n netx.Network, target transports.Target, tr proto
 	if evs[0].Type != protocol.EventDial {
 		t.Errorf("first event %q, want dial", evs[0].Type)
 	}
-	if d := evs[len(evs)-1].DurMicros; d <= 0 {
-		t.Errorf("handshake duration %d µs, want > 0", d)
-	}
+	checkHandshake(t, tr, evs[len(evs)-1])
 
 	t.Run("one message", func(t *testing.T) { testOneMessage(t, c, rec, tr) })
 	t.Run("pipelined", func(t *testing.T) { testPipelined(t, c, rec, tr) })
@@ -90,6 +88,27 @@ func testClient(t *testing.T, n netx.Network, target transports.Target, tr proto
 	}
 	if _, err := c.Send(9, []byte("after close")); err == nil {
 		t.Error("send after close succeeded")
+	}
+}
+
+// handshakes is what each transport's "connected" event says its handshake time covers.
+var handshakes = map[protocol.Transport]string{
+	protocol.TCP: protocol.HandshakeTCP, protocol.UDP: protocol.HandshakeNone, protocol.QUICStream: protocol.HandshakeQUIC,
+	protocol.QUICDgram: protocol.HandshakeQUIC, protocol.WS: protocol.HandshakeWS,
+}
+
+// checkHandshake: a "connected" event names what its time covers; UDP has no handshake, so no
+// time, and every other transport took some.
+func checkHandshake(t *testing.T, tr protocol.Transport, e protocol.Event) {
+	t.Helper()
+	if e.Handshake != handshakes[tr] {
+		t.Errorf("handshake %q, want %q", e.Handshake, handshakes[tr])
+	}
+	if tr == protocol.UDP && e.DurMicros != 0 {
+		t.Errorf("UDP: handshake time %d µs, want none", e.DurMicros)
+	}
+	if tr != protocol.UDP && e.DurMicros <= 0 {
+		t.Errorf("handshake duration %d µs, want > 0", e.DurMicros)
 	}
 }
 
