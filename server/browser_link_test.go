@@ -57,8 +57,20 @@ func TestBrowserLink(t *testing.T) {
 	// Presets come with the welcome.
 	browserWithin(t, ctx, 10*time.Second, "the presets", browserWaitTrue(`document.querySelectorAll('[data-testid="link-preset"] option[value="wifi"]').length === 1`))
 
+	// A message on the kernel's loopback fills the tiles; on the new network they start afresh.
+	browserWithin(t, ctx, 10*time.Second, "sending on the kernel", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), "on the kernel"),
+		chromedp.Click(chromedp.CSS(`[data-testid="send"]`)),
+	))
+	browserWaitEchoes(t, ctx, "on the kernel")
 	browserChange(t, ctx, "link-mode", "link")
 	browserWithin(t, ctx, 20*time.Second, "the emulated link", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link"`))
+	for _, col := range browserColumns {
+		rtt, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(fmt.Sprintf(`[data-testid=%q] [data-testid="rtt"]`, col))))
+		if err != nil || rtt != "—" {
+			t.Errorf("%s rtt after switching to the link: %q (%v), want — (the kernel's figure is gone)", col, rtt, err)
+		}
+	}
 	browserWithin(t, ctx, 5*time.Second, "the mode in the address", browserWaitTrue(`new URLSearchParams(location.search).get("mode") === "link"`))
 	// The downloads name this session.
 	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="download-pcapng"]').getAttribute("href")`))

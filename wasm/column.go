@@ -289,6 +289,22 @@ func (c *column) updateCount() {
 	setText(c.count, strings.Join(parts, " · "))
 }
 
+// resetFigures clears the tiles (handshake, RTT, p50) and the stack's metrics when the network
+// changes: they were measured on the previous one. The timeline keeps its history, with a note.
+func (c *column) resetFigures() {
+	if len(c.rtts) == 0 && c.stats == (protocol.Stats{}) {
+		return
+	}
+	c.rtts = nil
+	c.stats = protocol.Stats{}
+	for _, e := range []js.Value{c.hs, c.rtt, c.p50} {
+		setText(e, "—")
+		e.Call("removeAttribute", "title")
+	}
+	setText(c.metrics, "")
+	c.note("network", "network changed: figures reset")
+}
+
 // reconnecting marks the column while the relay re-dials it.
 func (c *column) reconnecting() {
 	c.setConn("dialing", "reconnecting…")

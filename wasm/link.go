@@ -221,14 +221,18 @@ func (l *linkUI) saveURL() {
 // applied shows the link the server put in force; it reports whether the mode changed. The
 // answer to request req updates the controls only if no later request is on its way, so that a
 // quick series of edits is not undone by the answers to its first ones.
-func (l *linkUI) applied(st protocol.LinkState, req uint64) bool {
-	changed := st.Mode != l.cur.Mode
+//
+// linkChanged says the network itself changed (mode, preset, seed or either direction's
+// settings): figures measured on the previous one no longer describe this one.
+func (l *linkUI) applied(st protocol.LinkState, req uint64) (changed, linkChanged bool) {
+	changed = st.Mode != l.cur.Mode
+	linkChanged = changed || st.Preset != l.cur.Preset || st.Seed != l.cur.Seed || st.Up != l.cur.Up || st.Down != l.cur.Down
 	l.cur = st
 	l.extra = [2]dirCounts{}
 	l.skipped = 0
 	if req != 0 && req != l.lastReq {
 		l.showState()
-		return changed
+		return changed, linkChanged
 	}
 	l.want.Mode = st.Mode
 	l.mode.Set("value", st.Mode)
@@ -244,7 +248,7 @@ func (l *linkUI) applied(st protocol.LinkState, req uint64) bool {
 	l.showPresetHelp()
 	l.showState()
 	l.saveURL()
-	return changed
+	return changed, linkChanged
 }
 
 func (l *linkUI) fillImp(dir string, im protocol.Impairment) {

@@ -364,8 +364,14 @@ func (a *app) apply(ev protocol.Event) {
 		return
 	case ev.Type == protocol.EventLink && ev.Link != nil:
 		a.mu.Lock()
-		if a.link.applied(*ev.Link, ev.Req) {
+		changed, linkChanged := a.link.applied(*ev.Link, ev.Req)
+		if changed {
 			a.resetDiagrams()
+		}
+		if linkChanged {
+			for _, c := range a.cols {
+				c.resetFigures()
+			}
 		}
 		a.mu.Unlock()
 		return
