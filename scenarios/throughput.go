@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -25,12 +26,12 @@ func init() {
 	Register(&Scenario{
 		Name:    "throughput",
 		Title:   "Throughput under loss",
-		Summary: "bulk goodput of TCP, QUIC (one stream) and WebSocket over a grid of loss × RTT, against the Mathis bound",
+		Summary: "bulk goodput of TCP, QUIC (one stream) and WebSocket over a grid of loss × RTT, against the Mathis estimate",
 		Explain: `A bulk transfer does not go as fast as the wire allows: the sender's congestion control decides how much may be in flight, and every loss it notices halves (or, with cubic, cuts by 30%) that window. So goodput — the application bytes that arrive per second — falls as the loss rate rises, and falls faster the longer the round trip, because the window grows back by about one segment per round trip.
 
-Mathis, Semke, Mahdavi and Ott put this into one line for a long-running Reno flow: goodput ≤ MSS / RTT · 1.22 / √p, where p is the packet loss rate. The dashed curves are that bound for each round trip; the solid ones are what netstack TCP, quic-go and WebSocket (which is TCP underneath) measured here. Each point is a fresh link with the same seed, the loss on the data direction only (so p is the data's loss rate, as in the formula) and the round trip split evenly between the two directions.
+Mathis, Semke, Mahdavi and Ott put this into one line for a long-running Reno flow: goodput ≈ MSS / RTT · 1.22 / √p, where p is the packet loss rate. It is an estimate, not a limit: it models Reno's sawtooth in steady state, while netstack runs cubic with SACK. The dashed curves are that estimate for each round trip, with the MSS netstack's TCP actually puts in a full segment (read off the wire) and the nominal loss; the table's estimate for each point takes the loss the link actually dealt that transfer (its dropped data packets over those sent). The solid curves are what netstack TCP, quic-go and WebSocket (which is TCP underneath) measured here. Each point is a fresh link with the same seed, the loss on the data direction only (so p is the data's loss rate, as in the formula) and the round trip split evenly between the two directions.
 
-Read the curves from left to right: at 0% loss the transfer is limited by slow start and the CPU, not by loss; from 0.5% on the measured points should follow the shape of the bound. The transfers are short and capped in time, so they spend much of their life in slow start — points can sit below the bound, and at small loss rates the bound (which assumes a flow that lasts for ever) can be far above anything a short transfer reaches. WebSocket tracks TCP: its framing costs a few bytes per message, not a different congestion control.`,
+Read the curves from left to right: at 0% loss the transfer is limited by slow start and the CPU, not by loss; from 0.5% on the measured points should follow the shape of the bound. The transfers are short and capped in time, so they see only a handful of losses and spend much of their life in slow start: how far a point sits from the estimate, above or below, is in the conclusion and the table, measured, not assumed. WebSocket tracks TCP: its framing costs a few bytes per message, not a different congestion control.`,
 		Preset: "clean",
 		Params: []Param{
 			{Name: "losses", Kind: KindFloat, List: true, Min: "0", Max: "99.9", Unit: "%", Default: "0,0.5,1,2", Help: "loss rates of the data direction, in percent, comma-separated"},
@@ -43,7 +44,8 @@ Read the curves from left to right: at 0% loss the transfer is limited by slow s
 	})
 }
 
-// tpMSS is netstack TCP's full-segment payload on the link's default MTU (timestamps negotiated).
+// tpMSS is TCP's textbook full-segment payload on the link's default MTU (timestamps
+// negotiated): the Mathis estimate's MSS only when no TCP transfer ran to read the stack's own.
 const tpMSS = link.DefaultMTU - 52
 
 // tpParallel bounds how many grid points run at once: most of a point's time is waiting on the
@@ -59,6 +61,18 @@ type tpPoint struct {
 	elapsed   time.Duration
 	done      bool // all bytes arrived before the cap
 	err       error
+	// The data direction's packets on the link: sent and dropped (the realised loss), and the
+	// largest TCP payload the client sent (0 but for tcp): its MSS.
+	sent, dropped uint64
+	mss           uint32
+}
+
+// realisedLoss is the fraction of the data direction's packets the link dropped.
+func (p *tpPoint) realisedLoss() float64 {
+	if p.sent == 0 {
+		return 0
+	}
+	return float64(p.dropped) / float64(p.sent)
 }
 
 func (p *tpPoint) mbps() float64 {
@@ -68,12 +82,12 @@ func (p *tpPoint) mbps() float64 {
 	return float64(p.got) * 8 / p.elapsed.Seconds() / 1e6
 }
 
-// tpMathisMbps is the Mathis bound MSS/RTT · 1.22/√p in Mbit/s; +Inf for p = 0.
-func tpMathisMbps(rtt time.Duration, p float64) float64 {
+// tpMathisMbps is the Mathis estimate MSS/RTT · 1.22/√p in Mbit/s; +Inf for p = 0.
+func tpMathisMbps(rtt time.Duration, p float64, mss uint32) float64 {
 	if p <= 0 {
 		return math.Inf(1)
 	}
-	return float64(tpMSS*8) / rtt.Seconds() * 1.22 / math.Sqrt(p) / 1e6
+	return float64(mss*8) / rtt.Seconds() * 1.22 / math.Sqrt(p) / 1e6
 }
 
 func runThroughput(ctx context.Context, env *Env) (*Result, error) {
@@ -123,7 +137,7 @@ func tpMeasure(ctx context.Context, env *Env, points []*tpPoint, total int64, li
 		wg.Go(func() {
 			defer func() { <-sem }()
 			settings := tpPointSettings(env.Settings, p)
-			p.got, p.elapsed, p.done, p.err = tpBulkTransfer(ctx, settings, env.Seed, p.transport, total, limit, serverTLS, env.QUICConfig())
+			p.err = tpBulkTransfer(ctx, settings, env.Seed, p, total, limit, serverTLS, env.QUICConfig())
 		})
 	}
 	wg.Wait()
@@ -149,11 +163,13 @@ func tpPointSettings(base link.Settings, p *tpPoint) link.Settings {
 }
 
 // tpReport turns the measured grid into the lesson's result: per RTT, one goodput series per
-// transport and the dashed Mathis bound; one table row and one metric per point; the conclusion.
+// transport and the dashed Mathis estimate; one table row and one metric per point; the conclusion.
 func tpReport(points []*tpPoint, trs []string, rtts []time.Duration, losses []float64) *Result {
 	res := &Result{}
 	const chart = "Goodput vs loss"
-	tbl := Table{Title: "Goodput per grid point", Columns: []string{"transport", "RTT", "loss", "arrived", "time", "goodput", "Mathis bound"}}
+	mss := tpStackMSS(points)
+	res.Metrics = append(res.Metrics, Metric{Transport: "tcp", Name: "mss", Unit: "bytes", Value: float64(mss)})
+	tbl := Table{Title: "Goodput per grid point", Columns: []string{"transport", "RTT", "loss", "realised loss", "arrived", "time", "goodput", "Mathis estimate"}}
 	for _, rtt := range rtts {
 		for _, tr := range trs {
 			s := Series{Chart: chart, Name: fmt.Sprintf("%s %v", tr, rtt), XLabel: "loss %", YLabel: "Mbit/s"}
@@ -163,38 +179,51 @@ func tpReport(points []*tpPoint, trs []string, rtts []time.Duration, losses []fl
 				}
 				s.Points = append(s.Points, Point{X: p.loss * 100, Y: tpRound2(p.mbps())})
 				name := fmt.Sprintf("goodput_%s_loss%g", rtt, p.loss*100)
-				res.Metrics = append(res.Metrics, Metric{Transport: tr, Name: name, Unit: "Mbit/s", Value: tpRound2(p.mbps())})
-				tbl.Rows = append(tbl.Rows, tpRow(p))
+				res.Metrics = append(res.Metrics, Metric{Transport: tr, Name: name, Unit: "Mbit/s", Value: tpRound2(p.mbps())},
+					Metric{Transport: tr, Name: fmt.Sprintf("realised_loss_%s_loss%g", rtt, p.loss*100), Unit: "%", Value: tpRound2(p.realisedLoss() * 100)})
+				tbl.Rows = append(tbl.Rows, tpRow(p, mss))
 			}
 			res.Series = append(res.Series, s)
 		}
-		res.Series = append(res.Series, tpBoundSeries(chart, rtt, losses))
+		res.Series = append(res.Series, tpBoundSeries(chart, rtt, losses, mss))
 	}
 	res.Tables = append(res.Tables, tbl)
-	res.Conclusion = tpConclusion(points, trs, rtts, losses)
+	res.Conclusion = tpConclusion(points, trs, rtts, losses, mss)
 	return res
 }
 
-// tpRow is one point's row of the goodput table.
-func tpRow(p *tpPoint) []string {
+// tpStackMSS is the MSS the TCP stack used in the grid's TCP transfers (tpMSS when none ran).
+func tpStackMSS(points []*tpPoint) uint32 {
+	for _, p := range points {
+		if p.mss > 0 {
+			return p.mss
+		}
+	}
+	return tpMSS
+}
+
+// tpRow is one point's row of the goodput table: its Mathis estimate takes the loss the link
+// actually dealt the data direction.
+func tpRow(p *tpPoint, mss uint32) []string {
 	bound := "∞"
-	if b := tpMathisMbps(p.rtt, p.loss); !math.IsInf(b, 1) {
+	if b := tpMathisMbps(p.rtt, p.realisedLoss(), mss); !math.IsInf(b, 1) {
 		bound = fmt.Sprintf("%.2f Mbit/s", b)
 	}
 	arrived := fmt.Sprintf("%d B", p.got)
 	if !p.done {
 		arrived += " (capped)"
 	}
-	return []string{p.transport, p.rtt.String(), fmt.Sprintf("%g%%", p.loss*100), arrived,
+	return []string{p.transport, p.rtt.String(), fmt.Sprintf("%g%%", p.loss*100),
+		fmt.Sprintf("%.2f%% (%d of %d)", p.realisedLoss()*100, p.dropped, p.sent), arrived,
 		fmt.Sprintf("%.0f ms", millis(p.elapsed)), fmt.Sprintf("%.2f Mbit/s", p.mbps()), bound}
 }
 
-// tpBoundSeries is the dashed Mathis bound at rtt over the grid's non-zero losses.
-func tpBoundSeries(chart string, rtt time.Duration, losses []float64) Series {
-	ref := Series{Chart: chart, Name: fmt.Sprintf("Mathis bound %v", rtt), XLabel: "loss %", YLabel: "Mbit/s", Style: "dashed"}
+// tpBoundSeries is the dashed Mathis estimate at rtt over the grid's non-zero losses.
+func tpBoundSeries(chart string, rtt time.Duration, losses []float64, mss uint32) Series {
+	ref := Series{Chart: chart, Name: fmt.Sprintf("Mathis estimate %v", rtt), XLabel: "loss %", YLabel: "Mbit/s", Style: "dashed"}
 	for _, loss := range losses {
 		if loss > 0 {
-			ref.Points = append(ref.Points, Point{X: loss * 100, Y: tpRound2(tpMathisMbps(rtt, loss))})
+			ref.Points = append(ref.Points, Point{X: loss * 100, Y: tpRound2(tpMathisMbps(rtt, loss, mss))})
 		}
 	}
 	return ref
@@ -203,8 +232,8 @@ func tpBoundSeries(chart string, rtt time.Duration, losses []float64) Series {
 func tpRound2(v float64) float64 { return math.Round(v*100) / 100 }
 
 // tpConclusion compares the lowest and highest loss at the longest RTT, and the first transport's
-// point at the highest loss with its Mathis bound.
-func tpConclusion(points []*tpPoint, trs []string, rtts []time.Duration, losses []float64) string {
+// point at the highest loss with its Mathis estimate (at the loss the link realised).
+func tpConclusion(points []*tpPoint, trs []string, rtts []time.Duration, losses []float64, mss uint32) string {
 	rtt := slices.Max(rtts)
 	lo, hi := slices.Min(losses), slices.Max(losses)
 	find := func(tr string, loss float64) *tpPoint {
@@ -223,9 +252,14 @@ func tpConclusion(points []*tpPoint, trs []string, rtts []time.Duration, losses 
 	out := fmt.Sprintf("At %v RTT, going from %g%% to %g%% loss took %s.", rtt, lo*100, hi*100, strings.Join(parts, ", "))
 	if hi > 0 {
 		p := find(trs[0], hi)
-		bound := tpMathisMbps(rtt, hi)
-		out += fmt.Sprintf(" At %g%% loss %s reached %.2f Mbit/s against a Mathis bound of %.2f Mbit/s (%.2f×).",
-			hi*100, trs[0], p.mbps(), bound, p.mbps()/bound)
+		if bound := tpMathisMbps(rtt, p.realisedLoss(), mss); !math.IsInf(bound, 1) {
+			rel := "above"
+			if p.mbps() < bound {
+				rel = "below"
+			}
+			out += fmt.Sprintf(" At %g%% loss (%.2f%% realised: %d of %d data packets dropped) %s reached %.2f Mbit/s, %.2f× the Mathis estimate of %.2f Mbit/s (MSS %d bytes): %s it.",
+				hi*100, p.realisedLoss()*100, p.dropped, p.sent, trs[0], p.mbps(), p.mbps()/bound, bound, mss, rel)
+		}
 	}
 	return out
 }
@@ -233,10 +267,10 @@ func tpConclusion(points []*tpPoint, trs []string, rtts []time.Duration, losses 
 // tpBulkTransfer sends up to total bytes from the client host to the server host of a fresh link
 // (settings, seed) over one connection of transport and returns how many arrived, over what
 // time (from the first write to the last byte, or to the cap), and whether all did.
-func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, transport string, total int64, limit time.Duration, serverTLS *tls.Config, qconf *quic.Config) (got int64, elapsed time.Duration, done bool, err error) {
+func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, p *tpPoint, total int64, limit time.Duration, serverTLS *tls.Config, qconf *quic.Config) error {
 	l, err := link.New(link.Config{Settings: settings, Seed: seed, LogSize: -1})
 	if err != nil {
-		return 0, 0, false, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit+20*time.Second) // setup never takes this long
 	sk := &tpSink{total: total, full: make(chan struct{})}
@@ -250,7 +284,17 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 
 	var write tpWriter
 	chunk := 32 << 10
-	switch transport {
+	// The MSS is read off the wire: netstack's TCP_INFO says 1448 on a 1500-byte MTU while its
+	// full segments carry 1420.
+	var mss atomic.Uint32
+	if p.transport == "tcp" {
+		defer l.OnPacket(func(pk link.Packet) {
+			if pk.Dir == link.ClientToServer && pk.Decoded.Proto == "tcp" && uint32(pk.Decoded.PayloadLen) > mss.Load() {
+				mss.Store(uint32(pk.Decoded.PayloadLen))
+			}
+		})()
+	}
+	switch p.transport {
 	case "tcp":
 		write, err = tpOpenTCP(ctx, l, at, &g, sk)
 	case "quic":
@@ -259,12 +303,16 @@ func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, tra
 		write, err = tpOpenWS(ctx, l, at, &g, sk)
 		chunk = 16 << 10
 	default:
-		err = fmt.Errorf("unknown transport %q", transport)
+		err = fmt.Errorf("unknown transport %q", p.transport)
 	}
 	if err != nil {
-		return 0, 0, false, err
+		return err
 	}
-	return tpSend(ctx, &g, sk, write, chunk, total, limit)
+	p.got, p.elapsed, p.done, err = tpSend(ctx, &g, sk, write, chunk, total, limit)
+	p.mss = mss.Load()
+	c := l.Counts(link.ClientToServer)
+	p.sent, p.dropped = c.Sent, c.DroppedTotal()
+	return err
 }
 
 // tpWriter writes one chunk of the transfer, giving up at ctx's deadline.

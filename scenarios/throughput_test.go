@@ -2,9 +2,14 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/wireplay/wireplay/link"
 	"go.uber.org/goleak"
 )
 
@@ -13,8 +18,9 @@ import (
 func TestThroughputDefault(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	r := runDefault(t, "throughput")
-	if len(r.Series) != 2*3+2 || len(r.Metrics) != 2*3*4 || len(r.Tables[0].Rows) != 24 {
-		t.Errorf("got %d series, %d metrics, %d rows; want 8, 24, 24", len(r.Series), len(r.Metrics), len(r.Tables[0].Rows))
+	// Per point its goodput and its realised loss, and once the stack's MSS.
+	if len(r.Series) != 2*3+2 || len(r.Metrics) != 2*3*4*2+1 || len(r.Tables[0].Rows) != 24 {
+		t.Errorf("got %d series, %d metrics, %d rows; want 8, 49, 24", len(r.Series), len(r.Metrics), len(r.Tables[0].Rows))
 	}
 	for _, s := range r.Series {
 		if s.Style == "dashed" && len(s.Points) != 3 {
@@ -27,10 +33,13 @@ func TestThroughputDefault(t *testing.T) {
 }
 
 // TestThroughputTCPLoss measures TCP alone at 50 ms RTT (fewer transfers at once, so the numbers
-// hold under -race): goodput must at least halve from 0% to 2% loss, and at 2% it must be within a
-// factor of 3 of the Mathis bound either way. The bound models a long-running Reno flow; these
-// transfers last 1.2 s (24 round trips) and run cubic with SACK, so they can fall short of it
-// (slow start, a retransmission timeout) or beat it somewhat — seen: 0.65× at seed 1.
+// hold under -race): goodput must at least halve from 0% to 2% loss. The Mathis estimate the
+// lesson shows is checked against independent readings: its MSS is what netstack's TCP puts in a
+// full segment on the link's wire (the largest payload in a link's packet log), its loss is
+// plausible for the nominal rate (a 99.9% binomial interval), and the conclusion's estimate is
+// the formula's at those two figures. At 2% it must also be within a factor of 3 of the
+// estimate either way (it models a long-running Reno flow; these transfers last 1.2 s and run
+// cubic with SACK; seen: 0.65× at seed 1).
 func TestThroughputTCPLoss(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	rep, err := Run(context.Background(), Lookup("throughput"), Options{Seed: 1,
@@ -45,8 +54,77 @@ func TestThroughputTCPLoss(t *testing.T) {
 	if !(lossy < clean/2) {
 		t.Errorf("tcp at 50 ms RTT: %.2f Mbit/s at 0%% loss, %.2f at 2%%: want at least halved", clean, lossy)
 	}
-	bound := tpMathisMbps(50*time.Millisecond, 0.02)
-	if lossy < bound/3 || lossy > bound*3 {
-		t.Errorf("tcp at 50 ms RTT, 2%% loss: %.2f Mbit/s, Mathis bound %.2f: outside a factor of 3", lossy, bound)
+	mss := mvMetric(t, r, "tcp", "mss")
+	if wire := wireMSS(t); mss != float64(wire) {
+		t.Errorf("the estimate's MSS %g bytes, netstack's full segments on the wire carry %d", mss, wire)
 	}
+	if mvMetric(t, r, "tcp", "realised_loss_50ms_loss0") != 0 {
+		t.Error("packets dropped on a link without loss")
+	}
+	realised := mvMetric(t, r, "tcp", "realised_loss_50ms_loss2") / 100
+	sent := float64(tpSentInRow(t, r, "2%"))
+	if sd := math.Sqrt(0.02 * 0.98 / sent); math.Abs(realised-0.02) > 3.3*sd {
+		t.Errorf("realised loss %.4f over %g packets: outside 0.02 ± %.4f", realised, sent, 3.3*sd)
+	}
+	est := tpMathisMbps(50*time.Millisecond, realised, uint32(mss))
+	if want := fmt.Sprintf("Mathis estimate of %.2f Mbit/s (MSS %g bytes)", est, mss); !strings.Contains(r.Conclusion, want) {
+		t.Errorf("conclusion %q does not say %q", r.Conclusion, want)
+	}
+	if lossy < est/3 || lossy > est*3 {
+		t.Errorf("tcp at 50 ms RTT, 2%% loss: %.2f Mbit/s, Mathis estimate %.2f: outside a factor of 3", lossy, est)
+	}
+}
+
+// tpSentInRow is how many data packets the table's row at nominal loss says were sent.
+func tpSentInRow(t *testing.T, r *Result, loss string) int {
+	t.Helper()
+	for _, row := range r.Tables[0].Rows {
+		if row[2] == loss {
+			var pct float64
+			var dropped, sent int
+			if _, err := fmt.Sscanf(row[3], "%f%% (%d of %d)", &pct, &dropped, &sent); err == nil {
+				return sent
+			}
+		}
+	}
+	t.Fatalf("no row at %s loss with its packet counts", loss)
+	return 0
+}
+
+// wireMSS is the largest TCP payload of a bulk transfer across a clean link, read off its log.
+func wireMSS(t *testing.T) int {
+	t.Helper()
+	l, err := link.New(link.Config{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	ln, err := l.Server().Listen(ctx, "tcp", l.ServerAddr().String()+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		if c, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	c, err := l.Client().Dial(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(make([]byte, 256<<10))
+	c.Close()
+	<-read
+	most := 0
+	for _, p := range l.Packets() {
+		if p.Decoded.Proto == "tcp" && p.Dir == link.ClientToServer {
+			most = max(most, p.Decoded.PayloadLen)
+		}
+	}
+	return most
 }
