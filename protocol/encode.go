@@ -112,8 +112,8 @@ func appendStats(b []byte, s *Stats) []byte {
 		b = append(b, '}')
 		first = false
 	}
-	if t := s.TCP; t != nil {
-		obj("tcp", func() {
+	tcp := func(name string, t *TCPStats) {
+		obj(name, func() {
 			inum("rtt_us", t.RTTMicros)
 			inum("rttvar_us", t.RTTVarMicros)
 			num("cwnd", uint64(t.Cwnd))
@@ -130,6 +130,12 @@ func appendStats(b []byte, s *Stats) []byte {
 				num("segs_in", uint64(t.SegsIn))
 			}
 		})
+	}
+	if s.TCP != nil {
+		tcp("tcp", s.TCP)
+	}
+	if s.TCPServer != nil {
+		tcp("tcp_server", s.TCPServer)
 	}
 	if q := s.QUIC; q != nil {
 		obj("quic", func() {

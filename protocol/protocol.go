@@ -463,12 +463,16 @@ type MetricSample struct {
 	Source     string    `json:"source"` // "tcp_info" or "qlog"
 }
 
-// Stats is what one transport's stack says about its connection; one of its fields is set.
+// Stats is what one transport's stack says about its connection; one of its fields is set
+// (TCPServer beside TCP).
 type Stats struct {
-	TCP  *TCPStats  `json:"tcp,omitempty"`
-	QUIC *QUICStats `json:"quic,omitempty"`
-	Seq  *SeqStats  `json:"seq,omitempty"`
-	WS   *WSStats   `json:"ws,omitempty"`
+	TCP *TCPStats `json:"tcp,omitempty"`
+	// TCPServer is the server's side of the same TCP connection (wireplay's own echo endpoint):
+	// its retransmissions are the echoes it sent again.
+	TCPServer *TCPStats  `json:"tcp_server,omitempty"`
+	QUIC      *QUICStats `json:"quic,omitempty"`
+	Seq       *SeqStats  `json:"seq,omitempty"`
+	WS        *WSStats   `json:"ws,omitempty"`
 }
 
 // TCPStats is read from the kernel's TCP_INFO (or netstack's TCPInfoOption).

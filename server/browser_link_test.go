@@ -102,6 +102,8 @@ func TestBrowserLink(t *testing.T) {
 	browserCheckRetransmissions(t, ctx, &tcp)
 	browserWithin(t, ctx, 30*time.Second, "a line in the cwnd chart",
 		browserWaitTrue(`Array.from(document.querySelectorAll('[data-testid="cwnd-chart"] polyline')).some(p => p.points.length > 1)`))
+	browserWithin(t, ctx, 10*time.Second, "both sides' TCP retransmissions",
+		browserWaitTrue(`(t => t.includes("retrans client") && t.includes("retrans server"))(document.querySelector('[data-testid="col-tcp"] [data-role="metrics"]').textContent)`))
 	browserWithin(t, ctx, 5*time.Second, "dropped packets counted",
 		browserWaitTrue(`/[1-9]\d* dropped/.test(document.querySelector('[data-testid="link-counts"]').textContent)`))
 	// Bounded: no diagram holds more than its last 60 packets.

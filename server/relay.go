@@ -25,6 +25,8 @@ type endpoints struct {
 	// ServerTLS is the QUIC endpoint's TLS configuration, reused by the endpoints of each
 	// session's emulated link.
 	ServerTLS *tls.Config
+	// TCP is the kernel TCP echo, whose side of each connection the stats report too.
+	TCP *transports.TCPEcho
 }
 
 const (

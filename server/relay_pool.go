@@ -158,6 +158,9 @@ func (s *session) fromClient(sl *slot, e protocol.Event) {
 	s.mu.Unlock()
 	if n == 0 && c != nil { // queued with the complete event, so both go in one message
 		st := c.Stats()
+		if e.Transport == protocol.TCP {
+			st = s.withServerSide(st, c, lk)
+		}
 		s.send(protocol.Event{Type: protocol.EventStats, Req: e.Req, Transport: e.Transport, AtMicros: e.AtMicros, Stats: st})
 		if lk != nil && e.Transport == protocol.TCP {
 			if m, ok := tcpSample(s.epoch, st); ok {
@@ -219,4 +222,25 @@ func (s *session) closeClients(idle time.Duration) {
 		}
 		sl.mu.Unlock()
 	}
+}
+
+// withServerSide adds the TCP echo's side of client c's connection (the session's link's echo,
+// or the kernel's) to its stats: the server's retransmissions are shown beside the client's.
+func (s *session) withServerSide(st *protocol.Stats, c *transports.Client, lk *linkMode) *protocol.Stats {
+	if st == nil || st.TCP == nil {
+		return st
+	}
+	echo := s.r.ep.TCP
+	if lk != nil {
+		echo = lk.echo.TCP
+	}
+	if echo == nil {
+		return st
+	}
+	if peer, ok := echo.PeerStats(c.LocalAddr()); ok {
+		out := *st
+		out.TCPServer = &peer
+		return &out
+	}
+	return st
 }

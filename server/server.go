@@ -156,7 +156,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		QUIC: s.addrs.QUIC,
 		WS:   "ws://" + s.addrs.HTTP + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
-	}, ServerTLS: tlsConf})
+	}, ServerTLS: tlsConf, TCP: s.tcp})
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,

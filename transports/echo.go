@@ -29,6 +29,8 @@ type Echo struct {
 	// Target reaches the endpoints (the WebSocket echo at ws://HOST:PORT/ws/echo); its TLS trusts
 	// exactly the QUIC endpoint's certificate.
 	Target Target
+	// TCP is the TCP echo endpoint (its side of each connection: PeerStats).
+	TCP *TCPEcho
 
 	g Group
 }
@@ -57,6 +59,7 @@ func StartEcho(ctx context.Context, n netx.Network, host string, o EchoOptions) 
 	}
 	e.g.Add(tcp.Close)
 	e.g.Go(func() { tcp.Serve() })
+	e.TCP = tcp
 	udp, err := ListenUDPEcho(ctx, n, at, o.UDP)
 	if err != nil {
 		return nil, err

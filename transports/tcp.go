@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/netx"
+	"github.com/wireplay/wireplay/protocol"
 )
 
 // TCPEchoConfig tunes the TCP echo endpoint; zero fields take defaults.
@@ -103,6 +104,29 @@ func (e *TCPEcho) echo(c net.Conn) {
 			return
 		}
 	}
+}
+
+// PeerStats is the stack's view of the echo's side of the connection whose client is at remote
+// (its retransmissions, RTT, window), if that connection is open.
+func (e *TCPEcho) PeerStats(remote net.Addr) (protocol.TCPStats, bool) {
+	if remote == nil {
+		return protocol.TCPStats{}, false
+	}
+	want := remote.String()
+	e.mu.Lock()
+	var peer net.Conn
+	for c := range e.conns {
+		if c.RemoteAddr().String() == want {
+			peer = c
+			break
+		}
+	}
+	e.mu.Unlock()
+	if peer == nil {
+		return protocol.TCPStats{}, false
+	}
+	st, err := ReadTCPInfo(peer)
+	return st, err == nil
 }
 
 // Close stops the listener and closes every connection, then waits for their goroutines.

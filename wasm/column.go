@@ -338,6 +338,9 @@ func (c *column) setStats(s *protocol.Stats) {
 	if s.TCP != nil {
 		c.stats.TCP = s.TCP
 	}
+	if s.TCPServer != nil {
+		c.stats.TCPServer = s.TCPServer
+	}
 	if s.QUIC != nil {
 		c.stats.QUIC = s.QUIC
 	}
@@ -380,10 +383,13 @@ func (c *column) setStats(s *protocol.Stats) {
 			[2]string{"rtt", fmtMicros(t.RTTMicros)},
 			[2]string{"rttvar", fmtMicros(t.RTTVarMicros)},
 			[2]string{"cwnd", itoa(t.Cwnd) + " seg"},
-			[2]string{"retrans", itoa(t.TotalRetrans)},
+			[2]string{"retrans client", itoa(t.TotalRetrans)},
 			[2]string{"sent", fmtBytes(t.BytesSent)},
 			[2]string{"recv", fmtBytes(t.BytesReceived)},
 		)
+		if sv := c.stats.TCPServer; sv != nil {
+			kv = append(kv, [2]string{"retrans server", itoa(sv.TotalRetrans)})
+		}
 	}
 	if w := c.stats.WS; w != nil {
 		kv = append(kv,
