@@ -55,16 +55,18 @@ type Summary struct {
 	Transport       protocol.Transport `json:"transport"`
 	Addr            string             `json:"addr"`
 	HandshakeMicros int64              `json:"handshake_us"`
-	Sent            int                `json:"sent"`
-	Received        int                `json:"received"`
-	Lost            int                `json:"lost"`
-	OutOfOrder      int                `json:"out_of_order"`
-	Duplicated      int                `json:"duplicated"`
-	P50Micros       int64              `json:"p50_us"`
-	P99Micros       int64              `json:"p99_us"`
-	MinMicros       int64              `json:"min_us"`
-	MaxMicros       int64              `json:"max_us"`
-	Stats           *protocol.Stats    `json:"stats,omitempty"`
+	// Handshake says what HandshakeMicros covers ("none" for UDP: no handshake, no time).
+	Handshake  string          `json:"handshake,omitempty"`
+	Sent       int             `json:"sent"`
+	Received   int             `json:"received"`
+	Lost       int             `json:"lost"`
+	OutOfOrder int             `json:"out_of_order"`
+	Duplicated int             `json:"duplicated"`
+	P50Micros  int64           `json:"p50_us"`
+	P99Micros  int64           `json:"p99_us"`
+	MinMicros  int64           `json:"min_us"`
+	MaxMicros  int64           `json:"max_us"`
+	Stats      *protocol.Stats `json:"stats,omitempty"`
 	// The stack's own loss counters, from Stats: TCP_INFO's total retransmissions (tcp) and
 	// quic-go's packets lost (quic-stream, quic-dgram); the client's side of the connection.
 	TCPRetransmissions *uint32 `json:"tcp_retransmissions,omitempty"`
@@ -151,7 +153,7 @@ func probe(ctx context.Context, o Options, tg transports.Target, out io.Writer) 
 		LossTimeout: o.LossTimeout,
 		Emit: func(e protocol.Event) {
 			if e.Type == protocol.EventConnected {
-				p.sum.HandshakeMicros = e.DurMicros
+				p.sum.HandshakeMicros, p.sum.Handshake = e.DurMicros, e.Handshake
 			}
 			select {
 			case p.events <- e:
@@ -318,8 +320,12 @@ func emitSummary(w io.Writer, asJSON bool, s Summary) error {
 	}
 	ms := func(us int64) float64 { return float64(us) / 1000 }
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%s %s: handshake %.3f ms; %d sent, %d received, %d lost, %d out of order, %d duplicated\nrtt p50 %.3f ms, p99 %.3f ms, min %.3f ms, max %.3f ms\n",
-		s.Transport, s.Addr, ms(s.HandshakeMicros), s.Sent, s.Received, s.Lost, s.OutOfOrder, s.Duplicated,
+	hs := fmt.Sprintf("%.3f ms (%s)", ms(s.HandshakeMicros), s.Handshake)
+	if s.Handshake == protocol.HandshakeNone {
+		hs = "none"
+	}
+	fmt.Fprintf(&b, "\n%s %s: handshake %s; %d sent, %d received, %d lost, %d out of order, %d duplicated\nrtt p50 %.3f ms, p99 %.3f ms, min %.3f ms, max %.3f ms\n",
+		s.Transport, s.Addr, hs, s.Sent, s.Received, s.Lost, s.OutOfOrder, s.Duplicated,
 		ms(s.P50Micros), ms(s.P99Micros), ms(s.MinMicros), ms(s.MaxMicros))
 	if s.TCPRetransmissions != nil {
 		fmt.Fprintf(&b, "stack: %d TCP retransmissions (TCP_INFO, client side)\n", *s.TCPRetransmissions)

@@ -93,14 +93,19 @@ func TestServeProbeAndSignal(t *testing.T) {
 			var sum struct {
 				Type           string
 				Sent, Received int
-				P50            int64 `json:"p50_us"`
-				Handshake      int64 `json:"handshake_us"`
+				P50            int64  `json:"p50_us"`
+				Handshake      int64  `json:"handshake_us"`
+				Covers         string `json:"handshake"`
 			}
 			if err := json.Unmarshal([]byte(lines[5]), &sum); err != nil {
 				t.Fatal(err)
 			}
-			if sum.Type != "summary" || sum.Sent != 5 || sum.Received != 5 || sum.P50 <= 0 || sum.Handshake <= 0 {
+			if sum.Type != "summary" || sum.Sent != 5 || sum.Received != 5 || sum.P50 <= 0 {
 				t.Errorf("summary %+v", sum)
+			}
+			// UDP has no handshake; every other transport took one and says what it covers.
+			if udp := p.transport == "udp"; udp != (sum.Covers == "none") || udp != (sum.Handshake == 0) || sum.Covers == "" {
+				t.Errorf("handshake %d µs (%q) for %s", sum.Handshake, sum.Covers, p.transport)
 			}
 		})
 	}
