@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -42,23 +43,23 @@ type LinkSummary struct {
 func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Writer) (Summary, error) {
 	ls, err := linkspec.Resolve(o.Link.Spec, "")
 	if err != nil {
-		return Summary{}, fmt.Errorf("probe: %w", err)
+		return Summary{}, fmt.Errorf("%w", err)
 	}
 	settings, seed := ls.Settings, ls.Seed
 	l, err := link.New(link.Config{Seed: seed, Settings: settings})
 	if err != nil {
-		return Summary{}, fmt.Errorf("probe: link: %w", err)
+		return Summary{}, fmt.Errorf("link: %w", err)
 	}
 	defer l.Close()
 	var pcap *os.File
 	var stopCapture func() error
 	if o.Link.Pcap != "" {
 		if pcap, err = os.Create(o.Link.Pcap); err != nil {
-			return Summary{}, fmt.Errorf("probe: pcap: %w", err)
+			return Summary{}, fmt.Errorf("pcap: %w", err)
 		}
 		defer pcap.Close()
 		if stopCapture, err = l.CapturePcapng(pcap); err != nil {
-			return Summary{}, fmt.Errorf("probe: pcap: %w", err)
+			return Summary{}, fmt.Errorf("pcap: %w", err)
 		}
 		defer func() {
 			if stopCapture != nil {
@@ -72,18 +73,18 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 	}
 	echo, err := transports.StartEcho(ctx, l.Server(), l.ServerAddr().String(), eo)
 	if err != nil {
-		return Summary{}, fmt.Errorf("probe: link: %w", err)
+		return Summary{}, fmt.Errorf("link: %w", err)
 	}
 	defer echo.Close()
 	tg := echo.Target
 	o.Network = l.Client()
 	o.Addr = map[protocol.Transport]string{protocol.TCP: tg.TCP, protocol.UDP: tg.UDP,
 		protocol.QUICStream: tg.QUIC, protocol.QUICDgram: tg.QUIC, protocol.WS: tg.WS}[o.Transport]
-	sum, err := probe(ctx, o, tg, out)
+	sum, runErr := probe(ctx, o, tg, out)
 	echo.Close()
 	waitQLog(qlog)
-	if err != nil {
-		return sum, err
+	if runErr != nil && !sum.TimedOut {
+		return sum, runErr
 	}
 	sum.Link = &LinkSummary{
 		Preset:     o.Link.Preset,
@@ -98,13 +99,13 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 		err := stopCapture()
 		stopCapture = nil
 		if err != nil {
-			return sum, fmt.Errorf("probe: pcap: %w", err)
+			return sum, fmt.Errorf("pcap: %w", err)
 		}
 		if err := pcap.Close(); err != nil {
-			return sum, fmt.Errorf("probe: pcap: %w", err)
+			return sum, fmt.Errorf("pcap: %w", err)
 		}
 	}
-	return sum, emitSummary(out, o.JSON, sum)
+	return sum, errors.Join(emitSummary(out, o.JSON, sum), runErr)
 }
 
 func (l *LinkSummary) text() string {

@@ -165,9 +165,9 @@ func TestLinkSpecErrors(t *testing.T) {
 		spec linkspec.Spec
 		want string
 	}{
-		{linkspec.Spec{Preset: "moon"}, `probe: unknown preset "moon"`},
-		{linkspec.Spec{Up: &protocol.Impairment{LossPct: 150}}, "probe: link up: loss 150% is outside 0..100"},
-		{linkspec.Spec{Down: &protocol.Impairment{DelayMs: 1, JitterMs: 2}}, "probe: link down: jitter 2 ms is outside 0..delay (1 ms)"},
+		{linkspec.Spec{Preset: "moon"}, `unknown preset "moon"`},
+		{linkspec.Spec{Up: &protocol.Impairment{LossPct: 150}}, "link up: loss 150% is outside 0..100"},
+		{linkspec.Spec{Down: &protocol.Impairment{DelayMs: 1, JitterMs: 2}}, "link down: jitter 2 ms is outside 0..delay (1 ms)"},
 	} {
 		o := Options{Transport: protocol.UDP, Count: 1, Size: 8, Link: &LinkOptions{Spec: tt.spec}}
 		if _, err := Run(ctx(t), o, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -189,5 +189,26 @@ func TestLinkSummary3G(t *testing.T) {
 		if im.DelayMs != 5 || im.QueueBytes != 64<<10 || im.RateKbps != 1000 {
 			t.Errorf("3g with a 5 ms delay: %+v", im)
 		}
+	}
+}
+
+// A probe that runs into its timeout still prints its summary, says it timed out, and returns
+// an error: here every datagram dies in a blackhole and the loss timeout is longer than the run.
+func TestLinkTimeoutPrintsSummary(t *testing.T) {
+	var out bytes.Buffer
+	o := Options{Transport: protocol.UDP, Count: 5, Size: 64, LossTimeout: time.Minute, JSON: true,
+		Link: &LinkOptions{Spec: linkspec.Spec{Seed: 1, Up: &protocol.Impairment{Blackhole: true}}}}
+	c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := Run(c, o, &out)
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("error %v, want a timeout", err)
+	}
+	sum := lastSummary(t, out.Bytes())
+	if !sum.TimedOut || sum.Sent < 1 || sum.Received != 0 || sum.Link == nil {
+		t.Fatalf("summary %+v, want the run so far, marked timed out", sum)
+	}
+	if got := sum.Link.UpCounts.Dropped["blackhole"]; got != uint64(sum.Sent) {
+		t.Errorf("link's blackhole dropped %d, the probe sent %d", got, sum.Sent)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,7 +57,9 @@ type Summary struct {
 	Addr            string             `json:"addr"`
 	HandshakeMicros int64              `json:"handshake_us"`
 	// Handshake says what HandshakeMicros covers ("none" for UDP: no handshake, no time).
-	Handshake  string          `json:"handshake,omitempty"`
+	Handshake string `json:"handshake,omitempty"`
+	// TimedOut says the run hit --timeout: the figures cover the messages settled by then.
+	TimedOut   bool            `json:"timed_out,omitempty"`
 	Sent       int             `json:"sent"`
 	Received   int             `json:"received"`
 	Lost       int             `json:"lost"`
@@ -97,10 +100,10 @@ func Target(t protocol.Transport, addr string) transports.Target {
 // Run probes and writes one line per message and a summary to out.
 func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 	if !o.Transport.Valid() {
-		return Summary{}, fmt.Errorf("probe: unknown transport %q (want one of tcp, udp, quic-stream, quic-dgram, ws)", o.Transport)
+		return Summary{}, fmt.Errorf("unknown transport %q (want one of tcp, udp, quic-stream, quic-dgram, ws)", o.Transport)
 	}
 	if o.Count < 1 || o.Size < 1 {
-		return Summary{}, fmt.Errorf("probe: --count and --size must be at least 1")
+		return Summary{}, fmt.Errorf("--count and --size must be at least 1")
 	}
 	if o.Network == nil {
 		o.Network = netx.Kernel
@@ -108,7 +111,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 	var qlog *transports.QLog
 	if o.QLogDir != "" {
 		if err := os.MkdirAll(o.QLogDir, 0o755); err != nil {
-			return Summary{}, fmt.Errorf("probe: qlog: %w", err)
+			return Summary{}, fmt.Errorf("qlog: %w", err)
 		}
 		qlog = &transports.QLog{Dir: o.QLogDir}
 	}
@@ -121,10 +124,10 @@ func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 	}
 	sum, err := probe(ctx, o, tg, out)
 	waitQLog(qlog)
-	if err != nil {
+	if err != nil && !sum.TimedOut {
 		return sum, err
 	}
-	return sum, emitSummary(out, o.JSON, sum)
+	return sum, errors.Join(emitSummary(out, o.JSON, sum), err)
 }
 
 // waitQLog waits (at most a second) until every trace has been written out to its close.
@@ -166,13 +169,19 @@ func probe(ctx context.Context, o Options, tg transports.Target, out io.Writer) 
 	}
 	defer c.Close()
 
-	if err := p.sendAll(ctx, c); err != nil {
-		return p.sum, err
+	err = p.sendAll(ctx, c)
+	if err == nil {
+		err = p.wait(ctx, func() bool { return p.settled == p.sum.Sent })
 	}
-	if err := p.wait(ctx, func() bool { return p.settled == p.sum.Sent }); err != nil {
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return p.sum, err
 	}
 	p.summarize(c.Stats())
+	if err != nil {
+		// --timeout: what was measured so far is still the run's summary.
+		p.sum.TimedOut = true
+		return p.sum, fmt.Errorf("timed out: %d of %d messages sent, %d settled (the summary covers those)", p.sum.Sent, p.o.Count, p.settled)
+	}
 	return p.sum, nil
 }
 
