@@ -440,7 +440,11 @@ func emitSummary(w io.Writer, asJSON bool, s Summary) error {
 		if s.Interrupted {
 			why = "interrupted"
 		}
-		fmt.Fprintf(&b, "%s: the figures are those so far; %d of %d sent were still awaiting their echo\n", why, s.Sent-s.Received-s.Lost, s.Sent)
+		if s.Sent == 0 {
+			fmt.Fprintf(&b, "%s before the first message was sent\n", why)
+		} else {
+			fmt.Fprintf(&b, "%s: the figures are those so far; %d of %d sent were still awaiting their echo\n", why, s.Sent-s.Received-s.Lost, s.Sent)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

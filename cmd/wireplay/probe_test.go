@@ -151,4 +151,10 @@ func TestProbeTimeout(t *testing.T) {
 		!strings.Contains(out.String(), "4 sent, 0 received") || !strings.Contains(out.String(), "timed out: the figures are those so far; 4 of 4 sent were still awaiting their echo") {
 		t.Errorf("text: exit %d, stdout:\n%s", code, out.String())
 	}
+	// TCP cannot even connect through the blackhole: the summary says so.
+	out.Reset()
+	if code := run([]string{"probe", "--link", "--blackhole", "10s", "--transport", "tcp", "--timeout", "300ms"}, &out, &errOut); code != 1 ||
+		!strings.Contains(out.String(), "0 sent, 0 received") || !strings.Contains(out.String(), "timed out before the first message was sent") {
+		t.Errorf("tcp: exit %d, stdout:\n%s", code, out.String())
+	}
 }
