@@ -1,6 +1,9 @@
 package bench_test
 
 import (
+	"io"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/wireplay/wireplay/bench"
@@ -40,5 +43,32 @@ func TestBenchmarksRun(t *testing.T) {
 				t.Errorf("%s %s: benchmark failed", name, tr)
 			}
 		}
+	}
+}
+
+// TestWriteMisses: a figure over its goal is printed as missing it and returned, so `wireplay
+// bench` can exit non-zero; figures within their goals are not.
+func TestWriteMisses(t *testing.T) {
+	f := bench.Figures{
+		Echo:     []bench.Pair{{Transport: protocol.TCP, Wireplay: 110, Reference: 100}, {Transport: protocol.UDP, Wireplay: 120, Reference: 100}},
+		Relay:    []bench.Pair{{Transport: protocol.TCP, Wireplay: 140, Reference: 100}, {Transport: protocol.WS, Wireplay: 129, Reference: 100}},
+		IdleBare: 23000, IdleRelay: 33000,
+	}
+	var out strings.Builder
+	missed := f.Write(&out)
+	want := []string{"echo udp ratio 1.200 > 1.15", "relay tcp ratio 1.400 > 1.3", "idle relay connection 10.0 KB over bare > 9 KB"}
+	if !slices.Equal(missed, want) {
+		t.Errorf("missed %q, want %q", missed, want)
+	}
+	if n := strings.Count(out.String(), "MISSES goal"); n != 3 {
+		t.Errorf("%d MISSES in:\n%s", n, out.String())
+	}
+	if n := strings.Count(out.String(), "meets goal"); n != 2 {
+		t.Errorf("%d meets in:\n%s", n, out.String())
+	}
+	f.IdleRelay = 30000
+	f.Echo, f.Relay = f.Echo[:1], f.Relay[1:]
+	if missed := f.Write(io.Discard); len(missed) != 0 {
+		t.Errorf("within every goal, missed %q", missed)
 	}
 }

@@ -71,7 +71,9 @@ func (f *Flags) set(name string) bool {
 }
 
 // Spec is the link the flags ask for: the preset (def when --preset is not given), with the
-// fields of the flags given replaced in both directions.
+// fields of the flags given replaced in both directions. Its errors name the unknown preset or
+// the flag at fault and its value ("--loss 150: must be 0..100"), so Resolve accepts what it
+// returns.
 func (f *Flags) Spec(def string) (Spec, error) {
 	s := Spec{Preset: f.Preset, Seed: f.Seed}
 	if f.Preset == "" {
@@ -82,11 +84,66 @@ func (f *Flags) Spec(def string) (Spec, error) {
 		_, _, err := preset(s.Preset, def)
 		return s, err
 	}
+	if err := f.check(); err != nil {
+		return s, err
+	}
 	burst, err := parseBurst(f.burst)
 	if err != nil {
 		return s, err
 	}
-	return s.EditBoth(def, func(im *protocol.Impairment) {
+	s, err = s.EditBoth(def, f.edit(burst))
+	if err != nil {
+		return s, err
+	}
+	return s, f.checkJitter(s)
+}
+
+// check checks each flag given against its range, naming it: "--loss 150: must be 0..100".
+func (f *Flags) check() error {
+	maxDelay := time.Duration(protocol.MaxDelayMs) * time.Millisecond
+	maxBlackhole := time.Duration(protocol.MaxBlackholeMs) * time.Millisecond
+	for _, c := range []struct {
+		name string
+		bad  bool
+		val  any
+		want string
+	}{
+		{"loss", !(f.loss >= 0 && f.loss <= 100), f.loss, "0..100"},
+		{"delay", f.delay < 0 || f.delay > maxDelay, f.delay, "0.." + maxDelay.String()},
+		{"jitter", f.jitter < 0 || f.jitter > maxDelay, f.jitter, "0.." + maxDelay.String() + ", at most the delay"},
+		{"duplicate", !(f.dup >= 0 && f.dup <= 100), f.dup, "0..100"},
+		{"rate", f.rate < 0 || f.rate > protocol.MaxRateKbps, f.rate, fmt.Sprintf("0..%d (kbit/s)", protocol.MaxRateKbps)},
+		{"queue", f.queue < 0 || f.queue > protocol.MaxQueuePackets, f.queue, fmt.Sprintf("0..%d (packets)", protocol.MaxQueuePackets)},
+		{"queue-bytes", f.queueB < 0 || f.queueB > protocol.MaxQueueBytes, f.queueB, fmt.Sprintf("0..%d", protocol.MaxQueueBytes)},
+		{"mtu", f.mtu != 0 && (f.mtu < protocol.MinMTU || f.mtu > protocol.MaxMTU), f.mtu, fmt.Sprintf("%d..%d, or 0 for no limit", protocol.MinMTU, protocol.MaxMTU)},
+		{"blackhole", f.blackhole < 0 || f.blackhole > maxBlackhole, f.blackhole, "0.." + maxBlackhole.String()},
+	} {
+		if c.bad && f.set(c.name) {
+			return fmt.Errorf("--%s %v: must be %s", c.name, c.val, c.want)
+		}
+	}
+	return nil
+}
+
+// checkJitter checks that s's jitter is at most its delay in each direction, naming the flag
+// that made it more.
+func (f *Flags) checkJitter(s Spec) error {
+	for _, im := range []*protocol.Impairment{s.Up, s.Down} {
+		if im.JitterMs <= im.DelayMs {
+			continue
+		}
+		jitter, delay := ms(im.JitterMs), ms(im.DelayMs)
+		if f.set("jitter") {
+			return fmt.Errorf("--jitter %v: must be at most the delay (%v)", jitter, delay)
+		}
+		return fmt.Errorf("--delay %v: must be at least the jitter (%v)", delay, jitter)
+	}
+	return nil
+}
+
+// edit is what the flags given change in a direction of the preset.
+func (f *Flags) edit(burst protocol.BurstLoss) func(*protocol.Impairment) {
+	return func(im *protocol.Impairment) {
 		if f.set("loss") {
 			im.LossPct = f.loss
 		}
@@ -120,7 +177,7 @@ func (f *Flags) Spec(def string) (Spec, error) {
 		if f.set("burst") {
 			im.Burst = burst
 		}
-	})
+	}
 }
 
 // parseBurst parses --burst's P,R,BAD[,GOOD] ("" is off).
@@ -138,6 +195,9 @@ func parseBurst(v string) (protocol.BurstLoss, error) {
 		n, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 		if err != nil {
 			return b, fmt.Errorf("--burst %q: %q is not a number", v, p)
+		}
+		if !(n >= 0 && n <= 100) {
+			return b, fmt.Errorf("--burst %q: %s %g must be 0..100", v, []string{"P", "R", "BAD", "GOOD"}[i], n)
 		}
 		*dst[i] = n
 	}

@@ -158,9 +158,34 @@ func TestFlags(t *testing.T) {
 			t.Errorf("--burst %s: %v", bad, err)
 		}
 	}
-	f, _ = parse("--jitter", "5ms")
-	s, _ = f.Spec("")
-	if _, err := Resolve(s, ""); err == nil || !strings.Contains(err.Error(), "jitter 5 ms is outside 0..delay (0 ms)") {
-		t.Errorf("jitter without delay: %v", err)
+}
+
+// TestFlagErrors: a flag's value out of range is refused by Spec, naming the flag and the value.
+func TestFlagErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--loss", "150"}, "--loss 150: must be 0..100"},
+		{[]string{"--loss", "-1"}, "--loss -1: must be 0..100"},
+		{[]string{"--duplicate", "101"}, "--duplicate 101: must be 0..100"},
+		{[]string{"--delay", "6s"}, "--delay 6s: must be 0..5s"},
+		{[]string{"--rate", "-5"}, "--rate -5: must be 0..10000000 (kbit/s)"},
+		{[]string{"--queue", "-1"}, "--queue -1: must be 0..100000 (packets)"},
+		{[]string{"--mtu", "10"}, "--mtu 10: must be 68..65535, or 0 for no limit"},
+		{[]string{"--blackhole", "2m"}, "--blackhole 2m0s: must be 0..1m0s"},
+		{[]string{"--burst", "5,50,300"}, `--burst "5,50,300": BAD 300 must be 0..100`},
+		{[]string{"--jitter", "5ms"}, "--jitter 5ms: must be at most the delay (0s)"},
+		{[]string{"--preset", "lab-25ms", "--jitter", "30ms"}, "--jitter 30ms: must be at most the delay (25ms)"},
+		{[]string{"--preset", "lab-25ms", "--jitter", "10ms", "--delay", "5ms"}, "--jitter 10ms: must be at most the delay (5ms)"},
+	} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		f := AddFlags(fs, "", "")
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Spec(""); err == nil || err.Error() != tt.want {
+			t.Errorf("%v: error %v, want %q", tt.args, err, tt.want)
+		}
 	}
 }

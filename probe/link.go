@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/linkspec"
@@ -43,7 +44,7 @@ type LinkSummary struct {
 func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Writer) (Summary, error) {
 	ls, err := linkspec.Resolve(o.Link.Spec, "")
 	if err != nil {
-		return Summary{}, fmt.Errorf("%w", err)
+		return Summary{}, err
 	}
 	settings, seed := ls.Settings, ls.Seed
 	l, err := link.New(link.Config{Seed: seed, Settings: settings})
@@ -51,27 +52,18 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 		return Summary{}, fmt.Errorf("link: %w", err)
 	}
 	defer l.Close()
-	var pcap *os.File
-	var stopCapture func() error
-	if o.Link.Pcap != "" {
-		if pcap, err = os.Create(o.Link.Pcap); err != nil {
-			return Summary{}, fmt.Errorf("pcap: %w", err)
-		}
-		defer pcap.Close()
-		if stopCapture, err = l.CapturePcapng(pcap); err != nil {
-			return Summary{}, fmt.Errorf("pcap: %w", err)
-		}
-		defer func() {
-			if stopCapture != nil {
-				_ = stopCapture()
-			}
-		}()
+	stopCapture, err := capture(l, o.Link.Pcap)
+	if err != nil {
+		return Summary{}, err
 	}
+	defer stopCapture()
 	var eo transports.EchoOptions
 	if qlog != nil {
 		eo.QUICTracer = qlog.Tracer
 	}
-	echo, err := transports.StartEcho(ctx, l.Server(), l.ServerAddr().String(), eo)
+	// The echo endpoints live for the run, not for ctx: a probe that times out still closes
+	// its connection and reports what the link did.
+	echo, err := transports.StartEcho(context.WithoutCancel(ctx), l.Server(), l.ServerAddr().String(), eo)
 	if err != nil {
 		return Summary{}, fmt.Errorf("link: %w", err)
 	}
@@ -80,11 +72,11 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 	o.Network = l.Client()
 	o.Addr = map[protocol.Transport]string{protocol.TCP: tg.TCP, protocol.UDP: tg.UDP,
 		protocol.QUICStream: tg.QUIC, protocol.QUICDgram: tg.QUIC, protocol.WS: tg.WS}[o.Transport]
-	sum, runErr := probe(ctx, o, tg, out)
+	sum, err := probe(ctx, o, tg, out)
 	echo.Close()
 	waitQLog(qlog)
-	if runErr != nil && !sum.TimedOut {
-		return sum, runErr
+	if err != nil && !sum.stopped() {
+		return sum, err
 	}
 	sum.Link = &LinkSummary{
 		Preset:     o.Link.Preset,
@@ -95,17 +87,36 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 		DownCounts: linkspec.WireCounts(l.Counts(link.ServerToClient)),
 		Pcap:       o.Link.Pcap,
 	}
-	if stopCapture != nil {
-		err := stopCapture()
-		stopCapture = nil
-		if err != nil {
-			return sum, fmt.Errorf("pcap: %w", err)
-		}
-		if err := pcap.Close(); err != nil {
-			return sum, fmt.Errorf("pcap: %w", err)
-		}
+	if cerr := stopCapture(); cerr != nil {
+		return sum, errors.Join(err, cerr)
 	}
-	return sum, errors.Join(emitSummary(out, o.JSON, sum), runErr)
+	return sum, errors.Join(err, emitSummary(out, o.JSON, sum))
+}
+
+// capture starts writing a pcapng capture of l to the file path ("" is none) and returns what
+// stops it and closes the file; every call after the first returns the first one's error.
+func capture(l *link.Link, path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("pcap: %w", err)
+	}
+	stopCapture, err := l.CapturePcapng(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pcap: %w", err)
+	}
+	var once sync.Once
+	return func() error {
+		once.Do(func() {
+			if e := errors.Join(stopCapture(), f.Close()); e != nil {
+				err = fmt.Errorf("pcap: %w", e)
+			}
+		})
+		return err
+	}, nil
 }
 
 func (l *LinkSummary) text() string {
@@ -164,7 +175,8 @@ func impText(im protocol.Impairment) string {
 		parts = append(parts, fmt.Sprintf("duplicate %g%%", im.DuplicatePct))
 	}
 	if im.Burst != (protocol.BurstLoss{}) {
-		parts = append(parts, "bursty loss")
+		b := im.Burst
+		parts = append(parts, fmt.Sprintf("bursty loss (p %g%%, r %g%%, bad %g%%, good %g%%)", b.PPct, b.RPct, b.LossBadPct, b.LossGoodPct))
 	}
 	if im.MTU > 0 {
 		parts = append(parts, fmt.Sprintf("mtu %d", im.MTU))

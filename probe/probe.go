@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wireplay/wireplay/linkspec"
 	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
@@ -26,8 +27,13 @@ type Options struct {
 	Addr      string // host:port of the endpoint; for ws also a ws:// URL
 	Count     int
 	Size      int
-	// Interval between sends; 0 waits for each echo (or its loss) before sending the next.
-	Interval    time.Duration
+	// Interval paces the sends: message i is sent i×Interval after the first, whether or not
+	// earlier ones were echoed, with at most Window awaiting their echo (or their loss) at once.
+	// 0 waits for each echo (or its loss) before sending the next.
+	Interval time.Duration
+	// Window bounds the messages sent and not yet echoed or lost, with Interval (default
+	// DefaultWindow): a send waits while Window are outstanding.
+	Window      int
 	LossTimeout time.Duration // default 1 s
 	JSON        bool
 	Network     netx.Network // default netx.Kernel; ignored with Link
@@ -40,6 +46,9 @@ type Options struct {
 	QLogDir string
 }
 
+// DefaultWindow is Options.Window when not set.
+const DefaultWindow = 256
+
 // Result is one message's outcome.
 type Result struct {
 	Type      string `json:"type"` // "message"
@@ -48,6 +57,8 @@ type Result struct {
 	RTTMicros int64  `json:"rtt_us,omitempty"`
 	Lost      bool   `json:"lost,omitempty"`
 	Reads     int    `json:"reads"` // read calls that returned part of this message
+	// SentMicros is when the message was written, in µs from the first message's write.
+	SentMicros int64 `json:"sent_us"`
 }
 
 // Summary is the whole run.
@@ -57,9 +68,7 @@ type Summary struct {
 	Addr            string             `json:"addr"`
 	HandshakeMicros int64              `json:"handshake_us"`
 	// Handshake says what HandshakeMicros covers ("none" for UDP: no handshake, no time).
-	Handshake string `json:"handshake,omitempty"`
-	// TimedOut says the run hit --timeout: the figures cover the messages settled by then.
-	TimedOut   bool            `json:"timed_out,omitempty"`
+	Handshake  string          `json:"handshake,omitempty"`
 	Sent       int             `json:"sent"`
 	Received   int             `json:"received"`
 	Lost       int             `json:"lost"`
@@ -76,6 +85,15 @@ type Summary struct {
 	QUICPacketsLost    *uint64 `json:"quic_packets_lost,omitempty"`
 	// Link describes the emulated link and what it did, with Options.Link.
 	Link *LinkSummary `json:"link,omitempty"`
+	// IntervalMicros and Window are the pacing of the sends (Options.Interval, Options.Window;
+	// window 1 with no interval).
+	IntervalMicros int64 `json:"interval_us"`
+	Window         int   `json:"window"`
+	// TimedOut says the probe's context ended (its deadline passed) before every message was
+	// echoed or lost; Interrupted that it was cancelled. The figures are then those so far, and
+	// Sent − Received − Lost messages were still awaiting their echo.
+	TimedOut    bool `json:"timed_out,omitempty"`
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Target builds the transports.Target for one endpoint address.
@@ -97,16 +115,43 @@ func Target(t protocol.Transport, addr string) transports.Target {
 	return tg
 }
 
-// Run probes and writes one line per message and a summary to out.
-func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
-	if !o.Transport.Valid() {
-		return Summary{}, fmt.Errorf("unknown transport %q (want one of tcp, udp, quic-stream, quic-dgram, ws)", o.Transport)
+// Validate checks o's values, naming the flag of `wireplay probe` at fault ("--count 0: must
+// be at least 1"). Run calls it; a command can call it first to tell a usage error from a failed
+// probe.
+func (o Options) Validate() error {
+	switch {
+	case !o.Transport.Valid():
+		return fmt.Errorf("--transport %q: want one of tcp, udp, quic-stream, quic-dgram, ws", o.Transport)
+	case o.Count < 1:
+		return fmt.Errorf("--count %d: must be at least 1", o.Count)
+	case o.Size < 1:
+		return fmt.Errorf("--size %d: must be at least 1", o.Size)
+	case o.Interval < 0:
+		return fmt.Errorf("--interval %v: must be at least 0", o.Interval)
+	case o.Window < 0:
+		return fmt.Errorf("--window %d: must be at least 1", o.Window)
+	case o.LossTimeout < 0:
+		return fmt.Errorf("--loss-timeout %v: must be more than 0", o.LossTimeout)
 	}
-	if o.Count < 1 || o.Size < 1 {
-		return Summary{}, fmt.Errorf("--count and --size must be at least 1")
+	if o.Link != nil {
+		if _, err := linkspec.Resolve(o.Link.Spec, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run probes and writes one line per message and a summary to out. When ctx ends first, the
+// summary so far is written too (Summary.TimedOut or Interrupted) and the error is ctx's.
+func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
+	if err := o.Validate(); err != nil {
+		return Summary{}, err
 	}
 	if o.Network == nil {
 		o.Network = netx.Kernel
+	}
+	if o.Window == 0 {
+		o.Window = DefaultWindow
 	}
 	var qlog *transports.QLog
 	if o.QLogDir != "" {
@@ -124,11 +169,14 @@ func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 	}
 	sum, err := probe(ctx, o, tg, out)
 	waitQLog(qlog)
-	if err != nil && !sum.TimedOut {
+	if err != nil && !sum.stopped() {
 		return sum, err
 	}
-	return sum, errors.Join(emitSummary(out, o.JSON, sum), err)
+	return sum, errors.Join(err, emitSummary(out, o.JSON, sum))
 }
+
+// stopped says the probe's context ended before the probe did.
+func (s Summary) stopped() bool { return s.TimedOut || s.Interrupted }
 
 // waitQLog waits (at most a second) until every trace has been written out to its close.
 func waitQLog(q *transports.QLog) {
@@ -143,14 +191,18 @@ func waitQLog(q *transports.QLog) {
 	}
 }
 
-// probe runs the probe against tg over o.Network and returns the summary, not yet written.
+// probe runs the probe against tg over o.Network and returns the summary, not yet written: when
+// ctx ends first, the summary so far with ctx's error.
 func probe(ctx context.Context, o Options, tg transports.Target, out io.Writer) (Summary, error) {
 	p := &probeRun{
 		o:       o,
 		out:     out,
-		sum:     Summary{Type: "summary", Transport: o.Transport, Addr: o.Addr},
+		sum:     Summary{Type: "summary", Transport: o.Transport, Addr: o.Addr, IntervalMicros: o.Interval.Microseconds(), Window: 1},
 		events:  make(chan protocol.Event, 1024),
 		results: map[uint64]*Result{},
+	}
+	if o.Interval > 0 {
+		p.sum.Window = o.Window
 	}
 	c, err := transports.Dial(ctx, o.Network, o.Transport, tg, transports.ClientOptions{
 		LossTimeout: o.LossTimeout,
@@ -165,24 +217,43 @@ func probe(ctx context.Context, o Options, tg transports.Target, out io.Writer) 
 		},
 	})
 	if err != nil {
-		return p.sum, err
+		return p.finish(ctx, nil, sayOnce(err))
 	}
 	defer c.Close()
-
 	err = p.sendAll(ctx, c)
 	if err == nil {
 		err = p.wait(ctx, func() bool { return p.settled == p.sum.Sent })
 	}
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	return p.finish(ctx, c, err)
+}
+
+// finish completes the summary after the probe ended with err (nil, or ctx's when it ended
+// first); c is nil when it never connected.
+func (p *probeRun) finish(ctx context.Context, c *transports.Client, err error) (Summary, error) {
+	if err != nil && ctx.Err() == nil {
 		return p.sum, err
 	}
-	p.summarize(c.Stats())
-	if err != nil {
-		// --timeout: what was measured so far is still the run's summary.
-		p.sum.TimedOut = true
-		return p.sum, fmt.Errorf("timed out: %d of %d messages sent, %d settled (the summary covers those)", p.sum.Sent, p.o.Count, p.settled)
+	if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
+		p.sum.TimedOut = errors.Is(ctxErr, context.DeadlineExceeded)
+		p.sum.Interrupted = !p.sum.TimedOut
+		err = ctxErr
 	}
-	return p.sum, nil
+	var stats *protocol.Stats
+	if c != nil {
+		stats = c.Stats()
+	}
+	p.summarize(stats)
+	return p.sum, err
+}
+
+// sayOnce drops the leading "dial tcp: " of a dial error whose cause says it again (net's own
+// "dial tcp 127.0.0.1:7001: connect: connection refused"), keeping the error's chain.
+func sayOnce(err error) error {
+	prefix, rest, ok := strings.Cut(err.Error(), ": ")
+	if inner := errors.Unwrap(err); ok && inner != nil && strings.HasPrefix(rest, prefix+" ") && rest == inner.Error() {
+		return inner
+	}
+	return err
 }
 
 // probeRun is one probe's state: the summary so far, each message's result, and the round trips
@@ -199,36 +270,34 @@ type probeRun struct {
 	settled  int     // messages echoed or lost
 }
 
-// sendAll sends o.Count numbered messages: each after the previous one settled, or with
-// o.Interval, every o.Interval, handling events in between.
+// sendAll sends o.Count numbered messages, handling events in between: with no o.Interval each
+// after the previous one settled; with it, message i at i×o.Interval after the first (later if
+// o.Window messages are outstanding, then catching up), whether or not the earlier ones came back.
 func (p *probeRun) sendAll(ctx context.Context, c *transports.Client) error {
-	msgs := transports.Numbered(p.o.Count, p.o.Size)
-	for i, m := range msgs {
+	window := 1
+	if p.o.Interval > 0 {
+		window = p.o.Window
+	}
+	var first time.Time
+	for i, m := range transports.Numbered(p.o.Count, p.o.Size) {
+		if i > 0 && p.o.Interval > 0 {
+			if err := p.waitUntil(ctx, first.Add(time.Duration(i)*p.o.Interval)); err != nil {
+				return err
+			}
+		}
+		if err := p.wait(ctx, func() bool { return p.sum.Sent-p.settled < window }); err != nil {
+			return err
+		}
+		at := time.Now()
+		if i == 0 {
+			first = at
+		}
 		n, err := c.Send(0, m)
 		if err != nil {
 			return err
 		}
-		p.results[n] = &Result{Type: "message", Msg: n, Bytes: len(m)}
+		p.results[n] = &Result{Type: "message", Msg: n, Bytes: len(m), SentMicros: at.Sub(first).Microseconds()}
 		p.sum.Sent++
-		if p.o.Interval == 0 {
-			if err := p.wait(ctx, func() bool { return p.settled == i+1 }); err != nil {
-				return err
-			}
-			continue
-		}
-		timer := time.NewTimer(p.o.Interval)
-		err = p.wait(ctx, func() bool {
-			select {
-			case <-timer.C:
-				return true
-			default:
-				return false
-			}
-		})
-		timer.Stop()
-		if err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -246,6 +315,28 @@ func (p *probeRun) wait(ctx context.Context, until func() bool) error {
 		}
 	}
 	return nil
+}
+
+// waitUntil handles events until the time at, an event fails the probe, or ctx ends.
+func (p *probeRun) waitUntil(ctx context.Context, at time.Time) error {
+	d := time.Until(at)
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case e := <-p.events:
+			if err := p.handle(e); err != nil {
+				return err
+			}
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // handle takes one client event into the results and the summary, writing a message's line when
@@ -277,8 +368,10 @@ func (p *probeRun) handle(e protocol.Event) error {
 			p.lastDone = max(p.lastDone, e.Msg)
 		}
 		return emitLine(p.out, p.o.JSON, r)
-	case protocol.EventError, protocol.EventClosed:
-		return fmt.Errorf("probe %s: %s", p.o.Transport, e.Error)
+	case protocol.EventError: // the client's own, naming the transport ("send udp: …")
+		return errors.New(e.Error)
+	case protocol.EventClosed:
+		return fmt.Errorf("%s connection closed: %s", p.o.Transport, e.Error)
 	}
 	return nil
 }
@@ -336,6 +429,9 @@ func emitSummary(w io.Writer, asJSON bool, s Summary) error {
 	fmt.Fprintf(&b, "\n%s %s: handshake %s; %d sent, %d received, %d lost, %d out of order, %d duplicated\nrtt p50 %.3f ms, p99 %.3f ms, min %.3f ms, max %.3f ms\n",
 		s.Transport, s.Addr, hs, s.Sent, s.Received, s.Lost, s.OutOfOrder, s.Duplicated,
 		ms(s.P50Micros), ms(s.P99Micros), ms(s.MinMicros), ms(s.MaxMicros))
+	if s.IntervalMicros > 0 {
+		fmt.Fprintf(&b, "sends paced every %v, at most %d awaiting their echo\n", time.Duration(s.IntervalMicros)*time.Microsecond, s.Window)
+	}
 	if s.TCPRetransmissions != nil {
 		fmt.Fprintf(&b, "stack: %d TCP retransmissions (TCP_INFO, client side)\n", *s.TCPRetransmissions)
 	}
@@ -344,6 +440,17 @@ func emitSummary(w io.Writer, asJSON bool, s Summary) error {
 	}
 	if l := s.Link; l != nil {
 		b.WriteString(l.text())
+	}
+	if s.stopped() {
+		why := "timed out"
+		if s.Interrupted {
+			why = "interrupted"
+		}
+		if s.Sent == 0 {
+			fmt.Fprintf(&b, "%s before the first message was sent\n", why)
+		} else {
+			fmt.Fprintf(&b, "%s: the figures are those so far; %d of %d sent were still awaiting their echo\n", why, s.Sent-s.Received-s.Lost, s.Sent)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +18,7 @@ func TestProbeLinkHelp(t *testing.T) {
 	if code := run([]string{"probe", "--help"}, &out, &out); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"-link", "-preset", "-loss", "-delay", "-jitter", "-rate", "-seed", "-pcap", "-qlog", "BOTH directions", "wifi"} {
+	for _, want := range []string{"-link", "-preset", "-loss", "-delay", "-jitter", "-rate", "-seed", "-pcap", "-qlog", "-reorder", "-duplicate", "-burst", "Gilbert–Elliott", "-queue", "-interval", "-window", "-timeout", "BOTH directions", "wifi"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("probe --help lacks %q", want)
 		}
@@ -29,7 +28,7 @@ func TestProbeLinkHelp(t *testing.T) {
 		t.Errorf("--loss without --link: exit %d, %q", code, out.String())
 	}
 	out.Reset()
-	if code := run([]string{"probe", "--link", "--preset", "moon"}, &out, &out); code != 1 || !strings.Contains(out.String(), "unknown preset") {
+	if code := run([]string{"probe", "--link", "--preset", "moon"}, &out, &out); code != 2 || !strings.Contains(out.String(), "unknown preset") {
 		t.Errorf("--preset moon: exit %d, %q", code, out.String())
 	}
 }
@@ -89,8 +88,8 @@ func TestProbeAndRunLinkFlagsAgree(t *testing.T) {
 			"--queue-bytes", "30000", "--mtu", "1280", "--blackhole", "1s", "--burst", "1,30,50,0.5"},
 		{"--preset", "wifi", "--loss", "0"},
 	} {
-		p := newProbeFlags(io.Discard)
-		r := newRunFlags(io.Discard)
+		p := newProbeFlags()
+		r := newRunFlags()
 		if err := p.fs.Parse(append([]string{"--link"}, args...)); err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +111,7 @@ func TestProbeAndRunLinkFlagsAgree(t *testing.T) {
 		}
 	}
 	// --jitter is delay variation in both: it reorders only with --reorder.
-	r := newRunFlags(io.Discard)
+	r := newRunFlags()
 	if err := r.fs.Parse([]string{"--delay", "20ms", "--jitter", "5ms"}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -47,8 +48,13 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run is the command: its exit code is 0 on success, 2 for a usage error (an unknown command,
+// flag or argument, a flag's value out of range) and 1 when what was asked for failed.
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
+	if len(args) > 0 && isHelp(args[0]) {
+		cmd, args = "help", nil
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
@@ -62,12 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return runCmd(args, stdout, stderr)
 	case "bench":
-		if len(args) > 0 {
-			fmt.Fprint(stdout, benchUsage)
-			return 0
-		}
-		bench.Report(stdout)
-		return 0
+		return benchCmd(args, stdout, stderr)
 	case "help":
 		if len(args) > 0 {
 			return run([]string{args[0], "-h"}, stdout, stderr)
@@ -78,6 +79,95 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wireplay: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+}
+
+// isHelp says arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// noArgs is the exit code of a command that takes no arguments given args: its help on stdout
+// for -h (0), a usage error for anything else (2); ok says there were none.
+func noArgs(name string, args []string, help string, stdout, stderr io.Writer) (code int, ok bool) {
+	switch {
+	case len(args) == 0:
+		return 0, true
+	case len(args) == 1 && isHelp(args[0]):
+		fmt.Fprint(stdout, help)
+		return 0, false
+	}
+	fmt.Fprintf(stderr, "wireplay %s: unexpected argument %q (wireplay help %s)\n", name, args[0], name)
+	return 2, false
+}
+
+func benchCmd(args []string, stdout, stderr io.Writer) int {
+	if code, ok := noArgs("bench", args, benchUsage, stdout, stderr); !ok {
+		return code
+	}
+	if missed := bench.Report(stdout, progress(stderr)); len(missed) > 0 {
+		fmt.Fprintf(stderr, "wireplay bench: %d %s their goal: %s\n", len(missed), plural(len(missed), "figure misses", "figures miss"), strings.Join(missed, "; "))
+		return 1
+	}
+	return 0
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// parseFlags parses args into fs. -h prints help on stdout (exit 0); a bad flag is named on
+// stderr, with where its command's flags are listed (exit 2). ok says to go on.
+func parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer), stdout, stderr io.Writer) (code int, ok bool) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		help(stdout)
+		return 0, false
+	}
+	fmt.Fprintf(stderr, "wireplay %s: %s (wireplay help %s lists the flags)\n", fs.Name(), flagError(fs, err), fs.Name())
+	return 2, false
+}
+
+// invalidValue is the flag package's message for a value its flag's type cannot parse.
+var invalidValue = regexp.MustCompile(`^invalid value "(.*)" for flag -([^:]+): (.*)$`)
+
+// flagError is the flag package's err, with a bad value said as "--count abc: not an integer".
+func flagError(fs *flag.FlagSet, err error) string {
+	m := invalidValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return strings.Replace(err.Error(), ": -", ": --", 1)
+	}
+	why := m[3]
+	if f := fs.Lookup(m[2]); f != nil && why == "parse error" {
+		if g, ok := f.Value.(flag.Getter); ok {
+			switch g.Get().(type) {
+			case int, int64, uint, uint64:
+				why = "not an integer"
+			case float64:
+				why = "not a number"
+			case time.Duration:
+				why = "not a duration such as 250ms or 1.5s"
+			case bool:
+				why = "not true or false"
+			}
+		}
+	}
+	return fmt.Sprintf("--%s %s: %s", m[2], m[1], why)
+}
+
+// withOutput runs print with fs's output set to w (fs.PrintDefaults writes there).
+func withOutput(fs *flag.FlagSet, w io.Writer, print func()) {
+	old := fs.Output()
+	fs.SetOutput(w)
+	print()
+	fs.SetOutput(old)
 }
 
 type listFlag []string
@@ -103,18 +193,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 60*time.Second, "close transport connections unused this long")
 	fs.DurationVar(&cfg.LossTimeout, "loss-timeout", time.Second, "report a datagram lost when its echo takes longer")
 	fs.BoolVar(&verbose, "v", false, "log debug messages")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wireplay serve [flags]\n\nRuns the TCP, UDP, QUIC and WebSocket echo endpoints and the page.\n\nFlags:\n")
-		fs.PrintDefaults()
+	help := func(w io.Writer) {
+		withOutput(fs, w, func() {
+			fmt.Fprintf(w, "Usage: wireplay serve [flags]\n\nRuns the TCP, UDP, QUIC and WebSocket echo endpoints and the page.\n\nFlags:\n")
+			fs.PrintDefaults()
+		})
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, help, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "wireplay serve: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "wireplay serve: unexpected argument %q (wireplay help serve)\n", fs.Arg(0))
 		return 2
 	}
 	cfg.AllowOrigins = origins
@@ -150,65 +239,83 @@ type probeFlags struct {
 	fs        *flag.FlagSet
 	o         probe.Options
 	transport string
-	timeout   *time.Duration
-	useLink   *bool
+	timeout   time.Duration
+	useLink   bool
 	link      *linkspec.Flags
 	pcap      string
 }
 
-func newProbeFlags(stderr io.Writer) *probeFlags {
+func newProbeFlags() *probeFlags {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	p := &probeFlags{fs: fs}
 	o := &p.o
 	fs.StringVar(&p.transport, "transport", "tcp", "tcp, udp, quic-stream, quic-dgram or ws")
 	fs.StringVar(&o.Addr, "addr", "", "endpoint address host:port (default: wireplay serve's default for the transport); for ws the HTTP address or a ws:// URL")
 	fs.IntVar(&o.Count, "count", 10, "messages to send")
 	fs.IntVar(&o.Size, "size", 64, "bytes per message")
-	fs.DurationVar(&o.Interval, "interval", 0, "time between sends; 0 waits for each echo before the next")
+	fs.DurationVar(&o.Interval, "interval", 0, "pace the sends: message i goes i×interval after the first, whether or not earlier ones were echoed (at most --window awaiting their echo), so --interval 100us --count 50 is a burst; 0 sends each message once the previous one was echoed or lost")
+	fs.IntVar(&o.Window, "window", probe.DefaultWindow, "with --interval: messages awaiting their echo at most; a send waits while this many are")
 	fs.DurationVar(&o.LossTimeout, "loss-timeout", time.Second, "a datagram whose echo takes longer is lost")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per line")
-	p.timeout = fs.Duration("timeout", time.Minute, "give up after this long")
-	p.useLink = fs.Bool("link", false, "run both ends in this process across an emulated link (wireplay's echo endpoints on its server host); --addr is ignored")
+	fs.DurationVar(&p.timeout, "timeout", time.Minute, "give up after this long: print the summary so far, say it timed out and exit 1")
+	fs.BoolVar(&p.useLink, "link", false, "run both ends in this process across an emulated link (wireplay's echo endpoints on its server host); --addr is ignored")
 	p.link = linkspec.AddFlags(fs, "with --link: the preset to start from (default clean)",
 		"with --link: seed of the link's random choices (same seed, same drops)")
 	fs.StringVar(&p.pcap, "pcap", "", "with --link: write a pcapng capture of the run to this file")
 	fs.StringVar(&o.QLogDir, "qlog", "", "write a qlog (.sqlog) of each QUIC connection to this directory (with --link, client and server)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: wireplay probe --transport T [--addr A] [--count N] [--size S] [--json]
-       wireplay probe --link [--preset P] [--loss PCT] [--delay D] [--jitter D] [--reorder] [--rate KBPS] [--seed S] [--pcap FILE] [--qlog DIR] --transport T ...
+	return p
+}
+
+func (p *probeFlags) help(w io.Writer) {
+	withOutput(p.fs, w, func() {
+		fmt.Fprintf(w, `Usage: wireplay probe --transport T [--addr A] [--count N] [--size S] [--interval D [--window W]] [--json]
+       wireplay probe --link [--preset P] [--loss PCT] [--delay D] [--jitter D] [--reorder] [--duplicate PCT]
+                      [--burst P,R,BAD[,GOOD]] [--rate KBPS] [--queue N] [--seed S] [--pcap FILE] [--qlog DIR] --transport T ...
 
 Sends numbered messages to a wireplay endpoint and prints each RTT and a summary.
+
+By default each message is sent once the previous one was echoed (or lost): one in flight. With
+--interval D the sends are paced instead: message i is sent i×D after the first, echoed or not,
+with at most --window awaiting their echo, so a short interval makes a burst (and, with --rate
+and --queue, a queue overflow). Each message's line gives when it was sent (JSON "sent_us").
 
 With --link, no server is needed: the echo endpoints and the probe run in this process, on the two
 hosts of an emulated, impaired link (gVisor netstack). The link flags (--loss, --delay, --jitter,
 --reorder, --duplicate, --rate, --queue, --queue-bytes, --mtu, --blackhole, --burst) apply to
 BOTH directions, each replacing its field of --preset and keeping the others (as in wireplay run).
---jitter is delay variation; packets keep their order unless --reorder is given. The summary
-adds the link's packet counts per direction (sent, delivered, dropped by rule, duplicated) and the
-stack's own: TCP retransmissions (TCP_INFO) and QUIC packets lost (quic-go).
+--jitter is delay variation; packets keep their order unless --reorder is given. --burst is
+Gilbert–Elliott bursty loss. The summary adds the link's packet counts per direction (sent,
+delivered, dropped by rule, duplicated) and the stack's own: TCP retransmissions (TCP_INFO) and
+QUIC packets lost (quic-go).
+
+A probe still running at --timeout prints the summary so far, says it timed out and exits 1.
 
 Flags:
 `)
-		fs.PrintDefaults()
-	}
-	return p
+		p.fs.PrintDefaults()
+	})
 }
 
-func probeCmd(args []string, stdout, stderr io.Writer) int {
-	p := newProbeFlags(stderr)
-	fs, o := p.fs, &p.o
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+// options checks the flags and returns the probe's options, or the usage error.
+func (p *probeFlags) options() (probe.Options, error) {
+	o := p.o
+	o.Transport = protocol.Transport(p.transport)
+	if fs := p.fs; fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *p.useLink {
+	if p.timeout <= 0 {
+		return o, fmt.Errorf("--timeout %v: must be more than 0", p.timeout)
+	}
+	if o.LossTimeout <= 0 {
+		return o, fmt.Errorf("--loss-timeout %v: must be more than 0", o.LossTimeout)
+	}
+	if o.Window < 1 {
+		return o, fmt.Errorf("--window %d: must be at least 1", o.Window)
+	}
+	if p.useLink {
 		spec, err := p.link.Spec("")
 		if err != nil {
-			fmt.Fprintf(stderr, "wireplay probe: %v\n", err)
-			return 1
+			return o, err
 		}
 		o.Link = &probe.LinkOptions{Spec: spec, Pcap: p.pcap}
 	} else {
@@ -217,12 +324,9 @@ func probeCmd(args []string, stdout, stderr io.Writer) int {
 			linkOnly = append(linkOnly, "--pcap")
 		}
 		if len(linkOnly) > 0 {
-			fmt.Fprintf(stderr, "wireplay probe: %s need --link\n", strings.Join(linkOnly, ", "))
-			return 2
+			return o, fmt.Errorf("%s need --link", strings.Join(linkOnly, ", "))
 		}
 	}
-	transport, timeout := p.transport, p.timeout
-	o.Transport = protocol.Transport(transport)
 	if o.Addr == "" {
 		o.Addr = map[protocol.Transport]string{
 			protocol.TCP: "127.0.0.1:7001", protocol.UDP: "127.0.0.1:7002",
@@ -230,13 +334,46 @@ func probeCmd(args []string, stdout, stderr io.Writer) int {
 			protocol.WS: "127.0.0.1:8080",
 		}[o.Transport]
 	}
+	return o, o.Validate()
+}
+
+func probeCmd(args []string, stdout, stderr io.Writer) int {
+	p := newProbeFlags()
+	if code, ok := parseFlags(p.fs, args, p.help, stdout, stderr); !ok {
+		return code
+	}
+	o, err := p.options()
+	if err != nil {
+		fmt.Fprintf(stderr, "wireplay probe: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	if _, err := probe.Run(ctx, *o, stdout); err != nil {
+	sum, err := probe.Run(ctx, o, stdout)
+	switch {
+	case sum.TimedOut:
+		fmt.Fprintf(stderr, "wireplay probe: timed out after %v (--timeout): %d of %d messages sent, %d echoed, %d lost\n",
+			p.timeout, sum.Sent, o.Count, sum.Received, sum.Lost)
+		return 1
+	case sum.Interrupted:
+		fmt.Fprintf(stderr, "wireplay probe: interrupted: %d of %d messages sent, %d echoed, %d lost\n", sum.Sent, o.Count, sum.Received, sum.Lost)
+		return 1
+	case err != nil:
 		fmt.Fprintf(stderr, "wireplay probe: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// progress is where a long command says how far it got: stderr when it is a terminal, else
+// nowhere (so a redirected or piped run's output is only its results).
+func progress(stderr io.Writer) io.Writer {
+	if f, ok := stderr.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return stderr
+		}
+	}
+	return io.Discard
 }

@@ -29,12 +29,12 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"help"}, 0, "wireplay probe"},
 		{[]string{"serve", "--help"}, 0, "-quic-addr"},
-		{[]string{"--help"}, 0, "-http-addr"},
+		{[]string{"--help"}, 0, "wireplay probe"},
 		{[]string{"probe", "-h"}, 0, "-transport"},
 		{[]string{"help", "probe"}, 0, "-count"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"serve", "--tcp-addr"}, 2, "flag needs an argument"},
-		{[]string{"probe", "--transport", "sctp", "--addr", "127.0.0.1:1"}, 1, `unknown transport "sctp"`},
+		{[]string{"probe", "--transport", "sctp", "--addr", "127.0.0.1:1"}, 2, `--transport "sctp"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

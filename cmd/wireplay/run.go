@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -21,9 +24,8 @@ import (
 )
 
 func scenariosCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprint(stdout, "Usage: wireplay scenarios\n\nLists the scenarios `wireplay run NAME` runs, one line each.\n")
-		return 0
+	if code, ok := noArgs("scenarios", args, "Usage: wireplay scenarios\n\nLists the scenarios `wireplay run NAME` runs, one line each.\n", stdout, stderr); !ok {
+		return code
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	for _, s := range scenarios.All() {
@@ -56,9 +58,8 @@ type runFlags struct {
 	timeout  *time.Duration
 }
 
-func newRunFlags(stderr io.Writer) *runFlags {
+func newRunFlags() *runFlags {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	r := &runFlags{fs: fs, params: kvFlag{}}
 	r.link = linkspec.AddFlags(fs, "default: the scenario's own",
 		"seed of the first run's link; run i uses seed+i")
@@ -84,7 +85,7 @@ only; add --reorder to let it reorder packets (before, run's --jitter also reord
 
 Flags:
 `)
-	r.fs.PrintDefaults()
+	withOutput(r.fs, w, r.fs.PrintDefaults)
 	if s != nil {
 		fmt.Fprintf(w, "\nParameters of %s (--param NAME=VALUE):\n", s.Name)
 		writeParams(w, s)
@@ -101,74 +102,136 @@ Flags:
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
-	r := newRunFlags(stderr)
-	fs, opt := r.fs, &r.opt
+	r := newRunFlags()
 	// The scenario name may come before or after the flags.
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	fs.Usage = func() { r.usage(stderr, scenarios.Lookup(name)) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	help := func(w io.Writer) { r.usage(w, scenarios.Lookup(name)) }
+	if code, ok := parseFlags(r.fs, args, help, stdout, stderr); !ok {
+		return code
+	}
+	if name == "" && r.fs.NArg() > 0 { // flags, the name, then maybe more flags
+		name = r.fs.Arg(0)
+		if code, ok := parseFlags(r.fs, r.fs.Args()[1:], help, stdout, stderr); !ok {
+			return code
 		}
+	}
+	s, opt, err := r.options(name)
+	if err != nil {
+		fmt.Fprintf(stderr, "wireplay run: %v\n", err)
 		return 2
 	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *r.timeout)
+	defer cancel()
+	rep, err := scenarios.Run(ctx, s, opt)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (--timeout %v passed)", err, *r.timeout)
+		}
+		// The runner's errors start "run NAME …": said once, as the command.
+		if msg := err.Error(); strings.HasPrefix(msg, "run "+s.Name) {
+			fmt.Fprintf(stderr, "wireplay %s\n", msg)
+		} else {
+			fmt.Fprintf(stderr, "wireplay run: %s\n", msg)
+		}
+		return 1
 	}
+	return r.write(rep, stdout, stderr)
+}
+
+// options checks the flags for scenario name and returns it and its options, or the usage error.
+func (r *runFlags) options(name string) (*scenarios.Scenario, scenarios.Options, error) {
+	opt := r.opt
 	if name == "" {
-		fmt.Fprintln(stderr, "wireplay run: name a scenario (wireplay scenarios lists them)")
-		return 2
+		return nil, opt, errors.New("name a scenario (wireplay scenarios lists them)")
+	}
+	if r.fs.NArg() > 0 {
+		return nil, opt, fmt.Errorf("unexpected argument %q (wireplay help run)", r.fs.Arg(0))
 	}
 	s := scenarios.Lookup(name)
 	if s == nil {
-		fmt.Fprintf(stderr, "wireplay run: unknown scenario %q (wireplay scenarios lists them)\n", name)
-		return 2
+		return nil, opt, fmt.Errorf("unknown scenario %q (wireplay scenarios lists them)", name)
 	}
-	format, htmlFile, timeout, params := r.format, r.htmlFile, r.timeout, r.params
-	if *format != "table" && *format != "json" && *format != "csv" {
-		fmt.Fprintf(stderr, "wireplay run: unknown format %q (want table, json or csv)\n", *format)
-		return 2
+	if f := *r.format; f != "table" && f != "json" && f != "csv" {
+		return nil, opt, fmt.Errorf("--format %q: want table, json or csv", f)
+	}
+	if opt.Repeat < 1 || opt.Repeat > 1000 {
+		return nil, opt, fmt.Errorf("--repeat %d: must be 1..1000", opt.Repeat)
+	}
+	if *r.timeout <= 0 {
+		return nil, opt, fmt.Errorf("--timeout %v: must be more than 0", *r.timeout)
+	}
+	if err := checkParams(s, r.params); err != nil {
+		return nil, opt, err
 	}
 	spec, err := r.link.Spec(s.Preset)
-	if err != nil { // an unknown preset
-		fmt.Fprintf(stderr, "wireplay run: %v\n", err)
-		return 1
+	if err != nil { // an unknown preset, a flag's value out of range
+		return nil, opt, err
 	}
 	ls, err := linkspec.Resolve(spec, s.Preset)
-	if err != nil { // a flag's value out of range
-		fmt.Fprintf(stderr, "wireplay run: %v\n", err)
-		return 2
+	if err != nil {
+		return nil, opt, err
 	}
 	opt.Preset, opt.Settings, opt.Seed = ls.Name(), &ls.Settings, ls.Seed
-	opt.Params = params
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	rep, err := scenarios.Run(ctx, s, *opt)
+	opt.Params = r.params
+	return s, opt, nil
+}
+
+// checkParams checks each --param against scenario s's declaration, naming the parameter and
+// its value: "--param requests "abc" is not a number".
+func checkParams(s *scenarios.Scenario, given map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(given)) {
+		i := slices.IndexFunc(s.Params, func(p scenarios.Param) bool { return p.Name == k })
+		if i < 0 {
+			return fmt.Errorf("--param %s=%s: no such parameter (wireplay run %s --help lists them)", k, given[k], s.Name)
+		}
+		p, v := s.Params[i], given[k]
+		if p.Kind == protocol.ParamInt {
+			items := []string{v}
+			if p.List {
+				items = strings.Split(v, ",")
+			}
+			for _, it := range items {
+				if it = strings.TrimSpace(it); it != "" && !isNumber(it) {
+					return fmt.Errorf("--param %s %q is not a number", k, it)
+				}
+			}
+		}
+		if _, err := p.Parse(v); err != nil {
+			return fmt.Errorf("--param %v", err)
+		}
+	}
+	return nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// write prints the report in the format asked for, and the HTML report when asked for.
+func (r *runFlags) write(rep *scenarios.Report, stdout, stderr io.Writer) int {
+	if err := scenarios.Write(stdout, rep, *r.format); err != nil {
+		fmt.Fprintf(stderr, "wireplay run: %v\n", err)
+		return 1
+	}
+	if *r.htmlFile == "" {
+		return 0
+	}
+	f, err := os.Create(*r.htmlFile)
+	if err == nil {
+		err = errors.Join(report.WriteHTML(f, rep), f.Close())
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "wireplay run: %v\n", err)
+		fmt.Fprintf(stderr, "wireplay run: html report: %v\n", err)
 		return 1
 	}
-	if err := scenarios.Write(stdout, rep, *format); err != nil {
-		fmt.Fprintf(stderr, "wireplay run: %v\n", err)
-		return 1
-	}
-	if *htmlFile != "" {
-		f, err := os.Create(*htmlFile)
-		if err == nil {
-			err = errors.Join(report.WriteHTML(f, rep), f.Close())
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "wireplay run: html report: %v\n", err)
-			return 1
-		}
-		if *format == "table" {
-			fmt.Fprintf(stdout, "wrote %s\n", *htmlFile)
-		}
+	if *r.format == "table" {
+		fmt.Fprintf(stdout, "wrote %s\n", *r.htmlFile)
 	}
 	return 0
 }

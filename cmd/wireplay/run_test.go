@@ -81,13 +81,13 @@ func TestRunCSVAndErrors(t *testing.T) {
 	}{
 		{[]string{"run"}, 2, "name a scenario"},
 		{[]string{"run", "teleport"}, 2, `unknown scenario "teleport"`},
-		{[]string{"run", "boundaries", "--format", "yaml"}, 2, "unknown format"},
-		{[]string{"run", "boundaries", "--preset", "moon"}, 1, `unknown preset "moon"`},
+		{[]string{"run", "boundaries", "--format", "yaml"}, 2, `--format "yaml": want table, json or csv`},
+		{[]string{"run", "boundaries", "--preset", "moon"}, 2, `unknown preset "moon"`},
 		// A link flag changes its field of the preset in both directions and keeps the others.
 		{[]string{"run", "boundaries", "--preset", "wifi", "--loss", "3"}, 0, "wifi (edited) (up: 20ms delay, 3% loss; down: 20ms delay, 3% loss)"},
-		{[]string{"run", "boundaries", "--jitter", "30ms"}, 2, "link up: jitter 30 ms is outside 0..delay (25 ms)"},
-		{[]string{"run", "boundaries", "--param", "nope=1"}, 1, `no parameter "nope"`},
-		{[]string{"run", "boundaries", "--loss", "300"}, 2, "link up: loss 300% is outside 0..100"},
+		{[]string{"run", "boundaries", "--jitter", "30ms"}, 2, "wireplay run: --jitter 30ms: must be at most the delay (25ms)"},
+		{[]string{"run", "boundaries", "--param", "nope=1"}, 2, "wireplay run: --param nope=1: no such parameter"},
+		{[]string{"run", "boundaries", "--loss", "300"}, 2, "wireplay run: --loss 300: must be 0..100"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -112,11 +112,12 @@ func TestRunScenarioHelp(t *testing.T) {
 		}
 	}
 	for arg, want := range map[string]string{
-		"requests=abc": `wireplay run: requests "abc" is not an integer`,
-		"requests=500": "wireplay run: requests 500 is outside 1..100",
+		"requests=abc": `wireplay run: --param requests "abc" is not a number`,
+		"requests=2.5": `wireplay run: --param requests "2.5" is not an integer`,
+		"requests=500": "wireplay run: --param requests 500 is outside 1..100",
 	} {
 		out.Reset()
-		if code := run([]string{"run", "handshake", "--param", arg}, &out, &out); code != 1 || strings.TrimSpace(out.String()) != want {
+		if code := run([]string{"run", "handshake", "--param", arg}, &out, &out); code != 2 || strings.TrimSpace(out.String()) != want {
 			t.Errorf("--param %s: exit %d, %q, want %q", arg, code, out.String(), want)
 		}
 	}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/wireplay/wireplay/linkspec"
+)
+
+// TestTopLevelHelp: `wireplay --help`, `-h` and `wireplay help` list every command on stdout,
+// nothing on stderr, and exit 0; a command's own help also goes to stdout.
+func TestTopLevelHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}, {"help"}} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 0 || errOut.Len() > 0 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut.String())
+		}
+		for _, cmd := range []string{"wireplay [serve]", "wireplay probe", "wireplay scenarios", "wireplay run NAME", "wireplay bench", "wireplay help"} {
+			if !strings.Contains(out.String(), cmd) {
+				t.Errorf("%v: stdout lacks %q:\n%s", args, cmd, out.String())
+			}
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "-h"}, "Usage: wireplay serve"},
+		{[]string{"probe", "--help"}, "Usage: wireplay probe"},
+		{[]string{"help", "run"}, "Usage: wireplay run"},
+		{[]string{"run", "hol", "-h"}, "Parameters of hol"},
+		{[]string{"scenarios", "-h"}, "Usage: wireplay scenarios"},
+		{[]string{"bench", "--help"}, "Usage: wireplay bench"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(tt.args, &out, &errOut); code != 0 || errOut.Len() > 0 || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("%v: exit %d, stdout %.80q lacks %q, stderr %q", tt.args, code, out.String(), tt.want, errOut.String())
+		}
+	}
+}
+
+// repeated finds a prefix said twice: "probe: probe:", "dial tcp: dial tcp 127.0.0.1:1",
+// "wireplay run: run boundaries" (a part of the message ending with the word the next begins with).
+func repeated(msg string) string {
+	parts := strings.Split(msg, ": ")
+	for i := 1; i < len(parts); i++ {
+		a, b := strings.Fields(parts[i-1]), strings.Fields(parts[i])
+		if len(a) > 0 && len(b) > 0 && a[len(a)-1] == b[0] {
+			return parts[i-1] + ": " + parts[i]
+		}
+	}
+	return ""
+}
+
+// TestUsageErrors: every command exits 2 on a usage error, with one line on stderr naming the
+// flag (or argument) and the value at fault, its prefix said once, and nothing on stdout.
+func TestUsageErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"probe", "--link", "--loss", "150"}, "wireplay probe: --loss 150: must be 0..100"},
+		{[]string{"probe", "--link", "--jitter", "5ms"}, "wireplay probe: --jitter 5ms: must be at most the delay (0s)"},
+		{[]string{"probe", "--link", "--burst", "1,2"}, `wireplay probe: --burst "1,2": want P,R,BAD or P,R,BAD,GOOD in percent`},
+		{[]string{"probe", "--link", "--preset", "moon"}, `wireplay probe: unknown preset "moon"`},
+		{[]string{"probe", "--loss", "5"}, "wireplay probe: --loss need --link"},
+		{[]string{"probe", "--count", "0"}, "wireplay probe: --count 0: must be at least 1"},
+		{[]string{"probe", "--count", "abc"}, "wireplay probe: --count abc: not an integer"},
+		{[]string{"probe", "--size", "0", "--link"}, "wireplay probe: --size 0: must be at least 1"},
+		{[]string{"probe", "--interval", "-1ms"}, "wireplay probe: --interval -1ms: must be at least 0"},
+		{[]string{"probe", "--interval", "5"}, "wireplay probe: --interval 5: not a duration"},
+		{[]string{"probe", "--window", "0"}, "wireplay probe: --window 0: must be at least 1"},
+		{[]string{"probe", "--timeout", "0s"}, "wireplay probe: --timeout 0s: must be more than 0"},
+		{[]string{"probe", "--transport", "sctp"}, `wireplay probe: --transport "sctp": want one of tcp, udp, quic-stream, quic-dgram, ws`},
+		{[]string{"probe", "extra"}, `wireplay probe: unexpected argument "extra"`},
+		{[]string{"probe", "--nope"}, "wireplay probe: flag provided but not defined: --nope"},
+		{[]string{"run", "boundaries", "--repeat", "0"}, "wireplay run: --repeat 0: must be 1..1000"},
+		{[]string{"run", "--seed", "2", "boundaries", "--repeat", "-1"}, "wireplay run: --repeat -1: must be 1..1000"},
+		{[]string{"run", "handshake", "--param", "requests=abc"}, `wireplay run: --param requests "abc" is not a number`},
+		{[]string{"run", "boundaries", "--loss", "150"}, "wireplay run: --loss 150: must be 0..100"},
+		{[]string{"run", "boundaries", "--delay", "-5ms"}, "wireplay run: --delay -5ms: must be 0..5s"},
+		{[]string{"run", "boundaries", "extra"}, `wireplay run: unexpected argument "extra"`},
+		{[]string{"scenarios", "extra"}, `wireplay scenarios: unexpected argument "extra"`},
+		{[]string{"bench", "extra"}, `wireplay bench: unexpected argument "extra"`},
+		{[]string{"serve", "extra"}, `wireplay serve: unexpected argument "extra"`},
+		{[]string{"help", "frobnicate"}, `wireplay: unknown command "frobnicate"`},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(tt.args, &out, &errOut)
+			first, _, _ := strings.Cut(errOut.String(), "\n")
+			if code != 2 || !strings.HasPrefix(first, tt.want) || out.Len() > 0 {
+				t.Errorf("exit %d, stderr %q, stdout %q; want exit 2 and %q", code, errOut.String(), out.String(), tt.want)
+			}
+			if m := repeated(first); m != "" {
+				t.Errorf("%q says %q twice", first, m)
+			}
+		})
+	}
+}
+
+// TestRunFailureSaidOnce: a scenario that fails (here: its --timeout passes) exits 1 and says
+// "run NAME" once.
+func TestRunFailureSaidOnce(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"run", "boundaries", "--timeout", "1ms"}, &out, &errOut)
+	msg := errOut.String()
+	if code != 1 || !strings.HasPrefix(msg, "wireplay run boundaries (repeat 1, seed 1): ") || !strings.Contains(msg, "(--timeout 1ms passed)") {
+		t.Errorf("exit %d, stderr %q", code, msg)
+	}
+	if m := repeated(msg); m != "" {
+		t.Errorf("%q says %q twice", msg, m)
+	}
+}
+
+// TestREADMEFlags: every flag the README gives a `wireplay probe` or `wireplay run` command is
+// one of that command's, and the README names every link flag.
+func TestREADMEFlags(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagRE := regexp.MustCompile(`(?:^|[\s\x60\[(])--([a-z][a-z-]*)`)
+	fss := map[string]*flag.FlagSet{"probe": newProbeFlags().fs, "run": newRunFlags().fs}
+	checked := 0
+	for line := range strings.Lines(string(b)) {
+		for cmd, fs := range fss {
+			if !strings.Contains(line, "wireplay "+cmd+" ") {
+				continue
+			}
+			for _, m := range flagRE.FindAllStringSubmatch(line, -1) {
+				checked++
+				if fs.Lookup(m[1]) == nil && m[1] != "help" {
+					t.Errorf("README: wireplay %s has no flag --%s: %s", cmd, m[1], strings.TrimSpace(line))
+				}
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d flags of probe and run commands found in the README", checked)
+	}
+	for _, n := range linkspec.FlagNames {
+		if !strings.Contains(string(b), "--"+n+" ") && !strings.Contains(string(b), "--"+n+"`") {
+			t.Errorf("README does not name the link flag --%s", n)
+		}
+	}
+}
