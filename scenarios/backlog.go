@@ -291,24 +291,29 @@ func (r *blRun) metrics(t *blTally) []Metric {
 
 func (r *blRun) conclusion(t *blTally) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d connects %v apart into a backlog of %d, the application accepting after %v: ", r.n, r.spacing, r.backlog, r.hold)
-	fmt.Fprintf(&b, "the server's stack dropped %d SYNs, sent %d SYN cookies and dropped %d final ACKs. ", r.qs.SynDrop, r.qs.SynCookieSent, r.qs.AckDrop)
+	fmt.Fprintf(&b, "%s %v apart into a backlog of %d, the application accepting after %v: ", holPlural(r.n, "connect"), r.spacing, r.backlog, r.hold)
+	acks := holPlural(int(r.qs.AckDrop), "final ACK")
+	fmt.Fprintf(&b, "the server's stack counted %s dropped, %s sent and %s answering a SYN cookie dropped. ",
+		holPlural(int(r.qs.SynDrop), "SYN"), holPlural(int(r.qs.SynCookieSent), "SYN cookie"), acks)
 	if t.retried > 0 {
-		fmt.Fprintf(&b, "%d clients had to send their SYN again (%d retransmissions on the wire); ", t.retried, r.totalSyns-r.ports)
+		fmt.Fprintf(&b, "%s had to send the SYN again (%s on the wire); ", holPlural(t.retried, "client"), holPlural(r.totalSyns-r.ports, "retransmission"))
 	}
 	if len(t.slow) > 0 {
-		fmt.Fprintf(&b, "%d connects took at least one %v retransmission timeout (median %.0f ms) while %d took a median %.0f ms, one round trip being %.0f ms. ",
-			len(t.slow), blRTO, quantile(sortedCopy(t.slow), 0.5), len(t.fast), quantile(sortedCopy(t.fast), 0.5), millis(r.rtt))
+		fmt.Fprintf(&b, "%s took at least one %v retransmission timeout (median %.0f ms) while %d took a median %.0f ms, one round trip being %.0f ms. ",
+			holPlural(len(t.slow), "connect"), blRTO, quantile(sortedCopy(t.slow), 0.5), len(t.fast), quantile(sortedCopy(t.fast), 0.5), millis(r.rtt))
 	} else {
 		allConnect := sortedCopy(append(slices.Clone(t.fast), t.slow...))
 		fmt.Fprintf(&b, "Every connect returned within %.0f ms (one round trip is %.0f ms). ", quantile(allConnect, 1), millis(r.rtt))
 	}
-	if len(t.ackLost) > 0 {
-		fmt.Fprintf(&b, "%d clients believed they were connected at once, but their final ACK was dropped; their first data was served after a median %.0f ms. ",
-			len(t.ackLost), quantile(sortedCopy(t.ackLost), 0.5))
+	if n := len(t.ackLost); n > 0 {
+		fmt.Fprintf(&b, "%s connected at once with one SYN, but the packet log shows the first data sent again: the server had dropped the final ACK (and the data standing for it) while its queue was full; the first data was served after a median %.0f ms. ",
+			holPlural(n, "client"), quantile(sortedCopy(t.ackLost), 0.5))
+		if uint64(n) != r.qs.AckDrop {
+			fmt.Fprintf(&b, "The stack's count of dropped final ACKs (%d) is not a count of clients: netstack counts an ACK only when it answers a SYN cookie, once per ACK that arrives, and drops the ACKs of the handshakes it kept half-open without counting them. ", r.qs.AckDrop)
+		}
 	}
 	if t.failed > 0 {
-		fmt.Fprintf(&b, "%d connects failed. ", t.failed)
+		fmt.Fprintf(&b, "%s failed. ", holPlural(t.failed, "connect"))
 	}
 	return strings.TrimSpace(b.String())
 }

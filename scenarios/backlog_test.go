@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -50,6 +52,47 @@ func TestBacklogRoomy(t *testing.T) {
 	for _, name := range []string{"syn_retransmits", "server_syn_drops", "server_final_ack_drops", "connects_over_rto"} {
 		if v := mvMetric(t, r, "tcp", name); v != 0 {
 			t.Errorf("%s = %g, want 0", name, v)
+		}
+	}
+}
+
+// TestBacklogSentences runs a backlog of 8: the conclusion's figures are the table's and the
+// metrics' of the same run — as many clients whose data was sent again after one SYN as the table
+// shows, the stack's counters as counted — and when the stack's count of dropped final ACKs is not
+// the number of such clients, it says why instead of giving both as the same thing.
+func TestBacklogSentences(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	rep, err := Run(context.Background(), Lookup("backlog"), Options{Seed: 1, Params: map[string]string{"backlog": "8"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Runs[0]
+	t.Log(r.Conclusion)
+	rows := 0
+	for _, row := range r.Tables[0].Rows {
+		if strings.Contains(row[len(row)-1], "final ACK was dropped") {
+			rows++
+		}
+	}
+	clients := int(mvMetric(t, r, "tcp", "connects_final_ack_dropped"))
+	if rows != clients {
+		t.Errorf("%d table rows say the final ACK was dropped, the metric says %d", rows, clients)
+	}
+	acks := int(mvMetric(t, r, "tcp", "server_final_ack_drops"))
+	want := []string{
+		holPlural(int(mvMetric(t, r, "tcp", "server_syn_drops")), "SYN") + " dropped",
+		holPlural(int(mvMetric(t, r, "tcp", "server_syn_cookies_sent")), "SYN cookie") + " sent",
+		holPlural(acks, "final ACK") + " answering a SYN cookie dropped",
+	}
+	if clients > 0 {
+		want = append(want, holPlural(clients, "client")+" connected at once with one SYN")
+	}
+	if clients != acks {
+		want = append(want, fmt.Sprintf("count of dropped final ACKs (%d) is not a count of clients", acks))
+	}
+	for _, w := range want {
+		if !strings.Contains(r.Conclusion, w) {
+			t.Errorf("the conclusion does not say %q: %s", w, r.Conclusion)
 		}
 	}
 }

@@ -97,6 +97,7 @@ type bdOutcome struct {
 	big      []bdRead
 	bigNote  string
 	bigWire  int // packets on the wire for the big message
+	bigSegs  int // TCP: distinct data segments that carried the big message; 0 when not counted
 	err      error
 	messages [][]byte // framing: what the decoder returned
 }
@@ -147,7 +148,8 @@ func runBoundaries(ctx context.Context, env *Env) (*Result, error) {
 }
 
 // streamBig sends the big message over a stream conn and waits for all of it at the recorder.
-func (r *bdRun) streamBig(o *bdOutcome, rec *bdRecorder, w io.Writer) {
+// segments, when not nil, counts (after the write) the packets that carried it.
+func (r *bdRun) streamBig(o *bdOutcome, rec *bdRecorder, w io.Writer, segments func() int) {
 	i := rec.mark()
 	msg := bytes.Repeat([]byte("B"), r.big)
 	if _, err := w.Write(msg); err != nil {
@@ -155,10 +157,40 @@ func (r *bdRun) streamBig(o *bdOutcome, rec *bdRecorder, w io.Writer) {
 		return
 	}
 	o.big = rec.waitFor(r.ctx, i, r.big, 0, time.Now().Add(r.quiet+5*time.Second))
-	o.bigNote = "split into segments; the reads got pieces"
-	if len(o.big) == 1 {
-		o.bigNote = "split into segments, which all landed before the reader woke: one read"
+	reads := "one read"
+	if len(o.big) != 1 {
+		reads = holPlural(len(o.big), "read") + ": the reads got pieces"
 	}
+	n := -1
+	if segments != nil {
+		n = segments()
+		o.bigSegs = n
+	}
+	switch {
+	case n == 1:
+		o.bigNote = "sent in one segment (it fits in the MSS): " + reads
+	case n > 1 && len(o.big) == 1:
+		o.bigNote = fmt.Sprintf("split into %d segments, which all landed before the reader woke: one read", n)
+	case n > 1:
+		o.bigNote = fmt.Sprintf("split into %d segments; %s", n, reads)
+	case len(o.big) == 1:
+		o.bigNote = "whatever packets carried it had all landed before the reader woke: one read"
+	default:
+		o.bigNote = reads
+	}
+}
+
+// tcpSegments counts the distinct data segments the client's connection from port sent after
+// the packet log's mark (a retransmission is not a new segment).
+func (r *bdRun) tcpSegments(mark uint64, port uint16) int {
+	seqs := map[uint32]bool{}
+	for _, p := range packetsAfter(r.env.Link, mark, func(p link.Packet) bool {
+		d := p.Decoded
+		return p.Dir == link.ClientToServer && d.Proto == "tcp" && d.Src.Port() == port && d.PayloadLen > 0
+	}) {
+		seqs[p.Decoded.TCPSeq] = true
+	}
+	return len(seqs)
 }
 
 // writeSmall writes the three small messages gap apart.
@@ -218,7 +250,8 @@ func (r *bdRun) tcp(name string, nagle bool) *bdOutcome {
 	o.small = rec.waitFor(r.ctx, i, 30, 0, time.Now().Add(r.quiet+5*time.Second))
 	time.Sleep(r.gap) // a read that would still split the bytes further has had its chance
 	o.small = rec.since(i)
-	r.streamBig(o, rec, c)
+	mark, port := lastSeq(r.env.Link), uint16(c.LocalAddr().(*net.TCPAddr).Port)
+	r.streamBig(o, rec, c, func() int { return r.tcpSegments(mark, port) })
 	return o
 }
 
@@ -276,10 +309,15 @@ func (r *bdRun) udp() *bdOutcome {
 			dropped++
 		}
 	}
-	if o.bigWire == 0 {
+	fragmented := o.bigWire > 0
+	if !fragmented {
 		o.bigWire = 1 // not fragmented: one packet
 	}
 	switch {
+	case !fragmented && len(o.big) == 1 && len(o.big[0].data) == r.big:
+		o.bigNote = fmt.Sprintf("fit in one packet under the link's %d-byte MTU, so IP did not fragment it: one read of %d bytes", link.DefaultMTU, r.big)
+	case !fragmented && len(o.big) == 0:
+		o.bigNote = "fit in one packet, not fragmented, but never arrived"
 	case len(o.big) == 1 && len(o.big[0].data) == r.big:
 		o.bigNote = fmt.Sprintf("IP fragmented it into %d packets and reassembled it: one read of %d bytes", o.bigWire, r.big)
 	case len(o.big) == 0 && dropped > 0:
@@ -287,7 +325,7 @@ func (r *bdRun) udp() *bdOutcome {
 	case len(o.big) == 0:
 		o.bigNote = "never arrived"
 	default:
-		o.bigNote = fmt.Sprintf("arrived in %d reads", len(o.big))
+		o.bigNote = "arrived in " + holPlural(len(o.big), "read")
 	}
 	return o
 }
@@ -407,7 +445,7 @@ func (r *bdRun) quic() (stream, dgram *bdOutcome) {
 	stream.small = srec.waitFor(r.ctx, i, 30, 0, time.Now().Add(r.quiet+5*time.Second))
 	time.Sleep(r.gap)
 	stream.small = srec.since(i)
-	r.streamBig(stream, srec, s)
+	r.streamBig(stream, srec, s, nil)
 
 	i = drec.mark()
 	r.writeSmall(dgram, conn.SendDatagram)
@@ -426,7 +464,7 @@ func (r *bdRun) quic() (stream, dgram *bdOutcome) {
 	default:
 		i = drec.mark()
 		dgram.big = drec.waitFor(r.ctx, i, 0, 1, time.Now().Add(r.quiet))
-		dgram.bigNote = fmt.Sprintf("sent; %d read(s)", len(dgram.big))
+		dgram.bigNote = "sent; " + holPlural(len(dgram.big), "read")
 	}
 	return stream, dgram
 }
@@ -581,12 +619,15 @@ func (r *bdRun) report(outs []*bdOutcome) *Result {
 		if o.name == "udp" {
 			res.Metrics = append(res.Metrics, Metric{Transport: o.name, Name: "big_packets", Unit: "count", Value: float64(o.bigWire)})
 		}
+		if o.bigSegs > 0 {
+			res.Metrics = append(res.Metrics, Metric{Transport: o.name, Name: "big_segments", Unit: "count", Value: float64(o.bigSegs)})
+		}
 		bigT.Rows = append(bigT.Rows, []string{o.name, fmt.Sprint(len(o.big)), orDash(strings.Join(sizes, ", ")), o.bigNote})
 	}
 	res.Tables = []Table{small, bigT, frT}
 	c := fmt.Sprintf("Three 10-byte writes %v apart took this many reads: %s.", r.gap, strings.Join(parts, ", "))
 	if n, d := reads["tcp-nagle"], reads["tcp-nodelay"]; n < 3 {
-		c += fmt.Sprintf(" With Nagle on, TCP held the later writes until the first was acknowledged and delivered them in %d read(s); with Nagle off it took %d.", n, d)
+		c += fmt.Sprintf(" With Nagle on, TCP held the later writes until the first was acknowledged and delivered the three in %s; with Nagle off it took %d.", holPlural(n, "read"), d)
 	} else {
 		c += fmt.Sprintf(" This time Nagle did not merge the writes (%d reads with it on, %d off).", n, d)
 	}
@@ -595,7 +636,7 @@ func (r *bdRun) report(outs []*bdOutcome) *Result {
 		case "udp", "quic-dgram":
 			c += fmt.Sprintf(" %s: %s.", o.name, o.bigNote)
 		case "tcp+length-prefix", "tcp+delimiter":
-			c += fmt.Sprintf(" %s decoded %d messages from %d raw read(s).", o.name, len(o.messages), len(o.small))
+			c += fmt.Sprintf(" %s decoded %s from %s.", o.name, holPlural(len(o.messages), "message"), holPlural(len(o.small), "raw read"))
 		}
 	}
 	res.Conclusion = c

@@ -31,7 +31,7 @@ Read the RTT column, not the milliseconds: the milliseconds depend on this link,
 
 HTTP/1.0 opens a new TCP connection for every request and closes it after the response, so N requests cost N handshakes; HTTP/1.1 keeps the connection open and pays the handshake once. The scenario counts the SYNs the client sent in the link's packet log to show how many connections each really opened.
 
-Closing has its own exchange. The side that closes first (the active closer) sends the first FIN and, once the other side's FIN is acknowledged, stays in TIME_WAIT, keeping the address pair reserved so stray segments of the old connection cannot land in a new one. Servers that close first (HTTP/1.0 servers do) collect TIME_WAIT entries; clients that open many short connections run out of ports. Closing with SO_LINGER set to zero skips the goodbye: one RST, no TIME_WAIT, and the peer reads "connection reset". QUIC has no FIN dance: one encrypted CONNECTION_CLOSE frame and the peer knows, with the application's error code and reason.`,
+Closing has its own exchange. The side that closes first (the active closer) sends the first FIN and, once the other side's FIN is acknowledged, stays in TIME_WAIT, keeping the address pair reserved so stray segments of the old connection cannot land in a new one. Servers that close first (HTTP/1.0 servers do) collect TIME_WAIT entries; clients that open many short connections run out of ports. The metric close_to_time_wait is the time from the client's close until the client, the active closer, entered TIME_WAIT: when the server's FIN reached it, its own FIN having been acknowledged, about one round trip; close_to_server_closed is when the server's side reached CLOSED, on receiving the client's ACK of that FIN, half a round trip later. The teardown table gives, from the link's packet log, when each packet was sent and when it was delivered. Closing with SO_LINGER set to zero skips the goodbye: one RST, no TIME_WAIT, and the peer reads "connection reset". QUIC has no FIN dance: one encrypted CONNECTION_CLOSE frame and the peer knows, with the application's error code and reason.`,
 		Preset: "lab-25ms",
 		Params: []Param{
 			{Name: "requests", Kind: KindInt, Min: "1", Max: "100", Unit: "requests", Default: "5", Help: "HTTP requests made with HTTP/1.0 (a connection each) and with HTTP/1.1 keep-alive"},
@@ -703,7 +703,7 @@ type tdEnd struct {
 func (r *hsRun) teardown() (*hsTeardown, error) {
 	td := &tdRun{r: r, ends: make(chan tdEnd, 4), deadline: time.Now().Add(r.timeout),
 		tb: Table{Title: "TCP teardown on the wire (the client closes first, then the server; then an abort)",
-			Columns: []string{"ms after close", "from", "flags", "what it is"}}}
+			Columns: []string{"ms after close", "delivered (ms after close)", "from", "flags", "what it is"}}}
 	srv, err := startTCPHost(r.ctx, r.env, td.serve)
 	if err != nil {
 		return nil, err
@@ -726,11 +726,18 @@ func (r *hsRun) teardown() (*hsTeardown, error) {
 	if oc.twAt > 0 {
 		r.metric("tcp", "close_to_time_wait", oc.twAt)
 	}
+	if oc.srvClosedAt > 0 {
+		r.metric("tcp", "close_to_server_closed", oc.srvClosedAt)
+	}
 	r.res.Metrics = append(r.res.Metrics,
 		Metric{Transport: "tcp", Name: "active_closer_client", Unit: "bool", Value: boolValue(oc.finFirst == "client")},
 		Metric{Transport: "tcp", Name: "time_wait_client", Unit: "bool", Value: boolValue(oc.holder == "the client")})
 	s := fmt.Sprintf("On TCP the %s sent the first FIN; after the exchange the client was %s and the server %s, so %s holds TIME_WAIT (%v by %s; the link leaves it unchanged).",
 		orUnknown(oc.finFirst), oc.clientState, oc.serverState, oc.holder, tw, "netstack's TCPTimeWaitTimeoutOption")
+	if oc.twAt > 0 && oc.srvClosedAt > 0 {
+		s += fmt.Sprintf(" The client entered TIME_WAIT %s after its close, when the server's FIN reached it; the server's side was CLOSED at %s, when the client's ACK of that FIN arrived.",
+			r.describe(oc.twAt), r.describe(oc.srvClosedAt))
+	}
 	s += fmt.Sprintf(" Closing with SO_LINGER 0 sent %d RST, left the client %s instead of TIME_WAIT, and the server's read failed with %q.",
 		ab.rsts, ab.state, errString(ab.serverErr))
 	return &hsTeardown{summary: s}, nil
@@ -793,11 +800,16 @@ func (td *tdRun) connect() (*link.TCPConn, uint16, error) {
 
 // tdOrderly is what an orderly close, the client first, showed.
 type tdOrderly struct {
-	twAt                     time.Duration // from Close until the client was in TIME-WAIT and the server closed
+	twAt                     time.Duration // from Close until the client (the active closer) entered TIME-WAIT
+	srvClosedAt              time.Duration // from Close until the server's connection was CLOSED
 	clientState, serverState string
 	finFirst                 string // "client", "server" or "" (no FIN seen)
 	holder                   string // who holds TIME-WAIT
 }
+
+// tdPoll is how often the orderly close looks at both ends' TCP states: well under a millisecond,
+// so the times it reads are the states' changes, not the polling.
+const tdPoll = 100 * time.Microsecond
 
 func (td *tdRun) orderly() (*tdOrderly, error) {
 	c, cport, err := td.connect()
@@ -808,28 +820,60 @@ func (td *tdRun) orderly() (*tdOrderly, error) {
 	mark := lastSeq(l)
 	closeAt := time.Now()
 	c.Close()
-	var srvEnd tdEnd
-	select {
-	case srvEnd = <-td.ends:
-	case <-time.After(time.Until(td.deadline)):
-		return nil, errors.New("teardown: the server never saw the client's FIN")
-	}
 	out := &tdOrderly{holder: "neither side"}
-	for time.Now().Before(td.deadline) {
-		if srvEnd.c == nil || srvEnd.c.Closed() {
-			if c.TimeWait() {
-				out.twAt = time.Since(closeAt)
-				break
-			}
-		}
-		time.Sleep(2 * time.Millisecond)
+	srvEnd, err := td.watchClose(c, closeAt, out)
+	if err != nil {
+		return nil, err
 	}
 	out.clientState, out.serverState = c.State(), "unknown"
 	if srvEnd.c != nil {
 		out.serverState = srvEnd.c.State()
 	}
+	td.orderlyRows(tcpFlowAfter(l, mark, cport), closeAt, out)
+	switch {
+	case out.clientState == link.StateTimeWait:
+		out.holder = "the client"
+	case out.serverState == link.StateTimeWait:
+		out.holder = "the server"
+	}
+	return out, nil
+}
+
+// watchClose follows both ends after the client's Close at closeAt, every tdPoll, until the
+// client is in TIME-WAIT and the server's connection is CLOSED (or the deadline): out.twAt is
+// when the client entered TIME-WAIT (on receiving the server's FIN after its own was
+// acknowledged), out.srvClosedAt when the server reached CLOSED (on receiving the client's ACK of
+// that FIN, half a round trip later). It returns how the server's read ended.
+func (td *tdRun) watchClose(c *link.TCPConn, closeAt time.Time, out *tdOrderly) (tdEnd, error) {
+	var srvEnd tdEnd
+	seen := false
+	for time.Now().Before(td.deadline) && (out.twAt == 0 || out.srvClosedAt == 0) {
+		if out.twAt == 0 && c.TimeWait() {
+			out.twAt = time.Since(closeAt)
+		}
+		if !seen {
+			select {
+			case srvEnd = <-td.ends:
+				seen = true
+			default:
+			}
+		}
+		if seen && out.srvClosedAt == 0 && (srvEnd.c == nil || srvEnd.c.Closed()) {
+			out.srvClosedAt = time.Since(closeAt)
+		}
+		time.Sleep(tdPoll)
+	}
+	if !seen {
+		return srvEnd, errors.New("teardown: the server never saw the client's FIN")
+	}
+	return srvEnd, nil
+}
+
+// orderlyRows adds the orderly close's packets to the teardown table: when each was sent and,
+// from the link's log, when it was delivered (ms after the client's Close).
+func (td *tdRun) orderlyRows(pkts []link.Packet, closeAt time.Time, out *tdOrderly) {
 	fins := 0
-	for _, p := range tcpFlowAfter(l, mark, cport) {
+	for _, p := range pkts {
 		who := sender(p)
 		what := "ACK of the FIN"
 		if p.Decoded.Flags&link.FlagFIN != 0 {
@@ -840,18 +884,14 @@ func (td *tdRun) orderly() (*tdOrderly, error) {
 				what += " (active closer)"
 			}
 		}
+		delivered := "-"
 		if p.Fate == link.Dropped {
 			what += " — dropped by the link"
+		} else {
+			delivered = fmt.Sprintf("%.1f", millis(p.Time.Add(p.Latency).Sub(closeAt)))
 		}
-		td.tb.Rows = append(td.tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(closeAt))), who, p.Decoded.Flags.String(), what})
+		td.tb.Rows = append(td.tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(closeAt))), delivered, who, p.Decoded.Flags.String(), what})
 	}
-	switch {
-	case out.clientState == link.StateTimeWait:
-		out.holder = "the client"
-	case out.serverState == link.StateTimeWait:
-		out.holder = "the server"
-	}
-	return out, nil
 }
 
 // tdAbort is what closing with SO_LINGER 0 showed.
@@ -888,7 +928,11 @@ func (td *tdRun) abort() (*tdAbort, error) {
 			}
 			what = "RST: connection aborted by " + who
 		}
-		td.tb.Rows = append(td.tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(abortAt))), who, p.Decoded.Flags.String(), what})
+		delivered := "-"
+		if p.Fate != link.Dropped {
+			delivered = fmt.Sprintf("%.1f", millis(p.Time.Add(p.Latency).Sub(abortAt)))
+		}
+		td.tb.Rows = append(td.tb.Rows, []string{fmt.Sprintf("%.1f", millis(p.Time.Sub(abortAt))), delivered, who, p.Decoded.Flags.String(), what})
 	}
 	out.state = a.State()
 	return out, nil

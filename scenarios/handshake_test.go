@@ -3,6 +3,8 @@ package scenarios_test
 import (
 	"context"
 	"math"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +103,52 @@ func handshakeClaims(t *testing.T, res *scenarios.Result) {
 	}
 	if res.Conclusion == "" || len(res.Tables) == 0 || len(res.Series) == 0 {
 		t.Errorf("want a conclusion, tables and series")
+	}
+}
+
+// TestHandshakeTimeWait: close_to_time_wait is when the client, the active closer, entered
+// TIME_WAIT. The link's packet log (the teardown table) says when that can be: not before the
+// server's FIN was delivered to the client, and before the client's ACK of that FIN reached the
+// server — which is when the server's side closes, the later figure close_to_server_closed.
+func TestHandshakeTimeWait(t *testing.T) {
+	res := runScenario(t, "handshake", &lab25, map[string]string{"requests": "1"})
+	tw := findMetric(t, res, "tcp", "close_to_time_wait", "ms")
+	closed := findMetric(t, res, "tcp", "close_to_server_closed", "ms")
+	var tb *scenarios.Table
+	for i := range res.Tables {
+		if strings.HasPrefix(res.Tables[i].Title, "TCP teardown") {
+			tb = &res.Tables[i]
+		}
+	}
+	if tb == nil {
+		t.Fatal("no teardown table")
+	}
+	// The orderly close's rows come first: the server's FIN, then the client's ACK of it.
+	finAt, ackAt := math.NaN(), math.NaN()
+	for _, row := range tb.Rows {
+		delivered, from, flags := row[1], row[2], row[3]
+		d, err := strconv.ParseFloat(delivered, 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case math.IsNaN(finAt) && from == "server" && strings.Contains(flags, "FIN"):
+			finAt = d
+		case !math.IsNaN(finAt) && math.IsNaN(ackAt) && from == "client" && strings.Contains(flags, "ACK"):
+			ackAt = d
+		}
+	}
+	if math.IsNaN(finAt) || math.IsNaN(ackAt) {
+		t.Fatalf("the teardown table shows no server FIN delivered and client ACK after it: %v", tb.Rows)
+	}
+	const rounding = 0.05 // the table's milliseconds have one decimal
+	if tw < finAt-rounding || tw >= ackAt {
+		t.Errorf("client in TIME_WAIT at %.2f ms after its close; the wire says between the server's FIN delivered at %.1f ms and the client's ACK of it delivered at %.1f ms", tw, finAt, ackAt)
+	}
+	if closed < ackAt-rounding {
+		t.Errorf("server CLOSED at %.2f ms, before the client's ACK of its FIN reached it (%.1f ms)", closed, ackAt)
+	}
+	if !(tw < closed) {
+		t.Errorf("client TIME_WAIT at %.2f ms, server CLOSED at %.2f ms: want the client first", tw, closed)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wireplay/wireplay/protocol"
 )
@@ -44,23 +45,10 @@ func runHOL(ctx context.Context, env *Env) (*Result, error) {
 		return nil, err
 	}
 
-	// The fastest first delivery of any stream on any transport: the link's one-way time and
-	// the stacks' own work, near enough. A stream's first delivery beyond it is how long the
-	// stream was held before anything of it reached the application.
-	best := int64(-1)
-	for _, t := range holTransports {
-		for _, times := range hr.runs[t] {
-			if f := holFirst(times); f >= 0 && (best < 0 || f < best) {
-				best = f
-			}
-		}
-	}
-
 	res := &Result{}
 	notes := Table{Title: "What each transport did", Columns: []string{"transport", "stream 1 stall", "stream 2 stall", "stream 3 stall", "in words"}}
 	for _, t := range holTransports {
-		runs := hr.runs[t]
-		for s, times := range runs {
+		for s, times := range hr.runs[t] {
 			ser := Series{Chart: fmt.Sprintf("Delivery time — %s", t), Name: fmt.Sprintf("stream %d", s+1),
 				XLabel: "message #", YLabel: "ms after the first write", Style: "dots"}
 			for m, us := range times {
@@ -72,31 +60,23 @@ func runHOL(ctx context.Context, env *Env) (*Result, error) {
 		}
 		row := []string{string(t)}
 		for s, us := range hr.stalls[t] {
-			ms := tpRound2(float64(us) / 1000)
-			res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: fmt.Sprintf("stream%d_stall_ms", s+1), Unit: "ms", Value: ms})
-			row = append(row, fmt.Sprintf("%.1f ms", ms))
+			res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: fmt.Sprintf("stream%d_stall_ms", s+1), Unit: "ms", Value: holMsValue(us)})
+			row = append(row, holMs(us))
 		}
-		for s, times := range runs {
-			held := -1.0
-			if f := holFirst(times); f >= 0 && best >= 0 {
-				held = tpRound2(float64(f-best) / 1000)
+		v := hr.views[t]
+		for s, held := range v.held {
+			ms := -1.0
+			if held >= 0 {
+				ms = holMsValue(held)
 			}
-			res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: fmt.Sprintf("stream%d_held_ms", s+1), Unit: "ms", Value: held})
+			res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: fmt.Sprintf("stream%d_held_ms", s+1), Unit: "ms", Value: ms})
 		}
-		lost := 0
-		for _, times := range runs {
-			for _, us := range times {
-				if us < 0 {
-					lost++
-				}
-			}
-		}
-		res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: "lost_messages", Unit: "count", Value: float64(lost)})
+		res.Metrics = append(res.Metrics, Metric{Transport: string(t), Name: "lost_messages", Unit: "count", Value: float64(v.lost[0] + v.lost[1] + v.lost[2])})
 		notes.Rows = append(notes.Rows, append(row, hr.notes[t]))
 	}
 	res.Metrics = append(res.Metrics, Metric{Name: "rtt_ms", Unit: "ms", Value: millis(rtt)})
 	res.Tables = []Table{notes}
-	res.Conclusion = holConclusion(hr, drop, best)
+	res.Conclusion = holConclusion(hr, drop, rtt)
 	return res, nil
 }
 
@@ -111,48 +91,61 @@ func holFirst(times []int64) int64 {
 	return first
 }
 
-// holConclusion says how long streams 2 and 3 were held on each transport before their first
-// delivery, and what stream 1's loss cost.
-func holConclusion(hr *holResult, drop int, best int64) string {
-	ms := func(us int64) string { return fmt.Sprintf("%.0f ms", float64(us)/1000) }
-	held := func(t protocol.Transport) string {
-		runs := hr.runs[t]
-		if len(runs) < 3 {
-			return "?"
-		}
+// holConclusion says, from the same rounded figures as the metrics and the table, how long
+// streams 2 and 3 were held on each transport before their first delivery, whether that is
+// head-of-line blocking, and what stream 1's loss cost.
+func holConclusion(hr *holResult, drop int, rtt time.Duration) string {
+	tcp, ws, q, udp := hr.views[protocol.TCP], hr.views[protocol.WS], hr.views[protocol.QUICStream], hr.views[protocol.UDP]
+	if tcp == nil || ws == nil || q == nil || udp == nil {
+		return "The run did not finish on every transport."
+	}
+	held := func(v *holView) string {
 		var w []string
-		for _, s := range runs[1:3] {
-			if f := holFirst(s); f >= 0 {
-				w = append(w, ms(f-best))
+		for _, h := range v.held[1:] {
+			if h >= 0 {
+				w = append(w, holMs(h))
 			} else {
 				w = append(w, "for ever")
 			}
 		}
 		return strings.Join(w, " and ")
 	}
-	stall := func(t protocol.Transport) string {
-		if st := hr.stalls[t]; len(st) > 0 {
-			return ms(st[0])
-		}
-		return "?"
-	}
 	var b strings.Builder
-	if drop > 0 {
-		fmt.Fprintf(&b, "With data packet #%d (stream 1's) dropped, ", drop)
-	} else {
+	switch {
+	case drop == 0:
 		b.WriteString("With no packet dropped on purpose, ")
+	case tcp.dropped == 0:
+		fmt.Fprintf(&b, "Data packet #%d was never sent on TCP (the data took fewer packets), so nothing was dropped there; ", drop)
+	default:
+		fmt.Fprintf(&b, "With data packet #%d (stream 1's) dropped, ", drop)
 	}
-	fmt.Fprintf(&b, "streams 2 and 3 waited %s before their first delivery on TCP and %s on WebSocket, but %s on QUIC (beyond the fastest delivery of the run, %s). ",
-		held(protocol.TCP), held(protocol.WS), held(protocol.QUICStream), ms(best))
-	fmt.Fprintf(&b, "Stream 1's worst stall was %s on TCP and %s on QUIC. ", stall(protocol.TCP), stall(protocol.QUICStream))
-	lost := 0
-	for _, times := range hr.runs[protocol.UDP] {
-		for _, us := range times {
-			if us < 0 {
-				lost++
-			}
+	fmt.Fprintf(&b, "streams 2 and 3 first delivered %s after the run's fastest delivery (%s) on TCP and %s on WebSocket, against %s on QUIC. ",
+		held(tcp), holMs(tcp.best), held(ws), held(q))
+	tcpHeld := tcp.blocked[1] && tcp.blocked[2]
+	quicFree := !q.blocked[1] && !q.blocked[2] && q.held[1] >= 0 && q.held[2] >= 0 && max(q.held[1], q.held[2]) < tcp.thresh
+	switch {
+	case drop == 0 || tcp.dropped == 0:
+	case tcpHeld && quicFree:
+		b.WriteString("That is head-of-line blocking: on TCP's one byte stream they waited for stream 1's retransmission; QUIC's streams have their own offsets and did not. ")
+	case tcpHeld:
+		b.WriteString("TCP held them behind stream 1's retransmission, and this time QUIC's streams 2 and 3 were late too. ")
+	default:
+		fmt.Fprintf(&b, "This run shows no head-of-line blocking on TCP: streams 2 and 3 were not both held back %s or more behind the loss", holMs(tcp.thresh))
+		switch {
+		case rtt == 0:
+			b.WriteString(" — on a link with no delay the loss is repaired before there is much to hold back; add round-trip time (rtt) to see it")
+		case rtt < 10*time.Millisecond:
+			fmt.Fprintf(&b, " — on a %v round trip the loss is repaired before there is much to hold back; add round-trip time (rtt) to see it", rtt)
 		}
+		b.WriteString(". ")
 	}
-	fmt.Fprintf(&b, "UDP held nothing back and lost %d message(s) for good.", lost)
+	if st, qs := hr.stalls[protocol.TCP], hr.stalls[protocol.QUICStream]; len(st) > 0 && len(qs) > 0 {
+		fmt.Fprintf(&b, "Stream 1's worst stall was %s on TCP and %s on QUIC. ", holMs(st[0]), holMs(qs[0]))
+	}
+	if n := udp.lost[0] + udp.lost[1] + udp.lost[2]; n > 0 {
+		fmt.Fprintf(&b, "UDP held nothing back and lost %s for good.", holPlural(n, "message"))
+	} else {
+		b.WriteString("UDP held nothing back and lost nothing.")
+	}
 	return b.String()
 }

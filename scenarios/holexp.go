@@ -47,6 +47,8 @@ type holResult struct {
 	runs   map[protocol.Transport][][]int64
 	stalls map[protocol.Transport][]int64
 	notes  map[protocol.Transport]string
+	views  map[protocol.Transport]*holView
+	best   int64 // the fastest first delivery of any stream on any transport, µs since its phase's start
 }
 
 // holExperiment runs the head-of-line blocking experiment across l: three independent streams of
@@ -95,6 +97,7 @@ func holExperiment(ctx context.Context, l *link.Link, req holRequest, qconf *qui
 		runs:   map[protocol.Transport][][]int64{},
 		stalls: map[protocol.Transport][]int64{},
 		notes:  map[protocol.Transport]string{},
+		views:  map[protocol.Transport]*holView{},
 	}
 	var phases []*holPhase
 	for _, t := range holTransports {
@@ -104,20 +107,23 @@ func holExperiment(ctx context.Context, l *link.Link, req holRequest, qconf *qui
 		}
 		phases = append(phases, p)
 	}
-	best := int64(-1) // the fastest delivery of the whole run: the link's one-way time, near enough
+	// The fastest first delivery of any stream on any transport: the link's one-way time and the
+	// stacks' own work, near enough. A stream's first delivery beyond it is how long the stream
+	// was held before anything of it reached the application.
+	res.best = -1
 	for _, p := range phases {
-		for s := range holStreams {
-			for m := range req.messages {
-				if d := p.delay(s, m); d >= 0 && (best < 0 || d < best) {
-					best = d
-				}
+		for _, times := range p.runs() {
+			if f := holFirst(times); f >= 0 && (res.best < 0 || f < res.best) {
+				res.best = f
 			}
 		}
 	}
 	for _, p := range phases {
+		v := h.view(p, res.best)
 		res.runs[p.t] = p.runs()
 		res.stalls[p.t] = p.stalls()
-		res.notes[p.t] = h.note(p, best)
+		res.views[p.t] = v
+		res.notes[p.t] = h.note(p, v)
 	}
 	return res, nil
 }
@@ -592,41 +598,88 @@ func (h *hol) ws(ctx context.Context, p *holPhase, g *transports.Group) (holSend
 	}, nil
 }
 
-// note says in words what phase p's measured times show; best is the run's fastest delivery delay.
-func (h *hol) note(p *holPhase, best int64) string {
-	var b strings.Builder
-	lost := [holStreams]int{}
+// holView is what one phase's times show, every time rounded to 0.1 ms (holRound) so that the
+// figures, the table and the sentences made of them agree to the digit.
+type holView struct {
+	best    int64             // the run's fastest first delivery, µs since a phase's start
+	first   [holStreams]int64 // each stream's first delivery, µs since the phase's start; -1: never
+	held    [holStreams]int64 // first - best; -1: never
+	lost    [holStreams]int   // messages that never arrived
+	victim  int               // stream 1's message the drop hit (0-based)
+	vAt     int64             // when it arrived; -1: never
+	before  [holStreams]int   // messages of each stream delivered before it (all, when it never did)
+	blocked [holStreams]bool  // streams 2 and 3: nothing delivered before it, and held ≥ thresh
+	thresh  int64             // µs: held this long beyond the fastest delivery counts as held back
+	dropped int               // bytes on the wire of the packet dropped on purpose; 0: none
+}
+
+// holRound rounds µs to the nearest 0.1 ms (negative, for never, stays -1).
+func holRound(us int64) int64 {
+	if us < 0 {
+		return -1
+	}
+	return (us + 50) / 100 * 100
+}
+
+// view works out what phase p's times show against best, the run's fastest first delivery.
+func (h *hol) view(p *holPhase, best int64) *holView {
+	v := &holView{best: holRound(best), thresh: max(h.rtt.Microseconds()/2, 2000), vAt: -1}
+	if len(p.dropped) > 0 {
+		v.dropped = p.dropped[0].Size
+	}
 	for s := range holStreams {
+		v.first[s], v.held[s] = -1, -1
 		for m := range p.msgs {
-			if p.at(s, m) < 0 {
-				lost[s]++
+			if a := p.at(s, m); a < 0 {
+				v.lost[s]++
+			} else if v.first[s] < 0 || a < v.first[s] {
+				v.first[s] = a
 			}
 		}
+		v.first[s] = holRound(v.first[s])
+		if v.first[s] >= 0 && v.best >= 0 {
+			v.held[s] = v.first[s] - v.best
+		}
 	}
+	v.victim, v.vAt = h.victim(p, best, v.thresh)
+	v.vAt = holRound(v.vAt)
+	for s := 1; s < holStreams; s++ {
+		for m := range p.msgs {
+			if a := holRound(p.at(s, m)); a >= 0 && (v.vAt < 0 || a < v.vAt) {
+				v.before[s]++
+			}
+		}
+		v.blocked[s] = v.vAt >= 0 && v.before[s] == 0 && v.held[s] >= v.thresh
+	}
+	return v
+}
+
+// note says in words what phase p's view v shows.
+func (h *hol) note(p *holPhase, v *holView) string {
+	var b strings.Builder
+	n := v.lost[0] + v.lost[1] + v.lost[2]
 	if h.req.dropNth == 0 {
 		st := p.stalls()
 		fmt.Fprintf(&b, "no packet dropped on purpose; worst delay over the median: stream 1 %s, stream 2 %s, stream 3 %s",
 			holMs(st[0]), holMs(st[1]), holMs(st[2]))
-		if n := lost[0] + lost[1] + lost[2]; n > 0 {
+		if n > 0 {
 			fmt.Fprintf(&b, "; %s never arrived", holPlural(n, "message"))
 		}
 		return b.String() + "."
 	}
-	if len(p.dropped) == 0 {
+	if v.dropped == 0 {
 		fmt.Fprintf(&b, "packet #%d was never sent (the phase's data took fewer packets), so nothing was dropped on purpose", h.req.dropNth)
 		return b.String() + "."
 	}
-	fmt.Fprintf(&b, "packet #%d of the data (%d bytes on the wire, stream 1's data only) was dropped; ", h.req.dropNth, p.dropped[0].Size)
-	thresh := max(h.rtt.Microseconds()/2, 2000)
-	victim, vAt := h.victim(p, best, thresh)
-	if vAt < 0 {
-		fmt.Fprintf(&b, "stream 1's message %d never arrived (nothing retransmits it)", victim+1)
+	fmt.Fprintf(&b, "packet #%d of the data (%d bytes on the wire, stream 1's data only) was dropped; ", h.req.dropNth, v.dropped)
+	if v.vAt < 0 {
+		fmt.Fprintf(&b, "stream 1's message %d never arrived (nothing retransmits it)", v.victim+1)
 	} else {
-		fmt.Fprintf(&b, "stream 1's message %d arrived after %s", victim+1, holMs(vAt))
+		fmt.Fprintf(&b, "stream 1's message %d arrived after %s", v.victim+1, holMs(v.vAt))
 	}
-	b.WriteString(h.heldNote(p, best, vAt, thresh))
-	if n := lost[0] + lost[1] + lost[2]; n > 0 {
-		fmt.Fprintf(&b, "; %s never arrived (stream 1: %d, 2: %d, 3: %d)", holPlural(n, "message"), lost[0], lost[1], lost[2])
+	b.WriteString(v.heldNote())
+	if n > 0 {
+		fmt.Fprintf(&b, "; %s never arrived (stream 1: %d, 2: %d, 3: %d)", holPlural(n, "message"), v.lost[0], v.lost[1], v.lost[2])
 	}
 	return b.String() + "."
 }
@@ -649,43 +702,43 @@ func (h *hol) victim(p *holPhase, best, thresh int64) (int, int64) {
 	return victim, vAt
 }
 
-// heldNote says whether streams 2 and 3 were held behind stream 1's message that arrived at vAt.
-func (h *hol) heldNote(p *holPhase, best, vAt, thresh int64) string {
-	var first [holStreams]int64
-	var before [holStreams]int
-	for s := 1; s < holStreams; s++ {
-		first[s] = -1
-		for m := range p.msgs {
-			a := p.at(s, m)
-			if a < 0 {
-				continue
-			}
-			if first[s] < 0 || a < first[s] {
-				first[s] = a
-			}
-			if vAt < 0 || a < vAt {
-				before[s]++
-			}
-		}
-	}
-	held := true
-	for s := 1; s < holStreams; s++ {
-		if before[s] > 0 || first[s] < 0 || first[s]-best < thresh {
-			held = false
-		}
-	}
+// heldNote says whether streams 2 and 3 were held behind stream 1's message that the drop hit.
+func (v *holView) heldNote() string {
 	switch {
-	case first[1] < 0 || first[2] < 0:
+	case v.first[1] < 0 || v.first[2] < 0:
 		return "; stream 2 or 3 delivered nothing"
-	case held:
+	case v.blocked[1] && v.blocked[2]:
 		return fmt.Sprintf(". Streams 2 and 3 waited %s and %s behind stream 1's lost segment: nothing of theirs was delivered before it, their first messages arrived at %s and %s against %s for the run's fastest delivery",
-			holMs(first[1]-best), holMs(first[2]-best), holMs(first[1]), holMs(first[2]), holMs(best))
+			holMs(v.held[1]), holMs(v.held[2]), holMs(v.first[1]), holMs(v.first[2]), holMs(v.best))
+	case v.vAt < 0:
+		return fmt.Sprintf(". Streams 2 and 3 were not held behind it: they delivered %d and %d of their messages, the first at %s and %s (the run's fastest delivery: %s)",
+			v.before[1], v.before[2], holMs(v.first[1]), holMs(v.first[2]), holMs(v.best))
+	case v.before[1] > 0 && v.before[2] > 0:
+		return fmt.Sprintf(". Streams 2 and 3 were not held behind it: they delivered %d and %d of their messages before it arrived, the first at %s and %s (the run's fastest delivery: %s)",
+			v.before[1], v.before[2], holMs(v.first[1]), holMs(v.first[2]), holMs(v.best))
+	case v.before[1] == 0 && v.before[2] == 0 && !v.blocked[1] && !v.blocked[2]:
+		return fmt.Sprintf(". The loss was repaired before streams 2 and 3 had delivered anything, too soon to hold them back: their first messages arrived at %s and %s, %s and %s after the run's fastest delivery (%s), under the %s that would count as held",
+			holMs(v.first[1]), holMs(v.first[2]), holMs(v.held[1]), holMs(v.held[2]), holMs(v.best), holMs(v.thresh))
 	}
-	return fmt.Sprintf(". Streams 2 and 3 were not held behind it: they delivered %d and %d of their messages meanwhile, the first at %s and %s (the run's fastest delivery: %s)",
-		before[1], before[2], holMs(first[1]), holMs(first[2]), holMs(best))
+	var parts []string
+	for s := 1; s < holStreams; s++ {
+		switch {
+		case v.blocked[s]:
+			parts = append(parts, fmt.Sprintf("stream %d waited %s behind it (first message at %s)", s+1, holMs(v.held[s]), holMs(v.first[s])))
+		case v.before[s] > 0:
+			parts = append(parts, fmt.Sprintf("stream %d delivered %s before it (the first at %s)", s+1, holPlural(v.before[s], "message"), holMs(v.first[s])))
+		default:
+			parts = append(parts, fmt.Sprintf("stream %d delivered nothing before it but was not held back (first message at %s, %s after the run's fastest delivery)", s+1, holMs(v.first[s]), holMs(v.held[s])))
+		}
+	}
+	return ". Of the other streams, " + strings.Join(parts, "; ")
 }
 
-func holMs(us int64) string { return fmt.Sprintf("%.1f ms", float64(us)/1000) }
+// holMs is µs as milliseconds to 0.1 ms.
+func holMs(us int64) string { return fmt.Sprintf("%.1f ms", holMsValue(us)) }
+
+// holMsValue is µs as milliseconds rounded to 0.1 ms: the value of every figure the lesson shows.
+func holMsValue(us int64) float64 { return float64(holRound(us)/100) / 10 }
 
 func holPlural(n int, what string) string {
 	if n == 1 {

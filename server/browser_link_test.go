@@ -267,6 +267,51 @@ func TestBrowserHOLKernel(t *testing.T) {
 	holCheckCard(t, ctx, frames.reports[0], "tcp")
 }
 
+// TestBrowserHOLNoDelay runs the Head-of-line tab on a session link that adds no delay (the clean
+// preset): there a loss is repaired before anything can wait behind it, so the tab leaves the
+// lesson its own round trip and says so, and the lesson's figures then show what it teaches —
+// TCP's streams 2 and 3 first delivered later than QUIC's by over a third of that round trip.
+func TestBrowserHOLNoDelay(t *testing.T) {
+	ctx, frames := holOpen(t, "/?mode=link&preset=clean&seed=2&view=hol")
+	browserWithin(t, ctx, 20*time.Second, "the clean preset on the emulated link", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link" &&
+		document.querySelector('[data-testid="link-preset"]').value === "clean"`))
+	holRun(t, ctx)
+	st, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="hol-result"]').dataset.state + ": " + document.querySelector('[data-testid="hol-status"]').textContent + " | " + document.querySelector('[data-testid="hol-meta"]').textContent`))
+	if err != nil || !strings.HasPrefix(st, "done") || !strings.Contains(st, "adds no delay") || !strings.Contains(st, "rtt=60ms") {
+		t.Fatalf("state, status and meta %q (%v), want done, saying the lesson added its own 60 ms round trip", st, err)
+	}
+	frames.mu.Lock()
+	if len(frames.reports) != 1 {
+		frames.mu.Unlock()
+		t.Fatalf("%d reports on the page's WebSocket, want 1", len(frames.reports))
+	}
+	rep := frames.reports[0]
+	frames.mu.Unlock()
+	if rep.Preset != "clean" || rep.Params["rtt"] != "60ms" {
+		t.Errorf("report on %q with rtt %q, want clean with the lesson's 60ms", rep.Preset, rep.Params["rtt"])
+	}
+	metric := func(tr, name string) float64 {
+		for _, m := range rep.Runs[0].Metrics {
+			if m.Transport == tr && m.Name == name {
+				return m.Value
+			}
+		}
+		t.Fatalf("no metric %s %s", tr, name)
+		return 0
+	}
+	rtt := metric("", "rtt_ms")
+	for _, s := range []string{"stream2_held_ms", "stream3_held_ms"} {
+		if tcp, quic := metric("tcp", s), metric("quic-stream", s); !(tcp > quic+rtt/3) {
+			t.Errorf("%s: %.1f ms on TCP, %.1f ms on QUIC: want TCP later by over %.0f ms", s, tcp, quic, rtt/3)
+		}
+	}
+	shown, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="hol-conclusion"]`)))
+	if err != nil || !strings.Contains(shown, "That is head-of-line blocking") {
+		t.Errorf("the tab's conclusion %q (%v) does not say it is head-of-line blocking", shown, err)
+	}
+	holCheckCard(t, ctx, rep, "tcp")
+}
+
 // holOpen opens the page at path on a fresh server, with the scenario reports the page receives
 // collected, and waits until the Head-of-line tab can run.
 func holOpen(t *testing.T, path string) (context.Context, *holFrames) {

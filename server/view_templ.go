@@ -571,7 +571,7 @@ func holView(hol []column) templ.Component {
 			templ_7745c5c3_Var31 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "<main class=\"view hol\" id=\"view-hol\" role=\"tabpanel\" aria-labelledby=\"tab-hol\" hidden><aside class=\"hol-side\"><h2>Head-of-line blocking</h2><p>Three independent streams of messages leave at once. Over <b>TCP</b> they share one byte stream: when one segment is lost, the kernel holds back everything behind it until the retransmission arrives, so all three streams stall, even those whose bytes got through. <b>QUIC</b> orders bytes per stream, not per connection: a lost packet delays only the stream whose data it carried, and the other two keep flowing. <b>UDP</b> never waits (a lost datagram is simply gone), and <b>WebSocket</b> rides on TCP, so it stalls like TCP.</p><div class=\"hol-form\"><label>messages <input type=\"number\" class=\"num\" id=\"hol-messages\" data-testid=\"hol-messages\" min=\"1\" max=\"200\" value=\"30\"></label> <label>bytes each <input type=\"number\" class=\"num\" id=\"hol-size\" data-testid=\"hol-size\" min=\"1\" max=\"16384\" value=\"1000\"></label> <label title=\"drop this client→server packet of the run (0: none), for a stall you can reproduce\">drop packet # <input type=\"number\" class=\"num\" id=\"hol-drop\" data-testid=\"hol-drop\" min=\"0\" value=\"8\"></label> <button type=\"button\" class=\"primary\" id=\"hol-run\" data-testid=\"hol-run\" disabled>Run</button></div><p class=\"hol-status\" id=\"hol-status\" data-testid=\"hol-status\">Runs the “Head-of-line blocking” lesson on an emulated link of its own with the session’s link settings above (in kernel mode, the lesson’s own link: the loopback cannot drop a chosen packet).</p><p class=\"hol-meta\" id=\"hol-meta\" data-testid=\"hol-meta\"></p><p class=\"hol-conclusion\" id=\"hol-conclusion\" data-testid=\"hol-conclusion\"></p></aside><div class=\"hol-result\" id=\"hol-result\" data-testid=\"hol-result\" data-state=\"empty\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "<main class=\"view hol\" id=\"view-hol\" role=\"tabpanel\" aria-labelledby=\"tab-hol\" hidden><aside class=\"hol-side\"><h2>Head-of-line blocking</h2><p>Three independent streams of messages leave at once. Over <b>TCP</b> they share one byte stream: when one segment is lost, the kernel holds back everything behind it until the retransmission arrives, so all three streams stall, even those whose bytes got through. <b>QUIC</b> orders bytes per stream, not per connection: a lost packet delays only the stream whose data it carried, and the other two keep flowing. <b>UDP</b> never waits (a lost datagram is simply gone), and <b>WebSocket</b> rides on TCP, so it stalls like TCP.</p><div class=\"hol-form\"><label>messages <input type=\"number\" class=\"num\" id=\"hol-messages\" data-testid=\"hol-messages\" min=\"1\" max=\"200\" value=\"30\"></label> <label>bytes each <input type=\"number\" class=\"num\" id=\"hol-size\" data-testid=\"hol-size\" min=\"1\" max=\"16384\" value=\"1000\"></label> <label title=\"drop this client→server packet of the run (0: none), for a stall you can reproduce\">drop packet # <input type=\"number\" class=\"num\" id=\"hol-drop\" data-testid=\"hol-drop\" min=\"0\" value=\"8\"></label> <button type=\"button\" class=\"primary\" id=\"hol-run\" data-testid=\"hol-run\" disabled>Run</button></div><p class=\"hol-status\" id=\"hol-status\" data-testid=\"hol-status\">Runs the “Head-of-line blocking” lesson on an emulated link of its own with the session’s link settings above; when they add no delay, with the lesson’s own round trip too (without one a loss is repaired before anything can wait behind it). In kernel mode it runs on the lesson’s own link: the loopback cannot drop a chosen packet.</p><p class=\"hol-meta\" id=\"hol-meta\" data-testid=\"hol-meta\"></p><p class=\"hol-conclusion\" id=\"hol-conclusion\" data-testid=\"hol-conclusion\"></p></aside><div class=\"hol-result\" id=\"hol-result\" data-testid=\"hol-result\" data-state=\"empty\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -583,7 +583,7 @@ func holView(hol []column) templ.Component {
 			var templ_7745c5c3_Var32 string
 			templ_7745c5c3_Var32, templ_7745c5c3_Err = templ.JoinStringErrs(string(c.T))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 246, Col: 57}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 247, Col: 57}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var32))
 			if templ_7745c5c3_Err != nil {
@@ -596,7 +596,7 @@ func holView(hol []column) templ.Component {
 			var templ_7745c5c3_Var33 string
 			templ_7745c5c3_Var33, templ_7745c5c3_Err = templ.JoinStringErrs("hol-" + string(c.T))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 246, Col: 94}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 247, Col: 94}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var33))
 			if templ_7745c5c3_Err != nil {
@@ -609,7 +609,7 @@ func holView(hol []column) templ.Component {
 			var templ_7745c5c3_Var34 string
 			templ_7745c5c3_Var34, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 247, Col: 29}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 248, Col: 29}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var34))
 			if templ_7745c5c3_Err != nil {
@@ -622,7 +622,7 @@ func holView(hol []column) templ.Component {
 			var templ_7745c5c3_Var35 string
 			templ_7745c5c3_Var35, templ_7745c5c3_Err = templ.JoinStringErrs(holKind(c.T))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 247, Col: 57}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 248, Col: 57}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var35))
 			if templ_7745c5c3_Err != nil {
@@ -635,7 +635,7 @@ func holView(hol []column) templ.Component {
 			var templ_7745c5c3_Var36 string
 			templ_7745c5c3_Var36, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label + ": delivery time of each message of each stream")
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 248, Col: 121}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 249, Col: 121}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var36))
 			if templ_7745c5c3_Err != nil {
@@ -690,7 +690,7 @@ func lessonsView(imp []impField) templ.Component {
 			var templ_7745c5c3_Var38 string
 			templ_7745c5c3_Var38, templ_7745c5c3_Err = templ.JoinStringErrs(f.Help)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 296, Col: 26}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 297, Col: 26}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var38))
 			if templ_7745c5c3_Err != nil {
@@ -703,7 +703,7 @@ func lessonsView(imp []impField) templ.Component {
 			var templ_7745c5c3_Var39 string
 			templ_7745c5c3_Var39, templ_7745c5c3_Err = templ.JoinStringErrs(f.Label)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 297, Col: 34}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 298, Col: 34}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var39))
 			if templ_7745c5c3_Err != nil {
@@ -726,7 +726,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var40 string
 					templ_7745c5c3_Var40, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 301, Col: 69}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 302, Col: 69}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var40))
 					if templ_7745c5c3_Err != nil {
@@ -739,7 +739,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var41 string
 					templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 301, Col: 115}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 302, Col: 115}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var41))
 					if templ_7745c5c3_Err != nil {
@@ -752,7 +752,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var42 string
 					templ_7745c5c3_Var42, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 301, Col: 134}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 302, Col: 134}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var42))
 					if templ_7745c5c3_Err != nil {
@@ -765,7 +765,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var43 string
 					templ_7745c5c3_Var43, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 301, Col: 151}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 302, Col: 151}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var43))
 					if templ_7745c5c3_Err != nil {
@@ -783,7 +783,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var44 string
 					templ_7745c5c3_Var44, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 79}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 79}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var44))
 					if templ_7745c5c3_Err != nil {
@@ -796,7 +796,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var45 string
 					templ_7745c5c3_Var45, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 125}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 125}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var45))
 					if templ_7745c5c3_Err != nil {
@@ -809,7 +809,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var46 string
 					templ_7745c5c3_Var46, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 144}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 144}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var46))
 					if templ_7745c5c3_Err != nil {
@@ -822,7 +822,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var47 string
 					templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 161}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 161}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var47))
 					if templ_7745c5c3_Err != nil {
@@ -835,7 +835,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var48 string
 					templ_7745c5c3_Var48, templ_7745c5c3_Err = templ.JoinStringErrs(f.Max)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 183}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 183}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var48))
 					if templ_7745c5c3_Err != nil {
@@ -848,7 +848,7 @@ func lessonsView(imp []impField) templ.Component {
 					var templ_7745c5c3_Var49 string
 					templ_7745c5c3_Var49, templ_7745c5c3_Err = templ.JoinStringErrs(f.Step)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 199}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 199}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var49))
 					if templ_7745c5c3_Err != nil {
@@ -871,7 +871,7 @@ func lessonsView(imp []impField) templ.Component {
 			var templ_7745c5c3_Var50 string
 			templ_7745c5c3_Var50, templ_7745c5c3_Err = templ.JoinStringErrs(f.Unit)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 307, Col: 34}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 308, Col: 34}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var50))
 			if templ_7745c5c3_Err != nil {
@@ -889,7 +889,7 @@ func lessonsView(imp []impField) templ.Component {
 		var templ_7745c5c3_Var51 string
 		templ_7745c5c3_Var51, templ_7745c5c3_Err = templ.JoinStringErrs("Starts from the preset; a direction you edit replaces the preset's for this lesson.")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 313, Col: 93}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 314, Col: 93}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var51))
 		if templ_7745c5c3_Err != nil {
@@ -902,7 +902,7 @@ func lessonsView(imp []impField) templ.Component {
 		var templ_7745c5c3_Var52 string
 		templ_7745c5c3_Var52, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 327, Col: 37}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 328, Col: 37}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var52))
 		if templ_7745c5c3_Err != nil {
@@ -915,7 +915,7 @@ func lessonsView(imp []impField) templ.Component {
 		var templ_7745c5c3_Var53 string
 		templ_7745c5c3_Var53, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 332, Col: 64}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 333, Col: 64}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var53))
 		if templ_7745c5c3_Err != nil {

@@ -28,6 +28,7 @@ type holUI struct {
 	pending                                                     uint64 // the running request's id
 	packets                                                     int    // the running lesson's packets so far
 	kernel                                                      bool   // the running request is kernel mode's
+	ownRTT                                                      bool   // the request leaves the lesson's own round trip (the session's link adds no delay)
 	last                                                        *protocol.ScenarioReport
 }
 
@@ -52,10 +53,14 @@ func newHolUI() *holUI {
 
 // request builds the "scenario" request of the hol lesson from the form and the session's link
 // (l.cur, what the server says is in force): in link mode its preset, both directions and seed,
-// with the lesson's added round trip at 0, so the session's settings are what runs; in kernel
-// mode, which has no emulated link (and cannot drop a chosen packet), the lesson's own link and
-// round trip. ok is false (and the status says why) when the form is not valid.
+// with the lesson's added round trip at 0, so the session's settings are what runs — unless they
+// add no delay, where a loss is repaired before anything can wait behind it and the lesson would
+// show the opposite of what it teaches: then the lesson's own round trip is left in (h.ownRTT,
+// and the status says so); in kernel mode, which has no emulated link (and cannot drop a chosen
+// packet), the lesson's own link and round trip. ok is false (and the status says why) when the
+// form is not valid.
 func (h *holUI) request(l *linkUI) (protocol.Request, bool) {
+	h.ownRTT = false
 	sr := &protocol.ScenarioRequest{Name: holLesson, Params: map[string]string{
 		"messages": strings.TrimSpace(h.messages.Get("value").String()),
 		"size":     strings.TrimSpace(h.size.Get("value").String()),
@@ -72,7 +77,10 @@ func (h *holUI) request(l *linkUI) (protocol.Request, bool) {
 		up, down := l.cur.Up, l.cur.Down
 		up.DropNth, up.BlackholeMs, down.DropNth, down.BlackholeMs = 0, 0, 0, 0
 		sr.Preset, sr.Up, sr.Down, sr.Seed = orClean(l.cur.Preset), &up, &down, l.cur.Seed
-		sr.Params["rtt"] = "0"
+		h.ownRTT = up.DelayMs+down.DelayMs == 0
+		if !h.ownRTT {
+			sr.Params["rtt"] = "0"
+		}
 	}
 	r := protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, Scenario: sr}
 	if err := r.Validate(); err != nil {
@@ -91,9 +99,12 @@ func (h *holUI) started(id uint64, kernel bool) {
 
 func (h *holUI) showRunning() {
 	s := "running the hol lesson on "
-	if h.kernel {
+	switch {
+	case h.kernel:
 		s += "its own emulated link (the session is on the kernel loopback, which cannot drop a chosen packet)"
-	} else {
+	case h.ownRTT:
+		s += "the session's link settings plus the lesson's own round trip (the session's link adds no delay, and without one a loss is repaired before anything can wait behind it)"
+	default:
 		s += "the session's link settings"
 	}
 	if h.packets > 0 {
@@ -127,7 +138,11 @@ func (h *holUI) done(rep *protocol.ScenarioReport) {
 	h.pending = 0
 	h.run.Set("disabled", false)
 	h.last = rep
-	setText(h.status, "Done, "+report.RanIn(rep)+". Each dot is a message, higher is later; a step is a stall.")
+	s := "Done, " + report.RanIn(rep) + ". Each dot is a message, higher is later; a step is a stall."
+	if h.ownRTT && !h.kernel {
+		s += " The session's link adds no delay, so the lesson added its own round trip (rtt=" + rep.Params["rtt"] + ")."
+	}
+	setText(h.status, s)
 	h.render()
 	h.result.Get("dataset").Set("state", "done")
 }
