@@ -25,7 +25,7 @@ type TCPEcho struct {
 	ln  net.Listener
 
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	conns  map[string]net.Conn // by the client's address
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -45,7 +45,7 @@ func ListenTCPEcho(ctx context.Context, n netx.Network, addr string, cfg TCPEcho
 	if err != nil {
 		return nil, fmt.Errorf("listen tcp: %w", err)
 	}
-	return &TCPEcho{cfg: cfg, ln: ln, conns: make(map[net.Conn]struct{})}, nil
+	return &TCPEcho{cfg: cfg, ln: ln, conns: make(map[string]net.Conn)}, nil
 }
 
 // Addr is the address the endpoint listens on.
@@ -75,7 +75,7 @@ func (e *TCPEcho) Serve() error {
 			c.Close()
 			continue
 		}
-		e.conns[c] = struct{}{}
+		e.conns[c.RemoteAddr().String()] = c
 		e.wg.Add(1)
 		e.mu.Unlock()
 		go e.echo(c)
@@ -87,7 +87,7 @@ func (e *TCPEcho) echo(c net.Conn) {
 	defer func() {
 		c.Close()
 		e.mu.Lock()
-		delete(e.conns, c)
+		delete(e.conns, c.RemoteAddr().String())
 		e.mu.Unlock()
 	}()
 	buf := make([]byte, 16<<10)
@@ -112,15 +112,8 @@ func (e *TCPEcho) PeerStats(remote net.Addr) (protocol.TCPStats, bool) {
 	if remote == nil {
 		return protocol.TCPStats{}, false
 	}
-	want := remote.String()
 	e.mu.Lock()
-	var peer net.Conn
-	for c := range e.conns {
-		if c.RemoteAddr().String() == want {
-			peer = c
-			break
-		}
-	}
+	peer := e.conns[remote.String()]
 	e.mu.Unlock()
 	if peer == nil {
 		return protocol.TCPStats{}, false
@@ -134,7 +127,7 @@ func (e *TCPEcho) Close() error {
 	e.mu.Lock()
 	e.closed = true
 	err := e.ln.Close()
-	for c := range e.conns {
+	for _, c := range e.conns {
 		c.Close()
 	}
 	e.mu.Unlock()
