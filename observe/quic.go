@@ -51,6 +51,8 @@ type quicConn struct {
 type quicDir struct {
 	sent    []quicSent
 	streams map[int64]int64 // stream ID → end of the data sent so far
+	rec     protocol.QUICRecovery
+	traced  bool // an event of this side arrived
 }
 
 // quicSent is one packet_sent event, described when it is recorded (quic-go may reuse frames).
@@ -86,9 +88,20 @@ func (q *QUIC) connLocked(odcid string) *quicConn {
 
 // Record takes one qlog event of connection odcid (a client's when isClient): its
 // connection_started tells the connection's client port, its packet_sent events are the packets
-// it sends. Other events are ignored.
+// it sends, and its packet_lost and expired PTO timers are counted for Recovery. Other events
+// are ignored.
 func (q *QUIC) Record(odcid quic.ConnectionID, isClient bool, ev qlogwriter.Event) {
+	dir := link.ServerToClient
+	if isClient {
+		dir = link.ClientToServer
+	}
 	switch e := ev.(type) {
+	case qlog.PacketLost:
+		q.count(odcid, dir, func(r *protocol.QUICRecovery) { r.PacketsDeclaredLost++ })
+	case qlog.TimerUpdated:
+		if e.Type == qlog.TimerEventTypeExpired && e.TimerType == qlog.TimerTypePTO {
+			q.count(odcid, dir, func(r *protocol.QUICRecovery) { r.PTOExpiries++ })
+		}
 	case qlog.StartedConnection:
 		end := e.Remote
 		if isClient {
@@ -102,12 +115,34 @@ func (q *QUIC) Record(odcid quic.ConnectionID, isClient bool, ev qlogwriter.Even
 			q.setPort(odcid, ap.Port())
 		}
 	case qlog.PacketSent:
-		dir := link.ServerToClient
-		if isClient {
-			dir = link.ClientToServer
-		}
 		q.sent(odcid, dir, &e)
 	}
+}
+
+// count applies fn to the recovery counters of connection odcid's side that sends in dir.
+func (q *QUIC) count(odcid quic.ConnectionID, dir link.Direction, fn func(*protocol.QUICRecovery)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := &q.connLocked(string(odcid.Bytes())).dirs[dir]
+	d.traced = true
+	fn(&d.rec)
+}
+
+// Recovery is the loss recovery of the connection whose client uses UDP port clientPort, each
+// endpoint's from its own qlog events; Server is nil when none of the server's arrived. It says
+// false when no connection with that port is known (or it was forgotten, maxQUICConns later).
+func (q *QUIC) Recovery(clientPort uint16) (protocol.QUICRecoveryStats, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c := q.ports[clientPort]
+	if c == nil {
+		return protocol.QUICRecoveryStats{}, false
+	}
+	r := protocol.QUICRecoveryStats{Client: c.dirs[link.ClientToServer].rec}
+	if d := c.dirs[link.ServerToClient]; d.traced {
+		r.Server = &d.rec
+	}
+	return r, true
 }
 
 // setPort records that connection odcid's packets use client port p.
@@ -134,8 +169,13 @@ func (q *QUIC) sent(odcid quic.ConnectionID, dir link.Direction, ev *qlog.Packet
 	defer q.mu.Unlock()
 	c := q.connLocked(string(odcid.Bytes()))
 	d := &c.dirs[dir]
+	d.traced = true
+	d.rec.PacketsSent++
 	s := quicSent{length: ev.Raw.Length}
-	s.desc, s.retx = describeQUICPacket(ev, d)
+	var resent int
+	s.desc, resent = describeQUICPacket(ev, d)
+	s.retx = resent > 0
+	d.rec.StreamFramesResent += uint64(resent)
 	if len(d.sent) >= maxQUICSent {
 		d.sent = d.sent[1:]
 	}
@@ -184,14 +224,14 @@ func (q *QUIC) annotate(in *protocol.PacketInfo, p *link.Packet, clientPort uint
 	}
 }
 
-// describeQUICPacket is a packet_sent event's "1-RTT pn=17 STREAM,ACK[0-16]" and whether one of
-// its STREAM frames carries data the direction has sent before (QUIC retransmits lost data in
-// packets with new numbers).
-func describeQUICPacket(ev *qlog.PacketSent, d *quicDir) (string, bool) {
+// describeQUICPacket is a packet_sent event's "1-RTT pn=17 STREAM,ACK[0-16]" and how many of its
+// STREAM frames carry data the direction has sent before (QUIC retransmits lost data in packets
+// with new numbers).
+func describeQUICPacket(ev *qlog.PacketSent, d *quicDir) (string, int) {
 	var b strings.Builder
 	b.WriteString(quicPacketType(ev.Header.PacketType))
 	fmt.Fprintf(&b, " pn=%d", ev.Header.PacketNumber)
-	retx := false
+	retx := 0
 	var names []string
 	for _, f := range ev.Frames {
 		name := quicFrameName(f.Frame)
@@ -204,7 +244,7 @@ func describeQUICPacket(ev *qlog.PacketSent, d *quicDir) (string, bool) {
 				id := int64(fr.StreamID)
 				end, seen := d.streams[id]
 				if seen && fr.Offset < end {
-					retx = true
+					retx++
 				}
 				if !seen && len(d.streams) >= maxQUICStreams {
 					clear(d.streams)

@@ -61,6 +61,8 @@ type Stream struct {
 	armed    bool
 	stopped  bool
 
+	flows Flows // every attributed packet, shown or not
+
 	proc    sync.Mutex // one batch at a time, in order
 	tracker tracker    // proc held
 }
@@ -91,6 +93,7 @@ func (s *Stream) Add(p link.Packet) {
 	if !ok {
 		return
 	}
+	s.flows.Add(t, port, &p)
 	p.Data = nil
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,6 +107,12 @@ func (s *Stream) Add(p link.Packet) {
 	s.accepted++
 	s.pkts = append(s.pkts, pending{p, t, port})
 	s.armLocked()
+}
+
+// Flow is what the link did to the packets of transport t's connection whose client side is
+// clientPort, per direction, counted from every packet the Stream was given (skipped ones too).
+func (s *Stream) Flow(t protocol.Transport, clientPort uint16) (protocol.FlowCounts, bool) {
+	return s.flows.Get(t, clientPort)
 }
 
 // AddSample queues a metric sample, at most one per transport every SampleInterval unless

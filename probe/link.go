@@ -13,6 +13,7 @@ import (
 
 	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/linkspec"
+	"github.com/wireplay/wireplay/observe"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
@@ -41,7 +42,7 @@ type LinkSummary struct {
 	Pcap       string              `json:"pcap,omitempty"`
 }
 
-func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Writer) (Summary, error) {
+func runLink(ctx context.Context, o Options, tracer transports.Tracer, rec *observe.QUIC, qlog *transports.QLog, out io.Writer) (Summary, error) {
 	ls, err := linkspec.Resolve(o.Link.Spec, "")
 	if err != nil {
 		return Summary{}, err
@@ -57,10 +58,7 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 		return Summary{}, err
 	}
 	defer stopCapture()
-	var eo transports.EchoOptions
-	if qlog != nil {
-		eo.QUICTracer = qlog.Tracer
-	}
+	eo := transports.EchoOptions{QUICTracer: tracer}
 	// The echo endpoints live for the run, not for ctx: a probe that times out still closes
 	// its connection and reports what the link did.
 	echo, err := transports.StartEcho(context.WithoutCancel(ctx), l.Server(), l.ServerAddr().String(), eo)
@@ -72,9 +70,10 @@ func runLink(ctx context.Context, o Options, qlog *transports.QLog, out io.Write
 	o.Network = l.Client()
 	o.Addr = map[protocol.Transport]string{protocol.TCP: tg.TCP, protocol.UDP: tg.UDP,
 		protocol.QUICStream: tg.QUIC, protocol.QUICDgram: tg.QUIC, protocol.WS: tg.WS}[o.Transport]
-	sum, err := probe(ctx, o, tg, out)
+	sum, err := probe(ctx, o, tg, rec, out)
 	echo.Close()
 	waitQLog(qlog)
+	sum.addRecovery(rec)
 	if err != nil && !sum.stopped() {
 		return sum, err
 	}

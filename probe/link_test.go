@@ -106,7 +106,7 @@ func TestLinkQUICPcapQLog(t *testing.T) {
 	if sum.Received != 20 || sum.QUICPacketsLost == nil || sum.Link == nil || sum.Link.Up.LossPct != 2 || sum.Link.Up.DelayMs != 2 {
 		t.Errorf("summary %+v", sum)
 	}
-	for _, want := range []string{"link: preset wifi, seed 3; up delay 2 ms, loss 2%", "link up  :", "link down:", "QUIC packets lost", "pcapng written to"} {
+	for _, want := range []string{"link: preset wifi, seed 3; up delay 2 ms, loss 2%", "link up  :", "link down:", "QUIC recovery, client (its qlog)", "QUIC recovery, server (its qlog)", "pcapng written to"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("text summary lacks %q", want)
 		}
@@ -128,6 +128,100 @@ func TestLinkQUICPcapQLog(t *testing.T) {
 			t.Errorf("%s qlog (%d bytes) lacks packets or the close", side, len(q))
 		}
 	}
+}
+
+// TestLinkQUICRecovery: across 5% loss each way, ping-pong QUIC repairs its losses mostly after
+// probe timeouts, which quic-go's own "packets lost" does not count. The summary's recovery
+// counts of each side equal those read from the text of that side's qlog file, and a side whose
+// packets the link dropped shows detections.
+func TestLinkQUICRecovery(t *testing.T) {
+	qdir := t.TempDir()
+	var out bytes.Buffer
+	o := Options{Transport: protocol.QUICStream, Count: 100, Size: 64, QLogDir: qdir, JSON: true,
+		Link: &LinkOptions{Spec: edit(t, linkspec.Spec{Seed: 2}, func(im *protocol.Impairment) { im.LossPct, im.DelayMs = 5, 1 })}}
+	if _, err := Run(ctx(t), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	sum := lastSummary(t, out.Bytes())
+	r := sum.QUICRecovery
+	if r == nil || r.Server == nil || sum.QUICPacketsLost == nil {
+		t.Fatalf("summary %+v: want both sides' recovery", sum)
+	}
+	t.Logf("client %+v server %+v; quic-go packets lost %d; link up %+v down %+v", r.Client, *r.Server, *sum.QUICPacketsLost, sum.Link.UpCounts, sum.Link.DownCounts)
+	for side, got := range map[string]*protocol.QUICRecovery{"client": &r.Client, "server": r.Server} {
+		files, _ := filepath.Glob(filepath.Join(qdir, "*_"+side+".sqlog"))
+		if len(files) != 1 {
+			t.Fatalf("%s qlog files %v, want one", side, files)
+		}
+		b, _ := os.ReadFile(files[0])
+		want := qlogRecovery(t, b)
+		if *got != want {
+			t.Errorf("%s recovery %+v; its qlog file reads %+v", side, *got, want)
+		}
+	}
+	if *sum.QUICPacketsLost != r.Client.PacketsDeclaredLost {
+		t.Errorf("quic-go's packets lost %d, declared lost in the qlog %d: the same figure", *sum.QUICPacketsLost, r.Client.PacketsDeclaredLost)
+	}
+	up, down := sum.Link.UpCounts.Dropped["loss"], sum.Link.DownCounts.Dropped["loss"]
+	if up == 0 || down == 0 {
+		t.Fatalf("the link dropped %d up and %d down: the check proved nothing", up, down)
+	}
+	// A lost client packet leaves the client waiting for its echo (or ACK); a lost echo leaves
+	// the server waiting for its ACK: each side must notice, by timeout or by acknowledgement.
+	if r.Client.PTOExpiries+r.Client.PacketsDeclaredLost == 0 || r.Server.PTOExpiries+r.Server.PacketsDeclaredLost == 0 {
+		t.Errorf("packets were dropped both ways, yet client %+v server %+v detected nothing", r.Client, *r.Server)
+	}
+}
+
+// qlogRecovery reads one endpoint's recovery from the text of its JSON-SEQ qlog: packets sent,
+// recovery:packet_lost events, expired PTO timers, and STREAM frames whose data starts below what
+// their stream had already sent.
+func qlogRecovery(t *testing.T, b []byte) protocol.QUICRecovery {
+	t.Helper()
+	var r protocol.QUICRecovery
+	sentEnd := map[int64]int64{}
+	for rec := range bytes.SplitSeq(b, []byte{0x1e}) {
+		if len(bytes.TrimSpace(rec)) == 0 {
+			continue
+		}
+		var ev struct {
+			Name string `json:"name"`
+			Data struct {
+				EventType string `json:"event_type"`
+				TimerType string `json:"timer_type"`
+				Frames    []struct {
+					FrameType string `json:"frame_type"`
+					StreamID  int64  `json:"stream_id"`
+					Offset    int64  `json:"offset"`
+					Length    int64  `json:"length"`
+				} `json:"frames"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(rec, &ev); err != nil {
+			t.Fatalf("qlog record %q: %v", rec[:min(len(rec), 120)], err)
+		}
+		switch ev.Name {
+		case "transport:packet_sent":
+			r.PacketsSent++
+			for _, f := range ev.Data.Frames {
+				if f.FrameType != "stream" || f.Length == 0 {
+					continue
+				}
+				end, seen := sentEnd[f.StreamID]
+				if seen && f.Offset < end {
+					r.StreamFramesResent++
+				}
+				sentEnd[f.StreamID] = max(end, f.Offset+f.Length)
+			}
+		case "recovery:packet_lost":
+			r.PacketsDeclaredLost++
+		case "recovery:loss_timer_updated":
+			if ev.Data.EventType == "expired" && ev.Data.TimerType == "pto" {
+				r.PTOExpiries++
+			}
+		}
+	}
+	return r
 }
 
 // TestLinkTCPRetransmissions: TCP across 10% loss retransmits, and the summary says how often.

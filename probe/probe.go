@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/wireplay/wireplay/linkspec"
 	"github.com/wireplay/wireplay/netx"
+	"github.com/wireplay/wireplay/observe"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
@@ -80,9 +82,15 @@ type Summary struct {
 	MaxMicros  int64           `json:"max_us"`
 	Stats      *protocol.Stats `json:"stats,omitempty"`
 	// The stack's own loss counters, from Stats: TCP_INFO's total retransmissions (tcp) and
-	// quic-go's packets lost (quic-stream, quic-dgram); the client's side of the connection.
+	// quic-go's "packets lost" (quic-stream, quic-dgram), the client's side of the connection.
+	// quic-go counts only packets declared lost by acknowledgement, not losses repaired after a
+	// probe timeout: QUICRecovery has those.
 	TCPRetransmissions *uint32 `json:"tcp_retransmissions,omitempty"`
 	QUICPacketsLost    *uint64 `json:"quic_packets_lost,omitempty"`
+	// QUICRecovery is how the QUIC connection's endpoints recovered from loss, each from its
+	// own qlog events: the client's always, the server's with Link (where it runs in-process).
+	QUICRecovery *protocol.QUICRecoveryStats `json:"quic_recovery,omitempty"`
+	quicPort     uint16                      // the QUIC connection's client port, for QUICRecovery
 	// Link describes the emulated link and what it did, with Options.Link.
 	Link *LinkSummary `json:"link,omitempty"`
 	// IntervalMicros and Window are the pacing of the sends (Options.Interval, Options.Window;
@@ -160,19 +168,36 @@ func Run(ctx context.Context, o Options, out io.Writer) (Summary, error) {
 		}
 		qlog = &transports.QLog{Dir: o.QLogDir}
 	}
+	// rec counts the QUIC connection's loss recovery from its qlog events (both sides' with
+	// Link, where the server is this process's).
+	rec := observe.NewQUIC()
+	tracer := transports.JoinTracers(rec.Tracer, nil)
+	if qlog != nil {
+		tracer = transports.JoinTracers(rec.Tracer, qlog.Tracer)
+	}
 	if o.Link != nil {
-		return runLink(ctx, o, qlog, out)
+		return runLink(ctx, o, tracer, rec, qlog, out)
 	}
 	tg := Target(o.Transport, o.Addr)
-	if qlog != nil {
-		tg.QUICConfig = transports.QUICOptions{Tracer: qlog.Tracer}.QUICConfig()
-	}
-	sum, err := probe(ctx, o, tg, out)
+	tg.QUICConfig = transports.QUICOptions{Tracer: tracer}.QUICConfig()
+	sum, err := probe(ctx, o, tg, rec, out)
 	waitQLog(qlog)
+	sum.addRecovery(rec)
 	if err != nil && !sum.stopped() {
 		return sum, err
 	}
 	return sum, errors.Join(err, emitSummary(out, o.JSON, sum))
+}
+
+// addRecovery fills in QUICRecovery once the QUIC connection has closed, so that its counts
+// are the whole connection's (what its qlog files hold).
+func (s *Summary) addRecovery(rec *observe.QUIC) {
+	if s.quicPort == 0 {
+		return
+	}
+	if r, ok := rec.Recovery(s.quicPort); ok {
+		s.QUICRecovery = &r
+	}
 }
 
 // stopped says the probe's context ended before the probe did.
@@ -193,9 +218,10 @@ func waitQLog(q *transports.QLog) {
 
 // probe runs the probe against tg over o.Network and returns the summary, not yet written: when
 // ctx ends first, the summary so far with ctx's error.
-func probe(ctx context.Context, o Options, tg transports.Target, out io.Writer) (Summary, error) {
+func probe(ctx context.Context, o Options, tg transports.Target, rec *observe.QUIC, out io.Writer) (Summary, error) {
 	p := &probeRun{
 		o:       o,
+		rec:     rec,
 		out:     out,
 		sum:     Summary{Type: "summary", Transport: o.Transport, Addr: o.Addr, IntervalMicros: o.Interval.Microseconds(), Window: 1},
 		events:  make(chan protocol.Event, 1024),
@@ -241,6 +267,9 @@ func (p *probeRun) finish(ctx context.Context, c *transports.Client, err error) 
 	var stats *protocol.Stats
 	if c != nil {
 		stats = c.Stats()
+		if ap, err := netip.ParseAddrPort(c.LocalAddr().String()); err == nil && stats != nil && stats.QUIC != nil {
+			p.sum.quicPort = ap.Port()
+		}
 	}
 	p.summarize(stats)
 	return p.sum, err
@@ -261,6 +290,7 @@ func sayOnce(err error) error {
 type probeRun struct {
 	o      Options
 	out    io.Writer
+	rec    *observe.QUIC // the QUIC connection's recovery, from its qlog events
 	sum    Summary
 	events chan protocol.Event // the client's events, in order
 
@@ -398,6 +428,12 @@ func (p *probeRun) summarize(stats *protocol.Stats) {
 	}
 }
 
+// recoveryText is one QUIC endpoint's recovery, as the summary prints it.
+func recoveryText(side string, r *protocol.QUICRecovery) string {
+	return fmt.Sprintf("QUIC recovery, %s (its qlog): %d packets sent, %d probe timeouts (PTO) expired, %d STREAM frames sent again, %d packets declared lost by acknowledgement\n",
+		side, r.PacketsSent, r.PTOExpiries, r.StreamFramesResent, r.PacketsDeclaredLost)
+}
+
 // percentile of sorted values, nearest rank.
 func percentile(sorted []int64, p float64) int64 {
 	i := int(p*float64(len(sorted))+0.5) - 1
@@ -435,8 +471,16 @@ func emitSummary(w io.Writer, asJSON bool, s Summary) error {
 	if s.TCPRetransmissions != nil {
 		fmt.Fprintf(&b, "stack: %d TCP retransmissions (TCP_INFO, client side)\n", *s.TCPRetransmissions)
 	}
-	if s.QUICPacketsLost != nil {
-		fmt.Fprintf(&b, "stack: %d QUIC packets lost (quic-go, client side)\n", *s.QUICPacketsLost)
+	if s.QUICPacketsLost != nil && s.QUICRecovery == nil {
+		fmt.Fprintf(&b, "stack: %d QUIC packets declared lost by acknowledgement (quic-go's \"packets lost\", client side; losses repaired after a probe timeout are not in it)\n", *s.QUICPacketsLost)
+	}
+	if r := s.QUICRecovery; r != nil {
+		b.WriteString(recoveryText("client", &r.Client))
+		if r.Server != nil {
+			b.WriteString(recoveryText("server", r.Server))
+		} else {
+			b.WriteString("QUIC recovery, server: not known (its qlog is the server's own)\n")
+		}
 	}
 	if l := s.Link; l != nil {
 		b.WriteString(l.text())

@@ -151,6 +151,36 @@ func appendStats(b []byte, s *Stats) []byte {
 			num("bytes_lost", q.BytesLost)
 		})
 	}
+	if r := s.QUICRecovery; r != nil {
+		side := func(name string, q *QUICRecovery) {
+			obj(name, func() {
+				num("packets_sent", q.PacketsSent)
+				num("packets_declared_lost", q.PacketsDeclaredLost)
+				num("pto_expiries", q.PTOExpiries)
+				num("stream_frames_resent", q.StreamFramesResent)
+			})
+		}
+		obj("quic_recovery", func() {
+			side("client", &r.Client)
+			if r.Server != nil {
+				side("server", r.Server)
+			}
+		})
+	}
+	if f := s.Link; f != nil {
+		obj("link", func() {
+			num("up_sent", f.UpSent)
+			num("up_dropped", f.UpDropped)
+			num("down_sent", f.DownSent)
+			num("down_dropped", f.DownDropped)
+			if f.UpDroppedPureACKs != 0 {
+				num("up_dropped_pure_acks", f.UpDroppedPureACKs)
+			}
+			if f.DownDroppedPureACKs != 0 {
+				num("down_dropped_pure_acks", f.DownDroppedPureACKs)
+			}
+		})
+	}
 	if q := s.Seq; q != nil {
 		obj("seq", func() {
 			num("sent", q.Sent)

@@ -471,8 +471,49 @@ type Stats struct {
 	// its retransmissions are the echoes it sent again.
 	TCPServer *TCPStats  `json:"tcp_server,omitempty"`
 	QUIC      *QUICStats `json:"quic,omitempty"`
-	Seq       *SeqStats  `json:"seq,omitempty"`
-	WS        *WSStats   `json:"ws,omitempty"`
+	// QUICRecovery is how both endpoints of the QUIC connection recovered from loss, counted
+	// from their qlog (the server's only when it is wireplay's own echo in this process).
+	QUICRecovery *QUICRecoveryStats `json:"quic_recovery,omitempty"`
+	// Link is what the emulated link did to this connection's packets (link mode only).
+	Link *FlowCounts `json:"link,omitempty"`
+	Seq  *SeqStats   `json:"seq,omitempty"`
+	WS   *WSStats    `json:"ws,omitempty"`
+}
+
+// QUICRecoveryStats are a QUIC connection's loss recovery, one endpoint at a time. quic-go's own
+// "packets lost" (QUICStats.PacketsLost, the same figure as PacketsDeclaredLost) counts only
+// packets declared lost by acknowledgement (a later packet acknowledged first); a packet whose
+// loss is noticed by the probe timeout (PTO) is sent again without being counted, which is how
+// nearly every loss in ping-pong traffic is repaired.
+type QUICRecoveryStats struct {
+	Client QUICRecovery  `json:"client"`
+	Server *QUICRecovery `json:"server,omitempty"` // nil when the server's qlog is not at hand
+}
+
+// QUICRecovery is one endpoint's side of QUICRecoveryStats, counted from its qlog events.
+type QUICRecovery struct {
+	PacketsSent uint64 `json:"packets_sent"` // transport:packet_sent
+	// PacketsDeclaredLost counts recovery:packet_lost: losses detected by acknowledgement.
+	PacketsDeclaredLost uint64 `json:"packets_declared_lost"`
+	// PTOExpiries counts recovery:loss_timer_updated events of a PTO timer that expired: each
+	// makes the endpoint send probe packets, usually carrying the unacknowledged data again.
+	PTOExpiries uint64 `json:"pto_expiries"`
+	// StreamFramesResent counts STREAM frames carrying stream data the endpoint had sent
+	// before (QUIC never resends a packet; it puts lost data in new packets).
+	StreamFramesResent uint64 `json:"stream_frames_resent"`
+}
+
+// FlowCounts are the emulated link's counts of one connection's packets, per direction
+// (up: client → server).
+type FlowCounts struct {
+	UpSent      uint64 `json:"up_sent"`
+	UpDropped   uint64 `json:"up_dropped"`
+	DownSent    uint64 `json:"down_sent"`
+	DownDropped uint64 `json:"down_dropped"`
+	// TCP segments of the dropped that were pure ACKs (no data, SYN, FIN or RST): no stack
+	// sends one again; a later ACK covers it.
+	UpDroppedPureACKs   uint64 `json:"up_dropped_pure_acks,omitempty"`
+	DownDroppedPureACKs uint64 `json:"down_dropped_pure_acks,omitempty"`
 }
 
 // TCPStats is read from the kernel's TCP_INFO (or netstack's TCPInfoOption).

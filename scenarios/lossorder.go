@@ -48,6 +48,7 @@ type loOutcome struct {
 	seq        protocol.SeqStats
 	datagrams  bool
 	err        error
+	repair     loRepair // what the link dropped and how each side repaired it
 }
 
 func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
@@ -86,13 +87,20 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 	outs := make([]*loOutcome, len(loTransports))
 	var wg sync.WaitGroup
 	for i, t := range loTransports {
-		wg.Go(func() { outs[i] = loBurst(ctx, env, hosts.Target, t, msgs, interval, lossTimeout) })
+		wg.Go(func() { outs[i] = loBurst(ctx, env, hosts, t, msgs, interval, lossTimeout) })
 	}
 	wg.Wait()
 	for _, o := range outs {
 		if o.err != nil {
 			return nil, fmt.Errorf("%s: %w", o.t, o.err)
 		}
+	}
+	// Counted once the endpoints have closed: every packet of each connection, its close
+	// included, is then in the link's counts and in the run's capture.
+	hosts.Close()
+	env.quiet(rtt)
+	for _, o := range outs {
+		o.repair.finish(env, o.t)
 	}
 
 	return loReport(n, outs, added), nil
@@ -123,8 +131,11 @@ func loReport(n int, outs []*loOutcome, added []string) *Result {
 			reliable = append(reliable, fmt.Sprintf("%s delivered %d of %d %s (p50 %.0f ms, p99 %.0f ms)", name, delivered, o.sent, orderWord(reordered), p50, p99))
 		}
 	}
-	res.Tables = []Table{tb}
-	c := fmt.Sprintf("Of %d messages each, ", n) + strings.Join(lossy, "; ") + ". " + strings.Join(reliable, "; ") + "."
+	res.Tables = []Table{tb, loRepairTable(outs)}
+	for _, o := range outs {
+		res.Metrics = append(res.Metrics, o.repair.metrics(string(o.t))...)
+	}
+	c := fmt.Sprintf("Of %d messages each, ", n) + strings.Join(lossy, "; ") + ". " + strings.Join(reliable, "; ") + "." + loQUICNote(outs)
 	if len(added) > 0 {
 		c += " (This run added " + strings.Join(added, " and ") + " to the link's own settings.)"
 	}
@@ -209,7 +220,7 @@ func orderWord(reordered int) string {
 // loDialLimit bounds one transport's connection set-up.
 const loDialLimit = 30 * time.Second
 
-func loBurst(ctx context.Context, env *Env, target transports.Target, t protocol.Transport, msgs [][]byte, interval, lossTimeout time.Duration) *loOutcome {
+func loBurst(ctx context.Context, env *Env, hosts *transports.Echo, t protocol.Transport, msgs [][]byte, interval, lossTimeout time.Duration) *loOutcome {
 	o := &loOutcome{t: t}
 	var mu sync.Mutex
 	var nextExpected uint64 = 1
@@ -249,7 +260,7 @@ func loBurst(ctx context.Context, env *Env, target transports.Target, t protocol
 	// retransmission backoff (1 + 2 + 4 + 8 s for a SYN lost four times): allow it.
 	dctx, cancel := context.WithTimeout(ctx, loDialLimit)
 	defer cancel()
-	c, err := transports.Dial(dctx, env.Link.Client(), t, target, transports.ClientOptions{Emit: emit, LossTimeout: lossTimeout, Epoch: env.Epoch})
+	c, err := transports.Dial(dctx, env.Link.Client(), t, hosts.Target, transports.ClientOptions{Emit: emit, LossTimeout: lossTimeout, Epoch: env.Epoch})
 	if err != nil {
 		o.err = err
 		return o
@@ -296,6 +307,7 @@ func loBurst(ctx context.Context, env *Env, target transports.Target, t protocol
 			mu.Unlock()
 		}
 	}
+	o.repair.start(c, hosts.TCP)
 	closeClient() // no event comes after this
 	mu.Lock()
 	defer mu.Unlock()

@@ -28,7 +28,7 @@ func TestLossOrder(t *testing.T) {
 	if p99 <= p50 {
 		t.Errorf("TCP p99 %.1f ms is not above p50 %.1f ms: no retransmission delay visible", p99, p50)
 	}
-	if len(res.Series) != 5 || len(res.Tables) != 1 {
-		t.Errorf("want 5 series and a table, got %d and %d", len(res.Series), len(res.Tables))
+	if len(res.Series) != 5 || len(res.Tables) != 2 {
+		t.Errorf("want 5 series and two tables, got %d and %d", len(res.Series), len(res.Tables))
 	}
 }

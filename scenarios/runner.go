@@ -118,9 +118,13 @@ func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int6
 		return nil, nil, err
 	}
 	defer l.Close()
-	env := &Env{Link: l, Settings: settings, Seed: seed, Params: params, values: values, Epoch: opt.Epoch, Progress: opt.Progress}
+	env := &Env{Link: l, Settings: settings, Seed: seed, Params: params, values: values, Epoch: opt.Epoch, Progress: opt.Progress,
+		quic: observe.NewQUIC(), flows: &observe.Flows{}}
+	defer l.OnPacket(func(p link.Packet) {
+		t, port, _ := observe.ByProtocol(&p)
+		env.flows.Add(t, port, &p)
+	})()
 	if opt.Progress != nil {
-		env.quic = observe.NewQUIC()
 		ps := observe.New(observe.Config{Epoch: opt.Epoch, Emit: opt.Progress, Busy: opt.Busy, QUIC: env.quic,
 			Delay: ProgressEvery, Buffer: ProgressBuffer, Limit: ProgressPerRun})
 		defer ps.Stop()            // after unsubscribing, before the link closes: every packet of the run is passed on
@@ -160,7 +164,8 @@ func (e *Env) QUICConfig() *quic.Config {
 }
 
 // QUICTracer is the tracer of every QUIC connection of the run: its qlog when the run writes
-// one, and the live packet stream's (packet numbers and frames) when it has one; nil if neither.
+// one, and the run's QUIC registry (packet numbers and frames for the live packet stream, each
+// connection's loss recovery for QUICRecovery).
 func (e *Env) QUICTracer() transports.Tracer {
 	var q, o transports.Tracer
 	if e.QLog != nil {
@@ -170,6 +175,49 @@ func (e *Env) QUICTracer() transports.Tracer {
 		o = e.quic.Tracer
 	}
 	return transports.JoinTracers(q, o)
+}
+
+// quiet waits until no packet has entered the link for one rtt (plus 20 ms), at most 20 rounds:
+// the packets that close connections have then been counted.
+func (e *Env) quiet(rtt time.Duration) {
+	sent := func() uint64 {
+		return e.Link.Counts(link.ClientToServer).Sent + e.Link.Counts(link.ServerToClient).Sent
+	}
+	last := sent()
+	for range 20 {
+		time.Sleep(rtt + 20*time.Millisecond)
+		n := sent()
+		if n == last {
+			return
+		}
+		last = n
+	}
+}
+
+// QUICRecovery is the loss recovery of the run's QUIC connection whose client uses UDP port
+// clientPort, each endpoint's from its qlog events (see observe.QUIC.Recovery); its endpoints
+// must have used QUICTracer.
+func (e *Env) QUICRecovery(clientPort uint16) (protocol.QUICRecoveryStats, bool) {
+	if e.quic == nil {
+		return protocol.QUICRecoveryStats{}, false
+	}
+	return e.quic.Recovery(clientPort)
+}
+
+// Flow is what the link did, per direction, to the packets of the run's connection whose client
+// side is clientPort: proto is "tcp" or "udp".
+func (e *Env) Flow(proto string, clientPort uint16) (protocol.FlowCounts, bool) {
+	if e.flows == nil {
+		return protocol.FlowCounts{}, false
+	}
+	f, ok := e.flows.Get(protocol.Transport(proto), clientPort)
+	if proto == "udp" { // ByProtocol names the packets it recognises as QUIC's "quic"
+		q, qok := e.flows.Get("quic", clientPort)
+		f.UpSent, f.UpDropped = f.UpSent+q.UpSent, f.UpDropped+q.UpDropped
+		f.DownSent, f.DownDropped = f.DownSent+q.DownSent, f.DownDropped+q.DownDropped
+		ok = ok || qok
+	}
+	return f, ok
 }
 
 // Summarize groups the runs' metrics by transport, name and unit, in first-seen order.

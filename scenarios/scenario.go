@@ -86,7 +86,8 @@ type Env struct {
 	Progress func(protocol.Event)
 
 	values map[string]any // Params parsed
-	quic   *observe.QUIC  // the packet stream's QUIC registry, when Progress is set
+	quic   *observe.QUIC  // every QUIC connection's packets and recovery, from their qlog events
+	flows  *observe.Flows // what the link did to each connection's packets
 }
 
 // value is parameter name's parsed value. Asking for a parameter the scenario did not declare,

@@ -24,8 +24,8 @@ type column struct {
 var columns = []column{
 	{protocol.TCP, "TCP", "byte stream · reliable, in order", []string{"rtt", "rttvar", "cwnd", "retrans client", "sent", "recv", "retrans server"}},
 	{protocol.UDP, "UDP", "datagrams · no handshake · lossy", []string{"sent", "received", "lost", "reordered", "duplicated"}},
-	{protocol.QUICStream, "QUIC stream", "stream over QUIC · TLS 1.3", []string{"srtt", "min rtt", "cwnd", "pkts lost", "bytes lost", "pkts sent"}},
-	{protocol.QUICDgram, "QUIC datagram", "unreliable datagrams in QUIC", []string{"sent", "received", "lost", "reordered", "duplicated", "srtt", "cwnd", "pkts lost"}},
+	{protocol.QUICStream, "QUIC stream", "stream over QUIC · TLS 1.3", []string{"srtt", "min rtt", "cwnd", "pkts sent", "ack-detected lost (client)"}},
+	{protocol.QUICDgram, "QUIC datagram", "unreliable datagrams in QUIC", []string{"sent", "received", "lost", "reordered", "duplicated", "srtt", "cwnd", "ack-detected lost (client)"}},
 	{protocol.WS, "WebSocket", "messages over HTTP/1.1 and TCP", []string{"frames out", "frames in", "sent", "recv", "rtt"}},
 }
 

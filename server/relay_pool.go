@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -161,6 +162,7 @@ func (s *session) fromClient(sl *slot, e protocol.Event) {
 		if e.Transport == protocol.TCP {
 			st = s.withServerSide(st, c, lk)
 		}
+		st = lk.withObserved(st, e.Transport, c)
 		s.send(protocol.Event{Type: protocol.EventStats, Req: e.Req, Transport: e.Transport, AtMicros: e.AtMicros, Stats: st})
 		if lk != nil && e.Transport == protocol.TCP {
 			if m, ok := tcpSample(s.epoch, st); ok {
@@ -222,6 +224,29 @@ func (s *session) closeClients(idle time.Duration) {
 		}
 		sl.mu.Unlock()
 	}
+}
+
+// withObserved adds what the session's link saw of client c's connection to its stats: the
+// link's packets and drops per direction and, for QUIC, both endpoints' loss recovery from their
+// qlog. Kernel mode (lk nil) has neither.
+func (lk *linkMode) withObserved(st *protocol.Stats, t protocol.Transport, c *transports.Client) *protocol.Stats {
+	if lk == nil || st == nil {
+		return st
+	}
+	ap, err := netip.ParseAddrPort(c.LocalAddr().String())
+	if err != nil {
+		return st
+	}
+	out := *st
+	if f, ok := lk.obs.Flow(t, ap.Port()); ok {
+		out.Link = &f
+	}
+	if t == protocol.QUICStream || t == protocol.QUICDgram {
+		if r, ok := lk.quic.Recovery(ap.Port()); ok {
+			out.QUICRecovery = &r
+		}
+	}
+	return &out
 }
 
 // withServerSide adds the TCP echo's side of client c's connection (the session's link's echo,

@@ -344,6 +344,12 @@ func (c *column) setStats(s *protocol.Stats) {
 	if s.QUIC != nil {
 		c.stats.QUIC = s.QUIC
 	}
+	if s.QUICRecovery != nil {
+		c.stats.QUICRecovery = s.QUICRecovery
+	}
+	if s.Link != nil {
+		c.stats.Link = s.Link
+	}
 	if s.Seq != nil {
 		c.stats.Seq = s.Seq
 	}
@@ -365,15 +371,12 @@ func (c *column) setStats(s *protocol.Stats) {
 			kv = append(kv,
 				[2]string{"srtt", fmtMicros(q.SmoothedRTTMicros)},
 				[2]string{"cwnd", fmtBytes(q.Cwnd)},
-				[2]string{"pkts lost", itoa(q.PacketsLost)},
 			)
 		} else {
 			kv = append(kv,
 				[2]string{"srtt", fmtMicros(q.SmoothedRTTMicros)},
 				[2]string{"min rtt", fmtMicros(q.MinRTTMicros)},
 				[2]string{"cwnd", fmtBytes(q.Cwnd)},
-				[2]string{"pkts lost", itoa(q.PacketsLost)},
-				[2]string{"bytes lost", fmtBytes(q.BytesLost)},
 				[2]string{"pkts sent", itoa(q.PacketsSent)},
 			)
 		}
@@ -400,6 +403,7 @@ func (c *column) setStats(s *protocol.Stats) {
 			[2]string{"rtt", fmtMicros(w.RTTMicros)},
 		)
 	}
+	kv = append(kv, recoveryKV(c.stats)...)
 	if len(kv) == 0 {
 		return
 	}
