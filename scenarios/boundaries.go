@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +39,7 @@ So a protocol over a stream must mark where its messages end. The two usual fixe
 		Params: []Param{
 			{Name: "gap", Kind: KindDuration, Min: "0", Max: "1s", Default: "5ms", Help: "pause between the three small writes"},
 			{Name: "big", Kind: KindInt, Min: "1", Max: "60000", Unit: "bytes", Default: "4000", Help: "size in bytes of the message bigger than the MTU"},
+			{Name: "trials", Kind: KindInt, Min: "1", Max: "50", Default: "10", Help: "times the three small writes are made on each TCP connection, to show how many reads they take as a distribution"},
 		},
 		Run: runBoundaries,
 	})
@@ -96,17 +99,23 @@ type bdOutcome struct {
 	start    time.Time // of the small writes
 	big      []bdRead
 	bigNote  string
-	bigWire  int // packets on the wire for the big message
-	bigSegs  int // TCP: distinct data segments that carried the big message; 0 when not counted
+	bigWire  int       // packets on the wire for the big message
+	bigSegs  int       // TCP: distinct data segments that carried the big message; 0 when not counted
+	trials   []bdTrial // TCP: the three small writes made again and again, the first included
 	err      error
 	messages [][]byte // framing: what the decoder returned
 }
+
+// bdTrial is one making of the three small writes on a TCP connection: how many reads they took
+// and how many distinct data segments carried them on the wire (the link's packet log).
+type bdTrial struct{ reads, segments int }
 
 type bdRun struct {
 	ctx      context.Context
 	env      *Env
 	gap      time.Duration
 	big      int
+	trials   int
 	quiet    time.Duration // how long to wait for something that may never come
 	deadline time.Time
 }
@@ -114,7 +123,7 @@ type bdRun struct {
 var bdSmall = [][]byte{[]byte("msg1-hello"), []byte("msg2-hello"), []byte("msg3-hello")}
 
 func runBoundaries(ctx context.Context, env *Env) (*Result, error) {
-	r := &bdRun{ctx: ctx, env: env, gap: env.Duration("gap"), big: env.Int("big")}
+	r := &bdRun{ctx: ctx, env: env, gap: env.Duration("gap"), big: env.Int("big"), trials: env.Int("trials")}
 	r.quiet = 3*env.RTT() + 300*time.Millisecond
 	r.deadline = time.Now().Add(15*time.Second + 30*env.RTT())
 	ctx, cancel := context.WithDeadline(ctx, r.deadline)
@@ -242,17 +251,66 @@ func (r *bdRun) tcp(name string, nagle bool) *bdOutcome {
 		return o
 	}
 	tc.SetNoDelay(!nagle)
-	i := rec.mark()
-	r.writeSmall(o, func(b []byte) error { _, err := c.Write(b); return err })
-	if o.err != nil {
-		return o
+	port := uint16(c.LocalAddr().(*net.TCPAddr).Port)
+	for k := range r.trials {
+		if k > 0 {
+			// Everything of the last trial acknowledged, so Nagle starts from an idle
+			// connection each time: a round trip and a gap after the last read.
+			time.Sleep(r.env.RTT() + r.gap + 5*time.Millisecond)
+		}
+		i, mark := rec.mark(), lastSeq(r.env.Link)
+		var tr bdOutcome
+		r.writeSmall(&tr, func(b []byte) error { _, err := c.Write(b); return err })
+		if tr.err != nil {
+			o.err = tr.err
+			return o
+		}
+		rec.waitFor(r.ctx, i, 30, 0, time.Now().Add(r.quiet+5*time.Second))
+		time.Sleep(r.gap) // a read that would still split the bytes further has had its chance
+		reads := rec.since(i)
+		if k == 0 {
+			o.small, o.start = reads, tr.start
+		}
+		o.trials = append(o.trials, bdTrial{reads: len(reads), segments: r.tcpSegments(mark, port)})
 	}
-	o.small = rec.waitFor(r.ctx, i, 30, 0, time.Now().Add(r.quiet+5*time.Second))
-	time.Sleep(r.gap) // a read that would still split the bytes further has had its chance
-	o.small = rec.since(i)
-	mark, port := lastSeq(r.env.Link), uint16(c.LocalAddr().(*net.TCPAddr).Port)
+	mark := lastSeq(r.env.Link)
 	r.streamBig(o, rec, c, func() int { return r.tcpSegments(mark, port) })
 	return o
+}
+
+// bdTrialTable is the distribution of the TCP connections' reads over their trials, beside the
+// data segments that carried the writes each time.
+func (r *bdRun) trialTable(res *Result, outs []*bdOutcome) (Table, string) {
+	tb := Table{Title: fmt.Sprintf("The three writes made %s on each TCP connection: how many reads they took", holPlural(r.trials, "time")),
+		Columns: []string{"transport", "trials with 1 read", "with 2 reads", "with 3 reads", "data segments on the wire per trial"}}
+	var says []string
+	for _, o := range outs {
+		if len(o.trials) == 0 {
+			continue
+		}
+		var byReads [4]int
+		segs := map[int]int{}
+		for _, tr := range o.trials {
+			byReads[min(max(tr.reads, 0), 3)]++
+			segs[tr.segments]++
+		}
+		var segCells []string
+		for _, n := range slices.Sorted(maps.Keys(segs)) {
+			segCells = append(segCells, fmt.Sprintf("%d in %d", n, segs[n]))
+		}
+		tb.Rows = append(tb.Rows, []string{o.name, fmt.Sprint(byReads[1]), fmt.Sprint(byReads[2]), fmt.Sprint(byReads[3]), strings.Join(segCells, ", ")})
+		for k := 1; k <= 3; k++ {
+			res.Metrics = append(res.Metrics, Metric{Transport: o.name, Name: fmt.Sprintf("trials_%d_reads", k), Unit: "count", Value: float64(byReads[k])})
+		}
+		var dist []string
+		for k := 3; k >= 1; k-- {
+			if byReads[k] > 0 {
+				dist = append(dist, fmt.Sprintf("%s in %d", holPlural(k, "read"), byReads[k]))
+			}
+		}
+		says = append(says, fmt.Sprintf("%s %s", o.name, strings.Join(dist, ", ")))
+	}
+	return tb, fmt.Sprintf(" Over %s: %s.", holPlural(r.trials, "trial"), strings.Join(says, "; "))
 }
 
 func (r *bdRun) udp() *bdOutcome {
@@ -624,12 +682,16 @@ func (r *bdRun) report(outs []*bdOutcome) *Result {
 		}
 		bigT.Rows = append(bigT.Rows, []string{o.name, fmt.Sprint(len(o.big)), orDash(strings.Join(sizes, ", ")), o.bigNote})
 	}
-	res.Tables = []Table{small, bigT, frT}
-	c := fmt.Sprintf("Three 10-byte writes %v apart took this many reads: %s.", r.gap, strings.Join(parts, ", "))
+	trT, trSays := r.trialTable(res, outs)
+	res.Tables = []Table{small, bigT, frT, trT}
+	c := fmt.Sprintf("Three 10-byte writes %v apart took this many reads the first time: %s.", r.gap, strings.Join(parts, ", "))
 	if n, d := reads["tcp-nagle"], reads["tcp-nodelay"]; n < 3 {
 		c += fmt.Sprintf(" With Nagle on, TCP held the later writes until the first was acknowledged and delivered the three in %s; with Nagle off it took %d.", holPlural(n, "read"), d)
 	} else {
 		c += fmt.Sprintf(" This time Nagle did not merge the writes (%d reads with it on, %d off).", n, d)
+	}
+	if r.trials > 1 {
+		c += trSays + " How many reads a stream's writes take is a matter of timing, not a promise."
 	}
 	for _, o := range outs {
 		switch o.name {
