@@ -243,7 +243,7 @@ func probe(ctx context.Context, o Options, tg transports.Target, rec *observe.QU
 		},
 	})
 	if err != nil {
-		return p.finish(ctx, nil, sayOnce(err))
+		return p.finish(ctx, nil, err)
 	}
 	defer c.Close()
 	err = p.sendAll(ctx, c)
@@ -273,16 +273,6 @@ func (p *probeRun) finish(ctx context.Context, c *transports.Client, err error) 
 	}
 	p.summarize(stats)
 	return p.sum, err
-}
-
-// sayOnce drops the leading "dial tcp: " of a dial error whose cause says it again (net's own
-// "dial tcp 127.0.0.1:7001: connect: connection refused"), keeping the error's chain.
-func sayOnce(err error) error {
-	prefix, rest, ok := strings.Cut(err.Error(), ": ")
-	if inner := errors.Unwrap(err); ok && inner != nil && strings.HasPrefix(rest, prefix+" ") && rest == inner.Error() {
-		return inner
-	}
-	return err
 }
 
 // probeRun is one probe's state: the summary so far, each message's result, and the round trips

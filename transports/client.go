@@ -142,7 +142,10 @@ func Dial(ctx context.Context, n netx.Network, t protocol.Transport, target Targ
 	c.emit(protocol.Event{Type: protocol.EventDial})
 	hs, dur, err := c.dial(ctx, n, t, target)
 	if err != nil {
-		err = fmt.Errorf("dial %s: %w", t, err)
+		if !strings.HasPrefix(err.Error(), "dial ") {
+			// net's own dial errors already say so: "dial tcp 127.0.0.1:7001: …"
+			err = fmt.Errorf("dial %s: %w", t, err)
+		}
 		c.emit(protocol.Event{Type: protocol.EventError, Error: err.Error()})
 		c.flush()
 		return nil, err

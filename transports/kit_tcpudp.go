@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/wireplay/wireplay/netx"
 )
@@ -28,6 +29,9 @@ func ListenTCP(ctx context.Context, n netx.Network, addr string) (net.Listener, 
 func DialTCP(ctx context.Context, n netx.Network, addr string, o TCPOptions) (net.Conn, error) {
 	c, err := dialTCPConn(ctx, n, addr, o)
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "dial ") { // net's own: "dial tcp 127.0.0.1:1: …"
+			return nil, err
+		}
 		return nil, fmt.Errorf("dial tcp: %w", err)
 	}
 	return c, nil

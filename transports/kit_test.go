@@ -550,7 +550,14 @@ func TestKitErrors(t *testing.T) {
 		{"dial tcp", func() error {
 			_, err := transports.DialTCP(ctx, netx.Kernel, "127.0.0.1:1", transports.TCPOptions{})
 			return err
-		}, "dial tcp: "},
+		}, "dial tcp 127.0.0.1:1: "},
+		{"measuring client over tcp", func() error {
+			_, err := transports.Dial(ctx, netx.Kernel, protocol.TCP, transports.Target{TCP: "127.0.0.1:1"}, transports.ClientOptions{})
+			if err != nil && strings.Count(err.Error(), "dial tcp") != 1 {
+				return fmt.Errorf("said twice: %w", err)
+			}
+			return err
+		}, "dial tcp 127.0.0.1:1: "},
 		{"listen quic without TLS", func() error {
 			ln, err := transports.ListenQUIC(ctx, netx.Kernel, "127.0.0.1:0", transports.QUICOptions{})
 			if err == nil {
