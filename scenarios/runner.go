@@ -43,6 +43,9 @@ type Options struct {
 	// Epoch is the time base of every event (Run's start when zero): the relay passes its
 	// session's, so a lesson's packets and the Messages view's count from the same origin.
 	Epoch time.Time
+	// RunDone, when set, is called after each run with how many are done and how many there
+	// are in all (the command line shows it on a terminal).
+	RunDone func(done, total int)
 }
 
 // Live packets of a run (Options.Progress).
@@ -102,6 +105,9 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 			return rep, fmt.Errorf("run %s (repeat %d, seed %d): %w", s.Name, i+1, opt.Seed+int64(i), err)
 		}
 		rep.Runs = append(rep.Runs, res)
+		if opt.RunDone != nil {
+			opt.RunDone(i+1, opt.Repeat)
+		}
 	}
 	rep.WallMillis = float64(time.Since(start).Microseconds()) / 1000
 	rep.Stats = Summarize(rep.Runs)

@@ -127,6 +127,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *r.timeout)
 	defer cancel()
+	if w := progress(stderr); w != io.Discard && opt.Repeat > 1 {
+		opt.RunDone = runProgress(w, s.Name)
+	}
 	rep, err := scenarios.Run(ctx, s, opt)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -267,4 +270,15 @@ func writeParams(w io.Writer, s *scenarios.Scenario) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, kind, rng, p.Default, p.Help)
 	}
 	tw.Flush()
+}
+
+// runProgress writes "run NAME: 3 of 10 done" over itself on a terminal, and a newline after the
+// last.
+func runProgress(w io.Writer, name string) func(done, total int) {
+	return func(done, total int) {
+		fmt.Fprintf(w, "\rrun %s: %d of %d done", name, done, total)
+		if done == total {
+			fmt.Fprintln(w)
+		}
+	}
 }
