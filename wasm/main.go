@@ -61,6 +61,7 @@ func main() {
 	for _, t := range protocol.Transports {
 		a.cols[t] = newColumn(t)
 	}
+	a.relayRTT.Get("parentElement").Set("title", tipRelayRTT)
 	a.link = newLinkUI()
 	a.chart = newChart()
 	a.hol = newHolUI()
