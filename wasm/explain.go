@@ -25,7 +25,7 @@ const (
 	tipRelayRTT = "browser ↔ server: round trip of the page's ping (every 2 s) over the /relay WebSocket, in ms, " +
 		"on the browser's clock, from sending it to reading the server's pong. The columns' round trips do not include it: " +
 		"the server measures those on its side."
-	tipReadsDg  = tipReads + ". A UDP or QUIC datagram read counts the 8-byte sequence number wireplay puts before each message, so it is 8 B more than the message."
+	tipReadsDg = tipReads + ". A UDP or QUIC datagram read counts the 8-byte sequence number wireplay puts before each message, so it is 8 B more than the message."
 )
 
 // explainTiles titles a column's tiles and read list with what they measure.
