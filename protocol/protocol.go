@@ -572,7 +572,9 @@ type ScenarioInfo struct {
 
 // ParamInfo is one scenario parameter: its name, type, bounds, default and help.
 type ParamInfo struct {
-	Name    string `json:"name"`
+	Name string `json:"name"`
+	// Label is the name in words ("drop packet #" for drop_nth); "" shows Name.
+	Label   string `json:"label,omitempty"`
 	Default string `json:"default"`
 	Help    string `json:"help"`
 	// Kind is the type of its values: ParamInt, ParamFloat, ParamDuration, ParamBool or
@@ -652,8 +654,10 @@ type ScenarioReport struct {
 	Seed     int64             `json:"seed"`
 	Repeat   int               `json:"repeat"`
 	Params   map[string]string `json:"params"`
-	Runs     []*ScenarioResult `json:"runs"`
-	Stats    []Stat            `json:"stats"`
+	// ParamLabels name the parameters in words, for the page and the HTML report.
+	ParamLabels map[string]string `json:"param_labels,omitempty"`
+	Runs        []*ScenarioResult `json:"runs"`
+	Stats       []Stat            `json:"stats"`
 	// Conclusion is the first run's, followed by the spread when there were repeats.
 	Conclusion string   `json:"conclusion"`
 	WallMillis float64  `json:"wall_ms"`
