@@ -141,9 +141,9 @@ func (c *column) apply(ev protocol.Event) {
 		if cd := c.cards[msgKey{c.gen, ev.Msg}]; ev.Msg != 0 && cd != nil {
 			cd.li.Get("classList").Call("add", "err")
 			setText(cd.rtt, "error")
-			cd.step("x", ev.Error)
+			setError(cd.step("x", ""), "", ev.Error)
 		} else {
-			c.note("err", ev.Error)
+			setError(c.note("err", ""), "", ev.Error)
 		}
 		if c.root.Get("dataset").Get("state").String() != "open" {
 			c.setConn("error", "error")
@@ -151,11 +151,10 @@ func (c *column) apply(ev protocol.Event) {
 		}
 	case protocol.EventClosed:
 		c.setConn("closed", "closed")
-		msg := "connection closed"
+		li := c.note("closed", "connection closed")
 		if ev.Error != "" {
-			msg += ": " + ev.Error
+			setError(li, "connection closed: ", ev.Error)
 		}
-		c.note("closed", msg)
 	}
 	if ev.Stats != nil {
 		c.setStats(ev.Stats)
@@ -222,7 +221,7 @@ func (cd *card) step(kind, text string) js.Value {
 func (c *column) datagrams() bool { return c.t == protocol.UDP || c.t == protocol.QUICDgram }
 
 // note puts a line that is not a message (connection changes, errors) into the timeline.
-func (c *column) note(kind, text string) {
+func (c *column) note(kind, text string) js.Value {
 	c.clearEmpty(c.timeline)
 	li := el("li", "note "+kind, text)
 	c.timeline.Call("prepend", li)
@@ -231,6 +230,7 @@ func (c *column) note(kind, text string) {
 	k := msgKey{gen: -1, msg: c.notes}
 	c.cards[k] = &card{li: li, settled: true}
 	c.order = append(c.order, k)
+	return li
 }
 
 // read shows what one read call returned, and adds it to the messages it carried.

@@ -232,6 +232,8 @@ func (u *lessonsUI) show(name string) {
 
 func (u *lessonsUI) setStatus(state, text string) {
 	setText(u.status, text)
+	u.status.Call("removeAttribute", "title")
+	u.status.Call("removeAttribute", "data-error")
 	u.status.Get("dataset").Set("state", state)
 }
 

@@ -51,7 +51,8 @@ func (u *lessonsUI) render() {
 		}
 	case r.err != "":
 		u.result.Get("dataset").Set("state", "error")
-		u.setStatus("error", "The lesson failed: "+r.err)
+		u.setStatus("error", "")
+		setError(u.status, "The lesson failed: ", r.err)
 	default:
 		u.result.Get("dataset").Set("state", "done")
 	}

@@ -33,7 +33,8 @@ func (u *lessonsUI) request() (protocol.Request, bool) {
 	}
 	r := protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, Scenario: sr}
 	if err := r.Validate(); err != nil {
-		u.setStatus("error", err.Error())
+		u.setStatus("error", "")
+		setError(u.status, "", err.Error())
 		return r, false
 	}
 	return r, true

@@ -169,7 +169,7 @@ func (a *app) sendBurst() {
 	}
 	r := protocol.Request{V: protocol.Version, Type: protocol.TypeBurst, Count: count, Size: size}
 	if err := r.Validate(); err != nil {
-		a.showNotice(err.Error())
+		a.showError("", err.Error())
 		return
 	}
 	a.request(r)
@@ -233,11 +233,8 @@ func describe(err error) string {
 		}
 		return "closed by server (" + itoa(int(s)) + ")"
 	}
-	msg := err.Error()
-	if len(msg) > 80 {
-		msg = msg[:80] + "…"
-	}
-	return msg
+	say, _ := humanError(err.Error())
+	return strings.TrimSuffix(say, ".")
 }
 
 // session runs one relay connection until it fails; welcomed reports whether the relay greeted us.
@@ -289,7 +286,7 @@ func (a *app) session(url string) (welcomed bool, err error) {
 		}
 		evs, err := protocol.DecodeEvents(data)
 		if err != nil {
-			a.showNotice("Could not read an event from the server: " + err.Error())
+			a.showError("Could not read an event from the server: ", err.Error())
 		}
 		for _, ev := range evs {
 			if ev.Type == protocol.EventWelcome && !welcomed {
@@ -404,9 +401,9 @@ func (a *app) apply(ev protocol.Event) {
 	case ev.Transport == "":
 		switch ev.Type {
 		case protocol.EventError:
-			a.showNotice(ev.Error)
+			a.showError("", ev.Error)
 		case protocol.EventClosed:
-			a.showNotice("The server closed the session: " + ev.Error)
+			a.showError("The server closed the session: ", ev.Error)
 		}
 		return
 	}
@@ -620,8 +617,16 @@ func (a *app) setControls(on bool) {
 	a.lessons.enable(on)
 }
 
+// showError shows raw (an error string) as a sentence under the composer, the raw string in the
+// notice's tooltip.
+func (a *app) showError(prefix, raw string) {
+	a.showNotice("")
+	setError(a.noticeEl, prefix, raw)
+}
+
 // showNotice shows a message under the composer for a few seconds.
 func (a *app) showNotice(text string) {
+	a.noticeEl.Call("removeAttribute", "title")
 	a.mu.Lock()
 	a.notice++
 	gen := a.notice
