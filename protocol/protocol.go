@@ -676,3 +676,28 @@ type Stat struct {
 	Min  float64 `json:"min"`
 	Max  float64 `json:"max"`
 }
+
+// RelayLimits is GET /relay/limits: the caps on /relay connections and how the asking address
+// stands against them. A browser cannot read why a WebSocket upgrade failed (the relay answers a
+// refused one with 429 and a reason the page never sees), so the page asks here.
+type RelayLimits struct {
+	// PerAddress is how many relay connections one IP address may have open at once; Open is how
+	// many the asking address has.
+	PerAddress int `json:"per_address"`
+	Open       int `json:"open"`
+	// Flag is the serve flag that sets PerAddress ("--max-relay-per-ip").
+	Flag string `json:"flag"`
+	// Full says the server holds as many relay connections in all as it takes.
+	Full bool `json:"full,omitempty"`
+	// ShuttingDown says the server takes no new connections.
+	ShuttingDown bool `json:"shutting_down,omitempty"`
+}
+
+// PerAddressReason says in words why an address at its cap is refused.
+func (l RelayLimits) PerAddressReason() string {
+	pages := "pages"
+	if l.Open == 1 {
+		pages = "page"
+	}
+	return fmt.Sprintf("this address already has %d %s open; the server allows %d per address (%s)", l.Open, pages, l.PerAddress, l.Flag)
+}

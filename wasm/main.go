@@ -225,7 +225,16 @@ func (a *app) run(url string) {
 	}
 }
 
+// refusedError is the server's refusal of the relay connection, in its words.
+type refusedError string
+
+func (e refusedError) Error() string { return string(e) }
+
 func describe(err error) string {
+	var re refusedError
+	if errors.As(err, &re) {
+		return "refused: " + string(re)
+	}
 	if s := websocket.CloseStatus(err); s != -1 {
 		var ce websocket.CloseError
 		if errors.As(err, &ce) && ce.Reason != "" {
@@ -245,6 +254,9 @@ func (a *app) session(url string) (welcomed bool, err error) {
 	conn, _, err := websocket.Dial(dctx, url, nil)
 	dcancel()
 	if err != nil {
+		if why := refusedReason(); why != "" {
+			return false, refusedError(why)
+		}
 		return false, err
 	}
 	defer conn.CloseNow()
