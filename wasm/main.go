@@ -39,6 +39,10 @@ type app struct {
 	lessons *lessonsUI
 	view    string // "messages", "hol" or "lessons"
 	dirty   bool   // diagrams wait for a redraw
+	// held are messages sent while the relay socket was down, sent when it is back (held.go);
+	// heldFor is how long each waited, by request id, until its "write" event marks its card.
+	held    []heldReq
+	heldFor map[uint64]time.Duration
 
 	input, send, burstCount, burstSize, burst, reconnect js.Value
 	status, statusText, relayRTT, noticeEl               js.Value
@@ -47,6 +51,7 @@ type app struct {
 func main() {
 	a := &app{
 		cols:       map[protocol.Transport]*column{},
+		heldFor:    map[uint64]time.Duration{},
 		input:      byID("message"),
 		send:       byID("send"),
 		burstCount: byID("burst-count"),
@@ -189,7 +194,12 @@ func (a *app) requestID(r protocol.Request) (uint64, bool) {
 	r.V, r.ID = protocol.Version, a.nextID
 	a.mu.Unlock()
 	if out == nil {
-		if r.Type != protocol.TypePing {
+		switch {
+		case r.Type == protocol.TypeSend && a.hold(r):
+			return r.ID, true
+		case r.Type == protocol.TypeSend:
+			a.showNotice("Not connected to the server, and " + itoa(maxHeld) + " messages already wait for it; retrying…")
+		case r.Type != protocol.TypePing:
 			a.showNotice("Not connected to the server; retrying…")
 		}
 		return r.ID, false
@@ -307,6 +317,7 @@ func (a *app) session(url string) (welcomed bool, err error) {
 				a.outbox = out
 				a.mu.Unlock()
 				a.welcome(ev)
+				a.sendHeld(out)
 				go a.pinger(ctx)
 				continue
 			}
@@ -423,6 +434,9 @@ func (a *app) apply(ev protocol.Event) {
 	defer a.mu.Unlock()
 	if c := a.cols[ev.Transport]; c != nil {
 		c.apply(ev)
+		if d, ok := a.heldFor[ev.Req]; ok && ev.Type == protocol.EventWrite {
+			c.markHeld(ev, d)
+		}
 	}
 	// On the kernel's loopback there are no "metrics" events: chart the stacks' own readings.
 	if ev.Stats != nil && a.link.cur.Mode != protocol.ModeLink {
@@ -621,6 +635,11 @@ func (a *app) setStatus(state, text string) {
 func (a *app) setControls(on bool) {
 	for _, b := range []js.Value{a.send, a.burst, a.reconnect} {
 		b.Set("disabled", !on)
+	}
+	if on {
+		a.input.Set("placeholder", "Type a message and press Enter")
+	} else {
+		a.input.Set("placeholder", "Offline: press Enter and the message waits until the page reconnects")
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
