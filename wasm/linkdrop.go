@@ -71,6 +71,9 @@ func (l *linkUI) showDrops() {
 				tr = "a packet of none of the columns"
 			}
 			text = name + ": fired at " + fmtMicros(w.at)
+			if w.transport != "" {
+				text += " (" + string(w.transport) + ")"
+			}
 			title = "The link dropped packet #" + itoa(w.nth) + " " + dir + " counted from when the setting was applied, " +
 				fmtMicros(w.at) + " after the session began: " + tr + ", " + w.summary + ". One-shot: it does not fire again."
 		case w.cancelled:
