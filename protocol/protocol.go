@@ -613,7 +613,9 @@ type ScenarioInfo struct {
 
 // ParamInfo is one scenario parameter: its name, type, bounds, default and help.
 type ParamInfo struct {
-	Name    string `json:"name"`
+	Name string `json:"name"`
+	// Label is the name in words ("drop packet #" for drop_nth); "" shows Name.
+	Label   string `json:"label,omitempty"`
 	Default string `json:"default"`
 	Help    string `json:"help"`
 	// Kind is the type of its values: ParamInt, ParamFloat, ParamDuration, ParamBool or
@@ -693,8 +695,10 @@ type ScenarioReport struct {
 	Seed     int64             `json:"seed"`
 	Repeat   int               `json:"repeat"`
 	Params   map[string]string `json:"params"`
-	Runs     []*ScenarioResult `json:"runs"`
-	Stats    []Stat            `json:"stats"`
+	// ParamLabels name the parameters in words, for the page and the HTML report.
+	ParamLabels map[string]string `json:"param_labels,omitempty"`
+	Runs        []*ScenarioResult `json:"runs"`
+	Stats       []Stat            `json:"stats"`
 	// Conclusion is the first run's, followed by the spread when there were repeats.
 	Conclusion string   `json:"conclusion"`
 	WallMillis float64  `json:"wall_ms"`
@@ -712,4 +716,29 @@ type Stat struct {
 	CI95 float64 `json:"ci95"`
 	Min  float64 `json:"min"`
 	Max  float64 `json:"max"`
+}
+
+// RelayLimits is GET /relay/limits: the caps on /relay connections and how the asking address
+// stands against them. A browser cannot read why a WebSocket upgrade failed (the relay answers a
+// refused one with 429 and a reason the page never sees), so the page asks here.
+type RelayLimits struct {
+	// PerAddress is how many relay connections one IP address may have open at once; Open is how
+	// many the asking address has.
+	PerAddress int `json:"per_address"`
+	Open       int `json:"open"`
+	// Flag is the serve flag that sets PerAddress ("--max-relay-per-ip").
+	Flag string `json:"flag"`
+	// Full says the server holds as many relay connections in all as it takes.
+	Full bool `json:"full,omitempty"`
+	// ShuttingDown says the server takes no new connections.
+	ShuttingDown bool `json:"shutting_down,omitempty"`
+}
+
+// PerAddressReason says in words why an address at its cap is refused.
+func (l RelayLimits) PerAddressReason() string {
+	pages := "pages"
+	if l.Open == 1 {
+		pages = "page"
+	}
+	return fmt.Sprintf("this address already has %d %s open; the server allows %d per address (%s)", l.Open, pages, l.PerAddress, l.Flag)
 }

@@ -87,7 +87,11 @@ func Meta(rep *protocol.ScenarioReport) string {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		meta += " · " + k + "=" + rep.Params[k]
+		if l := rep.ParamLabels[k]; l != "" {
+			meta += " · " + l + " " + rep.Params[k]
+		} else {
+			meta += " · " + k + "=" + rep.Params[k]
+		}
 	}
 	return meta
 }

@@ -75,9 +75,9 @@ func TestDocumentSaysWhatItSaid(t *testing.T) {
 		"Measurements over 2 runs, mean ± 95% confidence interval (Student's t)",
 		"transport metric mean ± 95% CI unit min max n",
 		"link dropped packets 1.5 ± 6.353 count 1 2 2",
-		"tcp first byte ms 412.3 ± 12.7 ms 403.3 421.4 2",
-		"handshake rtts 2 ± 0.000 RTT 2 2 2",
-		"quic first byte ms 1235 ± 99 ms 1200 1269 2",
+		"tcp first byte 412.3 ± 12.7 ms 403.3 421.4 2",
+		"handshake RTTs 2 ± 0.000 RTT 2 2 2",
+		"quic first byte 1235 ± 99 ms 1200 1269 2",
 		"Reads <per> request transport reads bytes note",
 		"tcp 3 1200 merged & split",
 		"quic 1 400 " + strings.TrimSpace(strings.Repeat("long ", 10)),
@@ -204,5 +204,24 @@ func TestChart(t *testing.T) {
 	}
 	if fig := Chart(rep, "none"); fig != "" {
 		t.Errorf("Chart of a missing chart = %q", fig)
+	}
+}
+
+// TestMetricLabel: metric names read as words, without the unit the unit column already shows.
+func TestMetricLabel(t *testing.T) {
+	for name, want := range map[string]string{
+		"stream1_stall_ms":       "stream 1 stall",
+		"first_echo_round_trips": "round trips to the first echo",
+		"goodput_20ms_loss0.5":   "goodput at 20ms RTT, 0.5% loss",
+		"tcp_gap_rtt":            "TCP gap RTT",
+		"reads":                  "reads",
+		"detect_client":          "detected by client",
+	} {
+		if got := MetricLabel(name); got != want {
+			t.Errorf("MetricLabel(%q) = %q, want %q", name, got, want)
+		}
+		if got := MetricLabel(name); strings.Contains(got, "_") && name != "time_wait" {
+			t.Errorf("MetricLabel(%q) = %q has an underscore", name, got)
+		}
 	}
 }

@@ -36,7 +36,7 @@ func statsRows(stats []protocol.Stat, color func(string) string, opt Options) st
 			b.WriteString(`<tr><td class="tr-name"></td>`)
 		}
 		last = s.Transport
-		b.WriteString(`<td class="m-name" title="` + esc(s.Name) + `">` + esc(strings.ReplaceAll(s.Name, "_", " ")) + "</td>")
+		b.WriteString(`<td class="m-name" title="` + esc(s.Name) + `">` + esc(MetricLabel(s.Name)) + "</td>")
 		b.WriteString(`<td class="n" title="n=` + strconv.Itoa(s.N) + ", min " + FormatStat(s.Min) + ", max " + FormatStat(s.Max) + `">` + FormatStat(s.Mean))
 		if s.N > 1 {
 			b.WriteString(`<small class="ci"> ± ` + FormatCI(s.CI95, s.Mean) + "</small>")

@@ -24,11 +24,11 @@ It never says no. A SYN that arrives while the queue is full is dropped silently
 Look at the table: connects whose SYN was sent more than once, and how long they took compared with the round trip; connects that returned at once but whose first data had to be sent again; and the counters from the server's stack (SYNs dropped, cookies sent, final ACKs dropped), which say which of the two happened here. Raise backlog to connects and all of it goes away.`,
 		Preset: "clean",
 		Params: []Param{
-			{Name: "connects", Kind: KindInt, Min: "1", Max: "200", Unit: "connects", Default: "20", Help: "connects in the burst"},
-			{Name: "backlog", Kind: KindInt, Min: "1", Max: "1024", Unit: "connections", Default: "2", Help: "the listener's accept backlog"},
-			{Name: "hold", Kind: KindDuration, Min: "0", Max: "10s", Default: "500ms", Help: "how long the application waits before its first accept"},
-			{Name: "spacing", Kind: KindDuration, Min: "0", Max: "5s", Default: "5ms", Help: "time between two connects of the burst (connects × spacing at most 5 s)"},
-			{Name: "rtt", Kind: KindDuration, Min: "0", Max: "2s", Default: "40ms", Help: "round-trip time added to the preset's (half each way)"},
+			{Name: "connects", Label: "connects in the burst", Kind: KindInt, Min: "1", Max: "200", Unit: "connects", Default: "20", Help: "connects in the burst"},
+			{Name: "backlog", Label: "accept backlog", Kind: KindInt, Min: "1", Max: "1024", Unit: "connections", Default: "2", Help: "the listener's accept backlog"},
+			{Name: "hold", Label: "wait before the first accept", Kind: KindDuration, Min: "0", Max: "10s", Default: "500ms", Help: "how long the application waits before its first accept"},
+			{Name: "spacing", Label: "time between connects", Kind: KindDuration, Min: "0", Max: "5s", Default: "5ms", Help: "time between two connects of the burst (connects × spacing at most 5 s)"},
+			{Name: "rtt", Label: "added round trip", Kind: KindDuration, Min: "0", Max: "2s", Default: "40ms", Help: "round-trip time added to the preset's (half each way)"},
 		},
 		Run: runBacklog,
 	})

@@ -37,9 +37,9 @@ A message bigger than the link's MTU shows who splits what. A stream splits it i
 So a protocol over a stream must mark where its messages end. The two usual fixes are shown working on TCP: a length prefix (four bytes of length, then the message) and a delimiter (a newline after each message, which the message itself must not contain). Three messages written back-to-back come out as three messages whatever the reads returned.`,
 		Preset: "lab-25ms",
 		Params: []Param{
-			{Name: "gap", Kind: KindDuration, Min: "0", Max: "1s", Default: "5ms", Help: "pause between the three small writes"},
-			{Name: "big", Kind: KindInt, Min: "1", Max: "60000", Unit: "bytes", Default: "4000", Help: "size in bytes of the message bigger than the MTU"},
-			{Name: "trials", Kind: KindInt, Min: "1", Max: "50", Default: "10", Help: "times the three small writes are made on each TCP connection, to show how many reads they take as a distribution"},
+			{Name: "gap", Label: "pause between writes", Kind: KindDuration, Min: "0", Max: "1s", Default: "5ms", Help: "pause between the three small writes"},
+			{Name: "big", Label: "big message size", Kind: KindInt, Min: "1", Max: "60000", Unit: "bytes", Default: "4000", Help: "size in bytes of the message bigger than the MTU"},
+			{Name: "trials", Label: "trials per TCP connection", Kind: KindInt, Min: "1", Max: "50", Default: "10", Help: "times the three small writes are made on each TCP connection, to show how many reads they take as a distribution"},
 		},
 		Run: runBoundaries,
 	})

@@ -34,8 +34,8 @@ HTTP/1.0 opens a new TCP connection for every request and closes it after the re
 Closing has its own exchange. The side that closes first (the active closer) sends the first FIN and, once the other side's FIN is acknowledged, stays in TIME_WAIT, keeping the address pair reserved so stray segments of the old connection cannot land in a new one. Servers that close first (HTTP/1.0 servers do) collect TIME_WAIT entries; clients that open many short connections run out of ports. The metric close_to_time_wait is the time from the client's close until the client, the active closer, entered TIME_WAIT: when the server's FIN reached it, its own FIN having been acknowledged, about one round trip; close_to_server_closed is when the server's side reached CLOSED, on receiving the client's ACK of that FIN, half a round trip later. The teardown table gives, from the link's packet log, when each packet was sent and when it was delivered. Closing with SO_LINGER set to zero skips the goodbye: one RST, no TIME_WAIT, and the peer reads "connection reset". QUIC has no FIN dance: one encrypted CONNECTION_CLOSE frame and the peer knows, with the application's error code and reason.`,
 		Preset: "lab-25ms",
 		Params: []Param{
-			{Name: "requests", Kind: KindInt, Min: "1", Max: "100", Unit: "requests", Default: "5", Help: "HTTP requests made with HTTP/1.0 (a connection each) and with HTTP/1.1 keep-alive"},
-			{Name: "zero_rtt", Kind: KindBool, Default: "false", Help: "opt in: also measure QUIC 0-RTT resumption (a second connection with the first one's session ticket; 0-RTT data can be replayed, so the server must accept it knowingly)"},
+			{Name: "requests", Label: "HTTP requests", Kind: KindInt, Min: "1", Max: "100", Unit: "requests", Default: "5", Help: "HTTP requests made with HTTP/1.0 (a connection each) and with HTTP/1.1 keep-alive"},
+			{Name: "zero_rtt", Label: "also measure QUIC 0-RTT", Kind: KindBool, Default: "false", Help: "opt in: also measure QUIC 0-RTT resumption (a second connection with the first one's session ticket; 0-RTT data can be replayed, so the server must accept it knowingly)"},
 		},
 		Run: runHandshake,
 	})

@@ -21,10 +21,10 @@ QUIC numbers its packets, not its bytes: each stream has its own offsets, so a l
 The run sends the same messages over each transport in turn and drops the same packet of each — one carrying only stream 1's data. Look at the per-transport charts: a vertical step in all three TCP (and WebSocket) streams at the same moment is head-of-line blocking; in the QUIC chart only stream 1 steps. The metrics give, per stream, how long it was held before its first delivery (held: beyond the run's fastest delivery) and its worst stall (its slowest delivery over its median; on a short burst this also counts the wait for the congestion window to open, which differs between stacks).`,
 		Preset: "clean",
 		Params: []Param{
-			{Name: "messages", Kind: KindInt, Min: "1", Max: "200", Unit: "messages", Default: "30", Help: "messages per stream"},
-			{Name: "size", Kind: KindInt, Min: "1", Max: "16384", Unit: "bytes", Default: "1000", Help: "bytes per message"},
-			{Name: "drop_nth", Kind: KindInt, Min: "0", Max: "10000", Default: "3", Help: "drop this client→server data packet of each transport (counted from its first data packet; it carries only stream 1's data); 0 drops nothing"},
-			{Name: "rtt", Kind: KindDuration, Min: "0", Max: "2s", Default: "60ms", Help: "round-trip time added to the preset's (half each way)"},
+			{Name: "messages", Label: "messages per stream", Kind: KindInt, Min: "1", Max: "200", Unit: "messages", Default: "30", Help: "messages per stream"},
+			{Name: "size", Label: "message size", Kind: KindInt, Min: "1", Max: "16384", Unit: "bytes", Default: "1000", Help: "bytes per message"},
+			{Name: "drop_nth", Label: "drop packet #", Kind: KindInt, Min: "0", Max: "10000", Default: "3", Help: "drop this client→server data packet of each transport (counted from its first data packet; it carries only stream 1's data); 0 drops nothing"},
+			{Name: "rtt", Label: "added round trip", Kind: KindDuration, Min: "0", Max: "2s", Default: "60ms", Help: "round-trip time added to the preset's (half each way)"},
 		},
 		Run: runHOL,
 	})

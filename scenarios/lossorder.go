@@ -27,11 +27,11 @@ TCP, QUIC streams and WebSocket (over TCP) deliver every message, once and in or
 Read the counts per transport: lost, reordered and duplicated are counted by wireplay's client from the sequence numbers it puts in each datagram; for the stream transports the client checks that each echoed message is the one it expected next.`,
 		Preset: "wifi",
 		Params: []Param{
-			{Name: "messages", Kind: KindInt, Min: "1", Max: "10000", Unit: "messages", Default: "100", Help: "messages in the burst, per transport"},
-			{Name: "size", Kind: KindInt, Min: "8", Max: "1000", Unit: "bytes", Default: "64", Help: "bytes per message"},
-			{Name: "interval", Kind: KindDuration, Min: "0", Max: "1s", Default: "1ms", Help: "pause between two messages of the burst"},
-			{Name: "jitter", Kind: KindDuration, Min: "0", Max: "1s", Default: "10ms", Help: "reordering jitter added to both directions of the link for this run (0: leave the link as set)"},
-			{Name: "duplicate", Kind: KindFloat, Min: "0", Max: "0.5", Unit: "probability", Default: "0.01", Help: "probability a packet is delivered twice, added to both directions (0: leave as set)"},
+			{Name: "messages", Label: "messages in the burst", Kind: KindInt, Min: "1", Max: "10000", Unit: "messages", Default: "100", Help: "messages in the burst, per transport"},
+			{Name: "size", Label: "message size", Kind: KindInt, Min: "8", Max: "1000", Unit: "bytes", Default: "64", Help: "bytes per message"},
+			{Name: "interval", Label: "pause between messages", Kind: KindDuration, Min: "0", Max: "1s", Default: "1ms", Help: "pause between two messages of the burst"},
+			{Name: "jitter", Label: "reordering jitter", Kind: KindDuration, Min: "0", Max: "1s", Default: "10ms", Help: "reordering jitter added to both directions of the link for this run (0: leave the link as set)"},
+			{Name: "duplicate", Label: "duplication chance", Kind: KindFloat, Min: "0", Max: "0.5", Unit: "probability", Default: "0.01", Help: "probability a packet is delivered twice, added to both directions (0: leave as set)"},
 		},
 		Run: runLossOrder,
 	})

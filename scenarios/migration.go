@@ -34,11 +34,11 @@ QUIC names a connection by connection IDs chosen by each side, not by addresses.
 Here a client sends a small numbered message every few milliseconds and the server echoes it; the client dials again when its connection fails (a reset) or goes quiet (no echo for dead_after). In the middle the client's address changes: first a NAT rebinding, then — on a fresh link — a move to a new address with the old one gone, of which the client's application is told, as a phone's is. The charts plot each message's arrival at the server against the time since the change: a flat step is a gap in delivery. The table says whether the first connection survived, how many times the client dialled again, and the longest gap.`,
 		Preset: "clean",
 		Params: []Param{
-			{Name: "interval", Kind: KindDuration, Min: "1ms", Max: "1s", Default: "10ms", Help: "time between two messages"},
-			{Name: "before", Kind: KindDuration, Min: "1ms", Max: "5s", Default: "300ms", Help: "sending time before the address changes"},
-			{Name: "after", Kind: KindDuration, Min: "1ms", Max: "5s", Default: "700ms", Help: "sending time after the address changes"},
-			{Name: "dead_after", Kind: KindDuration, Min: "10ms", Max: "10s", Default: "500ms", Help: "the client gives a connection up (and dials again) when no echo has come for this long"},
-			{Name: "rtt", Kind: KindDuration, Min: "0", Max: "2s", Default: "50ms", Help: "round-trip time added to the preset's (half each way)"},
+			{Name: "interval", Label: "time between messages", Kind: KindDuration, Min: "1ms", Max: "1s", Default: "10ms", Help: "time between two messages"},
+			{Name: "before", Label: "sending before the move", Kind: KindDuration, Min: "1ms", Max: "5s", Default: "300ms", Help: "sending time before the address changes"},
+			{Name: "after", Label: "sending after the move", Kind: KindDuration, Min: "1ms", Max: "5s", Default: "700ms", Help: "sending time after the address changes"},
+			{Name: "dead_after", Label: "give up after silence", Kind: KindDuration, Min: "10ms", Max: "10s", Default: "500ms", Help: "the client gives a connection up (and dials again) when no echo has come for this long"},
+			{Name: "rtt", Label: "added round trip", Kind: KindDuration, Min: "0", Max: "2s", Default: "50ms", Help: "round-trip time added to the preset's (half each way)"},
 		},
 		Run: runMigration,
 	})

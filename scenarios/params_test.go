@@ -67,7 +67,8 @@ func TestParamParse(t *testing.T) {
 }
 
 // TestParamDeclarations: every scenario's parameters have a known kind, a default within their
-// bounds, and a help text, and the welcome's description carries them.
+// bounds, a help text and a label in words (no underscores: the page and reports show it), and
+// the welcome's description carries them.
 func TestParamDeclarations(t *testing.T) {
 	for _, s := range All() {
 		info := s.Info()
@@ -75,7 +76,10 @@ func TestParamDeclarations(t *testing.T) {
 			if _, err := p.Parse(p.Default); err != nil || p.Help == "" {
 				t.Errorf("%s: parameter %+v: %v", s.Name, p, err)
 			}
-			if in := info.Params[i]; in.Kind != p.Kind || in.Min != p.Min || in.Max != p.Max || in.Unit != p.Unit || in.List != p.List {
+			if p.Label == "" || strings.Contains(p.Label, "_") {
+				t.Errorf("%s: parameter %s has label %q, want words", s.Name, p.Name, p.Label)
+			}
+			if in := info.Params[i]; in.Kind != p.Kind || in.Min != p.Min || in.Max != p.Max || in.Unit != p.Unit || in.List != p.List || in.Label != p.Label {
 				t.Errorf("%s: info %+v for %+v", s.Name, in, p)
 			}
 		}

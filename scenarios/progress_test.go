@@ -95,7 +95,7 @@ func TestRunProgressPackets(t *testing.T) {
 // flood sends count datagrams up as fast as it can; the server only counts them.
 var flood = &Scenario{
 	Name: "test-flood", Title: "UDP flood (engine test)", Summary: "engine test", Preset: "clean",
-	Params: []Param{{Name: "count", Kind: KindInt, Default: "3000", Help: "datagrams"}},
+	Params: []Param{{Name: "count", Label: "datagrams", Kind: KindInt, Default: "3000", Help: "datagrams"}},
 	Run: func(ctx context.Context, env *Env) (*Result, error) {
 		srv, err := env.Link.Server().ListenPacket(ctx, "udp", env.Link.ServerAddr().String()+":0")
 		if err != nil {

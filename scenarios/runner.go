@@ -93,7 +93,10 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 	}
 	rep := &Report{Scenario: s.Name, Title: s.Title, Explain: s.Explain, Preset: preset,
 		Up: Describe(settings.ClientToServer), Down: Describe(settings.ServerToClient),
-		Seed: opt.Seed, Repeat: opt.Repeat, Params: params}
+		Seed: opt.Seed, Repeat: opt.Repeat, Params: params, ParamLabels: map[string]string{}}
+	for _, p := range s.Params {
+		rep.ParamLabels[p.Name] = p.Label
+	}
 	start := time.Now()
 	if opt.Epoch.IsZero() {
 		opt.Epoch = start

@@ -19,7 +19,7 @@ import (
 // udpRTT is a small real scenario for testing the engine: UDP round trips across the run's link.
 var udpRTT = &Scenario{
 	Name: "test-udp-rtt", Title: "UDP RTT (engine test)", Summary: "engine test", Preset: "clean",
-	Params: []Param{{Name: "count", Kind: KindInt, Min: "1", Default: "5", Help: "datagrams"}},
+	Params: []Param{{Name: "count", Label: "datagrams", Kind: KindInt, Min: "1", Default: "5", Help: "datagrams"}},
 	Run: func(ctx context.Context, env *Env) (*Result, error) {
 		srv, err := env.Link.Server().ListenPacket(ctx, "udp", env.Link.ServerAddr().String()+":0")
 		if err != nil {

@@ -53,6 +53,9 @@ const (
 // Env.Durations, …).
 type Param struct {
 	Name string
+	// Label is the name in words, for the page and the reports ("drop packet #" for drop_nth);
+	// Name stays what URLs, the CLI (--param NAME=VALUE) and JSON use.
+	Label string
 	// Kind is the type of the values: KindInt, KindFloat, KindDuration, KindBool or KindEnum
 	// (one of Values).
 	Kind string
@@ -203,7 +206,7 @@ func Lookup(name string) *Scenario {
 func (s *Scenario) Info() protocol.ScenarioInfo {
 	in := protocol.ScenarioInfo{Name: s.Name, Title: s.Title, Summary: s.Summary, Explain: s.Explain, Preset: s.Preset}
 	for _, p := range s.Params {
-		in.Params = append(in.Params, protocol.ParamInfo{Name: p.Name, Default: p.Default, Help: p.Help,
+		in.Params = append(in.Params, protocol.ParamInfo{Name: p.Name, Label: p.Label, Default: p.Default, Help: p.Help,
 			Kind: p.Kind, List: p.List, Unit: p.Unit, Min: p.Min, Max: p.Max, Values: slices.Clone(p.Values)})
 	}
 	return in

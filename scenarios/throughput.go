@@ -34,11 +34,11 @@ Mathis, Semke, Mahdavi and Ott put this into one line for a long-running Reno fl
 Read the curves from left to right: at 0% loss the transfer is limited by slow start and the CPU, not by loss; from 0.5% on the measured points should follow the shape of the bound. The transfers are short and capped in time, so they see only a handful of losses and spend much of their life in slow start: how far a point sits from the estimate, above or below, is in the conclusion and the table, measured, not assumed. WebSocket tracks TCP: its framing costs a few bytes per message, not a different congestion control.`,
 		Preset: "clean",
 		Params: []Param{
-			{Name: "losses", Kind: KindFloat, List: true, Min: "0", Max: "99.9", Unit: "%", Default: "0,0.5,1,2", Help: "loss rates of the data direction, in percent, comma-separated"},
-			{Name: "rtts", Kind: KindDuration, List: true, Min: "1ms", Max: "2s", Default: "20ms,50ms", Help: "round-trip times, comma-separated (half each way, added to the preset's delay)"},
-			{Name: "bytes", Kind: KindInt, Min: "1", Max: "104857600", Unit: "bytes", Default: "2000000", Help: "bytes each transfer sends at most"},
-			{Name: "cap", Kind: KindDuration, Min: "1ms", Max: "30s", Default: "1.2s", Help: "time limit of one transfer; goodput is over what arrived by then"},
-			{Name: "transports", Kind: KindEnum, List: true, Values: []string{"tcp", "quic", "ws"}, Default: "tcp,quic,ws", Help: "transports to measure: tcp, quic, ws"},
+			{Name: "losses", Label: "loss rates", Kind: KindFloat, List: true, Min: "0", Max: "99.9", Unit: "%", Default: "0,0.5,1,2", Help: "loss rates of the data direction, in percent, comma-separated"},
+			{Name: "rtts", Label: "round trips", Kind: KindDuration, List: true, Min: "1ms", Max: "2s", Default: "20ms,50ms", Help: "round-trip times, comma-separated (half each way, added to the preset's delay)"},
+			{Name: "bytes", Label: "bytes per transfer", Kind: KindInt, Min: "1", Max: "104857600", Unit: "bytes", Default: "2000000", Help: "bytes each transfer sends at most"},
+			{Name: "cap", Label: "time limit per transfer", Kind: KindDuration, Min: "1ms", Max: "30s", Default: "1.2s", Help: "time limit of one transfer; goodput is over what arrived by then"},
+			{Name: "transports", Label: "transports", Kind: KindEnum, List: true, Values: []string{"tcp", "quic", "ws"}, Default: "tcp,quic,ws", Help: "transports to measure: tcp, quic, ws"},
 		},
 		Run: runThroughput,
 	})

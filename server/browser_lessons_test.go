@@ -62,8 +62,8 @@ func TestBrowserLessons(t *testing.T) {
 			t.Errorf("address %q lacks %q", q, want)
 		}
 	}
-	if meta, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="lesson-meta"]`))); !strings.Contains(meta, "requests=3") || !strings.Contains(meta, "seed 3") || !strings.Contains(meta, "↓ 30") {
-		t.Errorf("the result's settings read %q, want requests=3, seed 3 and 30 ms down", meta)
+	if meta, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="lesson-meta"]`))); !strings.Contains(meta, "HTTP requests 3") || !strings.Contains(meta, "seed 3") || !strings.Contains(meta, "↓ 30") {
+		t.Errorf("the result's settings read %q, want HTTP requests 3, seed 3 and 30 ms down", meta)
 	}
 	shot := filepath.Join(t.ArtifactDir(), "lessons.png")
 	if os.Getenv("WIREPLAY_SCREENSHOT") == "1" {

@@ -161,16 +161,20 @@ func browserChromium(t *testing.T) string {
 }
 
 // browserServer runs a server on loopback serving the static files in assets, shut down at cleanup
-// (a second Shutdown is harmless).
-func browserServer(t *testing.T, assets, httpAddr string) *server.Server {
+// (a second Shutdown is harmless); tune, if any, edit its configuration first.
+func browserServer(t *testing.T, assets, httpAddr string, tune ...func(*server.Config)) *server.Server {
 	t.Helper()
-	srv := server.New(server.Config{
+	cfg := server.Config{
 		HTTPAddr: httpAddr,
 		TCPAddr:  "127.0.0.1:0",
 		UDPAddr:  "127.0.0.1:0",
 		QUICAddr: "127.0.0.1:0",
 		Assets:   os.DirFS(assets),
-	})
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	srv := server.New(cfg)
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatalf("start server: %v", err)
 	}

@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -59,10 +57,7 @@ func newRelay(cfg Config, ep endpoints) *relay {
 }
 
 func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	ip, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil {
-		ip = req.RemoteAddr
-	}
+	ip := remoteIP(req)
 	if msg, ok := r.admit(ip); !ok {
 		http.Error(w, msg, http.StatusTooManyRequests)
 		return
@@ -90,7 +85,7 @@ func (r *relay) admit(ip string) (string, bool) {
 	case r.closed:
 		return "server shutting down", false
 	case r.perIP[ip] >= r.cfg.MaxRelayPerIP:
-		return fmt.Sprintf("too many relay connections from %s (limit %d)", ip, r.cfg.MaxRelayPerIP), false
+		return protocol.RelayLimits{PerAddress: r.cfg.MaxRelayPerIP, Open: r.perIP[ip], Flag: MaxRelayPerIPFlag}.PerAddressReason(), false
 	case len(r.sessions) >= maxRelayTotal:
 		return "too many relay connections", false
 	}

@@ -296,6 +296,27 @@ func TestRelayBadInput(t *testing.T) {
 		if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
 			t.Errorf("4th connection: %v %v, want 429", res, err)
 		}
+		// The refusal says why in words and names the flag; /relay/limits, which a browser can
+		// read when its upgrade failed, says the same.
+		want := "this address already has 3 pages open; the server allows 3 per address (--max-relay-per-ip)"
+		if res != nil {
+			body, _ := io.ReadAll(res.Body)
+			if !strings.Contains(string(body), want) {
+				t.Errorf("429 body %q, want %q", body, want)
+			}
+		}
+		lres, err := http.Get("http://" + s.Addrs().HTTP + "/relay/limits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lim protocol.RelayLimits
+		if err := json.NewDecoder(lres.Body).Decode(&lim); err != nil || lres.StatusCode != http.StatusOK {
+			t.Fatalf("/relay/limits: %d %v", lres.StatusCode, err)
+		}
+		lres.Body.Close()
+		if lim.PerAddress != 3 || lim.Open != 3 || lim.PerAddressReason() != want {
+			t.Errorf("/relay/limits = %+v (%q), want 3 of 3 open", lim, lim.PerAddressReason())
+		}
 		// The others lose nothing.
 		for i, rc := range open {
 			rc.send(protocol.Request{Type: protocol.TypePing, T0: float64(i + 1)})

@@ -192,6 +192,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /relay", s.relay)
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
 	mux.HandleFunc("GET /relay/qlog", s.relay.serveQLog)
+	mux.HandleFunc("GET /relay/limits", s.relay.serveLimits)
 	mux.Handle("GET /ws/echo", transports.WSEchoHandler(transports.WSEchoConfig{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

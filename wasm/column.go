@@ -54,7 +54,7 @@ type column struct {
 func newColumn(t protocol.Transport) *column {
 	root := query(document, `[data-transport="`+string(t)+`"]`)
 	role := func(r string) js.Value { return query(root, `[data-role="`+r+`"]`) }
-	return &column{
+	c := &column{
 		t:        t,
 		root:     root,
 		conn:     role("conn"),
@@ -68,6 +68,8 @@ func newColumn(t protocol.Transport) *column {
 		cards:    map[msgKey]*card{},
 		seq:      newSeqDiagram(root),
 	}
+	c.explainTiles()
+	return c
 }
 
 func (c *column) setConn(state, text string) {
@@ -100,7 +102,10 @@ func (c *column) apply(ev protocol.Event) {
 		cd := c.card(k, ev.Text)
 		cd.writeAt = ev.AtMicros
 		cd.bytes = ev.Bytes
-		cd.step("w", "write "+fmtBytes(ev.Bytes))
+		w := cd.step("w", "write "+fmtBytes(ev.Bytes))
+		if c.datagrams() {
+			w.Set("title", "the datagram written: the message's "+fmtBytes(max(0, ev.Bytes-8))+" after wireplay's 8-byte sequence number")
+		}
 	case protocol.EventRead:
 		c.read(ev)
 	case protocol.EventComplete:
@@ -136,9 +141,9 @@ func (c *column) apply(ev protocol.Event) {
 		if cd := c.cards[msgKey{c.gen, ev.Msg}]; ev.Msg != 0 && cd != nil {
 			cd.li.Get("classList").Call("add", "err")
 			setText(cd.rtt, "error")
-			cd.step("x", ev.Error)
+			setError(cd.step("x", ""), "", ev.Error)
 		} else {
-			c.note("err", ev.Error)
+			setError(c.note("err", ""), "", ev.Error)
 		}
 		if c.root.Get("dataset").Get("state").String() != "open" {
 			c.setConn("error", "error")
@@ -146,11 +151,10 @@ func (c *column) apply(ev protocol.Event) {
 		}
 	case protocol.EventClosed:
 		c.setConn("closed", "closed")
-		msg := "connection closed"
+		li := c.note("closed", "connection closed")
 		if ev.Error != "" {
-			msg += ": " + ev.Error
+			setError(li, "connection closed: ", ev.Error)
 		}
-		c.note("closed", msg)
 	}
 	if ev.Stats != nil {
 		c.setStats(ev.Stats)
@@ -207,12 +211,17 @@ func (c *column) card(k msgKey, text string) *card {
 	return cd
 }
 
-func (cd *card) step(kind, text string) {
-	cd.steps.Call("append", el("span", "step "+kind, text))
+func (cd *card) step(kind, text string) js.Value {
+	s := el("span", "step "+kind, text)
+	cd.steps.Call("append", s)
+	return s
 }
 
+// datagrams says the column's transport sends datagrams, each led by an 8-byte sequence number.
+func (c *column) datagrams() bool { return c.t == protocol.UDP || c.t == protocol.QUICDgram }
+
 // note puts a line that is not a message (connection changes, errors) into the timeline.
-func (c *column) note(kind, text string) {
+func (c *column) note(kind, text string) js.Value {
 	c.clearEmpty(c.timeline)
 	li := el("li", "note "+kind, text)
 	c.timeline.Call("prepend", li)
@@ -221,6 +230,7 @@ func (c *column) note(kind, text string) {
 	k := msgKey{gen: -1, msg: c.notes}
 	c.cards[k] = &card{li: li, settled: true}
 	c.order = append(c.order, k)
+	return li
 }
 
 // read shows what one read call returned, and adds it to the messages it carried.
@@ -231,7 +241,13 @@ func (c *column) read(ev protocol.Event) {
 	if merged {
 		li.Set("className", "merged")
 	}
-	li.Call("append", el("span", "rb", fmtBytes(ev.Bytes)))
+	rb := el("span", "rb", fmtBytes(ev.Bytes))
+	if c.datagrams() {
+		rb.Set("title", "bytes this read returned: wireplay's 8-byte sequence number and "+fmtBytes(max(0, ev.Bytes-8))+" of message")
+	} else {
+		rb.Set("title", "bytes this read returned")
+	}
+	li.Call("append", rb)
 	li.Call("append", el("span", "rm", msgList(ev.Msgs)))
 	pv := el("span", "rp", visible(ev.Text))
 	pv.Set("title", ev.Text)
@@ -356,61 +372,15 @@ func (c *column) setStats(s *protocol.Stats) {
 	if s.WS != nil {
 		c.stats.WS = s.WS
 	}
-	var kv [][2]string
-	if q := c.stats.Seq; q != nil {
-		kv = append(kv,
-			[2]string{"sent", itoa(q.Sent)},
-			[2]string{"received", itoa(q.Received)},
-			[2]string{"lost", itoa(q.Lost)},
-			[2]string{"reordered", itoa(q.Reordered)},
-			[2]string{"duplicated", itoa(q.Duplicated)},
-		)
-	}
-	if q := c.stats.QUIC; q != nil {
-		if c.stats.Seq != nil { // QUIC datagrams: the connection's view, briefly
-			kv = append(kv,
-				[2]string{"srtt", fmtMicros(q.SmoothedRTTMicros)},
-				[2]string{"cwnd", fmtBytes(q.Cwnd)},
-			)
-		} else {
-			kv = append(kv,
-				[2]string{"srtt", fmtMicros(q.SmoothedRTTMicros)},
-				[2]string{"min rtt", fmtMicros(q.MinRTTMicros)},
-				[2]string{"cwnd", fmtBytes(q.Cwnd)},
-				[2]string{"pkts sent", itoa(q.PacketsSent)},
-			)
-		}
-	}
-	if t := c.stats.TCP; t != nil {
-		kv = append(kv,
-			[2]string{"rtt", fmtMicros(t.RTTMicros)},
-			[2]string{"rttvar", fmtMicros(t.RTTVarMicros)},
-			[2]string{"cwnd", itoa(t.Cwnd) + " seg"},
-			[2]string{"retrans client", itoa(t.TotalRetrans)},
-			[2]string{"sent", fmtBytes(t.BytesSent)},
-			[2]string{"recv", fmtBytes(t.BytesReceived)},
-		)
-		if sv := c.stats.TCPServer; sv != nil {
-			kv = append(kv, [2]string{"retrans server", itoa(sv.TotalRetrans)})
-		}
-	}
-	if w := c.stats.WS; w != nil {
-		kv = append(kv,
-			[2]string{"frames out", itoa(w.FramesSent)},
-			[2]string{"frames in", itoa(w.FramesReceived)},
-			[2]string{"sent", fmtBytes(w.BytesSent)},
-			[2]string{"recv", fmtBytes(w.BytesReceived)},
-			[2]string{"rtt", fmtMicros(w.RTTMicros)},
-		)
-	}
-	kv = append(kv, recoveryKV(c.stats)...)
+	kv := c.metricList()
 	if len(kv) == 0 {
 		return
 	}
 	c.metrics.Set("textContent", "")
-	for _, p := range kv {
+	for _, m := range kv {
 		d := el("div", "", "")
-		d.Call("append", el("dt", "", p[0]), el("dd", "", p[1]))
+		d.Set("title", m.title)
+		d.Call("append", el("dt", "", m.label), el("dd", "", m.value))
 		c.metrics.Call("append", d)
 	}
 }

@@ -84,7 +84,7 @@ func (h *holUI) request(l *linkUI) (protocol.Request, bool) {
 	}
 	r := protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, Scenario: sr}
 	if err := r.Validate(); err != nil {
-		setText(h.status, err.Error())
+		setError(h.status, "", err.Error())
 		return r, false
 	}
 	return r, true
@@ -123,7 +123,7 @@ func (h *holUI) failed(msg string) {
 	h.pending = 0
 	h.run.Set("disabled", false)
 	h.result.Get("dataset").Set("state", "error")
-	setText(h.status, "The lesson failed: "+msg)
+	setError(h.status, "The lesson failed: ", msg)
 }
 
 func (h *holUI) enable(on bool) {

@@ -32,6 +32,9 @@ type lessonState struct {
 type lessonResult struct {
 	report *protocol.ScenarioReport
 	err    string
+	// restoredAt, when set, says the report is from localStorage: the last run with these
+	// settings before the page was loaded (lessons_store.go).
+	restoredAt time.Time
 }
 
 // lessonTrace is a lesson's last run's packets as they streamed in: the last maxLessonPkts of
@@ -67,6 +70,7 @@ type lessonsUI struct {
 
 	pending     uint64 // the running request's id
 	pendingName string
+	pendingKey  string // its lesson address (lessonQuery), under which its result is stored
 	started     time.Time
 	progress    int // live events of the running lesson seen so far
 }
@@ -225,6 +229,7 @@ func (u *lessonsUI) show(name string) {
 
 	u.showParams(in, st) // wasm/params.go
 	u.fillLink()
+	u.restore(in, st)
 	u.enable(u.online)
 	u.render()
 	u.saveURL()
@@ -232,6 +237,8 @@ func (u *lessonsUI) show(name string) {
 
 func (u *lessonsUI) setStatus(state, text string) {
 	setText(u.status, text)
+	u.status.Call("removeAttribute", "title")
+	u.status.Call("removeAttribute", "data-error")
 	u.status.Get("dataset").Set("state", state)
 }
 

@@ -6,8 +6,11 @@ import "github.com/wireplay/wireplay/report"
 
 // finished stores the running lesson's outcome and shows it if that lesson is shown.
 func (u *lessonsUI) finished(r *lessonResult) {
-	name := u.pendingName
-	u.pending, u.pendingName = 0, ""
+	name, key := u.pendingName, u.pendingKey
+	u.pending, u.pendingName, u.pendingKey = 0, "", ""
+	if r.report != nil && key != "" {
+		storeResult(key, r.report)
+	}
 	u.run.Set("disabled", !u.online || u.info(u.cur) == nil)
 	setText(u.run, "Run")
 	if name == "" {
@@ -51,7 +54,8 @@ func (u *lessonsUI) render() {
 		}
 	case r.err != "":
 		u.result.Get("dataset").Set("state", "error")
-		u.setStatus("error", "The lesson failed: "+r.err)
+		u.setStatus("error", "")
+		setError(u.status, "The lesson failed: ", r.err)
 	default:
 		u.result.Get("dataset").Set("state", "done")
 	}
@@ -75,6 +79,12 @@ func (u *lessonsUI) draw(r *lessonResult) {
 	if u.pending == 0 || u.pendingName != u.cur {
 		u.setStatus("done", "Result")
 		u.status.Call("append", el("small", "", report.RanIn(rep)))
+		if !r.restoredAt.IsZero() {
+			from := el("small", "from-last", " · from your last run at "+r.restoredAt.Format("15:04"))
+			from.Call("setAttribute", "data-testid", "lesson-from-last")
+			from.Set("title", "kept in this browser from the last run with these settings ("+r.restoredAt.Format("2006-01-02 15:04:05")+"); Run again for a new one")
+			u.status.Call("append", from)
+		}
 	}
 	p := report.Render(rep, report.Page)
 	setText(u.conclusion, p.Conclusion)

@@ -33,7 +33,8 @@ func (u *lessonsUI) request() (protocol.Request, bool) {
 	}
 	r := protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, Scenario: sr}
 	if err := r.Validate(); err != nil {
-		u.setStatus("error", err.Error())
+		u.setStatus("error", "")
+		setError(u.status, "", err.Error())
 		return r, false
 	}
 	return r, true
@@ -42,6 +43,9 @@ func (u *lessonsUI) request() (protocol.Request, bool) {
 // begin marks request id, for the shown lesson, as running.
 func (u *lessonsUI) begin(id uint64) {
 	u.pending, u.pendingName, u.started, u.progress = id, u.cur, time.Now(), 0
+	if in := u.info(u.cur); in != nil {
+		u.pendingKey = lessonQuery(u.cur, u.state(in)).Encode()
+	}
 	u.traces[u.cur] = &lessonTrace{}
 	u.run.Set("disabled", true)
 	setText(u.run, "Running…")

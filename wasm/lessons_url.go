@@ -58,25 +58,34 @@ func (u *lessonsUI) saveURL() {
 				q.Del(k)
 			}
 		}
-		q.Set("lesson", u.cur)
-		if st == nil {
-			return
-		}
-		q.Set("preset", st.preset)
-		q.Set("seed", strconv.FormatInt(st.seed, 10))
-		if st.repeat > 1 {
-			q.Set("repeat", itoa(st.repeat))
-		}
-		for k, v := range st.params {
-			q.Set("p."+k, v)
-		}
-		for k, v := range st.up {
-			q.Set("up."+k, v)
-		}
-		for k, v := range st.down {
-			q.Set("down."+k, v)
+		for k, v := range lessonQuery(u.cur, st) {
+			q[k] = v
 		}
 	})
+}
+
+// lessonQuery is lesson name with controls st as the address holds them (st nil: the name only).
+func lessonQuery(name string, st *lessonState) url.Values {
+	q := url.Values{}
+	q.Set("lesson", name)
+	if st == nil {
+		return q
+	}
+	q.Set("preset", st.preset)
+	q.Set("seed", strconv.FormatInt(st.seed, 10))
+	if st.repeat > 1 {
+		q.Set("repeat", itoa(st.repeat))
+	}
+	for k, v := range st.params {
+		q.Set("p."+k, v)
+	}
+	for k, v := range st.up {
+		q.Set("up."+k, v)
+	}
+	for k, v := range st.down {
+		q.Set("down."+k, v)
+	}
+	return q
 }
 
 // currentQuery is the page address's query.

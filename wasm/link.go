@@ -30,6 +30,7 @@ type linkUI struct {
 	cur     protocol.LinkState   // what the server says is in force
 	extra   [2]dirCounts         // up, down
 	skipped uint64               // packets the relay did not stream because the page fell behind
+	drops   [2]*dropWatch        // up, down: "drop packet #k" in force or fired (linkdrop.go)
 	session string
 	lastReq uint64 // the latest "link" request sent; answers to older ones leave the controls be
 	urlOff  bool   // the address belongs to another view (lessons) for now
@@ -96,6 +97,7 @@ func (l *linkUI) welcome(ev protocol.Event) *protocol.LinkRequest {
 		l.cur = *ev.Link
 	}
 	l.extra = [2]dirCounts{}
+	l.drops = [2]*dropWatch{}
 	sess := url.QueryEscape(ev.Session)
 	l.pcap.Set("href", "/relay/pcapng?session="+sess)
 	l.pcap.Set("download", "wireplay-"+ev.Session+".pcapng")
@@ -230,6 +232,7 @@ func (l *linkUI) applied(st protocol.LinkState, req uint64) (changed, linkChange
 	l.cur = st
 	l.extra = [2]dirCounts{}
 	l.skipped = 0
+	l.armDrops(st)
 	if req != 0 && req != l.lastReq {
 		l.showState()
 		return changed, linkChanged
@@ -279,10 +282,12 @@ func (l *linkUI) showPresetHelp() {
 
 // packet counts a packet of the link, of any transport or none.
 func (l *linkUI) packet(p protocol.PacketInfo) {
-	c := &l.extra[0]
+	i := 0
 	if p.Dir == "down" {
-		c = &l.extra[1]
+		i = 1
 	}
+	c := &l.extra[i]
+	l.dropPacket(i, p)
 	c.sent++
 	if p.Fate == "dropped" {
 		c.dropped++
@@ -365,6 +370,7 @@ func (l *linkUI) showCounts() {
 		sk.Set("title", "packets the server did not stream to this page because it fell behind; the pcapng download has them all")
 		l.counts.Call("append", sk)
 	}
+	l.showDrops()
 }
 
 // describeImp is one direction's settings in a few words.
@@ -406,7 +412,7 @@ func describeImp(im protocol.Impairment) string {
 		p = append(p, "dead")
 	}
 	if im.DropNth > 0 {
-		p = append(p, "drop #"+itoa(im.DropNth))
+		p = append(p, "drop packet #"+itoa(im.DropNth))
 	}
 	if im.BlackholeMs > 0 {
 		p = append(p, "dead "+f(im.BlackholeMs)+" ms")

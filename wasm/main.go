@@ -39,6 +39,10 @@ type app struct {
 	lessons *lessonsUI
 	view    string // "messages", "hol" or "lessons"
 	dirty   bool   // diagrams wait for a redraw
+	// held are messages sent while the relay socket was down, sent when it is back (held.go);
+	// heldFor is how long each waited, by request id, until its "write" event marks its card.
+	held    []heldReq
+	heldFor map[uint64]time.Duration
 
 	input, send, burstCount, burstSize, burst, reconnect js.Value
 	status, statusText, relayRTT, noticeEl               js.Value
@@ -47,6 +51,7 @@ type app struct {
 func main() {
 	a := &app{
 		cols:       map[protocol.Transport]*column{},
+		heldFor:    map[uint64]time.Duration{},
 		input:      byID("message"),
 		send:       byID("send"),
 		burstCount: byID("burst-count"),
@@ -61,6 +66,7 @@ func main() {
 	for _, t := range protocol.Transports {
 		a.cols[t] = newColumn(t)
 	}
+	a.relayRTT.Get("parentElement").Set("title", tipRelayRTT)
 	a.link = newLinkUI()
 	a.chart = newChart()
 	a.hol = newHolUI()
@@ -168,7 +174,7 @@ func (a *app) sendBurst() {
 	}
 	r := protocol.Request{V: protocol.Version, Type: protocol.TypeBurst, Count: count, Size: size}
 	if err := r.Validate(); err != nil {
-		a.showNotice(err.Error())
+		a.showError("", err.Error())
 		return
 	}
 	a.request(r)
@@ -188,7 +194,12 @@ func (a *app) requestID(r protocol.Request) (uint64, bool) {
 	r.V, r.ID = protocol.Version, a.nextID
 	a.mu.Unlock()
 	if out == nil {
-		if r.Type != protocol.TypePing {
+		switch {
+		case r.Type == protocol.TypeSend && a.hold(r):
+			return r.ID, true
+		case r.Type == protocol.TypeSend:
+			a.showNotice("Not connected to the server, and " + itoa(maxHeld) + " messages already wait for it; retrying…")
+		case r.Type != protocol.TypePing:
 			a.showNotice("Not connected to the server; retrying…")
 		}
 		return r.ID, false
@@ -224,7 +235,16 @@ func (a *app) run(url string) {
 	}
 }
 
+// refusedError is the server's refusal of the relay connection, in its words.
+type refusedError string
+
+func (e refusedError) Error() string { return string(e) }
+
 func describe(err error) string {
+	var re refusedError
+	if errors.As(err, &re) {
+		return "refused: " + string(re)
+	}
 	if s := websocket.CloseStatus(err); s != -1 {
 		var ce websocket.CloseError
 		if errors.As(err, &ce) && ce.Reason != "" {
@@ -232,11 +252,8 @@ func describe(err error) string {
 		}
 		return "closed by server (" + itoa(int(s)) + ")"
 	}
-	msg := err.Error()
-	if len(msg) > 80 {
-		msg = msg[:80] + "…"
-	}
-	return msg
+	say, _ := humanError(err.Error())
+	return strings.TrimSuffix(say, ".")
 }
 
 // session runs one relay connection until it fails; welcomed reports whether the relay greeted us.
@@ -247,6 +264,9 @@ func (a *app) session(url string) (welcomed bool, err error) {
 	conn, _, err := websocket.Dial(dctx, url, nil)
 	dcancel()
 	if err != nil {
+		if why := refusedReason(); why != "" {
+			return false, refusedError(why)
+		}
 		return false, err
 	}
 	defer conn.CloseNow()
@@ -288,7 +308,7 @@ func (a *app) session(url string) (welcomed bool, err error) {
 		}
 		evs, err := protocol.DecodeEvents(data)
 		if err != nil {
-			a.showNotice("Could not read an event from the server: " + err.Error())
+			a.showError("Could not read an event from the server: ", err.Error())
 		}
 		for _, ev := range evs {
 			if ev.Type == protocol.EventWelcome && !welcomed {
@@ -297,6 +317,7 @@ func (a *app) session(url string) (welcomed bool, err error) {
 				a.outbox = out
 				a.mu.Unlock()
 				a.welcome(ev)
+				a.sendHeld(out)
 				go a.pinger(ctx)
 				continue
 			}
@@ -403,9 +424,9 @@ func (a *app) apply(ev protocol.Event) {
 	case ev.Transport == "":
 		switch ev.Type {
 		case protocol.EventError:
-			a.showNotice(ev.Error)
+			a.showError("", ev.Error)
 		case protocol.EventClosed:
-			a.showNotice("The server closed the session: " + ev.Error)
+			a.showError("The server closed the session: ", ev.Error)
 		}
 		return
 	}
@@ -413,6 +434,9 @@ func (a *app) apply(ev protocol.Event) {
 	defer a.mu.Unlock()
 	if c := a.cols[ev.Transport]; c != nil {
 		c.apply(ev)
+		if d, ok := a.heldFor[ev.Req]; ok && ev.Type == protocol.EventWrite {
+			c.markHeld(ev, d)
+		}
 	}
 	// On the kernel's loopback there are no "metrics" events: chart the stacks' own readings.
 	if ev.Stats != nil && a.link.cur.Mode != protocol.ModeLink {
@@ -612,6 +636,11 @@ func (a *app) setControls(on bool) {
 	for _, b := range []js.Value{a.send, a.burst, a.reconnect} {
 		b.Set("disabled", !on)
 	}
+	if on {
+		a.input.Set("placeholder", "Type a message and press Enter")
+	} else {
+		a.input.Set("placeholder", "Offline: press Enter and the message waits until the page reconnects")
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.link.enable(on)
@@ -619,8 +648,16 @@ func (a *app) setControls(on bool) {
 	a.lessons.enable(on)
 }
 
+// showError shows raw (an error string) as a sentence under the composer, the raw string in the
+// notice's tooltip.
+func (a *app) showError(prefix, raw string) {
+	a.showNotice("")
+	setError(a.noticeEl, prefix, raw)
+}
+
 // showNotice shows a message under the composer for a few seconds.
 func (a *app) showNotice(text string) {
+	a.noticeEl.Call("removeAttribute", "title")
 	a.mu.Lock()
 	a.notice++
 	gen := a.notice

@@ -25,7 +25,7 @@ func (u *lessonsUI) showParams(in *protocol.ScenarioInfo, st *lessonState) {
 		u.paramEls[p.Name] = inp
 	}
 	// Long names get a row each; short ones share rows two by two.
-	long := slices.ContainsFunc(in.Params, func(p protocol.ParamInfo) bool { return len(p.Name) > 14 })
+	long := slices.ContainsFunc(in.Params, func(p protocol.ParamInfo) bool { return len(paramLabel(p)) > 14 })
 	u.params.Get("classList").Call("toggle", "wide", long)
 }
 
@@ -35,7 +35,7 @@ func paramControl(p protocol.ParamInfo, v string) (lab, inp js.Value) {
 	lab = el("label", "lp", "")
 	lab.Call("setAttribute", "data-help", p.Help)
 	lab.Set("title", paramTitle(p))
-	lab.Call("append", el("span", "lp-name", p.Name))
+	lab.Call("append", el("span", "lp-name", paramLabel(p)))
 	switch {
 	case isBoolParam(p):
 		inp = el("input", "", "")
@@ -72,7 +72,7 @@ func paramControl(p protocol.ParamInfo, v string) (lab, inp js.Value) {
 	}
 	inp.Call("setAttribute", "data-testid", "lesson-param-"+p.Name)
 	inp.Call("setAttribute", "data-param", p.Name)
-	inp.Call("setAttribute", "aria-label", p.Name+": "+p.Help)
+	inp.Call("setAttribute", "aria-label", paramLabel(p)+": "+p.Help)
 	lab.Call("append", inp)
 	if p.Unit != "" {
 		inp.Call("setAttribute", "data-unit", p.Unit)
@@ -124,5 +124,13 @@ func paramTitle(p protocol.ParamInfo) string {
 	if len(what) > 0 {
 		t += "\n" + strings.Join(what, ", ")
 	}
-	return t + " (default " + p.Default + ")"
+	return t + " (default " + p.Default + ")\nin the address and the CLI: " + p.Name
+}
+
+// paramLabel is p's name in words ("drop packet #"), or its name from a server that sends none.
+func paramLabel(p protocol.ParamInfo) string {
+	if p.Label != "" {
+		return p.Label
+	}
+	return strings.ReplaceAll(p.Name, "_", " ")
 }

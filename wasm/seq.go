@@ -19,7 +19,7 @@ const maxPackets = 60
 // Sequence diagram geometry, in CSS pixels.
 const (
 	seqTop     = 24.0 // room for the lane names
-	seqLeft    = 40.0 // the client lane; time labels sit left of it
+	seqLeft    = 46.0 // the client lane; time labels ("+120 ms") sit left of it
 	seqRight   = 10.0 // margin right of the server lane
 	seqMinSend = 13.0 // least vertical room between two sends, so their labels do not collide
 	seqMaxGap  = 36.0 // most vertical room an idle stretch takes
@@ -275,16 +275,18 @@ func arrowHead(x1, y1, x2, y2 float64) string {
 		"L" + fnum(bx+uy*half) + " " + fnum(by-ux*half) + "Z"
 }
 
-// relMillis labels a time axis: "+0", "+1.5", "+20", "+1.2s".
+// relMillis labels a time axis with its unit: "+0 ms", "+1.5 ms", "+20 ms", "+1.2 s".
 func relMillis(us int64) string {
 	ms := float64(us) / 1000
 	switch {
+	case ms == 0:
+		return "+0 ms"
 	case ms < 10:
-		return "+" + strconv.FormatFloat(ms, 'f', 1, 64)
+		return "+" + strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
 	case ms < 1000:
-		return "+" + strconv.FormatFloat(ms, 'f', 0, 64)
+		return "+" + strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
 	default:
-		return "+" + strconv.FormatFloat(ms/1000, 'f', 1, 64) + "s"
+		return "+" + strconv.FormatFloat(ms/1000, 'f', 1, 64) + " s"
 	}
 }
 
@@ -297,7 +299,7 @@ func packetDetails(p protocol.PacketInfo, t0 int64) string {
 	lines := []string{
 		p.Summary,
 		dir + " · " + itoa(p.Size) + " B on the wire" + payload(p.PayloadLen),
-		"sent at " + fmtMicros(p.AtMicros) + " (" + relMillis(p.AtMicros-t0) + " ms in this view)",
+		"sent at " + fmtMicros(p.AtMicros) + " after the session began (" + relMillis(p.AtMicros-t0) + " after this view's first packet)",
 	}
 	if p.Fate == "dropped" {
 		rule := p.Rule

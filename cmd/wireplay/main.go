@@ -188,7 +188,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.CertFile, "cert", "", "QUIC certificate file (PEM); default: a self-signed certificate made at start")
 	fs.StringVar(&cfg.KeyFile, "key", "", "QUIC key file (PEM)")
 	fs.Var(&origins, "allow-origin", "also allow this origin on /relay (host pattern or scheme://host); repeatable")
-	fs.IntVar(&cfg.MaxRelayPerIP, "max-relay-per-ip", 8, "concurrent relay connections allowed from one IP")
+	fs.IntVar(&cfg.MaxRelayPerIP, strings.TrimPrefix(server.MaxRelayPerIPFlag, "--"), 8, "concurrent relay connections allowed from one IP")
 	fs.IntVar(&cfg.MaxLinks, "max-links", 64, "emulated links (pages in link mode) allowed at once; each holds two netstacks")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 60*time.Second, "close transport connections unused this long")
 	fs.DurationVar(&cfg.LossTimeout, "loss-timeout", time.Second, "report a datagram lost when its echo takes longer")

@@ -239,7 +239,8 @@ func (r *runFlags) write(rep *scenarios.Report, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// writeParams lists scenario s's parameters: name, kind and unit, range, default and help.
+// writeParams lists scenario s's parameters: name, kind and unit, range, default, and the label
+// the page shows with the help.
 func writeParams(w io.Writer, s *scenarios.Scenario) {
 	if len(s.Params) == 0 {
 		fmt.Fprintln(w, "  (none)")
@@ -267,7 +268,11 @@ func writeParams(w io.Writer, s *scenarios.Scenario) {
 		case p.Max != "":
 			rng = "≤ " + p.Max
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, kind, rng, p.Default, p.Help)
+		help := p.Help
+		if p.Label != "" {
+			help = p.Label + ": " + help // the page's name for it
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, kind, rng, p.Default, help)
 	}
 	tw.Flush()
 }
