@@ -64,6 +64,7 @@ type Link struct {
 	captures  map[int]*pcapngWriter
 	nextCap   int
 	quicFlows map[[2]uint16]struct{}
+	flows     flowTable // which flow each packet belongs to, for its random stream
 }
 
 // New builds a link and starts its wire.
@@ -132,6 +133,7 @@ func newWires(cfg Config) *Link {
 		subs:      map[int]func(Packet){},
 		captures:  map[int]*pcapngWriter{},
 		quicFlows: map[[2]uint16]struct{}{},
+		flows:     newFlowTable(),
 	}
 	now := time.Now()
 	for _, dir := range Directions {

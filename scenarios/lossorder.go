@@ -79,6 +79,16 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 		return nil, err
 	}
 	defer hosts.Close()
+	// QUIC datagrams get an echo of their own, so that each transport is one flow to a server
+	// port of its own: the link draws each flow's losses from a random stream keyed by that port
+	// (and the flow's order among those to it), so a seed gives every transport the same losses
+	// on every run. Sharing quic-stream's port, whichever of the two connected first would take
+	// the first stream.
+	dgramHosts, err := transports.StartEcho(ctx, env.Link.Server(), env.Link.ServerAddr().String(), eo)
+	if err != nil {
+		return nil, err
+	}
+	defer dgramHosts.Close()
 	rtt := env.RTT() + 2*jitter
 	lossTimeout := 3*rtt + 200*time.Millisecond
 	msgs := transports.Numbered(n, size)
@@ -86,7 +96,11 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 	outs := make([]*loOutcome, len(loTransports))
 	var wg sync.WaitGroup
 	for i, t := range loTransports {
-		wg.Go(func() { outs[i] = loBurst(ctx, env, hosts.Target, t, msgs, interval, lossTimeout) })
+		target := hosts.Target
+		if t == protocol.QUICDgram {
+			target = dgramHosts.Target
+		}
+		wg.Go(func() { outs[i] = loBurst(ctx, env, target, t, msgs, interval, lossTimeout) })
 	}
 	wg.Wait()
 	for _, o := range outs {
