@@ -13,8 +13,10 @@ import (
 type Config struct {
 	// Settings are the initial impairments of each direction.
 	Settings
-	// Seed seeds each direction's random source: the same seed and settings drop, duplicate
-	// and jitter the same packets (by index) on every run. Queue drops also depend on timing.
+	// Seed seeds each flow's random stream in each direction (see the package doc): the same
+	// seed and settings drop, duplicate and jitter the same packets of each flow — its k-th
+	// packet in a direction — on every run, however flows interleave. Queue drops and waits,
+	// and the FIFO hold of jittered packets, also depend on timing and on the other flows.
 	Seed int64
 	// CongestionControl is netstack TCP's algorithm on both hosts: "cubic" (default) or "reno".
 	CongestionControl string
