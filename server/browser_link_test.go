@@ -255,7 +255,7 @@ func TestBrowserHOLKernel(t *testing.T) {
 	ctx, frames := holOpen(t, "/?view=hol")
 	holRun(t, ctx, chromedp.SetValue(chromedp.CSS(`[data-testid="hol-messages"]`), "8"))
 	st, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="hol-result"]').dataset.state + " " + document.querySelector('#linkbar').dataset.mode + ": " + document.querySelector('[data-testid="hol-meta"]').textContent`))
-	if err != nil || !strings.HasPrefix(st, "done kernel: ran on clean") || !strings.Contains(st, "rtt=60ms") {
+	if err != nil || !strings.HasPrefix(st, "done kernel: ran on clean") || !strings.Contains(st, "added round trip 60ms") {
 		t.Fatalf("state, mode and meta %q (%v), want done, still kernel, the lesson's clean link with its 60 ms", st, err)
 	}
 	frames.mu.Lock()
@@ -277,7 +277,7 @@ func TestBrowserHOLNoDelay(t *testing.T) {
 		document.querySelector('[data-testid="link-preset"]').value === "clean"`))
 	holRun(t, ctx)
 	st, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="hol-result"]').dataset.state + ": " + document.querySelector('[data-testid="hol-status"]').textContent + " | " + document.querySelector('[data-testid="hol-meta"]').textContent`))
-	if err != nil || !strings.HasPrefix(st, "done") || !strings.Contains(st, "adds no delay") || !strings.Contains(st, "rtt=60ms") {
+	if err != nil || !strings.HasPrefix(st, "done") || !strings.Contains(st, "adds no delay") || !strings.Contains(st, "added round trip 60ms") {
 		t.Fatalf("state, status and meta %q (%v), want done, saying the lesson added its own 60 ms round trip", st, err)
 	}
 	frames.mu.Lock()

@@ -53,5 +53,5 @@ func TestBrowserPresetEditAndParams(t *testing.T) {
 	browserWithin(t, ctx, 5*time.Second, "running with requests=abc", chromedp.Click(chromedp.CSS(`[data-testid="lesson-run"]`)))
 	browserWithin(t, ctx, 30*time.Second, "the refusal naming the parameter", browserWaitTrue(
 		`document.querySelector('[data-testid="lesson-result"]').dataset.state === "error" &&
-		document.querySelector('[data-testid="lesson-status"]').textContent.includes('requests "abc" is not an integer')`))
+		document.querySelector('[data-testid="lesson-status"]').textContent.toLowerCase().includes('requests "abc" is not an integer')`))
 }
