@@ -136,7 +136,7 @@ func (l *Link) send(dir Direction, v *buffer.View) {
 		return
 	}
 	w := l.wires[dir]
-	vd := w.fates.decide(now, len(data), l.flows.classify(data))
+	vd := w.fates.decide(now, len(data))
 	l.seq++
 	pk := Packet{
 		Seq: l.seq, Index: vd.Index, Time: now, Dir: dir, Size: len(data),
