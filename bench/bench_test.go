@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,29 @@ import (
 	"github.com/wireplay/wireplay/bench"
 	"github.com/wireplay/wireplay/protocol"
 )
+
+func TestMain(m *testing.M) {
+	bench.RunChild() // the two-process echo's servers and client are this test binary
+	os.Exit(m.Run())
+}
+
+// TestProcessEchoRuns runs the two-process echo briefly for every transport: both servers and the
+// client start as processes of their own and every round measures both (no figure is judged).
+func TestProcessEchoRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	for _, tr := range protocol.Transports {
+		p, ratios, err := bench.ProcessEcho(tr, 2, 50)
+		if err != nil {
+			t.Fatalf("%s: %v", tr, err)
+		}
+		if p.Wireplay <= 0 || p.Reference <= 0 || len(ratios) != 2 {
+			t.Errorf("%s: %+v, ratios %v: want both servers measured in both rounds", tr, p, ratios)
+		}
+		t.Logf("%s: serve %.1f µs, minimal %.1f µs, ratios %.3f", tr, p.Wireplay/1e3, p.Reference/1e3, ratios)
+	}
+}
 
 // BenchmarkEcho: each transport's echo through wireplay's endpoint vs a raw Go echo (goal ratio ≤ 1.15).
 func BenchmarkEcho(b *testing.B) {

@@ -34,8 +34,11 @@ func (p Pair) Ratio() float64 {
 
 // Figures are what `wireplay bench` measures.
 type Figures struct {
-	Echo  []Pair // wireplay's endpoint vs a raw echo
-	Relay []Pair // the relay vs a direct WebSocket echo plus a direct transport echo
+	Echo []Pair // wireplay's endpoint vs a raw echo
+	// Process is the echo with server and client in processes of their own, pinned to one core:
+	// `wireplay serve`'s server vs a minimal echo on the library's bare API (median round).
+	Process []Pair
+	Relay   []Pair // the relay vs a direct WebSocket echo plus a direct transport echo
 	// IdleBare and IdleRelay are the bytes one idle connection costs, bare and through the relay.
 	IdleBare, IdleRelay float64
 }
@@ -51,6 +54,14 @@ func Measure(progress io.Writer) Figures {
 	for _, t := range protocol.Transports {
 		r := run("echo", t, Echo(t))
 		f.Echo = append(f.Echo, Pair{t, r.Extra["wireplay-ns"], r.Extra["raw-ns"]})
+	}
+	for _, t := range protocol.Transports {
+		fmt.Fprintf(progress, "wireplay bench: echo in separate processes %s…\n", t)
+		p, _, err := ProcessEcho(t, ProcessRounds, ProcessCount)
+		if err != nil {
+			fmt.Fprintf(progress, "wireplay bench: echo in separate processes %s: %v\n", t, err)
+		}
+		f.Process = append(f.Process, p)
 	}
 	for _, t := range protocol.Transports {
 		r := run("relay", t, Relay(t))
@@ -77,6 +88,12 @@ func (f Figures) Write(w io.Writer) (missed []string) {
 		ratio := p.Ratio()
 		fmt.Fprintf(w, "%-26s %10.1fµs %10.1fµs %8.3f  %s\n", p.Transport, p.Wireplay/1e3, p.Reference/1e3, ratio,
 			verdict(ratio <= EchoGoal, "echo %s ratio %.3f > %g", p.Transport, ratio, EchoGoal))
+	}
+	fmt.Fprintf(w, "\n%-26s %12s %12s %8s  %s\n", "echo, 3 processes, 1 core", "serve", "minimal", "ratio", "goal ≤ 1.15 (median of 9 rounds)")
+	for _, p := range f.Process {
+		ratio := p.Ratio()
+		fmt.Fprintf(w, "%-26s %10.1fµs %10.1fµs %8.3f  %s\n", p.Transport, p.Wireplay/1e3, p.Reference/1e3, ratio,
+			verdict(ratio > 0 && ratio <= EchoGoal, "echo in processes %s ratio %.3f > %g", p.Transport, ratio, EchoGoal))
 	}
 	fmt.Fprintf(w, "\n%-26s %12s %12s %8s  %s\n", "relay round trip (64 B)", "relay", "ws+direct", "ratio", "goal ≤ 1.3")
 	for _, p := range f.Relay {

@@ -45,6 +45,7 @@ each figure beside its goal. The same benchmarks run with: go tool task bench
 `
 
 func main() {
+	bench.RunChild() // a two-process benchmark's server or client, when `wireplay bench` started this one
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
