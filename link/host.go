@@ -37,6 +37,31 @@ func (h *Host) SetTimeWait(d time.Duration) error {
 	return nil
 }
 
+// InvalidRateLimit is the least time between two answers of one TCP connection of this host to
+// segments outside its receive window (netstack's TCPInvalidRateLimitOption; default 500 ms, as
+// Linux's net.ipv4.tcp_invalid_ratelimit). A keepalive probe (seq = snd.nxt−1, no data) is such a
+// segment: a peer probing more often than this gets only some probes answered.
+func (h *Host) InvalidRateLimit() time.Duration {
+	var v stack.TCPInvalidRateLimitOption
+	if terr := h.s.Option(&v); terr != nil {
+		// Netstack answers this option on every stack.
+		return 500 * time.Millisecond
+	}
+	return time.Duration(v)
+}
+
+// SetInvalidRateLimit sets InvalidRateLimit for the host's TCP connections; 0 answers every
+// out-of-window segment.
+func (h *Host) SetInvalidRateLimit(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("link invalid rate limit: %v is negative", d)
+	}
+	if terr := h.s.SetOption(stack.TCPInvalidRateLimitOption(d)); terr != nil {
+		return fmt.Errorf("link invalid rate limit: %w", tcpipErr(terr))
+	}
+	return nil
+}
+
 // Counters is a host stack's own count of what it did, since the link was made.
 type Counters struct {
 	TCPSegmentsSent      uint64 // TCP segments sent, retransmissions included

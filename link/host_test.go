@@ -131,3 +131,82 @@ func TestHostCounters(t *testing.T) {
 		t.Errorf("opens: client active %d, server passive %d, want 1 and 1", cc.TCPActiveOpens, sc.TCPPassiveOpens)
 	}
 }
+
+// TestHostInvalidRateLimit: a keepalive probe is an out-of-window segment, which netstack answers
+// at most once per InvalidRateLimit. Counted on the wire: with the default 500 ms, probes 40 ms
+// apart get at most one answer per 500 ms of the log's own timestamps; with 0, every probe gets
+// its answer before the next probe goes.
+func TestHostInvalidRateLimit(t *testing.T) {
+	for _, limit := range []time.Duration{-1, 0} { // -1: leave the default
+		l := newLink(t, Config{})
+		if got := l.Server().InvalidRateLimit(); got != 500*time.Millisecond {
+			t.Fatalf("default InvalidRateLimit = %v, want netstack's 500ms", got)
+		}
+		if limit >= 0 {
+			if err := l.Server().SetInvalidRateLimit(limit); err != nil {
+				t.Fatal(err)
+			}
+			if got := l.Server().InvalidRateLimit(); got != limit {
+				t.Fatalf("InvalidRateLimit reads back %v, want %v", got, limit)
+			}
+		}
+		client, _ := tcpPair(t, l)
+		const probes = 8
+		if err := client.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 40 * time.Millisecond, Interval: 40 * time.Millisecond, Count: 100}); err != nil {
+			t.Fatal(err)
+		}
+		var sent, answered int
+		var first, last time.Time
+		for range 200 { // bounded: 8 probes take well under a second
+			sent, answered, first, last = keepaliveProbes(l.Packets())
+			if sent >= probes {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if sent < probes {
+			t.Fatalf("limit %v: only %d keepalive probes on the wire", limit, sent)
+		}
+		t.Logf("limit %v: %d of %d probes over %v answered", limit, answered, sent, last.Sub(first))
+		if limit == 0 {
+			if answered != sent {
+				t.Errorf("limit 0: %d of %d probes answered, want all", answered, sent)
+			}
+			continue
+		}
+		if most := 1 + int(last.Sub(first)/(500*time.Millisecond)); answered > most || answered == sent {
+			t.Errorf("default limit: %d of %d probes over %v answered, want at most %d", answered, sent, last.Sub(first), most)
+		}
+	}
+}
+
+// keepaliveProbes counts the client's keepalive probes in pkts (an empty ACK with seq one below
+// the server's last ack) and those the server answered (a packet to the client before the next
+// probe), and gives the first and last probe's time.
+func keepaliveProbes(pkts []Packet) (sent, answered int, first, last time.Time) {
+	var srvAck uint32
+	pending := false
+	for _, p := range pkts {
+		d := p.Decoded
+		if d.Proto != "tcp" {
+			continue
+		}
+		if p.Dir == ServerToClient {
+			if pending {
+				answered++
+				pending = false
+			}
+			srvAck = d.TCPAck
+			continue
+		}
+		if d.PayloadLen == 0 && d.Flags == FlagACK && srvAck != 0 && d.TCPSeq == srvAck-1 {
+			sent++
+			pending = true
+			if first.IsZero() {
+				first = p.Time
+			}
+			last = p.Time
+		}
+	}
+	return sent, answered, first, last
+}

@@ -96,6 +96,17 @@ func runDeadPeer(ctx context.Context, env *Env) (*Result, error) {
 	defer cancel()
 	r.ctx = ctx
 
+	// A keepalive probe is an out-of-window segment, and netstack (like Linux) answers those at
+	// most once per 500 ms per connection: with probes faster than that, most go unanswered and
+	// a healthy connection on a lossy link is declared dead when the one answered probe is lost.
+	// Half the shortest gap between two probes reaching the peer (idle after an answer, interval
+	// after a miss) lets every probe be answered and still limits an ACK loop.
+	oow := min(cfg.kaIdle, cfg.kaIntvl, time.Second) / 2
+	for _, h := range []*link.Host{env.Link.Client(), env.Link.Server()} {
+		if err := h.SetInvalidRateLimit(oow); err != nil {
+			return nil, err
+		}
+	}
 	var g transports.Group
 	stop, stopAll := context.WithCancel(ctx)
 	defer func() {
