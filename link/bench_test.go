@@ -126,7 +126,7 @@ func BenchmarkFates(b *testing.B) {
 	f.apply(imp, now)
 	for b.Loop() {
 		now = now.Add(100 * time.Microsecond) // 1000-byte packets at 80 Mbit/s: the queue drains
-		f.decide(now, 1000)
+		f.decide(now, 1000, exampleFlow)
 	}
 }
 

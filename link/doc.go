@@ -12,10 +12,11 @@
 // The NICs are this package's own stack.LinkEndpoint. Every IPv4 packet a host writes enters
 // the wire for its direction (ClientToServer or ServerToClient), which in one critical section
 //
-//   - numbers it (its index within the direction) and draws a fixed number of values from the
-//     direction's seeded PCG source, so a packet's fate depends only on Config.Seed, its index
-//     and the Impairment in force — never on timing (queue drops, which model a real rate
-//     limit, are the exception);
+//   - numbers it (its index within the direction, which DropNth counts) and draws a fixed
+//     number of values (loss, the Gilbert–Elliott chain, duplication, jitter) from its flow's
+//     seeded PCG stream, so a packet's fate depends only on Config.Seed, its flow, its index
+//     within the flow and the Impairment in force — never on timing nor on other flows (queue
+//     drops, which model a real rate limit shared by every flow, are the exception);
 //   - applies the drop rules in order: blackhole (Blackhole or a timed BlackholeFor), MTU,
 //     DropNth (one-shot), Gilbert–Elliott burst loss, random loss, and the rate limiter's
 //     bounded FIFO queue (tail drop);
@@ -26,6 +27,23 @@
 // The fate decision reads no clock of its own: it is handed the time the packet entered, so the
 // same seed, settings and entry times always give the same fates, queue waits and delivery
 // times, which the package's tests check on made-up clocks.
+//
+// # What a seed reproduces
+//
+// A flow is one 5-tuple's packets, both directions (IPv4 fragments follow their datagram's first
+// piece). Its stream in a direction is keyed by the seed, the direction, its IP protocol, its
+// server endpoint — where the first packet the wire saw of it went (a SYN's destination, a UDP
+// flow's first datagram's) — and how many flows to that endpoint came before it, never by the
+// client's ephemeral port. Listeners on port 0 get fixed ports from 10000 in the order they are
+// opened, so servers started one after another sit on the same ports every run. A seed therefore
+// drops, duplicates and jitters the same packets of each flow (by index within the flow) on every
+// run: a UDP flow whose sends do not depend on timing loses the same datagrams; a TCP or QUIC flow
+// meets the same fates packet for packet, though what it sends as its k-th packet may depend on
+// timing. Not reproduced: queue drops and waits (one queue per direction, shared by all flows),
+// the FIFO hold that keeps jittered packets in order without Reorder, BlackholeFor windows (timed),
+// and which of two flows to one server endpoint that start together counts as first. The table
+// remembers 4096 flows; beyond that the oldest is forgotten and, should it send again, draws a new
+// stream. DropNth counts the direction's packets, all flows together.
 //
 // Packets due now with nothing pending are handed to the other host at once, on the sender's
 // goroutine; delayed ones wait in a per-direction heap served by one goroutine and a timer.

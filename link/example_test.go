@@ -72,12 +72,10 @@ func Example() {
 		}
 	}
 	// Output:
-	// sent 20, echoed 15, dropped by loss 5
-	// c2s packet 1 dropped by loss
-	// c2s packet 9 dropped by loss
-	// c2s packet 12 dropped by loss
+	// sent 20, echoed 17, dropped by loss 3
+	// c2s packet 3 dropped by loss
 	// c2s packet 14 dropped by loss
-	// c2s packet 17 dropped by loss
+	// c2s packet 16 dropped by loss
 }
 
 // A TCP echo across a link that loses 5% of the client's packets and delays each direction by

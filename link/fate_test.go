@@ -11,13 +11,18 @@ import (
 // t0 is the clock the fate tests start from; any value will do, the deciders read no clock.
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// decideAll decides n packets of size bytes, all entering at clock now, in direction c2s.
+// exampleFlow is the flow of the package Example's datagrams: UDP to the first port the server
+// host gives a listener, the first flow to it.
+var exampleFlow = flowID{proto: 17, server: endpointOf([]byte{127, 0, 1, 2}, firstListenPort)}
+
+// decideAll decides n packets of size bytes of exampleFlow, all entering at clock now, in
+// direction c2s.
 func decideAll(seed int64, imp Impairment, now time.Time, n, size int) []verdict {
 	f := newFates(seed, ClientToServer)
 	f.apply(imp, now)
 	out := make([]verdict, n)
 	for i := range out {
-		out[i] = f.decide(now, size)
+		out[i] = f.decide(now, size, exampleFlow)
 	}
 	return out
 }
@@ -45,7 +50,7 @@ func TestFatesDrops(t *testing.T) {
 		rule Rule
 	}{
 		// The package Example: seed 1, 20% loss on c2s, 20 datagrams.
-		{"loss seed 1", 1, Impairment{Loss: 0.2, Delay: 10 * time.Millisecond}, 20, 40, []uint64{1, 9, 12, 14, 17}, RuleLoss},
+		{"loss seed 1", 1, Impairment{Loss: 0.2, Delay: 10 * time.Millisecond}, 20, 40, []uint64{3, 14, 16}, RuleLoss},
 		{"no loss", 1, Impairment{}, 50, 40, nil, ""},
 		{"certain loss", 1, Impairment{Loss: 1}, 4, 40, []uint64{1, 2, 3, 4}, RuleLoss},
 		{"dropnth 3", 5, Impairment{DropNth: 3}, 100, 40, []uint64{3}, RuleDropNth},
@@ -74,13 +79,13 @@ func TestFatesDrops(t *testing.T) {
 	}
 }
 
-// TestFatesDrawLayout: packet k's fate uses draws 5(k-1) … 5(k-1)+4 of the direction's PCG
+// TestFatesDrawLayout: the k-th packet of a flow uses draws 5(k-1) … 5(k-1)+4 of the flow's PCG
 // stream (loss, burst move, burst loss, duplicate, jitter), whatever rules are on, so adding a
 // delay or a queue never moves which packets the seed drops.
 func TestFatesDrawLayout(t *testing.T) {
 	const seed, n = 42, 500
 	for _, dir := range Directions {
-		ref := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15*uint64(dir+1)))
+		ref := rand.New(rand.NewPCG(uint64(seed), streamKey(dir, exampleFlow)))
 		f := newFates(seed, dir)
 		imp := Impairment{Loss: 0.3, Duplicate: 0.4, Delay: 10 * time.Millisecond, Jitter: 5 * time.Millisecond, Reorder: true}
 		f.apply(imp, t0)
@@ -89,7 +94,7 @@ func TestFatesDrawLayout(t *testing.T) {
 			for i := range u {
 				u[i] = ref.Float64()
 			}
-			v := f.decide(t0, 100)
+			v := f.decide(t0, 100, exampleFlow)
 			if wantDrop := u[0] < imp.Loss; wantDrop != (v.Rule == RuleLoss) {
 				t.Fatalf("%v packet %d: rule %q, draw %.3f against loss %.1f", dir, k+1, v.Rule, u[0], imp.Loss)
 			}
@@ -119,21 +124,21 @@ func TestFatesDrawLayout(t *testing.T) {
 func TestFatesGilbertElliottStates(t *testing.T) {
 	f := newFates(1, ClientToServer)
 	f.apply(Impairment{Burst: GilbertElliott{P: 1, R: 0, LossBad: 1}}, t0)
-	if v := f.decide(t0, 40); v.Rule != RuleBurst || !f.geBad {
-		t.Fatalf("P=1: packet 1 %q, bad %v; want dropped in the bad state", v.Rule, f.geBad)
+	if v := f.decide(t0, 40, exampleFlow); v.Rule != RuleBurst || !f.flow(exampleFlow).geBad {
+		t.Fatalf("P=1: packet 1 %q, bad %v; want dropped in the bad state", v.Rule, f.flow(exampleFlow).geBad)
 	}
 	// Still bad with R = 0 and P = 0: only LossBad applies.
 	f.apply(Impairment{Burst: GilbertElliott{P: 0, R: 0, LossBad: 1, LossGood: 0.0001}}, t0)
-	if v := f.decide(t0, 40); v.Rule != RuleBurst || !f.geBad {
-		t.Fatalf("after a settings change: %q, bad %v; want the bad state kept", v.Rule, f.geBad)
+	if v := f.decide(t0, 40, exampleFlow); v.Rule != RuleBurst || !f.flow(exampleFlow).geBad {
+		t.Fatalf("after a settings change: %q, bad %v; want the bad state kept", v.Rule, f.flow(exampleFlow).geBad)
 	}
 	f.apply(Impairment{}, t0)
-	if v := f.decide(t0, 40); v.Rule != "" || f.geBad {
-		t.Fatalf("model off: %q, bad %v; want delivered, good state", v.Rule, f.geBad)
+	if v := f.decide(t0, 40, exampleFlow); v.Rule != "" || f.flow(exampleFlow).geBad {
+		t.Fatalf("model off: %q, bad %v; want delivered, good state", v.Rule, f.flow(exampleFlow).geBad)
 	}
 	f.apply(Impairment{Burst: GilbertElliott{LossBad: 1, LossGood: 0.0001}}, t0)
 	for range 100 {
-		if v := f.decide(t0, 40); f.geBad || v.Rule != "" && v.Rule != RuleBurst {
+		if v := f.decide(t0, 40, exampleFlow); f.flow(exampleFlow).geBad || v.Rule != "" && v.Rule != RuleBurst {
 			t.Fatalf("model back on with P = 0 left the good state: %+v", v)
 		}
 	}
@@ -191,7 +196,7 @@ func TestFatesBlackholeWindow(t *testing.T) {
 		rule Rule
 	}{{0, RuleBlackhole}, {time.Millisecond, RuleBlackhole}, {150*time.Millisecond - 1, RuleBlackhole},
 		{150 * time.Millisecond, ""}, {time.Hour, ""}} {
-		v := f.decide(start.Add(c.at), 40)
+		v := f.decide(start.Add(c.at), 40, exampleFlow)
 		if v.Rule != c.rule {
 			t.Errorf("%v after the blackhole was applied: rule %q, want %q", c.at, v.Rule, c.rule)
 		}
@@ -202,7 +207,7 @@ func TestFatesBlackholeWindow(t *testing.T) {
 	// A new impairment ends the window.
 	f.apply(Impairment{BlackholeFor: time.Hour}, start)
 	f.apply(Impairment{}, start)
-	if v := f.decide(start, 40); v.Rule != "" {
+	if v := f.decide(start, 40, exampleFlow); v.Rule != "" {
 		t.Errorf("after replacing the blackhole: %q", v.Rule)
 	}
 }
@@ -212,16 +217,16 @@ func TestFatesBlackholeWindow(t *testing.T) {
 func TestFatesDropNthOneShot(t *testing.T) {
 	f := newFates(1, ClientToServer)
 	f.apply(Impairment{}, t0)
-	f.decide(t0, 40) // index 1, before the rule
+	f.decide(t0, 40, exampleFlow) // index 1, before the rule
 	f.apply(Impairment{DropNth: 3}, t0)
 	var got []uint64
 	for range 20 {
-		if v := f.decide(t0, 40); v.Rule == RuleDropNth {
+		if v := f.decide(t0, 40, exampleFlow); v.Rule == RuleDropNth {
 			got = append(got, v.Index)
 		}
 	}
 	f.apply(Impairment{DropNth: 1}, t0)
-	if v := f.decide(t0, 40); v.Rule == RuleDropNth {
+	if v := f.decide(t0, 40, exampleFlow); v.Rule == RuleDropNth {
 		got = append(got, v.Index)
 	}
 	if want := []uint64{4, 22}; !slices.Equal(got, want) {
@@ -283,7 +288,7 @@ func TestFatesRateQueue(t *testing.T) {
 		{5*tx + tx/2, "", tx / 2},   // half of the one ahead remains
 		{5*tx + tx/2, RuleQueue, 0}, // full again
 	} {
-		v := f.decide(t0.Add(c.at), size)
+		v := f.decide(t0.Add(c.at), size, exampleFlow)
 		if v.Rule != c.rule || v.Queued != c.queued {
 			t.Errorf("packet %d at %v: rule %q queued %v, want %q %v", v.Index, c.at, v.Rule, v.Queued, c.rule, c.queued)
 		}
@@ -291,7 +296,7 @@ func TestFatesRateQueue(t *testing.T) {
 	// Setting the rate to 0 empties the queue.
 	f.apply(Impairment{}, t0.Add(5*tx))
 	f.apply(Impairment{RateBitsPerSec: rate, QueuePackets: 1}, t0.Add(5*tx))
-	if v := f.decide(t0.Add(5*tx), size); v.Rule != "" || v.Queued != 0 {
+	if v := f.decide(t0.Add(5*tx), size, exampleFlow); v.Rule != "" || v.Queued != 0 {
 		t.Errorf("after the rate was turned off and on: %+v", v)
 	}
 }
@@ -326,7 +331,7 @@ func TestFatesJitterOrder(t *testing.T) {
 		var due []time.Time
 		for k := range 100 {
 			now := t0.Add(time.Duration(k) * 100 * time.Microsecond)
-			v := f.decide(now, 40)
+			v := f.decide(now, 40, exampleFlow)
 			if v.Latency < 2*time.Millisecond || (reorder && v.Latency > 18*time.Millisecond) {
 				t.Fatalf("reorder %v: packet %d latency %v outside 10 ms ± 8 ms", reorder, v.Index, v.Latency)
 			}
@@ -372,7 +377,7 @@ func TestFatesRateQueueReference(t *testing.T) {
 			}
 			full := (imp.QueuePackets > 0 && len(departures) >= imp.QueuePackets) ||
 				(imp.QueueBytes > 0 && queuedBytes+size > imp.QueueBytes)
-			v := f.decide(now, size)
+			v := f.decide(now, size, exampleFlow)
 			if full {
 				drops++
 				if v.Rule != RuleQueue {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,8 +14,10 @@ import (
 type Config struct {
 	// Settings are the initial impairments of each direction.
 	Settings
-	// Seed seeds each direction's random source: the same seed and settings drop, duplicate
-	// and jitter the same packets (by index) on every run. Queue drops also depend on timing.
+	// Seed seeds each flow's random stream in each direction (see the package doc): the same
+	// seed and settings drop, duplicate and jitter the same packets of each flow — its k-th
+	// packet in a direction — on every run, however flows interleave. Queue drops and waits,
+	// and the FIFO hold of jittered packets, also depend on timing and on the other flows.
 	Seed int64
 	// CongestionControl is netstack TCP's algorithm on both hosts: "cubic" (default) or "reno".
 	CongestionControl string
@@ -64,6 +67,9 @@ type Link struct {
 	captures  map[int]*pcapngWriter
 	nextCap   int
 	quicFlows map[[2]uint16]struct{}
+	flows     flowTable // which flow each packet belongs to, for its random stream
+
+	nat atomic.Pointer[wireNAT] // the client's NAT, once RebindClient installs it (migrate.go)
 }
 
 // New builds a link and starts its wire.
@@ -132,6 +138,7 @@ func newWires(cfg Config) *Link {
 		subs:      map[int]func(Packet){},
 		captures:  map[int]*pcapngWriter{},
 		quicFlows: map[[2]uint16]struct{}{},
+		flows:     newFlowTable(),
 	}
 	now := time.Now()
 	for _, dir := range Directions {

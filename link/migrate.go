@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -17,14 +18,16 @@ import (
 // Client address changes, for connection migration: a NAT that rebinds a client flow to a new
 // external port, and extra client addresses (a second interface).
 //
-// The NAT is a stateless port rewrite in the server host's netstack iptables (filter table, INPUT
-// and OUTPUT hooks: the last step before a packet reaches a socket and the last rewrite before it
-// leaves): the client's sockets keep their port and never learn of it, exactly as behind a real
-// NAT, and the server's sockets see the external port. The wire — so the packet log and captures
-// — carries the client's own port, as on the inside of a NAT. It is installed on the first
-// RebindClient; until then the server host runs without iptables, as before. (On the client
-// host's OUTPUT the rewrite would be undone by netstack's connection tracking, whose implicit
-// source NAT restores the tracked port after the filter table.)
+// The NAT is a stateless port rewrite at the server host's NIC: a client packet has its source
+// port rewritten as the wire hands it to the server host, and a server packet to an external
+// port gets the client's port back as it leaves the server host, before it enters the wire (one
+// to a forgotten external port is discarded there, as a NAT with no mapping for it would). The
+// client's sockets keep their port and never learn of it, exactly as behind a real NAT; the
+// server's sockets see the external port; the wire — so the packet log and captures — carries
+// the client's own port, as on the inside of a NAT. It sits outside both stacks, so neither
+// netstack's connection tracking nor its iptables can undo or race it (an iptables version, in
+// the server host's filter table, was undone by connection tracking whenever the server's
+// packet was the first the tracker saw after the rule went in).
 
 // RebindClient emulates NAT rebinding of the client's flow from client (proto "tcp" or "udp"):
 // the NAT forgets the flow's mapping and gives it a fresh external port on the same address,
@@ -67,16 +70,16 @@ func (l *Link) RebindClient(proto string, client netip.AddrPort) (netip.AddrPort
 	nat := l.serverNAT()
 	nat.mu.Lock()
 	defer nat.mu.Unlock()
-	addr := tcpip.AddrFrom4(client.Addr().As4())
-	k := natKey{tp, addr, client.Port()}
+	addr, pn := client.Addr().As4(), uint8(tp)
+	k := natKey{pn, addr, client.Port()}
 	old, ok := nat.ext[k]
 	if !ok {
 		old = client.Port()
 	}
-	delete(nat.int, natKey{tp, addr, old})
-	nat.dead[natKey{tp, addr, old}] = true
+	delete(nat.int, natKey{pn, addr, old})
+	nat.dead[natKey{pn, addr, old}] = true
 	nat.ext[k] = a.Port
-	nat.int[natKey{tp, addr, a.Port}] = client.Port()
+	nat.int[natKey{pn, addr, a.Port}] = client.Port()
 	nat.reserved = append(nat.reserved, ep)
 	return netip.AddrPortFrom(client.Addr(), a.Port), nil
 }
@@ -112,13 +115,13 @@ func (l *Link) RemoveClientAddr(a netip.Addr) error {
 }
 
 type natKey struct {
-	proto tcpip.TransportProtocolNumber
-	addr  tcpip.Address // the client's
+	proto uint8   // IP protocol number
+	addr  [4]byte // the client's
 	port  uint16
 }
 
-// natTarget is the NAT: an iptables target on the server host's filter INPUT and OUTPUT.
-type natTarget struct {
+// wireNAT is the NAT's state.
+type wireNAT struct {
 	mu       sync.Mutex
 	ext      map[natKey]uint16 // client port → external port
 	int      map[natKey]uint16 // external port → client port
@@ -126,64 +129,85 @@ type natTarget struct {
 	reserved []tcpip.Endpoint
 }
 
-var natSetup sync.Mutex
-
-// serverNAT returns the NAT, installing it on the server host on first use.
-func (l *Link) serverNAT() *natTarget {
-	natSetup.Lock()
-	defer natSetup.Unlock()
-	ipt := l.hosts[ServerToClient].s.IPTables()
-	t := ipt.GetTable(stack.FilterID, false)
-	for _, r := range t.Rules {
-		if n, ok := r.Target.(*natTarget); ok {
+// serverNAT returns the NAT, installing it on first use.
+func (l *Link) serverNAT() *wireNAT {
+	for {
+		if n := l.nat.Load(); n != nil {
+			return n
+		}
+		n := &wireNAT{ext: map[natKey]uint16{}, int: map[natKey]uint16{}, dead: map[natKey]bool{}}
+		if l.nat.CompareAndSwap(nil, n) {
 			return n
 		}
 	}
-	n := &natTarget{ext: map[natKey]uint16{}, int: map[natKey]uint16{}, dead: map[natKey]bool{}}
-	accept := &stack.AcceptTarget{NetworkProtocol: header.IPv4ProtocolNumber}
-	ipt.ReplaceTable(stack.FilterID, stack.Table{
-		Rules: []stack.Rule{
-			{Filter: stack.EmptyFilter4(), Target: n},      // 0: INPUT
-			{Filter: stack.EmptyFilter4(), Target: accept}, // 1: FORWARD
-			{Filter: stack.EmptyFilter4(), Target: n},      // 2: OUTPUT
-			{Filter: stack.EmptyFilter4(), Target: &stack.ErrorTarget{NetworkProtocol: header.IPv4ProtocolNumber}},
-		},
-		BuiltinChains: [stack.NumHooks]int{stack.Prerouting: stack.HookUnset, stack.Input: 0, stack.Forward: 1, stack.Output: 2, stack.Postrouting: stack.HookUnset},
-		Underflows:    [stack.NumHooks]int{stack.Prerouting: stack.HookUnset, stack.Input: 0, stack.Forward: 1, stack.Output: 2, stack.Postrouting: stack.HookUnset},
-	}, false)
-	return n
 }
 
-// Action implements stack.Target: on INPUT, a packet from a rebound client port gets its source
-// port rewritten to the external one; on OUTPUT, a packet to an external port gets the client's
-// port back, and one to a forgotten external port is dropped.
-func (n *natTarget) Action(pkt *stack.PacketBuffer, hook stack.Hook, _ *stack.Route, _ stack.AddressableEndpoint) (stack.RuleVerdict, int) {
-	tp := pkt.TransportProtocolNumber
-	if tp != tcp.ProtocolNumber && tp != udp.ProtocolNumber {
-		return stack.RuleAccept, 0
+// transportPorts returns an IPv4 packet's protocol and its TCP or UDP header, or ok false for
+// anything else (other protocols, later fragments, short packets).
+func transportPorts(b []byte) (proto uint8, th header.ChecksummableTransport, ok bool) {
+	if len(b) < header.IPv4MinimumSize || b[0]>>4 != 4 {
+		return 0, nil, false
 	}
-	nh, th, isICMPError, ok := pkt.GetHeaders()
-	if !ok || isICMPError {
-		return stack.RuleAccept, 0
+	ip := header.IPv4(b)
+	ihl := int(ip.HeaderLength())
+	if ihl < header.IPv4MinimumSize || ip.FragmentOffset() != 0 {
+		return 0, nil, false
 	}
-	ct, ok := th.(header.ChecksummableTransport)
+	switch proto = ip.Protocol(); proto {
+	case uint8(tcp.ProtocolNumber):
+		if len(b) < ihl+header.TCPMinimumSize {
+			return 0, nil, false
+		}
+		return proto, header.TCP(b[ihl:]), true
+	case uint8(udp.ProtocolNumber):
+		if len(b) < ihl+header.UDPMinimumSize {
+			return 0, nil, false
+		}
+		return proto, header.UDP(b[ihl:]), true
+	}
+	return 0, nil, false
+}
+
+// inbound rewrites a client packet's source port, as the server host receives it. It returns
+// the view to deliver: v itself, or a rewritten copy (v released), since the wire may hand a
+// duplicate of the same bytes to the host too.
+func (n *wireNAT) inbound(v *buffer.View) *buffer.View {
+	b := v.AsSlice()
+	proto, th, ok := transportPorts(b)
 	if !ok {
-		return stack.RuleAccept, 0
+		return v
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	switch hook {
-	case stack.Input:
-		if ext, ok := n.ext[natKey{tp, nh.SourceAddress(), ct.SourcePort()}]; ok {
-			ct.SetSourcePortWithChecksumUpdate(ext)
-		}
-	case stack.Output:
-		k := natKey{tp, nh.DestinationAddress(), ct.DestinationPort()}
-		if local, ok := n.int[k]; ok {
-			ct.SetDestinationPortWithChecksumUpdate(local)
-		} else if n.dead[k] {
-			return stack.RuleDrop, 0
-		}
+	ext, ok := n.ext[natKey{proto, [4]byte(header.IPv4(b).SourceAddressSlice()), th.SourcePort()}]
+	n.mu.Unlock()
+	if !ok {
+		return v
 	}
-	return stack.RuleAccept, 0
+	c := buffer.NewViewWithData(b)
+	v.Release()
+	_, th, _ = transportPorts(c.AsSlice())
+	th.SetSourcePortWithChecksumUpdate(ext)
+	return c
+}
+
+// outbound gives a server packet to an external port the client's port back, in place (the
+// server host's stack handed the wire this view); it reports false for a packet to a forgotten
+// external port, which goes nowhere.
+func (n *wireNAT) outbound(b []byte) bool {
+	proto, th, ok := transportPorts(b)
+	if !ok {
+		return true
+	}
+	k := natKey{proto, [4]byte(header.IPv4(b).DestinationAddressSlice()), th.DestinationPort()}
+	n.mu.Lock()
+	local, mapped := n.int[k]
+	dead := n.dead[k]
+	n.mu.Unlock()
+	switch {
+	case mapped:
+		th.SetDestinationPortWithChecksumUpdate(local)
+	case dead:
+		return false
+	}
+	return true
 }

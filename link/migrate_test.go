@@ -2,6 +2,7 @@ package link
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -58,6 +59,51 @@ func TestRebindClientUDP(t *testing.T) {
 	}
 	if _, err := l.RebindClient("sctp", ext); err == nil {
 		t.Error("rebinding sctp did not fail")
+	}
+}
+
+// TestRebindServerSpeaksFirst: after a rebinding the server's packet to the old port may be the
+// first thing the NAT sees (the migration lesson's QUIC server was mid-echo); the client's next
+// datagram must still reach the server from the new port, every time, and the wire must carry the
+// client's own port both ways. (A NAT in netstack's iptables failed this when connection tracking
+// saw the server's packet first.)
+func TestRebindServerSpeaksFirst(t *testing.T) {
+	l := newLink(t, Config{Seed: 1})
+	srv, cli := udpPair(t, l)
+	local := cli.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+	buf := make([]byte, 64)
+	read := func(msg string) netip.AddrPort {
+		t.Helper()
+		srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := srv.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != msg {
+			t.Fatalf("server read %q, %v; want %q", buf[:n], err, msg)
+		}
+		return from.(*net.UDPAddr).AddrPort()
+	}
+	cli.Write([]byte("hello"))
+	port := read("hello")
+	for i := range 20 {
+		ext, err := l.RebindClient("udp", netip.AddrPortFrom(port.Addr(), local))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.WriteTo([]byte("to-old"), net.UDPAddrFromAddrPort(port)) // the NAT forgot it: dropped
+		msg := fmt.Sprintf("after-%d", i)
+		cli.Write([]byte(msg))
+		if got := read(msg); got != ext {
+			t.Fatalf("rebinding %d: server saw %v, want the new external %v", i, got, ext)
+		}
+		port = ext
+	}
+	for _, pk := range l.Packets() {
+		d := pk.Decoded
+		if d.Proto == "udp" && d.Src.Port() != local && d.Dst.Port() != local {
+			t.Fatalf("the wire carried a packet without the client's own port %d: %s", local, pk.Summary())
+		}
+		if d.Proto == "udp" && pk.Dir == ServerToClient && pk.Decoded.PayloadLen == len("to-old") {
+			t.Fatalf("a reply to a forgotten port reached the wire: %s", pk.Summary())
+		}
 	}
 }
 

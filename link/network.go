@@ -29,6 +29,8 @@ type Host struct {
 	s    *stack.Stack
 	addr netip.Addr
 	mss  uint32 // payload bytes per full segment on this host's MTU
+
+	nextPort atomic.Uint32 // listens on port 0 so far (see bind)
 }
 
 var _ netx.Network = (*Host)(nil)
@@ -78,7 +80,8 @@ func (h *Host) fullAddr(op, network, address string, wantTCP bool) (tcpip.FullAd
 	return fa, nil
 }
 
-// Listen implements netx.Network for "tcp" and "tcp4".
+// Listen implements netx.Network for "tcp" and "tcp4". Port 0 takes the host's next free port
+// from 10000 up, in the order of Listen and ListenPacket calls, not a random one (see ports.go).
 func (h *Host) Listen(ctx context.Context, network, address string) (net.Listener, error) {
 	return h.listen(ctx, network, address, listenBacklog)
 }
@@ -97,7 +100,7 @@ func (h *Host) listen(ctx context.Context, network, address string, backlog int)
 	if terr != nil {
 		return nil, fmt.Errorf("link listen: %w", tcpipErr(terr))
 	}
-	if terr := ep.Bind(fa); terr != nil {
+	if terr := h.bind(ep, fa); terr != nil {
 		ep.Close()
 		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
 	}
@@ -108,7 +111,7 @@ func (h *Host) listen(ctx context.Context, network, address string, backlog int)
 	return &listener{ep: ep, wq: &wq, closed: make(chan struct{}), mss: h.mss}, nil
 }
 
-// ListenPacket implements netx.Network for "udp" and "udp4".
+// ListenPacket implements netx.Network for "udp" and "udp4". Port 0 takes a port as Listen does.
 func (h *Host) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
 	fa, err := h.fullAddr("listen", network, address, false)
 	if err != nil {
@@ -165,7 +168,7 @@ func (h *Host) udp(laddr, raddr *tcpip.FullAddress) (*UDPConn, error) {
 		return nil, fmt.Errorf("link udp: %w", tcpipErr(terr))
 	}
 	if laddr != nil {
-		if terr := ep.Bind(*laddr); terr != nil {
+		if terr := h.bind(ep, *laddr); terr != nil {
 			ep.Close()
 			return nil, fmt.Errorf("link listen udp %s: %w", fullString(*laddr), tcpipErr(terr))
 		}

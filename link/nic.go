@@ -30,6 +30,9 @@ func (n *nic) deliver(v *buffer.View) {
 		v.Release()
 		return
 	}
+	if nat := n.l.nat.Load(); nat != nil && n.dir == ServerToClient {
+		v = nat.inbound(v)
+	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
 	d.DeliverNetworkPacket(header.IPv4ProtocolNumber, pkt)
 	pkt.DecRef()

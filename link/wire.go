@@ -128,6 +128,10 @@ func (w *wire) schedule(pk *Packet, v *buffer.View) (inline bool, dup *buffer.Vi
 // send is the wire's entry: a packet from the host that sends on dir. It owns v.
 func (l *Link) send(dir Direction, v *buffer.View) {
 	data := v.AsSlice()
+	if nat := l.nat.Load(); nat != nil && dir == ServerToClient && !nat.outbound(data) {
+		v.Release()
+		return
+	}
 	now := time.Now()
 	l.mu.Lock()
 	if l.closed {
@@ -136,7 +140,7 @@ func (l *Link) send(dir Direction, v *buffer.View) {
 		return
 	}
 	w := l.wires[dir]
-	vd := w.fates.decide(now, len(data))
+	vd := w.fates.decide(now, len(data), l.flows.classify(data))
 	l.seq++
 	pk := Packet{
 		Seq: l.seq, Index: vd.Index, Time: now, Dir: dir, Size: len(data),

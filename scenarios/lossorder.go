@@ -80,6 +80,16 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 		return nil, err
 	}
 	defer hosts.Close()
+	// QUIC datagrams get an echo of their own, so that each transport is one flow to a server
+	// port of its own: the link draws each flow's losses from a random stream keyed by that port
+	// (and the flow's order among those to it), so a seed gives every transport the same losses
+	// on every run. Sharing quic-stream's port, whichever of the two connected first would take
+	// the first stream.
+	dgramHosts, err := transports.StartEcho(ctx, env.Link.Server(), env.Link.ServerAddr().String(), eo)
+	if err != nil {
+		return nil, err
+	}
+	defer dgramHosts.Close()
 	rtt := env.RTT() + 2*jitter
 	lossTimeout := 3*rtt + 200*time.Millisecond
 	msgs := transports.Numbered(n, size)
@@ -87,7 +97,11 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 	outs := make([]*loOutcome, len(loTransports))
 	var wg sync.WaitGroup
 	for i, t := range loTransports {
-		wg.Go(func() { outs[i] = loBurst(ctx, env, hosts, t, msgs, interval, lossTimeout) })
+		h := hosts
+		if t == protocol.QUICDgram {
+			h = dgramHosts
+		}
+		wg.Go(func() { outs[i] = loBurst(ctx, env, h, t, msgs, interval, lossTimeout) })
 	}
 	wg.Wait()
 	for _, o := range outs {
@@ -98,6 +112,7 @@ func runLossOrder(ctx context.Context, env *Env) (*Result, error) {
 	// Counted once the endpoints have closed: every packet of each connection, its close
 	// included, is then in the link's counts and in the run's capture.
 	hosts.Close()
+	dgramHosts.Close()
 	env.quiet(rtt)
 	for _, o := range outs {
 		o.repair.finish(env, o.t)
