@@ -32,6 +32,19 @@ var metricWords = map[string]string{
 	"time_wait":                  "TIME_WAIT",
 	"active_closer_client":       "the client closed first",
 	"lost_messages":              "messages lost",
+	"blackout_offset":            "blackout fell into the rhythm at",
+	"silence_client":             "client heard nothing for",
+	"silence_server":             "server heard nothing for",
+	"theory_client":              "theory, client",
+	"theory_server":              "theory, server",
+	"theory_min_client":          "theory at least, client",
+	"theory_min_server":          "theory at least, server",
+	"sent_in_silence_client":     "client sent meanwhile",
+	"sent_in_silence_server":     "server sent meanwhile",
+	"probes_in_silence_client":   "keepalive probes the client sent meanwhile",
+	"probes_in_silence_server":   "keepalive probes the server sent meanwhile",
+	"healthy_killed_client":      "client killed a healthy connection",
+	"healthy_killed_server":      "server killed a healthy connection",
 }
 
 // metricToken spells one word of a metric name.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -29,7 +30,7 @@ TCP keepalive is built in but off by default, and its defaults are glacial (two 
 
 QUIC has it in the protocol: each side announces a maximum idle timeout and closes the connection silently when nothing has been received for that long; quic-go's KeepAlivePeriod sends PINGs so that a healthy but quiet connection does not time out. WebSocket has ping and pong control frames; here the client pings every heartbeat interval and gives up after misses pings without a pong.
 
-Read the "intervals" column: detection time divided by the mechanism's own interval. Each one needs a few intervals of silence, by design — one lost packet must not kill a healthy connection — so choosing the interval is choosing how fast you notice, against how much traffic idle connections cost.`,
+Read the "heard nothing for" column: how long that side had received nothing (measured on the link, from the last packet delivered to it) when it gave up, beside the theory: idle + count × interval for keepalive, misses × interval for the heartbeat and WebSocket pings (counting only packets that carry data: a bare ACK is not a heartbeat), the keep-alive wait plus max(idle timeout, 3 PTO) for QUIC. Each needs a few intervals of silence, by design — one lost packet must not kill a healthy connection — so choosing the interval is choosing how fast you notice, against how much traffic idle connections cost. The blackout falls at a moment the seed picks, so different seeds catch each mechanism at a different point of its cycle; "after the blackout" then varies from run to run while "heard nothing for" stays put.`,
 		Preset: "wifi",
 		Params: []Param{
 			{Name: "heartbeat", Label: "heartbeat interval", Kind: KindDuration, Min: "10ms", Max: "30s", Default: "200ms", Help: "application heartbeat and WebSocket ping interval"},
@@ -53,18 +54,47 @@ type dpConfig struct {
 type dpDetect struct {
 	mech, side string
 	interval   time.Duration // the mechanism's configured interval
-	lo, hi     time.Duration // when it should notice, after the blackhole
-	at         time.Time     // zero: not noticed
-	how        string
+	// theory is how long the side must hear nothing before it gives up, after the last packet it
+	// received (data only, for the mechanisms that ignore bare ACKs); theoryHi, when set, is what
+	// it waits on a quiet connection, theory then the least.
+	theory, theoryHi time.Duration
+	theoryText       string
+	dataOnly         bool // only TCP segments with a payload count as heard
+	flow             dpFlow
+	at               time.Time // zero: not noticed
+	how              string
 }
 
+// dpFlow names a connection on the link by its IP protocol and the client's port.
+type dpFlow struct {
+	proto string // "tcp" or "udp"
+	port  uint16
+}
+
+// dpHeard is what one connection's two sides received and sent, from the link's packets.
+type dpHeard struct {
+	last, lastData [2]time.Time // by the side that received: 0 client, 1 server
+	sent           [2][]dpSent  // by the side that sent, capped; a TCP RST aside
+	rst            [2]time.Time // the last TCP RST each side sent
+	maxSeq         [2]uint32    // the highest TCP sequence number each side sent
+}
+
+type dpSent struct {
+	at  time.Time
+	seq uint32 // TCP
+}
+
+const dpMaxSends = 4096 // packets kept per side and connection
+
 type dpRun struct {
-	ctx   context.Context
-	env   *Env
-	cfg   dpConfig
-	black chan struct{} // closed when the link goes black
-	mu    sync.Mutex
-	found []*dpDetect
+	ctx     context.Context
+	env     *Env
+	cfg     dpConfig
+	black   chan struct{} // closed when the link goes black
+	blackAt time.Time     // set before black is closed
+	mu      sync.Mutex
+	found   []*dpDetect
+	heard   map[dpFlow]*dpHeard
 }
 
 func (r *dpRun) noticed(d *dpDetect, how string) {
@@ -75,12 +105,72 @@ func (r *dpRun) noticed(d *dpDetect, how string) {
 	}
 }
 
-func (r *dpRun) add(mech, side string, interval, lo, hi time.Duration) *dpDetect {
-	d := &dpDetect{mech: mech, side: side, interval: interval, lo: lo, hi: hi}
+func (r *dpRun) add(d *dpDetect) *dpDetect {
 	r.mu.Lock()
 	r.found = append(r.found, d)
 	r.mu.Unlock()
 	return d
+}
+
+// watchFlow starts noting the packets of flow for the detectors ds.
+func (r *dpRun) watchFlow(flow dpFlow, ds ...*dpDetect) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.heard[flow] == nil {
+		r.heard[flow] = &dpHeard{}
+	}
+	for _, d := range ds {
+		d.flow = flow
+	}
+}
+
+// onPacket notes, for the lesson's connections, when each side received a packet (the time the
+// link delivers it) and when each side sent one.
+func (r *dpRun) onPacket(pk link.Packet) {
+	d := pk.Decoded
+	if d.Proto != "tcp" && d.Proto != "udp" {
+		return
+	}
+	port, to := d.Dst.Port(), 0 // to: the side that receives
+	if pk.Dir == link.ClientToServer {
+		port, to = d.Src.Port(), 1
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.heard[dpFlow{d.Proto, port}]
+	if h == nil {
+		return
+	}
+	if d.Proto == "tcp" && d.Flags&link.FlagRST != 0 {
+		h.rst[1-to] = pk.Time
+	} else if len(h.sent[1-to]) < dpMaxSends {
+		h.sent[1-to] = append(h.sent[1-to], dpSent{pk.Time, d.TCPSeq})
+		if len(h.sent[1-to]) == 1 || int32(d.TCPSeq-h.maxSeq[1-to]) > 0 {
+			h.maxSeq[1-to] = d.TCPSeq
+		}
+	}
+	if pk.Fate != link.Delivered {
+		return
+	}
+	at := pk.Time.Add(pk.Latency)
+	h.last[to] = later(h.last[to], at)
+	if d.PayloadLen > 0 {
+		h.lastData[to] = later(h.lastData[to], at)
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func sideIndex(side string) int {
+	if side == "server" {
+		return 1
+	}
+	return 0
 }
 
 func runDeadPeer(ctx context.Context, env *Env) (*Result, error) {
@@ -88,11 +178,12 @@ func runDeadPeer(ctx context.Context, env *Env) (*Result, error) {
 		kaIntvl: env.Duration("keepalive_interval"), kaCount: env.Int("keepalive_count"),
 		idle: env.Duration("idle_timeout"), qka: env.Duration("quic_keepalive")}
 	rtt := env.RTT()
-	r := &dpRun{env: env, cfg: cfg, black: make(chan struct{})}
+	r := &dpRun{env: env, cfg: cfg, black: make(chan struct{}), heard: map[dpFlow]*dpHeard{}}
+	defer env.Link.OnPacket(r.onPacket)()
 	// Everything should be noticed well before this; it bounds the run.
 	longest := max(time.Duration(cfg.misses+1)*cfg.hb, cfg.kaIdle+time.Duration(cfg.kaCount+1)*cfg.kaIntvl, cfg.idle+cfg.qka)
 	limit := 2*longest + 2*rtt + 500*time.Millisecond
-	ctx, cancel := context.WithTimeout(ctx, limit+15*time.Second+10*rtt)
+	ctx, cancel := context.WithTimeout(ctx, 2*limit+15*time.Second+10*rtt)
 	defer cancel()
 	r.ctx = ctx
 
@@ -119,8 +210,15 @@ func runDeadPeer(ctx context.Context, env *Env) (*Result, error) {
 			return nil, err
 		}
 	}
-	// Let every mechanism settle into its rhythm, then cut the link.
-	time.Sleep(max(2*cfg.hb, 2*cfg.qka, 2*rtt))
+	// Let every mechanism settle into its rhythm, then cut the link at a moment the seed picks
+	// within the longest rhythm, so that runs see the blackout fall at different points of each
+	// mechanism's cycle (just after a heartbeat, just before a probe, ...).
+	rhythm := max(cfg.hb, cfg.qka, cfg.kaIdle, cfg.kaIntvl)
+	offset := time.Duration(rand.New(rand.NewPCG(uint64(env.Seed), 0xdead)).Float64() * float64(rhythm))
+	time.Sleep(max(2*cfg.hb, 2*cfg.qka, 2*rtt, cfg.kaIdle+cfg.kaIntvl) + offset)
+	r.mu.Lock()
+	r.blackAt = time.Now()
+	r.mu.Unlock()
 	for _, d := range link.Directions {
 		im := env.Link.Impairment(d)
 		im.Blackhole = true
@@ -128,7 +226,6 @@ func runDeadPeer(ctx context.Context, env *Env) (*Result, error) {
 			return nil, err
 		}
 	}
-	blackAt := time.Now()
 	close(r.black)
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
@@ -153,70 +250,100 @@ wait:
 			}
 		}
 	}
-	return r.report(blackAt, limit), nil
+	return r.report(offset, limit), nil
 }
 
-func (r *dpRun) report(blackAt time.Time, limit time.Duration) *Result {
+func (r *dpRun) report(offset, limit time.Duration) *Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := &Result{}
-	tb := Table{Title: "Time from the link going black until each side declared the peer dead",
-		Columns: []string{"mechanism", "side", "interval", "expected", "noticed after ms", "intervals", "how"}}
-	s := Series{Chart: "Time to notice a dead peer", Name: "detection", XLabel: "mechanism #", YLabel: "ms after the link went black", Style: "dots"}
-	var parts []string
+	res.Metrics = append(res.Metrics, Metric{Name: "blackout_offset", Unit: "ms", Value: hundredths(millis(offset))})
+	tb := Table{Title: "How long each side heard nothing before it declared the peer dead",
+		Columns: []string{"mechanism", "side", "interval", "heard nothing for ms", "theory", "packets it sent meanwhile", "after the blackout ms", "how"}}
+	s := Series{Chart: "Silence before a dead peer is declared", Name: "measured", XLabel: "mechanism #", YLabel: "ms since the last packet received", Style: "dots"}
+	th := Series{Chart: "Silence before a dead peer is declared", Name: "theory", XLabel: "mechanism #", YLabel: "ms since the last packet received", Style: "dots"}
+	var parts, kills []string
 	for i, d := range r.found {
-		exp := fmt.Sprintf("%.0f–%.0f ms", millis(d.lo), millis(d.hi))
 		if d.at.IsZero() {
-			tb.Rows = append(tb.Rows, []string{d.mech, d.side, d.interval.String(), exp, "-", "-", fmt.Sprintf("not noticed within %v", limit)})
+			tb.Rows = append(tb.Rows, []string{d.mech, d.side, d.interval.String(), "-", d.theoryText, "-", "-", fmt.Sprintf("not noticed within %v", limit)})
 			parts = append(parts, fmt.Sprintf("%s (%s) had not noticed after %v", d.mech, d.side, limit))
 			continue
 		}
-		after := d.at.Sub(blackAt)
-		iv := float64(after) / float64(d.interval)
+		h := r.heard[d.flow]
+		si := sideIndex(d.side)
+		last := h.last[si]
+		if d.dataOnly {
+			last = h.lastData[si]
+		}
+		silence := d.at.Sub(last)
+		// A keepalive probe repeats the last byte acknowledged: its sequence number is one below
+		// the connection's next (on these connections, which carry no data, below every other
+		// segment the side sent).
+		sentMeanwhile, probes := 0, 0
+		for _, p := range h.sent[si] {
+			if p.at.After(last) && !p.at.After(d.at) {
+				sentMeanwhile++
+				if d.flow.proto == "tcp" && p.seq == h.maxSeq[si]-1 {
+					probes++
+				}
+			}
+		}
+		sentText := fmt.Sprint(sentMeanwhile)
+		if d.mech == "tcp-keepalive" {
+			sentText = fmt.Sprintf("%d, %d of them probes", sentMeanwhile, probes)
+			res.Metrics = append(res.Metrics, Metric{Transport: d.mech, Name: "probes_in_silence_" + d.side, Unit: "packets", Value: float64(probes)})
+		}
+		if t := h.rst[si]; t.After(last) && !t.After(d.at) {
+			sentText += " and a RST"
+		}
+		after := d.at.Sub(r.blackAt)
+		healthy := d.at.Before(r.blackAt)
 		res.Metrics = append(res.Metrics,
 			Metric{Transport: d.mech, Name: "detect_" + d.side, Unit: "ms", Value: hundredths(millis(after))},
-			Metric{Transport: d.mech, Name: "detect_" + d.side, Unit: "intervals", Value: hundredths(iv)})
-		tb.Rows = append(tb.Rows, []string{d.mech, d.side, d.interval.String(), exp, fmt.Sprintf("%.0f", millis(after)), fmt.Sprintf("%.1f", iv), d.how})
-		s.Points = append(s.Points, Point{X: float64(i + 1), Y: hundredths(millis(after))})
-		parts = append(parts, fmt.Sprintf("%s (%s) after %.0f ms = %.1f × %v", d.mech, d.side, millis(after), iv, d.interval))
+			Metric{Transport: d.mech, Name: "silence_" + d.side, Unit: "ms", Value: hundredths(millis(silence))},
+			Metric{Transport: d.mech, Name: "silence_" + d.side, Unit: "intervals", Value: hundredths(float64(silence) / float64(d.interval))},
+			Metric{Transport: d.mech, Name: "theory_min_" + d.side, Unit: "ms", Value: hundredths(millis(d.theory))},
+			Metric{Transport: d.mech, Name: "theory_" + d.side, Unit: "ms", Value: hundredths(millis(max(d.theory, d.theoryHi)))},
+			Metric{Transport: d.mech, Name: "sent_in_silence_" + d.side, Unit: "packets", Value: float64(sentMeanwhile)},
+			Metric{Transport: d.mech, Name: "healthy_killed_" + d.side, Unit: "bool", Value: b2f(healthy)})
+		afterText := fmt.Sprintf("%.0f", millis(after))
+		if healthy {
+			afterText = fmt.Sprintf("%.0f before it: a healthy connection killed", millis(-after))
+			kills = append(kills, fmt.Sprintf("%s (%s)", d.mech, d.side))
+		}
+		tb.Rows = append(tb.Rows, []string{d.mech, d.side, d.interval.String(), fmt.Sprintf("%.0f", millis(silence)), d.theoryText,
+			sentText, afterText, d.how})
+		s.Points = append(s.Points, Point{X: float64(i + 1), Y: hundredths(millis(silence))})
+		th.Points = append(th.Points, Point{X: float64(i + 1), Y: hundredths(millis(max(d.theory, d.theoryHi)))})
+		parts = append(parts, fmt.Sprintf("%s (%s) after hearing nothing for %.0f ms (theory %s)", d.mech, d.side, millis(silence), d.theoryText))
 	}
 	res.Tables = []Table{tb}
-	res.Series = []Series{s}
-	res.Conclusion = "After the link went black, the peer was declared dead by " + strings.Join(parts, "; ") + "."
+	res.Series = []Series{s, th}
+	res.Conclusion = fmt.Sprintf("The link went black %.0f ms into the run's rhythm. The peer was declared dead by %s.", millis(offset), strings.Join(parts, "; "))
+	if len(kills) > 0 {
+		res.Conclusion += fmt.Sprintf(" %s gave up before the link went black: on a lossy link, too few misses allowed kill a healthy connection.", strings.Join(kills, " and "))
+	}
 	return res
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // tcpKeepalive: a quiet TCP connection with netstack keepalive on both ends.
 func (r *dpRun) tcpKeepalive(ctx context.Context, g *transports.Group) error {
 	c := r.cfg
-	// Textbook: the last segment received, idle, then count probes interval apart. A probe sent
-	// just before the link went black can already count as unanswered, hence count−1 below.
-	lo := time.Duration(c.kaCount-1) * c.kaIntvl
-	hi := c.kaIdle + time.Duration(c.kaCount)*c.kaIntvl + c.kaIntvl
-	cli := r.add("tcp-keepalive", "client", c.kaIntvl, lo, hi)
-	srvD := r.add("tcp-keepalive", "server", c.kaIntvl, lo, hi)
-	set := func(conn net.Conn) error {
-		tc, err := linkTCP(conn)
-		if err != nil {
-			return err
-		}
-		return tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: c.kaIdle, Interval: c.kaIntvl, Count: c.kaCount})
-	}
-	watch := func(conn net.Conn, d *dpDetect) {
-		_, err := conn.Read(make([]byte, 1)) // nothing is ever sent: only an error returns
-		if ctx.Err() == nil {
-			r.noticed(d, "read failed: "+errString(err))
-		}
-	}
-	srv, err := startTCPHost(r.ctx, r.env, func(conn net.Conn) {
-		if err := set(conn); err != nil {
-			r.noticed(srvD, "could not enable keepalive: "+err.Error())
-			conn.Close()
-			return
-		}
-		watch(conn, srvD)
-		conn.Close()
-	})
+	// The stack sends its first probe after idle with nothing received, then one every interval,
+	// and gives up when the count-th has gone unanswered for an interval: idle + count × interval
+	// after the last segment it received.
+	theory := c.kaIdle + time.Duration(c.kaCount)*c.kaIntvl
+	text := fmt.Sprintf("%v + %d × %v = %.0f ms", c.kaIdle, c.kaCount, c.kaIntvl, millis(theory))
+	cli := r.add(&dpDetect{mech: "tcp-keepalive", side: "client", interval: c.kaIntvl, theory: theory, theoryText: text})
+	srvD := r.add(&dpDetect{mech: "tcp-keepalive", side: "server", interval: c.kaIntvl, theory: theory, theoryText: text})
+	srv, err := startTCPHost(r.ctx, r.env, func(conn net.Conn) { r.keepaliveWatch(ctx, conn, srvD) })
 	if err != nil {
 		return err
 	}
@@ -226,21 +353,34 @@ func (r *dpRun) tcpKeepalive(ctx context.Context, g *transports.Group) error {
 		return err
 	}
 	g.Add(conn.Close)
-	if err := set(conn); err != nil {
-		return err
-	}
-	g.Go(func() { watch(conn, cli) })
+	r.watchFlow(dpFlow{"tcp", uint16(conn.LocalAddr().(*net.TCPAddr).Port)}, cli, srvD)
+	g.Go(func() { r.keepaliveWatch(ctx, conn, cli) })
 	return nil
 }
 
+// keepaliveWatch enables keepalive on conn and waits for the stack to give the peer up.
+func (r *dpRun) keepaliveWatch(ctx context.Context, conn net.Conn, d *dpDetect) {
+	defer conn.Close()
+	c := r.cfg
+	tc, err := linkTCP(conn)
+	if err == nil {
+		err = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: c.kaIdle, Interval: c.kaIntvl, Count: c.kaCount})
+	}
+	if err != nil {
+		r.noticed(d, "could not enable keepalive: "+err.Error())
+		return
+	}
+	_, err = conn.Read(make([]byte, 1)) // nothing is ever sent: only an error returns
+	if ctx.Err() == nil {
+		r.noticed(d, "read failed: "+errString(err))
+	}
+}
+
 // heartbeat: an application ping/pong over TCP; each side declares the peer dead after misses
-// heartbeat intervals with nothing received.
+// heartbeat intervals with no heartbeat received.
 func (r *dpRun) heartbeat(ctx context.Context, g *transports.Group) error {
 	c := r.cfg
 	dead := time.Duration(c.misses) * c.hb
-	lo, hi := dead-c.hb, dead+c.hb
-	cli := r.add("tcp-heartbeat", "client", c.hb, lo, hi)
-	srvD := r.add("tcp-heartbeat", "server", c.hb, lo, hi)
 	// Both sides: read lines with a deadline of misses intervals after the last one.
 	listen := func(conn net.Conn, d *dpDetect, answer bool) {
 		br := bufio.NewReader(conn)
@@ -266,6 +406,9 @@ func (r *dpRun) heartbeat(ctx context.Context, g *transports.Group) error {
 			}
 		}
 	}
+	text := fmt.Sprintf("%d × %v = %.0f ms", c.misses, c.hb, millis(dead))
+	cli := r.add(&dpDetect{mech: "tcp-heartbeat", side: "client", interval: c.hb, theory: dead, theoryText: text, dataOnly: true})
+	srvD := r.add(&dpDetect{mech: "tcp-heartbeat", side: "server", interval: c.hb, theory: dead, theoryText: text, dataOnly: true})
 	srv, err := startTCPHost(r.ctx, r.env, func(conn net.Conn) {
 		listen(conn, srvD, true)
 		conn.Close()
@@ -279,6 +422,7 @@ func (r *dpRun) heartbeat(ctx context.Context, g *transports.Group) error {
 		return err
 	}
 	g.Add(conn.Close)
+	r.watchFlow(dpFlow{"tcp", uint16(conn.LocalAddr().(*net.TCPAddr).Port)}, cli, srvD)
 	g.Go(func() { listen(conn, cli, false) })
 	g.Go(func() {
 		t := time.NewTicker(c.hb)
@@ -301,13 +445,6 @@ func (r *dpRun) heartbeat(ctx context.Context, g *transports.Group) error {
 // quicIdle: a quiet QUIC connection with MaxIdleTimeout and KeepAlivePeriod on both sides.
 func (r *dpRun) quicIdle(ctx context.Context, g *transports.Group) error {
 	c := r.cfg
-	// The idle timer restarts on the last packet received (at most a keep-alive period and a
-	// round trip before the blackhole, or up to a one-way delay after it for a packet already on
-	// the wire) or on the first ack-eliciting packet sent after that (at most a keep-alive period
-	// later). quic-go never times out sooner than three PTOs, which these defaults exceed.
-	lo, hi := c.idle-c.qka-r.env.RTT(), c.idle+c.qka+r.env.RTT()
-	cli := r.add("quic-idle", "client", c.idle, lo, hi)
-	srvD := r.add("quic-idle", "server", c.idle, lo, hi)
 	o := transports.QUICOptions{Config: r.env.QUICConfig(), MaxIdleTimeout: c.idle, KeepAlivePeriod: c.qka}
 	srvTLS, err := transports.ServerTLSConfig("", "")
 	if err != nil {
@@ -320,7 +457,29 @@ func (r *dpRun) quicIdle(ctx context.Context, g *transports.Group) error {
 		return err
 	}
 	g.Add(ln.Close)
+	// quic-go sends a keep-alive PING when it has received nothing for max(min(keep-alive period,
+	// idle/2), 1.5 PTO), and closes when nothing has been received for max(idle, 3 PTO) since the
+	// first ack-eliciting packet it sent after the last one it received — that PING, on a quiet
+	// connection: in all, the keep-alive wait plus max(idle, 3 PTO) after the last packet
+	// received. Sooner, down to max(idle, 3 PTO), when a probe for a lost packet went first.
+	theory := func(conn *quic.Conn, d *dpDetect) {
+		st := conn.ConnectionStats()
+		pto := st.SmoothedRTT + max(4*st.MeanDeviation, time.Millisecond) + 25*time.Millisecond // peer's max_ack_delay: quic-go's default
+		ka := max(min(c.qka, c.idle/2), pto*3/2)
+		idle := max(c.idle, 3*pto)
+		r.mu.Lock()
+		d.theory, d.theoryHi = idle, ka+idle
+		d.theoryText = fmt.Sprintf("keep-alive wait %.0f + max(%v, 3 PTO = %.0f) = %.0f ms (%.0f if a probe went first)",
+			millis(ka), c.idle, millis(3*pto), millis(ka+idle), millis(idle))
+		r.mu.Unlock()
+	}
 	watch := func(conn *quic.Conn, d *dpDetect) {
+		select {
+		case <-r.black:
+			theory(conn, d)
+		case <-ctx.Done():
+		case <-conn.Context().Done():
+		}
 		select {
 		case <-conn.Context().Done():
 		case <-ctx.Done():
@@ -335,30 +494,39 @@ func (r *dpRun) quicIdle(ctx context.Context, g *transports.Group) error {
 			r.noticed(d, "closed: "+errString(err))
 		}
 	}
-	g.Go(func() {
-		conn, err := ln.Accept(ctx)
-		if err != nil {
-			return
-		}
-		watch(conn, srvD)
-	})
 	co := o
 	co.TLS = transports.ClientTLSConfig(srvTLS)
+	accepted := make(chan *quic.Conn, 1)
+	g.Go(func() {
+		conn, err := ln.Accept(ctx)
+		if err == nil {
+			accepted <- conn
+		}
+	})
 	conn, err := transports.DialQUIC(r.ctx, r.env.Link.Client(), ln.Addr().String(), co)
 	if err != nil {
 		return err
 	}
 	g.Add(conn.Endpoint.Close)
+	cli := r.add(&dpDetect{mech: "quic-idle", side: "client", interval: c.idle})
+	srvD := r.add(&dpDetect{mech: "quic-idle", side: "server", interval: c.idle})
+	r.watchFlow(dpFlow{"udp", uint16(conn.LocalAddr().(*net.UDPAddr).Port)}, cli, srvD)
 	g.Go(func() { watch(conn.Conn, cli) })
+	g.Go(func() {
+		select {
+		case sc := <-accepted:
+			watch(sc, srvD)
+		case <-ctx.Done():
+		}
+	})
 	return nil
 }
 
-// wsPing: the WebSocket client pings every heartbeat and gives up after misses pings without a
-// pong (each waits one interval).
+// wsPing: the WebSocket client pings every heartbeat interval and gives the peer up when no pong
+// has arrived for misses intervals.
 func (r *dpRun) wsPing(ctx context.Context, g *transports.Group) error {
 	c := r.cfg
 	dead := time.Duration(c.misses) * c.hb
-	cli := r.add("ws-ping", "client", c.hb, dead-r.env.RTT(), dead+c.hb)
 	srv, err := startHTTPHost(r.ctx, r.env, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		conn, err := websocket.Accept(w, req, nil)
 		if err != nil {
@@ -381,29 +549,43 @@ func (r *dpRun) wsPing(ctx context.Context, g *transports.Group) error {
 	}
 	g.Add(conn.CloseNow)
 	conn.CloseRead(ctx) // a reader for the pongs
-	g.Go(func() {
-		missed := 0
+	cli := r.add(&dpDetect{mech: "ws-ping", side: "client", interval: c.hb, theory: dead, dataOnly: true,
+		theoryText: fmt.Sprintf("%d × %v = %.0f ms", c.misses, c.hb, millis(dead))})
+	r.watchFlow(dpFlow{"tcp", uint16(conn.TCP.LocalAddr().(*net.TCPAddr).Port)}, cli)
+	pongs := make(chan struct{}, 1)
+	g.Go(func() { // a ping every interval, each waiting for its pong
+		t := time.NewTicker(c.hb)
+		defer t.Stop()
 		for {
-			start := time.Now()
-			pctx, cancel := context.WithTimeout(ctx, c.hb)
-			err := conn.Ping(pctx)
-			cancel()
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				missed++
-				if missed >= c.misses {
-					r.noticed(cli, fmt.Sprintf("%d pings without a pong", missed))
-					return
+			g.Go(func() {
+				pctx, cancel := context.WithTimeout(ctx, dead)
+				defer cancel()
+				if conn.Ping(pctx) == nil {
+					select {
+					case pongs <- struct{}{}:
+					default:
+					}
 				}
-			} else {
-				missed = 0
-			}
+			})
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(c.hb - time.Since(start)):
+			case <-t.C:
+			}
+		}
+	})
+	g.Go(func() { // the watchdog: misses intervals without a pong
+		t := time.NewTimer(dead)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-pongs:
+				t.Reset(dead)
+			case <-t.C:
+				r.noticed(cli, fmt.Sprintf("no pong for %d × %v", c.misses, c.hb))
+				return
 			}
 		}
 	})

@@ -1,64 +1,109 @@
 package scenarios_test
 
 import (
-	"slices"
+	"context"
 	"testing"
 	"time"
 
+	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/scenarios"
 )
 
-// TestDeadPeer: each mechanism notices the blackout after its theory time. A timer never fires
-// early, so every run must respect the lower bound; a busy machine makes timers fire late, so the
-// upper bound holds the median of three runs (a distribution, not one wall-clock reading).
+var dpParams = map[string]string{
+	"heartbeat": "200ms", "misses": "3", "idle_timeout": "600ms", "quic_keepalive": "200ms",
+	"keepalive_idle": "200ms", "keepalive_interval": "200ms", "keepalive_count": "3",
+}
+
+// dpRuns runs dead-peer repeat times from seed 1 (each run its own seed, so its own blackout
+// moment) on settings.
+func dpRuns(t *testing.T, settings link.Settings, repeat int) []*scenarios.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := scenarios.Run(ctx, scenarios.Lookup("dead-peer"), scenarios.Options{Settings: &settings, Seed: 1, Repeat: repeat, Params: dpParams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rep.Runs {
+		t.Logf("run %d: %s", i+1, r.Conclusion)
+		for _, row := range r.Tables[0].Rows {
+			t.Logf("  %v", row)
+		}
+	}
+	return rep.Runs
+}
+
+var dpSides = []struct{ mech, side string }{
+	{"tcp-keepalive", "client"}, {"tcp-keepalive", "server"},
+	{"tcp-heartbeat", "client"}, {"tcp-heartbeat", "server"},
+	{"quic-idle", "client"}, {"quic-idle", "server"},
+	{"ws-ping", "client"},
+}
+
+// TestDeadPeer: every mechanism on every side declares the peer dead only after the link went
+// black, after hearing nothing for at least its theory time (a timer never fires early; the
+// silence is measured on the link, from the last packet delivered to that side), and the packets
+// it sent into that silence are the ones its rule sends: keepalive_count probes for TCP
+// keepalive, a heartbeat every interval, at least one PING for QUIC. No clock window: lateness
+// on a busy machine changes none of these. The blackout falls at a different moment per seed.
 func TestDeadPeer(t *testing.T) {
+	runs := dpRuns(t, lab25, 3)
 	const hb, misses = 200 * time.Millisecond, 3
-	const idle, qka = 600 * time.Millisecond, 200 * time.Millisecond
-	const runs = 3
-	var results []*scenarios.Result
-	for range runs {
-		results = append(results, runScenario(t, "dead-peer", &lab25, map[string]string{
-			"heartbeat": hb.String(), "misses": "3", "idle_timeout": idle.String(), "quic_keepalive": qka.String(),
-			"keepalive_idle": "200ms", "keepalive_interval": "200ms", "keepalive_count": "3",
-		}))
-	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	// check holds mechanism's detection on side to lo on every run and to hi in the median.
-	check := func(what, mech, side string, lo, hi float64) {
-		t.Helper()
-		var got []float64
-		for _, r := range results {
-			v := findMetric(t, r, mech, "detect_"+side, "ms")
-			if v < lo {
-				t.Errorf("%s (%s) noticed after %.0f ms, sooner than its theory allows (%.0f)", what, side, v, lo)
+	lower := map[string]float64{
+		"tcp-keepalive": ms(200*time.Millisecond + 3*200*time.Millisecond), // idle + count × interval
+		"tcp-heartbeat": ms(misses * hb),
+		"ws-ping":       ms(misses * hb),
+		// max(idle, 3 PTO) after the first ack-eliciting packet sent after the last one received.
+		"quic-idle": ms(600 * time.Millisecond),
+	}
+	offsets := map[float64]bool{}
+	for i, r := range runs {
+		offsets[findMetric(t, r, "", "blackout_offset", "ms")] = true
+		for _, s := range dpSides {
+			if findMetric(t, r, s.mech, "healthy_killed_"+s.side, "bool") != 0 {
+				t.Errorf("run %d: %s (%s) gave a healthy connection up before the blackout", i+1, s.mech, s.side)
 			}
-			got = append(got, v)
+			silence := findMetric(t, r, s.mech, "silence_"+s.side, "ms")
+			theory := findMetric(t, r, s.mech, "theory_min_"+s.side, "ms")
+			if silence < lower[s.mech]-1 || silence < theory-1 {
+				t.Errorf("run %d: %s (%s) gave up after %.1f ms of silence, sooner than its rule allows (%.0f, theory %.0f)",
+					i+1, s.mech, s.side, silence, lower[s.mech], theory)
+			}
+			sent := findMetric(t, r, s.mech, "sent_in_silence_"+s.side, "packets")
+			if s.mech == "tcp-keepalive" {
+				// One more when netstack's keepalive timer was already firing as the last
+				// segment arrived: that probe goes out, the segment then restarts the count.
+				if probes := findMetric(t, r, s.mech, "probes_in_silence_"+s.side, "packets"); probes != 3 && probes != 4 {
+					t.Errorf("run %d: TCP keepalive (%s) sent %g probes into the silence, want keepalive_count = 3 (4 if a timer raced)", i+1, s.side, probes)
+				}
+			}
+			switch {
+			case s.mech == "tcp-heartbeat" && s.side == "client" && sent < misses-1:
+				t.Errorf("run %d: the heartbeat client sent %g packets into %d intervals of silence", i+1, sent, misses)
+			case s.mech == "quic-idle" && sent < 1:
+				t.Errorf("run %d: QUIC (%s) sent no keep-alive PING into the silence", i+1, s.side)
+			}
 		}
-		slices.Sort(got)
-		if med := got[len(got)/2]; med > hi {
-			t.Errorf("%s (%s) noticed after %.0f ms in the median of %v, want at most %.0f", what, side, med, got, hi)
+	}
+	if len(offsets) != len(runs) {
+		t.Errorf("the blackout fell at the same moment in different seeds: %v", offsets)
+	}
+}
+
+// TestDeadPeerHealthyOnLossyLink: on the lesson's own preset (2% loss each way) no mechanism kills
+// a healthy connection before the blackout, over several seeds. With netstack's default limit of
+// one answered keepalive probe per 500 ms, TCP keepalive did in 2 of 4 seeds.
+func TestDeadPeerHealthyOnLossyLink(t *testing.T) {
+	wifi, ok := link.Preset("wifi")
+	if !ok {
+		t.Fatal("no wifi preset")
+	}
+	for i, r := range dpRuns(t, wifi, 4) {
+		for _, s := range dpSides {
+			if findMetric(t, r, s.mech, "healthy_killed_"+s.side, "bool") != 0 {
+				t.Errorf("seed %d: %s (%s) gave a healthy connection up before the blackout", i+1, s.mech, s.side)
+			}
 		}
 	}
-	rtt := 50 * time.Millisecond
-	// The application heartbeat: misses intervals of silence, give or take one interval (the last
-	// pong may have arrived up to an interval before the blackhole, or be in flight during it).
-	for _, side := range []string{"client", "server"} {
-		want := ms(misses * hb)
-		check("heartbeat", "tcp-heartbeat", side, want-ms(hb), want+ms(hb))
-	}
-	// QUIC: the idle timeout, counted from the last packet received (up to a keep-alive period
-	// and a round trip before the blackhole) or from the first PING sent after it (up to a
-	// keep-alive period after): idle − (keep-alive + RTT) .. idle + keep-alive + RTT.
-	for _, side := range []string{"client", "server"} {
-		check("QUIC idle timeout", "quic-idle", side, ms(idle-qka-rtt), ms(idle+qka+rtt))
-	}
-	// TCP keepalive gives up after count unanswered probes, interval apart, after up to idle of
-	// silence. A probe sent shortly before the blackhole may already go unanswered (netstack
-	// answers at most one out-of-window segment per 500 ms), so the lower bound is (count−1)
-	// intervals − RTT.
-	for _, side := range []string{"client", "server"} {
-		check("TCP keepalive", "tcp-keepalive", side, ms(2*200*time.Millisecond-rtt), ms(200*time.Millisecond+4*200*time.Millisecond+rtt))
-	}
-	want := ms(misses * hb)
-	check("WebSocket ping", "ws-ping", "client", want-ms(rtt), want+ms(hb)+ms(rtt))
 }
