@@ -38,8 +38,8 @@ func TestThroughputDefault(t *testing.T) {
 // full segment on the link's wire (the largest payload in a link's packet log), its loss is
 // plausible for the nominal rate (a 99.9% binomial interval), and the conclusion's estimate is
 // the formula's at those two figures. At 2% it must also be within a factor of 3 of the
-// estimate either way (it models a long-running Reno flow; these transfers last 1.2 s and run
-// cubic with SACK; seen: 0.65× at seed 1).
+// estimate either way (it models a long-running Reno flow; these transfers last 4 s and run
+// cubic with SACK).
 func TestThroughputTCPLoss(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	rep, err := Run(context.Background(), Lookup("throughput"), Options{Seed: 1,
