@@ -21,7 +21,8 @@ import (
 
 const (
 	maxLinks      = 64                  // emulated links in use server-wide
-	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps
+	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps at most
+	linkLogBytes  = 4 << 20             // and bytes: maxLinks of them are 256 MiB at most
 	errTooMany    = "too many emulated links in use; try again later"
 	errSwitched   = "the session switched networks while this connection was being set up; send again"
 	errLinkClosed = "the emulated link was closed"
@@ -191,7 +192,7 @@ func (s *session) linkState() *protocol.LinkState {
 
 // newLinkMode builds a link with the session's own echo endpoints on its server host.
 func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*linkMode, error) {
-	l, err := link.New(link.Config{Seed: seed, Settings: set, LogSize: linkLogSize})
+	l, err := link.New(link.Config{Seed: seed, Settings: set, LogSize: linkLogSize, LogBytes: linkLogBytes})
 	if err != nil {
 		return nil, err
 	}
