@@ -103,6 +103,15 @@ func (k keyLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// KeyLog is the link's key log (Link.KeyLog): quic-go endpoints on this socket (package
+// transports) write their TLS secrets to it.
+func (c *UDPConn) KeyLog() io.Writer {
+	if c.link == nil {
+		return io.Discard
+	}
+	return c.link.KeyLog()
+}
+
 // pcapngStream is a streaming capture (CapturePcapng). The wire encodes each block into a chunk
 // under l.mu; full chunks go to a goroutine of the capture's own that writes them to w, so the
 // writes are off the wire's hot path. At most streamChunks chunks wait: a writer that falls

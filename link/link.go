@@ -97,6 +97,7 @@ func New(cfg Config) (*Link, error) {
 			}
 			return nil, err
 		}
+		h.link = l
 		l.hosts[dir] = h
 	}
 	l.start()
