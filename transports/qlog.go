@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -17,11 +18,17 @@ import (
 )
 
 // QLog captures quic-go's qlog for every connection made with its Tracer: each trace as JSON-SEQ
-// (the .sqlog files qvis opens), kept in memory and, when Dir is set, also written to
-// Dir/<odcid>_<client|server>.sqlog; and each event passed to OnEvent as it happens, for live charts.
+// (the .sqlog files qvis opens), kept in memory (at most MaxBytes a trace) and, when Dir is set,
+// also written to Dir/<odcid>_<client|server>.sqlog through a buffer as it goes; WriteDir writes
+// the traces kept in memory to a directory later, which keeps file writes off a measurement's
+// path. Each event is passed to OnEvent as it happens, for live charts.
 type QLog struct {
 	// Dir, when not empty, receives one .sqlog file per connection.
 	Dir string
+	// MaxBytes bounds each trace kept in memory (DefaultQLogMaxBytes when 0): a trace that
+	// outgrows it keeps its first whole events and QLogTrace.Truncated says so. Dir's files are
+	// complete.
+	MaxBytes int
 	// OnEvent, when set, sees every event (qlog.MetricsUpdated, qlog.PacketSent, qlog.PacketLost, …).
 	// It is called on quic-go's goroutines and must not block.
 	OnEvent func(t *QLogTrace, ev qlogwriter.Event)
@@ -30,6 +37,9 @@ type QLog struct {
 	traces []*QLogTrace
 }
 
+// DefaultQLogMaxBytes is QLog.MaxBytes's default: a connection that moves 2 MB logs about 1 MB.
+const DefaultQLogMaxBytes = 32 << 20
+
 // QLogTrace is one connection's qlog.
 type QLogTrace struct {
 	IsClient bool
@@ -37,23 +47,26 @@ type QLogTrace struct {
 	// Label is set by the caller (e.g. the transport name) to tell traces apart.
 	Label string
 
-	mu  sync.Mutex
-	buf bytes.Buffer
-	seq *qlogwriter.FileSeq
-	q   *QLog
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	max       int
+	truncated bool
+	closed    bool
+	seq       *qlogwriter.FileSeq
+	q         *QLog
 }
 
 // Tracer is a quic.Config.Tracer.
 func (q *QLog) Tracer(_ context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
-	t := &QLogTrace{IsClient: isClient, ODCID: odcid, q: q}
+	t := &QLogTrace{IsClient: isClient, ODCID: odcid, q: q, max: q.MaxBytes}
+	if t.max <= 0 {
+		t.max = DefaultQLogMaxBytes
+	}
 	var w io.WriteCloser = (*traceBuffer)(t)
 	if q.Dir != "" {
-		side := "server"
-		if isClient {
-			side = "client"
-		}
-		if f, err := os.Create(filepath.Join(q.Dir, fmt.Sprintf("%s_%s.sqlog", odcid, side))); err == nil {
-			w = &teeCloser{w: io.MultiWriter(w, f), closers: []io.Closer{f}}
+		if f, err := os.Create(filepath.Join(q.Dir, t.FileName())); err == nil {
+			bw := bufio.NewWriterSize(f, 64<<10)
+			w = &teeCloser{w: io.MultiWriter(w, bw), closers: []io.Closer{flushCloser{bw}, f}}
 		}
 	}
 	t.seq = qlogwriter.NewConnectionFileSeq(w, isClient, odcid)
@@ -62,6 +75,29 @@ func (q *QLog) Tracer(_ context.Context, isClient bool, odcid quic.ConnectionID)
 	q.traces = append(q.traces, t)
 	q.mu.Unlock()
 	return t
+}
+
+// FileName is the trace's file name: <odcid>_<client|server>.sqlog.
+func (t *QLogTrace) FileName() string {
+	side := "server"
+	if t.IsClient {
+		side = "client"
+	}
+	return fmt.Sprintf("%s_%s.sqlog", t.ODCID, side)
+}
+
+// WriteDir writes every trace kept in memory to dir (made if need be), one FileName each: whole
+// for the connections that have closed, the events so far for the others.
+func (q *QLog) WriteDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write qlog: %w", err)
+	}
+	for _, t := range q.Traces() {
+		if err := os.WriteFile(filepath.Join(dir, t.FileName()), t.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write qlog: %w", err)
+		}
+	}
+	return nil
 }
 
 // Traces returns the traces recorded so far, oldest first.
@@ -80,11 +116,26 @@ func (t *QLogTrace) AddProducer() qlogwriter.Recorder {
 	return &recorder{Recorder: r, t: t}
 }
 
-// Bytes returns the JSON-SEQ qlog written so far (whole once the connection has closed).
+// Bytes returns the JSON-SEQ qlog written so far (whole once the connection has closed, unless
+// Truncated).
 func (t *QLogTrace) Bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return bytes.Clone(t.buf.Bytes())
+}
+
+// Truncated says the trace outgrew QLog.MaxBytes: Bytes holds its first events only.
+func (t *QLogTrace) Truncated() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.truncated
+}
+
+// Closed says the connection's trace has ended: Bytes is whole.
+func (t *QLogTrace) Closed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
 }
 
 type recorder struct {
@@ -105,9 +156,32 @@ type traceBuffer QLogTrace
 func (b *traceBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.truncated {
+		return len(p), nil
+	}
+	if b.buf.Len()+len(p) > b.max {
+		// Keep whole records only: cut back to the start of the one being written (unless
+		// this write starts the next one).
+		if i := bytes.LastIndexByte(b.buf.Bytes(), qlogwriter.RecordSeparator); i >= 0 && (len(p) == 0 || p[0] != qlogwriter.RecordSeparator) {
+			b.buf.Truncate(i)
+		}
+		b.truncated = true
+		return len(p), nil
+	}
 	return b.buf.Write(p)
 }
-func (b *traceBuffer) Close() error { return nil }
+
+func (b *traceBuffer) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// flushCloser flushes a buffered writer on Close.
+type flushCloser struct{ w *bufio.Writer }
+
+func (f flushCloser) Close() error { return f.w.Flush() }
 
 type teeCloser struct {
 	w       io.Writer
