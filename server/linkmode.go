@@ -20,12 +20,16 @@ import (
 )
 
 const (
-	maxLinks      = 64                  // emulated links in use server-wide
-	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps at most
-	linkLogBytes  = 4 << 20             // and bytes: maxLinks of them are 256 MiB at most
-	errTooMany    = "too many emulated links in use; try again later"
-	errSwitched   = "the session switched networks while this connection was being set up; send again"
-	errLinkClosed = "the emulated link was closed"
+	maxLinks     = 64                  // emulated links in use server-wide
+	linkLogSize  = link.DefaultLogSize // packets a session's capture keeps at most
+	linkLogBytes = 4 << 20             // and bytes: maxLinks of them are 256 MiB at most
+	qlogMaxBytes = 4 << 20             // a qlog trace a session keeps, each end
+	// serverQLogTraces is how many of the echo's QUIC connections a link keeps the qlog of:
+	// the latest of each QUIC transport and the ones before them.
+	serverQLogTraces = 4
+	errTooMany       = "too many emulated links in use; try again later"
+	errSwitched      = "the session switched networks while this connection was being set up; send again"
+	errLinkClosed    = "the emulated link was closed"
 )
 
 // linkMode is a session's own emulated link: the link, wireplay's echo endpoints on its server
@@ -38,10 +42,13 @@ type linkMode struct {
 	seed   int64
 	obs    *observe.Stream
 	quic   *observe.QUIC // what the QUIC endpoints sent, for the packets' summaries
-	unsub  func()
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the TCP sampler
+	// serverQLog is the echo's side of the session's latest QUIC connections (the qlog download
+	// pairs it with the client's by original destination connection ID).
+	serverQLog *transports.QLog
+	unsub      func()
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // the TCP sampler
 
 	mu       sync.Mutex
 	ports    map[portKey]protocol.Transport // client-side ports of the session's connections
@@ -200,7 +207,8 @@ func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*li
 		ports: map[portKey]protocol.Transport{}, recent: map[protocol.Transport][]portKey{}, dialing: map[protocol.Transport]int{}}
 	lk.ctx, lk.cancel = context.WithCancel(s.ctx) // the session ending ends its endpoints
 	lk.quic = observe.NewQUIC()
-	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, lk.quic.Tracer)
+	lk.serverQLog = &transports.QLog{MaxBytes: qlogMaxBytes, MaxTraces: serverQLogTraces}
+	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, transports.JoinTracers(lk.quic.Tracer, lk.serverQLog.Tracer))
 	if err != nil {
 		lk.cancel()
 		l.Close()

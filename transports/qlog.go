@@ -29,6 +29,9 @@ type QLog struct {
 	// outgrows it keeps its first whole events and QLogTrace.Truncated says so. Dir's files are
 	// complete.
 	MaxBytes int
+	// MaxTraces, when more than 0, bounds how many traces are kept: the oldest are forgotten
+	// (a long-lived server endpoint's).
+	MaxTraces int
 	// OnEvent, when set, sees every event (qlog.MetricsUpdated, qlog.PacketSent, qlog.PacketLost, …).
 	// It is called on quic-go's goroutines and must not block.
 	OnEvent func(t *QLogTrace, ev qlogwriter.Event)
@@ -73,6 +76,9 @@ func (q *QLog) Tracer(_ context.Context, isClient bool, odcid quic.ConnectionID)
 	go t.seq.Run()
 	q.mu.Lock()
 	q.traces = append(q.traces, t)
+	if q.MaxTraces > 0 && len(q.traces) > q.MaxTraces {
+		q.traces = slices.Delete(q.traces, 0, len(q.traces)-q.MaxTraces)
+	}
 	q.mu.Unlock()
 	return t
 }
