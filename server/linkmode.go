@@ -20,10 +20,10 @@ import (
 )
 
 const (
-	maxLinks     = 64                  // emulated links in use server-wide
-	linkLogSize  = link.DefaultLogSize // packets a session's capture keeps at most
-	linkLogBytes = 4 << 20             // and bytes: maxLinks of them are 256 MiB at most
-	qlogMaxBytes = 4 << 20             // a qlog trace a session keeps, each end
+	maxLinks      = 64                  // emulated links in use server-wide
+	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps at most
+	linkLogBytes  = 4 << 20             // and bytes: maxLinks of them are 256 MiB at most
+	qlogMaxEvents = 16 << 10            // events of a qlog trace a session keeps, each end (about 4 MiB)
 	// serverQLogTraces is how many of the echo's QUIC connections a link keeps the qlog of:
 	// the latest of each QUIC transport and the ones before them.
 	serverQLogTraces = 4
@@ -207,7 +207,7 @@ func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*li
 		ports: map[portKey]protocol.Transport{}, recent: map[protocol.Transport][]portKey{}, dialing: map[protocol.Transport]int{}}
 	lk.ctx, lk.cancel = context.WithCancel(s.ctx) // the session ending ends its endpoints
 	lk.quic = observe.NewQUIC()
-	lk.serverQLog = &transports.QLog{MaxBytes: qlogMaxBytes, MaxTraces: serverQLogTraces}
+	lk.serverQLog = &transports.QLog{MaxEvents: qlogMaxEvents, MaxTraces: serverQLogTraces}
 	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, transports.JoinTracers(lk.quic.Tracer, lk.serverQLog.Tracer))
 	if err != nil {
 		lk.cancel()
