@@ -63,12 +63,22 @@
 //
 // # Observing the wire
 //
-// Packets returns the last Config.LogSize packets (both directions, oldest first) with their
-// fate, the rule that dropped them, time queued, total latency, and decoded headers: TCP flags,
-// sequence and acknowledgement numbers, window, SACK blocks and payload length; UDP ports and
-// length, and for QUIC the long-header type and destination connection ID or "short header".
-// OnPacket subscribes to the same records as they happen; Counts has per-direction counters.
-// WritePcapng exports the log, and CapturePcapng streams every packet whole, as pcapng with one
-// raw-IPv4 interface per direction and each packet's fate in its comment — dropped packets
-// included, so a capture shows what each host sent.
+// Packets returns the last packets (both directions, oldest first), as many as fit in
+// Config.LogSize and Config.LogBytes, each whole (Config.SnapLen), with their fate, the rule
+// that dropped them, time queued, total latency, and decoded headers: TCP flags, sequence and
+// acknowledgement numbers, window, SACK blocks and payload length; UDP ports and length, and for
+// QUIC the long-header type and destination connection ID or "short header". OnPacket
+// subscribes to the same records as they happen; Counts has per-direction counters.
+//
+// WritePcapng exports the log, and CapturePcapng streams every packet whole (writing off the
+// wire's hot path), as pcapng with one raw-IPv4 interface per direction and each packet's fate
+// in its comment — dropped packets included, so a capture shows what each host sent. Both
+// interfaces are stamped at one capture point, the client host's NIC: a packet the client sends
+// when it sends it, a packet the server sends when the link delivers it to the client (a dropped
+// one, which never arrives, when the server sent it), so a round trip read off the capture —
+// Wireshark's ACK RTT, a handshake — is the link's round trip; blocks are written in that time
+// order. TLS endpoints on the link write their secrets to KeyLog (tls.Config.KeyLogWriter;
+// package transports does this for QUIC on a link), and both captures embed them as a
+// Decryption Secrets Block before the packets they unlock, so Wireshark and tshark decrypt QUIC
+// out of the box.
 package link

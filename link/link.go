@@ -1,10 +1,13 @@
 package link
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,9 +26,14 @@ type Config struct {
 	CongestionControl string
 	// MTU of both NICs, in bytes; default 1500.
 	MTU int
-	// LogSize is how many packets Packets keeps; default 10,000; negative keeps none.
+	// LogSize is how many packets Packets (and WritePcapng) keeps at most, the oldest dropped
+	// first; default 10,000; negative keeps none.
 	LogSize int
-	// SnapLen is how many bytes of each packet the log (and WritePcapng) keeps; default 256.
+	// LogBytes bounds the log's memory as well: the packets' kept bytes plus their records;
+	// default 16 MiB (10,000 full-size packets); negative bounds the log by LogSize alone.
+	LogBytes int
+	// SnapLen is how many bytes of each packet the log (and WritePcapng) keeps; default 65535,
+	// the whole packet.
 	SnapLen int
 	// TCPBufferBytes is the default TCP send and receive buffer; netstack's receive-buffer
 	// auto-tuning may grow it up to 4×. Default 4 MiB.
@@ -36,7 +44,8 @@ type Config struct {
 const (
 	DefaultMTU            = 1500
 	DefaultLogSize        = 10_000
-	DefaultSnapLen        = 256
+	DefaultLogBytes       = 16 << 20
+	DefaultSnapLen        = 65535
 	DefaultTCPBufferBytes = 4 << 20
 )
 
@@ -59,17 +68,19 @@ type Link struct {
 
 	mu        sync.Mutex
 	seq       uint64
-	ring      []Packet
-	ringNext  int
-	ringFull  bool
+	log       packetLog
 	subs      map[int]func(Packet)
 	nextSub   int
-	captures  map[int]*pcapngWriter
+	captures  map[int]*pcapngStream
 	nextCap   int
 	quicFlows map[[2]uint16]struct{}
 	flows     flowTable // which flow each packet belongs to, for its random stream
 
 	nat atomic.Pointer[wireNAT] // the client's NAT, once RebindClient installs it (migrate.go)
+	// The TLS key log (KeyLog): every line once, at most maxKeyLogBytes.
+	keyLog     []byte
+	keySeen    map[string]struct{}
+	keyPartial []byte
 }
 
 // New builds a link and starts its wire.
@@ -92,6 +103,7 @@ func New(cfg Config) (*Link, error) {
 			}
 			return nil, err
 		}
+		h.link = l
 		l.hosts[dir] = h
 	}
 	l.start()
@@ -109,7 +121,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.LogSize == 0 {
 		cfg.LogSize = DefaultLogSize
 	}
-	if cfg.SnapLen <= 0 {
+	if cfg.LogBytes == 0 {
+		cfg.LogBytes = DefaultLogBytes
+	}
+	if cfg.SnapLen <= 0 || cfg.SnapLen > DefaultSnapLen {
 		cfg.SnapLen = DefaultSnapLen
 	}
 	if cfg.TCPBufferBytes <= 0 {
@@ -136,9 +151,11 @@ func newWires(cfg Config) *Link {
 		cfg:       cfg,
 		done:      make(chan struct{}),
 		subs:      map[int]func(Packet){},
-		captures:  map[int]*pcapngWriter{},
+		log:       packetLog{max: cfg.LogSize, maxBytes: cfg.LogBytes},
+		captures:  map[int]*pcapngStream{},
 		quicFlows: map[[2]uint16]struct{}{},
 		flows:     newFlowTable(),
+		keySeen:   map[string]struct{}{},
 	}
 	now := time.Now()
 	for _, dir := range Directions {
@@ -193,19 +210,33 @@ func (l *Link) Close() error {
 	close(l.done)
 	l.wg.Wait()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, w := range l.wires {
 		for _, it := range w.pending {
 			it.v.Release()
 		}
 		w.pending = nil
 	}
+	caps := l.takeCaptures()
+	l.mu.Unlock()
 	var errs []error
+	for _, c := range caps {
+		errs = append(errs, c.finish())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("link pcapng: %w", err)
+	}
+	return nil
+}
+
+// takeCaptures drains and detaches every streaming capture; l.mu held.
+func (l *Link) takeCaptures() []*pcapngStream {
+	var caps []*pcapngStream
 	for id, c := range l.captures {
-		errs = append(errs, c.flush())
+		c.drain()
+		caps = append(caps, c)
 		delete(l.captures, id)
 	}
-	return errors.Join(errs...)
+	return caps
 }
 
 // SetImpairment changes one direction's impairment, effective from the next packet. Packets
@@ -258,17 +289,12 @@ func (l *Link) Counts(dir Direction) Counts {
 	return c
 }
 
-// Packets returns the logged packets, oldest first: the last Config.LogSize packets that
-// entered the wire, in either direction.
+// Packets returns the logged packets in the order they entered the wire, oldest first: the
+// last packets, in either direction, that fit in Config.LogSize and Config.LogBytes.
 func (l *Link) Packets() []Packet {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.ringFull {
-		return append([]Packet(nil), l.ring[:l.ringNext]...)
-	}
-	out := make([]Packet, 0, len(l.ring))
-	out = append(out, l.ring[l.ringNext:]...)
-	return append(out, l.ring[:l.ringNext]...)
+	return l.log.all()
 }
 
 // OnPacket calls fn for every packet that enters the wire, from the sending stack's goroutine,
@@ -288,47 +314,81 @@ func (l *Link) OnPacket(fn func(Packet)) (cancel func()) {
 }
 
 // WritePcapng writes the logged packets (see Packets) as a pcapng capture: one interface per
-// direction (0 = c2s, 1 = s2c), link type raw IPv4, each packet cut to Config.SnapLen bytes, its
-// fate in the packet comment. Dropped packets are included: the capture shows what each host
-// sent.
+// direction (0 = c2s, 1 = s2c), link type raw IPv4, each packet cut to Config.SnapLen bytes
+// (whole by default), its fate in the packet comment. Dropped packets are included: the capture
+// shows what each host sent. Every packet is stamped at one capture point, the client host's NIC
+// (see the interfaces' descriptions), and written in that order. The TLS key log (KeyLog) comes
+// first, in a Decryption Secrets Block, so Wireshark and tshark decrypt the QUIC connections.
 func (l *Link) WritePcapng(w io.Writer) error {
-	pkts := l.Packets()
-	p := newPcapngWriter(w, l.cfg.SnapLen)
-	for i := range pkts {
-		p.packet(&pkts[i], pkts[i].Data)
+	l.mu.Lock()
+	pkts := l.log.all()
+	keys := bytes.Clone(l.keyLog)
+	l.mu.Unlock()
+	slices.SortStableFunc(pkts, func(a, b Packet) int { return captureTime(&a).Compare(captureTime(&b)) })
+	bw := bufio.NewWriterSize(w, 64<<10)
+	buf := appendHeader(nil, l.cfg.SnapLen)
+	if len(keys) > 0 {
+		buf = appendSecrets(buf, keys)
 	}
-	if err := p.flush(); err != nil {
+	for i := range pkts {
+		buf = appendPacket(buf, &pkts[i], pkts[i].Data, l.cfg.SnapLen)
+		if len(buf) >= 32<<10 {
+			if _, err := bw.Write(buf); err != nil {
+				return fmt.Errorf("link pcapng: %w", err)
+			}
+			buf = buf[:0]
+		}
+	}
+	if _, err := bw.Write(buf); err != nil {
+		return fmt.Errorf("link pcapng: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("link pcapng: %w", err)
 	}
 	return nil
 }
 
 // CapturePcapng streams every packet from now on, whole, to w as pcapng (see WritePcapng for
-// the layout). Writes happen on the wire's hot path, so w should be fast (a file, a buffer).
-// stop flushes and detaches the capture; Close also flushes it.
+// the layout), and each TLS key log line (KeyLog) as it arrives, before the packets after it.
+// The wire only copies each packet into memory: a goroutine of the capture's own writes to w,
+// so a slow w does not slow the link until 16 MiB wait. A packet the client host receives later
+// is written once its time has come (so the capture is in capture-time order). stop writes what
+// is left and detaches the capture; Close does the same.
 func (l *Link) CapturePcapng(w io.Writer) (stop func() error, err error) {
-	p := newPcapngWriter(w, 65535)
-	if err := p.flush(); err != nil {
-		return nil, fmt.Errorf("link pcapng: %w", err)
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil, errors.New("link pcapng: link closed")
 	}
+	p := newPcapngStream(w, DefaultSnapLen, l.keyLog)
 	id := l.nextCap
 	l.nextCap++
 	l.captures[id] = p
+	var once sync.Once
 	return func() error {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if _, ok := l.captures[id]; !ok {
-			return nil
-		}
-		delete(l.captures, id)
-		if err := p.flush(); err != nil {
-			return fmt.Errorf("link pcapng: %w", err)
-		}
-		return nil
+		once.Do(func() {
+			l.mu.Lock()
+			_, ok := l.captures[id]
+			if ok {
+				p.drain()
+				delete(l.captures, id)
+			}
+			l.mu.Unlock()
+			if ok {
+				err = p.finish()
+			} else {
+				<-p.done // Close finished it
+				err = p.err
+			}
+			if err != nil {
+				err = fmt.Errorf("link pcapng: %w", err)
+			}
+		})
+		return err
 	}, nil
 }
+
+// KeyLog is where TLS endpoints on this link write their secrets (tls.Config.KeyLogWriter, NSS
+// key log format): WritePcapng and CapturePcapng embed them, so Wireshark decrypts the QUIC and
+// TLS traffic the capture holds. Each line is kept once, up to 1 MiB.
+func (l *Link) KeyLog() io.Writer { return keyLogWriter{l} }

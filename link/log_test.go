@@ -100,3 +100,31 @@ func TestDecodeFragments(t *testing.T) {
 		t.Errorf("%d first and %d later fragments carrying %d bytes; want 1, ≥ 2 and 4008 (4000 + the UDP header)", first, rest, data)
 	}
 }
+
+// TestPacketLogBytes: the log keeps whole packets by default and is bounded in bytes as well as
+// in packets, the oldest evicted first.
+func TestPacketLogBytes(t *testing.T) {
+	const keep = 20
+	l := newLink(t, Config{Seed: 1, LogSize: 1000, LogBytes: keep * (packetRecordBytes + 128)})
+	_, c := udpPair(t, l)
+	for i := range 100 {
+		if _, err := c.Write(numbered(i, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pk := l.Packets()
+	if len(pk) != keep {
+		t.Fatalf("log holds %d packets, want %d (its byte bound)", len(pk), keep)
+	}
+	for i, p := range pk {
+		if want := uint64(100 - keep + 1 + i); p.Index != want {
+			t.Fatalf("log[%d] is packet #%d, want #%d", i, p.Index, want)
+		}
+		if len(p.Data) != p.Size || p.Size != 128 {
+			t.Fatalf("log[%d]: %d bytes kept of %d, want the whole 128", i, len(p.Data), p.Size)
+		}
+	}
+	if cfg, _ := (Config{}).withDefaults(); cfg.SnapLen != 65535 || cfg.LogBytes != 16<<20 || cfg.LogSize != 10_000 {
+		t.Errorf("defaults: snap %d, log %d packets and %d bytes", cfg.SnapLen, cfg.LogSize, cfg.LogBytes)
+	}
+}

@@ -29,6 +29,7 @@ type Host struct {
 	s    *stack.Stack
 	addr netip.Addr
 	mss  uint32 // payload bytes per full segment on this host's MTU
+	link *Link
 
 	nextPort atomic.Uint32 // listens on port 0 so far (see bind)
 }
@@ -179,7 +180,7 @@ func (h *Host) udp(laddr, raddr *tcpip.FullAddress) (*UDPConn, error) {
 			return nil, fmt.Errorf("link dial udp %s: %w", fullString(*raddr), tcpipErr(terr))
 		}
 	}
-	return &UDPConn{UDPConn: gonet.NewUDPConn(&wq, ep), ep: ep}, nil
+	return &UDPConn{UDPConn: gonet.NewUDPConn(&wq, ep), ep: ep, link: h.link}, nil
 }
 
 func fullString(fa tcpip.FullAddress) string {
@@ -284,6 +285,7 @@ type UDPConn struct {
 	*gonet.UDPConn
 	ep     tcpip.Endpoint
 	closed atomic.Bool
+	link   *Link // for KeyLog
 }
 
 // LocalAddr implements net.PacketConn. A socket bound to no particular address reports 0.0.0.0,

@@ -182,14 +182,7 @@ func (l *Link) record(pk *Packet, data []byte) {
 	}
 	n := min(len(data), l.cfg.SnapLen)
 	pk.Data = append(make([]byte, 0, n), data[:n]...)
-	if len(l.ring) < l.cfg.LogSize {
-		l.ring = append(l.ring, *pk)
-		l.ringNext = len(l.ring) % l.cfg.LogSize
-		l.ringFull = len(l.ring) == l.cfg.LogSize
-	} else {
-		l.ring[l.ringNext] = *pk
-		l.ringNext = (l.ringNext + 1) % l.cfg.LogSize
-	}
+	l.log.add(*pk)
 }
 
 // subscribers copies the OnPacket callbacks, to call without l.mu; l.mu held.

@@ -217,7 +217,7 @@ type mgConn struct {
 
 // mgRun runs one transport through one case on a fresh link.
 func mgRun(ctx context.Context, env *Env, st link.Settings, p mgParams, serverTLS *tls.Config, o *mgOutcome) error {
-	l, err := link.New(link.Config{Settings: st, Seed: env.Seed, LogSize: -1})
+	l, err := env.NewLink(link.Config{Settings: st, Seed: env.Seed, LogSize: -1})
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,9 @@ type Options struct {
 	Repeat int
 	// Params override the scenario's parameters by name.
 	Params map[string]string
-	// OutDir, when set, receives each run's pcapng capture and its QUIC connections' qlog.
+	// OutDir, when set, receives each run's pcapng capture — every packet of every link the run
+	// built, one section per link — and a qlog of each of its QUIC connections (both ends).
+	// Both are recorded off the measurement's path and written out after the run.
 	OutDir string
 	// Progress receives live events of the runs (see Env.Progress), from goroutines of the
 	// runner's own, one at a time: each run's packets through an observe.Stream, as "packets"
@@ -46,6 +48,9 @@ type Options struct {
 	// RunDone, when set, is called after each run with how many are done and how many there
 	// are in all (the command line shows it on a terminal).
 	RunDone func(done, total int)
+
+	// captured, when set, hears of each run's pcapng and how many packets its links sent (tests).
+	captured func(path string, sent uint64)
 }
 
 // Live packets of a run (Options.Progress).
@@ -122,13 +127,45 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Report, error) {
 }
 
 func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int64, params map[string]string, values map[string]any, opt Options, i int) (*Result, []string, error) {
-	l, err := link.New(link.Config{Settings: settings, Seed: seed})
+	env := &Env{Settings: settings, Seed: seed, Params: params, values: values, Epoch: opt.Epoch, Progress: opt.Progress,
+		quic: observe.NewQUIC(), flows: &observe.Flows{}}
+	var pcapng, qlogDir string
+	if opt.OutDir != "" {
+		pcapng = filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d.pcapng", s.Name, i+1))
+		qlogDir = filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d-qlog", s.Name, i+1))
+		env.capture = newRunCapture(pcapng)
+		env.QLog = &transports.QLog{} // in memory; written below, after the run
+	}
+	l, err := env.NewLink(link.Config{Settings: settings, Seed: seed})
 	if err != nil {
 		return nil, nil, err
 	}
+	env.Link = l
+	res, runErr := runOn(ctx, s, env, opt)
+	var files []string
+	if opt.OutDir != "" {
+		sent, err := env.capture.finish()
+		if opt.captured != nil {
+			opt.captured(pcapng, sent)
+		}
+		if err == nil {
+			err = env.QLog.WriteDir(qlogDir)
+		}
+		if err != nil {
+			return res, files, err
+		}
+		files = append(files, pcapng, qlogDir)
+	}
+	if runErr == nil && res == nil {
+		runErr = errors.New("scenario returned no result")
+	}
+	return res, files, runErr
+}
+
+// runOn runs s on env and closes env.Link.
+func runOn(ctx context.Context, s *Scenario, env *Env, opt Options) (*Result, error) {
+	l := env.Link
 	defer l.Close()
-	env := &Env{Link: l, Settings: settings, Seed: seed, Params: params, values: values, Epoch: opt.Epoch, Progress: opt.Progress,
-		quic: observe.NewQUIC(), flows: &observe.Flows{}}
 	defer l.OnPacket(func(p link.Packet) {
 		t, port, _ := observe.ByProtocol(&p)
 		env.flows.Add(t, port, &p)
@@ -139,30 +176,7 @@ func runOnce(ctx context.Context, s *Scenario, settings link.Settings, seed int6
 		defer ps.Stop()            // after unsubscribing, before the link closes: every packet of the run is passed on
 		defer l.OnPacket(ps.Add)() // unsubscribes
 	}
-	if opt.OutDir != "" {
-		dir := filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d-qlog", s.Name, i+1))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, nil, err
-		}
-		env.QLog = &transports.QLog{Dir: dir}
-	}
-	res, runErr := s.Run(ctx, env)
-	var files []string
-	if opt.OutDir != "" {
-		name := filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d.pcapng", s.Name, i+1))
-		f, err := os.Create(name)
-		if err == nil {
-			err = errors.Join(l.WritePcapng(f), f.Close())
-		}
-		if err != nil {
-			return res, files, fmt.Errorf("write pcapng: %w", err)
-		}
-		files = append(files, name, filepath.Join(opt.OutDir, fmt.Sprintf("%s-run%d-qlog", s.Name, i+1)))
-	}
-	if runErr == nil && res == nil {
-		runErr = errors.New("scenario returned no result")
-	}
-	return res, files, runErr
+	return s.Run(ctx, env)
 }
 
 // QUICConfig is the quic-go configuration scenarios use: wireplay's, with QUICTracer.

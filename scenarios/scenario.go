@@ -82,7 +82,8 @@ type Env struct {
 	Params map[string]string
 	// Epoch is the time base of every event of the run, its packets' included (Options.Epoch).
 	Epoch time.Time
-	// QLog, when set, records the run's QUIC connections (use QUICConfig or QUICTracer).
+	// QLog, when set, records the run's QUIC connections (use QUICConfig or QUICTracer), in
+	// memory: the runner writes the files after the run.
 	QLog *transports.QLog
 	// Progress, when set, receives live events (packets are already on the link's OnPacket);
 	// the page uses it to draw while a run goes on.
@@ -91,6 +92,8 @@ type Env struct {
 	values map[string]any // Params parsed
 	quic   *observe.QUIC  // every QUIC connection's packets and recovery, from their qlog events
 	flows  *observe.Flows // what the link did to each connection's packets
+	// capture records every link of the run (NewLink) when it writes a pcapng.
+	capture *runCapture
 }
 
 // value is parameter name's parsed value. Asking for a parameter the scenario did not declare,

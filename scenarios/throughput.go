@@ -137,7 +137,7 @@ func tpMeasure(ctx context.Context, env *Env, points []*tpPoint, total int64, li
 		wg.Go(func() {
 			defer func() { <-sem }()
 			settings := tpPointSettings(env.Settings, p)
-			p.err = tpBulkTransfer(ctx, settings, env.Seed, p, total, limit, serverTLS, env.QUICConfig())
+			p.err = tpBulkTransfer(ctx, env, settings, p, total, limit, serverTLS, env.QUICConfig())
 		})
 	}
 	wg.Wait()
@@ -265,10 +265,10 @@ func tpConclusion(points []*tpPoint, trs []string, rtts []time.Duration, losses 
 }
 
 // tpBulkTransfer sends up to total bytes from the client host to the server host of a fresh link
-// (settings, seed) over one connection of transport and returns how many arrived, over what
+// (settings, the run's seed) over one connection of transport and returns how many arrived, over what
 // time (from the first write to the last byte, or to the cap), and whether all did.
-func tpBulkTransfer(ctx context.Context, settings link.Settings, seed int64, p *tpPoint, total int64, limit time.Duration, serverTLS *tls.Config, qconf *quic.Config) error {
-	l, err := link.New(link.Config{Settings: settings, Seed: seed, LogSize: -1})
+func tpBulkTransfer(ctx context.Context, env *Env, settings link.Settings, p *tpPoint, total int64, limit time.Duration, serverTLS *tls.Config, qconf *quic.Config) error {
+	l, err := env.NewLink(link.Config{Settings: settings, Seed: env.Seed, LogSize: -1})
 	if err != nil {
 		return err
 	}

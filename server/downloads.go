@@ -2,11 +2,15 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 
+	"github.com/quic-go/quic-go/qlogwriter"
+
 	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/transports"
 )
 
 // session returns the live session with this id, if any.
@@ -50,8 +54,10 @@ func (r *relay) servePcapng(w http.ResponseWriter, req *http.Request) {
 	download(w, buf.Bytes(), "application/octet-stream", "wireplay-"+s.id+".pcapng")
 }
 
-// serveQLog serves GET /relay/qlog?session=ID&transport=quic-stream|quic-dgram: the JSON-SEQ
-// qlog of that transport's latest connection over the session's emulated link.
+// serveQLog serves GET /relay/qlog?session=ID&transport=quic-stream|quic-dgram[&side=client|server]:
+// the qlog of that transport's latest connection over the session's emulated link. Without side
+// it is both ends' traces in one qlog JSON file (.qlog, which qvis opens as two traces); with
+// side, that end's JSON-SEQ trace (.sqlog) as quic-go wrote it.
 func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 	q := req.URL.Query()
 	s := r.session(q.Get("session"))
@@ -64,18 +70,110 @@ func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, fmt.Sprintf("transport must be %q or %q", protocol.QUICStream, protocol.QUICDgram), http.StatusBadRequest)
 		return
 	}
+	side := q.Get("side")
+	if side != "" && side != "client" && side != "server" {
+		http.Error(w, `side must be "client" or "server" (or absent, for both)`, http.StatusBadRequest)
+		return
+	}
 	s.mu.Lock()
 	ql := s.qlogs[t]
+	var srv *transports.QLog
+	if s.lk != nil {
+		srv = s.lk.serverQLog
+	}
 	s.mu.Unlock()
-	var b []byte
+	var client, server *transports.QLogTrace
 	if ql != nil {
 		if traces := ql.Traces(); len(traces) > 0 {
-			b = traces[len(traces)-1].Bytes()
+			client = traces[len(traces)-1]
 		}
 	}
-	if len(b) == 0 {
+	if client != nil && srv != nil {
+		traces := srv.Traces()
+		for i := len(traces) - 1; i >= 0; i-- {
+			if traces[i].ODCID == client.ODCID {
+				server = traces[i]
+				break
+			}
+		}
+	}
+	name := "wireplay-" + s.id + "-" + string(t)
+	switch side {
+	case "client", "server":
+		tr := client
+		if side == "server" {
+			tr = server
+		}
+		var b []byte
+		if tr != nil {
+			b = tr.Bytes()
+		}
+		if len(b) == 0 {
+			http.Error(w, "no qlog: no "+side+" trace of a "+string(t)+" connection over the emulated link yet", http.StatusNotFound)
+			return
+		}
+		download(w, b, "application/qlog+json-seq", name+"-"+side+".sqlog")
+		return
+	}
+	if client == nil {
 		http.Error(w, "no qlog: no "+string(t)+" connection over the emulated link yet", http.StatusNotFound)
 		return
 	}
-	download(w, b, "application/qlog+json-seq", "wireplay-"+s.id+"-"+string(t)+".sqlog")
+	seqs := [][]byte{client.Bytes()}
+	if server != nil {
+		seqs = append(seqs, server.Bytes())
+	}
+	b, err := qlogFile(name, seqs...)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	download(w, b, "application/qlog+json", name+".qlog")
+}
+
+// qlogFile joins JSON-SEQ traces (each its header record, then one record per event) into one
+// qlog JSON file with a trace each: qlog_version and qlog_format first, where qvis looks for
+// them, then the traces, each its header's trace object with the events added.
+func qlogFile(title string, seqs ...[]byte) ([]byte, error) {
+	var traces []json.RawMessage
+	for _, seq := range seqs {
+		var header struct {
+			Trace map[string]json.RawMessage `json:"trace"`
+		}
+		var events []json.RawMessage
+		for i, rec := range bytes.Split(seq, []byte{qlogwriter.RecordSeparator}) {
+			if rec = bytes.TrimSpace(rec); len(rec) == 0 {
+				continue
+			}
+			if header.Trace == nil {
+				if err := json.Unmarshal(rec, &header); err != nil || header.Trace == nil {
+					return nil, fmt.Errorf("read qlog header (record %d): %v", i, err)
+				}
+				continue
+			}
+			if !json.Valid(rec) { // a trace still being written ends in a partial record
+				continue
+			}
+			events = append(events, rec)
+		}
+		if header.Trace == nil {
+			continue
+		}
+		ev, err := json.Marshal(events)
+		if err != nil {
+			return nil, fmt.Errorf("write qlog: %w", err)
+		}
+		header.Trace["events"] = ev
+		tr, err := json.Marshal(header.Trace)
+		if err != nil {
+			return nil, fmt.Errorf("write qlog: %w", err)
+		}
+		traces = append(traces, tr)
+	}
+	return json.Marshal(struct {
+		Version string            `json:"qlog_version"`
+		Format  string            `json:"qlog_format"`
+		Title   string            `json:"title"`
+		Traces  []json.RawMessage `json:"traces"`
+	}{"0.3", "JSON", title, traces})
 }

@@ -21,10 +21,15 @@ import (
 
 const (
 	maxLinks      = 64                  // emulated links in use server-wide
-	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps
-	errTooMany    = "too many emulated links in use; try again later"
-	errSwitched   = "the session switched networks while this connection was being set up; send again"
-	errLinkClosed = "the emulated link was closed"
+	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps at most
+	linkLogBytes  = 4 << 20             // and bytes: maxLinks of them are 256 MiB at most
+	qlogMaxEvents = 16 << 10            // events of a qlog trace a session keeps, each end (about 4 MiB)
+	// serverQLogTraces is how many of the echo's QUIC connections a link keeps the qlog of:
+	// the latest of each QUIC transport and the ones before them.
+	serverQLogTraces = 4
+	errTooMany       = "too many emulated links in use; try again later"
+	errSwitched      = "the session switched networks while this connection was being set up; send again"
+	errLinkClosed    = "the emulated link was closed"
 )
 
 // linkMode is a session's own emulated link: the link, wireplay's echo endpoints on its server
@@ -37,10 +42,13 @@ type linkMode struct {
 	seed   int64
 	obs    *observe.Stream
 	quic   *observe.QUIC // what the QUIC endpoints sent, for the packets' summaries
-	unsub  func()
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the TCP sampler
+	// serverQLog is the echo's side of the session's latest QUIC connections (the qlog download
+	// pairs it with the client's by original destination connection ID).
+	serverQLog *transports.QLog
+	unsub      func()
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // the TCP sampler
 
 	mu       sync.Mutex
 	ports    map[portKey]protocol.Transport // client-side ports of the session's connections
@@ -191,7 +199,7 @@ func (s *session) linkState() *protocol.LinkState {
 
 // newLinkMode builds a link with the session's own echo endpoints on its server host.
 func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*linkMode, error) {
-	l, err := link.New(link.Config{Seed: seed, Settings: set, LogSize: linkLogSize})
+	l, err := link.New(link.Config{Seed: seed, Settings: set, LogSize: linkLogSize, LogBytes: linkLogBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +207,8 @@ func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*li
 		ports: map[portKey]protocol.Transport{}, recent: map[protocol.Transport][]portKey{}, dialing: map[protocol.Transport]int{}}
 	lk.ctx, lk.cancel = context.WithCancel(s.ctx) // the session ending ends its endpoints
 	lk.quic = observe.NewQUIC()
-	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, lk.quic.Tracer)
+	lk.serverQLog = &transports.QLog{MaxEvents: qlogMaxEvents, MaxTraces: serverQLogTraces}
+	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, transports.JoinTracers(lk.quic.Tracer, lk.serverQLog.Tracer))
 	if err != nil {
 		lk.cancel()
 		l.Close()

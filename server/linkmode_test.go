@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -256,10 +257,52 @@ func TestLinkMode(t *testing.T) {
 		if code, _, _ := get(t, base+"/relay/pcapng?session="+hex.EncodeToString(id[:])); code != http.StatusNotFound {
 			t.Errorf("unknown session: %d, want 404", code)
 		}
-		code, h, b = get(t, base+"/relay/qlog?session="+welcome.Session+"&transport=quic-stream")
-		if code != 200 || len(b) == 0 || b[0] != 0x1e || !strings.HasSuffix(h.Get("Content-Disposition"), `.sqlog"`) ||
-			!bytes.Contains(b, []byte("recovery:metrics_updated")) {
-			t.Errorf("qlog: %d %v %q", code, h, b[:min(len(b), 200)])
+		qlog := base + "/relay/qlog?session=" + welcome.Session + "&transport=quic-stream"
+		for _, side := range []string{"client", "server"} {
+			code, h, b = get(t, qlog+"&side="+side)
+			if code != 200 || len(b) == 0 || b[0] != 0x1e || !strings.HasSuffix(h.Get("Content-Disposition"), "-"+side+`.sqlog"`) ||
+				!bytes.Contains(b, []byte(`"vantage_point":{"type":"`+side+`"}`)) || !bytes.Contains(b, []byte("recovery:metrics_updated")) {
+				t.Errorf("qlog of the %s: %d %v %q", side, code, h, b[:min(len(b), 300)])
+			}
+		}
+		// Without side: both ends in one qlog JSON file, the form qvis opens as two traces (it
+		// looks for qlog_version and qlog_format "JSON" in the first kilobyte).
+		code, h, b = get(t, qlog)
+		var file struct {
+			Version string `json:"qlog_version"`
+			Format  string `json:"qlog_format"`
+			Traces  []struct {
+				VantagePoint struct{ Type string } `json:"vantage_point"`
+				Common       struct {
+					GroupID string `json:"group_id"`
+				} `json:"common_fields"`
+				Events []struct {
+					Time float64 `json:"time"`
+					Name string  `json:"name"`
+				} `json:"events"`
+			} `json:"traces"`
+		}
+		if err := json.Unmarshal(b, &file); code != 200 || err != nil || !strings.HasSuffix(h.Get("Content-Disposition"), `.qlog"`) {
+			t.Fatalf("qlog of both ends: %d %v %v %q", code, h, err, b[:min(len(b), 300)])
+		}
+		if head := string(b[:min(len(b), 1024)]); file.Version != "0.3" || file.Format != "JSON" || !strings.Contains(head, "qlog_version") || !strings.Contains(head, "qlog_format") {
+			t.Errorf("qlog file header %q", head)
+		}
+		if len(file.Traces) != 2 || file.Traces[0].VantagePoint.Type != "client" || file.Traces[1].VantagePoint.Type != "server" ||
+			file.Traces[0].Common.GroupID == "" || file.Traces[0].Common.GroupID != file.Traces[1].Common.GroupID {
+			t.Errorf("qlog traces %+v, want the client's and the server's of one connection", file.Traces)
+		}
+		for _, tr := range file.Traces {
+			names := map[string]bool{}
+			for _, e := range tr.Events {
+				names[e.Name] = true
+			}
+			if !names["transport:packet_sent"] || !names["transport:packet_received"] {
+				t.Errorf("%s trace: %d events without packets sent and received", tr.VantagePoint.Type, len(tr.Events))
+			}
+		}
+		if code, _, _ := get(t, qlog+"&side=both"); code != http.StatusBadRequest {
+			t.Errorf("qlog side=both: %d, want 400", code)
 		}
 		if code, _, _ := get(t, base+"/relay/qlog?session="+welcome.Session+"&transport=tcp"); code != http.StatusBadRequest {
 			t.Errorf("qlog of tcp: %d, want 400", code)

@@ -137,8 +137,9 @@ func TestLinkModeQUICRecoveryBothSides(t *testing.T) {
 
 	c, sv := st.QUICRecovery.Client, *st.QUICRecovery.Server
 	t.Logf("client %+v, server %+v; quic-go's packets lost %d", c, sv, st.QUIC.PacketsLost)
-	_, _, b := get(t, base+"/relay/qlog?session="+welcome.Session+"&transport=quic-stream")
-	q := readQLogRecovery(t, b)
+	_, _, b := get(t, base+"/relay/qlog?session="+welcome.Session+"&transport=quic-stream&side=client")
+	_, _, bs := get(t, base+"/relay/qlog?session="+welcome.Session+"&transport=quic-stream&side=server")
+	q := readQLogRecovery(t, append(b, bs...))
 	qc := q["client"]
 	if qc == nil {
 		t.Fatalf("qlog download has no client trace (%d bytes)", len(b))
@@ -150,7 +151,9 @@ func TestLinkModeQUICRecoveryBothSides(t *testing.T) {
 	if c.PacketsDeclaredLost != st.QUIC.PacketsLost {
 		t.Errorf("declared lost %d, quic-go's PacketsLost %d: the same figure", c.PacketsDeclaredLost, st.QUIC.PacketsLost)
 	}
-	if qs := q["server"]; qs != nil {
+	if qs := q["server"]; qs == nil {
+		t.Errorf("qlog download has no server trace (%d bytes)", len(bs))
+	} else {
 		if sv.PTOExpiries != qs.pto || sv.PacketsDeclaredLost != qs.declaredLost || sv.StreamFramesResent != qs.resent {
 			t.Errorf("server recovery %+v; its qlog reads PTO %d, declared lost %d, frames re-sent %d", sv, qs.pto, qs.declaredLost, qs.resent)
 		}

@@ -11,5 +11,7 @@
 //     transport and its stack did, as the events the relay streams.
 //
 // Everything runs on a netx.Network: netx.Kernel for the operating system's sockets, or package
-// link's emulated wire, so the same code is measured on both.
+// link's emulated wire, so the same code is measured on both. A QUIC endpoint on a link's socket
+// writes its TLS secrets to the link's key log (link.Link.KeyLog), so the link's pcapng captures
+// decrypt in Wireshark and tshark.
 package transports

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -76,6 +77,7 @@ type QUICEndpoint struct {
 	Transport  *quic.Transport
 	o          QUICOptions
 	conf       *quic.Config
+	keyLog     io.Writer // the link's, for a socket of an emulated link
 }
 
 // OpenQUIC opens a UDP socket on n at addr and runs quic-go on it.
@@ -92,7 +94,26 @@ func openQUIC(ctx context.Context, n netx.Network, addr string, o QUICOptions) (
 	if err != nil {
 		return nil, err
 	}
-	return &QUICEndpoint{PacketConn: pc, Transport: &quic.Transport{Conn: pc}, o: o, conf: o.QUICConfig()}, nil
+	e := &QUICEndpoint{PacketConn: pc, Transport: &quic.Transport{Conn: pc}, o: o, conf: o.QUICConfig()}
+	// A socket of an emulated link (package link) takes the TLS secrets, so its captures decrypt.
+	if kl, ok := pc.(interface{ KeyLog() io.Writer }); ok {
+		e.keyLog = kl.KeyLog()
+	}
+	return e, nil
+}
+
+// withKeyLog is c, or a copy of it that also writes its secrets to the endpoint's key log.
+func (e *QUICEndpoint) withKeyLog(c *tls.Config) *tls.Config {
+	if e.keyLog == nil {
+		return c
+	}
+	c = c.Clone()
+	if c.KeyLogWriter == nil {
+		c.KeyLogWriter = e.keyLog
+	} else {
+		c.KeyLogWriter = io.MultiWriter(c.KeyLogWriter, e.keyLog)
+	}
+	return c
 }
 
 // LocalAddr is the endpoint's UDP address.
@@ -113,10 +134,11 @@ func (e *QUICEndpoint) listen() (*QUICListener, error) {
 	}
 	l := &QUICListener{ep: e}
 	var err error
+	tlsConf := e.withKeyLog(e.o.TLS)
 	if e.o.ZeroRTT {
-		l.early, err = e.Transport.ListenEarly(e.o.TLS, e.conf)
+		l.early, err = e.Transport.ListenEarly(tlsConf, e.conf)
 	} else {
-		l.ln, err = e.Transport.Listen(e.o.TLS, e.conf)
+		l.ln, err = e.Transport.Listen(tlsConf, e.conf)
 	}
 	if err != nil {
 		return nil, err
@@ -153,6 +175,7 @@ func (e *QUICEndpoint) dialWith(ctx context.Context, raddr net.Addr, early bool)
 	if tlsConf == nil {
 		tlsConf = ClientTLSConfig(nil)
 	}
+	tlsConf = e.withKeyLog(tlsConf)
 	if early {
 		return e.Transport.DialEarly(ctx, raddr, tlsConf, e.conf)
 	}

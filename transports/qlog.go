@@ -3,6 +3,7 @@ package transports
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,18 +11,30 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlog"
 	"github.com/quic-go/quic-go/qlogwriter"
+	"github.com/quic-go/quic-go/qlogwriter/jsontext"
 )
 
-// QLog captures quic-go's qlog for every connection made with its Tracer: each trace as JSON-SEQ
-// (the .sqlog files qvis opens), kept in memory and, when Dir is set, also written to
-// Dir/<odcid>_<client|server>.sqlog; and each event passed to OnEvent as it happens, for live charts.
+// QLog captures quic-go's qlog for every connection made with its Tracer. Each event is kept in
+// memory as quic-go hands it over (quic-go's events are safe to hold) and encoded as JSON-SEQ
+// (the .sqlog files qvis opens) only when the trace is read: Bytes, WriteDir, or the trace's
+// file in Dir, written when its connection ends. So recording costs a connection an append, not
+// a JSON encoding, and no file is written while it runs. Each event is also passed to OnEvent as
+// it happens, for live charts.
 type QLog struct {
-	// Dir, when not empty, receives one .sqlog file per connection.
+	// Dir, when not empty, receives one .sqlog file per connection (FileName), written when the
+	// connection's trace ends.
 	Dir string
+	// MaxEvents bounds each trace (DefaultQLogMaxEvents when 0): a trace that outgrows it keeps
+	// its first events and QLogTrace.Truncated says so.
+	MaxEvents int
+	// MaxTraces, when more than 0, bounds how many traces are kept: the oldest are forgotten
+	// (a long-lived server endpoint's).
+	MaxTraces int
 	// OnEvent, when set, sees every event (qlog.MetricsUpdated, qlog.PacketSent, qlog.PacketLost, …).
 	// It is called on quic-go's goroutines and must not block.
 	OnEvent func(t *QLogTrace, ev qlogwriter.Event)
@@ -30,6 +43,10 @@ type QLog struct {
 	traces []*QLogTrace
 }
 
+// DefaultQLogMaxEvents is QLog.MaxEvents's default: about 32 MiB of JSON (a connection that
+// moves 2 MB logs about 4,000 events, 1 MB).
+const DefaultQLogMaxEvents = 1 << 17
+
 // QLogTrace is one connection's qlog.
 type QLogTrace struct {
 	IsClient bool
@@ -37,31 +54,85 @@ type QLogTrace struct {
 	// Label is set by the caller (e.g. the transport name) to tell traces apart.
 	Label string
 
-	mu  sync.Mutex
-	buf bytes.Buffer
-	seq *qlogwriter.FileSeq
 	q   *QLog
+	ref time.Time // the header's reference time, which event times count from
+
+	mu        sync.Mutex
+	pending   []qlogEvent // recorded, not yet encoded
+	recorded  int
+	max       int
+	producers int
+	truncated bool
+	closed    bool
+
+	encMu sync.Mutex // encodes pending events into out
+	out   bytes.Buffer
+	enc   *jsontext.Encoder
+}
+
+type qlogEvent struct {
+	at time.Time
+	ev qlogwriter.Event
 }
 
 // Tracer is a quic.Config.Tracer.
 func (q *QLog) Tracer(_ context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
-	t := &QLogTrace{IsClient: isClient, ODCID: odcid, q: q}
-	var w io.WriteCloser = (*traceBuffer)(t)
-	if q.Dir != "" {
-		side := "server"
-		if isClient {
-			side = "client"
-		}
-		if f, err := os.Create(filepath.Join(q.Dir, fmt.Sprintf("%s_%s.sqlog", odcid, side))); err == nil {
-			w = &teeCloser{w: io.MultiWriter(w, f), closers: []io.Closer{f}}
-		}
+	t := &QLogTrace{IsClient: isClient, ODCID: odcid, q: q, max: q.MaxEvents}
+	if t.max <= 0 {
+		t.max = DefaultQLogMaxEvents
 	}
-	t.seq = qlogwriter.NewConnectionFileSeq(w, isClient, odcid)
-	go t.seq.Run()
+	// quic-go's own writer makes the header (with the event schemas registered); its reference
+	// time is when it was made.
+	qlogwriter.NewConnectionFileSeq(nopCloser{&t.out}, isClient, odcid)
+	var hdr struct {
+		Trace struct {
+			Common struct {
+				Ref struct {
+					Wall time.Time `json:"wall_clock_time"`
+				} `json:"reference_time"`
+			} `json:"common_fields"`
+		} `json:"trace"`
+	}
+	_ = json.Unmarshal(bytes.TrimPrefix(t.out.Bytes(), []byte{qlogwriter.RecordSeparator}), &hdr)
+	t.ref = hdr.Trace.Common.Ref.Wall
+	if t.ref.IsZero() {
+		t.ref = time.Now()
+	}
+	t.enc = jsontext.NewEncoder(&t.out)
 	q.mu.Lock()
 	q.traces = append(q.traces, t)
+	if q.MaxTraces > 0 && len(q.traces) > q.MaxTraces {
+		q.traces = slices.Delete(q.traces, 0, len(q.traces)-q.MaxTraces)
+	}
 	q.mu.Unlock()
 	return t
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// FileName is the trace's file name: <odcid>_<client|server>.sqlog.
+func (t *QLogTrace) FileName() string {
+	side := "server"
+	if t.IsClient {
+		side = "client"
+	}
+	return fmt.Sprintf("%s_%s.sqlog", t.ODCID, side)
+}
+
+// WriteDir writes every trace to dir (made if need be), one FileName each: whole for the
+// connections that have closed, the events so far for the others.
+func (q *QLog) WriteDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write qlog: %w", err)
+	}
+	for _, t := range q.Traces() {
+		if err := os.WriteFile(filepath.Join(dir, t.FileName()), t.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write qlog: %w", err)
+		}
+	}
+	return nil
 }
 
 // Traces returns the traces recorded so far, oldest first.
@@ -73,56 +144,106 @@ func (q *QLog) Traces() []*QLogTrace {
 
 // AddProducer implements qlogwriter.Trace.
 func (t *QLogTrace) AddProducer() qlogwriter.Recorder {
-	r := t.seq.AddProducer()
-	if r == nil {
-		return nil
-	}
-	return &recorder{Recorder: r, t: t}
-}
-
-// Bytes returns the JSON-SEQ qlog written so far (whole once the connection has closed).
-func (t *QLogTrace) Bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return bytes.Clone(t.buf.Bytes())
-}
-
-type recorder struct {
-	qlogwriter.Recorder
-	t *QLogTrace
-}
-
-func (r *recorder) RecordEvent(ev qlogwriter.Event) {
-	r.Recorder.RecordEvent(ev)
-	if f := r.t.q.OnEvent; f != nil {
-		f(r.t, ev)
+	if t.closed {
+		return nil
 	}
+	t.producers++
+	return &recorder{t: t}
 }
 
-// traceBuffer is the in-memory copy of a trace.
-type traceBuffer QLogTrace
-
-func (b *traceBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+// Bytes returns the JSON-SEQ qlog recorded so far (whole once the connection has closed, unless
+// Truncated), encoding the events not yet encoded.
+func (t *QLogTrace) Bytes() []byte {
+	t.encMu.Lock()
+	defer t.encMu.Unlock()
+	t.mu.Lock()
+	evs := t.pending
+	t.pending = nil
+	t.mu.Unlock()
+	for _, e := range evs {
+		t.encode(e)
+	}
+	return bytes.Clone(t.out.Bytes())
 }
-func (b *traceBuffer) Close() error { return nil }
 
-type teeCloser struct {
-	w       io.Writer
-	closers []io.Closer
-}
-
-func (t *teeCloser) Write(p []byte) (int, error) { return t.w.Write(p) }
-func (t *teeCloser) Close() error {
+// encode appends one event record as quic-go's own writer does; t.encMu held. An event that
+// fails to encode is left out.
+func (t *QLogTrace) encode(e qlogEvent) {
+	mark := t.out.Len()
+	t.out.WriteByte(qlogwriter.RecordSeparator)
+	tok := []jsontext.Token{jsontext.BeginObject,
+		jsontext.String("time"), jsontext.Float(float64(e.at.Sub(t.ref).Nanoseconds()) / 1e6),
+		jsontext.String("name"), jsontext.String(e.ev.Name()), jsontext.String("data")}
 	var err error
-	for _, c := range t.closers {
-		if e := c.Close(); e != nil && err == nil {
-			err = e
+	for _, k := range tok {
+		if err = t.enc.WriteToken(k); err != nil {
+			break
 		}
 	}
-	return err
+	if err == nil {
+		err = e.ev.Encode(t.enc, e.at)
+	}
+	if err == nil {
+		err = t.enc.WriteToken(jsontext.EndObject)
+	}
+	if err != nil {
+		t.out.Truncate(mark)
+		t.enc = jsontext.NewEncoder(&t.out)
+	}
+}
+
+// Truncated says the trace outgrew QLog.MaxEvents: it holds its first events only.
+func (t *QLogTrace) Truncated() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.truncated
+}
+
+// Closed says the connection's trace has ended: Bytes is whole.
+func (t *QLogTrace) Closed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// recorder is one producer of a trace.
+type recorder struct{ t *QLogTrace }
+
+func (r *recorder) RecordEvent(ev qlogwriter.Event) {
+	t := r.t
+	now := time.Now()
+	t.mu.Lock()
+	if t.recorded < t.max {
+		t.pending = append(t.pending, qlogEvent{now, ev})
+		t.recorded++
+	} else {
+		t.truncated = true
+	}
+	t.mu.Unlock()
+	if f := t.q.OnEvent; f != nil {
+		f(t, ev)
+	}
+}
+
+// Close ends the producer; when it is the trace's last, the trace is whole and goes to its file
+// in QLog.Dir.
+func (r *recorder) Close() error {
+	t := r.t
+	t.mu.Lock()
+	t.producers--
+	last := t.producers == 0 && !t.closed
+	if last {
+		t.closed = true
+	}
+	t.mu.Unlock()
+	if last && t.q.Dir != "" {
+		if err := os.WriteFile(filepath.Join(t.q.Dir, t.FileName()), t.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write qlog: %w", err)
+		}
+	}
+	return nil
 }
 
 var _ = qlog.EventSchema // the quic event schema is registered by importing qlog

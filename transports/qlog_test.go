@@ -3,12 +3,15 @@ package transports_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlog"
 	"github.com/quic-go/quic-go/qlogwriter"
 	"github.com/wireplay/wireplay/netx"
@@ -44,12 +47,12 @@ func TestQLogCapturesTraceAndMetrics(t *testing.T) {
 	if len(traces) != 1 || !traces[0].IsClient {
 		t.Fatalf("traces %+v, want one client trace", traces)
 	}
-	var b []byte
-	for range 100 { // the trace is flushed by its writer goroutine after close
-		if b = traces[0].Bytes(); bytes.Contains(b, []byte("connection_closed")) {
-			break
-		}
+	for i := 0; !traces[0].Closed() && i < 250; i++ { // quic-go ends the trace just after Close returns
 		time.Sleep(20 * time.Millisecond)
+	}
+	b := traces[0].Bytes()
+	if !traces[0].Closed() || !bytes.Contains(b, []byte("connection_closed")) {
+		t.Fatalf("trace closed %v, %d bytes", traces[0].Closed(), len(b))
 	}
 	if len(b) == 0 || b[0] != qlogwriter.RecordSeparator || !bytes.Contains(b, []byte(`"recovery:metrics_updated"`)) || !bytes.Contains(b, []byte(`"transport:packet_sent"`)) {
 		t.Errorf("qlog is not a JSON-SEQ trace with packets and metrics: %q", b[len(b)-min(len(b), 3000):])
@@ -64,4 +67,113 @@ func TestQLogCapturesTraceAndMetrics(t *testing.T) {
 	if metrics.Load() == 0 {
 		t.Error("OnEvent saw no MetricsUpdated")
 	}
+}
+
+// TestQLogEncodesAsQuicGo: the trace QLog encodes after the fact holds the same events, in the
+// same order and with the same data, as quic-go's own JSON-SEQ writer given the same connection.
+func TestQLogEncodesAsQuicGo(t *testing.T) {
+	target := transportstest.StartEcho(t, netx.Kernel, "127.0.0.1")
+	q := &transports.QLog{}
+	var theirs bytes.Buffer
+	var seq *qlogwriter.FileSeq
+	conf := transports.QUICEchoConfig{}.QUICConfig()
+	conf.Tracer = transports.JoinTracers(q.Tracer, func(_ context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
+		seq = qlogwriter.NewConnectionFileSeq(nopWriteCloser{&theirs}, isClient, odcid)
+		go seq.Run()
+		return seq
+	})
+	target.QUICConfig = conf
+	rec := transportstest.NewRecorder()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := transports.Dial(ctx, netx.Kernel, protocol.QUICStream, target, transports.ClientOptions{Emit: rec.Emit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Send(1, []byte("compare me"))
+	rec.WaitFor(t, 5*time.Second, func(e protocol.Event) bool { return e.Type == protocol.EventComplete })
+	c.Close()
+	tr := q.Traces()[0]
+	for i := 0; !tr.Closed() && i < 250; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // quic-go's writer drains its queue after the trace ends
+	type event struct {
+		Name string          `json:"name"`
+		Data json.RawMessage `json:"data"`
+	}
+	read := func(b []byte) []event {
+		var out []event
+		for i, r := range bytes.Split(b, []byte{qlogwriter.RecordSeparator}) {
+			if i < 2 { // before the first separator, and the header
+				continue
+			}
+			var e event
+			if err := json.Unmarshal(r, &e); err != nil {
+				t.Fatalf("record %q: %v", r, err)
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	ours, want := read(tr.Bytes()), read(theirs.Bytes())
+	if len(ours) == 0 || len(ours) != len(want) {
+		t.Fatalf("%d events, quic-go's writer %d", len(ours), len(want))
+	}
+	for i := range ours {
+		if ours[i].Name != want[i].Name || !sameJSON(ours[i].Data, want[i].Data) {
+			t.Fatalf("event %d: %s %s, quic-go's writer %s %s", i, ours[i].Name, ours[i].Data, want[i].Name, want[i].Data)
+		}
+	}
+}
+
+type nopWriteCloser struct{ *bytes.Buffer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// sameJSON compares two JSON values; a time computed from the event's own stamp (a timer's
+// delta, taken a few microseconds apart by the two writers) may differ by up to 0.5 ms.
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	var same func(x, y any) bool
+	same = func(x, y any) bool {
+		switch xv := x.(type) {
+		case map[string]any:
+			yv, ok := y.(map[string]any)
+			if !ok || len(xv) != len(yv) {
+				return false
+			}
+			for k := range xv {
+				if !same(xv[k], yv[k]) {
+					return false
+				}
+			}
+			return true
+		case []any:
+			yv, ok := y.([]any)
+			if !ok || len(xv) != len(yv) {
+				return false
+			}
+			for i := range xv {
+				if !same(xv[i], yv[i]) {
+					return false
+				}
+			}
+			return true
+		case float64:
+			yv, ok := y.(float64)
+			if !ok {
+				return false
+			}
+			if xv == math.Trunc(xv) && yv == math.Trunc(yv) {
+				return xv == yv
+			}
+			return math.Abs(xv-yv) <= 0.5
+		}
+		return x == y
+	}
+	return same(x, y)
 }

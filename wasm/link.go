@@ -102,9 +102,9 @@ func (l *linkUI) welcome(ev protocol.Event) *protocol.LinkRequest {
 	l.pcap.Set("href", "/relay/pcapng?session="+sess)
 	l.pcap.Set("download", "wireplay-"+ev.Session+".pcapng")
 	l.qlog.Set("href", "/relay/qlog?session="+sess+"&transport=quic-stream")
-	l.qlog.Set("download", "wireplay-"+ev.Session+"-quic-stream.sqlog")
+	l.qlog.Set("download", "wireplay-"+ev.Session+"-quic-stream.qlog")
 	l.qlogDgram.Set("href", "/relay/qlog?session="+sess+"&transport=quic-dgram")
-	l.qlogDgram.Set("download", "wireplay-"+ev.Session+"-quic-dgram.sqlog")
+	l.qlogDgram.Set("download", "wireplay-"+ev.Session+"-quic-dgram.qlog")
 	l.showState()
 	if l.want.Mode == protocol.ModeLink && l.cur.Mode != protocol.ModeLink {
 		r := l.want
