@@ -109,7 +109,8 @@ type Server struct {
 	http *http.Server
 	hl   net.Listener
 
-	relay *relay
+	relay  *relay
+	static *staticFiles
 
 	wg sync.WaitGroup
 }
@@ -158,6 +159,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		WS:   "ws://" + s.addrs.HTTP + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
 	}, ServerTLS: tlsConf, TCP: s.tcp})
+	s.static = newStaticFiles(s.cfg.Assets, s.log)
+	s.wg.Go(s.static.load) // read before the first visit asks for them
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -180,9 +183,8 @@ func (s *Server) Addrs() Addrs { return s.addrs }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	static := newStaticFiles(s.cfg.Assets, s.log)
-	mux.Handle("GET /{$}", newPageHandler(pageInfo{Addrs: s.addrs, Static: static}))
-	mux.Handle("GET /static/", http.StripPrefix("/static/", static))
+	mux.Handle("GET /{$}", newPageHandler(pageInfo{Addrs: s.addrs, Static: s.static}))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", s.static))
 	mux.Handle("GET /relay", s.relay)
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
 	mux.HandleFunc("GET /relay/qlog", s.relay.serveQLog)
