@@ -226,6 +226,7 @@ type loadVisit struct {
 	firstSend time.Duration // from the page's request to the page's first /relay message
 	// Also from the page's request: the /relay handshake request and the first message received.
 	relayDial, welcome time.Duration
+	welcomeBytes       int // the welcome message's length
 }
 
 func (v loadVisit) get(path string) *loadRequest {
@@ -247,7 +248,7 @@ func (v loadVisit) total() float64 {
 
 func (v loadVisit) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%.0f bytes, relay dialled at %v, welcome at %v, first send at %v:", v.total(), v.relayDial, v.welcome, v.firstSend)
+	fmt.Fprintf(&b, "%.0f bytes, relay dialled at %v, welcome (%d B) at %v, first send at %v:", v.total(), v.relayDial, v.welcomeBytes, v.welcome, v.firstSend)
 	for _, r := range v.reqs {
 		u, _ := url.Parse(r.url)
 		fmt.Fprintf(&b, " %s %d %q %.0f B %.0f–%.0f ms", u.Path, r.status, r.encoding, r.bytes, (r.started-v.reqs[0].started)*1000, (r.finished-v.reqs[0].started)*1000)
@@ -261,12 +262,13 @@ func (v loadVisit) String() string {
 
 // loadRecorder collects the network events of the current visit.
 type loadRecorder struct {
-	mu        sync.Mutex
-	byID      map[network.RequestID]*loadRequest
-	order     []*loadRequest
-	firstSend float64 // monotonic seconds of the first WebSocket frame sent; 0 before
-	wsCreated float64 // of the /relay WebSocket's handshake request
-	firstRecv float64 // of its first frame received (the welcome)
+	mu           sync.Mutex
+	byID         map[network.RequestID]*loadRequest
+	order        []*loadRequest
+	firstSend    float64 // monotonic seconds of the first WebSocket frame sent; 0 before
+	wsCreated    float64 // of the /relay WebSocket's handshake request
+	firstRecv    float64 // of its first frame received (the welcome)
+	welcomeBytes int
 
 	// The page's /relay WebSocket: the first one created once the page's own response arrived
 	// (before it, the previous page may still dial or ping).
@@ -328,6 +330,9 @@ func (rec *loadRecorder) listen(ev any) {
 	case *network.EventWebSocketFrameReceived:
 		if e.RequestID == rec.ws && rec.firstRecv == 0 {
 			rec.firstRecv = e.Timestamp.Float64()
+			if e.Response != nil {
+				rec.welcomeBytes = len(e.Response.PayloadData)
+			}
 		}
 	case *network.EventWebSocketFrameSent:
 		if e.RequestID == rec.ws && rec.firstSend == 0 {
@@ -342,7 +347,7 @@ func (rec *loadRecorder) visit(tb testing.TB, ctx context.Context, nav chromedp.
 	tb.Helper()
 	rec.mu.Lock()
 	rec.byID, rec.order = map[network.RequestID]*loadRequest{}, nil
-	rec.firstSend, rec.wsCreated, rec.firstRecv, rec.committed, rec.ws = 0, 0, 0, false, ""
+	rec.firstSend, rec.wsCreated, rec.firstRecv, rec.committed, rec.ws, rec.welcomeBytes = 0, 0, 0, false, "", 0
 	rec.mu.Unlock()
 	nctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -365,6 +370,7 @@ func (rec *loadRecorder) visit(tb testing.TB, ctx context.Context, nav chromedp.
 				return time.Duration((ts - rec.order[0].started) * float64(time.Second)).Round(time.Millisecond)
 			}
 			v.firstSend, v.relayDial, v.welcome = since(rec.firstSend), since(rec.wsCreated), since(rec.firstRecv)
+			v.welcomeBytes = rec.welcomeBytes
 		}
 		rec.mu.Unlock()
 		if ready {
