@@ -1,7 +1,6 @@
 package report
 
 import (
-	"regexp"
 	"strings"
 )
 
@@ -55,11 +54,6 @@ var metricToken = map[string]string{
 	"detect": "detected by",
 }
 
-var (
-	streamN = regexp.MustCompile(`^stream(\d+)_`)
-	lossN   = regexp.MustCompile(`_loss([0-9.]+)$`)
-)
-
 // MetricLabel is a metric's name in words for the page and the HTML report: "stream1_stall_ms"
 // is "stream 1 stall", "goodput_20ms_loss0.5" is "goodput at 20ms RTT, 0.5% loss". The unit has
 // a column of its own, so a trailing "_ms" is dropped. Machine names stay in JSON, CSV and the
@@ -68,12 +62,7 @@ func MetricLabel(name string) string {
 	if l, ok := metricWords[name]; ok {
 		return l
 	}
-	n := streamN.ReplaceAllString(name, "stream ${1}_")
-	loss := ""
-	if m := lossN.FindStringSubmatch(n); m != nil {
-		loss = ", " + m[1] + "% loss"
-		n = n[:len(n)-len(m[0])]
-	}
+	n, loss := splitMetric(name)
 	words := strings.Split(n, "_")
 	if len(words) > 1 && words[len(words)-1] == "ms" {
 		words = words[:len(words)-1]
@@ -90,4 +79,30 @@ func MetricLabel(name string) string {
 		s = strings.Join(words[:last], " ") + " at " + words[last] + " RTT"
 	}
 	return s + loss
+}
+
+// splitMetric spaces a leading "streamN_" ("stream N_") and splits off a trailing "_lossX" as
+// ", X% loss". It is spelled out rather than written with regexp, which the page's wasm would
+// otherwise link for these two patterns alone.
+func splitMetric(name string) (n, loss string) {
+	n = name
+	if d := strings.TrimPrefix(name, "stream"); len(d) < len(name) {
+		if k := leadingDigits(d); k > 0 && k < len(d) && d[k] == '_' {
+			n = "stream " + d
+		}
+	}
+	if i := strings.LastIndex(n, "_loss"); i >= 0 && len(n) > i+len("_loss") && strings.Trim(n[i+len("_loss"):], "0123456789.") == "" {
+		loss = ", " + n[i+len("_loss"):] + "% loss"
+		n = n[:i]
+	}
+	return n, loss
+}
+
+// leadingDigits is how many ASCII digits s starts with.
+func leadingDigits(s string) int {
+	k := 0
+	for k < len(s) && '0' <= s[k] && s[k] <= '9' {
+		k++
+	}
+	return k
 }

@@ -225,3 +225,26 @@ func TestMetricLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitMetric: splitMetric does what the two regular expressions it replaced (to keep regexp
+// out of the page's wasm) did, on names built from every mix of their parts.
+func TestSplitMetric(t *testing.T) {
+	streamN := regexp.MustCompile(`^stream(\d+)_`)
+	lossN := regexp.MustCompile(`_loss([0-9.]+)$`)
+	parts := []string{"", "stream", "stream1", "stream12_", "streamx_", "_", "_loss", "_loss0.5", "loss1", "_loss_loss2", "goodput_20ms", "_loss.", "9", "a"}
+	for _, a := range parts {
+		for _, b := range parts {
+			for _, c := range parts {
+				name := a + b + c
+				n, loss := streamN.ReplaceAllString(name, "stream ${1}_"), ""
+				if m := lossN.FindStringSubmatch(n); m != nil {
+					loss = ", " + m[1] + "% loss"
+					n = n[:len(n)-len(m[0])]
+				}
+				if gn, gl := splitMetric(name); gn != n || gl != loss {
+					t.Errorf("splitMetric(%q) = %q, %q; the regexps gave %q, %q", name, gn, gl, n, loss)
+				}
+			}
+		}
+	}
+}

@@ -142,7 +142,7 @@ func TestBrowserReconnect(t *testing.T) {
 }
 
 // browserChromium finds Chromium or skips the test (fails it under CI=true).
-func browserChromium(t *testing.T) string {
+func browserChromium(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -162,7 +162,7 @@ func browserChromium(t *testing.T) string {
 
 // browserServer runs a server on loopback serving the static files in assets, shut down at cleanup
 // (a second Shutdown is harmless); tune, if any, edit its configuration first.
-func browserServer(t *testing.T, assets, httpAddr string, tune ...func(*server.Config)) *server.Server {
+func browserServer(t testing.TB, assets, httpAddr string, tune ...func(*server.Config)) *server.Server {
 	t.Helper()
 	cfg := server.Config{
 		HTTPAddr: httpAddr,
@@ -349,7 +349,7 @@ func browserAssets(t *testing.T) string {
 	return dir
 }
 
-func browserGoEnv(t *testing.T, key string) string {
+func browserGoEnv(t testing.TB, key string) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", key).Output()
 	if err != nil {

@@ -1,6 +1,10 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/http"
 
@@ -9,7 +13,17 @@ import (
 
 // pageInfo is what the page shows about the running server.
 type pageInfo struct {
-	Addrs Addrs
+	Addrs  Addrs
+	Static *staticFiles // for the versioned URLs of the stylesheet and the client; nil: plain URLs
+}
+
+// pageAssets are the URLs the page loads its stylesheet, Go's wasm loader and the client from.
+type pageAssets struct {
+	CSS, Loader, Wasm string
+}
+
+func (p pageInfo) assets() pageAssets {
+	return pageAssets{CSS: p.Static.url("style.css"), Loader: p.Static.url("wasm_exec.js"), Wasm: p.Static.url("main.wasm")}
 }
 
 // column describes one transport's column on the page; the wasm client fills it in live.
@@ -104,15 +118,32 @@ func (p pageInfo) endpoints(reqHost string) []endpoint {
 }
 
 // newPageHandler renders the page (view.templ): the layout and the empty columns; the Go-wasm
-// client (package wasm) connects to /relay and fills them in.
+// client (package wasm) connects to /relay and fills them in. The page is revalidated on every
+// visit (no-cache, a strong ETag from its bytes, If-None-Match → 304) and gzipped when the
+// request accepts it; it links the static files by versioned URL, so they are not.
 func newPageHandler(info pageInfo) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if err := page(columns, info.endpoints(r.Host), impFields, holTransports).Render(r.Context(), w); err != nil {
+		var buf bytes.Buffer
+		if err := page(columns, info.endpoints(r.Host), impFields, holTransports, info.assets()).Render(r.Context(), &buf); err != nil {
 			http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
+			return
 		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Vary", "Accept-Encoding")
+		h.Set("X-Content-Type-Options", "nosniff")
+		sum := sha256.Sum256(buf.Bytes())
+		tag := hex.EncodeToString(sum[:8])
+		v := encoded{etag: `"` + tag + `"`, body: buf.Bytes()}
+		if chooseCoding(r.Header.Get("Accept-Encoding"), []string{"", "gzip"}) == 1 {
+			var z bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed) // a valid level: no error
+			zw.Write(buf.Bytes())
+			zw.Close()
+			v = encoded{coding: "gzip", etag: `"` + tag + `.gz"`, body: z.Bytes()}
+		}
+		serveEncoded(w, r, v)
 	})
 }
 

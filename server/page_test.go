@@ -287,8 +287,8 @@ func TestPageLoadsClientAndNothingExternal(t *testing.T) {
 		case "script":
 			if v, ok := attr(n, "src"); ok {
 				scripts = append(scripts, v)
-			} else if !strings.Contains(text(n), `fetch("/static/main.wasm")`) {
-				t.Errorf("inline script does not load /static/main.wasm: %s", text(n))
+			} else if w, _ := attr(n, "data-wasm"); w != "/static/main.wasm" || !strings.Contains(text(n), `fetch(wasm)`) || !strings.Contains(text(n), `(document.currentScript.dataset.wasm)`) {
+				t.Errorf("inline script (data-wasm=%q) does not load /static/main.wasm: %s", w, text(n))
 			}
 		case "link":
 			if v, _ := attr(n, "rel"); v == "stylesheet" {

@@ -49,7 +49,8 @@ type Config struct {
 
 	// Network is where the endpoints listen and the relay dials; default netx.Kernel.
 	Network netx.Network
-	// Assets is the static file tree served under /static/; default web.Static.
+	// Assets is the static file tree served under /static/ (with the NAME.br and NAME.gz copies
+	// beside a file sent in its place when the request accepts them); default web.Static.
 	Assets fs.FS
 	// Logger receives the server's log; default slog.Default().
 	Logger *slog.Logger
@@ -108,7 +109,8 @@ type Server struct {
 	http *http.Server
 	hl   net.Listener
 
-	relay *relay
+	relay  *relay
+	static *staticFiles
 
 	wg sync.WaitGroup
 }
@@ -157,6 +159,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		WS:   "ws://" + s.addrs.HTTP + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
 	}, ServerTLS: tlsConf, TCP: s.tcp})
+	s.static = newStaticFiles(s.cfg.Assets, s.log)
+	s.wg.Go(s.static.load) // read before the first visit asks for them
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -177,18 +181,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 // Addrs returns the addresses the server listens on; valid after Start.
 func (s *Server) Addrs() Addrs { return s.addrs }
 
-func staticHandler(assets fs.FS) http.Handler {
-	fsrv := http.FileServerFS(assets)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		fsrv.ServeHTTP(w, r)
-	})
-}
-
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", newPageHandler(pageInfo{Addrs: s.addrs}))
-	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(s.cfg.Assets)))
+	mux.Handle("GET /{$}", newPageHandler(pageInfo{Addrs: s.addrs, Static: s.static}))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", s.static))
 	mux.Handle("GET /relay", s.relay)
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
 	mux.HandleFunc("GET /relay/qlog", s.relay.serveQLog)

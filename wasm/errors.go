@@ -3,9 +3,9 @@
 package main
 
 import (
-	"regexp"
 	"strings"
 	"syscall/js"
+	"unicode/utf8"
 )
 
 // errClasses map the error strings Go's net, quic-go, crypto/tls and coder/websocket produce to
@@ -23,8 +23,48 @@ var errClasses = []struct {
 	{[]string{"too many"}, ""}, // the server's own words: shown as they are
 }
 
-// goPrefix is the "dial quic: ", "read tcp 127.0.0.1:1->127.0.0.1:2: " chain Go puts before an error.
-var goPrefix = regexp.MustCompile(`^(?i)(dial|read|write|send|accept|listen|connect|handshake|run|failed to [a-z ]+|websocket|quic|tcp|udp|ws|tls|link|scenario)\b[^:]{0,60}: `)
+// goOps are the words an error's "dial quic: ", "read tcp 127.0.0.1:1->127.0.0.1:2: " prefix
+// chain starts with (besides "failed to …"), matched case-insensitively.
+var goOps = []string{"dial", "read", "write", "send", "accept", "listen", "connect", "handshake", "run", "websocket", "quic", "tcp", "udp", "ws", "tls", "link", "scenario"}
+
+// stripGoPrefix removes one such prefix from the start of s: an operation word, at most 60 more
+// characters and ": ". (It was the regular expression
+// `^(?i)(dial|…|failed to [a-z ]+|…|scenario)\b[^:]{0,60}: `; spelled out, the page's wasm does
+// not link regexp.)
+func stripGoPrefix(s string) string {
+	c := strings.IndexByte(s, ':')
+	if c < 0 || c+1 >= len(s) || s[c+1] != ' ' {
+		return s
+	}
+	fits := func(end int) bool { // the operation word ends at end
+		return wordBoundary(s, end) && utf8.RuneCountInString(s[end:c]) <= 60
+	}
+	for _, op := range goOps {
+		if len(op) <= c && strings.EqualFold(s[:len(op)], op) && fits(len(op)) {
+			return s[c+2:]
+		}
+	}
+	const failed = "failed to "
+	if len(failed) < c && strings.EqualFold(s[:len(failed)], failed) {
+		for end := len(failed) + 1; end <= c && isLetterOrSpace(s[end-1]); end++ {
+			if fits(end) {
+				return s[c+2:]
+			}
+		}
+	}
+	return s
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
+}
+
+func isLetterOrSpace(b byte) bool { return b == ' ' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }
+
+// wordBoundary is regexp's \b at i in s (0 < i ≤ len(s)).
+func wordBoundary(s string, i int) bool {
+	return isWordByte(s[i-1]) != (i < len(s) && isWordByte(s[i]))
+}
 
 // humanError is raw (an error string from the server or a Go library) as a sentence for the
 // page; detail is the raw string when the sentence leaves part of it out ("" when not).
@@ -45,7 +85,7 @@ func humanError(raw string) (say, detail string) {
 	}
 	s := raw
 	for range 8 {
-		t := goPrefix.ReplaceAllString(s, "")
+		t := stripGoPrefix(s)
 		if t == s {
 			break
 		}

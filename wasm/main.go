@@ -14,7 +14,6 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/wireplay/wireplay/protocol"
 )
 
@@ -245,12 +244,12 @@ func describe(err error) string {
 	if errors.As(err, &re) {
 		return "refused: " + string(re)
 	}
-	if s := websocket.CloseStatus(err); s != -1 {
-		var ce websocket.CloseError
-		if errors.As(err, &ce) && ce.Reason != "" {
+	var ce closeError
+	if errors.As(err, &ce) {
+		if ce.Reason != "" {
 			return "closed by server: " + ce.Reason
 		}
-		return "closed by server (" + itoa(int(s)) + ")"
+		return "closed by server (" + itoa(ce.Code) + ")"
 	}
 	say, _ := humanError(err.Error())
 	return strings.TrimSuffix(say, ".")
@@ -261,7 +260,7 @@ func (a *app) session(url string) (welcomed bool, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, _, err := websocket.Dial(dctx, url, nil)
+	conn, err := dialWS(dctx, url, 4<<20)
 	dcancel()
 	if err != nil {
 		if why := refusedReason(); why != "" {
@@ -270,7 +269,6 @@ func (a *app) session(url string) (welcomed bool, err error) {
 		return false, err
 	}
 	defer conn.CloseNow()
-	conn.SetReadLimit(4 << 20)
 
 	out := make(chan protocol.Request, outboxSize)
 	defer func() {
@@ -295,14 +293,14 @@ func (a *app) session(url string) (welcomed bool, err error) {
 				if err != nil {
 					continue
 				}
-				if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
+				if err := conn.Write(b); err != nil {
 					return
 				}
 			}
 		}
 	}()
 	for {
-		_, data, err := conn.Read(ctx)
+		data, err := conn.Read(ctx)
 		if err != nil {
 			return welcomed, err
 		}

@@ -1,5 +1,7 @@
 // Package web holds the page's static files — the stylesheet, the Go-WebAssembly client
-// (main.wasm, built by `go tool task wasm`) and Go's wasm_exec.js loader — embedded in the binary.
+// (main.wasm, built by `go tool task wasm`) and Go's wasm_exec.js loader — embedded in the binary,
+// with the brotli and gzip copies of each (NAME.br, NAME.gz) that the same task writes beside them
+// and the server sends in their place.
 package web
 
 import (
