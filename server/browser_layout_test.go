@@ -106,7 +106,8 @@ const layoutRedrawn = `Array.from(document.querySelectorAll('.seq[data-empty="fa
 	b.getBoundingClientRect().width === 0 || Math.abs(b.querySelector("svg").getBoundingClientRect().width - b.getBoundingClientRect().width) <= 1)`
 
 // TestBrowserLayout opens the page at widths from a phone's to a wide monitor's, with a message
-// sent, a head-of-line run and a lesson's result shown, and checks each tab at each width: no
+// sent, a head-of-line run and a lesson's result shown, and checks each tab at each width, on the
+// kernel's loopback and on the emulated link (Messages and Head-of-line): no
 // sideways scrolling, nothing with a data-testid clipped, no text cut short (layoutCheck). The
 // screenshots at 360, 800, 1280 and 1920 px (the view and the whole page) go to the test's artifact directory (kept with
 // go test -artifacts).
@@ -129,10 +130,39 @@ func TestBrowserLayout(t *testing.T) {
 	browserWithin(t, ctx, 10*time.Second, "the lessons menu", browserWaitTrue(`document.querySelectorAll('[data-testid^="lesson-"].lesson-item').length >= 2`))
 	browserLesson(t, ctx, "handshake", map[string]string{"lesson-param-requests": "3"})
 
+	layoutAt(t, ctx, "kernel", []string{"messages", "hol", "lessons"})
+
+	// On the emulated link (wifi: delay and a little loss) the columns draw packet diagrams and the
+	// network bar counts packets: the Messages and Head-of-line tabs again.
+	browserWithin(t, ctx, 5*time.Second, "opening the Messages tab", chromedp.Click(chromedp.CSS(`[data-testid="tab-messages"]`)))
+	browserChange(t, ctx, "link-mode", "link")
+	browserWithin(t, ctx, 20*time.Second, "the emulated link", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link"`))
+	browserChange(t, ctx, "link-preset", "wifi")
+	browserWithin(t, ctx, 20*time.Second, "the wifi preset", browserWaitTrue(`document.querySelector('[data-testid="link-state"]').textContent.includes("wifi")`))
+	msg = "on the emulated link"
+	browserWithin(t, ctx, 10*time.Second, "sending on the link", chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), msg+"\r"))
+	browserWaitEchoes(t, ctx, msg)
+	browserWithin(t, ctx, 10*time.Second, "packets in the diagrams", browserWaitTrue(`document.querySelectorAll('[data-testid^="seq-"] g.pk').length > 0`))
+	browserWithin(t, ctx, 5*time.Second, "opening the Head-of-line tab", chromedp.Click(chromedp.CSS(`[data-testid="tab-hol"]`)))
+	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
+	browserWithin(t, ctx, 5*time.Second, "running head-of-line on the link", chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)))
+	browserWithin(t, ctx, 90*time.Second, "the head-of-line result", browserWaitTrue(`document.querySelector('[data-testid="hol-result"]').dataset.state === "done"`))
+	layoutAt(t, ctx, "link", []string{"messages", "hol"})
+
+	// Back to the window browserOpen made, for anything that runs after.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720)); err != nil {
+		t.Error(err)
+	}
+}
+
+// layoutAt checks each of tabs at each width with layoutCheck and saves screenshots (the view and
+// the whole page) named after mode, the tab and the width.
+func layoutAt(t *testing.T, ctx context.Context, mode string, tabs []string) {
+	t.Helper()
 	dir := t.ArtifactDir()
 	for _, w := range []int{360, 800, 1280, 1920, 2560} {
 		h := map[int]int{360: 740, 800: 600, 1280: 720, 1920: 1080, 2560: 1440}[w]
-		for _, tab := range []string{"messages", "hol", "lessons"} {
+		for _, tab := range tabs {
 			browserWithin(t, ctx, 10*time.Second, fmt.Sprintf("the %s tab at %d×%d", tab, w, h), chromedp.Steps(
 				chromedp.EmulateViewport(int64(w), int64(h)),
 				chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="tab-%s"]`, tab))),
@@ -144,24 +174,21 @@ func TestBrowserLayout(t *testing.T) {
 			err := chromedp.Do(wctx, browserWaitTrue(layoutRedrawn))
 			cancel()
 			if err != nil {
-				t.Logf("%s tab at %d: the diagrams were not redrawn to their boxes: %v", tab, w, err)
+				t.Logf("%s: %s tab at %d: the diagrams were not redrawn to their boxes: %v", mode, tab, w, err)
 			}
 			problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](layoutCheck))
 			if err != nil {
 				t.Fatalf("check the layout of %s at %d: %v", tab, w, err)
 			}
 			for _, p := range problems {
-				t.Errorf("%s tab at %d×%d: %s", tab, w, h, p)
+				t.Errorf("%s: %s tab at %d×%d: %s", mode, tab, w, h, p)
 			}
 			if w != 2560 {
-				browserScreenshot(t, ctx, filepath.Join(dir, fmt.Sprintf("layout-%s-%d.png", tab, w)))
-				browserFullScreenshot(t, ctx, filepath.Join(dir, fmt.Sprintf("layout-%s-%d-full.png", tab, w)))
+				name := fmt.Sprintf("layout-%s-%s-%d", mode, tab, w)
+				browserScreenshot(t, ctx, filepath.Join(dir, name+".png"))
+				browserFullScreenshot(t, ctx, filepath.Join(dir, name+"-full.png"))
 			}
 		}
-	}
-	// Back to the window browserOpen made, for anything that runs after.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720)); err != nil {
-		t.Error(err)
 	}
 }
 
