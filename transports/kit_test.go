@@ -512,9 +512,9 @@ func TestGroup(t *testing.T) {
 	}
 	release := make(chan struct{})
 	g.Go(func() { <-release; rec("goroutine") })
-	g.Defer(func() { rec("first") })
+	g.Defer(func() { rec("first"); close(release) }) // the last closer frees the goroutine
 	g.Add(func() error { rec("second"); return errors.New("boom") })
-	g.Defer(func() { rec("third"); close(release) })
+	g.Defer(func() { rec("third") })
 	err := g.Close()
 	if err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("Close: %v, want the closer's error", err)
