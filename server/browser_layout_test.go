@@ -132,13 +132,13 @@ func TestBrowserLayout(t *testing.T) {
 
 	layoutAt(t, ctx, "kernel", []string{"messages", "hol", "lessons"})
 
-	// On the emulated link (wifi: delay and a little loss) the columns draw packet diagrams and the
+	// On the emulated link (lab-25ms: delay, no loss, so every transport echoes) the columns draw packet diagrams and the
 	// network bar counts packets: the Messages and Head-of-line tabs again.
 	browserWithin(t, ctx, 5*time.Second, "opening the Messages tab", chromedp.Click(chromedp.CSS(`[data-testid="tab-messages"]`)))
 	browserChange(t, ctx, "link-mode", "link")
 	browserWithin(t, ctx, 20*time.Second, "the emulated link", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link"`))
-	browserChange(t, ctx, "link-preset", "wifi")
-	browserWithin(t, ctx, 20*time.Second, "the wifi preset", browserWaitTrue(`document.querySelector('[data-testid="link-state"]').textContent.includes("wifi")`))
+	browserChange(t, ctx, "link-preset", "lab-25ms")
+	browserWithin(t, ctx, 20*time.Second, "the lab-25ms preset", browserWaitTrue(`document.querySelector('[data-testid="link-state"]').textContent.includes("lab-25ms")`))
 	msg = "on the emulated link"
 	browserWithin(t, ctx, 10*time.Second, "sending on the link", chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), msg+"\r"))
 	browserWaitEchoes(t, ctx, msg)
