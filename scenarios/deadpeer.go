@@ -159,13 +159,6 @@ func (r *dpRun) onPacket(pk link.Packet) {
 	}
 }
 
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
 func sideIndex(side string) int {
 	if side == "server" {
 		return 1

@@ -108,3 +108,11 @@ func (h *tcpHost) Close() {
 
 // hundredths rounds v to two decimals, for metrics that read well.
 func hundredths(v float64) float64 { return math.Round(v*100) / 100 }
+
+// later is the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -474,7 +474,7 @@ func (c *mgClient) run() error {
 		}
 		c.sendDue(now)
 		// Give up a connection that stays silent.
-		if c.cur != nil && c.echoed+1 < c.next && now.Sub(mgLater(c.lastEcho, c.sentAt[c.echoed+1])) > p.deadAfter {
+		if c.cur != nil && c.echoed+1 < c.next && now.Sub(later(c.lastEcho, c.sentAt[c.echoed+1])) > p.deadAfter {
 			c.drop(fmt.Sprintf("no echo for %v: gave the connection up", p.deadAfter))
 		}
 		if now.After(c.end.Add(3 * time.Second)) {
@@ -601,13 +601,6 @@ func (c *mgClient) outcome(srv *mgServer) {
 			o.gap, o.gapAt = g, times[i-1].Sub(c.change)
 		}
 	}
-}
-
-func mgLater(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // mgChange changes the client's address: a NAT rebinding of the current connection's flow, or a

@@ -160,20 +160,7 @@ func loadAssets(tb testing.TB) string {
 // is the emulated link; cancel stops it.
 func loadBrowser(tb testing.TB, chrome string) (ctx context.Context, cancel func()) {
 	tb.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.WindowSize(1280, 720),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserOptions(chrome, tb.TempDir())...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	cancel = func() { cancelCtx(); cancelAlloc() }
 	// The first call starts the browser; it must not have a deadline, which would stop it.

@@ -188,11 +188,10 @@ func browserServer(t testing.TB, assets, httpAddr string, tune ...func(*server.C
 	return srv
 }
 
-// browserOpen starts a headless Chromium with a fresh profile and a 1280×720 window, and logs the
-// page's console if the test fails.
-func browserOpen(t *testing.T, chrome string) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+// browserOptions are the browser tests' Chromium: headless, the binary chrome, a fresh profile in
+// dir (so an empty cache), no QUIC and no background traffic, a 1280×720 window.
+func browserOptions(chrome, dir string) []chromedp.ExecAllocatorOption {
+	return append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
@@ -202,10 +201,16 @@ func browserOpen(t *testing.T, chrome string) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dir),
 		chromedp.WindowSize(1280, 720),
 	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+}
+
+// browserOpen starts a headless Chromium with a fresh profile and a 1280×720 window, and logs the
+// page's console if the test fails.
+func browserOpen(t *testing.T, chrome string) context.Context {
+	t.Helper()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserOptions(chrome, t.TempDir())...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(cancelCtx)
