@@ -27,6 +27,9 @@ type Config struct {
 	// made at start.
 	CertFile, KeyFile string
 
+	// AllowHosts lists host names (besides localhost names and the listen address) that requests
+	// may carry as Host; any other Host is refused with 421, which closes DNS rebinding.
+	AllowHosts []string
 	// AllowOrigins lists origins (scheme://host[:port]) allowed on /relay besides the page's own host.
 	AllowOrigins []string
 	// MaxRelayPerIP caps concurrent relay connections from one IP address; default 8.
@@ -161,8 +164,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}, ServerTLS: tlsConf, TCP: s.tcp})
 	s.static = newStaticFiles(s.cfg.Assets, s.log)
 	s.wg.Go(s.static.load) // read before the first visit asks for them
+	guard, err := newHostGuard(s.addrs.HTTP, s.cfg.AllowHosts, s.routes())
+	if err != nil {
+		return err
+	}
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           guard,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),

@@ -180,7 +180,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg server.Config
-	var origins listFlag
+	var origins, hosts listFlag
 	var verbose bool
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "page, static files, /relay, /ws/echo and /healthz")
 	fs.StringVar(&cfg.TCPAddr, "tcp-addr", "127.0.0.1:7001", "TCP echo endpoint (port 0 picks a free port)")
@@ -188,6 +188,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.QUICAddr, "quic-addr", "127.0.0.1:7003", "QUIC echo endpoint (ALPN \"wireplay\", streams and datagrams)")
 	fs.StringVar(&cfg.CertFile, "cert", "", "QUIC certificate file (PEM); default: a self-signed certificate made at start")
 	fs.StringVar(&cfg.KeyFile, "key", "", "QUIC key file (PEM)")
+	fs.Var(&hosts, strings.TrimPrefix(server.AllowHostFlag, "--"), "also answer requests for this host name (Host header); others get 421; repeatable")
 	fs.Var(&origins, "allow-origin", "also allow this origin on /relay (host pattern or scheme://host); repeatable")
 	fs.IntVar(&cfg.MaxRelayPerIP, strings.TrimPrefix(server.MaxRelayPerIPFlag, "--"), 8, "concurrent relay connections allowed from one IP")
 	fs.IntVar(&cfg.MaxLinks, "max-links", 64, "emulated links (pages in link mode) allowed at once; each holds two netstacks")
@@ -208,6 +209,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.AllowOrigins = origins
+	cfg.AllowHosts = hosts
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
