@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -140,7 +141,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.tcp, err = transports.ListenTCPEcho(ctx, n, s.cfg.TCPAddr, transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout}); err != nil {
 		return err
 	}
-	if s.udp, err = transports.ListenUDPEcho(ctx, n, s.cfg.UDPAddr, s.cfg.UDPEcho); err != nil {
+	own := newOwnSockets(n)
+	udpConf := s.cfg.UDPEcho
+	udpConf.Own = own.owns
+	for _, a := range []string{s.cfg.TCPAddr, s.cfg.QUICAddr, s.cfg.HTTPAddr} {
+		if ap, err := netip.ParseAddrPort(a); err == nil && ap.Port() != 0 {
+			udpConf.BlockPorts = append(udpConf.BlockPorts, ap.Port())
+		}
+	}
+	if s.udp, err = transports.ListenUDPEcho(ctx, n, s.cfg.UDPAddr, udpConf); err != nil {
 		return err
 	}
 	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, transports.QUICEchoConfig{}); err != nil {
@@ -155,7 +164,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		UDP:  s.udp.Addr().String(),
 		QUIC: s.quic.Addr().String(),
 	}
-	s.relay = newRelay(s.cfg, endpoints{Network: n, Target: transports.Target{
+	s.relay = newRelay(s.cfg, endpoints{Network: own, Target: transports.Target{
 		TCP:  s.addrs.TCP,
 		UDP:  s.addrs.UDP,
 		QUIC: s.addrs.QUIC,

@@ -15,19 +15,31 @@ import (
 
 // UDPEchoConfig tunes the UDP echo endpoint; zero fields take defaults.
 type UDPEchoConfig struct {
-	// PerSourceRate and PerSourceBurst bound the datagrams answered per second to one source
-	// address (IP and port); defaults 2,000/s with a burst of 500.
+	// PerSourceRate and PerSourceBurst bound the datagrams answered per second to one source:
+	// an IPv4 address or an IPv6 /64, whatever its ports (one host cannot take more by using many
+	// ports); defaults 2,000/s with a burst of 500.
 	PerSourceRate, PerSourceBurst float64
 	// GlobalRate and GlobalBurst bound the datagrams answered per second in all; defaults 20,000/s
 	// with a burst of 5,000.
 	GlobalRate, GlobalBurst float64
 	// MaxSources is how many sources' buckets are remembered; default 4,096.
 	MaxSources int
+	// BlockPorts are more source ports never answered: the ports of the server's other
+	// endpoints. Besides them the endpoint never answers its own port, wireplay's default
+	// endpoint ports (DefaultPorts) or a port below 1024.
+	BlockPorts []uint16
+	// Own reports whether a source is one of this server's own sockets (the relay's): each of
+	// those gets a bucket of its own, keyed by address and port, so the relay's traffic from
+	// loopback never shares a budget with, or is starved by, an outside client on that address.
+	Own func(netip.AddrPort) bool
 }
 
-// blockedSourcePorts are the ports of services that answer anything they receive (echo, daytime,
-// chargen, DNS, NTP): a spoofed datagram "from" them would start a reflection loop or amplify.
-var blockedSourcePorts = map[uint16]bool{7: true, 13: true, 19: true, 53: true, 123: true}
+// DefaultPorts are wireplay serve's default endpoint ports (TCP, UDP, QUIC, ZeroMQ). A UDP echo
+// never answers a datagram from one of them, nor from its own port: with a source address forged
+// to be another wireplay UDP echo (or this one), two echoes would bounce one datagram between
+// them for ever. Below 1024 are the well-known services, several of which answer anything
+// (echo, daytime, chargen, DNS, NTP) and would loop or amplify the same way.
+var DefaultPorts = []uint16{7001, 7002, 7003, 7004}
 
 // UDPEcho answers each datagram with the same bytes, to the address it came from. A reply is never
 // larger than its request, so the endpoint cannot amplify a spoofed flood.
@@ -36,6 +48,8 @@ type UDPEcho struct {
 	pc  net.PacketConn
 
 	global  bucket
+	port    uint16 // the endpoint's own
+	blocked map[uint16]bool
 	mu      sync.Mutex
 	sources map[netip.AddrPort]*bucket
 
@@ -59,15 +73,28 @@ func ListenUDPEcho(ctx context.Context, n netx.Network, addr string, cfg UDPEcho
 	if err != nil {
 		return nil, fmt.Errorf("listen udp: %w", err)
 	}
-	e := &UDPEcho{cfg: cfg, pc: pc, sources: make(map[netip.AddrPort]*bucket)}
-	e.global.init(cfg.GlobalRate, cfg.GlobalBurst, time.Now())
+	e := newUDPEcho(cfg, pc)
 	return e, nil
+}
+
+func newUDPEcho(cfg UDPEchoConfig, pc net.PacketConn) *UDPEcho {
+	e := &UDPEcho{cfg: cfg, pc: pc, sources: make(map[netip.AddrPort]*bucket), blocked: map[uint16]bool{}}
+	for _, p := range append(DefaultPorts, cfg.BlockPorts...) {
+		e.blocked[p] = true
+	}
+	if pc != nil {
+		if ap, err := netip.ParseAddrPort(pc.LocalAddr().String()); err == nil {
+			e.port = ap.Port()
+		}
+	}
+	e.global.init(cfg.GlobalRate, cfg.GlobalBurst, time.Now())
+	return e
 }
 
 // Addr is the address the endpoint listens on.
 func (e *UDPEcho) Addr() net.Addr { return e.pc.LocalAddr() }
 
-// Dropped counts datagrams not answered (blocked source port or over a rate limit).
+// Dropped counts datagrams not answered (a blocked source port or over a rate limit).
 func (e *UDPEcho) Dropped() uint64 { return e.dropped.Load() }
 
 // Echoed counts datagrams answered.
@@ -105,12 +132,15 @@ func (e *UDPEcho) allow(from net.Addr, now time.Time) bool {
 	} else if p, err := netip.ParseAddrPort(from.String()); err == nil {
 		ap = p
 	}
-	if !ap.IsValid() || blockedSourcePorts[ap.Port()] || ap.Port() == 0 {
+	if !ap.IsValid() || ap.Port() < 1024 || ap.Port() == e.port || e.blocked[ap.Port()] {
 		return false
+	}
+	key := sourceKey(ap)
+	if e.cfg.Own != nil && e.cfg.Own(ap) {
+		key = ap
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	key := ap
 	b := e.sources[key]
 	if b == nil {
 		if len(e.sources) >= e.cfg.MaxSources {
@@ -131,6 +161,17 @@ func (e *UDPEcho) allow(from net.Addr, now time.Time) bool {
 		return false
 	}
 	return b.take(now)
+}
+
+// sourceKey is the bucket a source shares: its IPv4 address, or its IPv6 /64 (one host's
+// share, as providers hand out), port 0.
+func sourceKey(ap netip.AddrPort) netip.AddrPort {
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		a = p.Addr()
+	}
+	return netip.AddrPortFrom(a, 0)
 }
 
 // Close stops the endpoint.
