@@ -149,3 +149,46 @@ func TestREADMEFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvFlags: every serve flag can come from WIREPLAY_NAME; the command line wins; a list flag
+// splits on commas; a bad value names the variable and the flag.
+func TestEnvFlags(t *testing.T) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("http-addr", "127.0.0.1:8080", "")
+	links := fs.Int("max-links", 64, "")
+	tcp := fs.String("tcp-addr", "127.0.0.1:7001", "")
+	var hosts listFlag
+	fs.Var(&hosts, "allow-host", "")
+	if err := fs.Parse([]string{"--tcp-addr", "127.0.0.1:9"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"WIREPLAY_HTTP_ADDR":  "0.0.0.0:80",
+		"WIREPLAY_MAX_LINKS":  "3",
+		"WIREPLAY_TCP_ADDR":   "127.0.0.1:1", // given on the command line: ignored
+		"WIREPLAY_ALLOW_HOST": "a.example, b.example",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	if err := envFlags(fs, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if *addr != "0.0.0.0:80" || *links != 3 || *tcp != "127.0.0.1:9" || strings.Join(hosts, "|") != "a.example|b.example" {
+		t.Errorf("http-addr %q, max-links %d, tcp-addr %q, allow-host %q", *addr, *links, *tcp, hosts)
+	}
+	env = map[string]string{"WIREPLAY_MAX_LINKS": "lots"}
+	fs2 := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs2.Int("max-links", 64, "")
+	err := envFlags(fs2, lookup)
+	if err == nil || err.Error() != "WIREPLAY_MAX_LINKS=lots (for --max-links): not an integer" {
+		t.Errorf("bad value: %v", err)
+	}
+	for _, kv := range [][2]string{{"WIREPLAY_MAX_LINKS", "lots"}, {"WIREPLAY_LOG_FORMAT", "xml"}} {
+		t.Run(kv[0], func(t *testing.T) {
+			t.Setenv(kv[0], kv[1])
+			var out, errOut bytes.Buffer
+			if code := run([]string{"serve", "--http-addr", "127.0.0.1:0"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), kv[1]) {
+				t.Errorf("serve with %s=%s: exit %d, stderr %q", kv[0], kv[1], code, errOut.String())
+			}
+		})
+	}
+}

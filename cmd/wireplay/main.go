@@ -136,6 +136,36 @@ func parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer), stdout, s
 	return 2, false
 }
 
+// envFlags sets each flag of fs not given on the command line from the environment variable
+// WIREPLAY_NAME (the flag's name in capitals, _ for -), if set. A repeatable flag (listFlag)
+// takes a comma-separated list.
+func envFlags(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		name := "WIREPLAY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := lookup(name)
+		if !ok {
+			return
+		}
+		vals := []string{v}
+		if _, list := f.Value.(*listFlag); list {
+			vals = strings.Split(v, ",")
+		}
+		for _, one := range vals {
+			if e := f.Value.Set(strings.TrimSpace(one)); e != nil {
+				err = fmt.Errorf("%s=%s (for --%s): %s", name, v, f.Name, valueWhy(f, e.Error()))
+				return
+			}
+		}
+	})
+	return err
+}
+
 // invalidValue is the flag package's message for a value its flag's type cannot parse.
 var invalidValue = regexp.MustCompile(`^invalid value "(.*)" for flag -([^:]+): (.*)$`)
 
@@ -145,22 +175,28 @@ func flagError(fs *flag.FlagSet, err error) string {
 	if m == nil {
 		return strings.Replace(err.Error(), ": -", ": --", 1)
 	}
-	why := m[3]
-	if f := fs.Lookup(m[2]); f != nil && why == "parse error" {
-		if g, ok := f.Value.(flag.Getter); ok {
-			switch g.Get().(type) {
-			case int, int64, uint, uint64:
-				why = "not an integer"
-			case float64:
-				why = "not a number"
-			case time.Duration:
-				why = "not a duration such as 250ms or 1.5s"
-			case bool:
-				why = "not true or false"
-			}
+	return fmt.Sprintf("--%s %s: %s", m[2], m[1], valueWhy(fs.Lookup(m[2]), m[3]))
+}
+
+// valueWhy says why a value did not parse for f in words, in place of the flag package's
+// "parse error".
+func valueWhy(f *flag.Flag, why string) string {
+	if f == nil || why != "parse error" {
+		return why
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case int, int64, uint, uint64:
+			return "not an integer"
+		case float64:
+			return "not a number"
+		case time.Duration:
+			return "not a duration such as 250ms or 1.5s"
+		case bool:
+			return "not true or false"
 		}
 	}
-	return fmt.Sprintf("--%s %s: %s", m[2], m[1], why)
+	return why
 }
 
 // withOutput runs print with fs's output set to w (fs.PrintDefaults writes there).
@@ -182,6 +218,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	var cfg server.Config
 	var origins, hosts listFlag
 	var verbose bool
+	var logFormat string
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "page, static files, /relay, /ws/echo and /healthz")
 	fs.StringVar(&cfg.TCPAddr, "tcp-addr", "127.0.0.1:7001", "TCP echo endpoint (port 0 picks a free port)")
 	fs.StringVar(&cfg.UDPAddr, "udp-addr", "127.0.0.1:7002", "UDP echo endpoint")
@@ -195,9 +232,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 60*time.Second, "close transport connections unused this long")
 	fs.DurationVar(&cfg.LossTimeout, "loss-timeout", time.Second, "report a datagram lost when its echo takes longer")
 	fs.BoolVar(&verbose, "v", false, "log debug messages")
+	fs.StringVar(&logFormat, "log-format", "text", "log as text or json (one JSON object per line, slog's)")
 	help := func(w io.Writer) {
 		withOutput(fs, w, func() {
-			fmt.Fprintf(w, "Usage: wireplay serve [flags]\n\nRuns the TCP, UDP, QUIC and WebSocket echo endpoints and the page.\n\nFlags:\n")
+			fmt.Fprintf(w, "Usage: wireplay serve [flags]\n\nRuns the TCP, UDP, QUIC and WebSocket echo endpoints and the page.\n\nEvery flag can also be given as an environment variable: WIREPLAY_ and the flag's\nname in capitals with _ for - (WIREPLAY_HTTP_ADDR=0.0.0.0:8080); a flag on the command\nline wins. A repeatable flag takes a comma-separated list.\n\nFlags:\n")
 			fs.PrintDefaults()
 		})
 	}
@@ -208,13 +246,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wireplay serve: unexpected argument %q (wireplay help serve)\n", fs.Arg(0))
 		return 2
 	}
+	if err := envFlags(fs, os.LookupEnv); err != nil {
+		fmt.Fprintf(stderr, "wireplay serve: %v\n", err)
+		return 2
+	}
 	cfg.AllowOrigins = origins
 	cfg.AllowHosts = hosts
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	switch logFormat {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	default:
+		fmt.Fprintf(stderr, "wireplay serve: --log-format %s: want text or json\n", logFormat)
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
