@@ -208,9 +208,9 @@ func browserOptions(chrome, dir string) []chromedp.ExecAllocatorOption {
 
 // browserOpen starts a headless Chromium with a fresh profile and a 1280×720 window, and logs the
 // page's console if the test fails.
-func browserOpen(t *testing.T, chrome string) context.Context {
+func browserOpen(t *testing.T, chrome string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserOptions(chrome, t.TempDir())...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(browserOptions(chrome, t.TempDir()), extra...)...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(cancelCtx)

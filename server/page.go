@@ -15,6 +15,7 @@ import (
 type pageInfo struct {
 	Addrs  Addrs
 	Static *staticFiles // for the versioned URLs of the stylesheet and the client; nil: plain URLs
+	TLS    bool         // the page is served over HTTPS (so the WebSocket echo is wss://)
 }
 
 // pageAssets are the URLs the page loads its stylesheet, Go's wasm loader and the client from.
@@ -111,7 +112,10 @@ func (p pageInfo) endpoints(reqHost string) []endpoint {
 	if p.Addrs.QUIC != "" {
 		eps = append(eps, endpoint{"QUIC", "wireplay probe --transport quic-stream --addr " + join(p.Addrs.QUIC)})
 	}
-	if p.Addrs.HTTP != "" {
+	switch {
+	case p.TLS && reqHost != "":
+		eps = append(eps, endpoint{"WebSocket", "websocat wss://" + reqHost + "/ws/echo"}) // the name the certificate is for
+	case p.Addrs.HTTP != "":
 		eps = append(eps, endpoint{"WebSocket", "websocat ws://" + join(p.Addrs.HTTP) + "/ws/echo"})
 	}
 	return eps

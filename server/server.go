@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,9 +26,19 @@ type Config struct {
 	UDPAddr  string // UDP echo; default 127.0.0.1:7002
 	QUICAddr string // QUIC echo (ALPN "wireplay"); default 127.0.0.1:7003
 
-	// CertFile and KeyFile hold the QUIC endpoint's certificate; without them a self-signed one is
-	// made at start.
+	// CertFile and KeyFile hold the certificate of the page (HTTPS and WSS) and the QUIC endpoint;
+	// without them (and without Domain) the page is plain HTTP and the QUIC endpoint gets a
+	// self-signed certificate made at start.
 	CertFile, KeyFile string
+	// Domain, when set, gets the certificate from Let's Encrypt (ACME, HTTP-01 challenges answered
+	// on ACMEHTTPAddr, default ":80"; certificates kept in ACMECacheDir, default the user cache
+	// directory's wireplay/acme), for the page and the QUIC endpoint; ACMEEmail is the optional
+	// contact address. Requests for Domain are answered (see AllowHosts).
+	Domain, ACMEHTTPAddr, ACMECacheDir, ACMEEmail string
+	// Public allows listening on non-loopback addresses; it requires TLS (CertFile/KeyFile or
+	// Domain). Without PublicEndpoints the raw TCP, UDP and QUIC echo endpoints stay on loopback
+	// even then (the relay reaches them there).
+	Public, PublicEndpoints bool
 
 	// AllowHosts lists host names (besides localhost names and the listen address) that requests
 	// may carry as Host; any other Host is refused with 421, which closes DNS rebinding.
@@ -75,6 +87,7 @@ func (c *Config) setDefaults() {
 	def(&c.TCPAddr, "127.0.0.1:7001")
 	def(&c.UDPAddr, "127.0.0.1:7002")
 	def(&c.QUICAddr, "127.0.0.1:7003")
+	def(&c.ACMEHTTPAddr, ":80")
 	if c.MaxRelayPerIP == 0 {
 		c.MaxRelayPerIP = 8
 	}
@@ -112,6 +125,12 @@ type Server struct {
 	quic *transports.QUICEcho
 	http *http.Server
 	hl   net.Listener
+	tls  *serverTLS
+	acme *http.Server // Let's Encrypt's HTTP-01 challenges, with Domain
+	// wsEcho serves /ws/echo on a loopback port of its own for the relay, so its dials never
+	// compete with outside clients (nor pass through TLS and the Host check meant for them).
+	wsEcho *http.Server
+	wsl    net.Listener
 
 	relay  *relay
 	static *staticFiles
@@ -134,10 +153,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}()
 	n := s.cfg.Network
-	tlsConf, err := transports.ServerTLSConfig(s.cfg.CertFile, s.cfg.KeyFile)
-	if err != nil {
-		return fmt.Errorf("quic certificate: %w", err)
+	if err := s.cfg.checkExposure(); err != nil {
+		return err
 	}
+	if s.tls, err = s.cfg.setUpTLS(); err != nil {
+		return err
+	}
+	tlsConf := s.tls.quic
 	if s.tcp, err = transports.ListenTCPEcho(ctx, n, s.cfg.TCPAddr, transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout}); err != nil {
 		return err
 	}
@@ -158,6 +180,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
+	if s.wsl, err = n.Listen(ctx, "tcp", "127.0.0.1:0"); err != nil {
+		return fmt.Errorf("listen relay's websocket echo: %w", err)
+	}
+	if s.acme, err = s.tls.serveACME(s.cfg.ACMEHTTPAddr, s.log.Error); err != nil {
+		return err
+	}
 	s.addrs = Addrs{
 		HTTP: s.hl.Addr().String(),
 		TCP:  s.tcp.Addr().String(),
@@ -168,19 +196,35 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		TCP:  s.addrs.TCP,
 		UDP:  s.addrs.UDP,
 		QUIC: s.addrs.QUIC,
-		WS:   "ws://" + s.addrs.HTTP + "/ws/echo",
+		WS:   "ws://" + s.wsl.Addr().String() + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
 	}, ServerTLS: tlsConf, TCP: s.tcp})
 	s.static = newStaticFiles(s.cfg.Assets, s.log)
 	s.wg.Go(s.static.load) // read before the first visit asks for them
-	guard, err := newHostGuard(s.addrs.HTTP, s.cfg.AllowHosts, s.routes())
+	hosts := s.cfg.AllowHosts
+	if s.cfg.Domain != "" {
+		hosts = append(slices.Clip(hosts), s.cfg.Domain)
+	}
+	guard, err := newHostGuard(s.addrs.HTTP, hosts, s.routes())
 	if err != nil {
 		return err
 	}
 	s.http = &http.Server{
-		Handler:           guard,
+		Handler:           securityHeaders(s.tls.http != nil, guard),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if s.tls.http != nil {
+		// HTTP/1.1 only: the relay and /ws/echo are WebSockets, which browsers open over HTTP/1.1.
+		s.http.TLSConfig = s.tls.http
+		s.http.TLSConfig.NextProtos = slices.DeleteFunc(slices.Clone(s.tls.http.NextProtos), func(p string) bool { return p == "h2" })
+		s.http.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		s.hl = tls.NewListener(s.hl, s.http.TLSConfig)
+	}
+	s.wsEcho = &http.Server{
+		Handler:           transports.WSEchoHandler(transports.WSEchoConfig{}),
+		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.wg.Go(func() { s.tcp.Serve() })
@@ -191,15 +235,24 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	})
+	s.wg.Go(func() {
+		if err := s.wsEcho.Serve(s.wsl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("relay's websocket echo stopped", "err", err)
+		}
+	})
 	return nil
 }
 
 // Addrs returns the addresses the server listens on; valid after Start.
 func (s *Server) Addrs() Addrs { return s.addrs }
 
+// TLS reports whether the page, /relay and /ws/echo are served over TLS (https, wss); valid after
+// Start.
+func (s *Server) TLS() bool { return s.tls != nil && s.tls.http != nil }
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", newPageHandler(pageInfo{Addrs: s.addrs, Static: s.static}))
+	mux.Handle("GET /{$}", newPageHandler(pageInfo{Addrs: s.addrs, Static: s.static, TLS: s.tls.http != nil}))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", s.static))
 	mux.Handle("GET /relay", s.relay)
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
@@ -218,6 +271,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.http != nil {
 		err = s.http.Shutdown(ctx)
+	}
+	if s.acme != nil {
+		s.acme.Shutdown(ctx)
 	}
 	if s.relay != nil {
 		s.relay.close()
@@ -238,6 +294,14 @@ func (s *Server) closeAll() {
 		s.http.Close()
 	} else if s.hl != nil {
 		s.hl.Close()
+	}
+	if s.wsEcho != nil {
+		s.wsEcho.Close()
+	} else if s.wsl != nil {
+		s.wsl.Close()
+	}
+	if s.acme != nil {
+		s.acme.Close()
 	}
 	if s.tcp != nil {
 		s.tcp.Close()

@@ -223,8 +223,14 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TCPAddr, "tcp-addr", "127.0.0.1:7001", "TCP echo endpoint (port 0 picks a free port)")
 	fs.StringVar(&cfg.UDPAddr, "udp-addr", "127.0.0.1:7002", "UDP echo endpoint")
 	fs.StringVar(&cfg.QUICAddr, "quic-addr", "127.0.0.1:7003", "QUIC echo endpoint (ALPN \"wireplay\", streams and datagrams)")
-	fs.StringVar(&cfg.CertFile, "cert", "", "QUIC certificate file (PEM); default: a self-signed certificate made at start")
-	fs.StringVar(&cfg.KeyFile, "key", "", "QUIC key file (PEM)")
+	fs.StringVar(&cfg.CertFile, "cert", "", "certificate file (PEM) for the page (HTTPS, WSS) and the QUIC endpoint; default: plain HTTP and a self-signed certificate for QUIC")
+	fs.StringVar(&cfg.KeyFile, "key", "", "key file (PEM) of --cert")
+	fs.BoolVar(&cfg.Public, strings.TrimPrefix(server.PublicFlag, "--"), false, "allow listening on non-loopback addresses (requires TLS: --cert/--key or --domain)")
+	fs.BoolVar(&cfg.PublicEndpoints, strings.TrimPrefix(server.PublicEndpointsFlag, "--"), false, "with --public: let the raw TCP/UDP/QUIC echo endpoints listen on non-loopback addresses too")
+	fs.StringVar(&cfg.Domain, strings.TrimPrefix(server.DomainFlag, "--"), "", "get the certificate for this name from Let's Encrypt (ACME HTTP-01); implies answering requests for it")
+	fs.StringVar(&cfg.ACMEHTTPAddr, "acme-http-addr", ":80", "with --domain: where ACME HTTP-01 challenges are answered (other plain-HTTP requests are sent to HTTPS)")
+	fs.StringVar(&cfg.ACMECacheDir, "acme-cache", "", "with --domain: directory keeping the certificates (default: the user cache directory's wireplay/acme)")
+	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "with --domain: contact address given to Let's Encrypt (optional)")
 	fs.Var(&hosts, strings.TrimPrefix(server.AllowHostFlag, "--"), "also answer requests for this host name (Host header); others get 421; repeatable")
 	fs.Var(&origins, "allow-origin", "also allow this origin on /relay (host pattern or scheme://host); repeatable")
 	fs.IntVar(&cfg.MaxRelayPerIP, strings.TrimPrefix(server.MaxRelayPerIPFlag, "--"), 8, "concurrent relay connections allowed from one IP")
@@ -266,6 +272,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "wireplay serve: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s := server.New(cfg)
@@ -274,8 +284,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	a := s.Addrs()
-	fmt.Fprintf(stdout, "wireplay serving\n  page       http://%s/\n  websocket  ws://%s/ws/echo\n  tcp        %s\n  udp        %s\n  quic       %s (ALPN wireplay)\n",
-		a.HTTP, a.HTTP, a.TCP, a.UDP, a.QUIC)
+	web, ws := "http", "ws"
+	if s.TLS() {
+		web, ws = "https", "wss"
+	}
+	fmt.Fprintf(stdout, "wireplay serving\n  page       %s://%s/\n  websocket  %s://%s/ws/echo\n  tcp        %s\n  udp        %s\n  quic       %s (ALPN wireplay)\n",
+		web, a.HTTP, ws, a.HTTP, a.TCP, a.UDP, a.QUIC)
 	<-ctx.Done()
 	stop()
 	fmt.Fprintln(stdout, "wireplay: shutting down")
