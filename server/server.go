@@ -45,6 +45,9 @@ type Config struct {
 	AllowHosts []string
 	// AllowOrigins lists origins (scheme://host[:port]) allowed on /relay besides the page's own host.
 	AllowOrigins []string
+	// MaxConnsPerIP caps one client's (an IPv4 address's, an IPv6 /64's) connections to the TCP
+	// echo; default 32.
+	MaxConnsPerIP int
 	// MaxRelayPerIP caps concurrent relay connections from one IP address; default 8.
 	MaxRelayPerIP int
 	// MaxQueuedBytes is how many bytes of events may wait for a slow browser before its relay
@@ -88,6 +91,9 @@ func (c *Config) setDefaults() {
 	def(&c.UDPAddr, "127.0.0.1:7002")
 	def(&c.QUICAddr, "127.0.0.1:7003")
 	def(&c.ACMEHTTPAddr, ":80")
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 32
+	}
 	if c.MaxRelayPerIP == 0 {
 		c.MaxRelayPerIP = 8
 	}
@@ -127,10 +133,7 @@ type Server struct {
 	hl   net.Listener
 	tls  *serverTLS
 	acme *http.Server // Let's Encrypt's HTTP-01 challenges, with Domain
-	// wsEcho serves /ws/echo on a loopback port of its own for the relay, so its dials never
-	// compete with outside clients (nor pass through TLS and the Host check meant for them).
-	wsEcho *http.Server
-	wsl    net.Listener
+	own  relayEndpoints
 
 	relay  *relay
 	static *staticFiles
@@ -160,12 +163,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	tlsConf := s.tls.quic
-	if s.tcp, err = transports.ListenTCPEcho(ctx, n, s.cfg.TCPAddr, transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout}); err != nil {
+	tcpConf := transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConnsPerIP: s.cfg.MaxConnsPerIP}
+	if s.tcp, err = transports.ListenTCPEcho(ctx, n, s.cfg.TCPAddr, tcpConf); err != nil {
 		return err
 	}
-	own := newOwnSockets(n)
 	udpConf := s.cfg.UDPEcho
-	udpConf.Own = own.owns
 	for _, a := range []string{s.cfg.TCPAddr, s.cfg.QUICAddr, s.cfg.HTTPAddr} {
 		if ap, err := netip.ParseAddrPort(a); err == nil && ap.Port() != 0 {
 			udpConf.BlockPorts = append(udpConf.BlockPorts, ap.Port())
@@ -180,8 +182,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
-	if s.wsl, err = n.Listen(ctx, "tcp", "127.0.0.1:0"); err != nil {
-		return fmt.Errorf("listen relay's websocket echo: %w", err)
+	if err := s.listenRelayEndpoints(ctx, tlsConf); err != nil {
+		return err
 	}
 	if s.acme, err = s.tls.serveACME(s.cfg.ACMEHTTPAddr, s.log.Error); err != nil {
 		return err
@@ -192,13 +194,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		UDP:  s.udp.Addr().String(),
 		QUIC: s.quic.Addr().String(),
 	}
-	s.relay = newRelay(s.cfg, endpoints{Network: own, Target: transports.Target{
-		TCP:  s.addrs.TCP,
-		UDP:  s.addrs.UDP,
-		QUIC: s.addrs.QUIC,
-		WS:   "ws://" + s.wsl.Addr().String() + "/ws/echo",
+	s.relay = newRelay(s.cfg, endpoints{Network: n, Target: transports.Target{
+		TCP:  s.own.tcp.Addr().String(),
+		UDP:  s.own.udp.Addr().String(),
+		QUIC: s.own.quic.Addr().String(),
+		WS:   "ws://" + s.own.wsl.Addr().String() + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
-	}, ServerTLS: tlsConf, TCP: s.tcp})
+	}, ServerTLS: tlsConf, TCP: s.own.tcp})
 	s.static = newStaticFiles(s.cfg.Assets, s.log)
 	s.wg.Go(s.static.load) // read before the first visit asks for them
 	hosts := s.cfg.AllowHosts
@@ -222,11 +224,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.http.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 		s.hl = tls.NewListener(s.hl, s.http.TLSConfig)
 	}
-	s.wsEcho = &http.Server{
-		Handler:           transports.WSEchoHandler(transports.WSEchoConfig{}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
 	s.wg.Go(func() { s.tcp.Serve() })
 	s.wg.Go(func() { s.udp.Serve() })
 	s.wg.Go(func() { s.quic.Serve() })
@@ -235,11 +232,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	})
-	s.wg.Go(func() {
-		if err := s.wsEcho.Serve(s.wsl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("relay's websocket echo stopped", "err", err)
-		}
-	})
+	s.own.serve(&s.wg, s.log)
 	return nil
 }
 
@@ -295,11 +288,7 @@ func (s *Server) closeAll() {
 	} else if s.hl != nil {
 		s.hl.Close()
 	}
-	if s.wsEcho != nil {
-		s.wsEcho.Close()
-	} else if s.wsl != nil {
-		s.wsl.Close()
-	}
+	s.own.close()
 	if s.acme != nil {
 		s.acme.Close()
 	}

@@ -66,7 +66,8 @@ func udpFlood(t *testing.T, echo, ip string, ports, n int, marker string) (int, 
 
 // TestUDPEchoPerIPFairness: one host flooding from many ports gets one host's budget (before, each
 // port had a bucket of its own, so 50 ports took the global budget), another IP is served in full,
-// and the relay's own sockets on 127.0.0.1 are not starved by an outside flood from 127.0.0.1.
+// and the relay (also on 127.0.0.1) is not starved by an outside flood from 127.0.0.1: it has echo
+// endpoints of its own.
 func TestUDPEchoPerIPFairness(t *testing.T) {
 	const rate, burst = 0.01, 10 // a token per 100 s: a spent bucket stays spent for the test
 	s := startServer(t, server.Config{UDPEcho: transports.UDPEchoConfig{PerSourceRate: rate, PerSourceBurst: burst}})

@@ -16,13 +16,19 @@ import (
 type TCPEchoConfig struct {
 	IdleTimeout  time.Duration // close a connection with nothing to read for this long; default 60 s
 	WriteTimeout time.Duration // give up on a write after this long; default 10 s
-	MaxConns     int           // concurrent connections; more are closed at once; default 1024
+	MaxConns     int           // concurrent connections; more are told why and closed; default 1024
+	// MaxConnsPerIP caps one client's (an IPv4 address's, an IPv6 /64's) connections; default 32.
+	MaxConnsPerIP int
+	// OnRefuse, when set, is told of each connection refused.
+	OnRefuse func(*Refusal)
 }
 
 // TCPEcho echoes every byte it reads back to the sender.
 type TCPEcho struct {
 	cfg TCPEchoConfig
 	ln  net.Listener
+
+	limit *ConnLimit
 
 	mu     sync.Mutex
 	conns  map[string]net.Conn // by the client's address
@@ -41,11 +47,14 @@ func ListenTCPEcho(ctx context.Context, n netx.Network, addr string, cfg TCPEcho
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 1024
 	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 32
+	}
 	ln, err := n.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen tcp: %w", err)
 	}
-	return &TCPEcho{cfg: cfg, ln: ln, conns: make(map[string]net.Conn)}, nil
+	return &TCPEcho{cfg: cfg, ln: ln, conns: make(map[string]net.Conn), limit: NewConnLimit(cfg.MaxConnsPerIP, cfg.MaxConns)}, nil
 }
 
 // Addr is the address the endpoint listens on.
@@ -69,21 +78,38 @@ func (e *TCPEcho) Serve() error {
 			}
 			return fmt.Errorf("accept tcp: %w", err)
 		}
+		release, err := e.limit.Acquire(c.RemoteAddr())
+		if err != nil {
+			e.refuse(c, err.(*Refusal))
+			continue
+		}
 		e.mu.Lock()
-		if e.closed || len(e.conns) >= e.cfg.MaxConns {
+		if e.closed {
 			e.mu.Unlock()
+			release()
 			c.Close()
 			continue
 		}
 		e.conns[c.RemoteAddr().String()] = c
 		e.wg.Add(1)
 		e.mu.Unlock()
-		go e.echo(c)
+		go e.echo(c, release)
 	}
 }
 
-func (e *TCPEcho) echo(c net.Conn) {
+// refuse tells a client over a cap why, in one line it can read, and closes its connection.
+func (e *TCPEcho) refuse(c net.Conn, r *Refusal) {
+	if e.cfg.OnRefuse != nil {
+		e.cfg.OnRefuse(r)
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write([]byte("wireplay tcp echo: " + r.Error() + "\n"))
+	c.Close()
+}
+
+func (e *TCPEcho) echo(c net.Conn, release func()) {
 	defer e.wg.Done()
+	defer release()
 	defer func() {
 		c.Close()
 		e.mu.Lock()
@@ -105,6 +131,9 @@ func (e *TCPEcho) echo(c net.Conn) {
 		}
 	}
 }
+
+// Open is how many connections the endpoint holds now.
+func (e *TCPEcho) Open() int { return e.limit.Open() }
 
 // PeerStats is the stack's view of the echo's side of the connection whose client is at remote
 // (its retransmissions, RTT, window), if that connection is open.

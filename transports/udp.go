@@ -28,10 +28,9 @@ type UDPEchoConfig struct {
 	// endpoints. Besides them the endpoint never answers its own port, wireplay's default
 	// endpoint ports (DefaultPorts) or a port below 1024.
 	BlockPorts []uint16
-	// Own reports whether a source is one of this server's own sockets (the relay's): each of
-	// those gets a bucket of its own, keyed by address and port, so the relay's traffic from
-	// loopback never shares a budget with, or is starved by, an outside client on that address.
-	Own func(netip.AddrPort) bool
+	// PerPort keys the buckets by source address and port instead: for an endpoint only this
+	// server's relay dials, each of whose sockets is one page's.
+	PerPort bool
 }
 
 // DefaultPorts are wireplay serve's default endpoint ports (TCP, UDP, QUIC, ZeroMQ). A UDP echo
@@ -135,9 +134,9 @@ func (e *UDPEcho) allow(from net.Addr, now time.Time) bool {
 	if !ap.IsValid() || ap.Port() < 1024 || ap.Port() == e.port || e.blocked[ap.Port()] {
 		return false
 	}
-	key := sourceKey(ap)
-	if e.cfg.Own != nil && e.cfg.Own(ap) {
-		key = ap
+	key := ap
+	if !e.cfg.PerPort {
+		key = sourceKey(ap)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

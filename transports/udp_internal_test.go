@@ -3,7 +3,6 @@ package transports
 import (
 	"context"
 	"net"
-	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -12,9 +11,7 @@ import (
 )
 
 func TestUDPAllowBlocksReflectorPorts(t *testing.T) {
-	own := netip.MustParseAddrPort("127.0.0.1:45000")
-	e := newUDPEcho(UDPEchoConfig{PerSourceRate: 10, PerSourceBurst: 2, MaxSources: 5, BlockPorts: []uint16{9999},
-		Own: func(ap netip.AddrPort) bool { return ap == own }}, nil)
+	e := newUDPEcho(UDPEchoConfig{PerSourceRate: 10, PerSourceBurst: 2, MaxSources: 4, BlockPorts: []uint16{9999}}, nil)
 	e.port = 7777
 	now := time.Now()
 	e.global.init(1000, 1000, now)
@@ -64,19 +61,17 @@ func TestUDPAllowBlocksReflectorPorts(t *testing.T) {
 			t.Error("a third datagram from the same /64 was allowed")
 		}
 	})
-	t.Run("the server's own sockets have their own buckets", func(t *testing.T) {
-		// 127.0.0.1's shared bucket is spent (ephemeral above, then these two).
-		e.allow(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40001}, now)
-		if e.allow(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40002}, now) {
-			t.Fatal("127.0.0.1's shared bucket not spent")
-		}
-		if !e.allow(net.UDPAddrFromAddrPort(own), now) {
-			t.Error("the relay's own socket on 127.0.0.1 was refused with the address's shared bucket")
-		}
-	})
 	t.Run("source table full", func(t *testing.T) {
 		if e.allow(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 3), Port: 5000}, now) {
 			t.Error("a new source beyond MaxSources with no idle bucket was allowed")
+		}
+	})
+	t.Run("per port", func(t *testing.T) {
+		p := newUDPEcho(UDPEchoConfig{PerSourceRate: 10, PerSourceBurst: 1, MaxSources: 8, PerPort: true}, nil)
+		p.global.init(1000, 1000, now)
+		a, b := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5001}
+		if !p.allow(a, now) || p.allow(a, now) || !p.allow(b, now) {
+			t.Error("PerPort: want one bucket of 1 for each port of 127.0.0.1")
 		}
 	})
 }

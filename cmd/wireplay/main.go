@@ -234,6 +234,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&hosts, strings.TrimPrefix(server.AllowHostFlag, "--"), "also answer requests for this host name (Host header); others get 421; repeatable")
 	fs.Var(&origins, "allow-origin", "also allow this origin on /relay (host pattern or scheme://host); repeatable")
 	fs.IntVar(&cfg.MaxRelayPerIP, strings.TrimPrefix(server.MaxRelayPerIPFlag, "--"), 8, "concurrent relay connections allowed from one IP")
+	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 32, "concurrent connections one client (an IPv4 address, an IPv6 /64) may hold to the TCP echo")
 	fs.IntVar(&cfg.MaxLinks, "max-links", 64, "emulated links (pages in link mode) allowed at once; each holds two netstacks")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 60*time.Second, "close transport connections unused this long")
 	fs.DurationVar(&cfg.LossTimeout, "loss-timeout", time.Second, "report a datagram lost when its echo takes longer")

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/wireplay/wireplay/transports"
+)
+
+// relayEndpoints are echo endpoints of the relay's own, on loopback ports that only this server
+// dials: the same code as the public endpoints (so what the page measures is what an outside
+// client gets) but never sharing their caps, rate buckets or slots with outside clients — a flood
+// or a thousand held connections from elsewhere cannot take a page's columns away, and the
+// relay's traffic cannot take an outside client's share.
+type relayEndpoints struct {
+	tcp  *transports.TCPEcho
+	udp  *transports.UDPEcho
+	quic *transports.QUICEcho
+	ws   *http.Server
+	wsl  net.Listener
+}
+
+// relayEndpointCap is the relay endpoints' connection cap: the relay's own caps (sessions, per
+// IP) bound what it opens, this only stops a runaway.
+const relayEndpointCap = 1 << 16
+
+func (s *Server) listenRelayEndpoints(ctx context.Context, tlsConf *tls.Config) (err error) {
+	n, e := s.cfg.Network, &s.own
+	const loop = "127.0.0.1:0"
+	if e.tcp, err = transports.ListenTCPEcho(ctx, n, loop, transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout,
+		MaxConns: relayEndpointCap, MaxConnsPerIP: relayEndpointCap}); err != nil {
+		return fmt.Errorf("relay's endpoints: %w", err)
+	}
+	// A bucket per relay socket (the default rate and burst, each a page's), no global cap.
+	if e.udp, err = transports.ListenUDPEcho(ctx, n, loop, transports.UDPEchoConfig{PerPort: true, MaxSources: relayEndpointCap,
+		GlobalRate: 1e9, GlobalBurst: 1e9}); err != nil {
+		return fmt.Errorf("relay's endpoints: %w", err)
+	}
+	if e.quic, err = transports.ListenQUICEcho(ctx, n, loop, tlsConf, transports.QUICEchoConfig{}); err != nil {
+		return fmt.Errorf("relay's endpoints: %w", err)
+	}
+	if e.wsl, err = n.Listen(ctx, "tcp", loop); err != nil {
+		return fmt.Errorf("relay's endpoints: listen websocket echo: %w", err)
+	}
+	e.ws = &http.Server{
+		Handler:           transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: relayEndpointCap}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+func (e *relayEndpoints) serve(wg *sync.WaitGroup, log *slog.Logger) {
+	wg.Go(func() { e.tcp.Serve() })
+	wg.Go(func() { e.udp.Serve() })
+	wg.Go(func() { e.quic.Serve() })
+	wg.Go(func() {
+		if err := e.ws.Serve(e.wsl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("relay's websocket echo stopped", "err", err)
+		}
+	})
+}
+
+func (e *relayEndpoints) close() {
+	if e.ws != nil {
+		e.ws.Close()
+	} else if e.wsl != nil {
+		e.wsl.Close()
+	}
+	if e.tcp != nil {
+		e.tcp.Close()
+	}
+	if e.udp != nil {
+		e.udp.Close()
+	}
+	if e.quic != nil {
+		e.quic.Close()
+	}
+}
