@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,49 +106,77 @@ const layoutCheck = `(() => {
 const layoutRedrawn = `Array.from(document.querySelectorAll('.seq[data-empty="false"]')).every(b =>
 	b.getBoundingClientRect().width === 0 || Math.abs(b.querySelector("svg").getBoundingClientRect().width - b.getBoundingClientRect().width) <= 1)`
 
-// TestBrowserLayout opens the page at widths from a phone's to a wide monitor's, with a message
-// sent, a head-of-line run and a lesson's result shown, and checks each tab at each width, on the
-// kernel's loopback and on the emulated link (Messages and Head-of-line): no
-// sideways scrolling, nothing with a data-testid clipped, no text cut short (layoutCheck). The
-// screenshots at 360, 800, 1280 and 1920 px (the view and the whole page) go to the test's artifact directory (kept with
-// go test -artifacts).
+// layoutWidths are the viewport sizes the layout is checked at, from a phone's to a wide
+// monitor's; all but the last are also screenshot.
+var layoutWidths = []struct{ w, h int64 }{{360, 740}, {800, 600}, {1280, 720}, {1920, 1080}, {2560, 1440}}
+
+// layoutLegend is the legend keys of the lesson's charts, one array per chart: each key's colour
+// and its row's y, as "colour y".
+const layoutLegend = `Array.from(document.querySelectorAll('[data-testid="lesson-charts"] svg.chart')).map(svg =>
+	Array.from(svg.querySelectorAll('line[stroke-width="3"]')).map(l => l.getAttribute("stroke") + " " + l.getAttribute("y1")))`
+
+// TestBrowserLayout opens the page in one browser and checks each tab at widths from a phone's to
+// a wide monitor's (the viewport resized by emulation, the page not reloaded): no sideways
+// scrolling, nothing with a data-testid clipped, no text cut short, a chart's text inside its
+// viewBox (layoutCheck). The Messages tab shows a message sent on the emulated link (lab-25ms:
+// delay, no loss, so every transport echoes and the packet diagrams fill), the Head-of-line tab a
+// short run and the Lessons tab a small throughput grid, whose chart has two legend rows and a
+// colour for every series (20 ms and 50 ms differ). The screenshots at 360, 800, 1280 and 1920 px
+// (the whole page) go to the test's artifact directory (kept with go test -artifacts).
+//
+// It is kept light, since it runs beside other tests: one browser, one page load, short runs.
 func TestBrowserLayout(t *testing.T) {
 	chrome := browserChromium(t)
 	srv := browserServer(t, browserAssets(t), "127.0.0.1:0")
 	ctx := browserOpen(t, chrome)
+	start := time.Now()
+	defer func() { t.Logf("the browser session took %v", time.Since(start).Round(10*time.Millisecond)) }()
 	browserLoad(t, ctx, "http://"+srv.Addrs().HTTP+"/")
 
-	msg := "one message, five ways"
-	browserWithin(t, ctx, 10*time.Second, "sending with Enter", chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), msg+"\r"))
-	browserWaitEchoes(t, ctx, msg)
-
-	browserWithin(t, ctx, 5*time.Second, "opening the Head-of-line tab", chromedp.Click(chromedp.CSS(`[data-testid="tab-hol"]`)))
-	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
-	browserWithin(t, ctx, 5*time.Second, "running head-of-line", chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)))
-	browserWithin(t, ctx, 90*time.Second, "the head-of-line result", browserWaitTrue(`document.querySelector('[data-testid="hol-result"]').dataset.state === "done"`))
-
-	browserWithin(t, ctx, 5*time.Second, "opening the Lessons tab", chromedp.Click(chromedp.CSS(`[data-testid="tab-lessons"]`)))
-	browserWithin(t, ctx, 10*time.Second, "the lessons menu", browserWaitTrue(`document.querySelectorAll('[data-testid^="lesson-"].lesson-item').length >= 2`))
-	browserLesson(t, ctx, "handshake", map[string]string{"lesson-param-requests": "3"})
-
-	layoutAt(t, ctx, "kernel", []string{"messages", "hol", "lessons"})
-
-	// On the emulated link (lab-25ms: delay, no loss, so every transport echoes) the columns draw packet diagrams and the
-	// network bar counts packets: the Messages and Head-of-line tabs again.
-	browserWithin(t, ctx, 5*time.Second, "opening the Messages tab", chromedp.Click(chromedp.CSS(`[data-testid="tab-messages"]`)))
 	browserChange(t, ctx, "link-mode", "link")
 	browserWithin(t, ctx, 20*time.Second, "the emulated link", browserWaitTrue(`document.querySelector('#linkbar').dataset.mode === "link"`))
 	browserChange(t, ctx, "link-preset", "lab-25ms")
 	browserWithin(t, ctx, 20*time.Second, "the lab-25ms preset", browserWaitTrue(`document.querySelector('[data-testid="link-state"]').textContent.includes("lab-25ms")`))
-	msg = "on the emulated link"
-	browserWithin(t, ctx, 10*time.Second, "sending on the link", chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), msg+"\r"))
+	msg := "one message, five ways, on the emulated link"
+	browserWithin(t, ctx, 10*time.Second, "sending with Enter", chromedp.SendKeys(chromedp.CSS(`[data-testid="message"]`), msg+"\r"))
 	browserWaitEchoes(t, ctx, msg)
 	browserWithin(t, ctx, 10*time.Second, "packets in the diagrams", browserWaitTrue(`document.querySelectorAll('[data-testid^="seq-"] g.pk').length > 0`))
+	layoutAt(t, ctx, "messages")
+
 	browserWithin(t, ctx, 5*time.Second, "opening the Head-of-line tab", chromedp.Click(chromedp.CSS(`[data-testid="tab-hol"]`)))
+	browserChange(t, ctx, "hol-messages", 10)
 	browserWithin(t, ctx, 10*time.Second, "Run to be enabled", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="hol-run"]`)))
-	browserWithin(t, ctx, 5*time.Second, "running head-of-line on the link", chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)))
-	browserWithin(t, ctx, 90*time.Second, "the head-of-line result", browserWaitTrue(`document.querySelector('[data-testid="hol-result"]').dataset.state === "done"`))
-	layoutAt(t, ctx, "link", []string{"messages", "hol"})
+	browserWithin(t, ctx, 5*time.Second, "running head-of-line", chromedp.Click(chromedp.CSS(`[data-testid="hol-run"]`)))
+	browserWithin(t, ctx, 30*time.Second, "the head-of-line result", browserWaitTrue(`document.querySelector('[data-testid="hol-result"]').dataset.state === "done"`))
+	layoutAt(t, ctx, "hol")
+
+	browserWithin(t, ctx, 5*time.Second, "opening the Lessons tab", chromedp.Click(chromedp.CSS(`[data-testid="tab-lessons"]`)))
+	browserWithin(t, ctx, 10*time.Second, "the lessons menu", browserWaitTrue(`document.querySelectorAll('[data-testid^="lesson-"].lesson-item').length >= 2`))
+	// (The throughput lesson streams no packets, so no sequence diagram: browserLesson would ask for one.)
+	browserLessonRun(t, ctx, "throughput", map[string]string{
+		"lesson-param-losses": "0,1", "lesson-param-rtts": "20ms,50ms", "lesson-param-bytes": "200000", "lesson-param-cap": "300ms",
+	})
+	browserLessonDrawn(t, ctx, "throughput")
+	legends, err := chromedp.Run(ctx, chromedp.Evaluate[[][]string](layoutLegend))
+	if err != nil || len(legends) == 0 {
+		t.Fatalf("the throughput chart's legend: %v (err %v)", legends, err)
+	}
+	// Three transports and an estimate at each of two round trips: eight keys, in two rows at least
+	// (layoutCheck has them inside the chart), each its own colour.
+	for _, keys := range legends {
+		colours, rows := map[string]bool{}, map[string]bool{}
+		for _, k := range keys {
+			c, y, _ := strings.Cut(k, " ")
+			if colours[c] {
+				t.Errorf("the throughput chart draws two series in %s: %v", c, keys)
+			}
+			colours[c], rows[y] = true, true
+		}
+		if len(keys) != 8 || len(rows) < 2 {
+			t.Errorf("the throughput chart's legend has %d keys in %d rows, want 8 in 2 or more: %v", len(keys), len(rows), keys)
+		}
+	}
+	layoutAt(t, ctx, "lessons")
 
 	// Back to the window browserOpen made, for anything that runs after.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720)); err != nil {
@@ -155,39 +184,33 @@ func TestBrowserLayout(t *testing.T) {
 	}
 }
 
-// layoutAt checks each of tabs at each width with layoutCheck and saves screenshots (the view and
-// the whole page) named after mode, the tab and the width.
-func layoutAt(t *testing.T, ctx context.Context, mode string, tabs []string) {
+// layoutAt checks the shown tab at each of layoutWidths with layoutCheck and saves a screenshot of
+// the whole page named after the tab and the width.
+func layoutAt(t *testing.T, ctx context.Context, tab string) {
 	t.Helper()
 	dir := t.ArtifactDir()
-	for _, w := range []int{360, 800, 1280, 1920, 2560} {
-		h := map[int]int{360: 740, 800: 600, 1280: 720, 1920: 1080, 2560: 1440}[w]
-		for _, tab := range tabs {
-			browserWithin(t, ctx, 10*time.Second, fmt.Sprintf("the %s tab at %d×%d", tab, w, h), chromedp.Steps(
-				chromedp.EmulateViewport(int64(w), int64(h)),
-				chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="tab-%s"]`, tab))),
-				browserWaitTrue(fmt.Sprintf(`document.querySelector('[data-testid="tab-%s"]').getAttribute("aria-selected") === "true"`, tab)),
-			))
-			// The client redraws the packet diagrams and the chart a moment after a resize, to their
-			// boxes' new width: wait for that (or report them clipped).
-			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			err := chromedp.Do(wctx, browserWaitTrue(layoutRedrawn))
-			cancel()
-			if err != nil {
-				t.Logf("%s: %s tab at %d: the diagrams were not redrawn to their boxes: %v", mode, tab, w, err)
-			}
-			problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](layoutCheck))
-			if err != nil {
-				t.Fatalf("check the layout of %s at %d: %v", tab, w, err)
-			}
-			for _, p := range problems {
-				t.Errorf("%s: %s tab at %d×%d: %s", mode, tab, w, h, p)
-			}
-			if w != 2560 {
-				name := fmt.Sprintf("layout-%s-%s-%d", mode, tab, w)
-				browserScreenshot(t, ctx, filepath.Join(dir, name+".png"))
-				browserFullScreenshot(t, ctx, filepath.Join(dir, name+"-full.png"))
-			}
+	for i, vp := range layoutWidths {
+		browserWithin(t, ctx, 10*time.Second, fmt.Sprintf("the %s tab at %d×%d", tab, vp.w, vp.h), chromedp.Steps(
+			chromedp.EmulateViewport(vp.w, vp.h),
+			browserWaitTrue(fmt.Sprintf(`document.querySelector('[data-testid="tab-%s"]').getAttribute("aria-selected") === "true" && innerWidth === %d`, tab, vp.w)),
+		))
+		// The client redraws the packet diagrams and the charts a moment after a resize, to their
+		// boxes' new width: wait for that (or report them clipped).
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := chromedp.Do(wctx, browserWaitTrue(layoutRedrawn))
+		cancel()
+		if err != nil {
+			t.Logf("%s tab at %d: the diagrams were not redrawn to their boxes: %v", tab, vp.w, err)
+		}
+		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](layoutCheck))
+		if err != nil {
+			t.Fatalf("check the layout of %s at %d: %v", tab, vp.w, err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s tab at %d×%d: %s", tab, vp.w, vp.h, p)
+		}
+		if i < len(layoutWidths)-1 {
+			browserFullScreenshot(t, ctx, filepath.Join(dir, fmt.Sprintf("layout-%s-%d.png", tab, vp.w)))
 		}
 	}
 }
