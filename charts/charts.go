@@ -12,14 +12,25 @@ import (
 	"github.com/wireplay/wireplay/protocol"
 )
 
-// Size of a chart in CSS pixels.
+// Size of a chart in CSS pixels (its viewBox). The page scales a chart to its box, from about 0.6
+// to 1.2 times this, so its 11 px text reads at 7 to 13 px.
 const (
-	Width  = 560
-	Height = 300
+	Width  = 480
+	Height = 280
 )
 
 const (
-	padL, padR, padT, padB = 56.0, 16.0, 34.0, 64.0
+	padL, padR = 56.0, 16.0
+	// padT is the room above the plot for a one-line title; each further line takes titleLine
+	// more. titleChar is the width of a title character at font-size 13, generously.
+	padT, titleLine, titleChar = 34.0, 16.0, 7.8
+	// padB is the room below the plot for the x ticks, the x label and one legend row; each
+	// further legend row takes legendRow more.
+	padB      = 56.0
+	legendRow = 15.0
+	// legendX is where a legend row starts; legendChar is the width of a legend character at
+	// font-size 11, generously (system-ui averages about 6 px), so that rows wrap before the edge.
+	legendX, legendChar, legendSwatch, legendGap = 10.0, 6.6, 20.0, 14.0
 )
 
 // colors for well-known series names; others take the palette in turn.
@@ -42,6 +53,84 @@ func Color(name string, i int) string {
 		}
 	}
 	return palette[i%len(palette)]
+}
+
+// shades are how a colour is varied for a further series that would take it: mixed with white
+// (positive) or black (negative) by this fraction.
+var shades = []float64{0.45, -0.35, 0.7, -0.55, 0.25, -0.2}
+
+// Colors are the colours the series of one chart are drawn in, one each and all different: a
+// series takes its name's Color, unless an earlier series of the chart has it, when it takes a
+// lighter or darker shade of it ("tcp 20ms" blue, "tcp 50ms" light blue).
+func Colors(series []protocol.Series) []string {
+	out := make([]string, len(series))
+	taken := map[string]bool{}
+	for i, s := range series {
+		base := Color(s.Name, i)
+		c := base
+		for k := 0; taken[c] && k < len(shades); k++ {
+			c = shade(base, shades[k])
+		}
+		taken[c] = true
+		out[i] = c
+	}
+	return out
+}
+
+// shade mixes the colour #rrggbb with white (f > 0) or black (f < 0) by |f|.
+func shade(c string, f float64) string {
+	var r, g, b uint8
+	if _, err := fmt.Sscanf(c, "#%02x%02x%02x", &r, &g, &b); err != nil {
+		return c
+	}
+	mix := func(v uint8) uint8 {
+		if f > 0 {
+			return uint8(math.Round(float64(v) + (255-float64(v))*f))
+		}
+		return uint8(math.Round(float64(v) * (1 + f)))
+	}
+	return fmt.Sprintf("#%02x%02x%02x", mix(r), mix(g), mix(b))
+}
+
+// legendItem is where one series' key goes: its swatch's left and its row.
+type legendItem struct {
+	x   float64
+	row int
+}
+
+// legendLayout places the keys of series left to right, wrapping to a new row before one would
+// cross the chart's right edge; it returns the places and the number of rows.
+func legendLayout(series []protocol.Series) ([]legendItem, int) {
+	items := make([]legendItem, len(series))
+	x, row := legendX, 0
+	for i, s := range series {
+		w := legendSwatch + legendChar*float64(len([]rune(s.Name)))
+		if x > legendX && x+w > Width-legendX {
+			x, row = legendX, row+1
+		}
+		items[i] = legendItem{x, row}
+		x += w + legendGap
+	}
+	return items, row + 1
+}
+
+// wrapWords breaks s into lines of at most n characters at spaces (a longer word has a line of
+// its own).
+func wrapWords(s string, n int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = w
+		case len([]rune(line))+1+len([]rune(w)) <= n:
+			line += " " + w
+		default:
+			lines = append(lines, line)
+			line = w
+		}
+	}
+	return append(lines, line)
 }
 
 // Group splits series by their Chart, keeping first-seen order.
@@ -92,14 +181,20 @@ func SVG(series []protocol.Series) string {
 	yt := ticks(minY, maxY)
 	minX, maxX = math.Min(minX, xt[0]), math.Max(maxX, xt[len(xt)-1])
 	minY, maxY = math.Min(minY, yt[0]), math.Max(maxY, yt[len(yt)-1])
-	pw, ph := Width-padL-padR, Height-padT-padB
+	legend, rows := legendLayout(series)
+	colors := Colors(series)
+	title := wrapWords(series[0].Chart, int(math.Floor((Width-2*legendX)/titleChar)))
+	top := padT + titleLine*float64(len(title)-1)
+	pw, ph := Width-padL-padR, Height-top-padB-legendRow*float64(rows-1)
 	sx := func(x float64) float64 { return padL + (x-minX)/(maxX-minX)*pw }
-	sy := func(y float64) float64 { return padT + ph - (y-minY)/(maxY-minY)*ph }
+	sy := func(y float64) float64 { return top + ph - (y-minY)/(maxY-minY)*ph }
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 %d %d" width="%d" height="%d" role="img" font-family="system-ui,sans-serif" font-size="11">`, Width, Height, Width, Height)
 	fmt.Fprintf(&b, `<title>%s</title>`, esc(series[0].Chart))
-	fmt.Fprintf(&b, `<text x="%g" y="18" font-size="13" font-weight="600" fill="currentColor">%s</text>`, padL, esc(series[0].Chart))
+	for i, line := range title {
+		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="13" font-weight="600" fill="currentColor">%s</text>`, legendX, 18+titleLine*float64(i), esc(line))
+	}
 	// grid and ticks
 	for _, t := range yt {
 		y := sy(t)
@@ -108,14 +203,14 @@ func SVG(series []protocol.Series) string {
 	}
 	for _, t := range xt {
 		x := sx(t)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="currentColor" stroke-opacity="0.12"/>`, x, padT, x, padT+ph)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="currentColor" fill-opacity="0.7">%s</text>`, x, padT+ph+15, num(t))
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="currentColor" stroke-opacity="0.12"/>`, x, top, x, top+ph)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="currentColor" fill-opacity="0.7">%s</text>`, x, top+ph+15, num(t))
 	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="currentColor">%s</text>`, padL+pw/2, padT+ph+32, esc(series[0].XLabel))
-	fmt.Fprintf(&b, `<text transform="translate(14 %.1f) rotate(-90)" text-anchor="middle" fill="currentColor">%s</text>`, padT+ph/2, esc(series[0].YLabel))
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="currentColor">%s</text>`, padL+pw/2, top+ph+32, esc(series[0].XLabel))
+	fmt.Fprintf(&b, `<text transform="translate(14 %.1f) rotate(-90)" text-anchor="middle" fill="currentColor">%s</text>`, top+ph/2, esc(series[0].YLabel))
 	// series
 	for i, s := range series {
-		c := Color(s.Name, i)
+		c := colors[i]
 		switch s.Style {
 		case "dots":
 			for _, p := range s.Points {
@@ -144,20 +239,15 @@ func SVG(series []protocol.Series) string {
 			}
 		}
 	}
-	// legend, below the x label
-	lx, ly := padL, float64(Height)-10
+	// legend, below the x label, in as many rows as it needs
 	for i, s := range series {
-		c := Color(s.Name, i)
+		lx, ly := legend[i].x, top+ph+50+legendRow*float64(legend[i].row)
 		dash := ""
 		if s.Style == "dashed" {
 			dash = ` stroke-dasharray="5 4"`
 		}
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"%s/>`, lx, ly-4, lx+16, ly-4, c, dash)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="currentColor">%s</text>`, lx+20, ly, esc(s.Name))
-		lx += 30 + 6.5*float64(len([]rune(s.Name)))
-		if lx > Width-80 {
-			lx, ly = padL, ly+14
-		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"%s/>`, lx, ly-4, lx+16, ly-4, colors[i], dash)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="currentColor">%s</text>`, lx+legendSwatch, ly, esc(s.Name))
 	}
 	b.WriteString(`</svg>`)
 	return b.String()

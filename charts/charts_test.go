@@ -2,8 +2,10 @@ package charts_test
 
 import (
 	"encoding/xml"
+	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -66,5 +68,110 @@ func TestIntegerAxisHasNoHalfTicks(t *testing.T) {
 	}
 	if !strings.Contains(svg, ">2<") {
 		t.Errorf("x axis lacks tick 2")
+	}
+}
+
+// throughputLike is the throughput lesson's chart: three transports and a dashed estimate at each
+// of two round trips, eight series whose names share prefixes.
+func throughputLike() []protocol.Series {
+	var ss []protocol.Series
+	for _, rtt := range []string{"20ms", "50ms"} {
+		for _, tr := range []string{"tcp", "quic", "ws"} {
+			ss = append(ss, protocol.Series{Chart: "Goodput vs loss", Name: tr + " " + rtt, XLabel: "loss %", YLabel: "Mbit/s",
+				Points: []protocol.Point{{X: 0, Y: 90}, {X: 0.5, Y: 40}, {X: 2, Y: 9}}})
+		}
+		ss = append(ss, protocol.Series{Chart: "Goodput vs loss", Name: "Mathis estimate " + rtt, Style: "dashed",
+			Points: []protocol.Point{{X: 0.5, Y: 60}, {X: 2, Y: 20}}})
+	}
+	return ss
+}
+
+// TestSeriesColoursDiffer: every series of a chart is drawn in its own colour, in its lines, its
+// dots and its legend key; a transport's first series keeps the transport's colour.
+func TestSeriesColoursDiffer(t *testing.T) {
+	ss := throughputLike()
+	svg := charts.SVG(ss)
+	stroke := regexp.MustCompile(`<polyline fill="none" stroke="(#[0-9a-f]{6})"[^>]*><title>([^<]*)</title>`)
+	dot := regexp.MustCompile(`<circle [^>]*fill="(#[0-9a-f]{6})"><title>([^<:]*):`)
+	key := regexp.MustCompile(`<line [^>]*stroke="(#[0-9a-f]{6})" stroke-width="3"[^>]*/><text [^>]*>([^<]*)</text>`)
+	for what, re := range map[string]*regexp.Regexp{"line": stroke, "dot": dot, "legend key": key} {
+		byName, byColour := map[string]string{}, map[string]string{}
+		for _, m := range re.FindAllStringSubmatch(svg, -1) {
+			c, name := m[1], m[2]
+			if prev, ok := byName[name]; ok && prev != c {
+				t.Errorf("%s of %q drawn in %s and %s", what, name, prev, c)
+			}
+			byName[name] = c
+			if other, ok := byColour[c]; ok && other != name {
+				t.Errorf("%s of %q and of %q share colour %s", what, name, other, c)
+			}
+			byColour[c] = name
+		}
+		if len(byName) != len(ss) {
+			t.Errorf("%d series have a %s, want %d", len(byName), what, len(ss))
+		}
+	}
+	cs := charts.Colors(ss)
+	if cs[0] != charts.Color("tcp", 0) || cs[1] != charts.Color("quic", 0) {
+		t.Errorf("tcp 20ms %s, quic 20ms %s: want the transports' colours %s, %s", cs[0], cs[1], charts.Color("tcp", 0), charts.Color("quic", 0))
+	}
+}
+
+// TestTextWithinViewBox: the title, the axis labels and every legend key (at 0.6 em a
+// character, generously for system-ui) lie inside the chart's viewBox, however many rows the legend needs.
+func TestTextWithinViewBox(t *testing.T) {
+	long := []protocol.Series{{Chart: "HTTP requests: a connection each (1.0) vs keep-alive (1.1), from the first SYN", Name: "HTTP/1.0 a new connection per request", Points: []protocol.Point{{X: 1, Y: 1}}},
+		{Chart: "x", Name: "HTTP/1.1 keep-alive", Points: []protocol.Point{{X: 2, Y: 3}}}}
+	for name, ss := range map[string][]protocol.Series{"throughput": throughputLike(), "long names": long} {
+		t.Run(name, func(t *testing.T) {
+			svg := charts.SVG(ss)
+			var vb struct {
+				ViewBox string `xml:"viewBox,attr"`
+				Texts   []struct {
+					X         float64 `xml:"x,attr"`
+					Y         float64 `xml:"y,attr"`
+					Anchor    string  `xml:"text-anchor,attr"`
+					Size      float64 `xml:"font-size,attr"`
+					Transform string  `xml:"transform,attr"`
+					Text      string  `xml:",chardata"`
+				} `xml:"text"`
+			}
+			if err := xml.Unmarshal([]byte(svg), &vb); err != nil {
+				t.Fatal(err)
+			}
+			var w, h float64
+			if _, err := fmt.Sscanf(vb.ViewBox, "0 0 %g %g", &w, &h); err != nil {
+				t.Fatalf("viewBox %q: %v", vb.ViewBox, err)
+			}
+			keys := 0
+			for _, tx := range vb.Texts {
+				if tx.Transform != "" { // the rotated y label
+					continue
+				}
+				size := tx.Size
+				if size == 0 {
+					size = 11
+				}
+				width := 0.6 * size * float64(len([]rune(tx.Text)))
+				left := tx.X
+				switch tx.Anchor {
+				case "middle":
+					left -= width / 2
+				case "end":
+					left -= width
+				}
+				if left < 0 || left+width > w || tx.Y-size < 0 || tx.Y+3 > h {
+					t.Errorf("%q at x %.1f–%.1f, baseline %.1f: outside the viewBox %gx%g", tx.Text, left, left+width, tx.Y, w, h)
+				}
+				for _, s := range ss {
+					if tx.Text == s.Name {
+						keys++
+					}
+				}
+			}
+			if keys != len(ss) {
+				t.Errorf("%d legend keys for %d series", keys, len(ss))
+			}
+		})
 	}
 }

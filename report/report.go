@@ -109,9 +109,10 @@ func colors(run *protocol.ScenarioResult) func(string) string {
 	byName := map[string]string{}
 	if run != nil {
 		for _, g := range charts.Group(run.Series) {
+			cs := charts.Colors(g)
 			for i, sr := range g {
 				if _, ok := byName[sr.Name]; !ok {
-					byName[sr.Name] = charts.Color(sr.Name, i)
+					byName[sr.Name] = cs[i]
 				}
 			}
 		}

@@ -9,7 +9,8 @@ import (
 
 // writeTable renders one of a run's tables, at most maxRows rows of it (0: all). A column whose
 // cells are all numbers (or empty) is aligned right, its heading too; a first cell that names
-// something the charts draw takes its colour.
+// something the charts draw takes its colour; each cell carries its column's heading as
+// data-label, for a page too narrow for the table to stack its rows.
 func writeTable(b *strings.Builder, t protocol.Table, color func(string) string, maxRows int) {
 	rows := t.Rows
 	if maxRows > 0 && len(rows) > maxRows {
@@ -40,6 +41,9 @@ func writeTable(b *strings.Builder, t protocol.Table, color func(string) string,
 				}
 			}
 			b.WriteString("<td")
+			if j < len(t.Columns) { // the cell's heading, which a narrow page shows beside it
+				b.WriteString(` data-label="` + esc(t.Columns[j]) + `"`)
+			}
 			if len(class) > 0 {
 				b.WriteString(` class="` + strings.Join(class, " ") + `"`)
 			}

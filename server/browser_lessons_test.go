@@ -94,6 +94,23 @@ func TestBrowserLessons(t *testing.T) {
 // waits for its result: a conclusion, at least one chart with a line or dots, and statistics.
 func browserLesson(t *testing.T, ctx context.Context, name string, controls map[string]string) {
 	t.Helper()
+	browserLessonRun(t, ctx, name, controls)
+	browserLessonDrawn(t, ctx, name)
+	// The run's packets, streamed while it ran, stay drawn: arrows between client and server.
+	arrows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelector('[data-testid="lesson-live"]').hidden ? -1 :
+		document.querySelectorAll('[data-testid="lesson-seq"] g.pk line').length`))
+	if err != nil || arrows < 1 {
+		t.Errorf("%s: %d arrows in the lesson's sequence diagram (%v), want some", name, arrows, err)
+	}
+	if note, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="lesson-seq-note"]`))); !strings.Contains(note, "packets") {
+		t.Errorf("%s: the diagram's note reads %q", name, note)
+	}
+}
+
+// browserLessonRun chooses lesson name from the menu, sets controls (by data-testid), runs it and
+// waits for it to finish, failing the test unless it is done.
+func browserLessonRun(t *testing.T, ctx context.Context, name string, controls map[string]string) {
+	t.Helper()
 	browserWithin(t, ctx, 5*time.Second, "choosing lesson "+name, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="lesson-%s"]`, name))))
 	browserWithin(t, ctx, 5*time.Second, "lesson "+name+" shown", browserWaitTrue(fmt.Sprintf(
 		`document.querySelector('[data-testid="lesson-%s"]').getAttribute("aria-current") === "true" && document.querySelectorAll('[data-testid="lesson-explain"] p').length > 0`, name)))
@@ -109,11 +126,17 @@ func browserLesson(t *testing.T, ctx context.Context, name string, controls map[
 		browserScreenshot(t, ctx, filepath.Join(t.ArtifactDir(), name+"-failed.png"))
 		t.Fatalf("lesson %s did not finish: %s", name, st)
 	}
+}
+
+// browserLessonDrawn checks the shown lesson's result: a conclusion, a chart with a line or dots,
+// and statistics with numbers.
+func browserLessonDrawn(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
 	conclusion, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="lesson-conclusion"]`)))
 	if err != nil || len(strings.TrimSpace(conclusion)) < 20 {
 		t.Errorf("%s: conclusion %q (%v), want a sentence or more", name, conclusion, err)
 	}
-	drawn, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="lesson-chart"] svg polyline, [data-testid="lesson-chart"] svg circle').length`))
+	drawn, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="lesson-charts"] svg polyline, [data-testid="lesson-charts"] svg circle').length`))
 	if err != nil || drawn == 0 {
 		t.Errorf("%s: %d lines or dots in the charts (%v), want some", name, drawn, err)
 	}
@@ -123,14 +146,5 @@ func browserLesson(t *testing.T, ctx context.Context, name string, controls map[
 	}
 	if filled, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`Array.from(document.querySelectorAll('[data-testid="lesson-stats"] tbody td.n')).some(td => /\d/.test(td.textContent))`)); !filled {
 		t.Errorf("%s: no number in the statistics", name)
-	}
-	// The run's packets, streamed while it ran, stay drawn: arrows between client and server.
-	arrows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelector('[data-testid="lesson-live"]').hidden ? -1 :
-		document.querySelectorAll('[data-testid="lesson-seq"] g.pk line').length`))
-	if err != nil || arrows < 1 {
-		t.Errorf("%s: %d arrows in the lesson's sequence diagram (%v), want some", name, arrows, err)
-	}
-	if note, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="lesson-seq-note"]`))); !strings.Contains(note, "packets") {
-		t.Errorf("%s: the diagram's note reads %q", name, note)
 	}
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -21,24 +22,29 @@ import (
 )
 
 // browserChange sets a control's value (a select's, an input's or a checkbox's) as a user would
-// and fires its change event.
+// and fires its change event. The id and the value go into the script as JSON strings, so any
+// text is safe ("lab-25ms" once went in bare and was a syntax error); a checkbox is checked by
+// true or "true". A select is changed only once it offers value (its options may come from the
+// server a moment after the page loads): until then the wait goes on, and fails naming the value.
 func browserChange(t *testing.T, ctx context.Context, testid string, value any) {
 	t.Helper()
-	js := fmt.Sprintf(`(() => {
-		const e = document.querySelector('[data-testid=%q]');
+	id, err := json.Marshal(`[data-testid="` + testid + `"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := json.Marshal(fmt.Sprint(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := fmt.Sprintf(`((sel, v) => {
+		const e = document.querySelector(sel);
 		if (!e) return false;
-		if (e.type === "checkbox") e.checked = %v; else e.value = String(%v);
+		if (e.tagName === "SELECT" && !Array.from(e.options).some(o => o.value === v)) return false;
+		if (e.type === "checkbox") e.checked = v === "true"; else e.value = v;
 		e.dispatchEvent(new Event("change", {bubbles: true}));
 		return true;
-	})()`, testid, value, jsValue(value))
-	browserWithin(t, ctx, 5*time.Second, "changing "+testid, browserWaitTrue(js))
-}
-
-func jsValue(v any) string {
-	if s, ok := v.(string); ok {
-		return fmt.Sprintf("%q", s)
-	}
-	return fmt.Sprint(v)
+	})(%s, %s)`, id, v)
+	browserWithin(t, ctx, 5*time.Second, fmt.Sprintf("changing %s to %s (the control, or that option, is missing)", testid, v), browserWaitTrue(js))
 }
 
 // TestBrowserLink switches the page to the emulated link with 20% loss each way and a fixed seed,

@@ -563,7 +563,7 @@ func (a *app) scheduleRedraw() {
 	}
 }
 
-// redraw draws the packet diagrams and the chart.
+// redraw draws the packet diagrams and the chart of the view shown, to their boxes' width.
 func (a *app) redraw() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -572,6 +572,7 @@ func (a *app) redraw() {
 	case "hol":
 		return // the report's charts scale with their boxes
 	case "lessons":
+		a.lessons.drawSeq() // the lesson's packets, to the new width
 		return
 	}
 	for _, c := range a.cols {
