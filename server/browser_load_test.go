@@ -70,14 +70,16 @@ func TestBrowserLoad(t *testing.T) {
 // BenchmarkBrowserLoad measures on the emulated link the time from the page's request to the
 // first message the page sends on /relay (its first ping, sent as soon as the relay has welcomed
 // it), for a first visit (a fresh browser profile each time) and for a reload, and the bytes each
-// took on the wire; medians over the iterations.
+// took on the wire; medians over the iterations. For a first visit it also reports when main.wasm
+// had arrived, when the /relay handshake was sent and when the welcome arrived (from the page's
+// request), which say where the time went.
 //
 //	go test -run '^$' -bench BrowserLoad -benchtime 5x ./server
 func BenchmarkBrowserLoad(b *testing.B) {
 	chrome := browserChromium(b)
 	srv := browserServer(b, loadAssets(b), "127.0.0.1:0")
 	page := "http://" + srv.Addrs().HTTP + "/"
-	var firstMs, reloadMs, firstBytes, reloadBytes []float64
+	var firstMs, reloadMs, firstBytes, reloadBytes, dialMs, welcomeMs, wasmMs []float64
 	for b.Loop() {
 		ctx, cancel := loadBrowser(b, chrome)
 		rec := loadRecord(b, ctx)
@@ -87,10 +89,18 @@ func BenchmarkBrowserLoad(b *testing.B) {
 		firstMs = append(firstMs, first.firstSend.Seconds()*1000)
 		reloadMs = append(reloadMs, reload.firstSend.Seconds()*1000)
 		firstBytes = append(firstBytes, first.total())
+		dialMs = append(dialMs, first.relayDial.Seconds()*1000)
+		welcomeMs = append(welcomeMs, first.welcome.Seconds()*1000)
+		if w := first.get("/static/main.wasm"); w != nil {
+			wasmMs = append(wasmMs, (w.finished-first.reqs[0].started)*1000)
+		}
 		reloadBytes = append(reloadBytes, reload.total())
 	}
 	b.ReportMetric(loadMedian(firstMs), "ms-first-send")
 	b.ReportMetric(loadMedian(reloadMs), "ms-first-send-reload")
+	b.ReportMetric(loadMedian(wasmMs), "ms-wasm-loaded")
+	b.ReportMetric(loadMedian(dialMs), "ms-relay-dial")
+	b.ReportMetric(loadMedian(welcomeMs), "ms-welcome")
 	b.ReportMetric(loadMedian(firstBytes), "B-wire")
 	b.ReportMetric(loadMedian(reloadBytes), "B-wire-reload")
 	b.Logf("first send (ms) %.0f, on reload %.0f; bytes %.0f, on reload %.0f", firstMs, reloadMs, firstBytes, reloadBytes)

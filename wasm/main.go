@@ -47,7 +47,13 @@ type app struct {
 	status, statusText, relayRTT, noticeEl               js.Value
 }
 
+// relayReadLimit is the longest message the client takes from the relay.
+const relayReadLimit = 4 << 20
+
 func main() {
+	// The relay's WebSocket first: the browser connects while the page is being built.
+	url := relayURL()
+	early := openWS(url, relayReadLimit)
 	a := &app{
 		cols:       map[protocol.Transport]*column{},
 		heldFor:    map[uint64]time.Duration{},
@@ -74,7 +80,7 @@ func main() {
 	a.wire()
 	a.showView(viewFromURL())
 	a.redraw()
-	go a.run(relayURL())
+	go a.run(url, early)
 	select {}
 }
 
@@ -189,9 +195,8 @@ func (a *app) request(r protocol.Request) bool {
 func (a *app) requestID(r protocol.Request) (uint64, bool) {
 	a.mu.Lock()
 	out := a.outbox
-	a.nextID++
-	r.V, r.ID = protocol.Version, a.nextID
 	a.mu.Unlock()
+	r = a.numbered(r)
 	if out == nil {
 		switch {
 		case r.Type == protocol.TypeSend && a.hold(r):
@@ -214,12 +219,23 @@ func (a *app) requestID(r protocol.Request) (uint64, bool) {
 	}
 }
 
-// run keeps a relay connection open, reconnecting with exponential backoff.
-func (a *app) run(url string) {
+// numbered is r with the protocol version and the next request id.
+func (a *app) numbered(r protocol.Request) protocol.Request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.nextID++
+	r.V, r.ID = protocol.Version, a.nextID
+	return r
+}
+
+// run keeps a relay connection open, reconnecting with exponential backoff; the first session
+// uses early, the connection main started opening.
+func (a *app) run(url string, early *wsConn) {
 	backoff := minBackoff
 	for {
 		a.setStatus("connecting", "connecting…")
-		welcomed, err := a.session(url)
+		welcomed, err := a.session(url, early)
+		early = nil
 		if welcomed {
 			backoff = minBackoff
 		}
@@ -255,12 +271,17 @@ func describe(err error) string {
 	return strings.TrimSuffix(say, ".")
 }
 
-// session runs one relay connection until it fails; welcomed reports whether the relay greeted us.
-func (a *app) session(url string) (welcomed bool, err error) {
+// session runs one relay connection (early if it is not nil, else a new one to url) until it
+// fails; welcomed reports whether the relay greeted us.
+func (a *app) session(url string, early *wsConn) (welcomed bool, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := dialWS(dctx, url, 4<<20)
+	conn := early
+	if conn == nil {
+		conn = openWS(url, relayReadLimit)
+	}
+	err = conn.waitOpen(dctx)
 	dcancel()
 	if err != nil {
 		if why := refusedReason(); why != "" {
@@ -314,6 +335,12 @@ func (a *app) session(url string) (welcomed bool, err error) {
 				a.mu.Lock()
 				a.outbox = out
 				a.mu.Unlock()
+				// The first ping before the page is set up for the session (lesson menu, link
+				// controls), so the relay's round trip is measured from the start; the writer
+				// goroutine would only run once this one blocks.
+				if b, err := json.Marshal(a.numbered(protocol.Request{Type: protocol.TypePing, T0: nowMillis()})); err == nil {
+					conn.Write(b)
+				}
 				a.welcome(ev)
 				a.sendHeld(out)
 				go a.pinger(ctx)
@@ -324,16 +351,17 @@ func (a *app) session(url string) (welcomed bool, err error) {
 	}
 }
 
+// pinger pings the relay every pingEvery (the first ping was sent on the welcome).
 func (a *app) pinger(ctx context.Context) {
 	t := time.NewTicker(pingEvery)
 	defer t.Stop()
 	for {
-		a.request(protocol.Request{Type: protocol.TypePing, T0: nowMillis()})
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		a.request(protocol.Request{Type: protocol.TypePing, T0: nowMillis()})
 	}
 }
 

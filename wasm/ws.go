@@ -17,6 +17,7 @@ type wsConn struct {
 	ws        js.Value
 	listeners []wsListener
 	limit     int
+	opened    chan struct{} // closed by the open event
 
 	mu     sync.Mutex
 	queue  [][]byte      // messages received and not yet read
@@ -45,13 +46,14 @@ func (e closeError) Error() string {
 
 var errWSDial = errors.New("dial websocket: the connection failed")
 
-// dialWS opens a WebSocket to url and waits until it is open, failed or ctx is done. Messages
-// longer than limit bytes close it with 1009.
-func dialWS(ctx context.Context, url string, limit int) (*wsConn, error) {
-	c := &wsConn{ws: js.Global().Get("WebSocket").New(url), limit: limit, signal: make(chan struct{}, 1)}
+// openWS starts opening a WebSocket to url without waiting: the browser connects while Go goes
+// on (main starts the relay's before it builds the page), and waitOpen waits until it is open,
+// failed or its context is done. Messages are queued from the start, so none is lost before the
+// first Read; messages longer than limit bytes close it with 1009.
+func openWS(url string, limit int) *wsConn {
+	c := &wsConn{ws: js.Global().Get("WebSocket").New(url), limit: limit, signal: make(chan struct{}, 1), opened: make(chan struct{})}
 	c.ws.Set("binaryType", "arraybuffer")
-	opened := make(chan struct{})
-	c.on("open", func(js.Value) { close(opened) })
+	c.on("open", func(js.Value) { close(c.opened) })
 	c.on("message", func(ev js.Value) {
 		data := ev.Get("data")
 		var b []byte
@@ -76,15 +78,34 @@ func dialWS(ctx context.Context, url string, limit int) (*wsConn, error) {
 		c.fail(closeError{Code: ev.Get("code").Int(), Reason: ev.Get("reason").String()})
 	})
 	c.on("error", func(js.Value) {}) // a close event follows and says more
-	select {
-	case <-opened:
-		return c, nil
-	case <-c.signal:
-		c.CloseNow()
-		return nil, errWSDial
-	case <-ctx.Done():
-		c.CloseNow()
-		return nil, ctx.Err()
+	return c
+}
+
+// waitOpen waits until c is open (nil), failed before opening or ctx is done; on an error c is
+// closed.
+func (c *wsConn) waitOpen(ctx context.Context) error {
+	for {
+		select {
+		case <-c.opened:
+			return nil
+		case <-c.signal:
+			select {
+			case <-c.opened: // opened, and a message or the end came before this wait
+				c.wake()
+				return nil
+			default:
+			}
+			c.mu.Lock()
+			err := c.err
+			c.mu.Unlock()
+			if err != nil {
+				c.CloseNow()
+				return errWSDial
+			}
+		case <-ctx.Done():
+			c.CloseNow()
+			return ctx.Err()
+		}
 	}
 }
 
