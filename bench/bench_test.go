@@ -96,3 +96,23 @@ func TestWriteMisses(t *testing.T) {
 		t.Errorf("within every goal, missed %q", missed)
 	}
 }
+
+// BenchmarkProcessEcho: the echo with `wireplay serve`'s server, a minimal echo and the client in
+// three processes pinned to one core (goal ratio ≤ 1.15, the median of ProcessRounds rounds of
+// ProcessCount round trips each). One run is one ProcessEcho; b.N only repeats it.
+func BenchmarkProcessEcho(b *testing.B) {
+	for _, t := range protocol.Transports {
+		b.Run(string(t), func(b *testing.B) {
+			var p bench.Pair
+			for b.Loop() {
+				var err error
+				if p, _, err = bench.ProcessEcho(t, bench.ProcessRounds, bench.ProcessCount); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(p.Wireplay, "serve-ns")
+			b.ReportMetric(p.Reference, "minimal-ns")
+			b.ReportMetric(p.Ratio(), "ratio")
+		})
+	}
+}
