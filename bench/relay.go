@@ -81,7 +81,7 @@ func relayRTT(ctx context.Context, c *websocket.Conn, t protocol.Transport, id u
 
 // Relay benchmarks one message over t through the relay (WebSocket → relay → t's echo → back),
 // alternating with a direct coder/websocket echo and a direct echo on t. The metric "ratio" is
-// relay / (direct ws + direct t) (goal ≤ 1.3), the relay's round trip ending when the message with
+// relay / (direct ws + direct t) (goal ≤ 1.2), the relay's round trip ending when the message with
 // the "complete" event arrives; "ratio-decoded" also counts the client's JSON decoding of every
 // event that came back (the page's own work, which a direct echo does not have).
 func Relay(t protocol.Transport) func(*testing.B) {
