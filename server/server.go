@@ -218,9 +218,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	if s.tls.http != nil {
-		// HTTP/1.1 only: the relay and /ws/echo are WebSockets, which browsers open over HTTP/1.1.
-		s.http.TLSConfig = s.tls.http
-		s.http.TLSConfig.NextProtos = slices.DeleteFunc(slices.Clone(s.tls.http.NextProtos), func(p string) bool { return p == "h2" })
+		s.http.TLSConfig = s.tls.http // offers http/1.1 alone (httpTLS)
 		s.http.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 		s.hl = tls.NewListener(s.hl, s.http.TLSConfig)
 	}

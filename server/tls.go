@@ -121,14 +121,15 @@ func (c *Config) setUpTLS() (*serverTLS, error) {
 		return m.GetCertificate(h)
 	}
 	q := &tls.Config{Certificates: []tls.Certificate{self}, GetCertificate: get, NextProtos: []string{transports.ALPN}, MinVersion: tls.VersionTLS13}
-	h := &tls.Config{GetCertificate: m.GetCertificate, NextProtos: []string{"h2", "http/1.1", "acme-tls/1"}, MinVersion: tls.VersionTLS12}
+	h := &tls.Config{GetCertificate: m.GetCertificate, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
 	return &serverTLS{quic: q, http: h, acme: m}, nil
 }
 
-// httpTLS is the page's TLS configuration with the same certificate as q.
+// httpTLS is the page's TLS configuration with the same certificate as q. HTTP/1.1 only: the relay
+// and /ws/echo are WebSockets, which browsers open over HTTP/1.1.
 func httpTLS(q *tls.Config) *tls.Config {
 	h := q.Clone()
-	h.NextProtos = []string{"h2", "http/1.1"}
+	h.NextProtos = []string{"http/1.1"}
 	h.MinVersion = tls.VersionTLS12
 	return h
 }
@@ -160,9 +161,7 @@ func securityHeaders(tlsOn bool, next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
-		if h.Get("Content-Security-Policy") == "" {
-			h.Set("Content-Security-Policy", "frame-ancestors 'none'")
-		}
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 		if tlsOn {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
