@@ -3,6 +3,8 @@ package transports
 import (
 	"context"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -42,16 +44,35 @@ func WSEchoHandler(cfg WSEchoConfig) http.Handler {
 		}
 		defer c.CloseNow()
 		c.SetReadLimit(cfg.ReadLimit)
-		// One idle timer per connection, pushed back by each message, rather than a deadline
-		// context (and its timer) per message.
+		// One idle timer per connection, rather than a deadline context (and its timer) per
+		// message, and not moved per message either: each message notes its time, and the timer,
+		// when it fires, sets itself again for IdleTimeout after the last one.
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		idle := time.AfterFunc(cfg.IdleTimeout, cancel)
-		defer idle.Stop()
+		start := time.Now()
+		var last atomic.Int64 // time of the last message, since start
+		var mu sync.Mutex     // idle is set before its function reads it
+		var idle *time.Timer
+		mu.Lock()
+		idle = time.AfterFunc(cfg.IdleTimeout, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if left := time.Duration(last.Load()) + cfg.IdleTimeout - time.Since(start); left > 0 {
+				idle.Reset(left)
+				return
+			}
+			cancel()
+		})
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			idle.Stop()
+			mu.Unlock()
+		}()
 		for {
 			typ, msg, err := c.Read(ctx)
 			if err == nil {
-				idle.Reset(cfg.IdleTimeout)
+				last.Store(int64(time.Since(start)))
 				err = c.Write(ctx, typ, msg)
 			}
 			if err != nil {
