@@ -78,7 +78,13 @@ func (e *TCPEcho) Serve() error {
 			}
 			return fmt.Errorf("accept tcp: %w", err)
 		}
-		release, err := e.limit.Acquire(c.RemoteAddr())
+		// The key is read once: a netstack conn that has closed has no remote address.
+		remote := c.RemoteAddr()
+		if remote == nil {
+			c.Close()
+			continue
+		}
+		release, err := e.limit.Acquire(remote)
 		if err != nil {
 			e.refuse(c, err.(*Refusal))
 			continue
@@ -90,10 +96,11 @@ func (e *TCPEcho) Serve() error {
 			c.Close()
 			continue
 		}
-		e.conns[c.RemoteAddr().String()] = c
+		key := remote.String()
+		e.conns[key] = c
 		e.wg.Add(1)
 		e.mu.Unlock()
-		go e.echo(c, release)
+		go e.echo(c, key, release)
 	}
 }
 
@@ -107,13 +114,13 @@ func (e *TCPEcho) refuse(c net.Conn, r *Refusal) {
 	c.Close()
 }
 
-func (e *TCPEcho) echo(c net.Conn, release func()) {
+func (e *TCPEcho) echo(c net.Conn, key string, release func()) {
 	defer e.wg.Done()
 	defer release()
 	defer func() {
 		c.Close()
 		e.mu.Lock()
-		delete(e.conns, c.RemoteAddr().String())
+		delete(e.conns, key)
 		e.mu.Unlock()
 	}()
 	buf := make([]byte, 16<<10)
