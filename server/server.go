@@ -12,11 +12,13 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/transports"
 	"github.com/wireplay/wireplay/web"
+	"golang.org/x/time/rate"
 )
 
 // Config is how `wireplay serve` is set up. The zero value of each field is a usable default.
@@ -45,9 +47,16 @@ type Config struct {
 	AllowHosts []string
 	// AllowOrigins lists origins (scheme://host[:port]) allowed on /relay besides the page's own host.
 	AllowOrigins []string
-	// MaxConnsPerIP caps one client's (an IPv4 address's, an IPv6 /64's) connections to the TCP
-	// echo; default 32.
+	// MaxConnsPerIP caps one client's (an IPv4 address's, an IPv6 /64's) connections to each of
+	// the TCP echo, the QUIC echo (handshakes in progress included) and /ws/echo; default 32.
+	// Each of them holds 1,024 connections in all.
 	MaxConnsPerIP int
+	// QUICRetryThreshold is how many handshakes from unvalidated addresses the QUIC echo has in
+	// progress before it answers new ones with a Retry; default 64, negative: never.
+	QUICRetryThreshold int
+	// QUICMaxHandshakes caps the QUIC echo's handshakes from unvalidated addresses in progress;
+	// default 256.
+	QUICMaxHandshakes int
 	// MaxRelayPerIP caps concurrent relay connections from one IP address; default 8.
 	MaxRelayPerIP int
 	// MaxQueuedBytes is how many bytes of events may wait for a slow browser before its relay
@@ -93,6 +102,12 @@ func (c *Config) setDefaults() {
 	def(&c.ACMEHTTPAddr, ":80")
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 32
+	}
+	if c.QUICRetryThreshold == 0 {
+		c.QUICRetryThreshold = 64
+	}
+	if c.QUICMaxHandshakes == 0 {
+		c.QUICMaxHandshakes = 256
 	}
 	if c.MaxRelayPerIP == 0 {
 		c.MaxRelayPerIP = 8
@@ -163,7 +178,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	tlsConf := s.tls.quic
-	tcpConf := transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConnsPerIP: s.cfg.MaxConnsPerIP}
+	tcpConf := transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConns: endpointCap, MaxConnsPerIP: s.cfg.MaxConnsPerIP,
+		OnRefuse: s.logRefusals("tcp")}
 	if s.tcp, err = transports.ListenTCPEcho(ctx, n, s.cfg.TCPAddr, tcpConf); err != nil {
 		return err
 	}
@@ -176,7 +192,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.udp, err = transports.ListenUDPEcho(ctx, n, s.cfg.UDPAddr, udpConf); err != nil {
 		return err
 	}
-	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, transports.QUICEchoConfig{}); err != nil {
+	quicConf := transports.QUICEchoConfig{MaxConns: endpointCap, MaxConnsPerIP: s.cfg.MaxConnsPerIP,
+		RetryThreshold: s.cfg.QUICRetryThreshold, MaxHandshakes: s.cfg.QUICMaxHandshakes, OnRefuse: s.logRefusals("quic")}
+	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, quicConf); err != nil {
 		return err
 	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
@@ -234,6 +252,22 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// endpointCap is how many connections each of the TCP, QUIC and WebSocket echoes holds in all.
+const endpointCap = 1024
+
+// logRefusals logs the connections endpoint refuses: the first few, then at most one a
+// minute, each with how many were refused so far (a flood does not flood the log).
+func (s *Server) logRefusals(endpoint string) func(*transports.Refusal) {
+	var n atomic.Int64
+	every := &rate.Sometimes{First: 5, Interval: time.Minute}
+	return func(r *transports.Refusal) {
+		total := n.Add(1)
+		every.Do(func() {
+			s.log.Info("connection refused", "endpoint", endpoint, "reason", r.Reason, "client", r.Client.String(), "cap", r.Cap, "refused", total)
+		})
+	}
+}
+
 // Addrs returns the addresses the server listens on; valid after Start.
 func (s *Server) Addrs() Addrs { return s.addrs }
 
@@ -249,7 +283,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
 	mux.HandleFunc("GET /relay/qlog", s.relay.serveQLog)
 	mux.HandleFunc("GET /relay/limits", s.relay.serveLimits)
-	mux.Handle("GET /ws/echo", transports.WSEchoHandler(transports.WSEchoConfig{}))
+	mux.Handle("GET /ws/echo", transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: endpointCap,
+		MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.logRefusals("ws")}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
