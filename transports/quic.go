@@ -143,6 +143,9 @@ func (e *QUICEcho) serveConn(c *quic.Conn) {
 		})
 	}
 	wg.Wait()
+	// AcceptStream fails as soon as the connection starts closing; quic-go cancels its context
+	// once it is done (its qlog trace closed, so written out), and Close waits for that.
+	<-ctx.Done()
 }
 
 // Open is how many connections the endpoint holds now, handshakes in progress included.

@@ -125,6 +125,9 @@ func TestQUICEchoPerIPCap(t *testing.T) {
 		}
 		held = append(held, c)
 	}
+	if n := e.Handshaking(); n != 0 {
+		t.Errorf("%d handshakes in progress after three completed (and echoed)", n)
+	}
 	if _, err := e.dial(t, "127.0.0.2", nil); !isConnRefused(err) {
 		t.Fatalf("4th connection from 127.0.0.2: %v, want CONNECTION_REFUSED", err)
 	}
