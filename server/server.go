@@ -52,7 +52,8 @@ type Config struct {
 	// Each of them holds 1,024 connections in all.
 	MaxConnsPerIP int
 	// QUICRetryThreshold is how many handshakes from unvalidated addresses the QUIC echo has in
-	// progress before it answers new ones with a Retry; default 64, negative: never.
+	// progress before it answers new ones with a Retry (and one client's after
+	// transports.RetryPerClient of its own); default 64, negative: never.
 	QUICRetryThreshold int
 	// QUICMaxHandshakes caps the QUIC echo's handshakes from unvalidated addresses in progress;
 	// default 256.

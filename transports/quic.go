@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -37,8 +38,10 @@ type QUICEchoConfig struct {
 	MaxConnsPerIP int
 	// RetryThreshold: once this many handshakes from unvalidated addresses are in progress, a
 	// new attempt without a token is sent a Retry (RFC 9000 8.1.2), so it costs the endpoint
-	// state only once the client has shown it receives at its address. Default 64; negative:
-	// never.
+	// state only once the client has shown it receives at its address. One client (address or
+	// /64) with RetryPerClient of them in progress is sent a Retry for more whatever the total,
+	// so Initials spoofed from a victim's address hold at most that many of its slots.
+	// Default 64; negative: never (neither).
 	RetryThreshold int
 	// MaxHandshakes caps the handshakes from unvalidated addresses in progress: more are
 	// refused (it binds when RetryThreshold is off or above it). Default 256.
@@ -158,6 +161,10 @@ func (e *QUICEcho) Handshaking() int {
 	return e.gate.unvalidated
 }
 
+// RetryPerClient is how many handshakes from one client's unvalidated address may be in
+// progress before its next attempt is sent a Retry (see QUICEchoConfig.RetryThreshold).
+const RetryPerClient = 4
+
 // quicGate admits connection attempts to a QUIC echo (quic.Transport's ConnContext), and asks for
 // a Retry above the threshold (its VerifySourceAddress). quic-go calls both on its one packet
 // loop, one Initial at a time, so the count a Retry is decided on is the count the next
@@ -166,8 +173,10 @@ type quicGate struct {
 	limit                   *ConnLimit
 	retryAt, maxUnvalidated int
 	onRefuse                func(*Refusal)
-	mu                      sync.Mutex
-	unvalidated             int
+
+	mu          sync.Mutex
+	unvalidated int
+	byClient    map[netip.Addr]int // unvalidated handshakes in progress per client
 }
 
 func newQUICGate(cfg QUICEchoConfig) *quicGate {
@@ -182,6 +191,7 @@ func newQUICGate(cfg QUICEchoConfig) *quicGate {
 		retryAt:        cfg.RetryThreshold,
 		maxUnvalidated: cfg.MaxHandshakes,
 		onRefuse:       cfg.OnRefuse,
+		byClient:       map[netip.Addr]int{},
 	}
 	if g.retryAt == 0 {
 		g.retryAt = 64
@@ -192,13 +202,14 @@ func newQUICGate(cfg QUICEchoConfig) *quicGate {
 	return g
 }
 
-func (g *quicGate) verifySourceAddress(net.Addr) bool {
+func (g *quicGate) verifySourceAddress(addr net.Addr) bool {
 	if g.retryAt < 0 {
 		return false
 	}
+	c := ClientOf(addr)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.unvalidated >= g.retryAt
+	return g.unvalidated >= g.retryAt || g.byClient[c] >= RetryPerClient
 }
 
 // handshakeKey holds, in an admitted connection's context, the func that ends its count as an
@@ -220,13 +231,18 @@ func (g *quicGate) connContext(ctx context.Context, info *quic.ClientInfo) (cont
 			g.mu.Unlock()
 			return nil, g.refuse(&Refusal{Reason: "handshakes", Client: ClientOf(info.RemoteAddr), Cap: g.maxUnvalidated})
 		}
+		c := ClientOf(info.RemoteAddr)
 		g.unvalidated++
+		g.byClient[c]++
 		g.mu.Unlock()
 		var once sync.Once
 		done = func() {
 			once.Do(func() {
 				g.mu.Lock()
 				g.unvalidated--
+				if g.byClient[c]--; g.byClient[c] <= 0 {
+					delete(g.byClient, c)
+				}
 				g.mu.Unlock()
 			})
 		}

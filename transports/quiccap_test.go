@@ -326,3 +326,47 @@ func TestQUICEchoHandshakeTimeoutFreesSlots(t *testing.T) {
 		t.Fatalf("after the stalled handshakes ended: %v", err)
 	}
 }
+
+// TestQUICEchoRetryPerClient: Initials spoofed from one address hold at most RetryPerClient of
+// its handshakes, far below the threshold in all: past that, that address is sent Retry, so its
+// real owner still gets in (with a Retry) while its per-client slots are not taken; another
+// address is not sent one.
+func TestQUICEchoRetryPerClient(t *testing.T) {
+	e := startQUICCapEcho(t, transports.QUICEchoConfig{MaxConnsPerIP: 8, HandshakeIdleTimeout: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var held []*spoofedInitials
+	for range transports.RetryPerClient {
+		held = append(held, floodFrom(t, ctx, e.Addr(), "127.0.1.1"))
+	}
+	waitFor(t, "the spoofed handshakes in progress", func() bool { return e.Handshaking() == transports.RetryPerClient })
+	more := floodFrom(t, ctx, e.Addr(), "127.0.1.1")
+	select {
+	case <-more.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a spoofed attempt past the per-client count was never sent a Retry")
+	}
+	for i, s := range held {
+		if n := s.retries.Load(); n != 0 {
+			t.Errorf("spoofed attempt %d, within the per-client count, was sent %d Retry packets", i+1, n)
+		}
+	}
+	owner := newRetryQLog()
+	c, err := e.dial(t, "127.0.1.1", owner.q.Tracer)
+	if err != nil || !quicEchoes(t, c) {
+		t.Fatalf("the address's owner: %v", err)
+	}
+	if owner.retries.Load() == 0 {
+		t.Error("the address's owner was not sent a Retry")
+	}
+	other := newRetryQLog()
+	if c, err := e.dial(t, "127.0.0.3", other.q.Tracer); err != nil || !quicEchoes(t, c) {
+		t.Fatalf("another client: %v", err)
+	}
+	if n := other.retries.Load(); n != 0 {
+		t.Errorf("another client was sent %d Retry packets", n)
+	}
+	if n := e.Handshaking(); n != transports.RetryPerClient {
+		t.Errorf("%d unvalidated handshakes in progress, want %d (the spoofed ones)", n, transports.RetryPerClient)
+	}
+}
