@@ -172,6 +172,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}()
 	n := s.cfg.Network
+	if err := s.cfg.checkCaps(); err != nil {
+		return err
+	}
 	if err := s.cfg.checkExposure(); err != nil {
 		return err
 	}
@@ -250,6 +253,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	})
 	s.own.serve(&s.wg, s.log)
+	return nil
+}
+
+// checkCaps refuses caps that would refuse every client or mean none.
+func (c *Config) checkCaps() error {
+	if c.MaxConnsPerIP < 1 {
+		return fmt.Errorf("--max-conns-per-ip %d: want at least 1", c.MaxConnsPerIP)
+	}
+	if c.QUICMaxHandshakes < 1 {
+		return fmt.Errorf("--quic-max-handshakes %d: want at least 1", c.QUICMaxHandshakes)
+	}
 	return nil
 }
 
