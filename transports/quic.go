@@ -38,9 +38,11 @@ type QUICEchoConfig struct {
 	MaxConnsPerIP int
 	// RetryThreshold: once this many handshakes from unvalidated addresses are in progress, a
 	// new attempt without a token is sent a Retry (RFC 9000 8.1.2), so it costs the endpoint
-	// state only once the client has shown it receives at its address. One client (address or
-	// /64) with RetryPerClient of them in progress is sent a Retry for more whatever the total,
-	// so Initials spoofed from a victim's address hold at most that many of its slots.
+	// state only once the client has shown it receives at its address. With MaxConnsPerIP, one
+	// client (address or /64) with RetryPerClient of them in progress is sent a Retry for more
+	// whatever the total, so Initials spoofed from a victim's address hold at most that many of
+	// its slots (without a per-client cap there are none to take, and the relay's own endpoint,
+	// dialled from one address, pays no extra round trip for it).
 	// Default 64; negative: never (neither).
 	RetryThreshold int
 	// MaxHandshakes caps the handshakes from unvalidated addresses in progress: more are
@@ -172,6 +174,7 @@ const RetryPerClient = 4
 type quicGate struct {
 	limit                   *ConnLimit
 	retryAt, maxUnvalidated int
+	perClientRetry          bool // with a per-client cap: its slots are what a spoofer would take
 	onRefuse                func(*Refusal)
 
 	mu          sync.Mutex
@@ -190,6 +193,7 @@ func newQUICGate(cfg QUICEchoConfig) *quicGate {
 		limit:          NewConnLimit(noCap(cfg.MaxConnsPerIP), noCap(cfg.MaxConns)),
 		retryAt:        cfg.RetryThreshold,
 		maxUnvalidated: cfg.MaxHandshakes,
+		perClientRetry: cfg.MaxConnsPerIP > 0,
 		onRefuse:       cfg.OnRefuse,
 		byClient:       map[netip.Addr]int{},
 	}
@@ -209,7 +213,7 @@ func (g *quicGate) verifySourceAddress(addr net.Addr) bool {
 	c := ClientOf(addr)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.unvalidated >= g.retryAt || g.byClient[c] >= RetryPerClient
+	return g.unvalidated >= g.retryAt || g.perClientRetry && g.byClient[c] >= RetryPerClient
 }
 
 // handshakeKey holds, in an admitted connection's context, the func that ends its count as an

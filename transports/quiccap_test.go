@@ -370,3 +370,23 @@ func TestQUICEchoRetryPerClient(t *testing.T) {
 		t.Errorf("%d unvalidated handshakes in progress, want %d (the spoofed ones)", n, transports.RetryPerClient)
 	}
 }
+
+// TestQUICEchoNoPerClientRetryWithoutCap: with no per-client cap (the relay's own endpoint,
+// dialled from one address) one address's handshakes in progress bring no Retry below the
+// threshold in all.
+func TestQUICEchoNoPerClientRetryWithoutCap(t *testing.T) {
+	e := startQUICCapEcho(t, transports.QUICEchoConfig{HandshakeIdleTimeout: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	for range transports.RetryPerClient {
+		floodFrom(t, ctx, e.Addr(), "127.0.1.1")
+	}
+	waitFor(t, "the handshakes in progress", func() bool { return e.Handshaking() == transports.RetryPerClient })
+	q := newRetryQLog()
+	if c, err := e.dial(t, "127.0.1.1", q.q.Tracer); err != nil || !quicEchoes(t, c) {
+		t.Fatalf("dial: %v", err)
+	}
+	if n := q.retries.Load(); n != 0 {
+		t.Errorf("sent %d Retry packets without a per-client cap, below the threshold", n)
+	}
+}
