@@ -104,21 +104,28 @@ func NewHub(b broker.Broker, opts Options) *Hub {
 // Dropped counts the members this hub dropped because their queue was full.
 func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
 
-// Close closes every member's connection (1001, going away) and leaves the rooms.
+// Close closes every member's connection (1001, going away), tells the other hubs they left,
+// and leaves the rooms. It does not close the broker.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
 	rooms := h.rooms
 	h.rooms = make(map[string]*room)
 	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for _, r := range rooms {
 		r.sub.Unsubscribe()
 		r.mu.Lock()
-		for _, m := range r.local {
+		local := r.local
+		r.local = nil
+		for _, m := range local {
 			m.finish(1001, "server going away")
 		}
-		r.local = nil
 		r.mu.Unlock()
+		for _, m := range local {
+			_ = r.publish(ctx, wire{Kind: kindLeave, Member: m.id, Name: m.name, Reason: protocol.ChatLeftLeft})
+		}
 	}
 }
 
@@ -556,6 +563,7 @@ func (r *room) deliver(msg []byte) {
 			}
 		}
 	}
+	emptied := len(r.local) == 0
 	r.mu.Unlock()
 	if reply != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -564,8 +572,11 @@ func (r *room) deliver(msg []byte) {
 	}
 	if len(slow) > 0 {
 		r.dropMembers(slow)
+		emptied = true // perhaps: closeIfEmpty looks
 	}
-	h.closeIfEmpty(r)
+	if emptied {
+		h.closeIfEmpty(r)
+	}
 }
 
 // refuseLateName tells m its name went to another member who joined on another hub at the same

@@ -173,3 +173,30 @@ func TestCrossInstance(t *testing.T) {
 		})
 	}
 }
+
+// Two hubs that let one name in at the same moment settle it the same way everywhere: the member
+// with the smaller id keeps it, and the other's hub refuses its member (name_taken, then 1008).
+// The other hub's join is forged here on the broker, as that hub would publish it, with id "0",
+// smaller than any real member id.
+func TestNameRaceAcrossInstances(t *testing.T) {
+	m := broker.NewMemory()
+	s := newServer(t, m, fast)
+	ada, _ := join(t, s, "R1", "Ada", false)
+	bo, _ := join(t, s, "R1", "Bo", false)
+	ada.waitFor("joined Bo", about(protocol.ChatJoined, "Bo"))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := m.Connect().Publish(ctx, "wireplay.chat.R1", []byte(`{"k":"join","hub":"other","member":"0","name":"ada"}`)); err != nil {
+		t.Fatal(err)
+	}
+	ada.waitFor("name_taken", isError(protocol.ChatErrNameTaken))
+	if st := ada.closeStatus(); st != websocket.StatusPolicyViolation {
+		t.Fatalf("losing member closed with %v, want 1008", st)
+	}
+	// Bo sees no one leave: the name stays in the room, held by the winner.
+	bo.say("still two of us")
+	evs := bo.waitUntil("own message", func(evs []protocol.ChatEvent) bool { return len(messages(evs)) == 1 })
+	if count(evs, is(protocol.ChatLeft)) != 0 || presence(evs) != "Ada,Bo" {
+		t.Fatalf("Bo's view %+v", evs)
+	}
+}

@@ -24,6 +24,10 @@ type Handler struct {
 	AcceptOptions *websocket.AcceptOptions
 }
 
+// maxRefusedJoins bounds the requests refused before a client has joined.
+const maxRefusedJoins = 20
+
+// ServeHTTP upgrades the request to a WebSocket and serves one member until it leaves.
 func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	roomName, moderator := r.URL.Query().Get("room"), false
 	if hd.Room != nil {
@@ -45,9 +49,13 @@ func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithoutCancel(r.Context())
 	h := hd.Hub
 
-	// Until it has joined, the client is answered directly.
+	// Until it has joined, the client is answered directly, up to maxRefusedJoins times.
 	var m *member
-	for m == nil {
+	for refused := 0; m == nil; refused++ {
+		if refused == maxRefusedJoins {
+			c.Close(websocket.StatusPolicyViolation, "too many refused requests before joining")
+			return
+		}
 		req, ok, rerr := read(ctx, c)
 		if !ok {
 			c.CloseNow()
