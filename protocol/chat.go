@@ -29,7 +29,9 @@ package protocol
 // Every member, the sender too, sees the room's messages in one order per sender: a client shows
 // its own message when it comes back as "message". A refused request is never dropped silently:
 // it is answered by an "error" whose code is one of the ChatErr constants. A member is allowed
-// "burst" messages at once and "per_second" after that. A member whose outgoing queue is full
+// "burst" messages at once and "per_second" after that; refused messages do not count. A message's
+// text loses its control characters (but newline and tab) and surrounding white space; invalid
+// UTF-8 in a JSON string reads as U+FFFD. A member whose outgoing queue is full
 // because it does not read is dropped: its connection is closed with status 1008 (policy
 // violation) and the others see it leave with reason "dropped"; they lose nothing. A removed
 // member is sent its own "left" and then closed with 1008. A frame over 4 KiB closes the
