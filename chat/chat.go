@@ -15,10 +15,18 @@
 //
 // What each hub knows of a room (members, mutes, the last Options.History messages) it learns from
 // the room's events on the broker; a hub that opens a room asks the others for their state
-// ("sync") and merges what they answer. Delivery between hubs is at most once (see package broker).
+// ("sync") and merges what they answer; a member that joins before the answers come gets them
+// afterwards, as "joined" and "history" events. Delivery between hubs is at most once (see package
+// broker): an event lost between hubs is not sent again. Two members of two hubs may see the
+// messages of two senders interleaved differently; each sender's order is the same everywhere.
+//
+// Not done yet: a hub that dies without Close leaves its members listed on the other hubs (there
+// is no liveness beacon), and a room's state goes when its hub's last member leaves (no grace
+// period); both belong to the rooms of the server.
 package chat
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -35,6 +43,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
 	"github.com/wireplay/wireplay/broker"
@@ -120,7 +129,7 @@ func (h *Hub) Close() {
 		local := r.local
 		r.local = nil
 		for _, m := range local {
-			m.finish(1001, "server going away")
+			m.finish(websocket.StatusGoingAway, "server going away")
 		}
 		r.mu.Unlock()
 		for _, m := range local {
@@ -222,55 +231,14 @@ type room struct {
 	seq     uint64
 }
 
-// member is one connection in a room on this hub.
-type member struct {
-	r         *room
-	id        string
-	name      string
-	moderator bool
-	limiter   *rate.Limiter
-
-	queue chan []byte // closed by finish, under r.mu
-	done  bool        // under r.mu
-	// closeCode and closeReason are set by finish; the writer closes with them once the queue
-	// is drained. slow says the queue was full: close at once.
-	closeCode   int
-	closeReason string
-	slow        chan struct{}
-	closeSlow   func() // closes the connection with 1008 at once, even while a write is stuck
-}
-
+// encode is an event's one JSON object, without HTML escaping (a text of 500 "<" stays 500 bytes).
 func encode(e protocol.ChatEvent) []byte {
 	e.V = protocol.Version
-	b, _ := json.Marshal(e)
-	return b
-}
-
-// send queues msg for m; r.mu is held. A full queue drops m and reports it.
-func (m *member) send(msg []byte) (dropped bool) {
-	if m.done {
-		return false
-	}
-	select {
-	case m.queue <- msg:
-		return false
-	default:
-		m.done = true
-		close(m.slow)
-		close(m.queue)
-		go m.closeSlow()
-		return true
-	}
-}
-
-// finish ends m after what is queued; r.mu is held.
-func (m *member) finish(code int, reason string) {
-	if m.done {
-		return
-	}
-	m.done = true
-	m.closeCode, m.closeReason = code, reason
-	close(m.queue)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(e)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // room returns the named room, opening it (subscribing, asking the other hubs for their state);
@@ -322,7 +290,7 @@ type errJoin struct{ code, msg string }
 func (e *errJoin) Error() string { return e.msg }
 
 // join adds a member to the room; the welcome is the first thing in its queue.
-func (h *Hub) join(ctx context.Context, roomName, name string, moderator bool, closeSlow func()) (*member, error) {
+func (h *Hub) join(ctx context.Context, roomName, name string, moderator bool, conn *websocket.Conn) (*member, error) {
 	clean, ok := SanitizeName(name, h.opts.MaxName)
 	if !ok {
 		return nil, &errJoin{protocol.ChatErrBadName, fmt.Sprintf("a name is 1 to %d characters", h.opts.MaxName)}
@@ -335,7 +303,7 @@ func (h *Hub) join(ctx context.Context, roomName, name string, moderator bool, c
 	}
 	m := &member{r: r, id: h.id + "." + strconv.FormatUint(h.nextMember.Add(1), 10), name: clean,
 		moderator: moderator, limiter: rate.NewLimiter(rate.Limit(h.opts.PerSecond), h.opts.Burst),
-		queue: make(chan []byte, h.opts.Queue), slow: make(chan struct{}), closeSlow: closeSlow}
+		conn: conn, maxQueue: h.opts.Queue, writeTimeout: h.opts.WriteTimeout}
 	r.mu.Lock()
 	if _, taken := r.roster[nameKey(clean)]; taken {
 		r.mu.Unlock()
@@ -377,7 +345,7 @@ func (h *Hub) leave(m *member, reason string) {
 		// The roster keeps m until its leave comes back from the broker, which tells this hub's
 		// members as it tells every other hub's.
 		delete(r.local, m.id)
-		m.finish(1000, "")
+		m.finish(websocket.StatusNormalClosure, "")
 	}
 	r.mu.Unlock()
 	if here {
@@ -535,7 +503,7 @@ func (r *room) deliver(msg []byte) {
 			fanout(protocol.ChatEvent{Type: protocol.ChatLeft, Name: w.Name, Reason: protocol.ChatLeftRemoved, By: w.By}, "")
 			if m := r.local[w.Member]; m != nil {
 				delete(r.local, w.Member)
-				m.finish(1008, "removed by the moderator")
+				m.finish(websocket.StatusPolicyViolation, "removed by the moderator")
 			}
 		}
 	case kindSync:
@@ -585,7 +553,7 @@ func (r *room) refuseLateName(m *member) {
 	delete(r.local, m.id)
 	m.send(encode(protocol.ChatEvent{Type: protocol.ChatError, Code: protocol.ChatErrNameTaken,
 		Error: fmt.Sprintf("%q was taken in this room at the same moment", m.name)}))
-	m.finish(1008, "name taken")
+	m.finish(websocket.StatusPolicyViolation, "name taken")
 }
 
 // mergeHistory puts the messages of theirs that ours lacks before ours, keeping the last n.

@@ -68,6 +68,7 @@ func dial(t *testing.T, s *server, query string, read bool, opts *websocket.Dial
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
+	c.SetReadLimit(protocol.ChatMaxEvent)
 	cl := &client{t: t, c: c, sig: make(chan struct{}, 1)}
 	t.Cleanup(func() { c.CloseNow() })
 	if read {

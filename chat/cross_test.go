@@ -19,7 +19,11 @@ import (
 
 // natsBus runs a real nats-server in this process on a loopback TCP port and returns a function
 // that dials a new connection to it.
-func natsBus(t *testing.T) func() broker.Broker {
+func natsBus(t *testing.T) func() broker.Broker { return natsBusTB(t) }
+
+func natsBusB(b *testing.B) func() broker.Broker { return natsBusTB(b) }
+
+func natsBusTB(t testing.TB) func() broker.Broker {
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,8 @@ type Handler struct {
 	Hub *Hub
 	// Room names the room a request joins and whether its member is the room's moderator; an
 	// error refuses the request with 403. Nil: the room is the "room" query parameter and nobody
-	// is moderator.
+	// is moderator. The hub opens any valid room name it is given, so Room should refuse the
+	// rooms that do not exist.
 	Room func(r *http.Request) (room string, moderator bool, err error)
 	// AcceptOptions are passed to websocket.Accept (nil: same origin only).
 	AcceptOptions *websocket.AcceptOptions
@@ -47,51 +48,53 @@ func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(protocol.ChatMaxFrame)
 	ctx := context.WithoutCancel(r.Context())
-	h := hd.Hub
+	if m := hd.awaitJoin(ctx, c, roomName, moderator); m != nil {
+		m.serve(ctx)
+	}
+}
 
-	// Until it has joined, the client is answered directly, up to maxRefusedJoins times.
-	var m *member
-	for refused := 0; m == nil; refused++ {
-		if refused == maxRefusedJoins {
-			c.Close(websocket.StatusPolicyViolation, "too many refused requests before joining")
-			return
-		}
+// awaitJoin answers the client directly until it has joined, up to maxRefusedJoins times. It
+// returns nil, the connection closed, when the client never joined. (A function of its own: the
+// stack it grows is given back while the member idles in serve.)
+func (hd *Handler) awaitJoin(ctx context.Context, c *websocket.Conn, roomName string, moderator bool) *member {
+	h := hd.Hub
+	for refused := 0; refused < maxRefusedJoins; refused++ {
 		req, ok, rerr := read(ctx, c)
 		if !ok {
 			c.CloseNow()
-			return
+			return nil
 		}
 		if rerr == nil && req.Type != protocol.ChatJoin {
 			rerr = &errJoin{protocol.ChatErrNotJoined, "join first: {\"v\":1,\"type\":\"join\",\"name\":\"...\"}"}
 		}
 		if rerr == nil {
-			m, rerr = h.join(ctx, roomName, req.Name, moderator, func() {
-				c.Close(websocket.StatusPolicyViolation, "too slow to keep up with the room's messages")
-			})
+			m, err := h.join(ctx, roomName, req.Name, moderator, c)
+			if err == nil {
+				return m
+			}
+			rerr = err
 		}
-		if rerr != nil {
-			e := protocol.ChatEvent{Type: protocol.ChatError, Code: protocol.ChatErrBadRequest, Error: rerr.Error()}
-			var ej *errJoin
-			if errors.As(rerr, &ej) {
-				e.Code = ej.code
-			}
-			wctx, cancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
-			err := c.Write(wctx, websocket.MessageText, encode(e))
-			cancel()
-			if err != nil {
-				c.CloseNow()
-				return
-			}
+		e := protocol.ChatEvent{Type: protocol.ChatError, Code: protocol.ChatErrBadRequest, Error: rerr.Error()}
+		var ej *errJoin
+		if errors.As(rerr, &ej) {
+			e.Code = ej.code
+		}
+		wctx, cancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
+		err := c.Write(wctx, websocket.MessageText, encode(e))
+		cancel()
+		if err != nil {
+			c.CloseNow()
+			return nil
 		}
 	}
+	c.Close(websocket.StatusPolicyViolation, "too many refused requests before joining")
+	return nil
+}
 
-	written := make(chan struct{})
-	go func() {
-		defer close(written)
-		m.write(c)
-	}()
+// serve reads the member's requests until its connection ends, then takes it out of the room.
+func (m *member) serve(ctx context.Context) {
 	for {
-		req, ok, rerr := read(ctx, c)
+		req, ok, rerr := read(ctx, m.conn)
 		if !ok {
 			break
 		}
@@ -101,8 +104,7 @@ func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		m.handle(ctx, req)
 	}
-	h.leave(m, protocol.ChatLeftLeft)
-	<-written
+	m.r.h.leave(m, protocol.ChatLeftLeft)
 }
 
 // read reads one request; ok is false once the connection is done, and bad says why a request
@@ -122,33 +124,4 @@ func read(ctx context.Context, c *websocket.Conn) (req protocol.ChatRequest, ok 
 		return req, true, fmt.Errorf("unsupported protocol version %d (want %d)", req.V, protocol.Version)
 	}
 	return req, true, nil
-}
-
-// write sends m's queue to its connection until the queue is closed, then closes the connection
-// with the code finish chose. A dropped member's connection is closed by closeSlow instead.
-func (m *member) write(c *websocket.Conn) {
-	timeout := m.r.h.opts.WriteTimeout
-	for {
-		select {
-		case <-m.slow:
-			return
-		default:
-		}
-		msg, open := <-m.queue
-		if !open {
-			select {
-			case <-m.slow:
-			default:
-				c.Close(websocket.StatusCode(m.closeCode), m.closeReason)
-			}
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		err := c.Write(ctx, websocket.MessageText, msg)
-		cancel()
-		if err != nil {
-			c.CloseNow()
-			return
-		}
-	}
 }

@@ -85,6 +85,11 @@ const (
 // ChatMaxFrame bounds one frame from a chat client.
 const ChatMaxFrame = 4 << 10
 
+// ChatMaxEvent is the largest event a chat client should accept: a welcome carries the history
+// and the member list (100 messages of 500 bytes and 1,000 members are ~120 KB), more than
+// coder/websocket's default read limit of 32 KiB.
+const ChatMaxEvent = 1 << 20
+
 // ChatRequest is a message from a chat client.
 type ChatRequest struct {
 	V    int    `json:"v"`
