@@ -20,9 +20,10 @@
 // broker): an event lost between hubs is not sent again. Two members of two hubs may see the
 // messages of two senders interleaved differently; each sender's order is the same everywhere.
 //
-// Not done yet: a hub that dies without Close leaves its members listed on the other hubs (there
-// is no liveness beacon), and a room's state goes when its hub's last member leaves (no grace
-// period); both belong to the rooms of the server.
+// Not done yet, for the rooms of the server: a hub that dies without Close leaves its members
+// listed on the other hubs (there is no liveness beacon); a room's state goes when its hub's last
+// member leaves (no grace period); a mute or removal holds for the member's connection, so a
+// participant can come back (the server should key them by the participant's session).
 package chat
 
 import (
