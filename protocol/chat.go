@@ -6,7 +6,7 @@ package protocol
 //
 //	→ {"v":1,"type":"join","name":"Ada"}
 //	← {"v":1,"type":"welcome","name":"Ada","members":[{"name":"Ada"},{"name":"Bo","moderator":true}],
-//	   "history":[{"v":1,"type":"message","id":"h1.7","from":"Bo","text":"hi","at_ms":1733300000000}],
+//	   "history":[{"v":1,"type":"message","id":"3f9c01aa.2.7","from":"Bo","text":"hi","at_ms":1733300000000}],
 //	   "limits":{"max_text":500,"max_name":32,"per_second":1,"burst":5,"history":100}}
 //
 // The name is trimmed, runs of white space become one space, control and format characters are
@@ -16,7 +16,7 @@ package protocol
 // its last "history" messages, oldest first. Then:
 //
 //	→ {"v":1,"type":"say","text":"hello"}          a message to the room (max_text bytes)
-//	← {"v":1,"type":"message","id":"h1.8","from":"Ada","text":"hello","at_ms":...}
+//	← {"v":1,"type":"message","id":"3f9c01aa.1.1","from":"Ada","text":"hello","at_ms":...}
 //	← {"v":1,"type":"joined","name":"Cy"}           presence: a member came ...
 //	← {"v":1,"type":"left","name":"Cy","reason":"left"}   ... or went: reason left, dropped (too
 //	                                                slow to read, see below) or removed (with "by")
