@@ -32,6 +32,10 @@ type QLog struct {
 	// MaxEvents bounds each trace (DefaultQLogMaxEvents when 0): a trace that outgrows it keeps
 	// its first events and QLogTrace.Truncated says so.
 	MaxEvents int
+	// MaxBytes bounds each trace's JSON-SEQ (DefaultQLogMaxBytes when 0): Bytes is never longer.
+	// A trace that outgrows it keeps its first events, stops recording, and ends in a last
+	// record, a "wireplay:trace_truncated" event, that says why and how many events it left out.
+	MaxBytes int
 	// MaxTraces, when more than 0, bounds how many traces are kept: the oldest are forgotten
 	// (a long-lived server endpoint's).
 	MaxTraces int
@@ -44,8 +48,23 @@ type QLog struct {
 }
 
 // DefaultQLogMaxEvents is QLog.MaxEvents's default: about 32 MiB of JSON (a connection that
-// moves 2 MB logs about 4,000 events, 1 MB).
-const DefaultQLogMaxEvents = 1 << 17
+// moves 2 MB logs about 4,000 events, 1 MB). DefaultQLogMaxBytes is QLog.MaxBytes's.
+const (
+	DefaultQLogMaxEvents = 1 << 17
+	DefaultQLogMaxBytes  = 32 << 20
+)
+
+// qlogEncodeBatch is how many recorded events wait before a goroutine of the trace's own encodes
+// them (off quic-go's goroutines), so what a trace holds is counted in bytes as it grows and
+// events wait unencoded only a batch at a time.
+const qlogEncodeBatch = 512
+
+// qlogTruncatedReserve is the room MaxBytes keeps for the trace_truncated record.
+const qlogTruncatedReserve = 256
+
+// QLogTruncatedEvent is the name of the last record of a trace that outgrew QLog.MaxEvents or
+// QLog.MaxBytes.
+const QLogTruncatedEvent = "wireplay:trace_truncated"
 
 // QLogTrace is one connection's qlog.
 type QLogTrace struct {
@@ -61,14 +80,19 @@ type QLogTrace struct {
 	pending   []qlogEvent // recorded, not yet encoded
 	recorded  int
 	max       int
+	maxBytes  int // of out, qlogTruncatedReserve kept for the truncated record
 	producers int
 	truncated bool
+	full      bool // out reached maxBytes: nothing more is recorded
+	dropped   int  // events left out since the trace was truncated
+	encoding  bool // a background encode is running or about to
 	closed    bool
 	done      chan struct{} // closed once the trace has ended and its file is written
 
-	encMu sync.Mutex // encodes pending events into out
-	out   bytes.Buffer
-	enc   *jsontext.Encoder
+	encMu   sync.Mutex // encodes pending events into out
+	out     bytes.Buffer
+	enc     *jsontext.Encoder
+	encoded int // events in out
 }
 
 type qlogEvent struct {
@@ -78,9 +102,12 @@ type qlogEvent struct {
 
 // Tracer is a quic.Config.Tracer.
 func (q *QLog) Tracer(_ context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
-	t := &QLogTrace{IsClient: isClient, ODCID: odcid, q: q, max: q.MaxEvents, done: make(chan struct{})}
+	t := &QLogTrace{IsClient: isClient, ODCID: odcid, q: q, max: q.MaxEvents, maxBytes: q.MaxBytes, done: make(chan struct{})}
 	if t.max <= 0 {
 		t.max = DefaultQLogMaxEvents
+	}
+	if t.maxBytes <= 0 {
+		t.maxBytes = DefaultQLogMaxBytes
 	}
 	// quic-go's own writer makes the header (with the event schemas registered); its reference
 	// time is when it was made.
@@ -155,23 +182,74 @@ func (t *QLogTrace) AddProducer() qlogwriter.Recorder {
 }
 
 // Bytes returns the JSON-SEQ qlog recorded so far (whole once the connection has closed, unless
-// Truncated), encoding the events not yet encoded.
+// Truncated), encoding the events not yet encoded. It is at most QLog.MaxBytes long; a
+// truncated trace ends in a QLogTruncatedEvent record.
 func (t *QLogTrace) Bytes() []byte {
 	t.encMu.Lock()
 	defer t.encMu.Unlock()
+	t.encodePending()
+	t.mu.Lock()
+	truncated, dropped, max := t.truncated, t.dropped, t.max
+	t.mu.Unlock()
+	b := bytes.Clone(t.out.Bytes())
+	if truncated {
+		b = t.appendTruncated(b, dropped, max)
+	}
+	return b
+}
+
+// appendTruncated appends the record that ends a truncated trace (at most qlogTruncatedReserve
+// bytes); t.encMu held.
+func (t *QLogTrace) appendTruncated(b []byte, dropped, maxEvents int) []byte {
+	reason := "max_events"
+	if t.full {
+		reason = "max_bytes"
+	}
+	b = append(b, qlogwriter.RecordSeparator)
+	b = fmt.Appendf(b, `{"time":%.6f,"name":%q,"data":{"reason":%q,"events_kept":%d,"events_left_out":%d,"max_events":%d,"max_bytes":%d}}`+"\n",
+		float64(time.Since(t.ref).Nanoseconds())/1e6, QLogTruncatedEvent, reason, t.encoded, dropped, maxEvents, t.maxBytes)
+	return b
+}
+
+// encodePending encodes the events recorded and not yet encoded, as long as they fit in
+// maxBytes; t.encMu held.
+func (t *QLogTrace) encodePending() {
 	t.mu.Lock()
 	evs := t.pending
 	t.pending = nil
 	t.mu.Unlock()
-	for _, e := range evs {
-		t.encode(e)
+	for i, e := range evs {
+		if !t.encode(e) {
+			t.mu.Lock()
+			t.truncated, t.full = true, true
+			t.dropped += len(evs) - i
+			t.pending = nil
+			t.mu.Unlock()
+			return
+		}
 	}
-	return bytes.Clone(t.out.Bytes())
 }
 
-// encode appends one event record as quic-go's own writer does; t.encMu held. An event that
-// fails to encode is left out.
-func (t *QLogTrace) encode(e qlogEvent) {
+// encodeBackground encodes batches of recorded events until fewer than a batch wait.
+func (t *QLogTrace) encodeBackground() {
+	for {
+		t.encMu.Lock()
+		t.encodePending()
+		t.encMu.Unlock()
+		t.mu.Lock()
+		again := len(t.pending) >= qlogEncodeBatch && !t.full
+		t.encoding = again
+		t.mu.Unlock()
+		if !again {
+			return
+		}
+	}
+}
+
+// encode appends one event record as quic-go's own writer does, reporting false (and appending
+// nothing) when it would take out past maxBytes less the truncated record's room; t.encMu held.
+// An event that fails to encode is left out.
+func (t *QLogTrace) encode(e qlogEvent) bool {
 	mark := t.out.Len()
 	t.out.WriteByte(qlogwriter.RecordSeparator)
 	tok := []jsontext.Token{jsontext.BeginObject,
@@ -189,13 +267,17 @@ func (t *QLogTrace) encode(e qlogEvent) {
 	if err == nil {
 		err = t.enc.WriteToken(jsontext.EndObject)
 	}
-	if err != nil {
-		t.out.Truncate(mark)
-		t.enc = jsontext.NewEncoder(&t.out)
+	if err == nil && t.out.Len() <= t.maxBytes-qlogTruncatedReserve {
+		t.encoded++
+		return true
 	}
+	t.out.Truncate(mark)
+	t.enc = jsontext.NewEncoder(&t.out)
+	return err != nil
 }
 
-// Truncated says the trace outgrew QLog.MaxEvents: it holds its first events only.
+// Truncated says the trace outgrew QLog.MaxEvents or QLog.MaxBytes: it holds its first events
+// only.
 func (t *QLogTrace) Truncated() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -220,13 +302,21 @@ func (r *recorder) RecordEvent(ev qlogwriter.Event) {
 	t := r.t
 	now := time.Now()
 	t.mu.Lock()
-	if t.recorded < t.max {
+	kick := false
+	if t.recorded < t.max && !t.full {
 		t.pending = append(t.pending, qlogEvent{now, ev})
 		t.recorded++
+		if len(t.pending) >= qlogEncodeBatch && !t.encoding {
+			t.encoding, kick = true, true
+		}
 	} else {
 		t.truncated = true
+		t.dropped++
 	}
 	t.mu.Unlock()
+	if kick {
+		go t.encodeBackground()
+	}
 	if f := t.q.OnEvent; f != nil {
 		f(t, ev)
 	}

@@ -177,3 +177,53 @@ func sameJSON(a, b json.RawMessage) bool {
 	}
 	return same(x, y)
 }
+
+// TestQLogMaxBytes: a connection that logs far more than MaxBytes leaves a trace of at most
+// MaxBytes, every record of it JSON, ending in the trace_truncated record that says so.
+func TestQLogMaxBytes(t *testing.T) {
+	target := transportstest.StartEcho(t, netx.Kernel, "127.0.0.1")
+	const maxBytes = 64 << 10
+	q := &transports.QLog{MaxBytes: maxBytes}
+	conf := transports.QUICEchoConfig{}.QUICConfig()
+	conf.Tracer = q.Tracer
+	target.QUICConfig = conf
+	rec := transportstest.NewRecorder()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := transports.Dial(ctx, netx.Kernel, protocol.QUICStream, target, transports.ClientOptions{Emit: rec.Emit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Send(1, make([]byte, 1<<20)) // about 0.9 MB of qlog
+	rec.WaitFor(t, 10*time.Second, func(e protocol.Event) bool { return e.Type == protocol.EventComplete })
+	tr := q.Traces()[0]
+	b := tr.Bytes()
+	if len(b) > maxBytes || !tr.Truncated() {
+		t.Fatalf("trace %d bytes (cap %d), truncated %v", len(b), maxBytes, tr.Truncated())
+	}
+	recs := bytes.Split(b, []byte{qlogwriter.RecordSeparator})[1:]
+	for i, r := range recs {
+		if !json.Valid(r) {
+			t.Fatalf("record %d of %d is not JSON: %q", i, len(recs), r)
+		}
+	}
+	var last struct {
+		Name string `json:"name"`
+		Data struct {
+			Reason  string `json:"reason"`
+			Kept    int    `json:"events_kept"`
+			LeftOut int    `json:"events_left_out"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(recs[len(recs)-1], &last); err != nil || last.Name != transports.QLogTruncatedEvent ||
+		last.Data.Reason != "max_bytes" || last.Data.Kept != len(recs)-2 || last.Data.LeftOut == 0 {
+		t.Fatalf("last record %s (%v), want %s with max_bytes, %d events kept and some left out", recs[len(recs)-1], err, transports.QLogTruncatedEvent, len(recs)-2)
+	}
+	// More traffic adds nothing: the trace stopped recording.
+	c.Send(2, make([]byte, 64<<10))
+	rec.WaitFor(t, 10*time.Second, func(e protocol.Event) bool { return e.Type == protocol.EventComplete && e.Req == 2 })
+	if b2 := tr.Bytes(); len(b2) > maxBytes || !bytes.Equal(b2[:bytes.LastIndexByte(b2, qlogwriter.RecordSeparator)], b[:bytes.LastIndexByte(b, qlogwriter.RecordSeparator)]) {
+		t.Fatalf("after more traffic the trace is %d bytes, or its events changed", len(b2))
+	}
+}
