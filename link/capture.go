@@ -16,6 +16,7 @@ type packetLog struct {
 	buf           []Packet
 	head, n       int
 	bytes         int
+	evicted       uint64 // packets dropped from the log to make room
 }
 
 // packetRecordBytes is what a logged packet costs beyond its data.
@@ -35,6 +36,7 @@ func (g *packetLog) add(pk Packet) {
 		g.buf[g.head] = Packet{}
 		g.head = (g.head + 1) % len(g.buf)
 		g.n--
+		g.evicted++
 	}
 	if g.n == len(g.buf) { // grow (doubling, up to max)
 		nb := make([]Packet, min(max(2*len(g.buf), 64), g.max))
@@ -163,7 +165,7 @@ func (h *stampHeap) Pop() any {
 // newPcapngStream starts a capture to w with the section header and the key log so far.
 func newPcapngStream(w io.Writer, snapLen int, keyLog []byte) *pcapngStream {
 	s := &pcapngStream{snapLen: snapLen, ch: make(chan []byte, streamChunks), done: make(chan struct{})}
-	s.chunk = appendHeader(make([]byte, 0, streamChunkBytes), snapLen)
+	s.chunk = appendHeader(make([]byte, 0, streamChunkBytes), snapLen, "")
 	if len(keyLog) > 0 {
 		s.chunk = appendSecrets(s.chunk, keyLog)
 	}

@@ -297,6 +297,27 @@ func (l *Link) Packets() []Packet {
 	return l.log.all()
 }
 
+// LogEvicted is how many packets the log has dropped, oldest first, to stay within
+// Config.LogSize and Config.LogBytes: when it is not 0, Packets and WritePcapng hold only the
+// latest packets (and WritePcapng's section header says so in its comment).
+func (l *Link) LogEvicted() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.log.evicted
+}
+
+// TruncatedComment is how a capture that lost packets to the log's bounds begins its section
+// header's comment.
+const TruncatedComment = "truncated:"
+
+func truncatedComment(evicted uint64, kept int, cfg Config) string {
+	if evicted == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s the capture holds the latest %d packets; %d earlier ones were dropped to keep the log within %d packets and %d bytes",
+		TruncatedComment, kept, evicted, cfg.LogSize, cfg.LogBytes)
+}
+
 // OnPacket calls fn for every packet that enters the wire, from the sending stack's goroutine,
 // after its fate is decided and before the other host can receive it; fn must be quick and must
 // not call back into the Link's setters synchronously. The returned func unsubscribes.
@@ -319,14 +340,16 @@ func (l *Link) OnPacket(fn func(Packet)) (cancel func()) {
 // shows what each host sent. Every packet is stamped at one capture point, the client host's NIC
 // (see the interfaces' descriptions), and written in that order. The TLS key log (KeyLog) comes
 // first, in a Decryption Secrets Block, so Wireshark and tshark decrypt the QUIC connections.
+// When the log has dropped packets (LogEvicted), the section header's comment says so.
 func (l *Link) WritePcapng(w io.Writer) error {
 	l.mu.Lock()
 	pkts := l.log.all()
+	evicted := l.log.evicted
 	keys := bytes.Clone(l.keyLog)
 	l.mu.Unlock()
 	slices.SortStableFunc(pkts, func(a, b Packet) int { return captureTime(&a).Compare(captureTime(&b)) })
 	bw := bufio.NewWriterSize(w, 64<<10)
-	buf := appendHeader(nil, l.cfg.SnapLen)
+	buf := appendHeader(nil, l.cfg.SnapLen, truncatedComment(evicted, len(pkts), l.cfg))
 	if len(keys) > 0 {
 		buf = appendSecrets(buf, keys)
 	}

@@ -70,14 +70,18 @@ func appendBlock(b []byte, typ uint32, body func([]byte) []byte) []byte {
 
 // appendHeader appends the section header and one raw-IPv4 interface per direction: interface
 // 0 is c2s, 1 is s2c, timestamps in nanoseconds since the Unix epoch (if_tsresol 9), both
-// stamped at one capture point (ifaceDesc).
-func appendHeader(b []byte, snapLen int) []byte {
+// stamped at one capture point (ifaceDesc). A comment, when not empty, goes in the section
+// header's opt_comment.
+func appendHeader(b []byte, snapLen int, comment string) []byte {
 	b = appendBlock(b, blockSHB, func(b []byte) []byte {
 		b = binary.LittleEndian.AppendUint32(b, 0x1A2B3C4D) // byte-order magic
 		b = binary.LittleEndian.AppendUint16(b, 1)          // major
 		b = binary.LittleEndian.AppendUint16(b, 0)          // minor
 		b = binary.LittleEndian.AppendUint64(b, ^uint64(0)) // section length: unknown
-		b = appendOpt(b, 4, []byte("wireplay link"))        // shb_userappl
+		if comment != "" {
+			b = appendOpt(b, optComment, []byte(comment))
+		}
+		b = appendOpt(b, 4, []byte("wireplay link")) // shb_userappl
 		return appendOpt(b, optEnd, nil)
 	})
 	for _, dir := range Directions {

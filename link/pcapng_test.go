@@ -116,3 +116,53 @@ func TestPcapngOneCapturePoint(t *testing.T) {
 		}
 	}
 }
+
+// TestPcapngTruncated: a link that carries far more than its log's byte bound exports a capture
+// no bigger than that bound (plus its header), holding the latest packets, that says in its
+// section header it was truncated, and that tshark reads whole.
+func TestPcapngTruncated(t *testing.T) {
+	ts := tshark(t)
+	const logBytes = 64 << 10
+	l := newLink(t, Config{Seed: 1, LogBytes: logBytes})
+	_, c := udpPair(t, l)
+	const sent = 400 // 400 × 1 KiB: six times the bound
+	for i := range sent {
+		if _, err := c.Write(numbered(i, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every packet on the wire", func() bool { return l.Counts(ClientToServer).Sent >= sent })
+	kept := len(l.Packets())
+	if ev := l.LogEvicted(); kept == 0 || ev == 0 || int(ev)+kept < sent {
+		t.Fatalf("log keeps %d packets and evicted %d, of %d sent", kept, ev, sent)
+	}
+	var b bytes.Buffer
+	if err := l.WritePcapng(&b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() > logBytes+1024 {
+		t.Fatalf("capture %d bytes, log bound %d", b.Len(), logBytes)
+	}
+	if pk := readPcapng(t, b.Bytes()); len(pk) != kept || numberOf(pk[len(pk)-1].data[28:]) != sent-1 {
+		t.Fatalf("capture holds %d packets, the log %d, or not the latest", len(pk), kept)
+	}
+	file := filepath.Join(t.TempDir(), "truncated.pcapng")
+	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(ts, "-r", file, "-T", "fields", "-e", "frame.number").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	if n := bytes.Count(out, []byte("\n")); n != kept {
+		t.Fatalf("tshark reads %d packets, want %d", n, kept)
+	}
+	capinfos, err := exec.LookPath("capinfos")
+	if err != nil {
+		t.Skip("capinfos not installed: the section comment is not checked")
+	}
+	out, err = exec.Command(capinfos, "-k", file).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte(TruncatedComment)) {
+		t.Fatalf("capinfos -k: %v, no %q comment:\n%s", err, TruncatedComment, out)
+	}
+}
