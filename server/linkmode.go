@@ -21,12 +21,14 @@ import (
 
 const (
 	maxLinks      = 64                  // emulated links in use server-wide
-	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps at most
-	linkLogBytes  = 4 << 20             // and bytes: maxLinks of them are 256 MiB at most
-	qlogMaxEvents = 16 << 10            // events of a qlog trace a session keeps, each end (about 4 MiB)
+	linkLogSize   = link.DefaultLogSize // packets a session's capture keeps at most (and Config.CaptureBytes)
+	qlogMaxEvents = 16 << 10            // events of a qlog trace a session keeps, each end (and Config.QLogBytes)
 	// serverQLogTraces is how many of the echo's QUIC connections a link keeps the qlog of:
 	// the latest of each QUIC transport and the ones before them.
 	serverQLogTraces = 4
+	// clientQLogTraces is how many client traces a session keeps: its latest connection of each
+	// QUIC transport.
+	clientQLogTraces = 2
 	errTooMany       = "too many emulated links in use; try again later"
 	errSwitched      = "the session switched networks while this connection was being set up; send again"
 	errLinkClosed    = "the emulated link was closed"
@@ -199,7 +201,7 @@ func (s *session) linkState() *protocol.LinkState {
 
 // newLinkMode builds a link with the session's own echo endpoints on its server host.
 func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*linkMode, error) {
-	l, err := link.New(link.Config{Seed: seed, Settings: set, LogSize: linkLogSize, LogBytes: linkLogBytes})
+	l, err := link.New(link.Config{Seed: seed, Settings: set, LogSize: linkLogSize, LogBytes: s.r.cfg.CaptureBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +209,7 @@ func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*li
 		ports: map[portKey]protocol.Transport{}, recent: map[protocol.Transport][]portKey{}, dialing: map[protocol.Transport]int{}}
 	lk.ctx, lk.cancel = context.WithCancel(s.ctx) // the session ending ends its endpoints
 	lk.quic = observe.NewQUIC()
-	lk.serverQLog = &transports.QLog{MaxEvents: qlogMaxEvents, MaxTraces: serverQLogTraces}
+	lk.serverQLog = &transports.QLog{MaxEvents: qlogMaxEvents, MaxBytes: qlogTraceBytes(s.r.cfg), MaxTraces: serverQLogTraces}
 	lk.echo, err = startLinkEcho(lk.ctx, l, s.r.ep.ServerTLS, s.r.cfg, transports.JoinTracers(lk.quic.Tracer, lk.serverQLog.Tracer))
 	if err != nil {
 		lk.cancel()
@@ -218,6 +220,9 @@ func (s *session) newLinkMode(preset string, seed int64, set link.Settings) (*li
 	lk.unsub = l.OnPacket(lk.obs.Add)
 	return lk, nil
 }
+
+// qlogTraceBytes is each qlog trace's share of Config.QLogBytes.
+func qlogTraceBytes(cfg Config) int { return cfg.QLogBytes / (clientQLogTraces + serverQLogTraces) }
 
 // close stops watching, ends the link's context, closes the endpoints and then the link.
 func (lk *linkMode) close() {

@@ -98,7 +98,7 @@ func (lk *linkMode) setSampling(on bool) bool {
 // session's latest trace for t, its metric updates become samples, and every event is passed
 // to also (when set).
 func (s *session) qlogConfig(t protocol.Transport, o *observe.Stream, also func(*transports.QLogTrace, qlogwriter.Event)) *quic.Config {
-	q := &transports.QLog{MaxEvents: qlogMaxEvents, OnEvent: func(tr *transports.QLogTrace, ev qlogwriter.Event) {
+	q := &transports.QLog{MaxEvents: qlogMaxEvents, MaxBytes: qlogTraceBytes(s.r.cfg), OnEvent: func(tr *transports.QLogTrace, ev qlogwriter.Event) {
 		if also != nil {
 			also(tr, ev)
 		}

@@ -72,6 +72,13 @@ type Config struct {
 	// MaxLinks caps the emulated links relay sessions have in use at once (each is two netstacks
 	// with their own echo endpoints); default 64.
 	MaxLinks int
+	// CaptureBytes bounds each emulated link's packet log, which the pcapng download exports:
+	// it keeps the latest packets that fit, and a capture that lost earlier ones says so in its
+	// section header's comment; default 4 MiB. QLogBytes bounds a link-mode session's qlog
+	// traces together (each end of its latest connection of each QUIC transport, and the echo's
+	// previous ones), split evenly among them; a trace that outgrows its share stops and ends in
+	// a wireplay:trace_truncated record; default 12 MiB.
+	CaptureBytes, QLogBytes int
 
 	// UDPEcho tunes the UDP endpoint's rate limits; zero fields take transports' defaults.
 	UDPEcho transports.UDPEchoConfig
@@ -121,6 +128,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxLinks == 0 {
 		c.MaxLinks = 64
+	}
+	if c.CaptureBytes <= 0 {
+		c.CaptureBytes = 4 << 20
+	}
+	if c.QLogBytes <= 0 {
+		c.QLogBytes = 12 << 20
 	}
 	if c.LossTimeout == 0 {
 		c.LossTimeout = time.Second
