@@ -70,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args, stdout, stderr)
 	case "bench":
 		return benchCmd(args, stdout, stderr)
+	case "healthcheck":
+		return healthcheckCmd(args, stdout, stderr)
 	case "help":
 		if len(args) > 0 {
 			return run([]string{args[0], "-h"}, stdout, stderr)
