@@ -306,6 +306,10 @@ func (l *Link) LogEvicted() uint64 {
 	return l.log.evicted
 }
 
+// pcapngPacketOverhead bounds what an EPB adds to its packet's data: block header and trailer
+// (32 bytes), padding, the fate comment and the flags option.
+const pcapngPacketOverhead = 160
+
 // TruncatedComment is how a capture that lost packets to the log's bounds begins its section
 // header's comment.
 const TruncatedComment = "truncated:"
@@ -348,6 +352,13 @@ func (l *Link) WritePcapng(w io.Writer) error {
 	keys := bytes.Clone(l.keyLog)
 	l.mu.Unlock()
 	slices.SortStableFunc(pkts, func(a, b Packet) int { return captureTime(&a).Compare(captureTime(&b)) })
+	if g, ok := w.(interface{ Grow(int) }); ok { // a bytes.Buffer: sized once, not doubled as it fills
+		n := 4096 + len(keys)
+		for i := range pkts {
+			n += pcapngPacketOverhead + min(len(pkts[i].Data), l.cfg.SnapLen)
+		}
+		g.Grow(n)
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	buf := appendHeader(nil, l.cfg.SnapLen, truncatedComment(evicted, len(pkts), l.cfg))
 	if len(keys) > 0 {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -165,4 +166,38 @@ func TestPcapngTruncated(t *testing.T) {
 	if err != nil || !bytes.Contains(out, []byte(TruncatedComment)) {
 		t.Fatalf("capinfos -k: %v, no %q comment:\n%s", err, TruncatedComment, out)
 	}
+}
+
+// TestPcapngSizedOnce: WritePcapng into a bytes.Buffer sizes it once, near the capture's size,
+// rather than doubling it as it fills (which allocates 2–4× the capture: the server's download
+// writes into one).
+func TestPcapngSizedOnce(t *testing.T) {
+	l, err := New(Config{Seed: 1}) // closed below, before the capture is measured
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := udpPair(t, l)
+	const n = 2000
+	for i := range n {
+		if _, err := c.Write(numbered(i, 1+i%1200)); err != nil { // every size up to 1.2 KB
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every packet on the wire", func() bool { return l.Counts(ClientToServer).Sent >= n })
+	if err := l.Close(); err != nil { // nothing else allocates while the capture is measured
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	var b bytes.Buffer
+	runtime.ReadMemStats(&before)
+	if err := l.WritePcapng(&b); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	alloc := int(after.TotalAlloc - before.TotalAlloc)
+	// Doubled as it filled, the buffer would end at 2 MiB (and 5 MB would be allocated).
+	if b.Cap() > b.Len()+b.Len()/4 {
+		t.Errorf("a %d-byte capture: buffer of %d bytes, %d bytes allocated", b.Len(), b.Cap(), alloc)
+	}
+	t.Logf("a %d-byte capture of %d packets: buffer of %d bytes, %d bytes allocated", b.Len(), n, b.Cap(), alloc)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -161,7 +162,17 @@ type budgetPage struct {
 }
 
 func openBudgetPage(ctx context.Context, httpAddr string) (*budgetPage, error) {
-	c, _, err := websocket.Dial(ctx, "ws://"+httpAddr+"/relay", nil)
+	return openBudgetPageFrom(ctx, httpAddr, nil)
+}
+
+// openBudgetPageFrom opens a page from the local address from (nil: any).
+func openBudgetPageFrom(ctx context.Context, httpAddr string, from net.Addr) (*budgetPage, error) {
+	var opts *websocket.DialOptions
+	if from != nil {
+		d := &net.Dialer{LocalAddr: from}
+		opts = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}}
+	}
+	c, _, err := websocket.Dial(ctx, "ws://"+httpAddr+"/relay", opts)
 	if err != nil {
 		return nil, fmt.Errorf("dial relay: %w", err)
 	}
@@ -213,7 +224,7 @@ func budgetSeconds(t *testing.T) time.Duration {
 // TestMemoryBudget runs `wireplay serve` (built as deployed) as a process of its own and, for 30 s, drives one page in link
 // mode as hard as the protocol allows — 1 MiB bursts over quic-stream and tcp back to back, as
 // many at once as a session may run, while two loops download its pcapng and qlogs — and a
-// second page running lessons back to back, with idle pages connected beside them. The
+// second page running lessons back to back, with 32 idle pages connected beside them. The
 // server's resident memory (VmRSS), sampled every 50 ms, must stay within its idle value plus
 // the budget of each.
 func TestMemoryBudget(t *testing.T) {
@@ -275,9 +286,11 @@ func TestMemoryBudget(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	base := vmRSS(t, pid)
 
-	const idle = 4
-	for range idle {
-		p, err := openBudgetPage(ctx, addr)
+	// Idle pages from 127.0.0.2–5, as many as each IP may open (--max-relay-per-ip 8).
+	const idle = 32
+	for i := range idle {
+		from := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i/8))}
+		p, err := openBudgetPageFrom(ctx, addr, from)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,6 +298,9 @@ func TestMemoryBudget(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	idleRSS := vmRSS(t, pid)
+	if grew := idleRSS - base; grew > idle*budgetIdlePage {
+		t.Errorf("%d idle pages grew the server's RSS by %d KiB, budget %d KiB each", idle, grew>>10, budgetIdlePage>>10)
+	}
 
 	page, err := openBudgetPage(ctx, addr)
 	if err != nil {
