@@ -22,7 +22,8 @@ const (
 type eventWriter struct {
 	ws        *websocket.Conn
 	log       *slog.Logger
-	maxQueued int // bytes of events that may wait before the browser is disconnected
+	maxQueued int            // bytes of events that may wait before the browser is disconnected
+	met       *serverMetrics // nil in tests of the writer alone
 
 	qmu     sync.Mutex
 	queue   [][]byte
@@ -50,6 +51,10 @@ func (w *eventWriter) send(e protocol.Event) {
 		return
 	}
 	if w.qbytes+len(b) > w.maxQueued {
+		if w.met != nil {
+			w.met.queueDrops.Inc()
+			w.met.queueDroppedBytes.Add(w.qbytes + len(b))
+		}
 		w.dead = true
 		w.queue, w.qbytes = nil, 0
 		go w.ws.Close(websocket.StatusPolicyViolation, "connection too slow to keep up with events")
@@ -163,6 +168,9 @@ func (w *eventWriter) write(batch [][]byte) bool {
 		// that closes the connection, which ends a blocked write; a vanished one is found by TCP
 		// keepalive.
 		err := w.ws.Write(context.Background(), websocket.MessageText, msg)
+		if w.met != nil && err == nil {
+			w.met.relayBytesOut.Add(len(msg))
+		}
 		if err != nil {
 			w.qmu.Lock()
 			w.dead, w.writing, w.queue = true, false, nil

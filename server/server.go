@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wireplay/wireplay/netx"
@@ -56,6 +57,12 @@ type Config struct {
 	// IdleTimeout closes a relay session's transport connections after this long unused and the
 	// TCP endpoint's idle connections; default 60 s.
 	IdleTimeout time.Duration
+	// RelayIdleTimeout closes a /relay connection (1008) from which nothing came, no request and
+	// no pong, for this long; default 5 min.
+	RelayIdleTimeout time.Duration
+	// RelayPingInterval is how often a page that sends no request is pinged (which keeps NAT and
+	// proxy paths open, and its pong shows it is alive); default RelayIdleTimeout/4, at most 30 s.
+	RelayPingInterval time.Duration
 	// LossTimeout is how long the relay waits for a datagram's echo before reporting it lost;
 	// default 1 s.
 	LossTimeout time.Duration
@@ -103,6 +110,12 @@ func (c *Config) setDefaults() {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 60 * time.Second
 	}
+	if c.RelayIdleTimeout == 0 {
+		c.RelayIdleTimeout = 5 * time.Minute
+	}
+	if c.RelayPingInterval == 0 {
+		c.RelayPingInterval = min(c.RelayIdleTimeout/4, 30*time.Second)
+	}
 	if c.MaxLinks == 0 {
 		c.MaxLinks = 64
 	}
@@ -137,14 +150,17 @@ type Server struct {
 
 	relay  *relay
 	static *staticFiles
+	met    *serverMetrics
 
-	wg sync.WaitGroup
+	// draining is set when Shutdown begins: /readyz answers 503 and /relay refuses.
+	draining atomic.Bool
+	wg       sync.WaitGroup
 }
 
 // New returns a server for cfg; Start makes it listen.
 func New(cfg Config) *Server {
 	cfg.setDefaults()
-	return &Server{cfg: cfg, log: cfg.Logger}
+	return &Server{cfg: cfg, log: cfg.Logger, met: newServerMetrics()}
 }
 
 // Start opens every endpoint and begins serving. It returns once all are listening; the server runs
@@ -163,7 +179,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	tlsConf := s.tls.quic
-	tcpConf := transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConnsPerIP: s.cfg.MaxConnsPerIP}
+	tcpConf := transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.met.onTCPRefuse}
 	if s.tcp, err = transports.ListenTCPEcho(ctx, n, s.cfg.TCPAddr, tcpConf); err != nil {
 		return err
 	}
@@ -200,7 +216,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		QUIC: s.own.quic.Addr().String(),
 		WS:   "ws://" + s.own.wsl.Addr().String() + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
-	}, ServerTLS: tlsConf, TCP: s.own.tcp})
+	}, ServerTLS: tlsConf, TCP: s.own.tcp}, s.met)
+	s.met.watch(s)
 	s.static = newStaticFiles(s.cfg.Assets, s.log)
 	s.wg.Go(s.static.load) // read before the first visit asks for them
 	hosts := s.cfg.AllowHosts
@@ -216,6 +233,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// The relay cuts a page that does not answer its close frame with the connection itself.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, netConnKey{}, c)
+		},
 	}
 	if s.tls.http != nil {
 		s.http.TLSConfig = s.tls.http // offers http/1.1 alone (httpTLS)
@@ -249,26 +270,74 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
 	mux.HandleFunc("GET /relay/qlog", s.relay.serveQLog)
 	mux.HandleFunc("GET /relay/limits", s.relay.serveLimits)
-	mux.Handle("GET /ws/echo", transports.WSEchoHandler(transports.WSEchoConfig{}))
+	mux.Handle("GET /ws/echo", s.met.countWS(transports.WSEchoHandler(transports.WSEchoConfig{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if s.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "draining")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", s.met)
 	return mux
 }
 
-// Shutdown stops accepting, closes relay sessions and endpoints, and waits for their goroutines.
+// DrainTimeout is how long Shutdown lets ordinary HTTP requests (a download, say) finish before
+// their connections are closed.
+const DrainTimeout = 2 * time.Second
+
+// Drain marks the server as draining: /readyz answers 503 and /relay refuses new pages (503),
+// while everything else goes on. Shutdown begins with it.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	if s.relay != nil {
+		s.relay.drain()
+	}
+}
+
+// Shutdown drains the server and stops it, whatever clients do: it stops accepting, sends every
+// relay page close 1001 at once (in parallel, so a page that does not read holds up no other),
+// cancels the pages' running work (bursts, dials, lessons), cuts the pages that have not answered
+// within CloseGrace, gives other HTTP requests DrainTimeout, then closes the endpoints and waits
+// for their goroutines until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var err error
+	start := time.Now()
+	s.Drain()
+	var httpErr error
+	var httpDone sync.WaitGroup
 	if s.http != nil {
-		err = s.http.Shutdown(ctx)
+		httpDone.Go(func() { // closes the listener at once, then waits for requests in flight
+			dctx, cancel := context.WithTimeout(ctx, DrainTimeout)
+			defer cancel()
+			if httpErr = s.http.Shutdown(dctx); httpErr != nil {
+				s.http.Close()
+			}
+		})
 	}
 	if s.acme != nil {
-		s.acme.Shutdown(ctx)
+		httpDone.Go(func() {
+			dctx, cancel := context.WithTimeout(ctx, DrainTimeout)
+			defer cancel()
+			if s.acme.Shutdown(dctx) != nil {
+				s.acme.Close()
+			}
+		})
 	}
 	if s.relay != nil {
-		s.relay.close()
+		st := s.relay.close(ctx)
+		s.met.shutdownCut.Add(st.Cut)
+		s.log.Info("relay pages closed", "pages", st.Pages, "answered", st.Answered, "cut", st.Cut,
+			"close_sent_ms", st.Sent.Milliseconds(), "closed_ms", st.Closed.Milliseconds(), "ended_ms", st.Ended.Milliseconds(),
+			"close_grace_ms", CloseGrace.Milliseconds())
 	}
+	httpDone.Wait()
 	s.closeAll()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -277,7 +346,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return err
+	s.log.Info("shutdown done", "ms", time.Since(start).Milliseconds())
+	if errors.Is(httpErr, context.DeadlineExceeded) {
+		httpErr = nil // the requests that did not finish in DrainTimeout were closed
+	}
+	return httpErr
 }
 
 func (s *Server) closeAll() {

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/wireplay/wireplay/transports"
+)
+
+// Metric names served on /metrics (Prometheus text format), with their help text. Each server has
+// a set of its own, so servers in one process (tests) do not share counts.
+var metricHelp = map[string]string{
+	"wireplay_connections":                     "Connections open now, by endpoint (tcp: the TCP echo; ws: /ws/echo; relay: /relay pages). UDP has none: see wireplay_udp_datagrams_total.",
+	"wireplay_udp_datagrams_total":             "Datagrams the UDP echo answered (echoed) or did not (dropped: rate buckets, blocked source ports).",
+	"wireplay_relay_sessions":                  "Relay sessions (open pages) now.",
+	"wireplay_relay_sessions_total":            "Relay sessions opened since start.",
+	"wireplay_link_pages":                      "Relay sessions with an emulated link now (pages in link mode).",
+	"wireplay_lessons_running":                 "Lessons (scenario runs) running now.",
+	"wireplay_lessons_queued":                  "Lessons waiting for a slot now (a lesson over the cap is refused, so this stays 0 until lessons are queued).",
+	"wireplay_relay_bytes_total":               "Bytes of WebSocket messages on /relay: in (requests from pages) and out (events to pages).",
+	"wireplay_refusals_total":                  "Connections refused, by endpoint and reason (per-ip, total: a cap; origin: a foreign Origin on /relay; shutdown: draining).",
+	"wireplay_relay_queue_drops_total":         "Pages disconnected (1008) because their event queue overflowed (a browser too slow to read).",
+	"wireplay_relay_queue_dropped_bytes_total": "Bytes of events dropped with the pages counted in wireplay_relay_queue_drops_total.",
+	"wireplay_relay_idle_closed_total":         "Pages closed (1008) after sending nothing, no request and no pong, for the relay idle timeout.",
+	"wireplay_relay_pings_total":               "Pings sent to pages that sent no request for a ping interval.",
+	"wireplay_relay_invalid_utf8_total":        "Pages closed (1007) for a text message that is not valid UTF-8.",
+	"wireplay_shutdown_pages_cut_total":        "Pages whose connection was cut at shutdown because they did not answer close 1001 in time.",
+	"wireplay_http_draining":                   "1 once the server is draining (SIGTERM): /readyz answers 503.",
+}
+
+func init() {
+	metrics.ExposeMetadata(true) // TYPE lines; the HELP lines get metricHelp's text in writeMetrics
+}
+
+// serverMetrics are the server's counters; gauges read the server's state when scraped.
+type serverMetrics struct {
+	set *metrics.Set
+
+	relayBytesIn, relayBytesOut       *metrics.Counter
+	relaySessionsTotal                *metrics.Counter
+	queueDrops, queueDroppedBytes     *metrics.Counter
+	relayIdleClosed, relayInvalidUTF8 *metrics.Counter
+	relayPings, shutdownCut           *metrics.Counter
+
+	wsOpen atomic.Int64
+}
+
+func newServerMetrics() *serverMetrics {
+	set := metrics.NewSet()
+	m := &serverMetrics{set: set,
+		relayBytesIn:       set.NewCounter(`wireplay_relay_bytes_total{direction="in"}`),
+		relayBytesOut:      set.NewCounter(`wireplay_relay_bytes_total{direction="out"}`),
+		relaySessionsTotal: set.NewCounter("wireplay_relay_sessions_total"),
+		queueDrops:         set.NewCounter("wireplay_relay_queue_drops_total"),
+		queueDroppedBytes:  set.NewCounter("wireplay_relay_queue_dropped_bytes_total"),
+		relayIdleClosed:    set.NewCounter("wireplay_relay_idle_closed_total"),
+		relayInvalidUTF8:   set.NewCounter("wireplay_relay_invalid_utf8_total"),
+		relayPings:         set.NewCounter("wireplay_relay_pings_total"),
+		shutdownCut:        set.NewCounter("wireplay_shutdown_pages_cut_total"),
+	}
+	for _, r := range []struct{ endpoint, reason string }{
+		{"relay", "per-ip"}, {"relay", "total"}, {"relay", "origin"}, {"relay", "shutdown"},
+		{"tcp", "per-ip"}, {"tcp", "total"}, {"ws", "total"},
+	} {
+		set.GetOrCreateCounter(refusalName(r.endpoint, r.reason)) // listed at 0 before the first
+	}
+	return m
+}
+
+func refusalName(endpoint, reason string) string {
+	return fmt.Sprintf("wireplay_refusals_total{endpoint=%q,reason=%q}", endpoint, reason)
+}
+
+// refused counts a connection refused by endpoint for reason (a fixed word, never the client's).
+func (m *serverMetrics) refused(endpoint, reason string) {
+	m.set.GetOrCreateCounter(refusalName(endpoint, reason)).Inc()
+}
+
+// watch adds the gauges that read s's state when scraped.
+func (m *serverMetrics) watch(s *Server) {
+	set := m.set
+	gauge := func(name string, f func() int) { set.NewGauge(name, func() float64 { return float64(f()) }) }
+	gauge(`wireplay_connections{endpoint="tcp"}`, s.tcp.Open)
+	gauge(`wireplay_connections{endpoint="ws"}`, func() int { return int(m.wsOpen.Load()) })
+	gauge(`wireplay_connections{endpoint="relay"}`, s.relay.sessionCount)
+	gauge("wireplay_relay_sessions", s.relay.sessionCount)
+	gauge("wireplay_link_pages", s.relay.linkCount)
+	gauge("wireplay_lessons_running", func() int { return len(s.relay.scenarioSlots) })
+	gauge("wireplay_lessons_queued", func() int { return 0 })
+	gauge("wireplay_http_draining", func() int {
+		if s.draining.Load() {
+			return 1
+		}
+		return 0
+	})
+	set.RegisterMetricsWriter(func(w io.Writer) {
+		fmt.Fprintf(w, "# HELP wireplay_udp_datagrams_total\n# TYPE wireplay_udp_datagrams_total counter\n")
+		fmt.Fprintf(w, "wireplay_udp_datagrams_total{result=\"echoed\"} %d\n", s.udp.Echoed())
+		fmt.Fprintf(w, "wireplay_udp_datagrams_total{result=\"dropped\"} %d\n", s.udp.Dropped())
+	})
+}
+
+// onTCPRefuse counts the TCP echo's refusals (TCPEchoConfig.OnRefuse).
+func (m *serverMetrics) onTCPRefuse(r *transports.Refusal) { m.refused("tcp", r.Reason) }
+
+// writeMetrics writes the set and the process's metrics (process_resident_memory_bytes among
+// them) in Prometheus text format, each family's HELP line with its text.
+func (m *serverMetrics) writeMetrics(w *bytes.Buffer) {
+	var raw bytes.Buffer
+	m.set.WritePrometheus(&raw)
+	metrics.WriteProcessMetrics(&raw)
+	sc := bufio.NewScanner(&raw)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if name, ok := strings.CutPrefix(line, "# HELP "); ok && !strings.Contains(name, " ") {
+			if h := metricHelp[name]; h != "" {
+				line += " " + h
+			}
+		}
+		w.WriteString(line)
+		w.WriteByte('\n')
+	}
+}
+
+// ServeHTTP serves GET /metrics.
+func (m *serverMetrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	var b bytes.Buffer
+	m.writeMetrics(&b)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b.Bytes())
+}
+
+// countWS wraps /ws/echo: it counts the connections upgraded and open, and the refusals (503
+// for the endpoint's cap, 429 for a per-client cap).
+func (m *serverMetrics) countWS(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, m: m}
+		h.ServeHTTP(sw, r)
+		if sw.upgraded {
+			m.wsOpen.Add(-1)
+		}
+		switch sw.code {
+		case http.StatusServiceUnavailable:
+			m.refused("ws", "total")
+		case http.StatusTooManyRequests:
+			m.refused("ws", "per-ip")
+		}
+	})
+}
+
+// statusWriter notes the status a handler answered with; Unwrap lets the WebSocket upgrade reach
+// the connection's Hijacker.
+type statusWriter struct {
+	http.ResponseWriter
+	m        *serverMetrics
+	code     int
+	upgraded bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+		if code == http.StatusSwitchingProtocols {
+			w.upgraded = true
+			w.m.wsOpen.Add(1)
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,381 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/server"
+)
+
+// rawRelay completes the /relay upgrade over a plain TCP socket and returns it: a client that
+// does nothing a WebSocket library would do for it (no pong, no close answer).
+func rawRelay(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET /relay HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", res, err)
+	}
+	return c, br
+}
+
+// readFrame reads one (unmasked, server-sent) WebSocket frame.
+func readFrame(br *bufio.Reader) (op byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err = io.ReadFull(br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err = io.ReadFull(br, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err = io.ReadFull(br, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	payload = make([]byte, n)
+	_, err = io.ReadFull(br, payload)
+	return h[0] & 0x0f, payload, err
+}
+
+// TestRelayIdleTimeout: a client that sends nothing, not even a pong, is pinged and then closed
+// with 1008 (and cut, as it does not answer the close either); a client that answers the pings
+// but sends no request stays open many ping intervals past the idle timeout.
+func TestRelayIdleTimeout(t *testing.T) {
+	const idle, every = 400 * time.Millisecond, 100 * time.Millisecond
+	s := startServer(t, server.Config{RelayIdleTimeout: idle, RelayPingInterval: every})
+
+	t.Run("silent client is closed", func(t *testing.T) {
+		c, br := rawRelay(t, s.Addrs().HTTP)
+		c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound on the test, not a measurement
+		var ops []byte
+		var closeCode uint16
+		var err error
+		for {
+			var op byte
+			var p []byte
+			if op, p, err = readFrame(br); err != nil {
+				break
+			}
+			ops = append(ops, op)
+			if op == 0x8 && len(p) >= 2 {
+				closeCode = binary.BigEndian.Uint16(p)
+			}
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("still open after 20 s; frames %v", ops)
+		}
+		pings := strings.Count(string(ops), "\x09")
+		if pings < 1 || closeCode != uint16(websocket.StatusPolicyViolation) || ops[len(ops)-1] != 0x8 {
+			t.Errorf("frames %v (ops), close code %d; want pings, then close 1008, then the end (%v)", ops, closeCode, err)
+		}
+	})
+
+	t.Run("client answering pings stays open", func(t *testing.T) {
+		var pings atomic.Int64
+		enough := make(chan struct{})
+		want := int64(3 * idle / every) // three idle timeouts' worth of pings
+		c, _, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+s.Addrs().HTTP+"/relay", &websocket.DialOptions{
+			OnPingReceived: func(context.Context, []byte) bool {
+				if pings.Add(1) == want {
+					close(enough)
+				}
+				return true // answer it
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		events := make(chan protocol.Event, 64)
+		readErr := make(chan error, 1)
+		go func() {
+			for {
+				_, b, err := c.Read(context.Background())
+				if err != nil {
+					readErr <- err
+					return
+				}
+				evs, _ := protocol.DecodeEvents(b)
+				for _, e := range evs {
+					events <- e
+				}
+			}
+		}()
+		select {
+		case <-enough:
+		case err := <-readErr:
+			t.Fatalf("closed after %d pings: %v", pings.Load(), err)
+		case <-testCtx(t, 20*time.Second).Done():
+			t.Fatalf("only %d pings", pings.Load())
+		}
+		b, _ := json.Marshal(protocol.Request{V: protocol.Version, Type: protocol.TypePing, ID: 7, T0: 7})
+		if err := c.Write(testCtx(t, 5*time.Second), websocket.MessageText, b); err != nil {
+			t.Fatalf("after %d pings: write %v", want, err)
+		}
+		for {
+			select {
+			case e := <-events:
+				if e.Type == protocol.EventPong && e.Req == 7 {
+					c.Close(websocket.StatusNormalClosure, "")
+					return
+				}
+			case err := <-readErr:
+				t.Fatalf("closed after %d pings: %v", pings.Load(), err)
+			}
+		}
+	})
+}
+
+// TestRelayInvalidUTF8: a text message that is not UTF-8 closes the connection with 1007.
+func TestRelayInvalidUTF8(t *testing.T) {
+	s := startServer(t, server.Config{})
+	rc := dialRelay(t, s, nil)
+	rc.raw(websocket.MessageText, []byte(`{"v":1,"type":"send","text":"`+"\xff\xfe"+`"}`))
+	var err error
+	for range 100 {
+		if _, err = rc.read(10 * time.Second); err != nil {
+			break
+		}
+	}
+	if websocket.CloseStatus(err) != websocket.StatusInvalidFramePayloadData {
+		t.Errorf("got %v, want close 1007", err)
+	}
+	// Valid UTF-8 still works on another page.
+	other := dialRelay(t, s, nil)
+	other.send(protocol.Request{Type: protocol.TypePing, ID: 1, T0: 1})
+	other.until(func(e protocol.Event) bool { return e.Type == protocol.EventPong })
+}
+
+// TestReadyz: /readyz is 200 while the server accepts and 503 once it drains; /healthz stays 200
+// and new relay pages are refused with 503.
+func TestReadyz(t *testing.T) {
+	s := startServer(t, server.Config{})
+	get := func(path string) (int, string) {
+		t.Helper()
+		res, err := http.Get("http://" + s.Addrs().HTTP + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, strings.TrimSpace(string(b))
+	}
+	if code, body := get("/readyz"); code != 200 || body != "ready" {
+		t.Errorf("/readyz before drain: %d %q", code, body)
+	}
+	s.Drain()
+	if code, body := get("/readyz"); code != 503 || body != "draining" {
+		t.Errorf("/readyz draining: %d %q", code, body)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz draining: %d", code)
+	}
+	_, res, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+s.Addrs().HTTP+"/relay", nil)
+	if err == nil || res == nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("relay while draining: %v %v, want 503", res, err)
+	}
+}
+
+// scrape reads /metrics and parses it with Prometheus's own text parser.
+func scrape(t *testing.T, s *server.Server) map[string]*dto.MetricFamily {
+	t.Helper()
+	res, err := http.Get("http://" + s.Addrs().HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(res.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams
+}
+
+// value is the sample of family name whose labels include want (name=value pairs).
+func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, want ...string) float64 {
+	t.Helper()
+	f := fams[name]
+	if f == nil {
+		t.Errorf("no %s", name)
+		return -1
+	}
+next:
+	for _, m := range f.Metric {
+		have := map[string]string{}
+		for _, l := range m.Label {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(want); i += 2 {
+			if have[want[i]] != want[i+1] {
+				continue next
+			}
+		}
+		switch f.GetType() {
+		case dto.MetricType_COUNTER:
+			return m.GetCounter().GetValue()
+		case dto.MetricType_GAUGE:
+			return m.GetGauge().GetValue()
+		case dto.MetricType_UNTYPED:
+			return m.GetUntyped().GetValue()
+		}
+	}
+	t.Errorf("no %s%v", name, want)
+	return -1
+}
+
+// TestMetrics drives each endpoint a known amount and reads the same counts back from /metrics.
+func TestMetrics(t *testing.T) {
+	s := startServer(t, server.Config{MaxRelayPerIP: 3, MaxConnsPerIP: 1})
+	a := s.Addrs()
+
+	// Three relay pages, a fourth refused by the per-IP cap; one page in link mode.
+	pages := []*relayClient{dialRelay(t, s, nil), dialRelay(t, s, nil), dialRelay(t, s, nil)}
+	if _, res, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+a.HTTP+"/relay", nil); err == nil || res == nil || res.StatusCode != 429 {
+		t.Fatalf("4th page: %v %v, want 429", res, err)
+	}
+	pages[1].switchLink(1, protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "clean"}, nil)
+	// One request whose size is known, over TCP.
+	req, _ := json.Marshal(protocol.Request{V: protocol.Version, Type: protocol.TypeSend, ID: 2, Text: "metrics", Transports: []protocol.Transport{protocol.TCP}})
+	pages[0].raw(websocket.MessageText, req)
+	pages[0].until(func(e protocol.Event) bool { return e.Type == protocol.EventStats })
+
+	// TCP echo: one connection held, a second from the same IP refused (it is told why, then closed).
+	held, err := net.Dial("tcp", a.TCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	held.Write([]byte("x"))
+	if _, err := io.ReadFull(held, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	refused, err := net.Dial("tcp", a.TCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.ReadAll(refused) // until the server closes it
+	refused.Close()
+
+	// WebSocket echo: one connection open.
+	ws, _, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+a.HTTP+"/ws/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.Write(testCtx(t, 5*time.Second), websocket.MessageBinary, []byte("x"))
+	if _, _, err := ws.Read(testCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	// UDP echo: three datagrams echoed.
+	uc, err := net.Dial("udp", a.UDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	uc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range 3 {
+		uc.Write([]byte{byte(i)})
+		if _, err := uc.Read(make([]byte, 16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	fams := scrape(t, s)
+	for name, want := range map[string]float64{
+		"wireplay_relay_sessions":       3,
+		"wireplay_relay_sessions_total": 3,
+		"wireplay_link_pages":           1,
+		"wireplay_lessons_running":      0,
+		"wireplay_lessons_queued":       0,
+		"wireplay_http_draining":        0,
+	} {
+		if got := value(t, fams, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"wireplay_connections", []string{"endpoint", "relay"}, 3},
+		{"wireplay_connections", []string{"endpoint", "tcp"}, 1},
+		{"wireplay_connections", []string{"endpoint", "ws"}, 1},
+		{"wireplay_refusals_total", []string{"endpoint", "relay", "reason", "per-ip"}, 1},
+		{"wireplay_refusals_total", []string{"endpoint", "tcp", "reason", "per-ip"}, 1},
+		{"wireplay_refusals_total", []string{"endpoint", "tcp", "reason", "total"}, 0},
+		{"wireplay_udp_datagrams_total", []string{"result", "echoed"}, 3},
+		{"wireplay_udp_datagrams_total", []string{"result", "dropped"}, 0},
+		// The only request any page sent is req (link requests' bytes are the same kind: count
+		// them too).
+	} {
+		if got := value(t, fams, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	link, _ := json.Marshal(protocol.Request{V: protocol.Version, Type: protocol.TypeLink, ID: 1, Link: &protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "clean"}})
+	if got := value(t, fams, "wireplay_relay_bytes_total", "direction", "in"); got != float64(len(req)+len(link)) {
+		t.Errorf("relay bytes in = %v, want %d (the two requests sent)", got, len(req)+len(link))
+	}
+	if got := value(t, fams, "wireplay_relay_bytes_total", "direction", "out"); got < 1000 {
+		t.Errorf("relay bytes out = %v, want at least the welcomes", got)
+	}
+	if got := value(t, fams, "process_resident_memory_bytes"); got < 1<<20 {
+		t.Errorf("process_resident_memory_bytes = %v", got)
+	}
+	for name, f := range fams {
+		if strings.HasPrefix(name, "wireplay_") && f.GetHelp() == "" {
+			t.Errorf("%s has no help text", name)
+		}
+	}
+	if f := fams["wireplay_relay_sessions_total"]; f != nil && f.GetType() != dto.MetricType_COUNTER {
+		t.Errorf("wireplay_relay_sessions_total is a %v", f.GetType())
+	}
+
+	// A page leaving is seen at the next scrape.
+	pages[2].c.Close(websocket.StatusNormalClosure, "")
+	for range 200 {
+		if value(t, scrape(t, s), "wireplay_relay_sessions") == 2 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("wireplay_relay_sessions did not fall to 2 after a page left")
+}
