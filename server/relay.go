@@ -179,6 +179,8 @@ type closeStats struct {
 	// connection was closed, both counted from the start of close; Ended is when every session
 	// had ended (with its work cancelled) or ctx ran out.
 	Sent, Closed, Ended time.Duration
+	// AllEnded says every session ended before ctx was done.
+	AllEnded bool
 }
 
 // close refuses new sessions, sends every open one close 1001 at once (each from its own
@@ -218,6 +220,7 @@ func (r *relay) close(ctx context.Context) closeStats {
 	go func() { r.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		st.AllEnded = true
 	case <-ctx.Done():
 	}
 	st.Ended = time.Since(start)
@@ -354,8 +357,10 @@ func (s *session) closeWithin(code websocket.StatusCode, reason string, grace ti
 	}
 }
 
-// abortClients closes the session's transport connections under whatever uses them, so a burst
-// blocked on a slow link ends at once (with an error event) rather than when it would finish.
+// abortClients closes the session's emulated link and transport connections under whatever uses
+// them, so a burst blocked on a slow link ends at once (with an error event) rather than when it
+// would finish. The link goes first: with its network gone, a client's close (a WebSocket's
+// closing handshake) does not wait behind a write stuck on the link.
 func (s *session) abortClients() {
 	s.mu.Lock()
 	var cs []*transports.Client
@@ -365,7 +370,10 @@ func (s *session) abortClients() {
 		}
 	}
 	s.mu.Unlock()
+	s.closeLink() // its echo endpoints, then its netstacks
+	var wg sync.WaitGroup
 	for _, c := range cs {
-		c.Close()
+		wg.Go(func() { c.Close() })
 	}
+	wg.Wait()
 }

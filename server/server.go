@@ -334,7 +334,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		st := s.relay.close(ctx)
 		s.met.shutdownCut.Add(st.Cut)
 		s.log.Info("relay pages closed", "pages", st.Pages, "answered", st.Answered, "cut", st.Cut,
-			"close_sent_ms", st.Sent.Milliseconds(), "closed_ms", st.Closed.Milliseconds(), "ended_ms", st.Ended.Milliseconds(),
+			"close_sent_ms", st.Sent.Milliseconds(), "closed_ms", st.Closed.Milliseconds(), "ended_ms", st.Ended.Milliseconds(), "all_ended", st.AllEnded,
 			"close_grace_ms", CloseGrace.Milliseconds())
 	}
 	httpDone.Wait()
@@ -347,8 +347,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	s.log.Info("shutdown done", "ms", time.Since(start).Milliseconds())
-	if errors.Is(httpErr, context.DeadlineExceeded) {
-		httpErr = nil // the requests that did not finish in DrainTimeout were closed
+	if errors.Is(httpErr, context.DeadlineExceeded) || errors.Is(httpErr, http.ErrServerClosed) {
+		httpErr = nil // requests that did not finish in DrainTimeout were closed; or shut down already
 	}
 	return httpErr
 }

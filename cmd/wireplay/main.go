@@ -300,8 +300,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	// gives up waiting at the deadline.
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := s.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		fmt.Fprintf(stderr, "wireplay serve: shutdown: %v\n", err)
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(sctx) }()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			fmt.Fprintf(stderr, "wireplay serve: shutdown: %v\n", err)
+		}
+	case <-sctx.Done(): // a step that ignores its deadline does not keep the process
+		cfg.Logger.Warn("shutdown: gave up waiting", "after", shutdownTimeout)
 	}
 	return 0
 }
