@@ -114,7 +114,7 @@ func (c *Config) setDefaults() {
 		c.RelayIdleTimeout = 5 * time.Minute
 	}
 	if c.RelayPingInterval == 0 {
-		c.RelayPingInterval = min(c.RelayIdleTimeout/4, 30*time.Second)
+		c.RelayPingInterval = max(min(c.RelayIdleTimeout/4, 30*time.Second), time.Millisecond)
 	}
 	if c.MaxLinks == 0 {
 		c.MaxLinks = 64

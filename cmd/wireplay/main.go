@@ -258,6 +258,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wireplay serve: %v\n", err)
 		return 2
 	}
+	if cfg.RelayIdleTimeout <= 0 {
+		fmt.Fprintf(stderr, "wireplay serve: --relay-idle-timeout %v: must be more than 0\n", cfg.RelayIdleTimeout)
+		return 2
+	}
 	cfg.AllowOrigins = origins
 	cfg.AllowHosts = hosts
 	level := slog.LevelInfo

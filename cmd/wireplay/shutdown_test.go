@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
 )
@@ -85,11 +87,12 @@ func (p *page) waitFor(t *testing.T, ctx context.Context, what string, ok func(p
 	}
 }
 
-// TestServeSIGTERM: `wireplay serve` with three relay pages — one idle, one with a 1 MB burst in
-// flight over a 64 kbit/s emulated link (130 s of sending), one that never reads — gets SIGTERM.
-// Every page that reads gets close 1001, the one that does not is cut, every session ends (the
-// burst is cancelled, not waited for) and the process exits 0. The server's log says what it did;
-// the times are logged, not asserted (the deadlines are server.CloseGrace and shutdownTimeout).
+// TestServeSIGTERM: `wireplay serve` with four relay pages — one idle, one with a 1 MB burst in
+// flight over a 64 kbit/s emulated link (130 s of sending), one running a lesson (dead-peer ×10,
+// about 17 s), one that never reads — gets SIGTERM. Every page that reads gets close 1001, the one
+// that does not is cut, every session ends (the burst and the lesson are cancelled, not waited
+// for) and the process exits 0. The server's log says what it did; the times are logged, not
+// asserted (the deadlines are server.CloseGrace and shutdownTimeout, checked here as constants).
 func TestServeSIGTERM(t *testing.T) {
 	if CloseGrace, limit := server.CloseGrace, shutdownTimeout; CloseGrace != time.Second || limit != 3*time.Second {
 		t.Fatalf("close grace %v, shutdown timeout %v: the issue asks for 1 s and 3 s", CloseGrace, limit)
@@ -119,6 +122,12 @@ func TestServeSIGTERM(t *testing.T) {
 		return len(writes) == 3
 	})
 
+	lesson := openPage(t, ctx, "lesson", addr, nil)
+	go lesson.read()
+	lesson.waitFor(t, ctx, "welcome", func(e protocol.Event) bool { return e.Type == protocol.EventWelcome })
+	lesson.send(t, ctx, protocol.Request{Type: protocol.TypeScenario, ID: 4, Scenario: &protocol.ScenarioRequest{Name: "dead-peer", Repeat: 10}})
+	lesson.waitFor(t, ctx, "the lesson's first event", func(e protocol.Event) bool { return e.Req == 4 })
+
 	// The stuck page reads nothing after the upgrade, through a small receive buffer.
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, a)
@@ -130,13 +139,30 @@ func TestServeSIGTERM(t *testing.T) {
 	stuck := openPage(t, ctx, "stuck", addr, &websocket.DialOptions{HTTPClient: hc})
 	stuck.send(t, ctx, protocol.Request{Type: protocol.TypeBurst, ID: 3, Count: 100, Size: 100, Transports: []protocol.Transport{protocol.TCP}})
 
+	// What /metrics says of it, parsed by Prometheus's parser.
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	for name, want := range map[string]float64{"wireplay_relay_sessions": 4, "wireplay_link_pages": 1, "wireplay_lessons_running": 1} {
+		if f := fams[name]; f == nil || len(f.Metric) != 1 || f.Metric[0].GetGauge().GetValue() != want {
+			t.Errorf("%s: %v, want %v", name, f, want)
+		}
+	}
+
 	sigAt := time.Now()
 	if err := sp.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- sp.cmd.Wait() }()
-	for _, p := range []*page{idle, burst} {
+	for _, p := range []*page{idle, burst, lesson} {
 		select {
 		case err := <-p.end:
 			if websocket.CloseStatus(err) != websocket.StatusGoingAway {
@@ -188,9 +214,9 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Fatalf("no \"relay pages closed\" in the log:\n%s", sp.stderr.String())
 	}
 	t.Logf("server: %v", closed)
-	if closed["pages"] != 3.0 || closed["answered"] != 2.0 || closed["cut"] != 1.0 || closed["all_ended"] != true ||
+	if closed["pages"] != 4.0 || closed["answered"] != 3.0 || closed["cut"] != 1.0 || closed["all_ended"] != true ||
 		closed["close_grace_ms"] != 1000.0 {
-		t.Errorf("relay pages closed: %v; want 3 pages, 2 answered, 1 cut, all ended, 1000 ms grace", closed)
+		t.Errorf("relay pages closed: %v; want 4 pages, 3 answered, 1 cut, all ended, 1000 ms grace", closed)
 	}
 	if s, c := closed["close_sent_ms"].(float64), closed["closed_ms"].(float64); s > c {
 		t.Errorf("close frames sent at %v ms, after the pages were closed (%v ms)", s, c)
