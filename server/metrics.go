@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,13 +11,15 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlogwriter"
 	"github.com/wireplay/wireplay/transports"
 )
 
 // Metric names served on /metrics (Prometheus text format), with their help text. Each server has
 // a set of its own, so servers in one process (tests) do not share counts.
 var metricHelp = map[string]string{
-	"wireplay_connections":                     "Connections open now, by endpoint (tcp: the TCP echo; ws: /ws/echo; relay: /relay pages). UDP has none: see wireplay_udp_datagrams_total.",
+	"wireplay_connections":                     "Connections open now, by endpoint (tcp: the TCP echo; quic: the QUIC echo, handshakes included; ws: /ws/echo; relay: /relay pages). UDP has none: see wireplay_udp_datagrams_total.",
 	"wireplay_udp_datagrams_total":             "Datagrams the UDP echo answered (echoed) or did not (dropped: rate buckets, blocked source ports).",
 	"wireplay_relay_sessions":                  "Relay sessions (open pages) now.",
 	"wireplay_relay_sessions_total":            "Relay sessions opened since start.",
@@ -48,7 +51,7 @@ type serverMetrics struct {
 	relayIdleClosed, relayInvalidUTF8 *metrics.Counter
 	relayPings, shutdownCut           *metrics.Counter
 
-	wsOpen atomic.Int64
+	wsOpen, quicOpen atomic.Int64
 }
 
 func newServerMetrics() *serverMetrics {
@@ -88,6 +91,7 @@ func (m *serverMetrics) watch(s *Server) {
 	gauge := func(name string, f func() int) { set.NewGauge(name, func() float64 { return float64(f()) }) }
 	gauge(`wireplay_connections{endpoint="tcp"}`, s.tcp.Open)
 	gauge(`wireplay_connections{endpoint="ws"}`, func() int { return int(m.wsOpen.Load()) })
+	gauge(`wireplay_connections{endpoint="quic"}`, func() int { return int(m.quicOpen.Load()) })
 	gauge(`wireplay_connections{endpoint="relay"}`, s.relay.sessionCount)
 	gauge("wireplay_relay_sessions", s.relay.sessionCount)
 	gauge("wireplay_link_pages", s.relay.linkCount)
@@ -104,6 +108,15 @@ func (m *serverMetrics) watch(s *Server) {
 		fmt.Fprintf(w, "wireplay_udp_datagrams_total{result=\"echoed\"} %d\n", s.udp.Echoed())
 		fmt.Fprintf(w, "wireplay_udp_datagrams_total{result=\"dropped\"} %d\n", s.udp.Dropped())
 	})
+}
+
+// quicTracer is the QUIC echo's QUICEchoConfig.Tracer: it records no events (so quic-go makes
+// none: no cost per packet) but counts each connection from its first packet until its context,
+// which quic-go cancels when the connection ends, is done.
+func (m *serverMetrics) quicTracer(ctx context.Context, _ bool, _ quic.ConnectionID) qlogwriter.Trace {
+	m.quicOpen.Add(1)
+	context.AfterFunc(ctx, func() { m.quicOpen.Add(-1) })
+	return nil
 }
 
 // onTCPRefuse counts the TCP echo's refusals (TCPEchoConfig.OnRefuse).

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/quic-go/quic-go"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
 )
@@ -303,6 +305,13 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// QUIC echo: one connection open.
+	qc, err := quic.DialAddr(testCtx(t, 5*time.Second), a.QUIC, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"wireplay"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qc.CloseWithError(0, "")
+
 	// UDP echo: three datagrams echoed.
 	uc, err := net.Dial("udp", a.UDP)
 	if err != nil {
@@ -338,6 +347,7 @@ func TestMetrics(t *testing.T) {
 		{"wireplay_connections", []string{"endpoint", "relay"}, 3},
 		{"wireplay_connections", []string{"endpoint", "tcp"}, 1},
 		{"wireplay_connections", []string{"endpoint", "ws"}, 1},
+		{"wireplay_connections", []string{"endpoint", "quic"}, 1},
 		{"wireplay_refusals_total", []string{"endpoint", "relay", "reason", "per-ip"}, 1},
 		{"wireplay_refusals_total", []string{"endpoint", "tcp", "reason", "per-ip"}, 1},
 		{"wireplay_refusals_total", []string{"endpoint", "tcp", "reason", "total"}, 0},
@@ -369,13 +379,17 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("wireplay_relay_sessions_total is a %v", f.GetType())
 	}
 
-	// A page leaving is seen at the next scrape.
+	// A page, the QUIC and the WebSocket connection leaving are seen in a later scrape.
 	pages[2].c.Close(websocket.StatusNormalClosure, "")
-	for range 200 {
-		if value(t, scrape(t, s), "wireplay_relay_sessions") == 2 {
+	qc.CloseWithError(0, "")
+	ws.Close(websocket.StatusNormalClosure, "")
+	for range 500 {
+		f := scrape(t, s)
+		if value(t, f, "wireplay_relay_sessions") == 2 && value(t, f, "wireplay_connections", "endpoint", "quic") == 0 &&
+			value(t, f, "wireplay_connections", "endpoint", "ws") == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Error("wireplay_relay_sessions did not fall to 2 after a page left")
+	t.Error("sessions, QUIC and WebSocket connections did not fall after they closed")
 }

@@ -192,7 +192,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.udp, err = transports.ListenUDPEcho(ctx, n, s.cfg.UDPAddr, udpConf); err != nil {
 		return err
 	}
-	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, transports.QUICEchoConfig{}); err != nil {
+	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, transports.QUICEchoConfig{Tracer: s.met.quicTracer}); err != nil {
 		return err
 	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
