@@ -241,6 +241,7 @@ type session struct {
 	// activity.
 	reads atomic.Uint64
 	pongs *atomic.Uint64
+	ka    keepAlive
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -274,11 +275,10 @@ func newSession(r *relay, c *websocket.Conn) *session {
 
 func (s *session) run() {
 	s.ctx, s.cancel = context.WithCancel(s.r.ctx)
-	var keep sync.WaitGroup
-	keep.Go(s.keepAlive)
+	s.startKeepAlive()
 	defer func() {
 		s.cancel()
-		keep.Wait()
+		s.stopKeepAlive()
 		s.work.Wait()
 		s.closeClients(0)
 		s.closeLink()
@@ -295,42 +295,79 @@ func (s *session) run() {
 	s.serve()
 }
 
-// keepAlive pings the browser each RelayPingInterval in which it sent no request (which keeps
-// NAT and proxy paths open: a browser answers by itself), and closes the connection (1008) once
-// nothing at all, no request and no pong, came for RelayIdleTimeout. It runs until the session's
-// context ends.
-func (s *session) keepAlive() {
-	idle, every := s.r.cfg.RelayIdleTimeout, s.r.cfg.RelayPingInterval
-	t := time.NewTicker(every)
-	defer t.Stop()
-	reads, pongs := s.reads.Load(), s.pongs.Load()
-	last := time.Now()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case now := <-t.C:
-			r, p := s.reads.Load(), s.pongs.Load()
-			if r != reads || p != pongs {
-				last = now
-			}
-			quiet := r == reads
-			reads, pongs = r, p
-			if now.Sub(last) >= idle {
-				s.r.met.relayIdleClosed.Inc()
-				s.r.log.Debug("relay: idle, closing", "session", s.id[:8], "idle", now.Sub(last))
-				s.closeWithin(websocket.StatusPolicyViolation, "idle: no request or pong for "+idle.String(), CloseGrace)
-				return
-			}
-			if quiet {
-				// Ping waits for the pong (OnPongReceived counts it) or for the next tick.
-				ctx, cancel := context.WithTimeout(s.ctx, every)
-				s.r.met.relayPings.Inc()
-				s.conn.Ping(ctx)
-				cancel()
-			}
-		}
+// keepAlive is a session's pinger: a timer, so an idle page has no goroutine for it (a goroutine
+// runs only while a check or a ping is under way).
+type keepAlive struct {
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+	running sync.WaitGroup // a check under way; Add only under mu while not stopped
+	// What the last check saw, and when something last came.
+	reads, pongs uint64
+	last         time.Time
+}
+
+// startKeepAlive pings the browser each RelayPingInterval in which it sent no request (which
+// keeps NAT and proxy paths open: a browser answers by itself), and closes the connection (1008)
+// once nothing at all, no request and no pong, came for RelayIdleTimeout.
+func (s *session) startKeepAlive() {
+	ka := &s.ka
+	ka.mu.Lock()
+	defer ka.mu.Unlock()
+	ka.last = time.Now()
+	ka.t = time.AfterFunc(s.r.cfg.RelayPingInterval, s.keepAliveCheck)
+}
+
+// stopKeepAlive stops the timer and waits for a check under way (the session's context is
+// cancelled first, which ends its ping).
+func (s *session) stopKeepAlive() {
+	ka := &s.ka
+	ka.mu.Lock()
+	ka.stopped = true
+	if ka.t != nil {
+		ka.t.Stop()
 	}
+	ka.mu.Unlock()
+	ka.running.Wait()
+}
+
+func (s *session) keepAliveCheck() {
+	ka := &s.ka
+	idle, every := s.r.cfg.RelayIdleTimeout, s.r.cfg.RelayPingInterval
+	ka.mu.Lock()
+	if ka.stopped {
+		ka.mu.Unlock()
+		return
+	}
+	ka.running.Add(1)
+	defer ka.running.Done()
+	now := time.Now()
+	r, p := s.reads.Load(), s.pongs.Load()
+	if r != ka.reads || p != ka.pongs {
+		ka.last = now
+	}
+	quiet := r == ka.reads
+	ka.reads, ka.pongs = r, p
+	silent := now.Sub(ka.last)
+	ka.mu.Unlock()
+	if silent >= idle {
+		s.r.met.relayIdleClosed.Inc()
+		s.r.log.Debug("relay: idle, closing", "session", s.id[:8], "idle", silent)
+		s.closeWithin(websocket.StatusPolicyViolation, "idle: no request or pong for "+idle.String(), CloseGrace)
+		return
+	}
+	if quiet {
+		// Ping waits for the pong (OnPongReceived counts it) or for the next check.
+		ctx, cancel := context.WithTimeout(s.ctx, every)
+		s.r.met.relayPings.Inc()
+		s.conn.Ping(ctx)
+		cancel()
+	}
+	ka.mu.Lock()
+	if !ka.stopped {
+		ka.t.Reset(every)
+	}
+	ka.mu.Unlock()
 }
 
 // closeWithin sends a close frame with code and reason and gives the browser grace to answer
