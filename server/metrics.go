@@ -35,6 +35,18 @@ var metricHelp = map[string]string{
 	"wireplay_relay_invalid_utf8_total":        "Pages closed (1007) for a text message that is not valid UTF-8.",
 	"wireplay_shutdown_pages_cut_total":        "Pages whose connection was cut at shutdown because they did not answer close 1001 in time.",
 	"wireplay_http_draining":                   "1 once the server is draining (SIGTERM): /readyz answers 503.",
+
+	// The process's and Go runtime's, of those VictoriaMetrics/metrics writes.
+	"process_resident_memory_bytes": "Resident set size (RSS) of the process in bytes.",
+	"process_virtual_memory_bytes":  "Virtual memory size of the process in bytes.",
+	"process_cpu_seconds_total":     "User and system CPU time the process has used, in seconds.",
+	"process_start_time_seconds":    "When the process started, in seconds since the Unix epoch.",
+	"process_num_threads":           "OS threads of the process.",
+	"process_open_fds":              "Open file descriptors.",
+	"process_max_fds":               "The process's limit on open file descriptors.",
+	"go_goroutines":                 "Goroutines that exist now.",
+	"go_memstats_heap_inuse_bytes":  "Bytes in in-use heap spans.",
+	"go_memstats_sys_bytes":         "Bytes of memory the Go runtime obtained from the OS.",
 }
 
 func init() {
@@ -122,20 +134,33 @@ func (m *serverMetrics) quicTracer(ctx context.Context, _ bool, _ quic.Connectio
 // onTCPRefuse counts the TCP echo's refusals (TCPEchoConfig.OnRefuse).
 func (m *serverMetrics) onTCPRefuse(r *transports.Refusal) { m.refused("tcp", r.Reason) }
 
-// writeMetrics writes the set and the process's metrics (process_resident_memory_bytes among
-// them) in Prometheus text format, each family's HELP line with its text.
+// writeMetrics writes the set and a few of the process's and runtime's metrics
+// (process_resident_memory_bytes among them) in Prometheus text format: the families metricHelp
+// lists, each HELP line with its text. (The library's other process and go families have no help
+// text, and some break Prometheus's naming rules, which `promtool check metrics` flags.)
 func (m *serverMetrics) writeMetrics(w *bytes.Buffer) {
 	var raw bytes.Buffer
 	m.set.WritePrometheus(&raw)
 	metrics.WriteProcessMetrics(&raw)
+	metrics.WriteFDMetrics(&raw)
 	sc := bufio.NewScanner(&raw)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if name, ok := strings.CutPrefix(line, "# HELP "); ok && !strings.Contains(name, " ") {
-			if h := metricHelp[name]; h != "" {
-				line += " " + h
+		var name string
+		if rest, ok := strings.CutPrefix(line, "# "); ok {
+			if f := strings.Fields(rest); len(f) >= 2 {
+				name = f[1]
 			}
+		} else if i := strings.IndexAny(line, "{ "); i > 0 {
+			name = line[:i]
+		}
+		help, ok := metricHelp[name]
+		if !ok {
+			continue
+		}
+		if strings.HasPrefix(line, "# HELP ") {
+			line = "# HELP " + name + " " + help
 		}
 		w.WriteString(line)
 		w.WriteByte('\n')

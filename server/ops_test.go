@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -212,6 +214,13 @@ func TestReadyz(t *testing.T) {
 // scrape reads /metrics and parses it with Prometheus's own text parser.
 func scrape(t *testing.T, s *server.Server) map[string]*dto.MetricFamily {
 	t.Helper()
+	fams, _ := scrapeBody(t, s)
+	return fams
+}
+
+// scrapeBody is scrape, with the text it parsed.
+func scrapeBody(t *testing.T, s *server.Server) (map[string]*dto.MetricFamily, []byte) {
+	t.Helper()
 	res, err := http.Get("http://" + s.Addrs().HTTP + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -220,12 +229,32 @@ func scrape(t *testing.T, s *server.Server) map[string]*dto.MetricFamily {
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 		t.Errorf("Content-Type %q", ct)
 	}
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(res.Body)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
-	return fams
+	return fams, body
+}
+
+// promtoolCheck runs `promtool check metrics` (Prometheus's own checker: the format and its naming
+// and help-text rules) on body, where promtool is installed (Debian's prometheus package).
+func promtoolCheck(t *testing.T, body []byte) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool not installed: /metrics checked with expfmt's parser only")
+		return
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }
 
 // value is the sample of family name whose labels include want (name=value pairs).
@@ -326,7 +355,8 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
-	fams := scrape(t, s)
+	fams, body := scrapeBody(t, s)
+	promtoolCheck(t, body)
 	for name, want := range map[string]float64{
 		"wireplay_relay_sessions":       3,
 		"wireplay_relay_sessions_total": 3,
