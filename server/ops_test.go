@@ -159,6 +159,14 @@ func TestRelayIdleTimeout(t *testing.T) {
 			}
 		}
 	})
+
+	fams := scrape(t, s)
+	if got := value(t, fams, "wireplay_relay_idle_closed_total"); got != 1 {
+		t.Errorf("wireplay_relay_idle_closed_total = %v, want 1 (the silent client)", got)
+	}
+	if got := value(t, fams, "wireplay_relay_pings_total"); got < float64(3*idle/every) {
+		t.Errorf("wireplay_relay_pings_total = %v, want at least %d", got, 3*idle/every)
+	}
 }
 
 // TestRelayInvalidUTF8: a text message that is not UTF-8 closes the connection with 1007.
@@ -179,6 +187,9 @@ func TestRelayInvalidUTF8(t *testing.T) {
 	other := dialRelay(t, s, nil)
 	other.send(protocol.Request{Type: protocol.TypePing, ID: 1, T0: 1})
 	other.until(func(e protocol.Event) bool { return e.Type == protocol.EventPong })
+	if got := value(t, scrape(t, s), "wireplay_relay_invalid_utf8_total"); got != 1 {
+		t.Errorf("wireplay_relay_invalid_utf8_total = %v, want 1", got)
+	}
 }
 
 // TestReadyz: /readyz is 200 while the server accepts and 503 once it drains; /healthz stays 200
