@@ -27,7 +27,7 @@ var metricHelp = map[string]string{
 	"wireplay_lessons_running":                 "Lessons (scenario runs) running now.",
 	"wireplay_lessons_queued":                  "Lessons waiting for a slot now (a lesson over the cap is refused, so this stays 0 until lessons are queued).",
 	"wireplay_relay_bytes_total":               "Bytes of WebSocket messages on /relay: in (requests from pages) and out (events to pages).",
-	"wireplay_refusals_total":                  "Connections refused, by endpoint and reason (per-ip, total: a cap; origin: a foreign Origin on /relay; shutdown: draining).",
+	"wireplay_refusals_total":                  "Connections refused, by endpoint and reason (per-ip, total: a cap; handshake: a foreign Origin or a malformed upgrade on /relay; shutdown: draining).",
 	"wireplay_relay_queue_drops_total":         "Pages disconnected (1008) because their event queue overflowed (a browser too slow to read).",
 	"wireplay_relay_queue_dropped_bytes_total": "Bytes of events dropped with the pages counted in wireplay_relay_queue_drops_total.",
 	"wireplay_relay_idle_closed_total":         "Pages closed (1008) after sending nothing, no request and no pong, for the relay idle timeout.",
@@ -80,7 +80,7 @@ func newServerMetrics() *serverMetrics {
 		shutdownCut:        set.NewCounter("wireplay_shutdown_pages_cut_total"),
 	}
 	for _, r := range []struct{ endpoint, reason string }{
-		{"relay", "per-ip"}, {"relay", "total"}, {"relay", "origin"}, {"relay", "shutdown"},
+		{"relay", "per-ip"}, {"relay", "total"}, {"relay", "handshake"}, {"relay", "shutdown"},
 		{"tcp", "per-ip"}, {"tcp", "total"}, {"ws", "total"},
 	} {
 		set.GetOrCreateCounter(refusalName(r.endpoint, r.reason)) // listed at 0 before the first

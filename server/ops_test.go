@@ -220,6 +220,13 @@ func TestReadyz(t *testing.T) {
 	if err == nil || res == nil || res.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("relay while draining: %v %v, want 503", res, err)
 	}
+	fams := scrape(t, s)
+	if got := value(t, fams, "wireplay_http_draining"); got != 1 {
+		t.Errorf("wireplay_http_draining = %v, want 1", got)
+	}
+	if got := value(t, fams, "wireplay_refusals_total", "endpoint", "relay", "reason", "shutdown"); got != 1 {
+		t.Errorf("relay refusals for shutdown = %v, want 1", got)
+	}
 }
 
 // scrape reads /metrics and parses it with Prometheus's own text parser.
@@ -305,7 +312,12 @@ func TestMetrics(t *testing.T) {
 	s := startServer(t, server.Config{MaxRelayPerIP: 3, MaxConnsPerIP: 1})
 	a := s.Addrs()
 
-	// Three relay pages, a fourth refused by the per-IP cap; one page in link mode.
+	// A page of a foreign origin refused; three relay pages, a fourth refused by the per-IP cap;
+	// one page in link mode.
+	if _, _, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+a.HTTP+"/relay",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.example"}}}); err == nil {
+		t.Fatal("foreign origin accepted")
+	}
 	pages := []*relayClient{dialRelay(t, s, nil), dialRelay(t, s, nil), dialRelay(t, s, nil)}
 	if _, res, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+a.HTTP+"/relay", nil); err == nil || res == nil || res.StatusCode != 429 {
 		t.Fatalf("4th page: %v %v, want 429", res, err)
@@ -390,6 +402,7 @@ func TestMetrics(t *testing.T) {
 		{"wireplay_connections", []string{"endpoint", "ws"}, 1},
 		{"wireplay_connections", []string{"endpoint", "quic"}, 1},
 		{"wireplay_refusals_total", []string{"endpoint", "relay", "reason", "per-ip"}, 1},
+		{"wireplay_refusals_total", []string{"endpoint", "relay", "reason", "handshake"}, 1},
 		{"wireplay_refusals_total", []string{"endpoint", "tcp", "reason", "per-ip"}, 1},
 		{"wireplay_refusals_total", []string{"endpoint", "tcp", "reason", "total"}, 0},
 		{"wireplay_udp_datagrams_total", []string{"result", "echoed"}, 3},

@@ -89,7 +89,7 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	c, err := websocket.Accept(w, req, &websocket.AcceptOptions{OriginPatterns: r.cfg.AllowOrigins,
 		OnPongReceived: func(context.Context, []byte) { pongs.Add(1) }})
 	if err != nil {
-		r.met.refused("relay", "origin")
+		r.met.refused("relay", "handshake") // a foreign Origin (403) or a malformed upgrade
 		r.log.Debug("relay: refused", "remote", req.RemoteAddr, "err", err)
 		return // Accept wrote the error (403 for a foreign Origin)
 	}
