@@ -378,7 +378,16 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
-	fams, body := scrapeBody(t, s)
+	// The UDP echo counts a datagram after its reply is sent, so the count can trail the replies
+	// read here by a moment: wait for it (bounded).
+	var fams map[string]*dto.MetricFamily
+	var body []byte
+	for range 200 {
+		if fams, body = scrapeBody(t, s); value(t, fams, "wireplay_udp_datagrams_total", "result", "echoed") >= 3 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	promtoolCheck(t, body)
 	for name, want := range map[string]float64{
 		"wireplay_relay_sessions":       3,
