@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
+	"go.uber.org/goleak"
 )
 
 // rawRelay completes the /relay upgrade over a plain TCP socket and returns it: a client that
@@ -455,4 +457,45 @@ func TestMetrics(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Error("sessions, QUIC and WebSocket connections did not fall after they closed")
+}
+
+// TestShutdownEndsEverything: Shutdown sends a relay page 1001 and ends a /ws/echo connection
+// (which http.Server.Shutdown leaves alone, being hijacked), returns without error, and leaves no
+// goroutine behind.
+func TestShutdownEndsEverything(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	s := server.New(server.Config{HTTPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", QUICAddr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rc := dialRelay(t, s, nil)
+	ws, _, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+s.Addrs().HTTP+"/ws/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.Write(testCtx(t, 5*time.Second), websocket.MessageText, []byte("x"))
+	if _, _, err := ws.Read(testCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	if _, err := rc.read(10 * time.Second); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("relay page: %v, want close 1001", err)
+	}
+	if _, _, err := ws.Read(testCtx(t, 10*time.Second)); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("/ws/echo after shutdown: %v, want the connection ended", err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	ws.CloseNow()
+	rc.c.CloseNow()
+	goleak.VerifyNone(t, before)
 }

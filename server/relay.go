@@ -62,10 +62,11 @@ type relay struct {
 	met    *serverMetrics
 }
 
-func newRelay(cfg Config, ep endpoints, met *serverMetrics) *relay {
+// newRelay returns the relay; its sessions' work hangs off parent (and off its own close).
+func newRelay(cfg Config, ep endpoints, met *serverMetrics, parent context.Context) *relay {
 	r := &relay{cfg: cfg, ep: ep, log: cfg.Logger, perIP: map[string]int{}, sessions: map[*session]struct{}{}, byID: map[string]*session{},
 		scenarioSlots: make(chan struct{}, maxScenarioRuns), met: met}
-	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.ctx, r.cancel = context.WithCancel(parent)
 	return r
 }
 

@@ -154,13 +154,19 @@ type Server struct {
 
 	// draining is set when Shutdown begins: /readyz answers 503 and /relay refuses.
 	draining atomic.Bool
-	wg       sync.WaitGroup
+	// ctx is cancelled by Shutdown once the relay's pages were sent their close: the work that
+	// hangs off it (the relay's sessions, /ws/echo connections) ends.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New returns a server for cfg; Start makes it listen.
 func New(cfg Config) *Server {
 	cfg.setDefaults()
-	return &Server{cfg: cfg, log: cfg.Logger, met: newServerMetrics()}
+	s := &Server{cfg: cfg, log: cfg.Logger, met: newServerMetrics()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
 }
 
 // Start opens every endpoint and begins serving. It returns once all are listening; the server runs
@@ -216,7 +222,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		QUIC: s.own.quic.Addr().String(),
 		WS:   "ws://" + s.own.wsl.Addr().String() + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
-	}, ServerTLS: tlsConf, TCP: s.own.tcp}, s.met)
+	}, ServerTLS: tlsConf, TCP: s.own.tcp}, s.met, s.ctx)
 	s.met.watch(s)
 	s.static = newStaticFiles(s.cfg.Assets, s.log)
 	s.wg.Go(s.static.load) // read before the first visit asks for them
@@ -270,7 +276,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
 	mux.HandleFunc("GET /relay/qlog", s.relay.serveQLog)
 	mux.HandleFunc("GET /relay/limits", s.relay.serveLimits)
-	mux.Handle("GET /ws/echo", s.met.countWS(transports.WSEchoHandler(transports.WSEchoConfig{})))
+	mux.Handle("GET /ws/echo", s.met.countWS(s.endsAtShutdown(transports.WSEchoHandler(transports.WSEchoConfig{}))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -289,6 +295,18 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
+// endsAtShutdown gives h's requests a context that Shutdown cancels too: http.Server's own
+// Shutdown leaves hijacked connections (a WebSocket's) alone.
+func (s *Server) endsAtShutdown(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(s.ctx, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // DrainTimeout is how long Shutdown lets ordinary HTTP requests (a download, say) finish before
 // their connections are closed.
 const DrainTimeout = 2 * time.Second
@@ -305,8 +323,8 @@ func (s *Server) Drain() {
 // Shutdown drains the server and stops it, whatever clients do: it stops accepting, sends every
 // relay page close 1001 at once (in parallel, so a page that does not read holds up no other),
 // cancels the pages' running work (bursts, dials, lessons), cuts the pages that have not answered
-// within CloseGrace, gives other HTTP requests DrainTimeout, then closes the endpoints and waits
-// for their goroutines until ctx is done.
+// within CloseGrace, ends /ws/echo connections, gives other HTTP requests DrainTimeout, then
+// closes the endpoints and waits for their goroutines until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	start := time.Now()
 	s.Drain()
@@ -337,6 +355,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			"close_sent_ms", st.Sent.Milliseconds(), "closed_ms", st.Closed.Milliseconds(), "ended_ms", st.Ended.Milliseconds(), "all_ended", st.AllEnded,
 			"close_grace_ms", CloseGrace.Milliseconds())
 	}
+	s.cancel() // after the relay's close frames: /ws/echo connections end
 	httpDone.Wait()
 	s.closeAll()
 	done := make(chan struct{})
