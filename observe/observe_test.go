@@ -122,6 +122,7 @@ func TestStreamQUICPacketNumbers(t *testing.T) {
 	}
 	dirs := map[string]int{}
 	matched, dropped, retx := 0, 0, 0
+	droppedData := false // the dropped packet carried stream data, which must then be sent again
 	for _, p := range pkts {
 		if p.Transport != "quic" || !strings.Contains(p.Summary, " pn=") {
 			continue
@@ -130,6 +131,7 @@ func TestStreamQUICPacketNumbers(t *testing.T) {
 		dirs[p.Dir]++
 		if p.Fate == "dropped" {
 			dropped++
+			droppedData = strings.Contains(p.Summary, "STREAM")
 		}
 		if p.Retransmit {
 			retx++
@@ -142,8 +144,10 @@ func TestStreamQUICPacketNumbers(t *testing.T) {
 	if dirs["up"] == 0 || dirs["down"] == 0 {
 		t.Errorf("packets with a packet number by direction: %v", dirs)
 	}
-	if dropped != 1 || retx == 0 {
-		t.Errorf("%d dropped packets with a packet number (want the one dropped), %d marked retransmitting (want some)", dropped, retx)
+	// Which packet is the 8th depends on when acknowledgements go out (a busy machine sends
+	// them apart): the re-sent data is looked for when the dropped packet carried some.
+	if dropped != 1 || (droppedData && retx == 0) {
+		t.Errorf("%d dropped packets with a packet number (want the one dropped, which carried stream data: %v), %d marked retransmitting", dropped, droppedData, retx)
 	}
 	if len(pkts) > 0 && !strings.HasPrefix(pkts[0].Summary, "QUIC Initial pn=0 CRYPTO") {
 		t.Errorf("first packet %q, want the client's Initial", pkts[0].Summary)

@@ -4,7 +4,6 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,15 +202,19 @@ func (s *Summary) addRecovery(rec *observe.QUIC) {
 // stopped says the probe's context ended before the probe did.
 func (s Summary) stopped() bool { return s.TimedOut || s.Interrupted }
 
-// waitQLog waits (at most a second) until every trace has been written out to its close.
+// waitQLog waits (at most 5 s) until every trace has ended and its file is written: the server's
+// side ends on its own goroutine, after the probe has closed the echo.
 func waitQLog(q *transports.QLog) {
 	if q == nil {
 		return
 	}
-	deadline := time.Now().Add(time.Second)
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
 	for _, t := range q.Traces() {
-		for !bytes.Contains(t.Bytes(), []byte("connection_closed")) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		select {
+		case <-t.Done():
+		case <-timeout.C:
+			return
 		}
 	}
 }

@@ -257,6 +257,9 @@ func (lk *linkMode) dialer(t protocol.Transport) (netx.Network, transports.Targe
 
 // addPort attributes the packets of the client socket at a to transport t.
 func (lk *linkMode) addPort(a net.Addr, t protocol.Transport) {
+	if a == nil { // a netstack conn closed already
+		return
+	}
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
 		return

@@ -3,17 +3,12 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/qlogwriter"
-	"github.com/wireplay/wireplay/transports"
 )
 
 // Metric names served on /metrics (Prometheus text format), with their help text. Each server has
@@ -27,7 +22,7 @@ var metricHelp = map[string]string{
 	"wireplay_lessons_running":                 "Lessons (scenario runs) running now.",
 	"wireplay_lessons_queued":                  "Lessons waiting for a slot now (a lesson over the cap is refused, so this stays 0 until lessons are queued).",
 	"wireplay_relay_bytes_total":               "Bytes of WebSocket messages on /relay: in (requests from pages) and out (events to pages).",
-	"wireplay_refusals_total":                  "Connections refused, by endpoint and reason (per-ip, total: a cap; handshake: a foreign Origin or a malformed upgrade on /relay; shutdown: draining).",
+	"wireplay_refusals_total":                  "Connections refused, by endpoint and reason (per-ip, total: a cap; handshakes: QUIC's cap on unvalidated handshakes; handshake: a foreign Origin or a malformed upgrade on /relay; shutdown: draining).",
 	"wireplay_relay_queue_drops_total":         "Pages disconnected (1008) because their event queue overflowed (a browser too slow to read).",
 	"wireplay_relay_queue_dropped_bytes_total": "Bytes of events dropped with the pages counted in wireplay_relay_queue_drops_total.",
 	"wireplay_relay_idle_closed_total":         "Pages closed (1008) after sending nothing, no request and no pong, for the relay idle timeout.",
@@ -62,8 +57,6 @@ type serverMetrics struct {
 	queueDrops, queueDroppedBytes     *metrics.Counter
 	relayIdleClosed, relayInvalidUTF8 *metrics.Counter
 	relayPings, shutdownCut           *metrics.Counter
-
-	wsOpen, quicOpen atomic.Int64
 }
 
 func newServerMetrics() *serverMetrics {
@@ -81,7 +74,8 @@ func newServerMetrics() *serverMetrics {
 	}
 	for _, r := range []struct{ endpoint, reason string }{
 		{"relay", "per-ip"}, {"relay", "total"}, {"relay", "handshake"}, {"relay", "shutdown"},
-		{"tcp", "per-ip"}, {"tcp", "total"}, {"ws", "total"},
+		{"tcp", "per-ip"}, {"tcp", "total"}, {"ws", "per-ip"}, {"ws", "total"},
+		{"quic", "per-ip"}, {"quic", "total"}, {"quic", "handshakes"},
 	} {
 		set.GetOrCreateCounter(refusalName(r.endpoint, r.reason)) // listed at 0 before the first
 	}
@@ -102,8 +96,8 @@ func (m *serverMetrics) watch(s *Server) {
 	set := m.set
 	gauge := func(name string, f func() int) { set.NewGauge(name, func() float64 { return float64(f()) }) }
 	gauge(`wireplay_connections{endpoint="tcp"}`, s.tcp.Open)
-	gauge(`wireplay_connections{endpoint="ws"}`, func() int { return int(m.wsOpen.Load()) })
-	gauge(`wireplay_connections{endpoint="quic"}`, func() int { return int(m.quicOpen.Load()) })
+	gauge(`wireplay_connections{endpoint="ws"}`, s.ws.Open)
+	gauge(`wireplay_connections{endpoint="quic"}`, s.quic.Open)
 	gauge(`wireplay_connections{endpoint="relay"}`, s.relay.sessionCount)
 	gauge("wireplay_relay_sessions", s.relay.sessionCount)
 	gauge("wireplay_link_pages", s.relay.linkCount)
@@ -121,18 +115,6 @@ func (m *serverMetrics) watch(s *Server) {
 		fmt.Fprintf(w, "wireplay_udp_datagrams_total{result=\"dropped\"} %d\n", s.udp.Dropped())
 	})
 }
-
-// quicTracer is the QUIC echo's QUICEchoConfig.Tracer: it records no events (so quic-go makes
-// none: no cost per packet) but counts each connection from its first packet until its context,
-// which quic-go cancels when the connection ends, is done.
-func (m *serverMetrics) quicTracer(ctx context.Context, _ bool, _ quic.ConnectionID) qlogwriter.Trace {
-	m.quicOpen.Add(1)
-	context.AfterFunc(ctx, func() { m.quicOpen.Add(-1) })
-	return nil
-}
-
-// onTCPRefuse counts the TCP echo's refusals (TCPEchoConfig.OnRefuse).
-func (m *serverMetrics) onTCPRefuse(r *transports.Refusal) { m.refused("tcp", r.Reason) }
 
 // writeMetrics writes the set and a few of the process's and runtime's metrics
 // (process_resident_memory_bytes among them) in Prometheus text format: the families metricHelp
@@ -175,43 +157,3 @@ func (m *serverMetrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(b.Bytes())
 }
-
-// countWS wraps /ws/echo: it counts the connections upgraded and open, and the refusals (503
-// for the endpoint's cap, 429 for a per-client cap).
-func (m *serverMetrics) countWS(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w, m: m}
-		h.ServeHTTP(sw, r)
-		if sw.upgraded {
-			m.wsOpen.Add(-1)
-		}
-		switch sw.code {
-		case http.StatusServiceUnavailable:
-			m.refused("ws", "total")
-		case http.StatusTooManyRequests:
-			m.refused("ws", "per-ip")
-		}
-	})
-}
-
-// statusWriter notes the status a handler answered with; Unwrap lets the WebSocket upgrade reach
-// the connection's Hijacker.
-type statusWriter struct {
-	http.ResponseWriter
-	m        *serverMetrics
-	code     int
-	upgraded bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-		if code == http.StatusSwitchingProtocols {
-			w.upgraded = true
-			w.m.wsOpen.Add(1)
-		}
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -36,7 +36,7 @@ func (s *session) serve() {
 		if typ != websocket.MessageText {
 			err = errors.New("binary messages are not accepted: send JSON text")
 		} else {
-			req, err = protocol.DecodeRequest(data)
+			req, err = decodeRequest(data)
 		}
 		if err != nil {
 			bad++

@@ -233,7 +233,11 @@ func (lk *linkMode) withObserved(st *protocol.Stats, t protocol.Transport, c *tr
 	if lk == nil || st == nil {
 		return st
 	}
-	ap, err := netip.ParseAddrPort(c.LocalAddr().String())
+	local := c.LocalAddr() // nil once a netstack conn has closed
+	if local == nil {
+		return st
+	}
+	ap, err := netip.ParseAddrPort(local.String())
 	if err != nil {
 		return st
 	}

@@ -25,9 +25,12 @@ type eventWriter struct {
 	maxQueued int            // bytes of events that may wait before the browser is disconnected
 	met       *serverMetrics // nil in tests of the writer alone
 
-	qmu     sync.Mutex
-	queue   [][]byte
-	qbytes  int
+	qmu   sync.Mutex
+	queue eventBatch // the events waiting, encoded
+	// spare is a written batch's storage, kept for the next (when small) so that queueing the
+	// events of every message allocates nothing.
+	spare   eventBatch
+	qbytes  int  // bytes of the events in queue, newlines not counted
 	writing bool // a flush or drain is writing; the others leave the queue to it
 	dead    bool // the connection is closed or closing: events are dropped
 	// later flushes events left queued (write events wait for what follows them); armed by
@@ -36,32 +39,67 @@ type eventWriter struct {
 	laterArmed bool
 }
 
+// eventBatch is encoded events, each followed by a newline in buf, and where each ends (its
+// newline's index).
+type eventBatch struct {
+	buf  []byte
+	ends []int
+}
+
+func (b eventBatch) len() int { return len(b.ends) }
+
+// keptBatchBytes bounds the storage a writer keeps between messages (a welcome is ~24 KB and is
+// not kept: an idle session costs what it did).
+const keptBatchBytes = 4 << 10
+
 // send queues one event for the browser; flush sends what is queued. A browser that falls too far
-// behind is disconnected.
+// behind is disconnected. The event is encoded straight into the queue.
 func (w *eventWriter) send(e protocol.Event) {
 	e.V = protocol.Version
-	b, err := protocol.AppendEvent(nil, &e)
-	if err != nil {
-		w.log.Error("relay: encode event", "err", err)
-		return
-	}
 	w.qmu.Lock()
 	defer w.qmu.Unlock()
 	if w.dead {
 		return
 	}
-	if w.qbytes+len(b) > w.maxQueued {
+	q := &w.queue
+	if q.buf == nil && w.spare.buf != nil {
+		*q, w.spare = w.spare, eventBatch{}
+	}
+	start := len(q.buf)
+	b, err := protocol.AppendEvent(q.buf, &e)
+	if err != nil {
+		w.log.Error("relay: encode event", "err", err)
+		q.buf = b[:start]
+		return
+	}
+	n := len(b) - start
+	if w.qbytes+n > w.maxQueued {
 		if w.met != nil {
 			w.met.queueDrops.Inc()
-			w.met.queueDroppedBytes.Add(w.qbytes + len(b))
+			w.met.queueDroppedBytes.Add(w.qbytes + n)
 		}
 		w.dead = true
-		w.queue, w.qbytes = nil, 0
+		w.queue, w.spare, w.qbytes = eventBatch{}, eventBatch{}, 0
 		go w.ws.Close(websocket.StatusPolicyViolation, "connection too slow to keep up with events")
 		return
 	}
-	w.queue = append(w.queue, b)
-	w.qbytes += len(b)
+	q.ends = append(q.ends, len(b))
+	q.buf = append(b, '\n')
+	w.qbytes += n
+}
+
+// take empties the queue and returns what was in it; qmu held.
+func (w *eventWriter) take() eventBatch {
+	b := w.queue
+	w.queue, w.qbytes = eventBatch{}, 0
+	return b
+}
+
+// recycle keeps a written batch's storage for the next, when it is small; qmu held.
+func (w *eventWriter) recycle(b eventBatch) {
+	if cap(b.buf) <= keptBatchBytes && w.spare.buf == nil {
+		w.spare = eventBatch{buf: b.buf[:0], ends: b.ends[:0]}
+	}
 }
 
 // backlog is how many bytes of events wait for the browser.
@@ -76,7 +114,7 @@ func (w *eventWriter) backlog() int {
 func (w *eventWriter) flushLater() {
 	w.qmu.Lock()
 	defer w.qmu.Unlock()
-	if w.laterArmed || w.dead || len(w.queue) == 0 {
+	if w.laterArmed || w.dead || w.queue.len() == 0 {
 		return
 	}
 	w.laterArmed = true
@@ -99,13 +137,12 @@ func (w *eventWriter) flushLater() {
 // queue bound still disconnects it.
 func (w *eventWriter) flush() {
 	w.qmu.Lock()
-	if w.writing || w.dead || len(w.queue) == 0 {
+	if w.writing || w.dead || w.queue.len() == 0 {
 		w.qmu.Unlock()
 		return
 	}
 	w.writing = true
-	batch := w.queue
-	w.queue, w.qbytes = nil, 0
+	batch := w.take()
 	if w.laterArmed && w.later.Stop() {
 		w.laterArmed = false // what it was armed for goes now
 	}
@@ -114,7 +151,8 @@ func (w *eventWriter) flush() {
 		return
 	}
 	w.qmu.Lock()
-	if len(w.queue) > 0 && !w.dead {
+	w.recycle(batch)
+	if w.queue.len() > 0 && !w.dead {
 		go w.drain()
 	} else {
 		w.writing = false
@@ -132,38 +170,42 @@ func (w *eventWriter) notify(e protocol.Event) {
 func (w *eventWriter) drain() {
 	for {
 		w.qmu.Lock()
-		if len(w.queue) == 0 || w.dead {
+		if w.queue.len() == 0 || w.dead {
 			w.writing = false
-			w.queue = nil
+			w.queue = eventBatch{}
 			w.qmu.Unlock()
 			return
 		}
-		batch := w.queue
-		w.queue, w.qbytes = nil, 0
+		batch := w.take()
 		w.qmu.Unlock()
 		if !w.write(batch) {
 			return
 		}
+		w.qmu.Lock()
+		w.recycle(batch)
+		w.qmu.Unlock()
 	}
 }
 
-// write sends a batch of encoded events, several to a message, one per line. On failure it closes
+// write sends a batch of encoded events, several to a message, one per line (each followed by
+// its newline, unless the batch is one event: that goes alone, as it is). On failure it closes
 // the connection, marks the writer dead and clears w.writing.
-func (w *eventWriter) write(batch [][]byte) bool {
-	for len(batch) > 0 {
-		msg := batch[0]
-		n := 1
-		if len(batch) > 1 {
-			size := 0
-			for n = 0; n < len(batch) && (n == 0 || size+len(batch[n]) < maxMessageBytes); n++ {
-				size += len(batch[n]) + 1
+func (w *eventWriter) write(batch eventBatch) bool {
+	start := 0 // of the next message in batch.buf
+	for i := 0; i < len(batch.ends); {
+		var msg []byte
+		if len(batch.ends) == 1 {
+			msg = batch.buf[:batch.ends[0]]
+			i++
+		} else {
+			// Events while the message stays under maxMessageBytes (at least one).
+			n := i + 1
+			for n < len(batch.ends) && batch.ends[n]-start < maxMessageBytes {
+				n++
 			}
-			msg = make([]byte, 0, size)
-			for _, b := range batch[:n] {
-				msg = append(append(msg, b...), '\n')
-			}
+			msg = batch.buf[start : batch.ends[n-1]+1]
+			i, start = n, batch.ends[n-1]+1
 		}
-		batch = batch[n:]
 		// No per-write timer either: a browser that stops reading makes the queue overflow, and
 		// that closes the connection, which ends a blocked write; a vanished one is found by TCP
 		// keepalive.
@@ -173,7 +215,7 @@ func (w *eventWriter) write(batch [][]byte) bool {
 		}
 		if err != nil {
 			w.qmu.Lock()
-			w.dead, w.writing, w.queue = true, false, nil
+			w.dead, w.writing, w.queue, w.spare = true, false, eventBatch{}, eventBatch{}
 			w.qmu.Unlock()
 			w.ws.CloseNow()
 			return false

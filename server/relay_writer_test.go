@@ -317,3 +317,44 @@ func TestWriterClosesSlowReader(t *testing.T) {
 		t.Errorf("read after the close: %v", err)
 	}
 }
+
+// TestWriterMessageBytes: a message of several events is each event's encoding followed by a
+// newline, a message of one event that encoding alone; the same when the writer reuses a written
+// batch's storage for the next.
+func TestWriterMessageBytes(t *testing.T) {
+	p := newWriterPair(t, 64<<20, 0)
+	enc := func(e protocol.Event) string {
+		e.V = protocol.Version
+		b, err := protocol.AppendEvent(nil, &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	readRaw := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, b, err := p.client.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for round := range 3 {
+		var want strings.Builder
+		for i := range 3 {
+			e := event(uint64(10*round+i), strings.Repeat("z", 10*(3-i)+round))
+			p.w.send(e)
+			want.WriteString(enc(e) + "\n")
+		}
+		p.w.flush()
+		if got := readRaw(); got != want.String() {
+			t.Errorf("round %d, three events: %q, want %q", round, got, want.String())
+		}
+		e := event(uint64(10*round+5), "one")
+		p.w.notify(e)
+		if got := readRaw(); got != enc(e) {
+			t.Errorf("round %d, one event: %q, want %q", round, got, enc(e))
+		}
+	}
+}

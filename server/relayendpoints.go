@@ -38,8 +38,10 @@ func (s *Server) listenRelayEndpoints(ctx context.Context, tlsConf *tls.Config) 
 		MaxConns: relayEndpointCap, MaxConnsPerIP: relayEndpointCap}); err != nil {
 		return fmt.Errorf("relay's endpoints: %w", err)
 	}
-	// A bucket per relay socket (the default rate and burst, each a page's), no global cap.
+	// A bucket per relay socket (each a page's) with the public endpoint's per-source rate and
+	// burst, no global cap.
 	if e.udp, err = transports.ListenUDPEcho(ctx, n, loop, transports.UDPEchoConfig{PerPort: true, MaxSources: relayEndpointCap,
+		PerSourceRate: s.cfg.UDPEcho.PerSourceRate, PerSourceBurst: s.cfg.UDPEcho.PerSourceBurst,
 		GlobalRate: 1e9, GlobalBurst: 1e9}); err != nil {
 		return fmt.Errorf("relay's endpoints: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/transports"
 	"github.com/wireplay/wireplay/web"
+	"golang.org/x/time/rate"
 )
 
 // Config is how `wireplay serve` is set up. The zero value of each field is a usable default.
@@ -46,9 +47,17 @@ type Config struct {
 	AllowHosts []string
 	// AllowOrigins lists origins (scheme://host[:port]) allowed on /relay besides the page's own host.
 	AllowOrigins []string
-	// MaxConnsPerIP caps one client's (an IPv4 address's, an IPv6 /64's) connections to the TCP
-	// echo; default 32.
+	// MaxConnsPerIP caps one client's (an IPv4 address's, an IPv6 /64's) connections to each of
+	// the TCP echo, the QUIC echo (handshakes in progress included) and /ws/echo; default 32.
+	// Each of them holds 1,024 connections in all.
 	MaxConnsPerIP int
+	// QUICRetryThreshold is how many handshakes from unvalidated addresses the QUIC echo has in
+	// progress before it answers new ones with a Retry (and one client's after
+	// transports.RetryPerClient of its own); default 64, negative: never.
+	QUICRetryThreshold int
+	// QUICMaxHandshakes caps the QUIC echo's handshakes from unvalidated addresses in progress;
+	// default 256.
+	QUICMaxHandshakes int
 	// MaxRelayPerIP caps concurrent relay connections from one IP address; default 8.
 	MaxRelayPerIP int
 	// MaxQueuedBytes is how many bytes of events may wait for a slow browser before its relay
@@ -101,6 +110,12 @@ func (c *Config) setDefaults() {
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 32
 	}
+	if c.QUICRetryThreshold == 0 {
+		c.QUICRetryThreshold = 64
+	}
+	if c.QUICMaxHandshakes == 0 {
+		c.QUICMaxHandshakes = 256
+	}
 	if c.MaxRelayPerIP == 0 {
 		c.MaxRelayPerIP = 8
 	}
@@ -142,6 +157,7 @@ type Server struct {
 	tcp  *transports.TCPEcho
 	udp  *transports.UDPEcho
 	quic *transports.QUICEcho
+	ws   *transports.WSEcho // /ws/echo
 	http *http.Server
 	hl   net.Listener
 	tls  *serverTLS
@@ -178,6 +194,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}()
 	n := s.cfg.Network
+	if err := s.cfg.checkCaps(); err != nil {
+		return err
+	}
 	if err := s.cfg.checkExposure(); err != nil {
 		return err
 	}
@@ -185,7 +204,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	tlsConf := s.tls.quic
-	tcpConf := transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.met.onTCPRefuse}
+	tcpConf := transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConns: endpointCap, MaxConnsPerIP: s.cfg.MaxConnsPerIP,
+		OnRefuse: s.onRefuse("tcp")}
 	if s.tcp, err = transports.ListenTCPEcho(ctx, n, s.cfg.TCPAddr, tcpConf); err != nil {
 		return err
 	}
@@ -198,7 +218,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.udp, err = transports.ListenUDPEcho(ctx, n, s.cfg.UDPAddr, udpConf); err != nil {
 		return err
 	}
-	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, transports.QUICEchoConfig{Tracer: s.met.quicTracer}); err != nil {
+	quicConf := transports.QUICEchoConfig{MaxConns: endpointCap, MaxConnsPerIP: s.cfg.MaxConnsPerIP,
+		RetryThreshold: s.cfg.QUICRetryThreshold, MaxHandshakes: s.cfg.QUICMaxHandshakes, OnRefuse: s.onRefuse("quic")}
+	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, quicConf); err != nil {
 		return err
 	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
@@ -223,6 +245,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		WS:   "ws://" + s.own.wsl.Addr().String() + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
 	}, ServerTLS: tlsConf, TCP: s.own.tcp}, s.met, s.ctx)
+	s.ws = transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: endpointCap,
+		MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.onRefuse("ws")})
 	s.met.watch(s)
 	s.static = newStaticFiles(s.cfg.Assets, s.log)
 	s.wg.Go(s.static.load) // read before the first visit asks for them
@@ -261,6 +285,42 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// checkCaps refuses caps that would refuse every client or mean none.
+func (c *Config) checkCaps() error {
+	if c.MaxConnsPerIP < 1 {
+		return fmt.Errorf("--max-conns-per-ip %d: want at least 1", c.MaxConnsPerIP)
+	}
+	if c.QUICMaxHandshakes < 1 {
+		return fmt.Errorf("--quic-max-handshakes %d: want at least 1", c.QUICMaxHandshakes)
+	}
+	return nil
+}
+
+// endpointCap is how many connections each of the TCP, QUIC and WebSocket echoes holds in all.
+const endpointCap = 1024
+
+// onRefuse is an endpoint's OnRefuse: the refusal is counted (wireplay_refusals_total) and logged.
+func (s *Server) onRefuse(endpoint string) func(*transports.Refusal) {
+	log := s.logRefusals(endpoint)
+	return func(r *transports.Refusal) {
+		s.met.refused(endpoint, r.Reason)
+		log(r)
+	}
+}
+
+// logRefusals logs the connections endpoint refuses: the first few, then at most one a
+// minute, each with how many were refused so far (a flood does not flood the log).
+func (s *Server) logRefusals(endpoint string) func(*transports.Refusal) {
+	var n atomic.Int64
+	every := &rate.Sometimes{First: 5, Interval: time.Minute}
+	return func(r *transports.Refusal) {
+		total := n.Add(1)
+		every.Do(func() {
+			s.log.Info("connection refused", "endpoint", endpoint, "reason", r.Reason, "client", r.Client.String(), "cap", r.Cap, "refused", total)
+		})
+	}
+}
+
 // Addrs returns the addresses the server listens on; valid after Start.
 func (s *Server) Addrs() Addrs { return s.addrs }
 
@@ -276,7 +336,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
 	mux.HandleFunc("GET /relay/qlog", s.relay.serveQLog)
 	mux.HandleFunc("GET /relay/limits", s.relay.serveLimits)
-	mux.Handle("GET /ws/echo", s.met.countWS(s.endsAtShutdown(transports.WSEchoHandler(transports.WSEchoConfig{}))))
+	mux.Handle("GET /ws/echo", s.endsAtShutdown(s.ws))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

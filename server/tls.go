@@ -27,6 +27,9 @@ const (
 // when it listens: a non-loopback address without Public, Public without TLS, and so on.
 func (c Config) Validate() error {
 	c.setDefaults()
+	if err := c.checkCaps(); err != nil {
+		return err
+	}
 	return c.checkExposure()
 }
 

@@ -148,7 +148,7 @@ func TestTLSMode(t *testing.T) {
 }
 
 // TestValidateExposure: serving beyond loopback takes --public, --public takes TLS, and the raw
-// endpoints stay on loopback without --public-endpoints.
+// endpoints stay on loopback without --public-endpoints; caps that refuse everyone are refused.
 func TestValidateExposure(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -166,6 +166,9 @@ func TestValidateExposure(t *testing.T) {
 		{"public tcp echo", server.Config{HTTPAddr: "0.0.0.0:443", Public: true, Domain: "w.example", TCPAddr: "0.0.0.0:7001"}, "--public-endpoints"},
 		{"public endpoints", server.Config{HTTPAddr: "0.0.0.0:443", Public: true, PublicEndpoints: true, Domain: "w.example", UDPAddr: "[::]:7002"}, ""},
 		{"endpoints without public", server.Config{PublicEndpoints: true, QUICAddr: "0.0.0.0:7003"}, "--public"},
+		{"negative per-client cap", server.Config{MaxConnsPerIP: -1}, "--max-conns-per-ip -1: want at least 1"},
+		{"negative handshake cap", server.Config{QUICMaxHandshakes: -5}, "--quic-max-handshakes -5: want at least 1"},
+		{"retry never", server.Config{QUICRetryThreshold: -1}, ""},
 	} {
 		err := c.cfg.Validate()
 		switch {

@@ -162,6 +162,75 @@ func TestTCPEchoClosesIdleConnections(t *testing.T) {
 	}
 }
 
+// TestTCPEchoActiveOutlivesIdleTimeout: a connection in use for several idle timeouts stays
+// open (its read deadline, set once, is moved on when it passes with traffic since), and closes
+// once idle.
+func TestTCPEchoActiveOutlivesIdleTimeout(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	const idle = 300 * time.Millisecond
+	e, err := transports.ListenTCPEcho(ctxT(t), netx.Kernel, "127.0.0.1:0", transports.TCPEchoConfig{IdleTimeout: idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.Serve()
+	t.Cleanup(func() { e.Close() })
+	c, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4)
+	start := time.Now()
+	n := 0
+	for ; time.Since(start) < 4*idle; n++ {
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatalf("write %d: %v", n, err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("echo %d after %v of traffic: %v", n, time.Since(start), err)
+		}
+		time.Sleep(idle / 15)
+	}
+	if _, err = c.Read(buf[:1]); !errors.Is(err, io.EOF) {
+		t.Errorf("after %d echoes, then idle: read %v, want EOF from the server closing it", n, err)
+	}
+}
+
+// TestWSEchoActiveOutlivesIdleTimeout: a WebSocket in use for several idle timeouts stays open
+// (the idle timer, not moved per message, sets itself again for the time after the last one),
+// and closes once idle.
+func TestWSEchoActiveOutlivesIdleTimeout(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	const idle = 300 * time.Millisecond
+	hs, err := transports.ListenWS(ctxT(t), netx.Kernel, "127.0.0.1:0", transports.WSEchoHandler(transports.WSEchoConfig{IdleTimeout: idle}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Close() })
+	c, err := transports.DialWS(ctxT(t), netx.Kernel, "ws://"+hs.Addr().String()+"/", transports.WSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	start := time.Now()
+	n := 0
+	for ; time.Since(start) < 4*idle; n++ {
+		if err := c.Write(ctxT(t), websocket.MessageText, []byte("ping")); err != nil {
+			t.Fatalf("write %d: %v", n, err)
+		}
+		if _, _, err := c.Read(ctxT(t)); err != nil {
+			t.Fatalf("echo %d after %v of traffic: %v", n, time.Since(start), err)
+		}
+		time.Sleep(idle / 15)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*idle)
+	defer cancel()
+	if _, _, err := c.Read(ctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("after %d echoes, then idle: read %v, want the server to close the connection", n, err)
+	}
+}
+
 // TestUDPFloodFromOneSource: a flood from one source is answered only up to its token bucket, and
 // no reply is larger than its request.
 func TestUDPFloodFromOneSource(t *testing.T) {

@@ -24,14 +24,17 @@ func NewConnLimit(perIP, total int) *ConnLimit {
 
 // Refusal says why a connection was not admitted.
 type Refusal struct {
-	Reason string // "per-ip" or "total"
+	Reason string // "per-ip", "total", or "handshakes" (QUIC: unvalidated handshakes in progress)
 	Client netip.Addr
 	Cap    int
 }
 
 func (r *Refusal) Error() string {
-	if r.Reason == "total" {
+	switch r.Reason {
+	case "total":
 		return fmt.Sprintf("too many connections in all (cap %d)", r.Cap)
+	case "handshakes":
+		return fmt.Sprintf("too many handshakes from unvalidated addresses in progress (cap %d)", r.Cap)
 	}
 	return fmt.Sprintf("too many connections from %s (cap %d per client)", r.Client, r.Cap)
 }

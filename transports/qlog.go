@@ -64,6 +64,7 @@ type QLogTrace struct {
 	producers int
 	truncated bool
 	closed    bool
+	done      chan struct{} // closed once the trace has ended and its file is written
 
 	encMu sync.Mutex // encodes pending events into out
 	out   bytes.Buffer
@@ -77,7 +78,7 @@ type qlogEvent struct {
 
 // Tracer is a quic.Config.Tracer.
 func (q *QLog) Tracer(_ context.Context, isClient bool, odcid quic.ConnectionID) qlogwriter.Trace {
-	t := &QLogTrace{IsClient: isClient, ODCID: odcid, q: q, max: q.MaxEvents}
+	t := &QLogTrace{IsClient: isClient, ODCID: odcid, q: q, max: q.MaxEvents, done: make(chan struct{})}
 	if t.max <= 0 {
 		t.max = DefaultQLogMaxEvents
 	}
@@ -201,6 +202,10 @@ func (t *QLogTrace) Truncated() bool {
 	return t.truncated
 }
 
+// Done is closed once the connection's trace has ended and, with QLog.Dir, its file is
+// written.
+func (t *QLogTrace) Done() <-chan struct{} { return t.done }
+
 // Closed says the connection's trace has ended: Bytes is whole.
 func (t *QLogTrace) Closed() bool {
 	t.mu.Lock()
@@ -238,7 +243,11 @@ func (r *recorder) Close() error {
 		t.closed = true
 	}
 	t.mu.Unlock()
-	if last && t.q.Dir != "" {
+	if !last {
+		return nil
+	}
+	defer close(t.done)
+	if t.q.Dir != "" {
 		if err := os.WriteFile(filepath.Join(t.q.Dir, t.FileName()), t.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("write qlog: %w", err)
 		}

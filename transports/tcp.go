@@ -15,7 +15,7 @@ import (
 // TCPEchoConfig tunes the TCP echo endpoint; zero fields take defaults.
 type TCPEchoConfig struct {
 	IdleTimeout  time.Duration // close a connection with nothing to read for this long; default 60 s
-	WriteTimeout time.Duration // give up on a write after this long; default 10 s
+	WriteTimeout time.Duration // give up on a blocked write after at most this long (at least half); default 10 s
 	MaxConns     int           // concurrent connections; more are told why and closed; default 1024
 	// MaxConnsPerIP caps one client's (an IPv4 address's, an IPv6 /64's) connections; default 32.
 	MaxConnsPerIP int
@@ -78,7 +78,13 @@ func (e *TCPEcho) Serve() error {
 			}
 			return fmt.Errorf("accept tcp: %w", err)
 		}
-		release, err := e.limit.Acquire(c.RemoteAddr())
+		// The key is read once: a netstack conn that has closed has no remote address.
+		remote := c.RemoteAddr()
+		if remote == nil {
+			c.Close()
+			continue
+		}
+		release, err := e.limit.Acquire(remote)
 		if err != nil {
 			e.refuse(c, err.(*Refusal))
 			continue
@@ -90,10 +96,11 @@ func (e *TCPEcho) Serve() error {
 			c.Close()
 			continue
 		}
-		e.conns[c.RemoteAddr().String()] = c
+		key := remote.String()
+		e.conns[key] = c
 		e.wg.Add(1)
 		e.mu.Unlock()
-		go e.echo(c, release)
+		go e.echo(c, key, release)
 	}
 }
 
@@ -107,26 +114,41 @@ func (e *TCPEcho) refuse(c net.Conn, r *Refusal) {
 	c.Close()
 }
 
-func (e *TCPEcho) echo(c net.Conn, release func()) {
+func (e *TCPEcho) echo(c net.Conn, key string, release func()) {
 	defer e.wg.Done()
 	defer release()
 	defer func() {
 		c.Close()
 		e.mu.Lock()
-		delete(e.conns, c.RemoteAddr().String())
+		delete(e.conns, key)
 		e.mu.Unlock()
 	}()
 	buf := make([]byte, 16<<10)
+	// No deadline is moved per message (a deadline is a runtime timer): the read deadline is
+	// IdleTimeout after the last read that got data, set again only when it passes with data
+	// read since; the write deadline is moved when less than half of WriteTimeout is left, so a
+	// blocked write is given up after WriteTimeout/2 to WriteTimeout.
+	last := time.Now()
+	c.SetReadDeadline(last.Add(e.cfg.IdleTimeout))
+	var writeBy time.Time
 	for {
-		c.SetReadDeadline(time.Now().Add(e.cfg.IdleTimeout))
 		n, err := c.Read(buf)
 		if n > 0 {
-			c.SetWriteDeadline(time.Now().Add(e.cfg.WriteTimeout))
+			last = time.Now()
+			if writeBy.Sub(last) < e.cfg.WriteTimeout/2 {
+				writeBy = last.Add(e.cfg.WriteTimeout)
+				c.SetWriteDeadline(writeBy)
+			}
 			if _, werr := c.Write(buf[:n]); werr != nil {
 				return
 			}
 		}
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && time.Since(last) < e.cfg.IdleTimeout {
+				c.SetReadDeadline(last.Add(e.cfg.IdleTimeout)) // not idle that long: read on
+				continue
+			}
 			return
 		}
 	}
