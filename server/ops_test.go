@@ -359,12 +359,22 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// QUIC echo: one connection open.
-	qc, err := quic.DialAddr(testCtx(t, 5*time.Second), a.QUIC, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"wireplay"}}, nil)
+	// A second WebSocket echo connection from this IP is over its cap (429).
+	if _, res, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+a.HTTP+"/ws/echo", nil); err == nil || res == nil || res.StatusCode != 429 {
+		t.Fatalf("2nd /ws/echo: %v %v, want 429", res, err)
+	}
+
+	// QUIC echo: one connection open, a second from this IP refused.
+	qtls := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"wireplay"}}
+	qc, err := quic.DialAddr(testCtx(t, 5*time.Second), a.QUIC, qtls, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer qc.CloseWithError(0, "")
+	if qc2, err := quic.DialAddr(testCtx(t, 5*time.Second), a.QUIC, qtls, nil); err == nil {
+		qc2.CloseWithError(0, "")
+		t.Fatal("2nd QUIC connection from one IP accepted")
+	}
 
 	// UDP echo: three datagrams echoed.
 	uc, err := net.Dial("udp", a.UDP)
@@ -416,6 +426,8 @@ func TestMetrics(t *testing.T) {
 		{"wireplay_refusals_total", []string{"endpoint", "relay", "reason", "handshake"}, 1},
 		{"wireplay_refusals_total", []string{"endpoint", "tcp", "reason", "per-ip"}, 1},
 		{"wireplay_refusals_total", []string{"endpoint", "tcp", "reason", "total"}, 0},
+		{"wireplay_refusals_total", []string{"endpoint", "ws", "reason", "per-ip"}, 1},
+		{"wireplay_refusals_total", []string{"endpoint", "quic", "reason", "total"}, 0},
 		{"wireplay_udp_datagrams_total", []string{"result", "echoed"}, 3},
 		{"wireplay_udp_datagrams_total", []string{"result", "dropped"}, 0},
 		// The only request any page sent is req (link requests' bytes are the same kind: count
@@ -424,6 +436,10 @@ func TestMetrics(t *testing.T) {
 		if got := value(t, fams, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	// A refused QUIC client may send its Initial more than once: each is a refusal.
+	if got := value(t, fams, "wireplay_refusals_total", "endpoint", "quic", "reason", "per-ip"); got < 1 {
+		t.Errorf("QUIC per-ip refusals = %v, want at least 1", got)
 	}
 	link, _ := json.Marshal(protocol.Request{V: protocol.Version, Type: protocol.TypeLink, ID: 1, Link: &protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "clean"}})
 	if got := value(t, fams, "wireplay_relay_bytes_total", "direction", "in"); got != float64(len(req)+len(link)) {
