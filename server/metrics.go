@@ -28,7 +28,7 @@ var metricHelp = map[string]string{
 	"wireplay_relay_idle_closed_total":         "Pages closed (1008) after sending nothing, no request and no pong, for the relay idle timeout.",
 	"wireplay_relay_pings_total":               "Pings sent to pages that sent no request for a ping interval.",
 	"wireplay_relay_invalid_utf8_total":        "Pages closed (1007) for a text message that is not valid UTF-8.",
-	"wireplay_shutdown_pages_cut_total":        "Pages whose connection was cut at shutdown because they did not answer close 1001 in time.",
+	"wireplay_relay_pages_cut_total":           "Pages whose connection was cut because they did not answer a close frame (1001 at shutdown, 1008 when idle) within 1 s.",
 	"wireplay_http_draining":                   "1 once the server is draining (SIGTERM): /readyz answers 503.",
 
 	// The process's and Go runtime's, of those VictoriaMetrics/metrics writes.
@@ -56,7 +56,7 @@ type serverMetrics struct {
 	relaySessionsTotal                *metrics.Counter
 	queueDrops, queueDroppedBytes     *metrics.Counter
 	relayIdleClosed, relayInvalidUTF8 *metrics.Counter
-	relayPings, shutdownCut           *metrics.Counter
+	relayPings, relayCut              *metrics.Counter
 }
 
 func newServerMetrics() *serverMetrics {
@@ -70,7 +70,7 @@ func newServerMetrics() *serverMetrics {
 		relayIdleClosed:    set.NewCounter("wireplay_relay_idle_closed_total"),
 		relayInvalidUTF8:   set.NewCounter("wireplay_relay_invalid_utf8_total"),
 		relayPings:         set.NewCounter("wireplay_relay_pings_total"),
-		shutdownCut:        set.NewCounter("wireplay_shutdown_pages_cut_total"),
+		relayCut:           set.NewCounter("wireplay_relay_pages_cut_total"),
 	}
 	for _, r := range []struct{ endpoint, reason string }{
 		{"relay", "per-ip"}, {"relay", "total"}, {"relay", "handshake"}, {"relay", "shutdown"},

@@ -166,6 +166,9 @@ func TestRelayIdleTimeout(t *testing.T) {
 	if got := value(t, fams, "wireplay_relay_idle_closed_total"); got != 1 {
 		t.Errorf("wireplay_relay_idle_closed_total = %v, want 1 (the silent client)", got)
 	}
+	if got := value(t, fams, "wireplay_relay_pages_cut_total"); got != 1 {
+		t.Errorf("wireplay_relay_pages_cut_total = %v, want 1 (the silent client does not answer the close)", got)
+	}
 	if got := value(t, fams, "wireplay_relay_pings_total"); got < float64(3*idle/every) {
 		t.Errorf("wireplay_relay_pings_total = %v, want at least %d", got, 3*idle/every)
 	}
@@ -514,4 +517,42 @@ func TestShutdownEndsEverything(t *testing.T) {
 	ws.CloseNow()
 	rc.c.CloseNow()
 	goleak.VerifyNone(t, before)
+}
+
+// TestRelayIdleTimeoutTLS: over WSS, a client that goes silent after the upgrade (never reading,
+// so it answers neither the pings nor the close) is closed and cut: its session ends, as
+// /metrics shows, without the client doing anything.
+func TestRelayIdleTimeoutTLS(t *testing.T) {
+	ca := newTestCA(t)
+	s := startServer(t, server.Config{CertFile: ca.certFile, KeyFile: ca.keyFile, RelayIdleTimeout: 300 * time.Millisecond, RelayPingInterval: 75 * time.Millisecond})
+	c, _, err := websocket.Dial(testCtx(t, 5*time.Second), "wss://"+s.Addrs().HTTP+"/relay", &websocket.DialOptions{HTTPClient: ca.client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	gauge := func() (sessions, idleClosedAndCut float64) {
+		res, err := ca.client().Get("https://" + s.Addrs().HTTP + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		p := expfmt.NewTextParser(model.LegacyValidation)
+		fams, err := p.TextToMetricFamilies(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Closed for idling, and cut after CloseGrace: coder/websocket's own wait for the close
+		// would have ended it too, after 5 s, but uncounted.
+		return value(t, fams, "wireplay_relay_sessions"), min(value(t, fams, "wireplay_relay_idle_closed_total"), value(t, fams, "wireplay_relay_pages_cut_total"))
+	}
+	for range 1000 { // bounded: 10 s
+		if n, closed := gauge(); n == 0 && closed == 1 {
+			// (The client's own view cannot be read now: answering the pings it buffered fails
+			// on the cut connection before it reaches the close frame.)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n, closed := gauge()
+	t.Errorf("after 10 s: %v sessions, %v idle closes and cuts; want the silent client's session cut", n, closed)
 }

@@ -386,6 +386,7 @@ func (s *session) closeWithin(code websocket.StatusCode, reason string, grace ti
 	case <-done:
 		return true
 	case <-t.C:
+		s.r.met.relayCut.Inc()
 		if s.nc != nil {
 			s.nc.Close() // unblocks the close handshake and any write stuck on the client
 		} else {

@@ -410,7 +410,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.relay != nil {
 		st := s.relay.close(ctx)
-		s.met.shutdownCut.Add(st.Cut)
 		s.log.Info("relay pages closed", "pages", st.Pages, "answered", st.Answered, "cut", st.Cut,
 			"close_sent_ms", st.Sent.Milliseconds(), "closed_ms", st.Closed.Milliseconds(), "ended_ms", st.Ended.Milliseconds(), "all_ended", st.AllEnded,
 			"close_grace_ms", CloseGrace.Milliseconds())
