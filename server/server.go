@@ -23,7 +23,7 @@ import (
 
 // Config is how `wireplay serve` is set up. The zero value of each field is a usable default.
 type Config struct {
-	HTTPAddr string // page, static files, /relay, /ws/echo, /healthz; default 127.0.0.1:8080
+	HTTPAddr string // page, static files, /relay, /ws/echo, /healthz, /readyz, /metrics; default 127.0.0.1:8080
 	TCPAddr  string // TCP echo; default 127.0.0.1:7001
 	UDPAddr  string // UDP echo; default 127.0.0.1:7002
 	QUICAddr string // QUIC echo (ALPN "wireplay"); default 127.0.0.1:7003
