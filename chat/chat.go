@@ -1,0 +1,599 @@
+// Package chat is the chat room of a workshop room (issue 10): members join with a display name,
+// see who is there and the room's last messages, and talk; a moderator (the instructor) can mute
+// or remove a member. Handler serves it over WebSocket with the JSON protocol of package protocol
+// (ChatRequest, ChatEvent).
+//
+// A Hub holds the rooms of one wireplay instance. Everything a room does goes through a
+// broker.Broker, the hub's own members' messages too: each hub subscribes to a room's subject while
+// it has members there and fans what arrives out to them, so hubs of two instances on one NATS
+// server share the room, and a hub's members see the same order as everyone else's.
+//
+// Each member has a bounded queue. A member whose queue is full (it does not read) is dropped,
+// as in coder/websocket's chat example: its connection is closed with 1008 and the others lose
+// nothing and keep their order. Each member is rate limited (a token bucket, Options.PerSecond and
+// Options.Burst) and its messages are size limited; a refusal is told to the member as an "error".
+//
+// What each hub knows of a room (members, mutes, the last Options.History messages) it learns from
+// the room's events on the broker; a hub that opens a room asks the others for their state
+// ("sync") and merges what they answer; a member that joins before the answers come gets them
+// afterwards, as "joined" and "history" events. Delivery between hubs is at most once (see package
+// broker): an event lost between hubs is not sent again. Two members of two hubs may see the
+// messages of two senders interleaved differently; each sender's order is the same everywhere.
+//
+// Not done yet, for the rooms of the server: a hub that dies without Close leaves its members
+// listed on the other hubs (there is no liveness beacon); a room's state goes when its hub's last
+// member leaves (no grace period); a mute or removal holds for the member's connection, so a
+// participant can come back (the server should key them by the participant's session).
+package chat
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/wireplay/wireplay/broker"
+	"github.com/wireplay/wireplay/protocol"
+)
+
+// Options are a hub's limits; zero fields take the defaults.
+type Options struct {
+	MaxText   int     // longest message, bytes (500)
+	MaxName   int     // longest display name, runes (32)
+	PerSecond float64 // messages a member may send per second after its burst (1)
+	Burst     int     // messages a member may send at once (5)
+	History   int     // messages a late joiner is sent (100)
+	// Queue is how many events wait for a member to read them before it is dropped (256).
+	Queue int
+	// WriteTimeout bounds one write to a member's connection (10 s); past it the connection is
+	// closed without a close frame.
+	WriteTimeout time.Duration
+	// SubjectPrefix starts every room's broker subject ("wireplay.chat").
+	SubjectPrefix string
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.MaxText, 500)
+	def(&o.MaxName, 32)
+	def(&o.Burst, 5)
+	def(&o.History, 100)
+	def(&o.Queue, 256)
+	if o.PerSecond <= 0 {
+		o.PerSecond = 1
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.SubjectPrefix == "" {
+		o.SubjectPrefix = "wireplay.chat"
+	}
+	return o
+}
+
+// Hub is one instance's part of the chat rooms.
+type Hub struct {
+	b    broker.Broker
+	opts Options
+	id   string
+
+	mu     sync.Mutex
+	rooms  map[string]*room
+	closed bool
+
+	nextMember atomic.Uint64
+	dropped    atomic.Uint64 // members dropped for a full queue
+}
+
+// NewHub returns a hub whose rooms go through b. The caller closes b after the hub.
+func NewHub(b broker.Broker, opts Options) *Hub {
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	return &Hub{b: b, opts: opts.withDefaults(), id: hex.EncodeToString(id[:]), rooms: make(map[string]*room)}
+}
+
+// Dropped counts the members this hub dropped because their queue was full.
+func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
+
+// Close closes every member's connection (1001, going away), tells the other hubs they left,
+// and leaves the rooms. It does not close the broker.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	rooms := h.rooms
+	h.rooms = make(map[string]*room)
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, r := range rooms {
+		r.sub.Unsubscribe()
+		r.mu.Lock()
+		local := r.local
+		r.local = nil
+		for _, m := range local {
+			m.finish(websocket.StatusGoingAway, "server going away")
+		}
+		r.mu.Unlock()
+		for _, m := range local {
+			_ = r.publish(ctx, wire{Kind: kindLeave, Member: m.id, Name: m.name, Reason: protocol.ChatLeftLeft})
+		}
+	}
+}
+
+var roomName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidRoom reports whether name can name a room: 1..64 of A-Z, a-z, 0-9, _ and -.
+func ValidRoom(name string) bool { return roomName.MatchString(name) }
+
+// SanitizeName returns the display name as the room shows it: trimmed, runs of white space made
+// one space, control and format characters (bidi overrides among them) removed. ok is false
+// when the result is empty or longer than max runes.
+func SanitizeName(name string, max int) (clean string, ok bool) {
+	var b strings.Builder
+	space := false
+	for _, r := range name {
+		switch {
+		case r == utf8.RuneError:
+			continue
+		case unicode.IsSpace(r):
+			space = true
+			continue
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	clean = b.String()
+	n := utf8.RuneCountInString(clean)
+	return clean, n > 0 && n <= max
+}
+
+func nameKey(name string) string { return strings.ToLower(name) }
+
+// cleanText removes control characters but newline and tab, and surrounding white space.
+func cleanText(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s))
+}
+
+// wire is a room event on the broker.
+type wire struct {
+	Kind      string               `json:"k"`
+	Hub       string               `json:"hub"`
+	Member    string               `json:"member,omitempty"` // the member's id
+	ID        string               `json:"id,omitempty"`     // a message's id
+	Name      string               `json:"name,omitempty"`
+	By        string               `json:"by,omitempty"`
+	Reason    string               `json:"reason,omitempty"`
+	Text      string               `json:"text,omitempty"`
+	At        int64                `json:"at,omitempty"`
+	Moderator bool                 `json:"mod,omitempty"`
+	To        string               `json:"to,omitempty"` // state: the hub that asked
+	Members   []entry              `json:"members,omitempty"`
+	History   []protocol.ChatEvent `json:"history,omitempty"`
+}
+
+const (
+	kindJoin   = "join"
+	kindLeave  = "leave"
+	kindSay    = "say"
+	kindMute   = "mute"
+	kindUnmute = "unmute"
+	kindRemove = "remove"
+	kindSync   = "sync"
+	kindState  = "state"
+)
+
+// entry is one member of a room, on any hub.
+type entry struct {
+	Name      string `json:"name"`
+	Member    string `json:"member"`
+	Moderator bool   `json:"mod,omitempty"`
+	Muted     bool   `json:"muted,omitempty"`
+}
+
+type room struct {
+	h       *Hub
+	name    string
+	subject string
+	sub     broker.Subscription
+
+	mu      sync.Mutex
+	roster  map[string]*entry  // nameKey → entry, the whole room's
+	local   map[string]*member // member id → this hub's members
+	history []protocol.ChatEvent
+	seq     uint64
+}
+
+// encode is an event's one JSON object, without HTML escaping (a text of 500 "<" stays 500 bytes).
+func encode(e protocol.ChatEvent) []byte {
+	e.V = protocol.Version
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(e)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// room returns the named room, opening it (subscribing, asking the other hubs for their state);
+// h.mu is held, so the room cannot be left between its opening and a join.
+func (h *Hub) room(ctx context.Context, name string) (*room, error) {
+	if h.closed {
+		return nil, errors.New("chat hub closed")
+	}
+	if r := h.rooms[name]; r != nil {
+		return r, nil
+	}
+	r := &room{h: h, name: name, subject: h.opts.SubjectPrefix + "." + name,
+		roster: make(map[string]*entry), local: make(map[string]*member)}
+	sub, err := h.b.Subscribe(ctx, r.subject, r.deliver)
+	if err != nil {
+		return nil, fmt.Errorf("open room %s: %w", name, err)
+	}
+	r.sub = sub
+	h.rooms[name] = r
+	r.publish(ctx, wire{Kind: kindSync})
+	return r, nil
+}
+
+// closeIfEmpty leaves the room when this hub has no member left in it.
+func (h *Hub) closeIfEmpty(r *room) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.mu.Lock()
+	empty := len(r.local) == 0
+	r.mu.Unlock()
+	if empty && h.rooms[r.name] == r {
+		delete(h.rooms, r.name)
+		r.sub.Unsubscribe()
+	}
+}
+
+func (r *room) publish(ctx context.Context, w wire) error {
+	w.Hub = r.h.id
+	b, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	return r.h.b.Publish(ctx, r.subject, b)
+}
+
+// errJoin is a refused join, told to the client.
+type errJoin struct{ code, msg string }
+
+func (e *errJoin) Error() string { return e.msg }
+
+// join adds a member to the room; the welcome is the first thing in its queue.
+func (h *Hub) join(ctx context.Context, roomName, name string, moderator bool, conn *websocket.Conn) (*member, error) {
+	clean, ok := SanitizeName(name, h.opts.MaxName)
+	if !ok {
+		return nil, &errJoin{protocol.ChatErrBadName, fmt.Sprintf("a name is 1 to %d characters", h.opts.MaxName)}
+	}
+	h.mu.Lock()
+	r, err := h.room(ctx, roomName)
+	if err != nil {
+		h.mu.Unlock()
+		return nil, err
+	}
+	m := &member{r: r, id: h.id + "." + strconv.FormatUint(h.nextMember.Add(1), 10), name: clean,
+		moderator: moderator, limiter: rate.NewLimiter(rate.Limit(h.opts.PerSecond), h.opts.Burst),
+		conn: conn, maxQueue: h.opts.Queue, writeTimeout: h.opts.WriteTimeout}
+	r.mu.Lock()
+	if _, taken := r.roster[nameKey(clean)]; taken {
+		r.mu.Unlock()
+		h.mu.Unlock()
+		h.closeIfEmpty(r)
+		return nil, &errJoin{protocol.ChatErrNameTaken, fmt.Sprintf("%q is taken in this room", clean)}
+	}
+	r.roster[nameKey(clean)] = &entry{Name: clean, Member: m.id, Moderator: moderator}
+	r.local[m.id] = m
+	m.send(encode(protocol.ChatEvent{Type: protocol.ChatWelcome, Name: clean, Members: r.members(),
+		History: append([]protocol.ChatEvent(nil), r.history...), Limits: &protocol.ChatLimits{
+			MaxText: h.opts.MaxText, MaxName: h.opts.MaxName, PerSecond: h.opts.PerSecond,
+			Burst: h.opts.Burst, History: h.opts.History}}))
+	r.mu.Unlock()
+	h.mu.Unlock()
+	if err := r.publish(ctx, wire{Kind: kindJoin, Member: m.id, Name: clean, Moderator: moderator}); err != nil {
+		h.leave(m, protocol.ChatLeftLeft)
+		return nil, fmt.Errorf("join room %s: %w", roomName, err)
+	}
+	return m, nil
+}
+
+// members lists the roster sorted by name; r.mu is held.
+func (r *room) members() []protocol.ChatMember {
+	out := make([]protocol.ChatMember, 0, len(r.roster))
+	for _, e := range r.roster {
+		out = append(out, protocol.ChatMember{Name: e.Name, Moderator: e.Moderator, Muted: e.Muted})
+	}
+	sort.Slice(out, func(i, j int) bool { return nameKey(out[i].Name) < nameKey(out[j].Name) })
+	return out
+}
+
+// leave takes m out of the room (it closed, or its hub refused it) and tells the others.
+func (h *Hub) leave(m *member, reason string) {
+	r := m.r
+	r.mu.Lock()
+	_, here := r.local[m.id]
+	if here {
+		// The roster keeps m until its leave comes back from the broker, which tells this hub's
+		// members as it tells every other hub's.
+		delete(r.local, m.id)
+		m.finish(websocket.StatusNormalClosure, "")
+	}
+	r.mu.Unlock()
+	if here {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = r.publish(ctx, wire{Kind: kindLeave, Member: m.id, Name: m.name, Reason: reason})
+		cancel()
+	}
+	h.closeIfEmpty(r)
+}
+
+// tell queues a direct event for m alone.
+func (m *member) tell(e protocol.ChatEvent) {
+	m.r.mu.Lock()
+	dropped := m.send(encode(e))
+	m.r.mu.Unlock()
+	if dropped {
+		m.r.dropMembers([]*member{m})
+	}
+}
+
+func (m *member) refuse(code, msg string) {
+	m.tell(protocol.ChatEvent{Type: protocol.ChatError, Code: code, Error: msg})
+}
+
+// handle acts on one request of a joined member.
+func (m *member) handle(ctx context.Context, req protocol.ChatRequest) {
+	r, h := m.r, m.r.h
+	switch req.Type {
+	case protocol.ChatSay:
+		r.mu.Lock()
+		e := r.roster[nameKey(m.name)]
+		muted := e != nil && e.Member == m.id && e.Muted
+		r.mu.Unlock()
+		text := cleanText(req.Text)
+		switch {
+		case muted:
+			m.refuse(protocol.ChatErrMuted, "the moderator has muted you")
+		case len(req.Text) > h.opts.MaxText:
+			m.refuse(protocol.ChatErrTooLong, fmt.Sprintf("a message is at most %d bytes (this one is %d)", h.opts.MaxText, len(req.Text)))
+		case text == "":
+			m.refuse(protocol.ChatErrBadRequest, "empty message")
+		case !m.limiter.Allow():
+			m.refuse(protocol.ChatErrRateLimited, fmt.Sprintf("slow down: %d messages at once, then %g a second", h.opts.Burst, h.opts.PerSecond))
+		default:
+			r.mu.Lock()
+			r.seq++
+			id := m.id + "." + strconv.FormatUint(r.seq, 10)
+			r.mu.Unlock()
+			if err := r.publish(ctx, wire{Kind: kindSay, Member: m.id, ID: id, Name: m.name, Text: text,
+				At: time.Now().UnixMilli()}); err != nil {
+				m.refuse(protocol.ChatErrBadRequest, fmt.Sprintf("not sent: %v", err))
+			}
+		}
+	case protocol.ChatMute, protocol.ChatUnmute, protocol.ChatRemove:
+		if !m.moderator {
+			m.refuse(protocol.ChatErrForbidden, "only the moderator can "+req.Type)
+			return
+		}
+		r.mu.Lock()
+		e := r.roster[nameKey(strings.TrimSpace(req.Name))]
+		var target entry
+		if e != nil {
+			target = *e
+		}
+		r.mu.Unlock()
+		if e == nil {
+			m.refuse(protocol.ChatErrNoSuchMember, fmt.Sprintf("no member %q", req.Name))
+			return
+		}
+		if target.Member == m.id {
+			m.refuse(protocol.ChatErrBadRequest, "a moderator cannot "+req.Type+" themself")
+			return
+		}
+		kind := map[string]string{protocol.ChatMute: kindMute, protocol.ChatUnmute: kindUnmute, protocol.ChatRemove: kindRemove}[req.Type]
+		if err := r.publish(ctx, wire{Kind: kind, Member: target.Member, Name: target.Name, By: m.name}); err != nil {
+			m.refuse(protocol.ChatErrBadRequest, fmt.Sprintf("not done: %v", err))
+		}
+	case protocol.ChatJoin:
+		m.refuse(protocol.ChatErrJoined, "already joined as "+m.name)
+	default:
+		m.refuse(protocol.ChatErrBadRequest, fmt.Sprintf("unknown request type %q", req.Type))
+	}
+}
+
+// deliver applies one room event from the broker and fans it out to this hub's members. The
+// broker calls it from one goroutine, so events are applied in the order they arrive.
+func (r *room) deliver(msg []byte) {
+	var w wire
+	if json.Unmarshal(msg, &w) != nil {
+		return
+	}
+	h := r.h
+	var slow []*member
+	var reply *wire
+	fanout := func(e protocol.ChatEvent, except string) {
+		b := encode(e)
+		for id, m := range r.local {
+			if id != except && m.send(b) {
+				slow = append(slow, m)
+			}
+		}
+	}
+	r.mu.Lock()
+	if r.local == nil {
+		r.mu.Unlock()
+		return
+	}
+	key := nameKey(w.Name)
+	switch w.Kind {
+	case kindSay:
+		ev := protocol.ChatEvent{Type: protocol.ChatMessage, ID: w.ID, From: w.Name, Text: w.Text, AtMillis: w.At}
+		r.history = append(r.history, ev)
+		if n := len(r.history) - h.opts.History; n > 0 {
+			r.history = append(r.history[:0:0], r.history[n:]...)
+		}
+		fanout(ev, "")
+	case kindJoin:
+		e := r.roster[key]
+		switch {
+		case e == nil:
+			r.roster[key] = &entry{Name: w.Name, Member: w.Member, Moderator: w.Moderator}
+			fanout(protocol.ChatEvent{Type: protocol.ChatJoined, Name: w.Name}, w.Member)
+		case e.Member == w.Member:
+			fanout(protocol.ChatEvent{Type: protocol.ChatJoined, Name: w.Name}, w.Member)
+		case w.Member < e.Member:
+			// Two hubs let one name in at the same moment: every hub keeps the smaller member id,
+			// and the hub of the other refuses its member.
+			loser := e.Member
+			r.roster[key] = &entry{Name: w.Name, Member: w.Member, Moderator: w.Moderator}
+			if m := r.local[loser]; m != nil {
+				r.refuseLateName(m)
+			}
+		default:
+			if m := r.local[w.Member]; m != nil {
+				r.refuseLateName(m)
+			}
+		}
+	case kindLeave:
+		if e := r.roster[key]; e != nil && e.Member == w.Member {
+			delete(r.roster, key)
+			fanout(protocol.ChatEvent{Type: protocol.ChatLeft, Name: w.Name, Reason: w.Reason}, w.Member)
+		}
+	case kindMute, kindUnmute:
+		if e := r.roster[key]; e != nil && e.Member == w.Member {
+			e.Muted = w.Kind == kindMute
+			t := protocol.ChatMuted
+			if w.Kind == kindUnmute {
+				t = protocol.ChatUnmuted
+			}
+			fanout(protocol.ChatEvent{Type: t, Name: w.Name, By: w.By}, "")
+		}
+	case kindRemove:
+		if e := r.roster[key]; e != nil && e.Member == w.Member {
+			delete(r.roster, key)
+			fanout(protocol.ChatEvent{Type: protocol.ChatLeft, Name: w.Name, Reason: protocol.ChatLeftRemoved, By: w.By}, "")
+			if m := r.local[w.Member]; m != nil {
+				delete(r.local, w.Member)
+				m.finish(websocket.StatusPolicyViolation, "removed by the moderator")
+			}
+		}
+	case kindSync:
+		if w.Hub != h.id && len(r.local) > 0 {
+			st := wire{Kind: kindState, To: w.Hub, History: append([]protocol.ChatEvent(nil), r.history...)}
+			for _, m := range r.local {
+				if e := r.roster[nameKey(m.name)]; e != nil && e.Member == m.id {
+					st.Members = append(st.Members, *e)
+				}
+			}
+			reply = &st
+		}
+	case kindState:
+		if w.To == h.id {
+			for _, e := range w.Members {
+				if r.roster[nameKey(e.Name)] == nil {
+					e := e
+					r.roster[nameKey(e.Name)] = &e
+					fanout(protocol.ChatEvent{Type: protocol.ChatJoined, Name: e.Name}, "")
+				}
+			}
+			if merged, changed := mergeHistory(w.History, r.history, h.opts.History); changed {
+				r.history = merged
+				fanout(protocol.ChatEvent{Type: protocol.ChatHistory, History: merged}, "")
+			}
+		}
+	}
+	emptied := len(r.local) == 0
+	r.mu.Unlock()
+	if reply != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = r.publish(ctx, *reply)
+		cancel()
+	}
+	if len(slow) > 0 {
+		r.dropMembers(slow)
+		emptied = true // perhaps: closeIfEmpty looks
+	}
+	if emptied {
+		h.closeIfEmpty(r)
+	}
+}
+
+// refuseLateName tells m its name went to another member who joined on another hub at the same
+// moment, and ends it; r.mu is held.
+func (r *room) refuseLateName(m *member) {
+	delete(r.local, m.id)
+	m.send(encode(protocol.ChatEvent{Type: protocol.ChatError, Code: protocol.ChatErrNameTaken,
+		Error: fmt.Sprintf("%q was taken in this room at the same moment", m.name)}))
+	m.finish(websocket.StatusPolicyViolation, "name taken")
+}
+
+// mergeHistory puts the messages of theirs that ours lacks before ours, keeping the last n.
+func mergeHistory(theirs, ours []protocol.ChatEvent, n int) ([]protocol.ChatEvent, bool) {
+	have := make(map[string]bool, len(ours))
+	for _, e := range ours {
+		have[e.ID] = true
+	}
+	var merged []protocol.ChatEvent
+	for _, e := range theirs {
+		if !have[e.ID] {
+			merged = append(merged, e)
+		}
+	}
+	if len(merged) == 0 {
+		return ours, false
+	}
+	merged = append(merged, ours...)
+	if len(merged) > n {
+		merged = merged[len(merged)-n:]
+	}
+	return merged, true
+}
+
+// dropMembers takes members whose queue was full out of the room and tells the others.
+func (r *room) dropMembers(ms []*member) {
+	r.mu.Lock()
+	var gone []*member
+	for _, m := range ms {
+		if _, here := r.local[m.id]; here {
+			delete(r.local, m.id)
+			gone = append(gone, m)
+		}
+	}
+	r.mu.Unlock()
+	for _, m := range gone {
+		r.h.dropped.Add(1)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = r.publish(ctx, wire{Kind: kindLeave, Member: m.id, Name: m.name, Reason: protocol.ChatLeftDropped})
+		cancel()
+	}
+}
