@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/wireplay/wireplay/protocol"
@@ -23,7 +24,15 @@ func (s *session) serve() {
 		if err != nil {
 			return
 		}
+		s.reads.Add(1)
+		s.r.met.relayBytesIn.Add(len(data))
 		var req protocol.Request
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			// coder/websocket does not check; a browser would fail the connection with 1007.
+			s.r.met.relayInvalidUTF8.Inc()
+			s.conn.Close(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
+			return
+		}
 		if typ != websocket.MessageText {
 			err = errors.New("binary messages are not accepted: send JSON text")
 		} else {

@@ -393,4 +393,11 @@ func TestRelayClosesSlowClient(t *testing.T) {
 	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation || !strings.Contains(err.Error(), "too slow") {
 		t.Errorf("slow client: %v, want close 1008 \"too slow\"", err)
 	}
+	fams := scrape(t, s)
+	if got := value(t, fams, "wireplay_relay_queue_drops_total"); got != 1 {
+		t.Errorf("wireplay_relay_queue_drops_total = %v, want 1", got)
+	}
+	if got := value(t, fams, "wireplay_relay_queue_dropped_bytes_total"); got <= 64<<10 {
+		t.Errorf("wireplay_relay_queue_dropped_bytes_total = %v, want more than the 64 KiB queue", got)
+	}
 }

@@ -22,7 +22,8 @@ const (
 type eventWriter struct {
 	ws        *websocket.Conn
 	log       *slog.Logger
-	maxQueued int // bytes of events that may wait before the browser is disconnected
+	maxQueued int            // bytes of events that may wait before the browser is disconnected
+	met       *serverMetrics // nil in tests of the writer alone
 
 	qmu   sync.Mutex
 	queue eventBatch // the events waiting, encoded
@@ -73,6 +74,10 @@ func (w *eventWriter) send(e protocol.Event) {
 	}
 	n := len(b) - start
 	if w.qbytes+n > w.maxQueued {
+		if w.met != nil {
+			w.met.queueDrops.Inc()
+			w.met.queueDroppedBytes.Add(w.qbytes + n)
+		}
 		w.dead = true
 		w.queue, w.spare, w.qbytes = eventBatch{}, eventBatch{}, 0
 		go w.ws.Close(websocket.StatusPolicyViolation, "connection too slow to keep up with events")
@@ -205,6 +210,9 @@ func (w *eventWriter) write(batch eventBatch) bool {
 		// that closes the connection, which ends a blocked write; a vanished one is found by TCP
 		// keepalive.
 		err := w.ws.Write(context.Background(), websocket.MessageText, msg)
+		if w.met != nil && err == nil {
+			w.met.relayBytesOut.Add(len(msg))
+		}
 		if err != nil {
 			w.qmu.Lock()
 			w.dead, w.writing, w.queue, w.spare = true, false, eventBatch{}, eventBatch{}

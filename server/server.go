@@ -23,7 +23,7 @@ import (
 
 // Config is how `wireplay serve` is set up. The zero value of each field is a usable default.
 type Config struct {
-	HTTPAddr string // page, static files, /relay, /ws/echo, /healthz; default 127.0.0.1:8080
+	HTTPAddr string // page, static files, /relay, /ws/echo, /healthz, /readyz, /metrics; default 127.0.0.1:8080
 	TCPAddr  string // TCP echo; default 127.0.0.1:7001
 	UDPAddr  string // UDP echo; default 127.0.0.1:7002
 	QUICAddr string // QUIC echo (ALPN "wireplay"); default 127.0.0.1:7003
@@ -66,6 +66,12 @@ type Config struct {
 	// IdleTimeout closes a relay session's transport connections after this long unused and the
 	// TCP endpoint's idle connections; default 60 s.
 	IdleTimeout time.Duration
+	// RelayIdleTimeout closes a /relay connection (1008) from which nothing came, no request and
+	// no pong, for this long; default 5 min.
+	RelayIdleTimeout time.Duration
+	// RelayPingInterval is how often a page that sends no request is pinged (which keeps NAT and
+	// proxy paths open, and its pong shows it is alive); default RelayIdleTimeout/4, at most 30 s.
+	RelayPingInterval time.Duration
 	// LossTimeout is how long the relay waits for a datagram's echo before reporting it lost;
 	// default 1 s.
 	LossTimeout time.Duration
@@ -126,6 +132,12 @@ func (c *Config) setDefaults() {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 60 * time.Second
 	}
+	if c.RelayIdleTimeout == 0 {
+		c.RelayIdleTimeout = 5 * time.Minute
+	}
+	if c.RelayPingInterval == 0 {
+		c.RelayPingInterval = max(min(c.RelayIdleTimeout/4, 30*time.Second), time.Millisecond)
+	}
 	if c.MaxLinks == 0 {
 		c.MaxLinks = 64
 	}
@@ -158,6 +170,7 @@ type Server struct {
 	tcp  *transports.TCPEcho
 	udp  *transports.UDPEcho
 	quic *transports.QUICEcho
+	ws   *transports.WSEcho // /ws/echo
 	http *http.Server
 	hl   net.Listener
 	tls  *serverTLS
@@ -166,14 +179,23 @@ type Server struct {
 
 	relay  *relay
 	static *staticFiles
+	met    *serverMetrics
 
-	wg sync.WaitGroup
+	// draining is set when Shutdown begins: /readyz answers 503 and /relay refuses.
+	draining atomic.Bool
+	// ctx is cancelled by Shutdown once the relay's pages were sent their close: the work that
+	// hangs off it (the relay's sessions, /ws/echo connections) ends.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New returns a server for cfg; Start makes it listen.
 func New(cfg Config) *Server {
 	cfg.setDefaults()
-	return &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, met: newServerMetrics()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
 }
 
 // Start opens every endpoint and begins serving. It returns once all are listening; the server runs
@@ -196,7 +218,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	tlsConf := s.tls.quic
 	tcpConf := transports.TCPEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConns: endpointCap, MaxConnsPerIP: s.cfg.MaxConnsPerIP,
-		OnRefuse: s.logRefusals("tcp")}
+		OnRefuse: s.onRefuse("tcp")}
 	if s.tcp, err = transports.ListenTCPEcho(ctx, n, s.cfg.TCPAddr, tcpConf); err != nil {
 		return err
 	}
@@ -210,7 +232,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	quicConf := transports.QUICEchoConfig{MaxConns: endpointCap, MaxConnsPerIP: s.cfg.MaxConnsPerIP,
-		RetryThreshold: s.cfg.QUICRetryThreshold, MaxHandshakes: s.cfg.QUICMaxHandshakes, OnRefuse: s.logRefusals("quic")}
+		RetryThreshold: s.cfg.QUICRetryThreshold, MaxHandshakes: s.cfg.QUICMaxHandshakes, OnRefuse: s.onRefuse("quic")}
 	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, quicConf); err != nil {
 		return err
 	}
@@ -235,7 +257,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		QUIC: s.own.quic.Addr().String(),
 		WS:   "ws://" + s.own.wsl.Addr().String() + "/ws/echo",
 		TLS:  transports.ClientTLSConfig(tlsConf),
-	}, ServerTLS: tlsConf, TCP: s.own.tcp})
+	}, ServerTLS: tlsConf, TCP: s.own.tcp}, s.met, s.ctx)
+	s.ws = transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: endpointCap,
+		MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.onRefuse("ws")})
+	s.met.watch(s)
 	s.static = newStaticFiles(s.cfg.Assets, s.log)
 	s.wg.Go(s.static.load) // read before the first visit asks for them
 	hosts := s.cfg.AllowHosts
@@ -251,6 +276,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// The relay cuts a page that does not answer its close frame with the connection itself.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, netConnKey{}, c)
+		},
 	}
 	if s.tls.http != nil {
 		s.http.TLSConfig = s.tls.http // offers http/1.1 alone (httpTLS)
@@ -283,6 +312,15 @@ func (c *Config) checkCaps() error {
 // endpointCap is how many connections each of the TCP, QUIC and WebSocket echoes holds in all.
 const endpointCap = 1024
 
+// onRefuse is an endpoint's OnRefuse: the refusal is counted (wireplay_refusals_total) and logged.
+func (s *Server) onRefuse(endpoint string) func(*transports.Refusal) {
+	log := s.logRefusals(endpoint)
+	return func(r *transports.Refusal) {
+		s.met.refused(endpoint, r.Reason)
+		log(r)
+	}
+}
+
 // logRefusals logs the connections endpoint refuses: the first few, then at most one a
 // minute, each with how many were refused so far (a flood does not flood the log).
 func (s *Server) logRefusals(endpoint string) func(*transports.Refusal) {
@@ -311,27 +349,86 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
 	mux.HandleFunc("GET /relay/qlog", s.relay.serveQLog)
 	mux.HandleFunc("GET /relay/limits", s.relay.serveLimits)
-	mux.Handle("GET /ws/echo", transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: endpointCap,
-		MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.logRefusals("ws")}))
+	mux.Handle("GET /ws/echo", s.endsAtShutdown(s.ws))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if s.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "draining")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", s.met)
 	return mux
 }
 
-// Shutdown stops accepting, closes relay sessions and endpoints, and waits for their goroutines.
+// endsAtShutdown gives h's requests a context that Shutdown cancels too: http.Server's own
+// Shutdown leaves hijacked connections (a WebSocket's) alone.
+func (s *Server) endsAtShutdown(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(s.ctx, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// DrainTimeout is how long Shutdown lets ordinary HTTP requests (a download, say) finish before
+// their connections are closed.
+const DrainTimeout = 2 * time.Second
+
+// Drain marks the server as draining: /readyz answers 503 and /relay refuses new pages (503),
+// while everything else goes on. Shutdown begins with it.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	if s.relay != nil {
+		s.relay.drain()
+	}
+}
+
+// Shutdown drains the server and stops it, whatever clients do: it stops accepting, sends every
+// relay page close 1001 at once (in parallel, so a page that does not read holds up no other),
+// cancels the pages' running work (bursts, dials, lessons), cuts the pages that have not answered
+// within CloseGrace, ends /ws/echo connections, gives other HTTP requests DrainTimeout, then
+// closes the endpoints and waits for their goroutines until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var err error
+	start := time.Now()
+	s.Drain()
+	var httpErr error
+	var httpDone sync.WaitGroup
 	if s.http != nil {
-		err = s.http.Shutdown(ctx)
+		httpDone.Go(func() { // closes the listener at once, then waits for requests in flight
+			dctx, cancel := context.WithTimeout(ctx, DrainTimeout)
+			defer cancel()
+			if httpErr = s.http.Shutdown(dctx); httpErr != nil {
+				s.http.Close()
+			}
+		})
 	}
 	if s.acme != nil {
-		s.acme.Shutdown(ctx)
+		httpDone.Go(func() {
+			dctx, cancel := context.WithTimeout(ctx, DrainTimeout)
+			defer cancel()
+			if s.acme.Shutdown(dctx) != nil {
+				s.acme.Close()
+			}
+		})
 	}
 	if s.relay != nil {
-		s.relay.close()
+		st := s.relay.close(ctx)
+		s.log.Info("relay pages closed", "pages", st.Pages, "answered", st.Answered, "cut", st.Cut,
+			"close_sent_ms", st.Sent.Milliseconds(), "closed_ms", st.Closed.Milliseconds(), "ended_ms", st.Ended.Milliseconds(), "all_ended", st.AllEnded,
+			"close_grace_ms", CloseGrace.Milliseconds())
 	}
+	s.cancel() // after the relay's close frames: /ws/echo connections end
+	httpDone.Wait()
 	s.closeAll()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -340,7 +437,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return err
+	s.log.Info("shutdown done", "ms", time.Since(start).Milliseconds())
+	if errors.Is(httpErr, context.DeadlineExceeded) || errors.Is(httpErr, http.ErrServerClosed) {
+		httpErr = nil // requests that did not finish in DrainTimeout were closed; or shut down already
+	}
+	return httpErr
 }
 
 func (s *Server) closeAll() {

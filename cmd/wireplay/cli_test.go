@@ -182,7 +182,8 @@ func TestEnvFlags(t *testing.T) {
 	if err == nil || err.Error() != "WIREPLAY_MAX_LINKS=lots (for --max-links): not an integer" {
 		t.Errorf("bad value: %v", err)
 	}
-	for _, kv := range [][2]string{{"WIREPLAY_MAX_LINKS", "lots"}, {"WIREPLAY_LOG_FORMAT", "xml"}, {"WIREPLAY_QUIC_RETRY_THRESHOLD", "many"}} {
+	for _, kv := range [][2]string{{"WIREPLAY_MAX_LINKS", "lots"}, {"WIREPLAY_LOG_FORMAT", "xml"}, {"WIREPLAY_QUIC_RETRY_THRESHOLD", "many"},
+		{"WIREPLAY_RELAY_IDLE_TIMEOUT", "-1s"}} {
 		t.Run(kv[0], func(t *testing.T) {
 			t.Setenv(kv[0], kv[1])
 			var out, errOut bytes.Buffer

@@ -221,7 +221,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	var origins, hosts listFlag
 	var verbose bool
 	var logFormat string
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "page, static files, /relay, /ws/echo and /healthz")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "page, static files, /relay, /ws/echo, /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.TCPAddr, "tcp-addr", "127.0.0.1:7001", "TCP echo endpoint (port 0 picks a free port)")
 	fs.StringVar(&cfg.UDPAddr, "udp-addr", "127.0.0.1:7002", "UDP echo endpoint")
 	fs.StringVar(&cfg.QUICAddr, "quic-addr", "127.0.0.1:7003", "QUIC echo endpoint (ALPN \"wireplay\", streams and datagrams)")
@@ -242,6 +242,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.MaxLinks, "max-links", 64, "emulated links (pages in link mode) allowed at once; each holds two netstacks")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 60*time.Second, "close transport connections unused this long")
 	fs.DurationVar(&cfg.LossTimeout, "loss-timeout", time.Second, "report a datagram lost when its echo takes longer")
+	fs.DurationVar(&cfg.RelayIdleTimeout, "relay-idle-timeout", 5*time.Minute, "close a page's /relay connection from which nothing (no request, no pong to the server's pings) came this long")
 	fs.BoolVar(&verbose, "v", false, "log debug messages")
 	fs.StringVar(&logFormat, "log-format", "text", "log as text or json (one JSON object per line, slog's)")
 	help := func(w io.Writer) {
@@ -259,6 +260,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := envFlags(fs, os.LookupEnv); err != nil {
 		fmt.Fprintf(stderr, "wireplay serve: %v\n", err)
+		return 2
+	}
+	if cfg.RelayIdleTimeout <= 0 {
+		fmt.Fprintf(stderr, "wireplay serve: --relay-idle-timeout %v: must be more than 0\n", cfg.RelayIdleTimeout)
 		return 2
 	}
 	cfg.AllowOrigins = origins
@@ -298,13 +303,26 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	<-ctx.Done()
 	stop()
 	fmt.Fprintln(stdout, "wireplay: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Whatever clients do, the process exits within shutdownTimeout: Shutdown's own steps are
+	// bounded (server.CloseGrace for the pages, server.DrainTimeout for other requests) and it
+	// gives up waiting at the deadline.
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := s.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		fmt.Fprintf(stderr, "wireplay serve: shutdown: %v\n", err)
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(sctx) }()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			fmt.Fprintf(stderr, "wireplay serve: shutdown: %v\n", err)
+		}
+	case <-sctx.Done(): // a step that ignores its deadline does not keep the process
+		cfg.Logger.Warn("shutdown: gave up waiting", "after", shutdownTimeout)
 	}
 	return 0
 }
+
+// shutdownTimeout bounds `wireplay serve`'s shutdown after SIGTERM or SIGINT.
+const shutdownTimeout = 3 * time.Second
 
 // probeFlags are `wireplay probe`'s flags.
 type probeFlags struct {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -49,12 +50,21 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// TestServeProbeAndSignal runs `wireplay serve` as a process on ephemeral ports, probes every
-// endpoint with `wireplay probe --json`, then sends SIGTERM and expects a drain and exit 0.
-func TestServeProbeAndSignal(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "serve", "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0",
-		"--udp-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "WIREPLAY_BE_MAIN=1")
+// serveProcess is `wireplay serve` running as a process (this test binary, as the command).
+type serveProcess struct {
+	cmd    *exec.Cmd
+	addrs  map[string]string // page, tcp, udp, quic
+	stderr *bytes.Buffer     // read it only after the process exited
+}
+
+// startServe runs `wireplay serve` on ephemeral loopback ports with the extra args, and waits for
+// it to print its addresses.
+func startServe(t *testing.T, args ...string) *serveProcess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0",
+		"--udp-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0"}, args...)...)
+	// GORACE: a -race build otherwise sleeps 1 s at exit, which is not the server's time.
+	cmd.Env = append(os.Environ(), "WIREPLAY_BE_MAIN=1", "GORACE=atexit_sleep_ms=0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +85,19 @@ func TestServeProbeAndSignal(t *testing.T) {
 		}
 	}
 	if len(addrs) < 4 {
+		cmd.Process.Kill()
+		cmd.Wait()
 		t.Fatalf("server printed %v; stderr:\n%s", addrs, stderr.String())
 	}
+	go io.Copy(io.Discard, stdout) // the "shutting down" line
+	return &serveProcess{cmd: cmd, addrs: addrs, stderr: &stderr}
+}
+
+// TestServeProbeAndSignal runs `wireplay serve` as a process on ephemeral ports, probes every
+// endpoint with `wireplay probe --json`, then sends SIGTERM and expects a drain and exit 0.
+func TestServeProbeAndSignal(t *testing.T) {
+	sp := startServe(t)
+	cmd, addrs, stderr := sp.cmd, sp.addrs, sp.stderr
 	for _, p := range []struct{ transport, addr string }{
 		{"tcp", addrs["tcp"]}, {"udp", addrs["udp"]}, {"quic-stream", addrs["quic"]},
 		{"quic-dgram", addrs["quic"]}, {"ws", addrs["page"]},
