@@ -121,12 +121,14 @@ func loadMedian(v []float64) float64 {
 func loadAssets(tb testing.TB) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	css, err := fs.ReadFile(web.Static, "style.css")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "style.css"), css, 0o644); err != nil {
-		tb.Fatal(err)
+	for _, name := range []string{"style.css", "boot.js"} {
+		b, err := fs.ReadFile(web.Static, name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	goroot := browserGoEnv(tb, "GOROOT")
 	js, err := os.ReadFile(filepath.Join(goroot, "lib", "wasm", "wasm_exec.js"))

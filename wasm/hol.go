@@ -163,7 +163,7 @@ func (h *holUI) render() {
 	for _, t := range holTransports {
 		c := h.cards[t]
 		// report escapes every string of the report; nothing else is inserted as markup.
-		c.chart.Set("innerHTML", report.Chart(rep, "Delivery time — "+string(t)))
+		setHTML(c.chart, report.Chart(rep, "Delivery time — "+string(t)))
 		clear(c.stalls)
 		if c.chart.Get("childElementCount").Int() == 0 {
 			c.chart.Call("append", el("p", "empty", "no result for this transport"))
