@@ -45,8 +45,9 @@
 // the session also streams "packets" Events (every packet of its transports that crossed the wire,
 // with its fate and decoded headers, for the sequence diagrams) and "metrics" Events (congestion
 // window and RTT samples from netstack's TCP and quic-go's qlog, for the chart). The session's
-// capture is downloadable as pcapng from /relay/pcapng?session=ID and its QUIC connections' qlog
-// (JSON-SEQ) from /relay/qlog?session=ID&transport=quic-stream|quic-dgram.
+// capture is downloadable as pcapng from GET /relay/pcapng and its QUIC connections' qlog from GET
+// /relay/qlog?transport=quic-stream|quic-dgram, each with the session id (Welcome's Session) in
+// the SessionHeader header, never in the URL, which ends up in logs.
 //
 // A request the server cannot parse or accept is answered with an "error" Event with no transport;
 // the socket stays open, but too many bad requests in a row close it with status 1008 (policy
@@ -59,6 +60,9 @@ import (
 	"errors"
 	"fmt"
 )
+
+// SessionHeader is the request header that names the session a capture download is for.
+const SessionHeader = "X-Wireplay-Session"
 
 // Version is the protocol version carried in every message's "v" field.
 const Version = 1

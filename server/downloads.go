@@ -20,6 +20,28 @@ func (r *relay) session(id string) *session {
 	return r.byID[id]
 }
 
+// downloadSession is the session whose capture a download asks for: the X-Wireplay-Session header
+// (protocol.SessionHeader), which only the session's page knows and which access logs do not keep.
+// The session in the query string, as in older versions, is refused with 400 and why: a URL lands
+// in logs, history and Referer headers, and the id is the session's only secret. It writes the
+// answer (400 or 404) and returns nil when there is no session to serve.
+func (r *relay) downloadSession(w http.ResponseWriter, req *http.Request) *session {
+	if req.URL.Query().Has("session") {
+		http.Error(w, "the session goes in the "+protocol.SessionHeader+" header, not in the query string (which ends up in logs)", http.StatusBadRequest)
+		return nil
+	}
+	id := req.Header.Get(protocol.SessionHeader)
+	if id == "" {
+		http.Error(w, "no session: send its id in the "+protocol.SessionHeader+" header", http.StatusBadRequest)
+		return nil
+	}
+	s := r.session(id)
+	if s == nil {
+		http.Error(w, "no such session", http.StatusNotFound)
+	}
+	return s
+}
+
 // download sends b as an attachment.
 func download(w http.ResponseWriter, b []byte, contentType, filename string) {
 	h := w.Header()
@@ -31,12 +53,12 @@ func download(w http.ResponseWriter, b []byte, contentType, filename string) {
 	w.Write(b)
 }
 
-// servePcapng serves GET /relay/pcapng?session=ID: the packets of the session's emulated link.
-// The session id, which only its browser has, is the capability.
+// servePcapng serves GET /relay/pcapng (the session in the X-Wireplay-Session header): the
+// packets of the session's emulated link. The session id, which only its browser has, is the
+// capability.
 func (r *relay) servePcapng(w http.ResponseWriter, req *http.Request) {
-	s := r.session(req.URL.Query().Get("session"))
+	s := r.downloadSession(w, req)
 	if s == nil {
-		http.Error(w, "no such session", http.StatusNotFound)
 		return
 	}
 	s.mu.Lock()
@@ -54,15 +76,14 @@ func (r *relay) servePcapng(w http.ResponseWriter, req *http.Request) {
 	download(w, buf.Bytes(), "application/octet-stream", "wireplay-"+s.id+".pcapng")
 }
 
-// serveQLog serves GET /relay/qlog?session=ID&transport=quic-stream|quic-dgram[&side=client|server]:
-// the qlog of that transport's latest connection over the session's emulated link. Without side
+// serveQLog serves GET /relay/qlog?transport=quic-stream|quic-dgram[&side=client|server] (the
+// session in the X-Wireplay-Session header): the qlog of that transport's latest connection over the session's emulated link. Without side
 // it is both ends' traces in one qlog JSON file (.qlog, which qvis opens as two traces); with
 // side, that end's JSON-SEQ trace (.sqlog) as quic-go wrote it.
 func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 	q := req.URL.Query()
-	s := r.session(q.Get("session"))
+	s := r.downloadSession(w, req)
 	if s == nil {
-		http.Error(w, "no such session", http.StatusNotFound)
 		return
 	}
 	t := protocol.Transport(q.Get("transport"))

@@ -73,6 +73,7 @@ func main() {
 	}
 	a.relayRTT.Get("parentElement").Set("title", tipRelayRTT)
 	a.link = newLinkUI()
+	a.link.notify = a.showNotice
 	a.chart = newChart()
 	a.hol = newHolUI()
 	a.lessons = newLessonsUI()
