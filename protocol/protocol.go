@@ -405,6 +405,8 @@ type Event struct {
 	Scenarios []ScenarioInfo `json:"scenarios,omitempty"`
 	// Report is a scenario's outcome ("scenario").
 	Report *ScenarioReport `json:"report,omitempty"`
+	// Place is a waiting lesson's place in the queue ("queued"; 1 is next).
+	Place int `json:"place,omitempty"`
 }
 
 // PresetInfo names and describes one link preset.
@@ -590,6 +592,13 @@ const TypeScenario = "scenario"
 
 // EventScenario carries a scenario's report (or, with Error set, why it failed).
 const EventScenario = "scenario"
+
+// EventQueued says that a "scenario" request waits for a lesson slot: the server runs at most one
+// lesson per session and per client address (an IPv6 /64) at a time, a few in all, and queues the
+// rest in order of arrival. Place is the request's place in the queue (1 is next), sent when it
+// joins and again whenever it moves; a "queued" event without Place says it has left the queue
+// and now runs. A request that runs at once gets none.
+const EventQueued = "queued"
 
 // ScenarioRequest names a scenario and how to run it.
 type ScenarioRequest struct {

@@ -1,0 +1,193 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/server"
+)
+
+// lessonClient is a relay connection from a chosen loopback address whose events are read all
+// the time (a lesson streams its packets; a client that stopped reading would be cut off) and
+// kept for the test to go through in order.
+type lessonClient struct {
+	t      *testing.T
+	name   string
+	c      *websocket.Conn
+	events chan protocol.Event
+}
+
+func dialLessonClient(t *testing.T, s *server.Server, name, ip string) *lessonClient {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	c, _, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+s.Addrs().HTTP+"/relay", &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatalf("dial relay from %s: %v", ip, err)
+	}
+	c.SetReadLimit(protocol.MaxReportMessage)
+	lc := &lessonClient{t: t, name: name, c: c, events: make(chan protocol.Event, 1<<16)}
+	t.Cleanup(func() { c.CloseNow() })
+	go func() {
+		defer close(lc.events)
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			evs, err := protocol.DecodeEvents(b)
+			if err != nil {
+				return
+			}
+			for _, e := range evs {
+				lc.events <- e
+			}
+		}
+	}()
+	if e := lc.next(); e.Type != protocol.EventWelcome {
+		t.Fatalf("%s: first event %+v, want welcome", name, e)
+	}
+	return lc
+}
+
+func (lc *lessonClient) next() protocol.Event {
+	lc.t.Helper()
+	select {
+	case e, ok := <-lc.events:
+		if !ok {
+			lc.t.Fatalf("%s: the relay connection ended", lc.name)
+		}
+		return e
+	case <-time.After(60 * time.Second):
+		lc.t.Fatalf("%s: no event in 60 s", lc.name)
+	}
+	return protocol.Event{}
+}
+
+func (lc *lessonClient) run(id uint64, sr protocol.ScenarioRequest) {
+	lc.t.Helper()
+	b, _ := json.Marshal(protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, ID: id, Scenario: &sr})
+	if err := lc.c.Write(testCtx(lc.t, 5*time.Second), websocket.MessageText, b); err != nil {
+		lc.t.Fatalf("%s: write: %v", lc.name, err)
+	}
+}
+
+// lessonTrace is what one lesson request was told, in order: its places in the queue (0 for
+// "now runs"), whether live events came before it left the queue, and how it ended.
+type lessonTrace struct {
+	places     []int
+	liveQueued int // live events while it still waited
+	live       int
+	report     *protocol.ScenarioReport
+	err        string
+}
+
+// until reads lc's events until request id has its report or error.
+func (lc *lessonClient) until(id uint64, seen func(protocol.Event)) lessonTrace {
+	lc.t.Helper()
+	var tr lessonTrace
+	for {
+		e := lc.next()
+		if seen != nil {
+			seen(e)
+		}
+		if e.Req != id {
+			continue
+		}
+		waiting := len(tr.places) > 0 && tr.places[len(tr.places)-1] != 0
+		switch e.Type {
+		case protocol.EventQueued:
+			tr.places = append(tr.places, e.Place)
+		case protocol.EventScenario:
+			tr.report = e.Report
+			return tr
+		case protocol.EventError:
+			tr.err = e.Error
+			return tr
+		default:
+			tr.live++
+			if waiting {
+				tr.liveQueued++
+			}
+		}
+	}
+}
+
+// long is a lesson that runs for a few seconds: HTTP requests over a link with 50 ms of round
+// trip (so the ones queued behind it join while it runs, whatever the machine's speed).
+var long = protocol.ScenarioRequest{Name: "handshake", Seed: 1, Params: map[string]string{"requests": "20"},
+	Up: &protocol.Impairment{DelayMs: 25}, Down: &protocol.Impairment{DelayMs: 25}}
+
+var short = protocol.ScenarioRequest{Name: "boundaries", Seed: 1}
+
+// TestLessonQueue: lessons run one per client address (and per session) at a time. Three pages of
+// one address: the first runs, the second and third wait at places 1 and 2; the second leaves
+// (the page closes) and the third moves to place 1, then runs when the first is done. Pages of two
+// other addresses each run at once, side by side.
+func TestLessonQueue(t *testing.T) {
+	s := startServer(t, server.Config{})
+
+	a := dialLessonClient(t, s, "a", "127.0.0.1")
+	b := dialLessonClient(t, s, "b", "127.0.0.1")
+	c := dialLessonClient(t, s, "c", "127.0.0.1")
+	a.run(1, long)
+	// a runs: its first live event (the lesson's packets) comes before b and c ask.
+	var aFirst protocol.Event
+	for aFirst = a.next(); aFirst.Req != 1; aFirst = a.next() {
+	}
+	if aFirst.Type == protocol.EventQueued || aFirst.Type == protocol.EventError || aFirst.Type == protocol.EventScenario {
+		t.Fatalf("a's lesson, the only one: first event %+v, want a live event", aFirst)
+	}
+	b.run(1, short)
+	if e := b.next(); e.Type != protocol.EventQueued || e.Req != 1 || e.Place != 1 {
+		t.Fatalf("b, of the same address as a: %+v, want queued at place 1", e)
+	}
+	c.run(7, short)
+	if e := c.next(); e.Type != protocol.EventQueued || e.Req != 7 || e.Place != 2 {
+		t.Fatalf("c: %+v, want queued at place 2", e)
+	}
+	b.c.Close(websocket.StatusNormalClosure, "page left")
+
+	// c moves up as b leaves and runs when a is done.
+	trC := c.until(7, nil)
+	trA := a.until(1, nil)
+	if trA.report == nil || len(trA.places) != 0 {
+		t.Errorf("a: places %v, error %q; want a report and no queue", trA.places, trA.err)
+	}
+	if !slices.Equal(trC.places, []int{1, 0}) || trC.report == nil || trC.liveQueued != 0 || trC.live == 0 {
+		t.Errorf("c after place 2: places %v, %d live events while queued, %d in all, error %q; want places 1, 0 (running), then its report", trC.places, trC.liveQueued, trC.live, trC.err)
+	}
+
+	// Two other addresses: each runs at once.
+	d := dialLessonClient(t, s, "d", "127.0.0.2")
+	e := dialLessonClient(t, s, "e", "127.0.0.3")
+	d.run(1, long)
+	e.run(1, long)
+	for _, lc := range []*lessonClient{d, e} {
+		if tr := lc.until(1, nil); tr.report == nil || len(tr.places) != 0 {
+			t.Errorf("%s from an address of its own: places %v, error %q; want to run at once", lc.name, tr.places, tr.err)
+		}
+	}
+
+	// One session's second lesson waits for its first.
+	d.run(2, long)
+	d.run(3, short)
+	var places []int
+	tr := d.until(3, func(e protocol.Event) {
+		if e.Req == 2 && e.Type == protocol.EventQueued {
+			t.Errorf("d's first lesson was queued: %+v", e)
+		}
+	})
+	places = tr.places
+	if !slices.Equal(places, []int{1, 0}) || tr.report == nil {
+		t.Errorf("d's second lesson: places %v, error %q; want 1 then 0 (behind its first)", places, tr.err)
+	}
+}
