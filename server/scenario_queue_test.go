@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +191,56 @@ func TestLessonQueue(t *testing.T) {
 	places = tr.places
 	if !slices.Equal(places, []int{1, 0}) || tr.report == nil {
 		t.Errorf("d's second lesson: places %v, error %q; want 1 then 0 (behind its first)", places, tr.err)
+	}
+}
+
+// TestLessonQueueBound: with one lesson running, 64 more wait (every page of one address, four
+// requests each) and the next ones are refused with why; closing the pages empties the queue, and
+// a page of another address then runs at once.
+func TestLessonQueueBound(t *testing.T) {
+	s := startServer(t, server.Config{MaxRelayPerIP: 20})
+	first := dialLessonClient(t, s, "first", "127.0.0.1")
+	longer := long
+	longer.Params = map[string]string{"requests": "100"} // it is cancelled at the end
+	first.run(1, longer)
+	for e := first.next(); e.Req != 1 || e.Type == protocol.EventQueued; e = first.next() {
+	}
+	var pages []*lessonClient
+	for i := range 17 {
+		lc := dialLessonClient(t, s, "page"+strconv.Itoa(i), "127.0.0.1")
+		pages = append(pages, lc)
+		for id := range uint64(4) {
+			lc.run(id+1, short)
+		}
+	}
+	queued, refused := 0, 0
+	for _, lc := range pages {
+		answered := map[uint64]bool{}
+		for len(answered) < 4 {
+			e := lc.next()
+			if answered[e.Req] {
+				continue // a later place
+			}
+			answered[e.Req] = true
+			switch {
+			case e.Type == protocol.EventQueued && e.Place > 0:
+				queued++
+			case e.Type == protocol.EventError && strings.Contains(e.Error, "64 lessons are already waiting"):
+				refused++
+			default:
+				t.Fatalf("%s: %+v, want queued or refused", lc.name, e)
+			}
+		}
+	}
+	if queued != 64 || refused != 4 {
+		t.Errorf("%d queued and %d refused, want 64 and 4", queued, refused)
+	}
+	for _, lc := range append(pages, first) {
+		lc.c.Close(websocket.StatusNormalClosure, "")
+	}
+	other := dialLessonClient(t, s, "other", "127.0.0.2")
+	other.run(1, short)
+	if tr := other.until(1, nil); tr.report == nil || len(tr.places) != 0 {
+		t.Errorf("another address after the pages left: places %v, error %q; want to run at once", tr.places, tr.err)
 	}
 }
