@@ -156,6 +156,11 @@ func TestLessonQueue(t *testing.T) {
 	if e := c.next(); e.Type != protocol.EventQueued || e.Req != 7 || e.Place != 2 {
 		t.Fatalf("c: %+v, want queued at place 2", e)
 	}
+	// /metrics counts them: one running, two waiting.
+	fams := scrape(t, s)
+	if r, q := value(t, fams, "wireplay_lessons_running"), value(t, fams, "wireplay_lessons_queued"); r != 1 || q != 2 {
+		t.Errorf("metrics: %v lessons running, %v queued; want 1 and 2", r, q)
+	}
 	b.c.Close(websocket.StatusNormalClosure, "page left")
 
 	// c moves up as b leaves and runs when a is done.
