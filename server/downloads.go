@@ -73,6 +73,9 @@ func (r *relay) servePcapng(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	if n := lk.l.LogEvicted(); n > 0 {
+		w.Header().Set(protocol.TruncatedHeader, fmt.Sprintf("the capture holds the latest packets only: %d earlier ones went past the session's cap of %d bytes", n, r.cfg.CaptureBytes))
+	}
 	download(w, buf.Bytes(), "application/octet-stream", "wireplay-"+s.id+".pcapng")
 }
 
@@ -133,6 +136,7 @@ func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 			http.Error(w, "no qlog: no "+side+" trace of a "+string(t)+" connection over the emulated link yet", http.StatusNotFound)
 			return
 		}
+		markTruncated(w, tr)
 		download(w, b, "application/qlog+json-seq", name+"-"+side+".sqlog")
 		return
 	}
@@ -149,7 +153,18 @@ func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	markTruncated(w, client, server)
 	download(w, b, "application/qlog+json", name+".qlog")
+}
+
+// markTruncated sets protocol.TruncatedHeader when any of the traces outgrew its cap.
+func markTruncated(w http.ResponseWriter, traces ...*transports.QLogTrace) {
+	for _, t := range traces {
+		if t != nil && t.Truncated() {
+			w.Header().Set(protocol.TruncatedHeader, "a trace holds its first events only: it went past the session's qlog cap (its last record, wireplay:trace_truncated, says how many were left out)")
+			return
+		}
+	}
 }
 
 // qlogFile joins JSON-SEQ traces (each its header record, then one record per event) into one
