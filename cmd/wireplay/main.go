@@ -240,6 +240,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.QUICRetryThreshold, "quic-retry-threshold", 64, "answer new QUIC handshakes with a Retry (address validation) once this many from unvalidated addresses are in progress; -1: never")
 	fs.IntVar(&cfg.QUICMaxHandshakes, "quic-max-handshakes", 256, "refuse QUIC handshakes from unvalidated addresses beyond this many in progress")
 	fs.IntVar(&cfg.MaxLinks, "max-links", 64, "emulated links (pages in link mode) allowed at once; each holds two netstacks")
+	var captureMiB, qlogMiB int
+	fs.IntVar(&captureMiB, "capture-mib", 4, "MiB of packets each link-mode page's capture keeps (the pcapng download; the latest packets when over)")
+	fs.IntVar(&qlogMiB, "qlog-mib", 12, "MiB of qlog each link-mode page keeps, shared among its QUIC traces (each keeps its first events when over)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 60*time.Second, "close transport connections unused this long")
 	fs.DurationVar(&cfg.LossTimeout, "loss-timeout", time.Second, "report a datagram lost when its echo takes longer")
 	fs.DurationVar(&cfg.RelayIdleTimeout, "relay-idle-timeout", 5*time.Minute, "close a page's /relay connection from which nothing (no request, no pong to the server's pings) came this long")
@@ -261,6 +264,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err := envFlags(fs, os.LookupEnv); err != nil {
 		fmt.Fprintf(stderr, "wireplay serve: %v\n", err)
 		return 2
+	}
+	for _, f := range []struct {
+		name string
+		mib  int
+		to   *int
+	}{{"capture-mib", captureMiB, &cfg.CaptureBytes}, {"qlog-mib", qlogMiB, &cfg.QLogBytes}} {
+		if f.mib < 1 || f.mib > 4096 {
+			fmt.Fprintf(stderr, "wireplay serve: --%s %d: must be 1..4096\n", f.name, f.mib)
+			return 2
+		}
+		*f.to = f.mib << 20
 	}
 	if cfg.RelayIdleTimeout <= 0 {
 		fmt.Fprintf(stderr, "wireplay serve: --relay-idle-timeout %v: must be more than 0\n", cfg.RelayIdleTimeout)
