@@ -245,8 +245,8 @@ type session struct {
 	// downloads is how many capture downloads of the session are being built (each holds its
 	// file in memory): at most maxDownloads at once.
 	downloads atomic.Int32
-	pongs *atomic.Uint64
-	ka    keepAlive
+	pongs     *atomic.Uint64
+	ka        keepAlive
 
 	ctx    context.Context
 	cancel context.CancelFunc
