@@ -228,6 +228,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.CertFile, "cert", "", "certificate file (PEM) for the page (HTTPS, WSS) and the QUIC endpoint; default: plain HTTP and a self-signed certificate for QUIC")
 	fs.StringVar(&cfg.KeyFile, "key", "", "key file (PEM) of --cert")
 	fs.BoolVar(&cfg.Public, strings.TrimPrefix(server.PublicFlag, "--"), false, "allow listening on non-loopback addresses (requires TLS: --cert/--key or --domain)")
+	fs.BoolVar(&cfg.PublicMetrics, "public-metrics", false, "with --public: serve /metrics to every client (without it, to loopback clients only)")
 	fs.BoolVar(&cfg.PublicEndpoints, strings.TrimPrefix(server.PublicEndpointsFlag, "--"), false, "with --public: let the raw TCP/UDP/QUIC echo endpoints listen on non-loopback addresses too")
 	fs.StringVar(&cfg.Domain, strings.TrimPrefix(server.DomainFlag, "--"), "", "get the certificate for this name from Let's Encrypt (ACME HTTP-01); implies answering requests for it")
 	fs.StringVar(&cfg.ACMEHTTPAddr, "acme-http-addr", ":80", "with --domain: where ACME HTTP-01 challenges are answered (other plain-HTTP requests are sent to HTTPS)")
