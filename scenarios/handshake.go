@@ -134,9 +134,10 @@ func (r *hsRun) measure(transport string, textbook float64, f func() (time.Durat
 	// The echo left the server at least one down-link delay before the client read it; what the
 	// client sent on reading it (an ACK, its close) comes after. Half that delay splits the two.
 	if down := r.env.Link.Impairment(link.ServerToClient).Delay; down > 0 && r.flowPort != 0 && !r.echoAt.IsZero() {
+		up := r.env.Link.Impairment(link.ClientToServer)
 		row.wireRTTs = wireRoundTrips(packetsAfter(r.env.Link, mark, func(p link.Packet) bool {
 			return p.Decoded.Src.Port() == r.flowPort || p.Decoded.Dst.Port() == r.flowPort
-		}), r.echoAt.Add(-down/2))
+		}), r.echoAt.Add(-down/2), max(up.Delay-up.Jitter, 0))
 		r.res.Metrics = append(r.res.Metrics, Metric{Transport: transport, Name: "first_echo_round_trips", Unit: "count", Value: float64(row.wireRTTs)})
 	}
 	r.rows = append(r.rows, row)
@@ -154,17 +155,25 @@ func portOf(addr string) uint16 {
 }
 
 // wireRoundTrips counts the round trips in a packet trace sent before until: each time the
-// server sends after the client did, one more exchange has gone there and back.
-func wireRoundTrips(pkts []link.Packet, until time.Time) int {
-	n, prev := 0, link.ServerToClient
+// server sends in answer to what the client sent, one more exchange has gone there and back. A
+// server packet can answer a client packet only once that packet has crossed the link: sent at
+// least upMin (the up-link's least delay) after the earliest client packet not yet answered. A
+// server packet sent sooner belongs to the flight before (a busy server still sending its
+// handshake flight while the client acknowledges its first packet is not another round trip).
+func wireRoundTrips(pkts []link.Packet, until time.Time, upMin time.Duration) int {
+	n := 0
+	var waiting time.Time // the earliest client packet since the last answer; zero when none
 	for _, p := range pkts {
 		if !p.Time.Before(until) {
 			break
 		}
-		if p.Dir == link.ServerToClient && prev == link.ClientToServer {
+		switch {
+		case p.Dir == link.ClientToServer && waiting.IsZero():
+			waiting = p.Time
+		case p.Dir == link.ServerToClient && !waiting.IsZero() && p.Time.Sub(waiting) >= upMin:
 			n++
+			waiting = time.Time{}
 		}
-		prev = p.Dir
 	}
 	return n
 }
