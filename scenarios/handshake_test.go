@@ -55,10 +55,10 @@ func findMetric(t *testing.T, r *scenarios.Result, transport, name, unit string)
 }
 
 // TestHandshakeRoundTrips: each handshake takes its textbook round trips before the first echoed
-// byte. The claim is counted in the packet log of the same exchange (no clock involved: each time
-// the server sends after the client did is one round trip), in every one of three runs; the time
-// the lesson shows can never beat those round trips on a 50 ms link. How far above them it lands is
-// CPU time (the race detector slows quic-go and crypto/tls several-fold, and a busy machine adds
+// byte. The claim is counted in the packet log of the same exchange (each server packet sent in
+// answer to the client's is one round trip): never fewer, and exactly that in at least two of
+// three runs; the time the lesson shows can never beat those round trips on a 50 ms link. How far
+// above them it lands is CPU time (the race detector slows quic-go and crypto/tls several-fold, and a busy machine adds
 // scheduler stalls): the lesson shows it, no test bounds it.
 func TestHandshakeRoundTrips(t *testing.T) {
 	want := []struct {
@@ -66,17 +66,30 @@ func TestHandshakeRoundTrips(t *testing.T) {
 		rtts      float64
 	}{{"tcp", 2}, {"tcp+tls", 3}, {"quic", 2}, {"quic-0rtt", 1}, {"ws", 3}}
 	const runs = 3
+	textbook := map[string]int{} // runs whose packet log shows exactly the textbook round trips
 	for range runs {
 		res := runScenario(t, "handshake", &lab25, map[string]string{"requests": "4", "zero_rtt": "true"})
 		for _, c := range want {
-			if n := findMetric(t, res, c.transport, "first_echo_round_trips", "count"); n != c.rtts {
-				t.Errorf("%s: the packet log shows %g round trips before the echo, want %g", c.transport, n, c.rtts)
+			// Never fewer than the textbook's; more when a stalled peer's probe timer fired (a
+			// QUIC client's PTO probe is one more exchange on the wire), which a busy machine
+			// can cause in a run, not in most.
+			n := findMetric(t, res, c.transport, "first_echo_round_trips", "count")
+			if n < c.rtts {
+				t.Errorf("%s: the packet log shows %g round trips before the echo, fewer than its %g", c.transport, n, c.rtts)
+			}
+			if n == c.rtts {
+				textbook[c.transport]++
 			}
 			if got := findMetric(t, res, c.transport, "first_echo", "RTT"); got < 0.98*c.rtts {
 				t.Errorf("%s: first echoed byte after %.2f RTT, faster than its %g round trips on the wire", c.transport, got, c.rtts)
 			}
 		}
 		handshakeClaims(t, res)
+	}
+	for _, c := range want {
+		if textbook[c.transport] < runs-1 {
+			t.Errorf("%s: the packet log showed its textbook %g round trips in %d of %d runs, want at least %d", c.transport, c.rtts, textbook[c.transport], runs, runs-1)
+		}
 	}
 }
 
