@@ -56,7 +56,8 @@ package protocol
 // one ("run", with "done" once it ended), that run's events so far ("events", the last
 // RoomMaxRecent of them; "events_skipped" counts the earlier ones left out), its "report" when
 // it is done, and the aggregate of what was shared. A page rebuilds its view from it on every
-// (re)connect; every later event is a change to it:
+// (re)connect; every later event is a change to it (member_joined and member_left update the
+// member of that id: a member_joined may name a member the state already listed):
 //
 //	← {"v":1,"type":"member_joined","member":{"id":"03aa…","name":"Bo","instructor":true}}
 //	← {"v":1,"type":"member_left","member":{"id":"03aa…","name":"Bo"}}
