@@ -238,6 +238,7 @@ func (r *room) drop(m *member) {
 	r.idleLocked()
 	r.mu.Unlock()
 	if here {
+		r.rs.dropped.Add(1)
 		_ = r.publishBG(wire{Kind: kindLeave, Member: &protocol.RoomMember{ID: m.pub, Name: m.name}, Conn: m.connID})
 	}
 }
