@@ -318,6 +318,18 @@ func (m *member) handle(ctx context.Context, req protocol.RoomRequest) error {
 			return &refusal{protocol.RoomErrRateLimited, fmt.Sprintf("slow down: %d shares at once, then %g a second", r.rs.opts.ShareBurst, r.rs.opts.SharesPerSecond)}
 		}
 		sh.Member, sh.Name = m.pub, m.name
+		r.mu.Lock()
+		_, again := r.shares[shareKey{m.pub, sh.Lesson}]
+		lessons := 0
+		for k := range r.shares {
+			if k.member == m.pub {
+				lessons++
+			}
+		}
+		r.mu.Unlock()
+		if !again && lessons >= protocol.RoomMaxShareLessons {
+			return &refusal{protocol.RoomErrBadRequest, fmt.Sprintf("share: at most %d lessons per member", protocol.RoomMaxShareLessons)}
+		}
 		if err := r.publish(ctx, wire{Kind: kindShare, Share: &sh}); err != nil {
 			return fmt.Errorf("share: %w", err)
 		}
