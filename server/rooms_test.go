@@ -287,6 +287,10 @@ func TestRoomLesson(t *testing.T) {
 	inst.until(func(e protocol.RoomEvent) bool { return e.Type == protocol.RoomMemberJoined && e.Member.Name == "Bo" })
 	ada.until(func(e protocol.RoomEvent) bool { return e.Type == protocol.RoomMemberJoined && e.Member.Name == "Bo" })
 
+	if n := value(t, scrape(t, s), "wireplay_connections", "endpoint", "room"); n != 3 {
+		t.Errorf("wireplay_connections{endpoint=\"room\"} = %v, want 3", n)
+	}
+
 	// A participant cannot drive the room.
 	for _, typ := range []string{protocol.RoomRun, protocol.RoomStop} {
 		bo.send(protocol.RoomRequest{Type: typ, Run: &lesson})
