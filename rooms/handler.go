@@ -365,17 +365,27 @@ func (r *room) startRun(ctx context.Context, m *member, sr protocol.ScenarioRequ
 	if err := (protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, Scenario: &sr}).Validate(); err != nil {
 		return &refusal{protocol.RoomErrBadLesson, err.Error()}
 	}
+	if rs.opts.Runner == nil {
+		return &refusal{protocol.RoomErrBadLesson, "this server runs no lessons for rooms"}
+	}
+	// One run at a time: the one this instance starts counts from here (two "run" at once are
+	// one run), another instance's from its lesson_started.
 	r.mu.Lock()
-	busy := r.run != nil && !r.runDone
+	busy := r.run != nil && !r.runDone || r.localRuns > 0
+	if !busy {
+		r.localRuns++
+		r.busyLocked()
+	}
 	r.mu.Unlock()
 	if busy {
 		return &refusal{protocol.RoomErrBusy, "a lesson is running in this room: stop it first"}
 	}
-	if rs.opts.Runner == nil {
-		return &refusal{protocol.RoomErrBadLesson, "this server runs no lessons for rooms"}
-	}
 	run, err := rs.opts.Runner(sr)
 	if err != nil {
+		r.mu.Lock()
+		r.localRuns--
+		r.idleLocked()
+		r.mu.Unlock()
 		if errors.Is(err, ErrBusy) {
 			return &refusal{protocol.RoomErrBusy, err.Error()}
 		}
@@ -386,10 +396,6 @@ func (r *room) startRun(ctx context.Context, m *member, sr protocol.ScenarioRequ
 	rs.mu.Lock()
 	rs.running[info.ID] = cancel
 	rs.mu.Unlock()
-	r.mu.Lock()
-	r.localRuns++
-	r.busyLocked()
-	r.mu.Unlock()
 	perr := r.publish(ctx, wire{Kind: kindStarted, Run: info})
 	if perr != nil {
 		cancel(perr) // run still gives its slot back
@@ -405,17 +411,19 @@ func (r *room) startRun(ctx context.Context, m *member, sr protocol.ScenarioRequ
 		case err != nil:
 			done.Report, done.Error = nil, err.Error()
 		}
-		if err := r.publishBG(done); err != nil && done.Report != nil {
-			_ = r.publishBG(wire{Kind: kindDone, RunID: info.ID, Error: fmt.Sprintf("the report did not reach the room: %v", err)})
-		}
 		cancel(nil)
 		rs.mu.Lock()
 		delete(rs.running, info.ID)
 		rs.mu.Unlock()
+		// Before lesson_done goes out: an instructor who answers it with the next "run" finds
+		// the room free (until lesson_done arrives, the run in the room's state keeps it busy).
 		r.mu.Lock()
 		r.localRuns--
 		r.idleLocked()
 		r.mu.Unlock()
+		if err := r.publishBG(done); err != nil && done.Report != nil {
+			_ = r.publishBG(wire{Kind: kindDone, RunID: info.ID, Error: fmt.Sprintf("the report did not reach the room: %v", err)})
+		}
 	})
 	if perr != nil {
 		return fmt.Errorf("run: %w", perr)
