@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,10 +22,15 @@ import (
 	"github.com/wireplay/wireplay/rooms"
 )
 
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 // serve runs rs's room sockets over loopback.
 func serve(t *testing.T, opts rooms.Options) (*rooms.Rooms, string) {
 	t.Helper()
 	b := broker.NewMemory()
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
 	rs := rooms.New(b, opts)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/rooms", rs.ServeCreate)
@@ -276,5 +283,78 @@ func TestCreateNeedsToken(t *testing.T) {
 	}
 	if !protocol.ValidRoomCode("23ABYZ") || protocol.ValidRoomCode("O0I1L2") || protocol.ValidRoomCode("abcdef") {
 		t.Error("ValidRoomCode")
+	}
+}
+
+// TestTwoInstances: two instances on one bus share a room. The instructor runs a lesson on A, a
+// participant on B watches it; the instructor's page then reconnects to B (its connection to A
+// is replaced) and stops the run from there: the run on A ends, and both instances say so.
+func TestTwoInstances(t *testing.T) {
+	bus := broker.NewMemory()
+	t.Cleanup(func() { bus.Close() })
+	// The lesson sends one event and then runs until it is stopped.
+	waiting := func(protocol.ScenarioRequest) (func(context.Context, func(protocol.Event)) (*protocol.ScenarioReport, error), error) {
+		return func(ctx context.Context, progress func(protocol.Event)) (*protocol.ScenarioReport, error) {
+			progress(protocol.Event{Type: protocol.EventWrite, Msg: 1, Text: "first"})
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}, nil
+	}
+	var bases []string
+	var all []*rooms.Rooms
+	for _, b := range []broker.Broker{bus, bus.Connect()} {
+		// An unknown code is answered after SyncWait: nobody has it.
+		rs := rooms.New(b, rooms.Options{Token: "t", Runner: waiting, Shared: true, SyncWait: 200 * time.Millisecond, Logger: quiet})
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /r/{code}/ws", rs.ServeWS)
+		srv := httptest.NewServer(mux)
+		t.Cleanup(func() {
+			rs.Close()
+			srv.Close()
+		})
+		bases, all = append(bases, srv.URL), append(all, rs)
+	}
+	a, b := bases[0], bases[1]
+	room, err := all[0].Create(ctxFor(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !all[1].Exists(ctxFor(t, 5*time.Second), room.Code) || all[1].Exists(ctxFor(t, 5*time.Second), "ZZZZZZ") {
+		t.Fatal("B does not know A's room, or knows one nobody made")
+	}
+	instA := join(t, a, room.Code, "Teacher", "member-teacher", room.Secret)
+	onB := join(t, b, room.Code, "Bo", "member-bo-001", "")
+	until := func(c *websocket.Conn, ok func(protocol.RoomEvent) bool) protocol.RoomEvent {
+		t.Helper()
+		for {
+			if e := readEvent(t, c); ok(e) {
+				return e
+			}
+		}
+	}
+	is := func(typ string) func(protocol.RoomEvent) bool {
+		return func(e protocol.RoomEvent) bool { return e.Type == typ }
+	}
+	until(instA, func(e protocol.RoomEvent) bool { return e.Type == protocol.RoomMemberJoined && e.Member.Name == "Bo" })
+	send(t, instA, protocol.RoomRequest{Type: protocol.RoomRun, Run: &protocol.ScenarioRequest{Name: "waiting"}})
+	started := until(onB, is(protocol.RoomLessonStarted))
+	if ev := until(onB, is(protocol.RoomLessonEvent)); ev.RunID != started.Run.ID || ev.Event.Text != "first" {
+		t.Errorf("B saw %+v of run %s", ev, started.Run.ID)
+	}
+
+	instB := join(t, b, room.Code, "Teacher", "member-teacher", room.Secret)
+	for {
+		if _, _, err := instA.Read(ctxFor(t, 10*time.Second)); err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+				t.Errorf("the instructor's replaced connection on A: %v, want close 1000", err)
+			}
+			break
+		}
+	}
+	send(t, instB, protocol.RoomRequest{Type: protocol.RoomStop})
+	for name, c := range map[string]*websocket.Conn{"instructor on B": instB, "participant on B": onB} {
+		if e := until(c, is(protocol.RoomLessonDone)); e.RunID != started.Run.ID || e.Error != "stopped by the instructor" {
+			t.Errorf("%s: lesson_done %+v", name, e)
+		}
 	}
 }
