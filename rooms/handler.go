@@ -402,6 +402,7 @@ func (r *room) startRun(ctx context.Context, m *member, sr protocol.ScenarioRequ
 	}
 	rs.work.Go(func() {
 		rep, err := run(rctx, func(e protocol.Event) {
+			e.V = protocol.Version
 			_ = r.publishBG(wire{Kind: kindEvent, RunID: info.ID, Event: &e})
 		})
 		done := wire{Kind: kindDone, RunID: info.ID, Report: rep}
