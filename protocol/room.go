@@ -27,7 +27,7 @@ package protocol
 //	                     the member's chat is moderated by it when it joined the room (below)
 //	                     as instructor
 //
-// The WebSocket paths answer 404 for an unknown code before upgrading. A room lives while
+// For an unknown code, /ws answers 404 and /chat 403, before upgrading. A room lives while
 // someone is in it, and for a grace period after the last one left (`--room-grace`, 10 minutes
 // by default; a new room that nobody joins lives as long).
 //
