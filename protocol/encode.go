@@ -10,7 +10,7 @@ import (
 // encoded by hand, several times faster than by reflection; the rest go through encoding/json.
 func AppendEvent(b []byte, e *Event) ([]byte, error) {
 	if e.Session != "" || e.Transports != nil || e.T0 != 0 || e.Presets != nil || e.Link != nil ||
-		e.Packets != nil || e.Skipped != 0 || e.Metrics != nil || e.Scenarios != nil || e.Report != nil {
+		e.Packets != nil || e.Skipped != 0 || e.Metrics != nil || e.Scenarios != nil || e.Report != nil || e.Place != 0 {
 		j, err := json.Marshal(e)
 		return append(b, j...), err
 	}

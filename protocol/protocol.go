@@ -45,8 +45,9 @@
 // the session also streams "packets" Events (every packet of its transports that crossed the wire,
 // with its fate and decoded headers, for the sequence diagrams) and "metrics" Events (congestion
 // window and RTT samples from netstack's TCP and quic-go's qlog, for the chart). The session's
-// capture is downloadable as pcapng from /relay/pcapng?session=ID and its QUIC connections' qlog
-// (JSON-SEQ) from /relay/qlog?session=ID&transport=quic-stream|quic-dgram.
+// capture is downloadable as pcapng from GET /relay/pcapng and its QUIC connections' qlog from GET
+// /relay/qlog?transport=quic-stream|quic-dgram, each with the session id (Welcome's Session) in
+// the SessionHeader header, never in the URL, which ends up in logs.
 //
 // A request the server cannot parse or accept is answered with an "error" Event with no transport;
 // the socket stays open, but too many bad requests in a row close it with status 1008 (policy
@@ -59,6 +60,15 @@ import (
 	"errors"
 	"fmt"
 )
+
+// SessionHeader is the request header that names the session a capture download is for.
+const SessionHeader = "X-Wireplay-Session"
+
+// TruncatedHeader, on a capture download, says in words that the file is not the whole run: the
+// session's cap on what it keeps (the server's Config.CaptureBytes, QLogBytes) was reached. The
+// pcapng keeps the latest packets (its section header's comment says how many were dropped); a
+// qlog trace keeps its first events and ends in a wireplay:trace_truncated record.
+const TruncatedHeader = "X-Wireplay-Truncated"
 
 // Version is the protocol version carried in every message's "v" field.
 const Version = 1
@@ -401,6 +411,8 @@ type Event struct {
 	Scenarios []ScenarioInfo `json:"scenarios,omitempty"`
 	// Report is a scenario's outcome ("scenario").
 	Report *ScenarioReport `json:"report,omitempty"`
+	// Place is a waiting lesson's place in the queue ("queued"; 1 is next).
+	Place int `json:"place,omitempty"`
 }
 
 // PresetInfo names and describes one link preset.
@@ -586,6 +598,13 @@ const TypeScenario = "scenario"
 
 // EventScenario carries a scenario's report (or, with Error set, why it failed).
 const EventScenario = "scenario"
+
+// EventQueued says that a "scenario" request waits for a lesson slot: the server runs at most one
+// lesson per session and per client address (an IPv6 /64) at a time, a few in all, and queues the
+// rest in order of arrival. Place is the request's place in the queue (1 is next), sent when it
+// joins and again whenever it moves; a "queued" event without Place says it has left the queue
+// and now runs. A request that runs at once gets none.
+const EventQueued = "queued"
 
 // ScenarioRequest names a scenario and how to run it.
 type ScenarioRequest struct {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
 )
 
@@ -95,11 +96,13 @@ func TestBrowserExplainFigures(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`^drop packet #1 ↑: fired at \d`).MatchString(fired[0]) || !strings.Contains(fired[1], "client → server") {
 		t.Errorf("drop state %q (%v)", fired, err)
 	}
-	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="download-pcapng"]').getAttribute("href")`))
-	if err != nil {
-		t.Fatal(err)
+	// The capture, fetched as the page does: its link's URL, the session in the header.
+	dl, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(a => [a.getAttribute("href"), a.download])(document.querySelector('[data-testid="download-pcapng"]'))`))
+	if err != nil || len(dl) != 2 {
+		t.Fatal(dl, err)
 	}
-	pcap := httpGet(t, "http://"+srv.Addrs().HTTP+href)
+	session := strings.TrimSuffix(strings.TrimPrefix(dl[1], "wireplay-"), ".pcapng")
+	pcap := httpGet(t, "http://"+srv.Addrs().HTTP+dl[0], protocol.SessionHeader, session)
 	if n := bytes.Count(pcap, []byte("dropped by dropnth")); n != 1 {
 		t.Errorf("the capture has %d packets dropped by dropnth, the page says fired: want 1", n)
 	}
@@ -148,9 +151,17 @@ func checkCwndBytes(t *testing.T, metrics [][]string) {
 	}
 }
 
-func httpGet(t *testing.T, url string) []byte {
+// httpGet GETs url with the headers given as name, value pairs and returns the body of a 200.
+func httpGet(t *testing.T, url string, header ...string) []byte {
 	t.Helper()
-	res, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

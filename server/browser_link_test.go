@@ -78,10 +78,10 @@ func TestBrowserLink(t *testing.T) {
 		}
 	}
 	browserWithin(t, ctx, 5*time.Second, "the mode in the address", browserWaitTrue(`new URLSearchParams(location.search).get("mode") === "link"`))
-	// The downloads name this session.
-	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="download-pcapng"]').getAttribute("href")`))
-	if err != nil || !regexpMatch(`^/relay/pcapng\?session=[0-9a-f]+$`, href) {
-		t.Errorf("pcapng download href = %q (%v)", href, err)
+	// The downloads name this session, but not in the URL: the page sends it in a header.
+	dl, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => { const a = document.querySelector('[data-testid="download-pcapng"]'); return [a.getAttribute("href"), a.download]; })()`))
+	if err != nil || len(dl) != 2 || dl[0] != "/relay/pcapng" || !regexpMatch(`^wireplay-[0-9a-f]+\.pcapng$`, dl[1]) {
+		t.Errorf("pcapng download href, name = %q (%v), want /relay/pcapng and the session's name", dl, err)
 	}
 
 	browserWithin(t, ctx, 5*time.Second, "opening the advanced settings", chromedp.Click(chromedp.CSS(`[data-testid="link-advanced"] summary`)))
@@ -108,6 +108,14 @@ func TestBrowserLink(t *testing.T) {
 	browserCheckRetransmissions(t, ctx, &tcp)
 	browserWithin(t, ctx, 30*time.Second, "a line in the cwnd chart",
 		browserWaitTrue(`Array.from(document.querySelectorAll('[data-testid="cwnd-chart"] polyline')).some(p => p.points.length > 1)`))
+
+	// A click on pcapng fetches the capture with the session header and offers it as a file: the
+	// blob handed to URL.createObjectURL is a pcapng (its section header block first).
+	browserWithin(t, ctx, 20*time.Second, "downloading the pcapng", chromedp.Steps(
+		chromedp.Evaluate[chromedp.Void](`window.__dl = []; const made = URL.createObjectURL; URL.createObjectURL = b => { b.arrayBuffer().then(a => window.__dl.push([b.size, new DataView(a).getUint32(0, true)])); return made(b); }`),
+		chromedp.Click(chromedp.CSS(`[data-testid="download-pcapng"]`)),
+		browserWaitTrue(`window.__dl.length === 1 && window.__dl[0][0] > 1000 && window.__dl[0][1] === 0x0A0D0D0A`),
+	))
 	browserWithin(t, ctx, 10*time.Second, "both sides' TCP retransmissions",
 		browserWaitTrue(`(t => t.includes("retrans client") && t.includes("retrans server"))(document.querySelector('[data-testid="col-tcp"] [data-role="metrics"]').textContent)`))
 	browserWithin(t, ctx, 5*time.Second, "dropped packets counted",

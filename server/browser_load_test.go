@@ -115,18 +115,20 @@ func loadMedian(v []float64) float64 {
 }
 
 // loadAssets makes the static tree as `go tool task wasm` does: main.wasm built with its flags,
-// Go's wasm_exec.js, the stylesheet, and their .br and .gz copies. The copies in web/static are
-// taken when web/static/main.wasm is this very build (the task has just run); otherwise
-// internal/precompress makes them (brotli at its highest level takes most of a minute).
+// Go's wasm_exec.js, the stylesheet, boot.js, and their .br and .gz copies. The copies of
+// main.wasm in web/static are taken when web/static/main.wasm is this very build (the task has
+// just run); otherwise internal/precompress makes them (brotli at its highest level takes most of a minute).
 func loadAssets(tb testing.TB) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	css, err := fs.ReadFile(web.Static, "style.css")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "style.css"), css, 0o644); err != nil {
-		tb.Fatal(err)
+	for _, name := range []string{"style.css", "boot.js"} {
+		b, err := fs.ReadFile(web.Static, name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	goroot := browserGoEnv(tb, "GOROOT")
 	js, err := os.ReadFile(filepath.Join(goroot, "lib", "wasm", "wasm_exec.js"))
@@ -143,7 +145,7 @@ func loadAssets(tb testing.TB) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		tb.Fatalf("build wasm: %v\n%s", err, out)
 	}
-	todo := []string{filepath.Join(dir, "style.css"), filepath.Join(dir, "wasm_exec.js")}
+	todo := []string{filepath.Join(dir, "style.css"), filepath.Join(dir, "boot.js"), filepath.Join(dir, "wasm_exec.js")}
 	built, _ := os.ReadFile(wasm)
 	if have, err := os.ReadFile(filepath.Join("..", "web", "static", "main.wasm")); err == nil && bytes.Equal(have, built) {
 		for _, ext := range []string{".br", ".gz"} {

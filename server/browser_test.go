@@ -206,7 +206,8 @@ func browserOptions(chrome, dir string) []chromedp.ExecAllocatorOption {
 	)
 }
 
-// browserOpen starts a headless Chromium with a fresh profile and a 1280×720 window, and logs the
+// browserOpen starts a headless Chromium with a fresh profile and a 1280×720 window, fails the
+// test if the browser reports a Content-Security-Policy violation in its first tab, and logs the
 // page's console if the test fails.
 func browserOpen(t *testing.T, chrome string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
@@ -221,8 +222,9 @@ func browserOpen(t *testing.T, chrome string, extra ...chromedp.ExecAllocatorOpt
 	}
 
 	var (
-		mu      sync.Mutex
-		console []string
+		mu         sync.Mutex
+		console    []string
+		violations []string // the page's Content-Security-Policy refused something
 	)
 	messages := chromedp.Console(ctx)
 	go func() {
@@ -232,10 +234,18 @@ func browserOpen(t *testing.T, chrome string, extra ...chromedp.ExecAllocatorOpt
 			}
 			mu.Lock()
 			console = append(console, m.String())
+			if strings.Contains(m.Text, "Content Security Policy") {
+				violations = append(violations, m.String())
+			}
 			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
+		mu.Lock()
+		if len(violations) > 0 {
+			t.Errorf("the browser reported %d Content-Security-Policy violations, the first: %s", len(violations), violations[0])
+		}
+		mu.Unlock()
 		if t.Failed() {
 			mu.Lock()
 			defer mu.Unlock()

@@ -20,6 +20,39 @@ func (r *relay) session(id string) *session {
 	return r.byID[id]
 }
 
+// downloadSession is the session whose capture a download asks for (the caller ends the
+// download with s.downloads.Add(-1)): the X-Wireplay-Session header
+// (protocol.SessionHeader), which only the session's page knows and which access logs do not keep.
+// The session in the query string, as in older versions, is refused with 400 and why: a URL lands
+// in logs, history and Referer headers, and the id is the session's only secret. It writes the
+// answer (400, 404, or 429 past maxDownloads) and returns nil when there is no session to serve.
+func (r *relay) downloadSession(w http.ResponseWriter, req *http.Request) *session {
+	if req.URL.Query().Has("session") {
+		http.Error(w, "the session goes in the "+protocol.SessionHeader+" header, not in the query string (which ends up in logs)", http.StatusBadRequest)
+		return nil
+	}
+	id := req.Header.Get(protocol.SessionHeader)
+	if id == "" {
+		http.Error(w, "no session: send its id in the "+protocol.SessionHeader+" header", http.StatusBadRequest)
+		return nil
+	}
+	s := r.session(id)
+	if s == nil {
+		http.Error(w, "no such session", http.StatusNotFound)
+		return nil
+	}
+	if s.downloads.Add(1) > maxDownloads {
+		s.downloads.Add(-1)
+		http.Error(w, fmt.Sprintf("this session already has %d downloads in progress; try again when one has finished", maxDownloads), http.StatusTooManyRequests)
+		return nil
+	}
+	return s
+}
+
+// maxDownloads is how many capture downloads one session may have in progress at once: each is
+// built whole in memory (up to Config.CaptureBytes or QLogBytes), so the number is bounded.
+const maxDownloads = 2
+
 // download sends b as an attachment.
 func download(w http.ResponseWriter, b []byte, contentType, filename string) {
 	h := w.Header()
@@ -31,14 +64,15 @@ func download(w http.ResponseWriter, b []byte, contentType, filename string) {
 	w.Write(b)
 }
 
-// servePcapng serves GET /relay/pcapng?session=ID: the packets of the session's emulated link.
-// The session id, which only its browser has, is the capability.
+// servePcapng serves GET /relay/pcapng (the session in the X-Wireplay-Session header): the
+// packets of the session's emulated link. The session id, which only its browser has, is the
+// capability.
 func (r *relay) servePcapng(w http.ResponseWriter, req *http.Request) {
-	s := r.session(req.URL.Query().Get("session"))
+	s := r.downloadSession(w, req)
 	if s == nil {
-		http.Error(w, "no such session", http.StatusNotFound)
 		return
 	}
+	defer s.downloads.Add(-1)
 	s.mu.Lock()
 	lk := s.lk
 	s.mu.Unlock()
@@ -51,20 +85,23 @@ func (r *relay) servePcapng(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	if n := lk.l.LogEvicted(); n > 0 {
+		w.Header().Set(protocol.TruncatedHeader, fmt.Sprintf("the capture holds the latest packets only: %d earlier ones went past the session's cap of %d bytes", n, r.cfg.CaptureBytes))
+	}
 	download(w, buf.Bytes(), "application/octet-stream", "wireplay-"+s.id+".pcapng")
 }
 
-// serveQLog serves GET /relay/qlog?session=ID&transport=quic-stream|quic-dgram[&side=client|server]:
-// the qlog of that transport's latest connection over the session's emulated link. Without side
+// serveQLog serves GET /relay/qlog?transport=quic-stream|quic-dgram[&side=client|server] (the
+// session in the X-Wireplay-Session header): the qlog of that transport's latest connection over the session's emulated link. Without side
 // it is both ends' traces in one qlog JSON file (.qlog, which qvis opens as two traces); with
 // side, that end's JSON-SEQ trace (.sqlog) as quic-go wrote it.
 func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 	q := req.URL.Query()
-	s := r.session(q.Get("session"))
+	s := r.downloadSession(w, req)
 	if s == nil {
-		http.Error(w, "no such session", http.StatusNotFound)
 		return
 	}
+	defer s.downloads.Add(-1)
 	t := protocol.Transport(q.Get("transport"))
 	if t != protocol.QUICStream && t != protocol.QUICDgram {
 		http.Error(w, fmt.Sprintf("transport must be %q or %q", protocol.QUICStream, protocol.QUICDgram), http.StatusBadRequest)
@@ -112,6 +149,7 @@ func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 			http.Error(w, "no qlog: no "+side+" trace of a "+string(t)+" connection over the emulated link yet", http.StatusNotFound)
 			return
 		}
+		markTruncated(w, tr)
 		download(w, b, "application/qlog+json-seq", name+"-"+side+".sqlog")
 		return
 	}
@@ -128,7 +166,18 @@ func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	markTruncated(w, client, server)
 	download(w, b, "application/qlog+json", name+".qlog")
+}
+
+// markTruncated sets protocol.TruncatedHeader when any of the traces outgrew its cap.
+func markTruncated(w http.ResponseWriter, traces ...*transports.QLogTrace) {
+	for _, t := range traces {
+		if t != nil && t.Truncated() {
+			w.Header().Set(protocol.TruncatedHeader, "a trace holds its first events only: it went past the session's qlog cap (its last record, wireplay:trace_truncated, says how many were left out)")
+			return
+		}
+	}
 }
 
 // qlogFile joins JSON-SEQ traces (each its header record, then one record per event) into one

@@ -106,7 +106,20 @@ func (rc *relayClient) settle(d time.Duration, o *observed) {
 
 func get(t *testing.T, url string) (int, http.Header, []byte) {
 	t.Helper()
-	res, err := http.Get(url)
+	return getCapture(t, url, "")
+}
+
+// getCapture GETs a capture download (pcapng, qlog) of the session, named in its header.
+func getCapture(t *testing.T, url, session string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if session != "" {
+		req.Header.Set(protocol.SessionHeader, session)
+	}
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +164,7 @@ func TestLinkMode(t *testing.T) {
 	o := newObserved()
 
 	// Kernel mode: a download of the link's capture is a conflict.
-	if code, _, _ := get(t, base+"/relay/pcapng?session="+welcome.Session); code != http.StatusConflict {
+	if code, _, _ := getCapture(t, base+"/relay/pcapng", welcome.Session); code != http.StatusConflict {
 		t.Errorf("pcapng in kernel mode: %d, want 409", code)
 	}
 	st := rc.switchLink(3, protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "clean"}, o)
@@ -238,12 +251,15 @@ func TestLinkMode(t *testing.T) {
 	})
 
 	t.Run("downloads", func(t *testing.T) {
-		code, h, b := get(t, base+"/relay/pcapng?session="+welcome.Session)
+		code, h, b := getCapture(t, base+"/relay/pcapng", welcome.Session)
 		if code != 200 || !strings.Contains(h.Get("Content-Disposition"), "wireplay-"+welcome.Session+".pcapng") {
 			t.Fatalf("pcapng: %d %v", code, h)
 		}
 		if n := enhancedPacketBlocks(t, b); n < 100 {
 			t.Errorf("pcapng holds %d packets, want ≥ 100", n)
+		}
+		if tr := h.Get(protocol.TruncatedHeader); tr != "" {
+			t.Errorf("a capture within its cap says it was truncated: %q", tr)
 		}
 		if tshark, err := exec.LookPath("tshark"); err == nil {
 			f := filepath.Join(t.TempDir(), "c.pcapng")
@@ -252,14 +268,20 @@ func TestLinkMode(t *testing.T) {
 				t.Errorf("tshark: %v\n%s", err, out)
 			}
 		}
+		// The session in the query string (it would land in logs) is refused, and so is none.
+		for _, u := range []string{"/relay/pcapng?session=" + welcome.Session, "/relay/qlog?transport=quic-stream&session=" + welcome.Session, "/relay/pcapng"} {
+			if code, _, b := get(t, base+u); code != http.StatusBadRequest || !strings.Contains(string(b), protocol.SessionHeader) {
+				t.Errorf("GET %s: %d %q, want 400 naming the %s header", u, code, b, protocol.SessionHeader)
+			}
+		}
 		var id [16]byte
 		rand.Read(id[:])
-		if code, _, _ := get(t, base+"/relay/pcapng?session="+hex.EncodeToString(id[:])); code != http.StatusNotFound {
+		if code, _, _ := getCapture(t, base+"/relay/pcapng", hex.EncodeToString(id[:])); code != http.StatusNotFound {
 			t.Errorf("unknown session: %d, want 404", code)
 		}
-		qlog := base + "/relay/qlog?session=" + welcome.Session + "&transport=quic-stream"
+		qlog := base + "/relay/qlog?transport=quic-stream"
 		for _, side := range []string{"client", "server"} {
-			code, h, b = get(t, qlog+"&side="+side)
+			code, h, b = getCapture(t, qlog+"&side="+side, welcome.Session)
 			if code != 200 || len(b) == 0 || b[0] != 0x1e || !strings.HasSuffix(h.Get("Content-Disposition"), "-"+side+`.sqlog"`) ||
 				!bytes.Contains(b, []byte(`"vantage_point":{"type":"`+side+`"}`)) || !bytes.Contains(b, []byte("recovery:metrics_updated")) {
 				t.Errorf("qlog of the %s: %d %v %q", side, code, h, b[:min(len(b), 300)])
@@ -267,7 +289,7 @@ func TestLinkMode(t *testing.T) {
 		}
 		// Without side: both ends in one qlog JSON file, the form qvis opens as two traces (it
 		// looks for qlog_version and qlog_format "JSON" in the first kilobyte).
-		code, h, b = get(t, qlog)
+		code, h, b = getCapture(t, qlog, welcome.Session)
 		var file struct {
 			Version string `json:"qlog_version"`
 			Format  string `json:"qlog_format"`
@@ -301,10 +323,10 @@ func TestLinkMode(t *testing.T) {
 				t.Errorf("%s trace: %d events without packets sent and received", tr.VantagePoint.Type, len(tr.Events))
 			}
 		}
-		if code, _, _ := get(t, qlog+"&side=both"); code != http.StatusBadRequest {
+		if code, _, _ := getCapture(t, qlog+"&side=both", welcome.Session); code != http.StatusBadRequest {
 			t.Errorf("qlog side=both: %d, want 400", code)
 		}
-		if code, _, _ := get(t, base+"/relay/qlog?session="+welcome.Session+"&transport=tcp"); code != http.StatusBadRequest {
+		if code, _, _ := getCapture(t, base+"/relay/qlog?transport=tcp", welcome.Session); code != http.StatusBadRequest {
 			t.Errorf("qlog of tcp: %d, want 400", code)
 		}
 	})
@@ -363,7 +385,7 @@ func TestLinkMode(t *testing.T) {
 		if dials != 5 || len(o.packets) != 0 || len(o.errors) != 0 {
 			t.Errorf("after switching back: %d dials, packets %v, errors %+v", dials, o.packets, o.errors)
 		}
-		if code, _, _ := get(t, base+"/relay/pcapng?session="+welcome.Session); code != http.StatusConflict {
+		if code, _, _ := getCapture(t, base+"/relay/pcapng", welcome.Session); code != http.StatusConflict {
 			t.Errorf("pcapng back in kernel mode: %d, want 409", code)
 		}
 	})
@@ -470,7 +492,7 @@ func TestLinkModeCapAndSessionEnd(t *testing.T) {
 	base := "http://" + s.Addrs().HTTP
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		code, _, _ := get(t, base+"/relay/pcapng?session="+wa.Session)
+		code, _, _ := getCapture(t, base+"/relay/pcapng", wa.Session)
 		if code == http.StatusNotFound {
 			break
 		}

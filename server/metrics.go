@@ -20,7 +20,7 @@ var metricHelp = map[string]string{
 	"wireplay_relay_sessions_total":            "Relay sessions opened since start.",
 	"wireplay_link_pages":                      "Relay sessions with an emulated link now (pages in link mode).",
 	"wireplay_lessons_running":                 "Lessons (scenario runs) running now.",
-	"wireplay_lessons_queued":                  "Lessons waiting for a slot now (a lesson over the cap is refused, so this stays 0 until lessons are queued).",
+	"wireplay_lessons_queued":                  "Lessons waiting for a slot now (one runs per session and per client address at a time).",
 	"wireplay_relay_bytes_total":               "Bytes of WebSocket messages on /relay: in (requests from pages) and out (events to pages).",
 	"wireplay_refusals_total":                  "Connections refused, by endpoint and reason (per-ip, total: a cap; handshakes: QUIC's cap on unvalidated handshakes; handshake: a foreign Origin or a malformed upgrade on /relay; shutdown: draining).",
 	"wireplay_relay_queue_drops_total":         "Pages disconnected (1008) because their event queue overflowed (a browser too slow to read).",
@@ -102,8 +102,8 @@ func (m *serverMetrics) watch(s *Server) {
 	gauge(`wireplay_connections{endpoint="room"}`, s.rooms.Open)
 	gauge("wireplay_relay_sessions", s.relay.sessionCount)
 	gauge("wireplay_link_pages", s.relay.linkCount)
-	gauge("wireplay_lessons_running", func() int { return len(s.relay.scenarioSlots) })
-	gauge("wireplay_lessons_queued", func() int { return 0 })
+	gauge("wireplay_lessons_running", func() int { running, _ := s.relay.lessons.counts(); return running })
+	gauge("wireplay_lessons_queued", func() int { _, waiting := s.relay.lessons.counts(); return waiting })
 	gauge("wireplay_http_draining", func() int {
 		if s.draining.Load() {
 			return 1

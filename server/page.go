@@ -21,13 +21,15 @@ type pageInfo struct {
 	Room string
 }
 
-// pageAssets are the URLs the page loads its stylesheet, Go's wasm loader and the client from.
+// pageAssets are the URLs the page loads its stylesheet, Go's wasm loader, the script that starts
+// the client (boot.js: the page has no inline script, which its Content-Security-Policy forbids)
+// and the client from.
 type pageAssets struct {
-	CSS, Loader, Wasm string
+	CSS, Loader, Boot, Wasm string
 }
 
 func (p pageInfo) assets() pageAssets {
-	return pageAssets{CSS: p.Static.url("style.css"), Loader: p.Static.url("wasm_exec.js"), Wasm: p.Static.url("main.wasm")}
+	return pageAssets{CSS: p.Static.url("style.css"), Loader: p.Static.url("wasm_exec.js"), Boot: p.Static.url("boot.js"), Wasm: p.Static.url("main.wasm")}
 }
 
 // column describes one transport's column on the page; the wasm client fills it in live.

@@ -283,13 +283,24 @@ func TestPageLoadsClientAndNothingExternal(t *testing.T) {
 				t.Errorf("<%s %s=%q> loads an external resource", n.Data, k, v)
 			}
 		}
-		switch n.Data {
-		case "script":
-			if v, ok := attr(n, "src"); ok {
-				scripts = append(scripts, v)
-			} else if w, _ := attr(n, "data-wasm"); w != "/static/main.wasm" || !strings.Contains(text(n), `fetch(wasm)`) || !strings.Contains(text(n), `(document.currentScript.dataset.wasm)`) {
-				t.Errorf("inline script (data-wasm=%q) does not load /static/main.wasm: %s", w, text(n))
+		if n.Data == "script" {
+			v, ok := attr(n, "src")
+			if !ok || strings.TrimSpace(text(n)) != "" {
+				t.Errorf("an inline script (the Content-Security-Policy forbids them): %q", text(n))
 			}
+			scripts = append(scripts, v)
+			if v == "/static/boot.js" {
+				if w, _ := attr(n, "data-wasm"); w != "/static/main.wasm" {
+					t.Errorf("boot.js is given data-wasm=%q, want /static/main.wasm", w)
+				}
+			}
+		}
+		for _, a := range n.Attr {
+			if strings.HasPrefix(a.Key, "on") || a.Key == "style" {
+				t.Errorf("<%s %s=%q>: inline handlers and styles are refused by the Content-Security-Policy", n.Data, a.Key, a.Val)
+			}
+		}
+		switch n.Data {
 		case "link":
 			if v, _ := attr(n, "rel"); v == "stylesheet" {
 				href, _ := attr(n, "href")
@@ -297,8 +308,8 @@ func TestPageLoadsClientAndNothingExternal(t *testing.T) {
 			}
 		}
 	}
-	if strings.Join(scripts, " ") != "/static/wasm_exec.js" {
-		t.Errorf("scripts %q, want [/static/wasm_exec.js]", scripts)
+	if strings.Join(scripts, " ") != "/static/wasm_exec.js /static/boot.js" {
+		t.Errorf("scripts %q, want [/static/wasm_exec.js /static/boot.js]", scripts)
 	}
 	if strings.Join(styles, " ") != "/static/style.css" {
 		t.Errorf("stylesheets %q, want [/static/style.css]", styles)

@@ -137,8 +137,8 @@ func TestLinkModeQUICRecoveryBothSides(t *testing.T) {
 
 	c, sv := st.QUICRecovery.Client, *st.QUICRecovery.Server
 	t.Logf("client %+v, server %+v; quic-go's packets lost %d", c, sv, st.QUIC.PacketsLost)
-	_, _, b := get(t, base+"/relay/qlog?session="+welcome.Session+"&transport=quic-stream&side=client")
-	_, _, bs := get(t, base+"/relay/qlog?session="+welcome.Session+"&transport=quic-stream&side=server")
+	_, _, b := getCapture(t, base+"/relay/qlog?transport=quic-stream&side=client", welcome.Session)
+	_, _, bs := getCapture(t, base+"/relay/qlog?transport=quic-stream&side=server", welcome.Session)
 	q := readQLogRecovery(t, append(b, bs...))
 	qc := q["client"]
 	if qc == nil {

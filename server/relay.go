@@ -50,10 +50,9 @@ type relay struct {
 	sessions map[*session]struct{}
 	byID     map[string]*session // for the capture downloads
 	links    int                 // emulated links in use
-	// scenarioSlots bounds the lessons running at once, server-wide.
-	scenarioSlots chan struct{}
-	closed        bool
-	wg            sync.WaitGroup
+	lessons  *lessonQueue        // the lesson slots, fair per session and client
+	closed   bool
+	wg       sync.WaitGroup
 
 	// ctx is the parent of every session's: cancelled at shutdown, it stops running bursts,
 	// dials and lessons.
@@ -65,7 +64,7 @@ type relay struct {
 // newRelay returns the relay; its sessions' work hangs off parent (and off its own close).
 func newRelay(cfg Config, ep endpoints, met *serverMetrics, parent context.Context) *relay {
 	r := &relay{cfg: cfg, ep: ep, log: cfg.Logger, perIP: map[string]int{}, sessions: map[*session]struct{}{}, byID: map[string]*session{},
-		scenarioSlots: make(chan struct{}, maxScenarioRuns), met: met}
+		lessons: newLessonQueue(), met: met}
 	r.ctx, r.cancel = context.WithCancel(parent)
 	return r
 }
@@ -98,6 +97,7 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	s := newSession(r, c)
 	s.pongs = pongs
 	s.nc, _ = req.Context().Value(netConnKey{}).(net.Conn)
+	s.client = lessonClient(req.RemoteAddr)
 	if !r.track(s, true) {
 		c.Close(websocket.StatusGoingAway, "server shutting down")
 		return
@@ -232,17 +232,21 @@ func (r *relay) close(ctx context.Context) closeStats {
 // connections are dialled when first needed and closed after IdleTimeout unused, so an idle page
 // costs little more than its WebSocket.
 type session struct {
-	r     *relay
-	conn  *websocket.Conn
-	nc    net.Conn // the connection under conn, if known: cut when a close is not answered
-	id    string
-	epoch time.Time
+	r      *relay
+	conn   *websocket.Conn
+	nc     net.Conn // the connection under conn, if known: cut when a close is not answered
+	id     string
+	client string // the client's address as lessons are counted (lessonClient)
+	epoch  time.Time
 
 	// reads counts the messages read from the browser, pongs the pongs: the keep-alive's
 	// activity.
 	reads atomic.Uint64
-	pongs *atomic.Uint64
-	ka    keepAlive
+	// downloads is how many capture downloads of the session are being built (each holds its
+	// file in memory): at most maxDownloads at once.
+	downloads atomic.Int32
+	pongs     *atomic.Uint64
+	ka        keepAlive
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -44,6 +44,9 @@ type Config struct {
 	// Domain). Without PublicEndpoints the raw TCP, UDP and QUIC echo endpoints stay on loopback
 	// even then (the relay reaches them there).
 	Public, PublicEndpoints bool
+	// PublicMetrics serves /metrics to any client in public mode; without it a public server
+	// answers /metrics to loopback clients only (a scraper on the host, or through a tunnel).
+	PublicMetrics bool
 
 	// AllowHosts lists host names (besides localhost names and the listen address) that requests
 	// may carry as Host; any other Host is refused with 421, which closes DNS rebinding.
@@ -384,7 +387,7 @@ func (s *Server) routes() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", s.met)
+	mux.Handle("GET /metrics", s.metricsGuard(s.met))
 	return mux
 }
 
@@ -484,4 +487,19 @@ func (s *Server) closeAll() {
 	if s.quic != nil {
 		s.quic.Close()
 	}
+}
+
+// metricsGuard answers /metrics to loopback clients alone on a public server (unless
+// Config.PublicMetrics): the counts describe the server's users and load.
+func (s *Server) metricsGuard(h http.Handler) http.Handler {
+	if !s.cfg.Public || s.cfg.PublicMetrics {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if ip, err := netip.ParseAddr(remoteIP(req)); err != nil || !ip.IsLoopback() {
+			http.Error(w, "/metrics is served to loopback clients only on a public server (--public-metrics serves it to all)", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
 }

@@ -37,6 +37,7 @@ func staticTestFiles(t *testing.T) (dir string, wasm []byte) {
 		"main.wasm":    wasm,
 		"wasm_exec.js": []byte(strings.Repeat("globalThis.Go = class { run() {} };\n", 200)),
 		"style.css":    []byte(strings.Repeat("body { margin: 0; font: 14px system-ui; }\n", 200)),
+		"boot.js":      []byte(strings.Repeat("new Go().run(document.currentScript.dataset.wasm);\n", 20)),
 	}
 	var names []string
 	for name, body := range files {
@@ -201,7 +202,7 @@ func TestStaticRevalidation(t *testing.T) {
 	}
 }
 
-// TestStaticPageLinksVersionedURLs: the page links the stylesheet, the loader and main.wasm by
+// TestStaticPageLinksVersionedURLs: the page links the stylesheet, the loader, boot.js and main.wasm by
 // the URLs versioned with their current hash, and is itself revalidated by ETag.
 func TestStaticPageLinksVersionedURLs(t *testing.T) {
 	dir, _ := staticTestFiles(t)
@@ -214,7 +215,8 @@ func TestStaticPageLinksVersionedURLs(t *testing.T) {
 	for _, c := range []struct{ name, pattern string }{
 		{"style.css", `<link rel="stylesheet" href="/static/style.css\?v=([0-9a-f]{16})"`},
 		{"wasm_exec.js", `<script src="/static/wasm_exec.js\?v=([0-9a-f]{16})"`},
-		{"main.wasm", `<script data-wasm="/static/main.wasm\?v=([0-9a-f]{16})"`},
+		{"boot.js", `<script src="/static/boot.js\?v=([0-9a-f]{16})"`},
+		{"main.wasm", `<script src="[^"]*" data-wasm="/static/main.wasm\?v=([0-9a-f]{16})"`},
 	} {
 		m := regexp.MustCompile(c.pattern).FindStringSubmatch(string(page))
 		if m == nil {

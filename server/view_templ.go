@@ -57,7 +57,7 @@ func page(cols []column, eps []endpoint, imp []impField, hol []column, assets pa
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" as=\"fetch\" type=\"application/wasm\" crossorigin><link rel=\"icon\" href=\"data:,\"></head><body><header class=\"top\"><div class=\"brand\"><span class=\"logo\" aria-hidden=\"true\"></span><div><h1>wireplay</h1><p class=\"sub\">One message, five transports, watched live.</p></div></div><nav class=\"tabs\" role=\"tablist\" aria-label=\"Views\"><button type=\"button\" role=\"tab\" id=\"tab-messages\" data-testid=\"tab-messages\" data-view=\"messages\" aria-selected=\"true\" aria-controls=\"view-messages\">Messages</button> <button type=\"button\" role=\"tab\" id=\"tab-hol\" data-testid=\"tab-hol\" data-view=\"hol\" aria-selected=\"false\" aria-controls=\"view-hol\">Head-of-line</button> <button type=\"button\" role=\"tab\" id=\"tab-lessons\" data-testid=\"tab-lessons\" data-view=\"lessons\" aria-selected=\"false\" aria-controls=\"view-lessons\">Lessons</button></nav><div class=\"meters\"><div class=\"meter\" title=\"round trip of a ping between this page and the server, over the /relay WebSocket\"><span class=\"lbl\">browser ↔ server</span> <span class=\"val\" id=\"relay-rtt\" data-testid=\"relay-rtt\">—</span></div><div class=\"status\" id=\"status\" data-testid=\"status\" data-state=\"connecting\"><span class=\"dot\"></span> <span id=\"status-text\">loading client…</span></div></div></header><form class=\"composer\" id=\"composer\" autocomplete=\"off\" onsubmit=\"return false\"><div class=\"field grow\"><label for=\"message\">Message</label><div class=\"row\"><input id=\"message\" data-testid=\"message\" type=\"text\" maxlength=\"16384\" placeholder=\"Type a message and press Enter\" autofocus> <button id=\"send\" data-testid=\"send\" type=\"button\" class=\"primary\" disabled>Send</button></div></div><div class=\"field\"><label for=\"burst-count\">Burst</label><div class=\"row\"><input id=\"burst-count\" data-testid=\"burst-count\" class=\"num\" type=\"number\" min=\"1\" max=\"500\" value=\"20\" title=\"messages\"> <span class=\"x\">×</span> <input id=\"burst-size\" data-testid=\"burst-size\" class=\"num\" type=\"number\" min=\"1\" max=\"16384\" value=\"64\" title=\"bytes each\"> <span class=\"unit\">B</span> <button id=\"burst\" data-testid=\"burst\" type=\"button\" disabled>Burst</button></div></div><div class=\"field\"><label for=\"reconnect\">Handshakes</label><div class=\"row\"><button id=\"reconnect\" data-testid=\"reconnect\" type=\"button\" disabled title=\"close every transport connection; the next message pays for and shows new handshakes\">Reconnect</button></div></div></form>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" as=\"fetch\" type=\"application/wasm\" crossorigin><link rel=\"icon\" href=\"data:,\"></head><body><header class=\"top\"><div class=\"brand\"><span class=\"logo\" aria-hidden=\"true\"></span><div><h1>wireplay</h1><p class=\"sub\">One message, five transports, watched live.</p></div></div><nav class=\"tabs\" role=\"tablist\" aria-label=\"Views\"><button type=\"button\" role=\"tab\" id=\"tab-messages\" data-testid=\"tab-messages\" data-view=\"messages\" aria-selected=\"true\" aria-controls=\"view-messages\">Messages</button> <button type=\"button\" role=\"tab\" id=\"tab-hol\" data-testid=\"tab-hol\" data-view=\"hol\" aria-selected=\"false\" aria-controls=\"view-hol\">Head-of-line</button> <button type=\"button\" role=\"tab\" id=\"tab-lessons\" data-testid=\"tab-lessons\" data-view=\"lessons\" aria-selected=\"false\" aria-controls=\"view-lessons\">Lessons</button></nav><div class=\"meters\"><div class=\"meter\" title=\"round trip of a ping between this page and the server, over the /relay WebSocket\"><span class=\"lbl\">browser ↔ server</span> <span class=\"val\" id=\"relay-rtt\" data-testid=\"relay-rtt\">—</span></div><div class=\"status\" id=\"status\" data-testid=\"status\" data-state=\"connecting\"><span class=\"dot\"></span> <span id=\"status-text\">loading client…</span></div></div></header><form class=\"composer\" id=\"composer\" autocomplete=\"off\"><div class=\"field grow\"><label for=\"message\">Message</label><div class=\"row\"><input id=\"message\" data-testid=\"message\" type=\"text\" maxlength=\"16384\" placeholder=\"Type a message and press Enter\" autofocus> <button id=\"send\" data-testid=\"send\" type=\"button\" class=\"primary\" disabled>Send</button></div></div><div class=\"field\"><label for=\"burst-count\">Burst</label><div class=\"row\"><input id=\"burst-count\" data-testid=\"burst-count\" class=\"num\" type=\"number\" min=\"1\" max=\"500\" value=\"20\" title=\"messages\"> <span class=\"x\">×</span> <input id=\"burst-size\" data-testid=\"burst-size\" class=\"num\" type=\"number\" min=\"1\" max=\"16384\" value=\"64\" title=\"bytes each\"> <span class=\"unit\">B</span> <button id=\"burst\" data-testid=\"burst\" type=\"button\" disabled>Burst</button></div></div><div class=\"field\"><label for=\"reconnect\">Handshakes</label><div class=\"row\"><button id=\"reconnect\" data-testid=\"reconnect\" type=\"button\" disabled title=\"close every transport connection; the next message pays for and shows new handshakes\">Reconnect</button></div></div></form>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -174,20 +174,33 @@ func page(cols []column, eps []endpoint, imp []impField, hol []column, assets pa
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "\"></script><script data-wasm=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "\"></script><script src=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var9 string
-		templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(assets.Wasm)
+		templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(assets.Boot)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 97, Col: 34}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 97, Col: 28}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\">\n\t\t\t\t(function (wasm) {\n\t\t\t\t\tvar go = new Go();\n\t\t\t\t\tWebAssembly.instantiateStreaming(fetch(wasm), go.importObject)\n\t\t\t\t\t\t.then(function (r) { go.run(r.instance); })\n\t\t\t\t\t\t.catch(function (err) {\n\t\t\t\t\t\t\tvar s = document.getElementById(\"status\");\n\t\t\t\t\t\t\ts.dataset.state = \"error\";\n\t\t\t\t\t\t\tdocument.getElementById(\"status-text\").textContent = \"client failed to load: \" + err;\n\t\t\t\t\t\t});\n\t\t\t\t})(document.currentScript.dataset.wasm);\n\t\t\t</script></body></html>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\" data-wasm=\"")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var10 string
+		templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(assets.Wasm)
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 97, Col: 54}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "\"></script></body></html>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -211,139 +224,139 @@ func transportColumn(c column) templ.Component {
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var10 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var10 == nil {
-			templ_7745c5c3_Var10 = templ.NopComponent
+		templ_7745c5c3_Var11 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var11 == nil {
+			templ_7745c5c3_Var11 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<section class=\"col\" data-testid=\"")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		var templ_7745c5c3_Var11 string
-		templ_7745c5c3_Var11, templ_7745c5c3_Err = templ.JoinStringErrs("col-" + string(c.T))
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 114, Col: 56}
-		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var11))
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "\" data-transport=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<section class=\"col\" data-testid=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var12 string
-		templ_7745c5c3_Var12, templ_7745c5c3_Err = templ.JoinStringErrs(string(c.T))
+		templ_7745c5c3_Var12, templ_7745c5c3_Err = templ.JoinStringErrs("col-" + string(c.T))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 114, Col: 87}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 103, Col: 56}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var12))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "\" data-state=\"idle\"><header class=\"col-head\"><div class=\"col-title\"><h2>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "\" data-transport=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var13 string
-		templ_7745c5c3_Var13, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label)
+		templ_7745c5c3_Var13, templ_7745c5c3_Err = templ.JoinStringErrs(string(c.T))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 117, Col: 17}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 103, Col: 87}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var13))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "</h2><span class=\"conn\" data-role=\"conn\">idle</span></div><p class=\"kind\" title=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "\" data-state=\"idle\"><header class=\"col-head\"><div class=\"col-title\"><h2>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var14 string
-		templ_7745c5c3_Var14, templ_7745c5c3_Err = templ.JoinStringErrs(c.Kind)
+		templ_7745c5c3_Var14, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 120, Col: 33}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 106, Col: 17}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var14))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "</h2><span class=\"conn\" data-role=\"conn\">idle</span></div><p class=\"kind\" title=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var15 string
 		templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs(c.Kind)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 120, Col: 44}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 109, Col: 33}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var15))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "</p></header><div class=\"tiles\"><div class=\"tile\"><span class=\"lbl\">handshake</span> <span class=\"val\" data-role=\"hs\">—</span></div><div class=\"tile\"><span class=\"lbl\">rtt</span> <span class=\"val\" data-role=\"rtt\" data-testid=\"rtt\">—</span></div><div class=\"tile\"><span class=\"lbl\">p50</span> <span class=\"val\" data-role=\"p50\">—</span></div></div><div class=\"seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var16 string
-		templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs("seq-" + string(c.T))
+		templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(c.Kind)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 137, Col: 58}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 109, Col: 44}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var16))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "\" data-role=\"seq\" role=\"img\" aria-label=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "</p></header><div class=\"tiles\"><div class=\"tile\"><span class=\"lbl\">handshake</span> <span class=\"val\" data-role=\"hs\">—</span></div><div class=\"tile\"><span class=\"lbl\">rtt</span> <span class=\"val\" data-role=\"rtt\" data-testid=\"rtt\">—</span></div><div class=\"tile\"><span class=\"lbl\">p50</span> <span class=\"val\" data-role=\"p50\">—</span></div></div><div class=\"seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var17 string
-		templ_7745c5c3_Var17, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label + " packets: client on the left, server on the right, time downwards")
+		templ_7745c5c3_Var17, templ_7745c5c3_Err = templ.JoinStringErrs("seq-" + string(c.T))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 137, Col: 178}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 126, Col: 58}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var17))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "\" data-role=\"seq\" role=\"img\" aria-label=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var18 string
-		templ_7745c5c3_Var18, templ_7745c5c3_Err = templ.JoinStringErrs("switch to the emulated link to see packets")
+		templ_7745c5c3_Var18, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label + " packets: client on the left, server on the right, time downwards")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 138, Col: 90}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 126, Col: 178}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var18))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "</p></div><dl class=\"metrics\" data-role=\"metrics\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var19 string
+		templ_7745c5c3_Var19, templ_7745c5c3_Err = templ.JoinStringErrs("switch to the emulated link to see packets")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 127, Col: 90}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var19))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "</p></div><dl class=\"metrics\" data-role=\"metrics\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, m := range c.Metrics {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "<div><dt>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<div><dt>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var19 string
-			templ_7745c5c3_Var19, templ_7745c5c3_Err = templ.JoinStringErrs(m)
+			var templ_7745c5c3_Var20 string
+			templ_7745c5c3_Var20, templ_7745c5c3_Err = templ.JoinStringErrs(m)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 142, Col: 16}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 131, Col: 16}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var19))
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var20))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "</dt><dd>—</dd></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "</dt><dd>—</dd></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "</dl><h3>Reads <small>what each read returned</small></h3><ol class=\"reads\" data-role=\"reads\"><li class=\"empty\">no reads yet</li></ol><h3>Timeline <small data-role=\"count\"></small></h3><ol class=\"timeline\" data-role=\"timeline\"><li class=\"empty\">messages appear here</li></ol></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "</dl><h3>Reads <small>what each read returned</small></h3><ol class=\"reads\" data-role=\"reads\"><li class=\"empty\">no reads yet</li></ol><h3>Timeline <small data-role=\"count\"></small></h3><ol class=\"timeline\" data-role=\"timeline\"><li class=\"empty\">messages appear here</li></ol></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -370,229 +383,229 @@ func linkBar(imp []impField) templ.Component {
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var20 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var20 == nil {
-			templ_7745c5c3_Var20 = templ.NopComponent
+		templ_7745c5c3_Var21 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var21 == nil {
+			templ_7745c5c3_Var21 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<section class=\"linkbar\" id=\"linkbar\" data-mode=\"kernel\" aria-label=\"Network\"><div class=\"lf\"><label for=\"link-mode\">Network</label> <select id=\"link-mode\" data-testid=\"link-mode\" disabled title=\"kernel loopback: real sockets, no impairment · emulated link: your own impaired wire, every packet visible\"><option value=\"kernel\">Kernel loopback</option> <option value=\"link\">Emulated link</option></select></div><div class=\"lf\"><label for=\"link-preset\">Preset</label> <select id=\"link-preset\" data-testid=\"link-preset\" disabled><option value=\"clean\">clean</option></select></div><details class=\"adv\" id=\"link-advanced\" data-testid=\"link-advanced\"><summary>Advanced</summary><div class=\"adv-panel\"><table><thead><tr><th></th><th title=\"client → server\">up <small>client→server</small></th><th title=\"server → client\">down <small>server→client</small></th><th></th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<section class=\"linkbar\" id=\"linkbar\" data-mode=\"kernel\" aria-label=\"Network\"><div class=\"lf\"><label for=\"link-mode\">Network</label> <select id=\"link-mode\" data-testid=\"link-mode\" disabled title=\"kernel loopback: real sockets, no impairment · emulated link: your own impaired wire, every packet visible\"><option value=\"kernel\">Kernel loopback</option> <option value=\"link\">Emulated link</option></select></div><div class=\"lf\"><label for=\"link-preset\">Preset</label> <select id=\"link-preset\" data-testid=\"link-preset\" disabled><option value=\"clean\">clean</option></select></div><details class=\"adv\" id=\"link-advanced\" data-testid=\"link-advanced\"><summary>Advanced</summary><div class=\"adv-panel\"><table><thead><tr><th></th><th title=\"client → server\">up <small>client→server</small></th><th title=\"server → client\">down <small>server→client</small></th><th></th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, f := range imp {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<tr title=\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			var templ_7745c5c3_Var21 string
-			templ_7745c5c3_Var21, templ_7745c5c3_Err = templ.JoinStringErrs(f.Help)
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 183, Col: 25}
-			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var21))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "\"><th scope=\"row\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "<tr title=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var22 string
-			templ_7745c5c3_Var22, templ_7745c5c3_Err = templ.JoinStringErrs(f.Label)
+			templ_7745c5c3_Var22, templ_7745c5c3_Err = templ.JoinStringErrs(f.Help)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 184, Col: 33}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 172, Col: 25}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var22))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "</th>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "\"><th scope=\"row\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var23 string
+			templ_7745c5c3_Var23, templ_7745c5c3_Err = templ.JoinStringErrs(f.Label)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 173, Col: 33}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var23))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "</th>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			for _, dir := range []string{"up", "down"} {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "<td>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<td>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				if f.Check {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<input type=\"checkbox\" id=\"")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					var templ_7745c5c3_Var23 string
-					templ_7745c5c3_Var23, templ_7745c5c3_Err = templ.JoinStringErrs(dir + "-" + f.Key)
-					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 188, Col: 56}
-					}
-					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var23))
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "\" data-testid=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "<input type=\"checkbox\" id=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var24 string
-					templ_7745c5c3_Var24, templ_7745c5c3_Err = templ.JoinStringErrs("link-" + dir + "-" + f.Key)
+					templ_7745c5c3_Var24, templ_7745c5c3_Err = templ.JoinStringErrs(dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 188, Col: 100}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 177, Col: 56}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var24))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "\" data-imp=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "\" data-testid=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var25 string
-					templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
+					templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinStringErrs("link-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 188, Col: 119}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 177, Col: 100}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var25))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "\" data-dir=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "\" data-imp=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var26 string
-					templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
+					templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 188, Col: 136}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 177, Col: 119}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "\">")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-				} else {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 39, "<input type=\"number\" class=\"num\" id=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "\" data-dir=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var27 string
-					templ_7745c5c3_Var27, templ_7745c5c3_Err = templ.JoinStringErrs(dir + "-" + f.Key)
+					templ_7745c5c3_Var27, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 190, Col: 66}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 177, Col: 136}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var27))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 40, "\" data-testid=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 39, "\">")
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+				} else {
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 40, "<input type=\"number\" class=\"num\" id=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var28 string
-					templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs("link-" + dir + "-" + f.Key)
+					templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs(dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 190, Col: 110}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 179, Col: 66}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var28))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "\" data-imp=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "\" data-testid=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var29 string
-					templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
+					templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs("link-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 190, Col: 129}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 179, Col: 110}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var29))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "\" data-dir=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "\" data-imp=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var30 string
-					templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
+					templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 190, Col: 146}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 179, Col: 129}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var30))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "\" min=\"0\" max=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "\" data-dir=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var31 string
-					templ_7745c5c3_Var31, templ_7745c5c3_Err = templ.JoinStringErrs(f.Max)
+					templ_7745c5c3_Var31, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 190, Col: 168}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 179, Col: 146}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var31))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 44, "\" step=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 44, "\" min=\"0\" max=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var32 string
-					templ_7745c5c3_Var32, templ_7745c5c3_Err = templ.JoinStringErrs(f.Step)
+					templ_7745c5c3_Var32, templ_7745c5c3_Err = templ.JoinStringErrs(f.Max)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 190, Col: 184}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 179, Col: 168}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var32))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 45, "\" placeholder=\"0\">")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 45, "\" step=\"")
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+					var templ_7745c5c3_Var33 string
+					templ_7745c5c3_Var33, templ_7745c5c3_Err = templ.JoinStringErrs(f.Step)
+					if templ_7745c5c3_Err != nil {
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 179, Col: 184}
+					}
+					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var33))
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 46, "\" placeholder=\"0\">")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 46, "</td>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "</td>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "<td class=\"unit\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 48, "<td class=\"unit\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var33 string
-			templ_7745c5c3_Var33, templ_7745c5c3_Err = templ.JoinStringErrs(f.Unit)
+			var templ_7745c5c3_Var34 string
+			templ_7745c5c3_Var34, templ_7745c5c3_Err = templ.JoinStringErrs(f.Unit)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 194, Col: 33}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 183, Col: 33}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var33))
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var34))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 48, "</td></tr>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 49, "</td></tr>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 49, "<tr title=\"the same settings and seed drop the same packets\"><th scope=\"row\">seed</th><td colspan=\"2\"><input type=\"number\" class=\"num wide\" id=\"link-seed\" data-testid=\"link-seed\" min=\"0\" step=\"1\" placeholder=\"1\"></td><td></td></tr></tbody></table><p class=\"adv-help\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "<tr title=\"the same settings and seed drop the same packets\"><th scope=\"row\">seed</th><td colspan=\"2\"><input type=\"number\" class=\"num wide\" id=\"link-seed\" data-testid=\"link-seed\" min=\"0\" step=\"1\" placeholder=\"1\"></td><td></td></tr></tbody></table><p class=\"adv-help\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var34 string
-		templ_7745c5c3_Var34, templ_7745c5c3_Err = templ.JoinStringErrs("Changes apply at once and switch to the emulated link. Up is what the client sends, down what the server sends.")
+		var templ_7745c5c3_Var35 string
+		templ_7745c5c3_Var35, templ_7745c5c3_Err = templ.JoinStringErrs("Changes apply at once and switch to the emulated link. Up is what the client sends, down what the server sends.")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 204, Col: 139}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 193, Col: 139}
 		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var34))
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var35))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "</p></div></details><div class=\"link-state\" id=\"link-state\" data-testid=\"link-state\" title=\"the network in force\">kernel loopback · no impairment</div><div class=\"link-counts\" id=\"link-counts\" data-testid=\"link-counts\"></div><div class=\"downloads\"><a class=\"dl\" id=\"download-pcapng\" data-testid=\"download-pcapng\" href=\"#\" download aria-disabled=\"true\" title=\"switch to the emulated link to capture packets\">pcapng</a> <a class=\"dl\" id=\"download-qlog\" data-testid=\"download-qlog\" href=\"#\" download aria-disabled=\"true\" title=\"qlog of the QUIC stream connection\">qlog</a> <a class=\"dl\" id=\"download-qlog-dgram\" data-testid=\"download-qlog-dgram\" href=\"#\" download aria-disabled=\"true\" title=\"qlog of the QUIC datagram connection\">qlog dgram</a></div></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 51, "</p></div></details><div class=\"link-state\" id=\"link-state\" data-testid=\"link-state\" title=\"the network in force\">kernel loopback · no impairment</div><div class=\"link-counts\" id=\"link-counts\" data-testid=\"link-counts\"></div><div class=\"downloads\"><a class=\"dl\" id=\"download-pcapng\" data-testid=\"download-pcapng\" href=\"#\" download aria-disabled=\"true\" title=\"switch to the emulated link to capture packets\">pcapng</a> <a class=\"dl\" id=\"download-qlog\" data-testid=\"download-qlog\" href=\"#\" download aria-disabled=\"true\" title=\"qlog of the QUIC stream connection\">qlog</a> <a class=\"dl\" id=\"download-qlog-dgram\" data-testid=\"download-qlog-dgram\" href=\"#\" download aria-disabled=\"true\" title=\"qlog of the QUIC datagram connection\">qlog dgram</a></div></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -618,87 +631,87 @@ func holView(hol []column) templ.Component {
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var35 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var35 == nil {
-			templ_7745c5c3_Var35 = templ.NopComponent
+		templ_7745c5c3_Var36 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var36 == nil {
+			templ_7745c5c3_Var36 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 51, "<main class=\"view hol\" id=\"view-hol\" role=\"tabpanel\" aria-labelledby=\"tab-hol\" hidden><aside class=\"hol-side\"><h2>Head-of-line blocking</h2><p>Three independent streams of messages leave at once. Over <b>TCP</b> they share one byte stream: when one segment is lost, the kernel holds back everything behind it until the retransmission arrives, so all three streams stall, even those whose bytes got through. <b>QUIC</b> orders bytes per stream, not per connection: a lost packet delays only the stream whose data it carried, and the other two keep flowing. <b>UDP</b> never waits (a lost datagram is simply gone), and <b>WebSocket</b> rides on TCP, so it stalls like TCP.</p><div class=\"hol-form\"><label>messages <input type=\"number\" class=\"num\" id=\"hol-messages\" data-testid=\"hol-messages\" min=\"1\" max=\"200\" value=\"30\"></label> <label>bytes each <input type=\"number\" class=\"num\" id=\"hol-size\" data-testid=\"hol-size\" min=\"1\" max=\"16384\" value=\"1000\"></label> <label title=\"drop this client→server packet of the run (0: none), for a stall you can reproduce\">drop packet # <input type=\"number\" class=\"num\" id=\"hol-drop\" data-testid=\"hol-drop\" min=\"0\" value=\"8\"></label> <button type=\"button\" class=\"primary\" id=\"hol-run\" data-testid=\"hol-run\" disabled>Run</button></div><p class=\"hol-status\" id=\"hol-status\" data-testid=\"hol-status\">Runs the “Head-of-line blocking” lesson on an emulated link of its own with the session’s link settings above; when they add no delay, with the lesson’s own round trip too (without one a loss is repaired before anything can wait behind it). In kernel mode it runs on the lesson’s own link: the loopback cannot drop a chosen packet.</p><p class=\"hol-meta\" id=\"hol-meta\" data-testid=\"hol-meta\"></p><p class=\"hol-conclusion\" id=\"hol-conclusion\" data-testid=\"hol-conclusion\"></p></aside><div class=\"hol-result\" id=\"hol-result\" data-testid=\"hol-result\" data-state=\"empty\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "<main class=\"view hol\" id=\"view-hol\" role=\"tabpanel\" aria-labelledby=\"tab-hol\" hidden><aside class=\"hol-side\"><h2>Head-of-line blocking</h2><p>Three independent streams of messages leave at once. Over <b>TCP</b> they share one byte stream: when one segment is lost, the kernel holds back everything behind it until the retransmission arrives, so all three streams stall, even those whose bytes got through. <b>QUIC</b> orders bytes per stream, not per connection: a lost packet delays only the stream whose data it carried, and the other two keep flowing. <b>UDP</b> never waits (a lost datagram is simply gone), and <b>WebSocket</b> rides on TCP, so it stalls like TCP.</p><div class=\"hol-form\"><label>messages <input type=\"number\" class=\"num\" id=\"hol-messages\" data-testid=\"hol-messages\" min=\"1\" max=\"200\" value=\"30\"></label> <label>bytes each <input type=\"number\" class=\"num\" id=\"hol-size\" data-testid=\"hol-size\" min=\"1\" max=\"16384\" value=\"1000\"></label> <label title=\"drop this client→server packet of the run (0: none), for a stall you can reproduce\">drop packet # <input type=\"number\" class=\"num\" id=\"hol-drop\" data-testid=\"hol-drop\" min=\"0\" value=\"8\"></label> <button type=\"button\" class=\"primary\" id=\"hol-run\" data-testid=\"hol-run\" disabled>Run</button></div><p class=\"hol-status\" id=\"hol-status\" data-testid=\"hol-status\">Runs the “Head-of-line blocking” lesson on an emulated link of its own with the session’s link settings above; when they add no delay, with the lesson’s own round trip too (without one a loss is repaired before anything can wait behind it). In kernel mode it runs on the lesson’s own link: the loopback cannot drop a chosen packet.</p><p class=\"hol-meta\" id=\"hol-meta\" data-testid=\"hol-meta\"></p><p class=\"hol-conclusion\" id=\"hol-conclusion\" data-testid=\"hol-conclusion\"></p></aside><div class=\"hol-result\" id=\"hol-result\" data-testid=\"hol-result\" data-state=\"empty\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, c := range hol {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "<figure class=\"hol-card\" data-transport=\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			var templ_7745c5c3_Var36 string
-			templ_7745c5c3_Var36, templ_7745c5c3_Err = templ.JoinStringErrs(string(c.T))
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 248, Col: 57}
-			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var36))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "\" data-testid=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "<figure class=\"hol-card\" data-transport=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var37 string
-			templ_7745c5c3_Var37, templ_7745c5c3_Err = templ.JoinStringErrs("hol-" + string(c.T))
+			templ_7745c5c3_Var37, templ_7745c5c3_Err = templ.JoinStringErrs(string(c.T))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 248, Col: 94}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 237, Col: 57}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var37))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "\"><figcaption><b>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "\" data-testid=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var38 string
-			templ_7745c5c3_Var38, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label)
+			templ_7745c5c3_Var38, templ_7745c5c3_Err = templ.JoinStringErrs("hol-" + string(c.T))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 249, Col: 29}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 237, Col: 94}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var38))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 55, "</b> <small>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 55, "\"><figcaption><b>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var39 string
-			templ_7745c5c3_Var39, templ_7745c5c3_Err = templ.JoinStringErrs(holKind(c.T))
+			templ_7745c5c3_Var39, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 249, Col: 57}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 238, Col: 29}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var39))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 56, "</small></figcaption><div class=\"hol-chart\" data-role=\"hol-chart\" aria-label=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 56, "</b> <small>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var40 string
-			templ_7745c5c3_Var40, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label + ": delivery time of each message of each stream")
+			templ_7745c5c3_Var40, templ_7745c5c3_Err = templ.JoinStringErrs(holKind(c.T))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 250, Col: 121}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 238, Col: 57}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var40))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 57, "\"></div><p class=\"hol-stalls\" data-role=\"hol-stalls\">not run yet</p></figure>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 57, "</small></figcaption><div class=\"hol-chart\" data-role=\"hol-chart\" aria-label=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var41 string
+			templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label + ": delivery time of each message of each stream")
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 239, Col: 121}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var41))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 58, "\"></div><p class=\"hol-stalls\" data-role=\"hol-stalls\">not run yet</p></figure>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 58, "</div></main>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "</div></main>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -725,255 +738,255 @@ func lessonsView(imp []impField) templ.Component {
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var41 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var41 == nil {
-			templ_7745c5c3_Var41 = templ.NopComponent
+		templ_7745c5c3_Var42 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var42 == nil {
+			templ_7745c5c3_Var42 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "<main class=\"view lessons\" id=\"view-lessons\" role=\"tabpanel\" aria-labelledby=\"tab-lessons\" hidden><nav class=\"lesson-menu\" aria-label=\"Lessons\"><h2>Lessons</h2><ol id=\"lesson-list\" data-testid=\"lesson-list\"><li class=\"empty\">the lessons come with the connection to the server…</li></ol></nav><section class=\"lesson\" id=\"lesson\" data-testid=\"lesson\" aria-labelledby=\"lesson-title\"><header class=\"lesson-head\"><h2 id=\"lesson-title\" data-testid=\"lesson-title\">Choose a lesson</h2><p class=\"lesson-summary\" id=\"lesson-summary\" data-testid=\"lesson-summary\"></p></header><form class=\"lesson-form\" id=\"lesson-form\" autocomplete=\"off\" onsubmit=\"return false\"><div class=\"lesson-row\"><label title=\"the emulated link the lesson runs on; each lesson has its own default\">preset <select id=\"lesson-preset\" data-testid=\"lesson-preset\" disabled></select></label> <label title=\"the same settings and seed drop the same packets; run i of a series uses seed+i\">seed <input type=\"number\" class=\"num\" id=\"lesson-seed\" data-testid=\"lesson-seed\" min=\"0\" step=\"1\" value=\"1\"></label> <label title=\"runs of the lesson (1–10); the numbers are given as mean ± 95% confidence interval\">runs <input type=\"number\" class=\"num\" id=\"lesson-repeat\" data-testid=\"lesson-repeat\" min=\"1\" max=\"10\" step=\"1\" value=\"1\"></label></div><div class=\"lesson-params\" id=\"lesson-params\" data-testid=\"lesson-params\"></div><details class=\"lesson-link\" id=\"lesson-link\" data-testid=\"lesson-link\"><summary>Link per direction <span class=\"lesson-link-state\" id=\"lesson-link-state\" data-testid=\"lesson-link-state\"></span></summary><table class=\"imp-table\"><thead><tr><th></th><th title=\"client → server\">up <small>client→server</small></th><th title=\"server → client\">down <small>server→client</small></th><th></th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 60, "<main class=\"view lessons\" id=\"view-lessons\" role=\"tabpanel\" aria-labelledby=\"tab-lessons\" hidden><nav class=\"lesson-menu\" aria-label=\"Lessons\"><h2>Lessons</h2><ol id=\"lesson-list\" data-testid=\"lesson-list\"><li class=\"empty\">the lessons come with the connection to the server…</li></ol></nav><section class=\"lesson\" id=\"lesson\" data-testid=\"lesson\" aria-labelledby=\"lesson-title\"><header class=\"lesson-head\"><h2 id=\"lesson-title\" data-testid=\"lesson-title\">Choose a lesson</h2><p class=\"lesson-summary\" id=\"lesson-summary\" data-testid=\"lesson-summary\"></p></header><form class=\"lesson-form\" id=\"lesson-form\" autocomplete=\"off\"><div class=\"lesson-row\"><label title=\"the emulated link the lesson runs on; each lesson has its own default\">preset <select id=\"lesson-preset\" data-testid=\"lesson-preset\" disabled></select></label> <label title=\"the same settings and seed drop the same packets; run i of a series uses seed+i\">seed <input type=\"number\" class=\"num\" id=\"lesson-seed\" data-testid=\"lesson-seed\" min=\"0\" step=\"1\" value=\"1\"></label> <label title=\"runs of the lesson (1–10); the numbers are given as mean ± 95% confidence interval\">runs <input type=\"number\" class=\"num\" id=\"lesson-repeat\" data-testid=\"lesson-repeat\" min=\"1\" max=\"10\" step=\"1\" value=\"1\"></label></div><div class=\"lesson-params\" id=\"lesson-params\" data-testid=\"lesson-params\"></div><details class=\"lesson-link\" id=\"lesson-link\" data-testid=\"lesson-link\"><summary>Link per direction <span class=\"lesson-link-state\" id=\"lesson-link-state\" data-testid=\"lesson-link-state\"></span></summary><table class=\"imp-table\"><thead><tr><th></th><th title=\"client → server\">up <small>client→server</small></th><th title=\"server → client\">down <small>server→client</small></th><th></th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, f := range imp {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 60, "<tr title=\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			var templ_7745c5c3_Var42 string
-			templ_7745c5c3_Var42, templ_7745c5c3_Err = templ.JoinStringErrs(f.Help)
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 298, Col: 26}
-			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var42))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 61, "\"><th scope=\"row\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 61, "<tr title=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var43 string
-			templ_7745c5c3_Var43, templ_7745c5c3_Err = templ.JoinStringErrs(f.Label)
+			templ_7745c5c3_Var43, templ_7745c5c3_Err = templ.JoinStringErrs(f.Help)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 299, Col: 34}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 287, Col: 26}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var43))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "</th>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "\"><th scope=\"row\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var44 string
+			templ_7745c5c3_Var44, templ_7745c5c3_Err = templ.JoinStringErrs(f.Label)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 288, Col: 34}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var44))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "</th>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			for _, dir := range []string{"up", "down"} {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "<td>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 64, "<td>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				if f.Check {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 64, "<input type=\"checkbox\" id=\"")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					var templ_7745c5c3_Var44 string
-					templ_7745c5c3_Var44, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
-					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 69}
-					}
-					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var44))
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "\" data-testid=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<input type=\"checkbox\" id=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var45 string
 					templ_7745c5c3_Var45, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 115}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 292, Col: 69}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var45))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "\" data-imp=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "\" data-testid=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var46 string
-					templ_7745c5c3_Var46, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
+					templ_7745c5c3_Var46, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 134}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 292, Col: 115}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var46))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 67, "\" data-dir=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 67, "\" data-imp=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var47 string
-					templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
+					templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 303, Col: 151}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 292, Col: 134}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var47))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "\">")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-				} else {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 69, "<input type=\"number\" class=\"num\" id=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "\" data-dir=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var48 string
-					templ_7745c5c3_Var48, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
+					templ_7745c5c3_Var48, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 305, Col: 79}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 292, Col: 151}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var48))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "\" data-testid=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 69, "\">")
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+				} else {
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "<input type=\"number\" class=\"num\" id=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var49 string
 					templ_7745c5c3_Var49, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 305, Col: 125}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 294, Col: 79}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var49))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "\" data-imp=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "\" data-testid=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var50 string
-					templ_7745c5c3_Var50, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
+					templ_7745c5c3_Var50, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 305, Col: 144}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 294, Col: 125}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var50))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 72, "\" data-dir=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 72, "\" data-imp=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var51 string
-					templ_7745c5c3_Var51, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
+					templ_7745c5c3_Var51, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 305, Col: 161}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 294, Col: 144}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var51))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "\" min=\"0\" max=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "\" data-dir=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var52 string
-					templ_7745c5c3_Var52, templ_7745c5c3_Err = templ.JoinStringErrs(f.Max)
+					templ_7745c5c3_Var52, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 305, Col: 183}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 294, Col: 161}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var52))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 74, "\" step=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 74, "\" min=\"0\" max=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var53 string
-					templ_7745c5c3_Var53, templ_7745c5c3_Err = templ.JoinStringErrs(f.Step)
+					templ_7745c5c3_Var53, templ_7745c5c3_Err = templ.JoinStringErrs(f.Max)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 305, Col: 199}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 294, Col: 183}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var53))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 75, "\" placeholder=\"0\">")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 75, "\" step=\"")
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+					var templ_7745c5c3_Var54 string
+					templ_7745c5c3_Var54, templ_7745c5c3_Err = templ.JoinStringErrs(f.Step)
+					if templ_7745c5c3_Err != nil {
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 294, Col: 199}
+					}
+					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var54))
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, "\" placeholder=\"0\">")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, "</td>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 77, "</td>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 77, "<td class=\"unit\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 78, "<td class=\"unit\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var54 string
-			templ_7745c5c3_Var54, templ_7745c5c3_Err = templ.JoinStringErrs(f.Unit)
+			var templ_7745c5c3_Var55 string
+			templ_7745c5c3_Var55, templ_7745c5c3_Err = templ.JoinStringErrs(f.Unit)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 309, Col: 34}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 298, Col: 34}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var54))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 78, "</td></tr>")
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var55))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 79, "</td></tr>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 79, "</tbody></table><p class=\"adv-help\">")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		var templ_7745c5c3_Var55 string
-		templ_7745c5c3_Var55, templ_7745c5c3_Err = templ.JoinStringErrs("Starts from the preset; a direction you edit replaces the preset's for this lesson.")
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 315, Col: 93}
-		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var55))
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 80, " <button type=\"button\" class=\"link-btn\" id=\"lesson-link-reset\" data-testid=\"lesson-link-reset\">back to the preset</button></p></details> <button type=\"button\" class=\"primary\" id=\"lesson-run\" data-testid=\"lesson-run\" disabled>Run</button></form><div class=\"lesson-explain\" id=\"lesson-explain\" data-testid=\"lesson-explain\"></div></section><section class=\"lesson-result\" id=\"lesson-result\" data-testid=\"lesson-result\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"lesson-status\" data-testid=\"lesson-status\">Run the lesson: the conclusion, charts and numbers of the run show here.</p><p class=\"lesson-meta\" id=\"lesson-meta\" data-testid=\"lesson-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"lesson-conclusion\" data-testid=\"lesson-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"lesson-live\" data-testid=\"lesson-live\" hidden><figcaption>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 80, "</tbody></table><p class=\"adv-help\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var56 string
-		templ_7745c5c3_Var56, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
+		templ_7745c5c3_Var56, templ_7745c5c3_Err = templ.JoinStringErrs("Starts from the preset; a direction you edit replaces the preset's for this lesson.")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 329, Col: 37}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 93}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var56))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, " <small id=\"lesson-seq-note\" data-testid=\"lesson-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"lesson-seq\" data-role=\"seq\" role=\"img\" aria-label=\"the lesson's packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, " <button type=\"button\" class=\"link-btn\" id=\"lesson-link-reset\" data-testid=\"lesson-link-reset\">back to the preset</button></p></details> <button type=\"button\" class=\"primary\" id=\"lesson-run\" data-testid=\"lesson-run\" disabled>Run</button></form><div class=\"lesson-explain\" id=\"lesson-explain\" data-testid=\"lesson-explain\"></div></section><section class=\"lesson-result\" id=\"lesson-result\" data-testid=\"lesson-result\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"lesson-status\" data-testid=\"lesson-status\">Run the lesson: the conclusion, charts and numbers of the run show here.</p><p class=\"lesson-meta\" id=\"lesson-meta\" data-testid=\"lesson-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"lesson-conclusion\" data-testid=\"lesson-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"lesson-live\" data-testid=\"lesson-live\" hidden><figcaption>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var57 string
-		templ_7745c5c3_Var57, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		templ_7745c5c3_Var57, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 334, Col: 64}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 318, Col: 37}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var57))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 82, "</p></div></figure><div class=\"lesson-charts\" id=\"lesson-charts\" data-testid=\"lesson-charts\"></div><table class=\"lesson-stats\" id=\"lesson-stats\" data-testid=\"lesson-stats\" hidden><caption>Measured <small id=\"lesson-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"lesson-tables\" data-testid=\"lesson-tables\"></div></section></main>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 82, " <small id=\"lesson-seq-note\" data-testid=\"lesson-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"lesson-seq\" data-role=\"seq\" role=\"img\" aria-label=\"the lesson's packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var58 string
+		templ_7745c5c3_Var58, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 323, Col: 64}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var58))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 83, "</p></div></figure><div class=\"lesson-charts\" id=\"lesson-charts\" data-testid=\"lesson-charts\"></div><table class=\"lesson-stats\" id=\"lesson-stats\" data-testid=\"lesson-stats\" hidden><caption>Measured <small id=\"lesson-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"lesson-tables\" data-testid=\"lesson-tables\"></div></section></main>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -28,6 +28,7 @@ type holUI struct {
 	pending                                                     uint64 // the running request's id
 	packets                                                     int    // the running lesson's packets so far
 	kernel                                                      bool   // the running request is kernel mode's
+	queued                                                      int    // its place in the server's lesson queue, 0 once it runs
 	ownRTT                                                      bool   // the request leaves the lesson's own round trip (the session's link adds no delay)
 	last                                                        *protocol.ScenarioReport
 }
@@ -91,13 +92,17 @@ func (h *holUI) request(l *linkUI) (protocol.Request, bool) {
 }
 
 func (h *holUI) started(id uint64, kernel bool) {
-	h.pending, h.packets, h.kernel = id, 0, kernel
+	h.pending, h.packets, h.kernel, h.queued = id, 0, kernel, 0
 	h.run.Set("disabled", true)
 	h.result.Get("dataset").Set("state", "running")
 	h.showRunning()
 }
 
 func (h *holUI) showRunning() {
+	if h.queued > 0 {
+		setText(h.status, "queued: place "+itoa(h.queued)+" · the server runs one lesson per page and per address at a time; this one starts when its turn comes…")
+		return
+	}
 	s := "running the hol lesson on "
 	switch {
 	case h.kernel:
@@ -111,6 +116,12 @@ func (h *holUI) showRunning() {
 		s += " · " + itoa(h.packets) + " packets so far"
 	}
 	setText(h.status, s+"…")
+}
+
+// queuedAt shows the lesson's place in the server's queue (0: it now runs).
+func (h *holUI) queuedAt(place int) {
+	h.queued = place
+	h.showRunning()
 }
 
 // event counts a live event of the running lesson (its packets).
@@ -163,7 +174,7 @@ func (h *holUI) render() {
 	for _, t := range holTransports {
 		c := h.cards[t]
 		// report escapes every string of the report; nothing else is inserted as markup.
-		c.chart.Set("innerHTML", report.Chart(rep, "Delivery time — "+string(t)))
+		setHTML(c.chart, report.Chart(rep, "Delivery time — "+string(t)))
 		clear(c.stalls)
 		if c.chart.Get("childElementCount").Int() == 0 {
 			c.chart.Call("append", el("p", "empty", "no result for this transport"))

@@ -73,6 +73,7 @@ type lessonsUI struct {
 	pendingKey  string // its lesson address (lessonQuery), under which its result is stored
 	started     time.Time
 	progress    int // live events of the running lesson seen so far
+	queued      int // its place in the server's lesson queue, 0 once it runs
 }
 
 func newLessonsUI() *lessonsUI {

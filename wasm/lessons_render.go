@@ -93,9 +93,9 @@ func (u *lessonsUI) draw(r *lessonResult) {
 	u.meta.Set("title", p.Meta)
 	u.meta.Set("hidden", false)
 	// report escapes every string of the report; nothing else is inserted as markup.
-	u.charts.Set("innerHTML", p.Charts)
+	setHTML(u.charts, p.Charts)
 	u.stats.Set("hidden", len(rep.Stats) == 0)
 	setText(u.statsNote, p.StatsNote)
-	u.statsBody.Set("innerHTML", p.StatsRows)
-	u.tables.Set("innerHTML", p.Tables)
+	setHTML(u.statsBody, p.StatsRows)
+	setHTML(u.tables, p.Tables)
 }

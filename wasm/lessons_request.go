@@ -42,7 +42,7 @@ func (u *lessonsUI) request() (protocol.Request, bool) {
 
 // begin marks request id, for the shown lesson, as running.
 func (u *lessonsUI) begin(id uint64) {
-	u.pending, u.pendingName, u.started, u.progress = id, u.cur, time.Now(), 0
+	u.pending, u.pendingName, u.started, u.progress, u.queued = id, u.cur, time.Now(), 0, 0
 	if in := u.info(u.cur); in != nil {
 		u.pendingKey = lessonQuery(u.cur, u.state(in)).Encode()
 	}

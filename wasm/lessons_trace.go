@@ -26,6 +26,14 @@ func (u *lessonsUI) tick() bool {
 
 func (u *lessonsUI) showRunning() {
 	st := u.states[u.pendingName]
+	if u.queued > 0 {
+		s := "queued: place " + itoa(u.queued)
+		if in := u.info(u.pendingName); in != nil {
+			s += " · “" + in.Title + "” starts when its turn comes"
+		}
+		u.setStatus("queued", s+" (the server runs one lesson per page and per address at a time)")
+		return
+	}
 	s := "Running"
 	if in := u.info(u.pendingName); in != nil {
 		s += " “" + in.Title + "”"
@@ -45,6 +53,17 @@ func (u *lessonsUI) showRunning() {
 		s += " · " + itoa(u.progress) + " live events"
 	}
 	u.setStatus("running", s)
+}
+
+// queuedAt takes the lesson's place in the server's queue (0: it now runs, and its time starts).
+func (u *lessonsUI) queuedAt(place int) {
+	if u.queued > 0 && place == 0 {
+		u.started = time.Now()
+	}
+	u.queued = place
+	if u.cur == u.pendingName {
+		u.showRunning()
+	}
 }
 
 // event takes a live event of the running lesson (one whose request is the lesson's): its

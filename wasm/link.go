@@ -32,8 +32,9 @@ type linkUI struct {
 	skipped uint64               // packets the relay did not stream because the page fell behind
 	drops   [2]*dropWatch        // up, down: "drop packet #k" in force or fired (linkdrop.go)
 	session string
-	lastReq uint64 // the latest "link" request sent; answers to older ones leave the controls be
-	urlOff  bool   // the address belongs to another view (lessons) for now
+	notify  func(string) // shows a download's failure
+	lastReq uint64       // the latest "link" request sent; answers to older ones leave the controls be
+	urlOff  bool         // the address belongs to another view (lessons) for now
 }
 
 func newLinkUI() *linkUI {
@@ -49,6 +50,7 @@ func newLinkUI() *linkUI {
 		qlog:      byID("download-qlog"),
 		qlogDgram: byID("download-qlog-dgram"),
 		fields:    map[string]js.Value{},
+		notify:    func(string) {},
 		want:      protocol.LinkRequest{Mode: protocol.ModeKernel},
 		cur:       protocol.LinkState{Mode: protocol.ModeKernel},
 	}
@@ -72,6 +74,9 @@ func newLinkUI() *linkUI {
 	if l.want.Seed != 0 {
 		l.seed.Set("value", strconv.FormatInt(l.want.Seed, 10))
 	}
+	l.wireDownload(l.pcap, "/relay/pcapng")
+	l.wireDownload(l.qlog, "/relay/qlog?transport=quic-stream")
+	l.wireDownload(l.qlogDgram, "/relay/qlog?transport=quic-dgram")
 	l.showState()
 	return l
 }
@@ -98,12 +103,8 @@ func (l *linkUI) welcome(ev protocol.Event) *protocol.LinkRequest {
 	}
 	l.extra = [2]dirCounts{}
 	l.drops = [2]*dropWatch{}
-	sess := url.QueryEscape(ev.Session)
-	l.pcap.Set("href", "/relay/pcapng?session="+sess)
 	l.pcap.Set("download", "wireplay-"+ev.Session+".pcapng")
-	l.qlog.Set("href", "/relay/qlog?session="+sess+"&transport=quic-stream")
 	l.qlog.Set("download", "wireplay-"+ev.Session+"-quic-stream.qlog")
-	l.qlogDgram.Set("href", "/relay/qlog?session="+sess+"&transport=quic-dgram")
 	l.qlogDgram.Set("download", "wireplay-"+ev.Session+"-quic-dgram.qlog")
 	l.showState()
 	if l.want.Mode == protocol.ModeLink && l.cur.Mode != protocol.ModeLink {

@@ -73,6 +73,7 @@ func main() {
 	}
 	a.relayRTT.Get("parentElement").Set("title", tipRelayRTT)
 	a.link = newLinkUI()
+	a.link.notify = a.showNotice
 	a.chart = newChart()
 	a.hol = newHolUI()
 	a.lessons = newLessonsUI()
@@ -506,6 +507,10 @@ func (a *app) applyLesson(ev protocol.Event) bool {
 	switch {
 	case !lesson && !hol:
 		return false
+	case ev.Type == protocol.EventQueued && lesson:
+		a.lessons.queuedAt(ev.Place)
+	case ev.Type == protocol.EventQueued:
+		a.hol.queuedAt(ev.Place)
 	case ev.Type == protocol.EventError && lesson:
 		a.lessons.finished(&lessonResult{err: ev.Error})
 	case ev.Type == protocol.EventError:

@@ -16,6 +16,7 @@ import (
 type wsConn struct {
 	ws        js.Value
 	listeners []wsListener
+	pagehide  js.Func // closes the connection when the page is left
 	limit     int
 	opened    chan struct{} // closed by the open event
 
@@ -78,6 +79,16 @@ func openWS(url string, limit int) *wsConn {
 		c.fail(closeError{Code: ev.Get("code").Int(), Reason: ev.Get("reason").String()})
 	})
 	c.on("error", func(js.Value) {}) // a close event follows and says more
+	// A page left for another (or kept in the back-forward cache) says so at once, so the server
+	// ends its session, its work and its place in the lesson queue rather than wait for a timeout.
+	// A page restored from the cache reconnects like after any other close.
+	c.pagehide = js.FuncOf(func(js.Value, []js.Value) any {
+		if s := c.ws.Get("readyState").Int(); s == 0 || s == 1 { // CONNECTING, OPEN
+			c.ws.Call("close", 1000, "page left") // a page may send 1000 or 3000–4999 only
+		}
+		return nil
+	})
+	js.Global().Call("addEventListener", "pagehide", c.pagehide)
 	return c
 }
 
@@ -184,4 +195,9 @@ func (c *wsConn) CloseNow() {
 		l.fn.Release()
 	}
 	c.listeners = nil
+	if c.pagehide.Truthy() {
+		js.Global().Call("removeEventListener", "pagehide", c.pagehide)
+		c.pagehide.Release()
+		c.pagehide = js.Func{}
+	}
 }
