@@ -49,8 +49,8 @@ func (s *Server) mountRooms(mux *http.ServeMux, info pageInfo) {
 		newPageHandler(info).ServeHTTP(w, r)
 	})
 	mux.Handle("GET /r/{code}/ws", s.refusedWhileDraining(http.HandlerFunc(s.rooms.ServeWS)))
-	mux.Handle("GET /r/{code}/chat", s.refusedWhileDraining(&chat.Handler{Hub: s.chat, Room: s.rooms.ChatRoom,
-		AcceptOptions: &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}}))
+	mux.Handle("GET /r/{code}/chat", s.refusedWhileDraining(s.rooms.Capped(&chat.Handler{Hub: s.chat, Room: s.rooms.ChatRoom,
+		AcceptOptions: &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}})))
 }
 
 // refusedWhileDraining answers 503 once the server drains (as /relay does); the sockets already

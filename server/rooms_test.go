@@ -406,7 +406,7 @@ func TestRoomLesson(t *testing.T) {
 }
 
 func TestRoomChat(t *testing.T) {
-	s := startServer(t, server.Config{InstructorToken: testToken})
+	s := startServer(t, server.Config{InstructorToken: testToken, MaxRoomPerIP: 2})
 	room := mustCreateRoom(t, s)
 	joinRoom(t, s, room.Code, "Teacher", "member-teacher", room.Secret)
 	c, _, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+s.Addrs().HTTP+"/r/"+room.Code+"/chat?member=member-teacher", nil)
@@ -427,6 +427,13 @@ func TestRoomChat(t *testing.T) {
 	json.Unmarshal(msg, &e)
 	if e.Type != protocol.ChatWelcome || len(e.Members) != 1 || !e.Members[0].Moderator {
 		t.Errorf("instructor's chat welcome %s: want them moderator", msg)
+	}
+	// The room socket and the chat socket fill this address's cap of 2: a third is refused.
+	for _, p := range []string{"/chat", "/ws"} {
+		_, resp, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+s.Addrs().HTTP+"/r/"+room.Code+p, nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("a third socket (%s) from one address: %v, want 429", p, err)
+		}
 	}
 }
 

@@ -94,9 +94,9 @@ type Config struct {
 
 	// InstructorToken lets its bearer create workshop rooms (POST /api/rooms); "" turns rooms
 	// off. RoomGrace is how long a room outlives its last member (default 10 min). MaxRoomPerIP
-	// caps one client address's room sockets (default 64). Broker carries the rooms and their
-	// chat between instances (natsbroker: several servers share rooms); nil: an in-process
-	// broker of the server's own. The server does not close Broker.
+	// caps one client address's room and room-chat sockets together (default 64). Broker
+	// carries the rooms and their chat between instances (natsbroker: several servers share
+	// rooms); nil: an in-process broker of the server's own. The server does not close Broker.
 	InstructorToken string
 	RoomGrace       time.Duration
 	MaxRoomPerIP    int

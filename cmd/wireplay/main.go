@@ -253,7 +253,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.RelayIdleTimeout, "relay-idle-timeout", 5*time.Minute, "close a page's /relay connection from which nothing (no request, no pong to the server's pings) came this long")
 	fs.StringVar(&cfg.InstructorToken, "instructor-token", "", "workshop rooms: the token that lets an instructor create a room (POST /api/rooms, wireplay room create); empty: rooms are off")
 	fs.DurationVar(&cfg.RoomGrace, "room-grace", 10*time.Minute, "workshop rooms: how long a room outlives its last member (and a member's name stays theirs)")
-	fs.IntVar(&cfg.MaxRoomPerIP, "max-room-per-ip", 64, "workshop rooms: room sockets one client address may hold (a class behind one NAT needs more)")
+	fs.IntVar(&cfg.MaxRoomPerIP, "max-room-per-ip", 64, "workshop rooms: room and room-chat sockets one client address may hold together (a class behind one NAT needs more)")
 	fs.StringVar(&brokerURL, "broker", "", "workshop rooms and chat: share them with other wireplay servers through this NATS server (nats://HOST:4222); default: in-process")
 	fs.BoolVar(&verbose, "v", false, "log debug messages")
 	fs.StringVar(&logFormat, "log-format", "text", "log as text or json (one JSON object per line, slog's)")
