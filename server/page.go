@@ -16,6 +16,9 @@ type pageInfo struct {
 	Addrs  Addrs
 	Static *staticFiles // for the versioned URLs of the stylesheet and the client; nil: plain URLs
 	TLS    bool         // the page is served over HTTPS (so the WebSocket echo is wss://)
+	// Room is the workshop room's code when the page is served at /r/CODE (room mode: the page
+	// joins /r/CODE/ws and /r/CODE/chat); "" on the ordinary page.
+	Room string
 }
 
 // pageAssets are the URLs the page loads its stylesheet, Go's wasm loader, the script that starts

@@ -15,7 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wireplay/wireplay/broker"
+	"github.com/wireplay/wireplay/chat"
 	"github.com/wireplay/wireplay/netx"
+	"github.com/wireplay/wireplay/rooms"
 	"github.com/wireplay/wireplay/transports"
 	"github.com/wireplay/wireplay/web"
 	"golang.org/x/time/rate"
@@ -85,6 +88,16 @@ type Config struct {
 	// previous ones), split evenly among them; a trace that outgrows its share stops and ends in
 	// a wireplay:trace_truncated record; default 12 MiB.
 	CaptureBytes, QLogBytes int
+
+	// InstructorToken lets its bearer create workshop rooms (POST /api/rooms); "" turns rooms
+	// off. RoomGrace is how long a room outlives its last member (default 10 min). MaxRoomPerIP
+	// caps one client address's room sockets (default 64). Broker carries the rooms and their
+	// chat between instances (natsbroker: several servers share rooms); nil: an in-process
+	// broker of the server's own. The server does not close Broker.
+	InstructorToken string
+	RoomGrace       time.Duration
+	MaxRoomPerIP    int
+	Broker          broker.Broker
 
 	// UDPEcho tunes the UDP endpoint's rate limits; zero fields take transports' defaults.
 	UDPEcho transports.UDPEchoConfig
@@ -181,6 +194,10 @@ type Server struct {
 	static *staticFiles
 	met    *serverMetrics
 
+	rooms     *rooms.Rooms
+	chat      *chat.Hub
+	ownBroker broker.Broker // the in-process broker when Config.Broker is nil
+
 	// draining is set when Shutdown begins: /readyz answers 503 and /relay refuses.
 	draining atomic.Bool
 	// ctx is cancelled by Shutdown once the relay's pages were sent their close: the work that
@@ -260,6 +277,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}, ServerTLS: tlsConf, TCP: s.own.tcp}, s.met, s.ctx)
 	s.ws = transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: endpointCap,
 		MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.onRefuse("ws")})
+	s.startRooms()
 	s.met.watch(s)
 	s.static = newStaticFiles(s.cfg.Assets, s.log)
 	s.wg.Go(s.static.load) // read before the first visit asks for them
@@ -343,7 +361,9 @@ func (s *Server) TLS() bool { return s.tls != nil && s.tls.http != nil }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", newPageHandler(pageInfo{Addrs: s.addrs, Static: s.static, TLS: s.tls.http != nil}))
+	info := pageInfo{Addrs: s.addrs, Static: s.static, TLS: s.tls.http != nil}
+	mux.Handle("GET /{$}", newPageHandler(info))
+	s.mountRooms(mux, info)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", s.static))
 	mux.Handle("GET /relay", s.relay)
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)
@@ -427,6 +447,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			"close_sent_ms", st.Sent.Milliseconds(), "closed_ms", st.Closed.Milliseconds(), "ended_ms", st.Ended.Milliseconds(), "all_ended", st.AllEnded,
 			"close_grace_ms", CloseGrace.Milliseconds())
 	}
+	s.closeRooms()
 	s.cancel() // after the relay's close frames: /ws/echo connections end
 	httpDone.Wait()
 	s.closeAll()

@@ -19,7 +19,7 @@ func TestTopLevelHelp(t *testing.T) {
 		if code := run(args, &out, &errOut); code != 0 || errOut.Len() > 0 {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut.String())
 		}
-		for _, cmd := range []string{"wireplay [serve]", "wireplay probe", "wireplay scenarios", "wireplay run NAME", "wireplay bench", "wireplay help"} {
+		for _, cmd := range []string{"wireplay [serve]", "wireplay probe", "wireplay scenarios", "wireplay run NAME", "wireplay bench", "wireplay room create", "wireplay help"} {
 			if !strings.Contains(out.String(), cmd) {
 				t.Errorf("%v: stdout lacks %q:\n%s", args, cmd, out.String())
 			}
@@ -183,7 +183,7 @@ func TestEnvFlags(t *testing.T) {
 		t.Errorf("bad value: %v", err)
 	}
 	for _, kv := range [][2]string{{"WIREPLAY_MAX_LINKS", "lots"}, {"WIREPLAY_LOG_FORMAT", "xml"}, {"WIREPLAY_QUIC_RETRY_THRESHOLD", "many"},
-		{"WIREPLAY_RELAY_IDLE_TIMEOUT", "-1s"}} {
+		{"WIREPLAY_RELAY_IDLE_TIMEOUT", "-1s"}, {"WIREPLAY_ROOM_GRACE", "-1s"}, {"WIREPLAY_BROKER", "redis://127.0.0.1:6379"}} {
 		t.Run(kv[0], func(t *testing.T) {
 			t.Setenv(kv[0], kv[1])
 			var out, errOut bytes.Buffer

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/bench"
+	"github.com/wireplay/wireplay/broker/natsbroker"
 	"github.com/wireplay/wireplay/linkspec"
 	"github.com/wireplay/wireplay/probe"
 	"github.com/wireplay/wireplay/protocol"
@@ -33,6 +34,7 @@ Usage:
   wireplay scenarios         list the lessons' scenarios, one line each
   wireplay run NAME [flags]  run one scenario on the emulated link (table, JSON or CSV; --html report)
   wireplay bench             run the performance benchmarks and compare them with their goals
+  wireplay room create       create a workshop room on a running server (--server URL --token T)
   wireplay help [command]    show a command's flags
 
 Run "wireplay help serve" or "wireplay help probe" for their flags.
@@ -72,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return benchCmd(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheckCmd(args, stdout, stderr)
+	case "room":
+		return roomCmd(args, stdout, stderr)
 	case "help":
 		if len(args) > 0 {
 			return run([]string{args[0], "-h"}, stdout, stderr)
@@ -220,7 +224,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	var cfg server.Config
 	var origins, hosts listFlag
 	var verbose bool
-	var logFormat string
+	var logFormat, brokerURL string
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "page, static files, /relay, /ws/echo, /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.TCPAddr, "tcp-addr", "127.0.0.1:7001", "TCP echo endpoint (port 0 picks a free port)")
 	fs.StringVar(&cfg.UDPAddr, "udp-addr", "127.0.0.1:7002", "UDP echo endpoint")
@@ -243,6 +247,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 60*time.Second, "close transport connections unused this long")
 	fs.DurationVar(&cfg.LossTimeout, "loss-timeout", time.Second, "report a datagram lost when its echo takes longer")
 	fs.DurationVar(&cfg.RelayIdleTimeout, "relay-idle-timeout", 5*time.Minute, "close a page's /relay connection from which nothing (no request, no pong to the server's pings) came this long")
+	fs.StringVar(&cfg.InstructorToken, "instructor-token", "", "workshop rooms: the token that lets an instructor create a room (POST /api/rooms, wireplay room create); empty: rooms are off")
+	fs.DurationVar(&cfg.RoomGrace, "room-grace", 10*time.Minute, "workshop rooms: how long a room outlives its last member (and a member's name stays theirs)")
+	fs.IntVar(&cfg.MaxRoomPerIP, "max-room-per-ip", 64, "workshop rooms: room sockets one client address may hold (a class behind one NAT needs more)")
+	fs.StringVar(&brokerURL, "broker", "", "workshop rooms and chat: share them with other wireplay servers through this NATS server (nats://HOST:4222); default: in-process")
 	fs.BoolVar(&verbose, "v", false, "log debug messages")
 	fs.StringVar(&logFormat, "log-format", "text", "log as text or json (one JSON object per line, slog's)")
 	help := func(w io.Writer) {
@@ -260,6 +268,14 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := envFlags(fs, os.LookupEnv); err != nil {
 		fmt.Fprintf(stderr, "wireplay serve: %v\n", err)
+		return 2
+	}
+	if cfg.RoomGrace <= 0 {
+		fmt.Fprintf(stderr, "wireplay serve: --room-grace %v: must be more than 0\n", cfg.RoomGrace)
+		return 2
+	}
+	if brokerURL != "" && !strings.HasPrefix(brokerURL, "nats://") && !strings.HasPrefix(brokerURL, "tls://") {
+		fmt.Fprintf(stderr, "wireplay serve: --broker %s: want nats://HOST:PORT\n", brokerURL)
 		return 2
 	}
 	if cfg.RelayIdleTimeout <= 0 {
@@ -288,6 +304,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if brokerURL != "" {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		b, err := natsbroker.Dial(dctx, brokerURL)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "wireplay serve: --broker %s: %v\n", brokerURL, err)
+			return 1
+		}
+		defer b.Close() // after the server's shutdown
+		cfg.Broker = b
+	}
 	s := server.New(cfg)
 	if err := s.Start(ctx); err != nil {
 		fmt.Fprintf(stderr, "wireplay serve: %v\n", err)
@@ -300,6 +327,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "wireplay serving\n  page       %s://%s/\n  websocket  %s://%s/ws/echo\n  tcp        %s\n  udp        %s\n  quic       %s (ALPN wireplay)\n",
 		web, a.HTTP, ws, a.HTTP, a.TCP, a.UDP, a.QUIC)
+	if cfg.InstructorToken != "" {
+		fmt.Fprintf(stdout, "  rooms      %s://%s/api/rooms (wireplay room create --server %s://%s --token …)\n", web, a.HTTP, web, a.HTTP)
+	}
 	<-ctx.Done()
 	stop()
 	fmt.Fprintln(stdout, "wireplay: shutting down")

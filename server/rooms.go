@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wireplay/wireplay/broker"
+	"github.com/wireplay/wireplay/chat"
+	"github.com/wireplay/wireplay/linkspec"
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/rooms"
+	"github.com/wireplay/wireplay/scenarios"
+)
+
+// Workshop rooms (package rooms, protocol.RoomJoin): POST /api/rooms, the page in room mode at
+// /r/{code}, its WebSocket at /r/{code}/ws and its chat at /r/{code}/chat. Rooms and chat go
+// through Config.Broker, or an in-process broker of the server's own.
+
+// startRooms makes the rooms and the chat hub; Start calls it before routes.
+func (s *Server) startRooms() {
+	b := s.cfg.Broker
+	if b == nil {
+		s.ownBroker = broker.NewMemory()
+		b = s.ownBroker
+	}
+	accept := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}
+	s.chat = chat.NewHub(b, chat.Options{})
+	s.rooms = rooms.New(b, rooms.Options{Token: s.cfg.InstructorToken, Grace: s.cfg.RoomGrace, Shared: s.cfg.Broker != nil,
+		Runner: s.relay.roomLesson, MaxPerIP: s.cfg.MaxRoomPerIP, AcceptOptions: accept, Logger: s.log})
+}
+
+// mountRooms adds the rooms' routes to mux.
+func (s *Server) mountRooms(mux *http.ServeMux, info pageInfo) {
+	mux.HandleFunc("POST /api/rooms", s.rooms.ServeCreate)
+	mux.HandleFunc("GET /r/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code := r.PathValue("code")
+		if !s.rooms.Exists(r.Context(), code) {
+			roomNotFound(w, code, s.cfg.RoomGrace)
+			return
+		}
+		info := info
+		info.Room = code
+		newPageHandler(info).ServeHTTP(w, r)
+	})
+	mux.Handle("GET /r/{code}/ws", s.endsAtShutdown(http.HandlerFunc(s.rooms.ServeWS)))
+	mux.Handle("GET /r/{code}/chat", s.endsAtShutdown(&chat.Handler{Hub: s.chat, Room: s.rooms.ChatRoom,
+		AcceptOptions: &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}}))
+}
+
+// roomNotFound is the 404 page of an unknown or expired room code.
+func roomNotFound(w http.ResponseWriter, code string, grace time.Duration) {
+	if grace <= 0 {
+		grace = 10 * time.Minute
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>No such room</title></head>`+
+		`<body><h1>No room %s</h1><p data-testid="room-not-found">There is no workshop room with the code %s on this server: `+
+		`check the code, or it may have expired (a room ends %s after its last member left).</p>`+
+		`<p><a href="/">wireplay</a></p></body></html>`, html.EscapeString(code), html.EscapeString(code), grace)
+}
+
+// closeRooms closes the room and chat sockets (1001) and stops the rooms' lessons; Shutdown
+// calls it.
+func (s *Server) closeRooms() {
+	if s.rooms != nil {
+		s.rooms.Close()
+	}
+	if s.chat != nil {
+		s.chat.Close()
+	}
+	if s.ownBroker != nil {
+		s.ownBroker.Close()
+	}
+}
+
+// roomLesson is the rooms' Runner: a lesson run as /relay runs one (handleScenario), under the
+// same server-wide lesson slots, its events passed to the room.
+func (r *relay) roomLesson(sr protocol.ScenarioRequest) (func(context.Context, func(protocol.Event)) (*protocol.ScenarioReport, error), error) {
+	sc := scenarios.Lookup(sr.Name)
+	if sc == nil {
+		return nil, fmt.Errorf("scenario: unknown scenario %q", sr.Name)
+	}
+	ls, err := linkspec.Resolve(linkspec.Spec{Preset: sr.Preset, Up: sr.Up, Down: sr.Down, Seed: sr.Seed}, sc.Preset)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	select {
+	case r.scenarioSlots <- struct{}{}:
+	default:
+		return nil, busyError(fmt.Sprintf("scenario: %d lessons are already running on this server; try again in a moment", maxScenarioRuns))
+	}
+	return func(ctx context.Context, progress func(protocol.Event)) (*protocol.ScenarioReport, error) {
+		defer func() { <-r.scenarioSlots }()
+		ctx, cancel := context.WithTimeout(ctx, scenarioRunLimit)
+		defer cancel()
+		stop := context.AfterFunc(r.ctx, cancel) // the relay's shutdown ends it too
+		defer stop()
+		opt := scenarios.Options{Preset: ls.Name(), Settings: &ls.Settings, Seed: ls.Seed, Repeat: sr.Repeat, Params: sr.Params,
+			Progress: progress, Epoch: time.Now()}
+		return scenarios.Run(ctx, sc, opt)
+	}, nil
+}
+
+// busyError is a refusal for want of a lesson slot: it is rooms.ErrBusy.
+type busyError string
+
+func (e busyError) Error() string { return string(e) }
+func (e busyError) Unwrap() error { return rooms.ErrBusy }
