@@ -91,13 +91,11 @@ func (r *relay) roomLesson(sr protocol.ScenarioRequest) (func(context.Context, f
 	if err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
-	select {
-	case r.scenarioSlots <- struct{}{}:
-	default:
+	if !r.lessons.claim() {
 		return nil, busyError(fmt.Sprintf("scenario: %d lessons are already running on this server; try again in a moment", maxScenarioRuns))
 	}
 	return func(ctx context.Context, progress func(protocol.Event)) (*protocol.ScenarioReport, error) {
-		defer func() { <-r.scenarioSlots }()
+		defer r.lessons.release()
 		ctx, cancel := context.WithTimeout(ctx, scenarioRunLimit)
 		defer cancel()
 		stop := context.AfterFunc(r.ctx, cancel) // the relay's shutdown ends it too
@@ -113,3 +111,25 @@ type busyError string
 
 func (e busyError) Error() string { return string(e) }
 func (e busyError) Unwrap() error { return rooms.ErrBusy }
+
+// claim takes a lesson slot for a room's lesson, outside the queue: false when every slot is
+// taken. (A stand-in on wt-roompage, main's lesson queue having replaced scenarioSlots, until
+// wt-roomsrv is brought up to main.)
+func (q *lessonQueue) claim() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running >= maxScenarioRuns {
+		return false
+	}
+	q.running++
+	return true
+}
+
+// release gives back a slot claim took, and starts whoever waits.
+func (q *lessonQueue) release() {
+	q.mu.Lock()
+	q.running--
+	told := q.advance()
+	q.mu.Unlock()
+	flushAll(told)
+}
