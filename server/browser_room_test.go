@@ -1,0 +1,194 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/wireplay/wireplay/server"
+)
+
+// TestBrowserRoom drives a workshop room (issue 10) in headless Chromium: the instructor creates
+// a room on /instructor with the server's token and opens its instructor link; two participants,
+// each in a browser context of their own (so their own localStorage and member id), join it with
+// a name. Everyone sees the three members; the two participants chat both ways; the instructor
+// runs the first lesson and both participants see that one run live in their room-live area, to
+// the same conclusion; a participant's page has no run control, and a "run" forged over a room
+// socket of the participant's page is refused (forbidden).
+func TestBrowserRoom(t *testing.T) {
+	chrome := browserChromium(t)
+	const token = "tok-browser-room-3f9c"
+	srv := browserServer(t, browserAssets(t), "127.0.0.1:0", func(c *server.Config) { c.InstructorToken = token })
+	base := "http://" + srv.Addrs().HTTP
+	ictx := browserOpen(t, chrome)
+
+	// The instructor page: the token from ?token= fills the input (and leaves the address).
+	browserWithin(t, ictx, 20*time.Second, "the instructor page", chromedp.Steps(
+		chromedp.Navigate(base+"/instructor?token="+token),
+		chromedp.WaitReady(chromedp.CSS(`[data-testid="room-create"]`)),
+	))
+	browserWithin(t, ictx, 10*time.Second, "the token filled in from ?token=", browserWaitTrue(
+		fmt.Sprintf(`document.querySelector('[data-testid="instructor-token"]').value === %q && !location.search.includes("token")`, token)))
+	browserWithin(t, ictx, 10*time.Second, "creating a room", chromedp.Click(chromedp.CSS(`[data-testid="room-create"]`)))
+	browserWithin(t, ictx, 20*time.Second, "the room's code", browserWaitTrue(`/^[2-9A-Z]{6}$/.test(document.querySelector('[data-testid="room-code"]').textContent)`))
+	links, err := chromedp.Run(ictx, chromedp.Evaluate[[]string](`[document.querySelector('[data-testid="room-code"]').textContent,
+		document.querySelector('[data-testid="room-url"]').href, document.querySelector('[data-testid="room-instructor-url"]').href]`))
+	if err != nil || len(links) != 3 {
+		t.Fatalf("read the room's links: %v %v", links, err)
+	}
+	code, roomURL, instURL := links[0], links[1], links[2]
+	if roomURL != base+"/r/"+code || !strings.HasPrefix(instURL, roomURL+"#instructor=") {
+		t.Fatalf("room %s: participants' link %q, instructor's %q", code, roomURL, instURL)
+	}
+
+	// The instructor joins by the instructor link, the participants by the room's.
+	browserRoomJoin(t, ictx, instURL, "Ines")
+	p1 := browserRoomTab(t, ictx)
+	browserRoomJoin(t, p1, roomURL, "Ada")
+	p2 := browserRoomTab(t, ictx)
+	browserRoomJoin(t, p2, roomURL, "Bo")
+	pages := map[string]context.Context{"Ines": ictx, "Ada": p1, "Bo": p2}
+	for who, ctx := range pages {
+		browserWithin(t, ctx, 20*time.Second, who+"'s page listing the three members", browserWaitTrue(
+			`(() => { const ms = Array.from(document.querySelectorAll('[data-testid="room-members"] [data-testid="room-member"]')).map(e => e.firstChild.textContent);
+			return ms.length === 3 && ["Ines", "Ada", "Bo"].every(n => ms.includes(n)); })()`))
+		browserWithin(t, ctx, 5*time.Second, who+"'s room code", browserWaitTrue(fmt.Sprintf(`document.querySelector('[data-testid="room-code"]').textContent === %q`, code)))
+	}
+
+	// Chat both ways: each participant sees the other's message.
+	say := func(ctx context.Context, who, text string) {
+		t.Helper()
+		browserWithin(t, ctx, 20*time.Second, who+" chatting", chromedp.Steps(
+			chromedp.WaitEnabled(chromedp.CSS(`[data-testid="chat-input"]`)),
+			chromedp.SendKeys(chromedp.CSS(`[data-testid="chat-input"]`), text),
+			chromedp.Click(chromedp.CSS(`[data-testid="chat-send"]`)),
+		))
+	}
+	seen := func(ctx context.Context, who, text string) {
+		t.Helper()
+		browserWithin(t, ctx, 20*time.Second, fmt.Sprintf("%q in %s's chat-log", text, who), browserWaitTrue(fmt.Sprintf(
+			`Array.from(document.querySelectorAll('[data-testid="chat-log"] [data-testid="chat-message"]')).some(e => e.textContent.includes(%q))`, text)))
+	}
+	say(p1, "Ada", "hello from Ada <b>")
+	say(p2, "Bo", "hi Ada, Bo here")
+	seen(p2, "Bo", "hello from Ada <b>")
+	seen(p1, "Ada", "hi Ada, Bo here")
+	seen(ictx, "Ines", "hi Ada, Bo here")
+
+	// A participant has no control of the room's lessons.
+	for _, who := range []string{"Ada", "Bo"} {
+		hidden, err := chromedp.Run(pages[who], chromedp.Evaluate[bool](`document.querySelector('[data-testid="room-controls"]').hidden &&
+			document.querySelector('[data-testid="room-run"]').offsetParent === null`))
+		if err != nil || !hidden {
+			t.Errorf("%s's page shows room-run (err %v)", who, err)
+		}
+	}
+
+	// The instructor runs the first lesson; both participants see that run live.
+	browserWithin(t, ictx, 20*time.Second, "room-run enabled, the first lesson chosen", chromedp.Steps(
+		chromedp.WaitEnabled(chromedp.CSS(`[data-testid="room-run"]`)),
+		browserWaitTrue(`(() => { const s = document.querySelector('[data-testid="room-lesson"]'); return s.options.length > 1 && s.selectedIndex === 0; })()`),
+	))
+	browserWithin(t, ictx, 10*time.Second, "clicking room-run", chromedp.Click(chromedp.CSS(`[data-testid="room-run"]`)))
+	done := `(() => { const l = document.querySelector('[data-testid="room-live"]'), c = document.querySelector('[data-testid="room-live-conclusion"]');
+		return l.dataset.state === "done" && !c.hidden && c.textContent.length > 0; })()`
+	type live struct{ run, conclusion string }
+	got := map[string]live{}
+	for who, ctx := range pages {
+		browserWithin(t, ctx, 90*time.Second, who+" seeing the run's conclusion in room-live", browserWaitTrue(done))
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[document.querySelector('[data-testid="room-live"]').dataset.run,
+			document.querySelector('[data-testid="room-live-conclusion"]').textContent]`))
+		if err != nil || len(v) != 2 {
+			t.Fatalf("read %s's room-live: %v %v", who, v, err)
+		}
+		got[who] = live{v[0], v[1]}
+	}
+	if got["Ada"] != got["Ines"] || got["Bo"] != got["Ines"] || got["Ines"].run == "" {
+		t.Errorf("room-live differs between the pages (one run, one conclusion for all): %+v", got)
+	}
+
+	browserScreenshot(t, ictx, filepath.Join(t.ArtifactDir(), "room-instructor.png"))
+	browserScreenshot(t, p1, filepath.Join(t.ArtifactDir(), "room-participant.png"))
+
+	// A "run" forged over a room socket of a participant's page (no secret) is refused.
+	forged := fmt.Sprintf(`(() => { window.forged = []; const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/r/%s/ws");
+		ws.onopen = () => ws.send(JSON.stringify({v: 1, type: "join", name: "Mallory", member: "forged-member-0001"}));
+		ws.onmessage = (m) => { const e = JSON.parse(m.data); window.forged.push(e);
+			if (e.type === "room") ws.send(JSON.stringify({v: 1, type: "run", run: {name: %q}})); };
+		return true; })()`, code, "boundaries")
+	if _, err := chromedp.Run(p1, chromedp.Evaluate[bool](forged)); err != nil {
+		t.Fatalf("forge a run: %v", err)
+	}
+	browserWithin(t, p1, 20*time.Second, "the forged run refused as forbidden", browserWaitTrue(
+		`window.forged.some(e => e.type === "error" && e.code === "forbidden")`))
+	started, err := chromedp.Run(p1, chromedp.Evaluate[bool](`window.forged.some(e => e.type === "lesson_started")`))
+	if err != nil || started {
+		t.Errorf("the forged run started a lesson (err %v)", err)
+	}
+}
+
+// browserRoomTab opens a tab in a browser context of its own (its own storage) of the browser of
+// parent, failing the test on a Content-Security-Policy violation and logging its console if the
+// test fails.
+func browserRoomTab(t *testing.T, parent context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(parent, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720)); err != nil {
+		t.Fatalf("open a browser context: %v", err)
+	}
+	var (
+		mu         sync.Mutex
+		console    []string
+		violations []string
+	)
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			console = append(console, m.String())
+			if strings.Contains(m.Text, "Content Security Policy") {
+				violations = append(violations, m.String())
+			}
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(violations) > 0 {
+			t.Errorf("the browser reported %d Content-Security-Policy violations, the first: %s", len(violations), violations[0])
+		}
+		if t.Failed() {
+			for _, m := range console {
+				t.Logf("console (browser context): %s", m)
+			}
+		}
+	})
+	return ctx
+}
+
+// browserRoomJoin opens a room page at url and joins it as name.
+func browserRoomJoin(t *testing.T, ctx context.Context, url, name string) {
+	t.Helper()
+	browserWithin(t, ctx, 20*time.Second, name+" opening the room", chromedp.Steps(
+		chromedp.Navigate(url),
+		chromedp.WaitReady(chromedp.CSS(`[data-testid="room-name"]`)),
+	))
+	browserWithin(t, ctx, 20*time.Second, name+" joining", chromedp.Steps(
+		chromedp.WaitEnabled(chromedp.CSS(`[data-testid="room-join"]`)),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="room-name"]`), name),
+		chromedp.Click(chromedp.CSS(`[data-testid="room-join"]`)),
+	))
+	browserWithin(t, ctx, 20*time.Second, name+" in the room", browserWaitTrue(
+		`document.querySelector('[data-testid="room-join-form"]').hidden && document.querySelector('[data-testid="room-status"]').dataset.state === "open"`))
+}
