@@ -81,6 +81,25 @@ func TestBrowserRoom(t *testing.T) {
 	seen(p1, "Ada", "hi Ada, Bo here")
 	seen(ictx, "Ines", "hi Ada, Bo here")
 
+	// Refusals in words: over the rate (12 at once: the burst is 5, then 1 a second), too long.
+	browserWithin(t, p2, 10*time.Second, "Bo flooding the chat", browserWaitTrue(`(() => {
+		const i = document.querySelector('[data-testid="chat-input"]'), b = document.querySelector('[data-testid="chat-send"]');
+		for (let k = 0; k < 12; k++) { i.value = "flood " + k; b.click(); } return true; })()`))
+	browserWithin(t, p2, 20*time.Second, "the rate limit said in words", browserWaitTrue(`(() => { const e = document.querySelector('[data-testid="chat-error"]');
+		return !e.hidden && e.dataset.code === "rate_limited" && e.textContent.includes("faster than the room allows"); })()`))
+	browserWithin(t, p2, 10*time.Second, "Bo sending a message over the limit", browserWaitTrue(`(() => {
+		document.querySelector('[data-testid="chat-input"]').value = "x".repeat(600); document.querySelector('[data-testid="chat-send"]').click(); return true; })()`))
+	browserWithin(t, p2, 10*time.Second, "too long said in words", browserWaitTrue(`(() => { const e = document.querySelector('[data-testid="chat-error"]');
+		return !e.hidden && e.dataset.code === "too_long" && e.textContent.includes("500 bytes at most"); })()`))
+
+	// A reload resumes: the page joins again as Bo by itself (the same member id), and the room
+	// still has three members.
+	browserWithin(t, p2, 20*time.Second, "reloading Bo's page", chromedp.Steps(chromedp.Reload(), chromedp.WaitReady(chromedp.CSS(`[data-testid="room-name"]`))))
+	browserWithin(t, p2, 20*time.Second, "Bo back in the room without typing", browserWaitTrue(
+		`document.querySelector('[data-testid="room-join-form"]').hidden && document.querySelector('[data-testid="room-status"]').textContent.includes("as Bo")`))
+	browserWithin(t, ictx, 20*time.Second, "three members after Bo's reload", browserWaitTrue(
+		`document.querySelectorAll('[data-testid="room-members"] [data-testid="room-member"]').length === 3`))
+
 	// A participant has no control of the room's lessons.
 	for _, who := range []string{"Ada", "Bo"} {
 		hidden, err := chromedp.Run(pages[who], chromedp.Evaluate[bool](`document.querySelector('[data-testid="room-controls"]').hidden &&
@@ -111,6 +130,37 @@ func TestBrowserRoom(t *testing.T) {
 	}
 	if got["Ada"] != got["Ines"] || got["Bo"] != got["Ines"] || got["Ines"].run == "" {
 		t.Errorf("room-live differs between the pages (one run, one conclusion for all): %+v", got)
+	}
+
+	run1 := got["Ines"].run
+
+	// Ada steps out (the Lessons tab): the instructor's next run does not take her page, whose
+	// room-live waits; she runs a lesson of her own, steps back in and sees the new run, then
+	// shares her result, which the instructor's aggregate shows under her name.
+	browserWithin(t, p1, 10*time.Second, "Ada stepping out", chromedp.Click(chromedp.CSS(`[data-testid="tab-lessons"]`)))
+	browserWithin(t, p1, 10*time.Second, "following off", browserWaitTrue(
+		`!document.querySelector('[data-testid="room-follow"]').checked && document.querySelector('[data-testid="room-live"]').dataset.state === "paused"`))
+	browserWithin(t, ictx, 20*time.Second, "running again", chromedp.Steps(
+		chromedp.WaitEnabled(chromedp.CSS(`[data-testid="room-run"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="room-run"]`)),
+	))
+	newRun := fmt.Sprintf(`(() => { const l = document.querySelector('[data-testid="room-live"]'); return l.dataset.run !== %q && l.dataset.state === "done"; })()`, run1)
+	browserWithin(t, ictx, 90*time.Second, "the second run done", browserWaitTrue(newRun))
+	out, err := chromedp.Run(p1, chromedp.Evaluate[[]string](`[document.body.dataset.view, document.querySelector('[data-testid="room-live"]').dataset.run]`))
+	if err != nil || len(out) != 2 || out[0] != "lessons" || out[1] != run1 {
+		t.Errorf("Ada's page, stepped out, during the second run: view and room-live run %q (err %v), want lessons and %s", out, err, run1)
+	}
+	browserLessonRun(t, p1, "boundaries", nil)
+	browserWithin(t, p1, 10*time.Second, "Ada stepping back in", chromedp.Click(chromedp.CSS(`[data-testid="tab-room"]`)))
+	browserWithin(t, p1, 20*time.Second, "Ada's room-live showing the second run", browserWaitTrue(newRun+` && document.querySelector('[data-testid="room-follow"]').checked`))
+	browserWithin(t, p1, 10*time.Second, "Ada sharing her result", chromedp.Click(chromedp.CSS(`[data-testid="room-share"]`)))
+	browserWithin(t, p1, 20*time.Second, "Ada's share taken", browserWaitTrue(`document.querySelector('[data-testid="room-share-status"]').textContent.startsWith("Shared")`))
+	browserWithin(t, ictx, 20*time.Second, "Ada's numbers in the instructor's aggregate", browserWaitTrue(
+		`document.querySelectorAll('[data-testid="room-aggregate"] [data-testid="room-aggregate-row"]').length > 0 &&
+		Array.from(document.querySelectorAll('[data-testid="room-aggregate"] .agg-dot')).some(d => d.title.startsWith("Ada: "))`))
+	if agg, err := chromedp.Run(p1, chromedp.Evaluate[bool](`document.querySelector('[data-testid="room-aggregate-box"]') === null ||
+		document.querySelector('#room-aggregate-box').hidden`)); err != nil || !agg {
+		t.Errorf("a participant's page shows the class's aggregate (err %v)", err)
 	}
 
 	browserScreenshot(t, ictx, filepath.Join(t.ArtifactDir(), "room-instructor.png"))

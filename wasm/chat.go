@@ -143,6 +143,16 @@ func (c *chatUI) session() (welcomed bool, err error) {
 			c.showError("Could not read a chat event: " + err.Error())
 			continue
 		}
+		if !welcomed && ev.Type == protocol.ChatError && ev.Code == protocol.ChatErrNameTaken {
+			// Our own last connection, not yet gone (a reload): join again in a moment.
+			go func() {
+				time.Sleep(time.Second)
+				select {
+				case out <- protocol.ChatRequest{Type: protocol.ChatJoin, Name: name}:
+				case <-ctx.Done():
+				}
+			}()
+		}
 		if ev.Type == protocol.ChatWelcome {
 			welcomed = true
 			c.mu.Lock()
@@ -284,7 +294,7 @@ func (c *chatUI) say() {
 	out, max := c.out, c.limits.MaxText
 	c.mu.Unlock()
 	if max > 0 && len(text) > max {
-		c.showError("Not sent: that message is " + itoa(len(text)) + " bytes; the room takes " + itoa(max) + " at most.")
+		c.showError("Not sent: a message may be " + itoa(max) + " bytes at most (that one is " + itoa(len(text)) + ").")
 		c.errEl.Get("dataset").Set("code", protocol.ChatErrTooLong)
 		return
 	}
