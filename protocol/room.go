@@ -88,7 +88,7 @@ package protocol
 //	     "name":"first_byte_ms","unit":"ms","value":1.2}]}}
 //
 // The server stamps it with the member's id and name, keeps the latest share of each member per
-// lesson (at most RoomMaxShareMetrics metrics each), sends "shared" to everyone and then the
+// lesson (at most RoomMaxShareMetrics metrics each, RoomMaxShareLessons lessons), sends "shared" to everyone and then the
 // lesson's new "aggregate" (every member's value of each transport and metric, with their names,
 // for the instructor's histogram). Shares are rate limited like chat messages.
 //
@@ -156,8 +156,10 @@ const (
 	RoomMaxEvent = 8 << 20
 	// RoomMaxRecent is how many of the run's events a "room" state carries at most.
 	RoomMaxRecent = 1000
-	// RoomMaxShareMetrics bounds the metrics of one share.
+	// RoomMaxShareMetrics bounds the metrics of one share, RoomMaxShareLessons the lessons one
+	// member has shares of.
 	RoomMaxShareMetrics = 64
+	RoomMaxShareLessons = 32
 	// RoomMaxBadRequests refused requests in a row close the socket with 1008.
 	RoomMaxBadRequests = 5
 )

@@ -238,6 +238,7 @@ func (r *room) drop(m *member) {
 	r.idleLocked()
 	r.mu.Unlock()
 	if here {
+		r.rs.dropped.Add(1)
 		_ = r.publishBG(wire{Kind: kindLeave, Member: &protocol.RoomMember{ID: m.pub, Name: m.name}, Conn: m.connID})
 	}
 }
@@ -317,6 +318,18 @@ func (m *member) handle(ctx context.Context, req protocol.RoomRequest) error {
 			return &refusal{protocol.RoomErrRateLimited, fmt.Sprintf("slow down: %d shares at once, then %g a second", r.rs.opts.ShareBurst, r.rs.opts.SharesPerSecond)}
 		}
 		sh.Member, sh.Name = m.pub, m.name
+		r.mu.Lock()
+		_, again := r.shares[shareKey{m.pub, sh.Lesson}]
+		lessons := 0
+		for k := range r.shares {
+			if k.member == m.pub {
+				lessons++
+			}
+		}
+		r.mu.Unlock()
+		if !again && lessons >= protocol.RoomMaxShareLessons {
+			return &refusal{protocol.RoomErrBadRequest, fmt.Sprintf("share: at most %d lessons per member", protocol.RoomMaxShareLessons)}
+		}
 		if err := r.publish(ctx, wire{Kind: kindShare, Share: &sh}); err != nil {
 			return fmt.Errorf("share: %w", err)
 		}
@@ -352,17 +365,27 @@ func (r *room) startRun(ctx context.Context, m *member, sr protocol.ScenarioRequ
 	if err := (protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, Scenario: &sr}).Validate(); err != nil {
 		return &refusal{protocol.RoomErrBadLesson, err.Error()}
 	}
+	if rs.opts.Runner == nil {
+		return &refusal{protocol.RoomErrBadLesson, "this server runs no lessons for rooms"}
+	}
+	// One run at a time: the one this instance starts counts from here (two "run" at once are
+	// one run), another instance's from its lesson_started.
 	r.mu.Lock()
-	busy := r.run != nil && !r.runDone
+	busy := r.run != nil && !r.runDone || r.localRuns > 0
+	if !busy {
+		r.localRuns++
+		r.busyLocked()
+	}
 	r.mu.Unlock()
 	if busy {
 		return &refusal{protocol.RoomErrBusy, "a lesson is running in this room: stop it first"}
 	}
-	if rs.opts.Runner == nil {
-		return &refusal{protocol.RoomErrBadLesson, "this server runs no lessons for rooms"}
-	}
 	run, err := rs.opts.Runner(sr)
 	if err != nil {
+		r.mu.Lock()
+		r.localRuns--
+		r.idleLocked()
+		r.mu.Unlock()
 		if errors.Is(err, ErrBusy) {
 			return &refusal{protocol.RoomErrBusy, err.Error()}
 		}
@@ -373,16 +396,13 @@ func (r *room) startRun(ctx context.Context, m *member, sr protocol.ScenarioRequ
 	rs.mu.Lock()
 	rs.running[info.ID] = cancel
 	rs.mu.Unlock()
-	r.mu.Lock()
-	r.localRuns++
-	r.busyLocked()
-	r.mu.Unlock()
 	perr := r.publish(ctx, wire{Kind: kindStarted, Run: info})
 	if perr != nil {
 		cancel(perr) // run still gives its slot back
 	}
 	rs.work.Go(func() {
 		rep, err := run(rctx, func(e protocol.Event) {
+			e.V = protocol.Version
 			_ = r.publishBG(wire{Kind: kindEvent, RunID: info.ID, Event: &e})
 		})
 		done := wire{Kind: kindDone, RunID: info.ID, Report: rep}
@@ -392,17 +412,19 @@ func (r *room) startRun(ctx context.Context, m *member, sr protocol.ScenarioRequ
 		case err != nil:
 			done.Report, done.Error = nil, err.Error()
 		}
-		if err := r.publishBG(done); err != nil && done.Report != nil {
-			_ = r.publishBG(wire{Kind: kindDone, RunID: info.ID, Error: fmt.Sprintf("the report did not reach the room: %v", err)})
-		}
 		cancel(nil)
 		rs.mu.Lock()
 		delete(rs.running, info.ID)
 		rs.mu.Unlock()
+		// Before lesson_done goes out: an instructor who answers it with the next "run" finds
+		// the room free (until lesson_done arrives, the run in the room's state keeps it busy).
 		r.mu.Lock()
 		r.localRuns--
 		r.idleLocked()
 		r.mu.Unlock()
+		if err := r.publishBG(done); err != nil && done.Report != nil {
+			_ = r.publishBG(wire{Kind: kindDone, RunID: info.ID, Error: fmt.Sprintf("the report did not reach the room: %v", err)})
+		}
 	})
 	if perr != nil {
 		return fmt.Errorf("run: %w", perr)

@@ -286,6 +286,7 @@ func (r *room) deliver(msg []byte) {
 	rs := r.rs
 	var slow []*member
 	var reply *wire
+	var stop string
 	fanout := func(e protocol.RoomEvent, except *member) {
 		b := encode(e)
 		for _, m := range r.local {
@@ -352,12 +353,7 @@ func (r *room) deliver(msg []byte) {
 		r.runDone, r.report, r.runErr = true, w.Report, w.Error
 		fanout(protocol.RoomEvent{Type: protocol.RoomLessonDone, RunID: w.RunID, Report: w.Report, Error: w.Error}, nil)
 	case kindStop:
-		rs.mu.Lock()
-		cancel := rs.running[w.RunID]
-		rs.mu.Unlock()
-		if cancel != nil {
-			cancel(errStopped)
-		}
+		stop = w.RunID // after r.mu: rs.mu is taken before r.mu (expire)
 	case kindShare:
 		if w.Share == nil {
 			break
@@ -367,6 +363,14 @@ func (r *room) deliver(msg []byte) {
 		fanout(protocol.RoomEvent{Type: protocol.RoomAggregateType, Aggregate: r.aggregateLocked(w.Share.Lesson)}, nil)
 	}
 	r.mu.Unlock()
+	if stop != "" {
+		rs.mu.Lock()
+		cancel := rs.running[stop]
+		rs.mu.Unlock()
+		if cancel != nil {
+			cancel(errStopped)
+		}
+	}
 	if reply != nil {
 		if err := r.publishBG(*reply); err != nil {
 			// Too large for the broker, perhaps (NATS's max_payload): the state without the

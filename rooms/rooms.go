@@ -142,8 +142,12 @@ type Rooms struct {
 	running map[string]context.CancelCauseFunc // run id → its cancel, for the runs on this instance
 	closed  bool
 
-	seq atomic.Uint64
+	seq     atomic.Uint64
+	dropped atomic.Uint64 // members closed for a full queue
 }
+
+// Dropped counts the members this instance closed because their queue was full.
+func (rs *Rooms) Dropped() uint64 { return rs.dropped.Load() }
 
 // New returns the rooms of one instance, going through b. The caller closes b after Close.
 func New(b broker.Broker, opts Options) *Rooms {

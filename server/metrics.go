@@ -14,7 +14,7 @@ import (
 // Metric names served on /metrics (Prometheus text format), with their help text. Each server has
 // a set of its own, so servers in one process (tests) do not share counts.
 var metricHelp = map[string]string{
-	"wireplay_connections":                     "Connections open now, by endpoint (tcp: the TCP echo; quic: the QUIC echo, handshakes included; ws: /ws/echo; relay: /relay pages). UDP has none: see wireplay_udp_datagrams_total.",
+	"wireplay_connections":                     "Connections open now, by endpoint (tcp: the TCP echo; quic: the QUIC echo, handshakes included; ws: /ws/echo; relay: /relay pages; room: workshop room sockets). UDP has none: see wireplay_udp_datagrams_total.",
 	"wireplay_udp_datagrams_total":             "Datagrams the UDP echo answered (echoed) or did not (dropped: rate buckets, blocked source ports).",
 	"wireplay_relay_sessions":                  "Relay sessions (open pages) now.",
 	"wireplay_relay_sessions_total":            "Relay sessions opened since start.",
@@ -99,6 +99,7 @@ func (m *serverMetrics) watch(s *Server) {
 	gauge(`wireplay_connections{endpoint="ws"}`, s.ws.Open)
 	gauge(`wireplay_connections{endpoint="quic"}`, s.quic.Open)
 	gauge(`wireplay_connections{endpoint="relay"}`, s.relay.sessionCount)
+	gauge(`wireplay_connections{endpoint="room"}`, s.rooms.Open)
 	gauge("wireplay_relay_sessions", s.relay.sessionCount)
 	gauge("wireplay_link_pages", s.relay.linkCount)
 	gauge("wireplay_lessons_running", func() int { running, _ := s.relay.lessons.counts(); return running })

@@ -47,9 +47,21 @@ func (s *Server) mountRooms(mux *http.ServeMux, info pageInfo) {
 		info.Room = code
 		newPageHandler(info).ServeHTTP(w, r)
 	})
-	mux.Handle("GET /r/{code}/ws", s.endsAtShutdown(http.HandlerFunc(s.rooms.ServeWS)))
-	mux.Handle("GET /r/{code}/chat", s.endsAtShutdown(&chat.Handler{Hub: s.chat, Room: s.rooms.ChatRoom,
+	mux.Handle("GET /r/{code}/ws", s.refusedWhileDraining(http.HandlerFunc(s.rooms.ServeWS)))
+	mux.Handle("GET /r/{code}/chat", s.refusedWhileDraining(&chat.Handler{Hub: s.chat, Room: s.rooms.ChatRoom,
 		AcceptOptions: &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}}))
+}
+
+// refusedWhileDraining answers 503 once the server drains (as /relay does); the sockets already
+// open are closed (1001) by Shutdown.
+func (s *Server) refusedWhileDraining(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // roomNotFound is the 404 page of an unknown or expired room code.

@@ -287,6 +287,10 @@ func TestRoomLesson(t *testing.T) {
 	inst.until(func(e protocol.RoomEvent) bool { return e.Type == protocol.RoomMemberJoined && e.Member.Name == "Bo" })
 	ada.until(func(e protocol.RoomEvent) bool { return e.Type == protocol.RoomMemberJoined && e.Member.Name == "Bo" })
 
+	if n := value(t, scrape(t, s), "wireplay_connections", "endpoint", "room"); n != 3 {
+		t.Errorf("wireplay_connections{endpoint=\"room\"} = %v, want 3", n)
+	}
+
 	// A participant cannot drive the room.
 	for _, typ := range []string{protocol.RoomRun, protocol.RoomStop} {
 		bo.send(protocol.RoomRequest{Type: typ, Run: &lesson})
@@ -392,6 +396,12 @@ func TestRoomLesson(t *testing.T) {
 		if e := evs[len(evs)-1]; e.Error != "stopped by the instructor" || e.Report != nil {
 			t.Errorf("stopped run's lesson_done %+v", e)
 		}
+		// The next run, sent as soon as lesson_done came, is not refused as busy.
+		inst.send(protocol.RoomRequest{Type: protocol.RoomRun, Run: &lesson})
+		if e := inst.reply(); e.Type != protocol.RoomLessonStarted {
+			t.Errorf("run right after lesson_done: %+v, want lesson_started", e)
+		}
+		inst.until(func(e protocol.RoomEvent) bool { return e.Type == protocol.RoomLessonDone })
 	})
 }
 
