@@ -100,6 +100,20 @@ func TestBrowserRoom(t *testing.T) {
 	browserWithin(t, ictx, 20*time.Second, "three members after Bo's reload", browserWaitTrue(
 		`document.querySelectorAll('[data-testid="room-members"] [data-testid="room-member"]').length === 3`))
 
+	// The instructor moderates the chat: Bo, muted, is told so in words when he writes; Ada sees
+	// the notice. A participant's page has no moderation buttons.
+	browserWithin(t, p2, 20*time.Second, "Bo's chat back after the reload", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="chat-input"]`)))
+	browserWithin(t, ictx, 10*time.Second, "muting Bo", browserWaitTrue(`(() => {
+		const b = document.querySelector('[data-testid="room-members"] [data-testid="room-member-mute"][data-name="Bo"]'); if (!b) return false; b.click(); return true; })()`))
+	browserWithin(t, p1, 20*time.Second, "Ada told that Bo was muted", browserWaitTrue(
+		`Array.from(document.querySelectorAll('[data-testid="chat-log"] [data-testid="chat-notice"]')).some(e => e.textContent.startsWith("Bo was muted"))`))
+	say(p2, "Bo", "am I muted?")
+	browserWithin(t, p2, 20*time.Second, "Bo told he is muted", browserWaitTrue(`(() => { const e = document.querySelector('[data-testid="chat-error"]');
+		return !e.hidden && e.dataset.code === "muted" && e.textContent.includes("muted you"); })()`))
+	if n, err := chromedp.Run(p1, chromedp.Evaluate[int](`document.querySelectorAll('[data-act]').length`)); err != nil || n != 0 {
+		t.Errorf("Ada's page has %d moderation buttons (err %v), want 0", n, err)
+	}
+
 	// A participant has no control of the room's lessons.
 	for _, who := range []string{"Ada", "Bo"} {
 		hidden, err := chromedp.Run(pages[who], chromedp.Evaluate[bool](`document.querySelector('[data-testid="room-controls"]').hidden &&

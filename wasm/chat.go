@@ -28,13 +28,14 @@ type chatUI struct {
 	out    chan protocol.ChatRequest
 	limits protocol.ChatLimits
 	seen   map[string]bool // message ids shown (a history sent again shows each once)
+	muted  map[string]bool // members muted, by name
 
 	log, input, sendBtn, errEl js.Value
 	errGen                     int
 }
 
 func newChatUI(r *roomUI) *chatUI {
-	return &chatUI{r: r, seen: map[string]bool{}, log: byID("chat-log"), input: byID("chat-input"), sendBtn: byID("chat-send"), errEl: byID("chat-error"),
+	return &chatUI{r: r, seen: map[string]bool{}, muted: map[string]bool{}, log: byID("chat-log"), input: byID("chat-input"), sendBtn: byID("chat-send"), errEl: byID("chat-error"),
 		limits: protocol.ChatLimits{MaxText: 500}}
 }
 
@@ -170,6 +171,15 @@ func (c *chatUI) session() (welcomed bool, err error) {
 func (c *chatUI) apply(ev protocol.ChatEvent) {
 	switch ev.Type {
 	case protocol.ChatWelcome:
+		c.mu.Lock()
+		c.muted = map[string]bool{}
+		for _, m := range ev.Members {
+			if m.Muted {
+				c.muted[m.Name] = true
+			}
+		}
+		c.mu.Unlock()
+		c.r.render()
 		c.notice("You joined the chat as " + ev.Name + " · " + itoa(len(ev.Members)) + " here")
 		c.history(ev.History)
 	case protocol.ChatHistory:
@@ -187,10 +197,16 @@ func (c *chatUI) apply(ev protocol.ChatEvent) {
 			s += " (removed by " + ev.By + ")"
 		}
 		c.notice(s)
-	case protocol.ChatMuted:
-		c.notice(ev.Name + " was muted by " + ev.By)
-	case protocol.ChatUnmuted:
-		c.notice(ev.Name + " may speak again (" + ev.By + ")")
+	case protocol.ChatMuted, protocol.ChatUnmuted:
+		c.mu.Lock()
+		c.muted[ev.Name] = ev.Type == protocol.ChatMuted
+		c.mu.Unlock()
+		c.r.render()
+		if ev.Type == protocol.ChatMuted {
+			c.notice(ev.Name + " was muted by " + ev.By)
+		} else {
+			c.notice(ev.Name + " may write again (" + ev.By + ")")
+		}
 	case protocol.ChatError:
 		c.refused(ev)
 	}
@@ -309,4 +325,26 @@ func (c *chatUI) say() {
 		c.showError("Not sent: too many messages wait to be sent.")
 	}
 	c.input.Call("focus")
+}
+
+func (c *chatUI) isMuted(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.muted[name]
+}
+
+// moderate sends the instructor's mute, unmute or remove of the member called name.
+func (c *chatUI) moderate(act, name string) {
+	c.mu.Lock()
+	out := c.out
+	c.mu.Unlock()
+	if out == nil {
+		c.showError("The chat is not connected; it is reconnecting.")
+		return
+	}
+	select {
+	case out <- protocol.ChatRequest{Type: act, Name: name}:
+	default:
+		c.showError("Too many requests wait to be sent to the chat.")
+	}
 }

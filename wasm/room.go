@@ -136,6 +136,12 @@ func (r *roomUI) wire(on func(e js.Value, event string, f func(ev js.Value))) {
 	on(r.runBtn, "click", func(js.Value) { r.runClicked() })
 	on(r.stopBtn, "click", func(js.Value) { r.send(protocol.RoomRequest{Type: protocol.RoomStop}) })
 	on(r.shareBtn, "click", func(js.Value) { r.shareClicked() })
+	on(r.membersEl, "click", func(ev js.Value) {
+		b := ev.Get("target").Call("closest", "[data-act]")
+		if b.Truthy() {
+			r.chat.moderate(b.Call("getAttribute", "data-act").String(), b.Call("getAttribute", "data-name").String())
+		}
+	})
 	r.chat.wire(on)
 }
 

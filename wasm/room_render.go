@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/wireplay/wireplay/protocol"
 )
 
 // render redraws the room view from the room's state: the members always, the live area and the
@@ -39,6 +41,23 @@ func (r *roomUI) renderMembers() {
 		}
 		if m.ID == r.you.ID {
 			li.Call("append", el("small", "badge you", "you"))
+		}
+		if r.you.Instructor && m.ID != r.you.ID { // the instructor moderates the room's chat
+			muted := r.chat.isMuted(m.Name)
+			act := map[bool]string{true: protocol.ChatUnmute, false: protocol.ChatMute}[muted]
+			for _, a := range []string{act, protocol.ChatRemove} {
+				b := el("button", "link-btn mod", a)
+				b.Set("type", "button")
+				b.Call("setAttribute", "data-act", a)
+				b.Call("setAttribute", "data-name", m.Name)
+				b.Call("setAttribute", "data-testid", "room-member-"+a)
+				b.Set("title", map[string]string{protocol.ChatMute: "stop " + m.Name + " from writing in the chat",
+					protocol.ChatUnmute: "let " + m.Name + " write in the chat again", protocol.ChatRemove: "put " + m.Name + " out of the chat"}[a])
+				li.Call("append", b)
+			}
+			if muted {
+				li.Call("append", el("small", "badge", "muted"))
+			}
 		}
 		r.membersEl.Call("append", li)
 	}
@@ -75,6 +94,8 @@ func (r *roomUI) renderLive() {
 		what += " run by " + r.run.By
 	}
 	r.live.Get("dataset").Set("run", r.run.ID)
+	r.liveStatus.Call("removeAttribute", "title")
+	r.liveStatus.Call("removeAttribute", "data-error")
 	switch {
 	case !r.done:
 		r.live.Get("dataset").Set("state", "running")
