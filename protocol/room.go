@@ -23,11 +23,11 @@ package protocol
 //
 //	GET /r/CODE          the page in room mode; 404 for an unknown or expired code
 //	GET /r/CODE/ws       the room's WebSocket (below)
-//	GET /r/CODE/chat     the room's chat (the chat protocol, at ChatJoin), with ?member=MEMBER:
-//	                     the member's chat is moderated by it when it joined the room (below)
-//	                     as instructor
+//	GET /r/CODE/chat     the room's chat (the chat protocol, at ChatJoin); with ?member=MEMBER
+//	                     (the member id of the page's room socket) the chat member is the
+//	                     moderator when that member is in the room as instructor
 //
-// The WebSocket paths answer 404 for an unknown code before upgrading. A room lives while
+// For an unknown code, /ws answers 404 and /chat 403, before upgrading. A room lives while
 // someone is in it, and for a grace period after the last one left (`--room-grace`, 10 minutes
 // by default; a new room that nobody joins lives as long).
 //

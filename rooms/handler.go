@@ -409,6 +409,8 @@ func (r *room) startRun(ctx context.Context, m *member, sr protocol.ScenarioRequ
 		switch {
 		case errors.Is(context.Cause(rctx), errStopped): // whatever the lesson made of the cut
 			done.Report, done.Error = nil, errStopped.Error()
+		case rs.ctx.Err() != nil:
+			done.Report, done.Error = nil, "the server is shutting down"
 		case err != nil:
 			done.Report, done.Error = nil, err.Error()
 		}

@@ -158,6 +158,9 @@ func (r *room) expire() {
 		r.sub.Unsubscribe()
 	}
 	rs.log.Info("room expired", "room", r.code)
+	if f := rs.opts.OnExpire; f != nil {
+		go f(r.code)
+	}
 }
 
 // purgeLocked forgets the members offline for longer than the grace period; r.mu is held.

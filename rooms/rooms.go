@@ -89,6 +89,9 @@ type Options struct {
 	AcceptOptions *websocket.AcceptOptions
 	// Logger receives the rooms' log (slog.Default()).
 	Logger *slog.Logger
+	// OnExpire, when set, is called with the code of each room this instance forgets at the
+	// end of its grace period.
+	OnExpire func(code string)
 }
 
 func (o Options) withDefaults() Options {

@@ -358,3 +358,27 @@ func TestTwoInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomExpires: a room nobody is in any more ends after its grace period: its code is
+// unknown from then on.
+func TestRoomExpires(t *testing.T) {
+	expired := make(chan string, 1)
+	rs, base := serve(t, rooms.Options{Token: "t", Grace: time.Millisecond, OnExpire: func(code string) { expired <- code }})
+	room, err := rs.Create(ctxFor(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rs.Exists(ctxFor(t, 5*time.Second), room.Code) {
+		t.Fatal("a new room does not exist")
+	}
+	// Nobody joined: the room ends as it would after its last member.
+	if code := <-expired; code != room.Code {
+		t.Fatalf("expired %s, want %s", code, room.Code)
+	}
+	if rs.Exists(ctxFor(t, 5*time.Second), room.Code) {
+		t.Error("an expired room still exists")
+	}
+	if _, resp, err := dial(t, base, room.Code); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("socket to an expired room: %v, want 404", err)
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -114,7 +115,11 @@ func (r *relay) roomLesson(sr protocol.ScenarioRequest) (func(context.Context, f
 		defer stop()
 		opt := scenarios.Options{Preset: ls.Name(), Settings: &ls.Settings, Seed: ls.Seed, Repeat: sr.Repeat, Params: sr.Params,
 			Progress: progress, Epoch: time.Now()}
-		return scenarios.Run(ctx, sc, opt)
+		rep, err := scenarios.Run(ctx, sc, opt)
+		if err != nil && r.ctx.Err() != nil {
+			return nil, errors.New("the server is shutting down")
+		}
+		return rep, err
 	}, nil
 }
 
