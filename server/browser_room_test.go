@@ -154,7 +154,19 @@ func TestBrowserRoom(t *testing.T) {
 	browserWithin(t, p1, 10*time.Second, "Ada stepping out", chromedp.Click(chromedp.CSS(`[data-testid="tab-lessons"]`)))
 	browserWithin(t, p1, 10*time.Second, "following off", browserWaitTrue(
 		`!document.querySelector('[data-testid="room-follow"]').checked && document.querySelector('[data-testid="room-live"]').dataset.state === "paused"`))
-	browserWithin(t, ictx, 20*time.Second, "running again", chromedp.Steps(
+	// The second run takes the instructor's own settings of the lesson on the Lessons tab: seed 7.
+	first, err := chromedp.Run(ictx, chromedp.Evaluate[string](`document.querySelector('[data-testid="room-lesson"]').value`))
+	if err != nil || first == "" {
+		t.Fatalf("the room's lesson: %q %v", first, err)
+	}
+	browserWithin(t, ictx, 10*time.Second, "the instructor on the Lessons tab", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`[data-testid="tab-lessons"]`)),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="lesson-%s"]`, first))),
+	))
+	browserChange(t, ictx, "lesson-seed", "7")
+	browserWithin(t, ictx, 20*time.Second, "running again with seed 7", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`[data-testid="tab-room"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="room-own-settings"]`)),
 		chromedp.WaitEnabled(chromedp.CSS(`[data-testid="room-run"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="room-run"]`)),
 	))
@@ -167,6 +179,11 @@ func TestBrowserRoom(t *testing.T) {
 	browserLessonRun(t, p1, "boundaries", nil)
 	browserWithin(t, p1, 10*time.Second, "Ada stepping back in", chromedp.Click(chromedp.CSS(`[data-testid="tab-room"]`)))
 	browserWithin(t, p1, 20*time.Second, "Ada's room-live showing the second run", browserWaitTrue(newRun+` && document.querySelector('[data-testid="room-follow"]').checked`))
+	for who, ctx := range map[string]context.Context{"Ines": ictx, "Ada": p1} {
+		if meta, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`[data-testid="room-live-meta"]`))); err != nil || !strings.Contains(meta, "seed 7") {
+			t.Errorf("%s's room-live-meta %q (err %v), want the instructor's seed 7", who, meta, err)
+		}
+	}
 	browserWithin(t, p1, 10*time.Second, "Ada sharing her result", chromedp.Click(chromedp.CSS(`[data-testid="room-share"]`)))
 	browserWithin(t, p1, 20*time.Second, "Ada's share taken", browserWaitTrue(`document.querySelector('[data-testid="room-share-status"]').textContent.startsWith("Shared")`))
 	browserWithin(t, ictx, 20*time.Second, "Ada's numbers in the instructor's aggregate", browserWaitTrue(

@@ -13,7 +13,7 @@ import (
 // page's own), each once on /r/CODE and nowhere on the ordinary page.
 var roomTestIDs = []string{
 	"tab-room", "room-code", "room-link", "room-follow", "room-join-form", "room-name", "room-join", "room-status",
-	"room-controls", "room-lesson", "room-run", "room-stop", "room-share", "room-share-status",
+	"room-controls", "room-lesson", "room-own-settings", "room-run", "room-stop", "room-share", "room-share-status",
 	"room-live", "room-live-status", "room-live-meta", "room-live-conclusion", "room-live-seq", "room-seq",
 	"room-live-charts", "room-live-stats", "room-live-tables", "room-aggregate", "room-members",
 	"chat-log", "chat-input", "chat-send", "chat-error",

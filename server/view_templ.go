@@ -1084,14 +1084,14 @@ func roomView(code string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "</b></h2><p class=\"room-link\" id=\"room-link\" data-testid=\"room-link\"></p><label class=\"room-follow\" title=\"on: this page shows the instructor's run as it happens; off: use the other tabs on your own, and come back to catch up\"><input type=\"checkbox\" id=\"room-follow\" data-testid=\"room-follow\" checked> Follow the instructor</label></header><form class=\"room-join\" id=\"room-join-form\" data-testid=\"room-join-form\" autocomplete=\"off\"><label for=\"room-name\">Your name</label> <input id=\"room-name\" data-testid=\"room-name\" type=\"text\" maxlength=\"32\" placeholder=\"the name the room sees\"> <button type=\"button\" class=\"primary\" id=\"room-join\" data-testid=\"room-join\" disabled>Join</button></form><p class=\"room-status\" id=\"room-status\" data-testid=\"room-status\">connecting to the room…</p><div class=\"room-controls\" id=\"room-controls\" data-testid=\"room-controls\" hidden><label>lesson <select id=\"room-lesson\" data-testid=\"room-lesson\" disabled></select></label> <button type=\"button\" class=\"primary\" id=\"room-run\" data-testid=\"room-run\" disabled>Run for the room</button> <button type=\"button\" id=\"room-stop\" data-testid=\"room-stop\" disabled>Stop</button></div><div class=\"room-share\" id=\"room-share-row\" hidden><button type=\"button\" id=\"room-share\" data-testid=\"room-share\" disabled title=\"send the numbers of your last lesson run to the room\">Share my last result</button> <span id=\"room-share-status\" data-testid=\"room-share-status\"></span></div><section class=\"room-live lesson-result\" id=\"room-live\" data-testid=\"room-live\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"room-live-status\" data-testid=\"room-live-status\">No lesson has run in this room yet: when the instructor runs one, it shows here as it happens.</p><p class=\"lesson-meta\" id=\"room-live-meta\" data-testid=\"room-live-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"room-live-conclusion\" data-testid=\"room-live-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"room-live-seq\" data-testid=\"room-live-seq\" hidden><figcaption>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "</b></h2><p class=\"room-link\" id=\"room-link\" data-testid=\"room-link\"></p><label class=\"room-follow\" title=\"on: this page shows the instructor's run as it happens; off: use the other tabs on your own, and come back to catch up\"><input type=\"checkbox\" id=\"room-follow\" data-testid=\"room-follow\" checked> Follow the instructor</label></header><form class=\"room-join\" id=\"room-join-form\" data-testid=\"room-join-form\" autocomplete=\"off\"><label for=\"room-name\">Your name</label> <input id=\"room-name\" data-testid=\"room-name\" type=\"text\" maxlength=\"32\" placeholder=\"the name the room sees\"> <button type=\"button\" class=\"primary\" id=\"room-join\" data-testid=\"room-join\" disabled>Join</button></form><p class=\"room-status\" id=\"room-status\" data-testid=\"room-status\">connecting to the room…</p><div class=\"room-controls\" id=\"room-controls\" data-testid=\"room-controls\" hidden><label>lesson <select id=\"room-lesson\" data-testid=\"room-lesson\" disabled></select></label> <label title=\"off: the lesson with its own defaults; on: with the preset, seed, runs, parameters and link you set for it on the Lessons tab\"><input type=\"checkbox\" id=\"room-own-settings\" data-testid=\"room-own-settings\"> with my Lessons tab settings</label> <button type=\"button\" class=\"primary\" id=\"room-run\" data-testid=\"room-run\" disabled>Run for the room</button> <button type=\"button\" id=\"room-stop\" data-testid=\"room-stop\" disabled>Stop</button></div><div class=\"room-share\" id=\"room-share-row\" hidden><button type=\"button\" id=\"room-share\" data-testid=\"room-share\" disabled title=\"send the numbers of your last lesson run to the room\">Share my last result</button> <span id=\"room-share-status\" data-testid=\"room-share-status\"></span></div><section class=\"room-live lesson-result\" id=\"room-live\" data-testid=\"room-live\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"room-live-status\" data-testid=\"room-live-status\">No lesson has run in this room yet: when the instructor runs one, it shows here as it happens.</p><p class=\"lesson-meta\" id=\"room-live-meta\" data-testid=\"room-live-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"room-live-conclusion\" data-testid=\"room-live-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"room-live-seq\" data-testid=\"room-live-seq\" hidden><figcaption>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var63 string
 		templ_7745c5c3_Var63, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 388, Col: 38}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 392, Col: 38}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var63))
 		if templ_7745c5c3_Err != nil {
@@ -1104,7 +1104,7 @@ func roomView(code string) templ.Component {
 		var templ_7745c5c3_Var64 string
 		templ_7745c5c3_Var64, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 393, Col: 65}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 397, Col: 65}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var64))
 		if templ_7745c5c3_Err != nil {
@@ -1149,7 +1149,7 @@ func instructorPage(assets pageAssets, script string, enabled bool) templ.Compon
 		var templ_7745c5c3_Var66 templ.SafeURL
 		templ_7745c5c3_Var66, templ_7745c5c3_Err = templ.JoinURLErrs(assets.CSS)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 435, Col: 43}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 439, Col: 43}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var66))
 		if templ_7745c5c3_Err != nil {
@@ -1172,7 +1172,7 @@ func instructorPage(assets pageAssets, script string, enabled bool) templ.Compon
 		var templ_7745c5c3_Var67 string
 		templ_7745c5c3_Var67, templ_7745c5c3_Err = templ.JoinStringErrs(script)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 456, Col: 23}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 460, Col: 23}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var67))
 		if templ_7745c5c3_Err != nil {

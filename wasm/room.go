@@ -58,6 +58,7 @@ type roomUI struct {
 
 	joinForm, nameIn, joinBtn, status, link, follower        js.Value
 	controls, lessonSel, runBtn, stopBtn, shareRow, shareBtn js.Value
+	ownSettings                                              js.Value
 	shareStatus, live, liveStatus, seqFig, seqNote           js.Value
 	aggBox, aggEl, membersEl                                 js.Value
 	seq                                                      *seqDiagram
@@ -72,7 +73,7 @@ func newRoomUI(a *app) *roomUI {
 	}
 	r := &roomUI{a: a, code: code.String(), follow: true,
 		joinForm: byID("room-join-form"), nameIn: byID("room-name"), joinBtn: byID("room-join"), status: byID("room-status"),
-		link: byID("room-link"), follower: byID("room-follow"), controls: byID("room-controls"), lessonSel: byID("room-lesson"),
+		link: byID("room-link"), follower: byID("room-follow"), controls: byID("room-controls"), lessonSel: byID("room-lesson"), ownSettings: byID("room-own-settings"),
 		runBtn: byID("room-run"), stopBtn: byID("room-stop"), shareRow: byID("room-share-row"), shareBtn: byID("room-share"),
 		shareStatus: byID("room-share-status"), live: byID("room-live"), liveStatus: byID("room-live-status"),
 		seqFig: byID("room-live-seq"), seqNote: byID("room-seq-note"), aggBox: byID("room-aggregate-box"),
@@ -310,7 +311,20 @@ func (r *roomUI) runClicked() {
 	if name == "" {
 		return
 	}
-	if r.send(protocol.RoomRequest{Type: protocol.RoomRun, Run: &protocol.ScenarioRequest{Name: name}}) {
+	sr := &protocol.ScenarioRequest{Name: name} // the lesson's defaults
+	if r.ownSettings.Get("checked").Bool() {
+		r.a.mu.Lock()
+		req, ok, err := r.a.lessons.requestFor(name)
+		r.a.mu.Unlock()
+		if err != nil {
+			setError(r.status, "Your Lessons tab settings of that lesson do not make a run: ", err.Error())
+			return
+		}
+		if ok {
+			sr = req.Scenario
+		}
+	}
+	if r.send(protocol.RoomRequest{Type: protocol.RoomRun, Run: sr}) {
 		r.runBtn.Set("disabled", true)
 	}
 }
