@@ -194,6 +194,9 @@ func TestBrowserRoom(t *testing.T) {
 		t.Errorf("a participant's page shows the class's aggregate (err %v)", err)
 	}
 
+	if _, err := chromedp.Run(ictx, chromedp.Evaluate[bool](`(document.querySelector("#room-aggregate-box").scrollIntoView({block: "center"}), true)`)); err != nil {
+		t.Fatal(err)
+	}
 	browserScreenshot(t, ictx, filepath.Join(t.ArtifactDir(), "room-instructor.png"))
 	browserScreenshot(t, p1, filepath.Join(t.ArtifactDir(), "room-participant.png"))
 

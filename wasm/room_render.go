@@ -155,8 +155,9 @@ func (r *roomUI) drawSeqLocked() {
 	r.seq.draw(hint)
 }
 
-// renderAggregate draws, for the instructor, each shared metric of each transport as a strip of
-// dots from the smallest value to the largest, one dot per participant, named in its title.
+// renderAggregate draws, for the instructor, each shared metric of each lesson as one strip of
+// dots per transport on a common scale (the smallest value to the largest of all transports),
+// one dot per participant, named in its title.
 func (r *roomUI) renderAggregate() {
 	if !r.you.Instructor {
 		return
@@ -166,33 +167,61 @@ func (r *roomUI) renderAggregate() {
 		r.aggEl.Call("append", el("p", "empty", "nothing shared yet: participants share their own runs from their page"))
 		return
 	}
+	type group struct {
+		lesson, name, unit string
+		rows               []protocol.RoomAggregate
+	}
+	var groups []*group
+	byKey := map[string]*group{}
 	for _, a := range r.agg {
-		row := el("div", "agg-row", "")
-		row.Call("setAttribute", "data-testid", "room-aggregate-row")
-		label := r.title(a.Lesson) + " · " + a.Transport + " · " + a.Name
-		row.Call("append", el("span", "agg-label", label))
+		k := a.Lesson + "\x00" + a.Name
+		g := byKey[k]
+		if g == nil {
+			g = &group{lesson: a.Lesson, name: a.Name, unit: a.Unit}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		g.rows = append(g.rows, a)
+	}
+	for _, g := range groups {
+		box := el("div", "agg-group", "")
+		head := r.title(g.lesson) + " · " + g.name
+		if g.unit != "" {
+			head += " (" + g.unit + ")"
+		}
+		box.Call("append", el("h4", "", head))
 		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, v := range a.Values {
-			lo, hi = min(lo, v.Value), max(hi, v.Value)
-		}
-		strip := el("span", "agg-strip", "")
-		for _, v := range a.Values {
-			pos := 50.0
-			if hi > lo {
-				pos = 100 * (v.Value - lo) / (hi - lo)
+		for _, a := range g.rows {
+			for _, v := range a.Values {
+				lo, hi = min(lo, v.Value), max(hi, v.Value)
 			}
-			dot := el("i", "agg-dot", "")
-			dot.Set("title", v.Name+": "+fmtValue(v.Value, a.Unit))
-			dot.Get("style").Set("left", strconv.FormatFloat(pos, 'f', 1, 64)+"%") // the CSSOM: allowed by the policy
-			strip.Call("append", dot)
 		}
-		row.Call("append", strip)
-		rng := fmtValue(lo, a.Unit)
-		if hi > lo {
-			rng += " – " + fmtValue(hi, a.Unit)
+		for _, a := range g.rows {
+			row := el("div", "agg-row", "")
+			row.Call("setAttribute", "data-testid", "room-aggregate-row")
+			row.Call("append", el("span", "agg-label", a.Transport))
+			strip := el("span", "agg-strip", "")
+			alo, ahi := math.Inf(1), math.Inf(-1)
+			for _, v := range a.Values {
+				alo, ahi = min(alo, v.Value), max(ahi, v.Value)
+				pos := 50.0
+				if hi > lo {
+					pos = 100 * (v.Value - lo) / (hi - lo)
+				}
+				dot := el("i", "agg-dot", "")
+				dot.Set("title", v.Name+": "+fmtValue(v.Value, a.Unit))
+				dot.Get("style").Set("left", strconv.FormatFloat(pos, 'f', 1, 64)+"%") // the CSSOM: allowed by the policy
+				strip.Call("append", dot)
+			}
+			row.Call("append", strip)
+			rng := fmtValue(alo, a.Unit)
+			if ahi > alo {
+				rng += " – " + fmtValue(ahi, a.Unit)
+			}
+			row.Call("append", el("span", "agg-range", rng+" · "+itoa(len(a.Values))+" shared"))
+			box.Call("append", row)
 		}
-		row.Call("append", el("span", "agg-range", rng+" · "+itoa(len(a.Values))+" shared"))
-		r.aggEl.Call("append", row)
+		r.aggEl.Call("append", box)
 	}
 }
 
