@@ -215,6 +215,11 @@ func TestBrowserRoom(t *testing.T) {
 	if err != nil || started {
 		t.Errorf("the forged run started a lesson (err %v)", err)
 	}
+
+	// The room view lays out at every width, the instructor's (controls, aggregate) and a
+	// participant's.
+	layoutAt(t, ictx, "room")
+	layoutAt(t, p2, "room")
 }
 
 // browserRoomTab opens a tab in a browser context of its own (its own storage) of the browser of
