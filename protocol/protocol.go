@@ -64,6 +64,12 @@ import (
 // SessionHeader is the request header that names the session a capture download is for.
 const SessionHeader = "X-Wireplay-Session"
 
+// TruncatedHeader, on a capture download, says in words that the file is not the whole run: the
+// session's cap on what it keeps (the server's Config.CaptureBytes, QLogBytes) was reached. The
+// pcapng keeps the latest packets (its section header's comment says how many were dropped); a
+// qlog trace keeps its first events and ends in a wireplay:trace_truncated record.
+const TruncatedHeader = "X-Wireplay-Truncated"
+
 // Version is the protocol version carried in every message's "v" field.
 const Version = 1
 

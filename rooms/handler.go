@@ -62,6 +62,20 @@ func remoteAddr(req *http.Request) net.Addr {
 	return net.TCPAddrFromAddrPort(ap)
 }
 
+// Capped serves h's requests (a room's chat sockets) under the same per-address cap as the room
+// sockets: a client address holds Options.MaxPerIP of them together; more are refused with 429.
+func (rs *Rooms) Capped(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		release, err := rs.limit.Acquire(remoteAddr(req))
+		if err != nil {
+			http.Error(w, "room sockets: "+err.Error(), http.StatusTooManyRequests)
+			return
+		}
+		defer release()
+		h.ServeHTTP(w, req)
+	})
+}
+
 // ServeWS is GET /r/{code}/ws: the room's WebSocket, one connection per member.
 func (rs *Rooms) ServeWS(w http.ResponseWriter, req *http.Request) {
 	code := req.PathValue("code")

@@ -16,7 +16,8 @@
 // (protocol.RoomMember…): when it reconnects within the grace period it resumes, with its name;
 // its older connection, if any, is closed. Each member has a bounded queue (Options.Queue
 // events); a member whose queue is full is closed with 1008 and the others lose nothing. The room
-// sockets of one client address are capped (transports.ConnLimit, Options.MaxPerIP).
+// sockets of one client address (with its chat sockets, Capped) are capped (transports.ConnLimit,
+// Options.MaxPerIP).
 //
 // Delivery between instances is at most once (package broker): an event lost between instances
 // is not sent again; a page that reconnects gets the room's whole state anew. Not done: a name

@@ -86,19 +86,32 @@ func TestHOLExperiment(t *testing.T) {
 	if !strings.Contains(res.notes[protocol.QUICStream], "not held") {
 		t.Errorf("QUIC note %q", res.notes[protocol.QUICStream])
 	}
-	// TCP and WebSocket: every message of streams 2 and 3 arrived at least 3/4 of an RTT later than
-	// the same message on QUIC, and so did the worst.
-	for _, tr := range []protocol.Transport{protocol.TCP, protocol.WS} {
-		runs := res.runs[tr]
-		for s := 1; s < holStreams; s++ {
-			for m := range req.messages {
-				if runs[s][m] < quic[s][m]+3*rtt/4 {
-					t.Errorf("%s stream %d message %d at %d µs, QUIC's at %d µs: want ≥ 3/4 RTT later (held behind stream 1)",
-						tr, s+1, m+1, runs[s][m], quic[s][m])
+	// TCP and WebSocket: nothing of streams 2 and 3 was delivered before stream 1's lost message
+	// (the byte stream held them behind it), and that message came back no sooner than 3/4 of an
+	// RTT after the first delivery of the run (its loss had to be noticed and the segment sent
+	// again). Each transport is judged by its own receiver's order, not by another transport's
+	// clock: on a busy machine QUIC's stream 2 may itself arrive late.
+	fastest := int64(-1)
+	for _, tr := range holTransports {
+		for _, run := range res.runs[tr] {
+			for _, at := range run {
+				if at >= 0 && (fastest < 0 || at < fastest) {
+					fastest = at
 				}
 			}
-			if holWorst(runs[s]) <= holWorst(quic[s])+3*rtt/4 {
-				t.Errorf("%s stream %d worst %d µs, QUIC's %d µs", tr, s+1, holWorst(runs[s]), holWorst(quic[s]))
+		}
+	}
+	for _, tr := range []protocol.Transport{protocol.TCP, protocol.WS} {
+		runs := res.runs[tr]
+		if runs[0][0] < fastest+3*rtt/4 {
+			t.Errorf("%s stream 1 message 1 (the dropped one) at %d µs, want ≥ 3/4 RTT after the run's first delivery (%d µs)", tr, runs[0][0], fastest)
+		}
+		for s := 1; s < holStreams; s++ {
+			for m := range req.messages {
+				if runs[s][m] < runs[0][0] {
+					t.Errorf("%s stream %d message %d at %d µs, before stream 1's lost message (%d µs): want held behind it",
+						tr, s+1, m+1, runs[s][m], runs[0][0])
+				}
 			}
 		}
 		if !strings.Contains(res.notes[tr], "behind stream 1's lost segment") {

@@ -73,9 +73,12 @@ func TestLinkModeCapturesCapped(t *testing.T) {
 		burstMiB(rc, uint64(10+i), protocol.QUICStream, protocol.TCP)
 	}
 
-	code, _, b := getCapture(t, downloadURL(base, "pcapng", ""), welcome.Session)
+	code, hdr, b := getCapture(t, downloadURL(base, "pcapng", ""), welcome.Session)
 	if code != 200 {
 		t.Fatalf("pcapng: %d %s", code, b)
+	}
+	if hdr.Get(protocol.TruncatedHeader) == "" {
+		t.Errorf("pcapng download has no %s header", protocol.TruncatedHeader)
 	}
 	// The log's bound covers the packets; the header and the TLS key log come on top.
 	if n := enhancedPacketBlocks(t, b); len(b) > capture+16<<10 || n == 0 {
@@ -94,9 +97,12 @@ func TestLinkModeCapturesCapped(t *testing.T) {
 	}
 
 	for _, side := range []string{"client", "server"} {
-		code, _, b := getCapture(t, downloadURL(base, "qlog", "transport=quic-stream&side="+side), welcome.Session)
+		code, hdr, b := getCapture(t, downloadURL(base, "qlog", "transport=quic-stream&side="+side), welcome.Session)
 		if code != 200 || len(b) > qlogs/6 {
 			t.Fatalf("qlog of the %s: %d, %d bytes (share %d)", side, code, len(b), qlogs/6)
+		}
+		if hdr.Get(protocol.TruncatedHeader) == "" {
+			t.Errorf("%s qlog download has no %s header", side, protocol.TruncatedHeader)
 		}
 		recs := bytes.Split(b, []byte{qlogwriter.RecordSeparator})[1:]
 		for i, r := range recs {
@@ -109,7 +115,10 @@ func TestLinkModeCapturesCapped(t *testing.T) {
 			t.Errorf("%s qlog ends in %s, want %s", side, recs[len(recs)-1], transports.QLogTruncatedEvent)
 		}
 	}
-	code, _, b = getCapture(t, downloadURL(base, "qlog", "transport=quic-stream"), welcome.Session)
+	code, hdr, b = getCapture(t, downloadURL(base, "qlog", "transport=quic-stream"), welcome.Session)
+	if hdr.Get(protocol.TruncatedHeader) == "" {
+		t.Errorf("qlog download of both ends has no %s header", protocol.TruncatedHeader)
+	}
 	if code != 200 || !bytes.Contains(b, []byte(transports.QLogTruncatedEvent)) || len(b) > 2*qlogs/6 {
 		t.Errorf("qlog of both ends: %d, %d bytes, truncation shown %v", code, len(b), bytes.Contains(b, []byte(transports.QLogTruncatedEvent)))
 	}

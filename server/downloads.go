@@ -20,11 +20,12 @@ func (r *relay) session(id string) *session {
 	return r.byID[id]
 }
 
-// downloadSession is the session whose capture a download asks for: the X-Wireplay-Session header
+// downloadSession is the session whose capture a download asks for (the caller ends the
+// download with s.downloads.Add(-1)): the X-Wireplay-Session header
 // (protocol.SessionHeader), which only the session's page knows and which access logs do not keep.
 // The session in the query string, as in older versions, is refused with 400 and why: a URL lands
 // in logs, history and Referer headers, and the id is the session's only secret. It writes the
-// answer (400 or 404) and returns nil when there is no session to serve.
+// answer (400, 404, or 429 past maxDownloads) and returns nil when there is no session to serve.
 func (r *relay) downloadSession(w http.ResponseWriter, req *http.Request) *session {
 	if req.URL.Query().Has("session") {
 		http.Error(w, "the session goes in the "+protocol.SessionHeader+" header, not in the query string (which ends up in logs)", http.StatusBadRequest)
@@ -38,9 +39,19 @@ func (r *relay) downloadSession(w http.ResponseWriter, req *http.Request) *sessi
 	s := r.session(id)
 	if s == nil {
 		http.Error(w, "no such session", http.StatusNotFound)
+		return nil
+	}
+	if s.downloads.Add(1) > maxDownloads {
+		s.downloads.Add(-1)
+		http.Error(w, fmt.Sprintf("this session already has %d downloads in progress; try again when one has finished", maxDownloads), http.StatusTooManyRequests)
+		return nil
 	}
 	return s
 }
+
+// maxDownloads is how many capture downloads one session may have in progress at once: each is
+// built whole in memory (up to Config.CaptureBytes or QLogBytes), so the number is bounded.
+const maxDownloads = 2
 
 // download sends b as an attachment.
 func download(w http.ResponseWriter, b []byte, contentType, filename string) {
@@ -61,6 +72,7 @@ func (r *relay) servePcapng(w http.ResponseWriter, req *http.Request) {
 	if s == nil {
 		return
 	}
+	defer s.downloads.Add(-1)
 	s.mu.Lock()
 	lk := s.lk
 	s.mu.Unlock()
@@ -72,6 +84,9 @@ func (r *relay) servePcapng(w http.ResponseWriter, req *http.Request) {
 	if err := lk.l.WritePcapng(&buf); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
+	}
+	if n := lk.l.LogEvicted(); n > 0 {
+		w.Header().Set(protocol.TruncatedHeader, fmt.Sprintf("the capture holds the latest packets only: %d earlier ones went past the session's cap of %d bytes", n, r.cfg.CaptureBytes))
 	}
 	download(w, buf.Bytes(), "application/octet-stream", "wireplay-"+s.id+".pcapng")
 }
@@ -86,6 +101,7 @@ func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 	if s == nil {
 		return
 	}
+	defer s.downloads.Add(-1)
 	t := protocol.Transport(q.Get("transport"))
 	if t != protocol.QUICStream && t != protocol.QUICDgram {
 		http.Error(w, fmt.Sprintf("transport must be %q or %q", protocol.QUICStream, protocol.QUICDgram), http.StatusBadRequest)
@@ -133,6 +149,7 @@ func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 			http.Error(w, "no qlog: no "+side+" trace of a "+string(t)+" connection over the emulated link yet", http.StatusNotFound)
 			return
 		}
+		markTruncated(w, tr)
 		download(w, b, "application/qlog+json-seq", name+"-"+side+".sqlog")
 		return
 	}
@@ -149,7 +166,18 @@ func (r *relay) serveQLog(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	markTruncated(w, client, server)
 	download(w, b, "application/qlog+json", name+".qlog")
+}
+
+// markTruncated sets protocol.TruncatedHeader when any of the traces outgrew its cap.
+func markTruncated(w http.ResponseWriter, traces ...*transports.QLogTrace) {
+	for _, t := range traces {
+		if t != nil && t.Truncated() {
+			w.Header().Set(protocol.TruncatedHeader, "a trace holds its first events only: it went past the session's qlog cap (its last record, wireplay:trace_truncated, says how many were left out)")
+			return
+		}
+	}
 }
 
 // qlogFile joins JSON-SEQ traces (each its header record, then one record per event) into one

@@ -258,6 +258,9 @@ func TestLinkMode(t *testing.T) {
 		if n := enhancedPacketBlocks(t, b); n < 100 {
 			t.Errorf("pcapng holds %d packets, want ≥ 100", n)
 		}
+		if tr := h.Get(protocol.TruncatedHeader); tr != "" {
+			t.Errorf("a capture within its cap says it was truncated: %q", tr)
+		}
 		if tshark, err := exec.LookPath("tshark"); err == nil {
 			f := filepath.Join(t.TempDir(), "c.pcapng")
 			os.WriteFile(f, b, 0o600)

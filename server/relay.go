@@ -242,8 +242,11 @@ type session struct {
 	// reads counts the messages read from the browser, pongs the pongs: the keep-alive's
 	// activity.
 	reads atomic.Uint64
-	pongs *atomic.Uint64
-	ka    keepAlive
+	// downloads is how many capture downloads of the session are being built (each holds its
+	// file in memory): at most maxDownloads at once.
+	downloads atomic.Int32
+	pongs     *atomic.Uint64
+	ka        keepAlive
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -49,8 +49,8 @@ func (s *Server) mountRooms(mux *http.ServeMux, info pageInfo) {
 		newPageHandler(info).ServeHTTP(w, r)
 	})
 	mux.Handle("GET /r/{code}/ws", s.refusedWhileDraining(http.HandlerFunc(s.rooms.ServeWS)))
-	mux.Handle("GET /r/{code}/chat", s.refusedWhileDraining(&chat.Handler{Hub: s.chat, Room: s.rooms.ChatRoom,
-		AcceptOptions: &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}}))
+	mux.Handle("GET /r/{code}/chat", s.refusedWhileDraining(s.rooms.Capped(&chat.Handler{Hub: s.chat, Room: s.rooms.ChatRoom,
+		AcceptOptions: &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}})))
 }
 
 // refusedWhileDraining answers 503 once the server drains (as /relay does); the sockets already
@@ -93,8 +93,10 @@ func (s *Server) closeRooms() {
 	}
 }
 
-// roomLesson is the rooms' Runner: a lesson run as /relay runs one (handleScenario), under the
-// same server-wide lesson slots, its events passed to the room.
+// roomLesson is the rooms' Runner: a lesson run as /relay runs one (handleScenario), in one of the
+// same server-wide lesson slots, its events passed to the room. It takes a free slot or none: a
+// room's run is one for the whole room, so it does not wait in the pages' queue behind them, and
+// the instructor is told the server is busy when every slot runs.
 func (r *relay) roomLesson(sr protocol.ScenarioRequest) (func(context.Context, func(protocol.Event)) (*protocol.ScenarioReport, error), error) {
 	sc := scenarios.Lookup(sr.Name)
 	if sc == nil {
@@ -130,8 +132,7 @@ func (e busyError) Error() string { return string(e) }
 func (e busyError) Unwrap() error { return rooms.ErrBusy }
 
 // claim takes a lesson slot for a room's lesson, outside the queue: false when every slot is
-// taken. (A stand-in on wt-roompage, main's lesson queue having replaced scenarioSlots, until
-// wt-roomsrv is brought up to main.)
+// taken.
 func (q *lessonQueue) claim() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -406,7 +406,7 @@ func TestRoomLesson(t *testing.T) {
 }
 
 func TestRoomChat(t *testing.T) {
-	s := startServer(t, server.Config{InstructorToken: testToken})
+	s := startServer(t, server.Config{InstructorToken: testToken, MaxRoomPerIP: 2})
 	room := mustCreateRoom(t, s)
 	joinRoom(t, s, room.Code, "Teacher", "member-teacher", room.Secret)
 	c, _, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+s.Addrs().HTTP+"/r/"+room.Code+"/chat?member=member-teacher", nil)
@@ -428,6 +428,33 @@ func TestRoomChat(t *testing.T) {
 	if e.Type != protocol.ChatWelcome || len(e.Members) != 1 || !e.Members[0].Moderator {
 		t.Errorf("instructor's chat welcome %s: want them moderator", msg)
 	}
+	// The room socket and the chat socket fill this address's cap of 2: a third is refused.
+	for _, p := range []string{"/chat", "/ws"} {
+		_, resp, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+s.Addrs().HTTP+"/r/"+room.Code+p, nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("a third socket (%s) from one address: %v, want 429", p, err)
+		}
+	}
+}
+
+// dialChat joins the room's chat on s as name and reads the welcome.
+func dialChat(t *testing.T, s *server.Server, code, name string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(testCtx(t, 5*time.Second), "ws://"+s.Addrs().HTTP+"/r/"+code+"/chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	c.SetReadLimit(protocol.ChatMaxEvent)
+	b, _ := json.Marshal(protocol.ChatRequest{V: protocol.Version, Type: protocol.ChatJoin, Name: name})
+	if err := c.Write(testCtx(t, 5*time.Second), websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := c.Read(testCtx(t, 5*time.Second))
+	if err != nil || !strings.Contains(string(msg), `"type":"welcome"`) {
+		t.Fatalf("chat join as %s: %v %s", name, err, msg)
+	}
+	return c
 }
 
 // startNATS runs a real nats-server in this process on a loopback port.
@@ -498,6 +525,27 @@ func TestRoomAcrossInstances(t *testing.T) {
 	if !reflect.DeepEqual(ra, rb) {
 		t.Errorf("B saw another run than A: %d events vs %d", len(rb.events), len(ra.events))
 	}
+	// The room's chat crosses the instances too.
+	chatA, chatB := dialChat(t, a, room.Code, "Ada"), dialChat(t, b, room.Code, "Bo")
+	say, _ := json.Marshal(protocol.ChatRequest{V: protocol.Version, Type: protocol.ChatSay, Text: "hello from A"})
+	if err := chatA.Write(testCtx(t, 5*time.Second), websocket.MessageText, say); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, msg, err := chatB.Read(testCtx(t, 10*time.Second))
+		if err != nil {
+			t.Fatalf("chat on B: %v", err)
+		}
+		var e protocol.ChatEvent
+		json.Unmarshal(msg, &e)
+		if e.Type == protocol.ChatMessage {
+			if e.From != "Ada" || e.Text != "hello from A" {
+				t.Errorf("chat on B got %+v", e)
+			}
+			break
+		}
+	}
+
 	// A participant of B resumes on A with the state B taught A nothing of: A has it.
 	onB.c.Close(websocket.StatusNormalClosure, "")
 	inst.until(func(e protocol.RoomEvent) bool { return e.Type == protocol.RoomMemberLeft && e.Member.Name == "Bo" })

@@ -44,6 +44,9 @@ type Config struct {
 	// Domain). Without PublicEndpoints the raw TCP, UDP and QUIC echo endpoints stay on loopback
 	// even then (the relay reaches them there).
 	Public, PublicEndpoints bool
+	// PublicMetrics serves /metrics to any client in public mode; without it a public server
+	// answers /metrics to loopback clients only (a scraper on the host, or through a tunnel).
+	PublicMetrics bool
 
 	// AllowHosts lists host names (besides localhost names and the listen address) that requests
 	// may carry as Host; any other Host is refused with 421, which closes DNS rebinding.
@@ -91,9 +94,9 @@ type Config struct {
 
 	// InstructorToken lets its bearer create workshop rooms (POST /api/rooms); "" turns rooms
 	// off. RoomGrace is how long a room outlives its last member (default 10 min). MaxRoomPerIP
-	// caps one client address's room sockets (default 64). Broker carries the rooms and their
-	// chat between instances (natsbroker: several servers share rooms); nil: an in-process
-	// broker of the server's own. The server does not close Broker.
+	// caps one client address's room and room-chat sockets together (default 64). Broker
+	// carries the rooms and their chat between instances (natsbroker: several servers share
+	// rooms); nil: an in-process broker of the server's own. The server does not close Broker.
 	InstructorToken string
 	RoomGrace       time.Duration
 	MaxRoomPerIP    int
@@ -385,7 +388,7 @@ func (s *Server) routes() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", s.met)
+	mux.Handle("GET /metrics", s.metricsGuard(s.met))
 	return mux
 }
 
@@ -485,4 +488,19 @@ func (s *Server) closeAll() {
 	if s.quic != nil {
 		s.quic.Close()
 	}
+}
+
+// metricsGuard answers /metrics to loopback clients alone on a public server (unless
+// Config.PublicMetrics): the counts describe the server's users and load.
+func (s *Server) metricsGuard(h http.Handler) http.Handler {
+	if !s.cfg.Public || s.cfg.PublicMetrics {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if ip, err := netip.ParseAddr(remoteIP(req)); err != nil || !ip.IsLoopback() {
+			http.Error(w, "/metrics is served to loopback clients only on a public server (--public-metrics serves it to all)", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
 }

@@ -66,6 +66,9 @@ func fetchDownload(path, session, name string, notify func(string)) {
 	})
 	answered := fn(func(r js.Value) {
 		if r.Get("ok").Bool() {
+			if t := r.Get("headers").Call("get", protocol.TruncatedHeader); t.Type() == js.TypeString {
+				go notify("Saved " + name + ", truncated: " + t.String())
+			}
 			r.Call("blob").Call("then", saved, fail)
 			return
 		}

@@ -87,6 +87,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"scenarios", "extra"}, `wireplay scenarios: unexpected argument "extra"`},
 		{[]string{"bench", "extra"}, `wireplay bench: unexpected argument "extra"`},
 		{[]string{"serve", "extra"}, `wireplay serve: unexpected argument "extra"`},
+		{[]string{"serve", "--capture-mib", "0"}, "wireplay serve: --capture-mib 0: must be 1..4096"},
+		{[]string{"serve", "--qlog-mib", "5000"}, "wireplay serve: --qlog-mib 5000: must be 1..4096"},
 		{[]string{"help", "frobnicate"}, `wireplay: unknown command "frobnicate"`},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

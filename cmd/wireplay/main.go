@@ -232,6 +232,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.CertFile, "cert", "", "certificate file (PEM) for the page (HTTPS, WSS) and the QUIC endpoint; default: plain HTTP and a self-signed certificate for QUIC")
 	fs.StringVar(&cfg.KeyFile, "key", "", "key file (PEM) of --cert")
 	fs.BoolVar(&cfg.Public, strings.TrimPrefix(server.PublicFlag, "--"), false, "allow listening on non-loopback addresses (requires TLS: --cert/--key or --domain)")
+	fs.BoolVar(&cfg.PublicMetrics, "public-metrics", false, "with --public: serve /metrics to every client (without it, to loopback clients only)")
 	fs.BoolVar(&cfg.PublicEndpoints, strings.TrimPrefix(server.PublicEndpointsFlag, "--"), false, "with --public: let the raw TCP/UDP/QUIC echo endpoints listen on non-loopback addresses too")
 	fs.StringVar(&cfg.Domain, strings.TrimPrefix(server.DomainFlag, "--"), "", "get the certificate for this name from Let's Encrypt (ACME HTTP-01); implies answering requests for it")
 	fs.StringVar(&cfg.ACMEHTTPAddr, "acme-http-addr", ":80", "with --domain: where ACME HTTP-01 challenges are answered (other plain-HTTP requests are sent to HTTPS)")
@@ -244,12 +245,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.QUICRetryThreshold, "quic-retry-threshold", 64, "answer new QUIC handshakes with a Retry (address validation) once this many from unvalidated addresses are in progress; -1: never")
 	fs.IntVar(&cfg.QUICMaxHandshakes, "quic-max-handshakes", 256, "refuse QUIC handshakes from unvalidated addresses beyond this many in progress")
 	fs.IntVar(&cfg.MaxLinks, "max-links", 64, "emulated links (pages in link mode) allowed at once; each holds two netstacks")
+	var captureMiB, qlogMiB int
+	fs.IntVar(&captureMiB, "capture-mib", 4, "MiB of packets each link-mode page's capture keeps (the pcapng download; the latest packets when over)")
+	fs.IntVar(&qlogMiB, "qlog-mib", 12, "MiB of qlog each link-mode page keeps, shared among its QUIC traces (each keeps its first events when over)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 60*time.Second, "close transport connections unused this long")
 	fs.DurationVar(&cfg.LossTimeout, "loss-timeout", time.Second, "report a datagram lost when its echo takes longer")
 	fs.DurationVar(&cfg.RelayIdleTimeout, "relay-idle-timeout", 5*time.Minute, "close a page's /relay connection from which nothing (no request, no pong to the server's pings) came this long")
 	fs.StringVar(&cfg.InstructorToken, "instructor-token", "", "workshop rooms: the token that lets an instructor create a room (POST /api/rooms, wireplay room create); empty: rooms are off")
 	fs.DurationVar(&cfg.RoomGrace, "room-grace", 10*time.Minute, "workshop rooms: how long a room outlives its last member (and a member's name stays theirs)")
-	fs.IntVar(&cfg.MaxRoomPerIP, "max-room-per-ip", 64, "workshop rooms: room sockets one client address may hold (a class behind one NAT needs more)")
+	fs.IntVar(&cfg.MaxRoomPerIP, "max-room-per-ip", 64, "workshop rooms: room and room-chat sockets one client address may hold together (a class behind one NAT needs more)")
 	fs.StringVar(&brokerURL, "broker", "", "workshop rooms and chat: share them with other wireplay servers through this NATS server (nats://HOST:4222); default: in-process")
 	fs.BoolVar(&verbose, "v", false, "log debug messages")
 	fs.StringVar(&logFormat, "log-format", "text", "log as text or json (one JSON object per line, slog's)")
@@ -277,6 +281,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if brokerURL != "" && !strings.HasPrefix(brokerURL, "nats://") && !strings.HasPrefix(brokerURL, "tls://") {
 		fmt.Fprintf(stderr, "wireplay serve: --broker %s: want nats://HOST:PORT\n", brokerURL)
 		return 2
+	}
+	for _, f := range []struct {
+		name string
+		mib  int
+		to   *int
+	}{{"capture-mib", captureMiB, &cfg.CaptureBytes}, {"qlog-mib", qlogMiB, &cfg.QLogBytes}} {
+		if f.mib < 1 || f.mib > 4096 {
+			fmt.Fprintf(stderr, "wireplay serve: --%s %d: must be 1..4096\n", f.name, f.mib)
+			return 2
+		}
+		*f.to = f.mib << 20
 	}
 	if cfg.RelayIdleTimeout <= 0 {
 		fmt.Fprintf(stderr, "wireplay serve: --relay-idle-timeout %v: must be more than 0\n", cfg.RelayIdleTimeout)
