@@ -19,8 +19,9 @@ import (
 // each in a browser context of their own (so their own localStorage and member id), join it with
 // a name. Everyone sees the three members; the two participants chat both ways; the instructor
 // runs the first lesson and both participants see that one run live in their room-live area, to
-// the same conclusion; a participant's page has no run control, and a "run" forged over a room
-// socket of the participant's page is refused (forbidden).
+// the same conclusion; a participant's page has no run control, a "run" and a "stop" forged over a
+// room socket of the participant's page are refused (forbidden), and so is (401) a room it tries to
+// create without the token.
 func TestBrowserRoom(t *testing.T) {
 	chrome := browserChromium(t)
 	const token = "tok-browser-room-3f9c"
@@ -204,13 +205,15 @@ func TestBrowserRoom(t *testing.T) {
 	forged := fmt.Sprintf(`(() => { window.forged = []; const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/r/%s/ws");
 		ws.onopen = () => ws.send(JSON.stringify({v: 1, type: "join", name: "Mallory", member: "forged-member-0001"}));
 		ws.onmessage = (m) => { const e = JSON.parse(m.data); window.forged.push(e);
-			if (e.type === "room") ws.send(JSON.stringify({v: 1, type: "run", run: {name: %q}})); };
+			if (e.type === "room") { ws.send(JSON.stringify({v: 1, type: "run", run: {name: %q}})); ws.send(JSON.stringify({v: 1, type: "stop"})); } };
+		window.created = 0; fetch("/api/rooms", {method: "POST"}).then(r => { window.created = r.status; });
 		return true; })()`, code, "boundaries")
 	if _, err := chromedp.Run(p1, chromedp.Evaluate[bool](forged)); err != nil {
 		t.Fatalf("forge a run: %v", err)
 	}
-	browserWithin(t, p1, 20*time.Second, "the forged run refused as forbidden", browserWaitTrue(
-		`window.forged.some(e => e.type === "error" && e.code === "forbidden")`))
+	browserWithin(t, p1, 20*time.Second, "the forged run and stop refused as forbidden", browserWaitTrue(
+		`window.forged.filter(e => e.type === "error" && e.code === "forbidden").length === 2`))
+	browserWithin(t, p1, 20*time.Second, "a room created without the token refused (401)", browserWaitTrue(`window.created === 401`))
 	started, err := chromedp.Run(p1, chromedp.Evaluate[bool](`window.forged.some(e => e.type === "lesson_started")`))
 	if err != nil || started {
 		t.Errorf("the forged run started a lesson (err %v)", err)
