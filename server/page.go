@@ -133,7 +133,7 @@ func (p pageInfo) endpoints(reqHost string) []endpoint {
 func newPageHandler(info pageInfo) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
-		if err := page(columns, info.endpoints(r.Host), impFields, holTransports, info.assets()).Render(r.Context(), &buf); err != nil {
+		if err := page(columns, info.endpoints(r.Host), impFields, holTransports, info.assets(), info.Room).Render(r.Context(), &buf); err != nil {
 			http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -367,6 +367,7 @@ func (s *Server) routes() http.Handler {
 	info := pageInfo{Addrs: s.addrs, Static: s.static, TLS: s.tls.http != nil}
 	mux.Handle("GET /{$}", newPageHandler(info))
 	s.mountRooms(mux, info)
+	mux.Handle("GET /instructor", s.instructorHandler(info))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", s.static))
 	mux.Handle("GET /relay", s.relay)
 	mux.HandleFunc("GET /relay/pcapng", s.relay.servePcapng)

@@ -62,6 +62,7 @@ type lessonsUI struct {
 	paramEls  map[string]js.Value // the shown lesson's parameter inputs
 	states    map[string]*lessonState
 	results   map[string]*lessonResult
+	last      string // the lesson whose run last ended with a report (a room page shares it)
 	cur       string // the lesson shown, "" before the welcome
 	urlLesson string // the lesson the address named at load
 	urlState  *lessonState

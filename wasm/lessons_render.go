@@ -2,7 +2,12 @@
 
 package main
 
-import "github.com/wireplay/wireplay/report"
+import (
+	"syscall/js"
+
+	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/report"
+)
 
 // finished stores the running lesson's outcome and shows it if that lesson is shown.
 func (u *lessonsUI) finished(r *lessonResult) {
@@ -17,6 +22,9 @@ func (u *lessonsUI) finished(r *lessonResult) {
 		return
 	}
 	u.results[name] = r
+	if r.report != nil {
+		u.last = name
+	}
 	if b, ok := u.items[name]; ok {
 		state := "done"
 		if r.err != "" {
@@ -67,12 +75,7 @@ func (u *lessonsUI) render() {
 // the same markup as the --html report's.
 func (u *lessonsUI) draw(r *lessonResult) {
 	if r == nil || r.report == nil {
-		clear(u.charts)
-		clear(u.statsBody)
-		clear(u.tables)
-		u.conclusion.Set("hidden", true)
-		u.meta.Set("hidden", true)
-		u.stats.Set("hidden", true)
+		u.view().empty()
 		return
 	}
 	rep := r.report
@@ -86,16 +89,50 @@ func (u *lessonsUI) draw(r *lessonResult) {
 			u.status.Call("append", from)
 		}
 	}
+	u.view().show(rep)
+}
+
+func (u *lessonsUI) view() reportView {
+	return reportView{conclusion: u.conclusion, meta: u.meta, charts: u.charts, stats: u.stats,
+		statsBody: u.statsBody, statsNote: u.statsNote, tables: u.tables}
+}
+
+// reportView is where a lesson's report is drawn: its conclusion, a line on the run, the charts,
+// the statistics and the tables. The Lessons tab's result is one, the room's live area another.
+type reportView struct {
+	conclusion, meta, charts, stats, statsBody, statsNote, tables js.Value
+}
+
+// newReportView finds a report view's parts by id: prefix+"-conclusion", "-meta", "-charts",
+// "-stats" (a table with a tbody), "-stats-note" and "-tables".
+func newReportView(prefix string) reportView {
+	v := reportView{conclusion: byID(prefix + "-conclusion"), meta: byID(prefix + "-meta"), charts: byID(prefix + "-charts"),
+		stats: byID(prefix + "-stats"), statsNote: byID(prefix + "-stats-note"), tables: byID(prefix + "-tables")}
+	v.statsBody = query(v.stats, "tbody")
+	return v
+}
+
+func (v reportView) empty() {
+	clear(v.charts)
+	clear(v.statsBody)
+	clear(v.tables)
+	v.conclusion.Set("hidden", true)
+	v.meta.Set("hidden", true)
+	v.stats.Set("hidden", true)
+}
+
+// show draws rep with the parts package report renders, the same markup as the --html report's.
+func (v reportView) show(rep *protocol.ScenarioReport) {
 	p := report.Render(rep, report.Page)
-	setText(u.conclusion, p.Conclusion)
-	u.conclusion.Set("hidden", p.Conclusion == "")
-	setText(u.meta, p.Meta)
-	u.meta.Set("title", p.Meta)
-	u.meta.Set("hidden", false)
+	setText(v.conclusion, p.Conclusion)
+	v.conclusion.Set("hidden", p.Conclusion == "")
+	setText(v.meta, p.Meta)
+	v.meta.Set("title", p.Meta)
+	v.meta.Set("hidden", false)
 	// report escapes every string of the report; nothing else is inserted as markup.
-	setHTML(u.charts, p.Charts)
-	u.stats.Set("hidden", len(rep.Stats) == 0)
-	setText(u.statsNote, p.StatsNote)
-	setHTML(u.statsBody, p.StatsRows)
-	setHTML(u.tables, p.Tables)
+	setHTML(v.charts, p.Charts)
+	v.stats.Set("hidden", len(rep.Stats) == 0)
+	setText(v.statsNote, p.StatsNote)
+	setHTML(v.statsBody, p.StatsRows)
+	setHTML(v.tables, p.Tables)
 }

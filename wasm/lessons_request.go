@@ -11,9 +11,21 @@ import (
 // request builds the shown lesson's "scenario" request; ok is false (and the status says why)
 // when the controls do not make a valid one.
 func (u *lessonsUI) request() (protocol.Request, bool) {
-	in := u.info(u.cur)
+	r, ok, err := u.requestFor(u.cur)
+	if err != nil {
+		u.setStatus("error", "")
+		setError(u.status, "", err.Error())
+	}
+	return r, ok
+}
+
+// requestFor builds lesson name's "scenario" request from its controls' settings (the lesson's
+// defaults when it was never shown); ok is false when there is no such lesson or (err) the
+// settings do not make a valid request.
+func (u *lessonsUI) requestFor(name string) (r protocol.Request, ok bool, err error) {
+	in := u.info(name)
 	if in == nil {
-		return protocol.Request{}, false
+		return protocol.Request{}, false, nil
 	}
 	st := u.state(in)
 	sr := &protocol.ScenarioRequest{Name: in.Name, Preset: st.preset, Seed: st.seed, Repeat: st.repeat}
@@ -31,13 +43,11 @@ func (u *lessonsUI) request() (protocol.Request, bool) {
 		im := u.direction(st, "down")
 		sr.Down = &im
 	}
-	r := protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, Scenario: sr}
+	r = protocol.Request{V: protocol.Version, Type: protocol.TypeScenario, Scenario: sr}
 	if err := r.Validate(); err != nil {
-		u.setStatus("error", "")
-		setError(u.status, "", err.Error())
-		return r, false
+		return r, false, err
 	}
-	return r, true
+	return r, true, nil
 }
 
 // begin marks request id, for the shown lesson, as running.

@@ -36,8 +36,9 @@ type app struct {
 	chart   *chart
 	hol     *holUI
 	lessons *lessonsUI
-	view    string // "messages", "hol" or "lessons"
-	dirty   bool   // diagrams wait for a redraw
+	room    *roomUI // the room mode (/r/CODE), nil on the ordinary page
+	view    string  // "messages", "hol", "lessons" or "room"
+	dirty   bool    // diagrams wait for a redraw
 	// held are messages sent while the relay socket was down, sent when it is back (held.go);
 	// heldFor is how long each waited, by request id, until its "write" event marks its card.
 	held    []heldReq
@@ -77,11 +78,21 @@ func main() {
 	a.chart = newChart()
 	a.hol = newHolUI()
 	a.lessons = newLessonsUI()
+	if a.room = newRoomUI(a); a.room != nil {
+		views = append(views, "room")
+	}
 	a.chart.reset(a.link.cur.Mode)
 	a.wire()
-	a.showView(viewFromURL())
+	if a.room != nil {
+		a.showView("room") // following the instructor, as a room page starts
+	} else {
+		a.showView(viewFromURL())
+	}
 	a.redraw()
 	go a.run(url, early)
+	if a.room != nil {
+		go a.room.runLoop()
+	}
 	select {}
 }
 
@@ -144,6 +155,9 @@ func (a *app) wire() {
 	})
 	on(byID("lesson-run"), "click", func(js.Value) { a.runLesson() })
 	on(js.Global(), "resize", func(js.Value) { a.scheduleRedraw() })
+	if a.room != nil {
+		a.room.wire(on)
+	}
 	on(a.reconnect, "click", func(js.Value) {
 		if a.request(protocol.Request{Type: protocol.TypeReconnect}) {
 			a.mu.Lock()
@@ -379,6 +393,9 @@ func (a *app) welcome(ev protocol.Event) {
 	a.mu.Lock()
 	restore := a.link.welcome(ev)
 	a.lessons.welcome(ev.Scenarios, ev.Presets)
+	if a.room != nil {
+		a.room.offer(ev.Scenarios)
+	}
 	a.resetDiagrams()
 	a.mu.Unlock()
 	if restore != nil {
@@ -607,6 +624,9 @@ func (a *app) redraw() {
 	case "lessons":
 		a.lessons.drawSeq() // the lesson's packets, to the new width
 		return
+	case "room":
+		a.room.drawSeq()
+		return
 	}
 	for _, c := range a.cols {
 		c.seq.render(a.link.cur.Mode)
@@ -614,7 +634,8 @@ func (a *app) redraw() {
 	a.chart.render()
 }
 
-// views are the page's tabs: "messages", "hol" (head-of-line) and "lessons".
+// views are the page's tabs: "messages", "hol" (head-of-line) and "lessons", and "room" in room
+// mode.
 var views = []string{"messages", "hol", "lessons"}
 
 // showView switches to view v. The address holds the view and what it shows: the network (mode,
