@@ -32,6 +32,7 @@ var metricWords = map[string]string{
 	"active_closer_client":       "the client closed first",
 	"lost_messages":              "messages lost",
 	"blackout_offset":            "blackout fell into the rhythm at",
+	"process_stall_max":          "the lesson itself ran late by, at most",
 	"silence_client":             "client heard nothing for",
 	"silence_server":             "server heard nothing for",
 	"theory_client":              "theory, client",

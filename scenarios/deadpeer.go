@@ -197,6 +197,38 @@ func runDeadPeer(ctx context.Context, env *Env) (*Result, error) {
 		stopAll()
 		g.Close()
 	}()
+	// The lesson's own clock: how late a 5 ms ticker ran at worst, from set-up to the end. A
+	// process that stalls longer than a mechanism's deadline can make that mechanism give up on
+	// a healthy connection; the report says so rather than blame the protocol.
+	stallDone := make(chan struct{})
+	var stall time.Duration
+	stallMeter := make(chan struct{})
+	go func() {
+		defer close(stallMeter)
+		const every = 5 * time.Millisecond
+		t := time.NewTicker(every)
+		defer t.Stop()
+		prev := time.Now()
+		for {
+			select {
+			case <-stallDone:
+				return
+			case now := <-t.C:
+				stall = max(stall, now.Sub(prev)-every)
+				prev = now
+			}
+		}
+	}()
+	stopMeter := func() time.Duration {
+		select {
+		case <-stallDone:
+		default:
+			close(stallDone)
+		}
+		<-stallMeter
+		return stall
+	}
+	defer stopMeter()
 	setups := []func(context.Context, *transports.Group) error{r.tcpKeepalive, r.heartbeat, r.quicIdle, r.wsPing}
 	for _, f := range setups {
 		if err := f(stop, &g); err != nil {
@@ -243,14 +275,15 @@ wait:
 			}
 		}
 	}
-	return r.report(offset, limit), nil
+	return r.report(offset, limit, stopMeter()), nil
 }
 
-func (r *dpRun) report(offset, limit time.Duration) *Result {
+func (r *dpRun) report(offset, limit, stall time.Duration) *Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := &Result{}
-	res.Metrics = append(res.Metrics, Metric{Name: "blackout_offset", Unit: "ms", Value: hundredths(millis(offset))})
+	res.Metrics = append(res.Metrics, Metric{Name: "blackout_offset", Unit: "ms", Value: hundredths(millis(offset))},
+		Metric{Name: "process_stall_max", Unit: "ms", Value: hundredths(millis(stall))})
 	tb := Table{Title: "How long each side heard nothing before it declared the peer dead",
 		Columns: []string{"mechanism", "side", "interval", "heard nothing for ms", "theory", "packets it sent meanwhile", "after the blackout ms", "how"}}
 	s := Series{Chart: "Silence before a dead peer is declared", Name: "measured", XLabel: "mechanism #", YLabel: "ms since the last packet received", Style: "dots"}
@@ -315,6 +348,9 @@ func (r *dpRun) report(offset, limit time.Duration) *Result {
 	res.Conclusion = fmt.Sprintf("The link went black %.0f ms into the run's rhythm. The peer was declared dead by %s.", millis(offset), strings.Join(parts, "; "))
 	if len(kills) > 0 {
 		res.Conclusion += fmt.Sprintf(" %s gave up before the link went black: on a lossy link, too few misses allowed kill a healthy connection.", strings.Join(kills, " and "))
+	}
+	if stall >= r.cfg.hb {
+		res.Conclusion += fmt.Sprintf(" This machine stalled the lesson for up to %.0f ms (its own 5 ms clock ran that late), longer than the heartbeat interval: timers fired late and packets went out late, so this run's figures are the machine's as much as the protocols'.", millis(stall))
 	}
 	return res
 }
