@@ -51,8 +51,10 @@ func TestThroughputTCPLoss(t *testing.T) {
 	t.Log(r.Conclusion)
 	clean := mvMetric(t, r, "tcp", "goodput_50ms_loss0")
 	lossy := mvMetric(t, r, "tcp", "goodput_50ms_loss2")
-	if !(lossy < clean/2) {
-		t.Errorf("tcp at 50 ms RTT: %.2f Mbit/s at 0%% loss, %.2f at 2%%: want at least halved", clean, lossy)
+	// Loss lowers it; by how much is the Mathis check below (the clean run has no such bound: a
+	// short transfer on a busy machine is CPU-bound, 2.9–68 Mbit/s in ci-fresh runs).
+	if !(lossy < clean) {
+		t.Errorf("tcp at 50 ms RTT: %.2f Mbit/s at 0%% loss, %.2f at 2%%: want lower with loss", clean, lossy)
 	}
 	mss := mvMetric(t, r, "tcp", "mss")
 	if wire := wireMSS(t); mss != float64(wire) {
