@@ -28,6 +28,7 @@ type wire struct {
 	Report *protocol.ScenarioReport `json:"report,omitempty"`
 	Error  string                   `json:"error,omitempty"`
 	Share  *protocol.RoomShareData  `json:"share,omitempty"`
+	Send   *protocol.RoomSendData   `json:"send,omitempty"`
 	State  *snapshot                `json:"state,omitempty"`
 }
 
@@ -41,6 +42,9 @@ const (
 	kindDone    = "done"
 	kindStop    = "stop"
 	kindShare   = "share"
+	kindMsgUp   = "msg_started"
+	kindMsgEv   = "msg_event"
+	kindMsgDone = "msg_done"
 )
 
 // snapshot is a room's state as one instance tells another.
@@ -91,6 +95,7 @@ type room struct {
 	runErr     string
 	shares     map[shareKey]protocol.RoomShareData
 	localRuns  int // lessons this instance runs for the room
+	localSends int // messages this instance sends for the room
 	expiry     *time.Timer
 }
 
@@ -123,7 +128,7 @@ func (r *room) publishBG(w wire) error {
 
 // idleLocked starts the grace period when nothing keeps the room here; r.mu is held.
 func (r *room) idleLocked() {
-	if r.gone || len(r.local) > 0 || r.localRuns > 0 {
+	if r.gone || len(r.local) > 0 || r.localRuns > 0 || r.localSends > 0 {
 		return
 	}
 	if r.expiry == nil {
@@ -147,7 +152,7 @@ func (r *room) expire() {
 	defer rs.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.gone || len(r.local) > 0 || r.localRuns > 0 {
+	if r.gone || len(r.local) > 0 || r.localRuns > 0 || r.localSends > 0 {
 		return
 	}
 	r.gone = true
@@ -355,6 +360,16 @@ func (r *room) deliver(msg []byte) {
 		}
 		r.runDone, r.report, r.runErr = true, w.Report, w.Error
 		fanout(protocol.RoomEvent{Type: protocol.RoomLessonDone, RunID: w.RunID, Report: w.Report, Error: w.Error}, nil)
+	case kindMsgUp:
+		if w.Send != nil {
+			fanout(protocol.RoomEvent{Type: protocol.RoomMessageStarted, Send: w.Send}, nil)
+		}
+	case kindMsgEv:
+		if w.Event != nil {
+			fanout(protocol.RoomEvent{Type: protocol.RoomMessageEvent, SendID: w.RunID, Event: w.Event}, nil)
+		}
+	case kindMsgDone:
+		fanout(protocol.RoomEvent{Type: protocol.RoomMessageDone, SendID: w.RunID, Error: w.Error}, nil)
 	case kindStop:
 		stop = w.RunID // after r.mu: rs.mu is taken before r.mu (expire)
 	case kindShare:

@@ -54,6 +54,13 @@ import (
 // Rooms always calls run once Runner succeeded.
 type Runner func(req protocol.ScenarioRequest) (run func(ctx context.Context, progress func(protocol.Event)) (*protocol.ScenarioReport, error), err error)
 
+// Sender starts the instructor's message for a room: it checks the message and its link and
+// takes an emulated link, or says why not (an error wrapping ErrBusy when the server has no link
+// to spare); send then sends the message over every transport across the link, passing the
+// events to emit (from one goroutine at a time), and gives the link back. Rooms always calls send
+// once Sender succeeded.
+type Sender func(msg protocol.RoomSendData) (send func(ctx context.Context, emit func(protocol.Event)) error, err error)
+
 // ErrBusy is wrapped by a Runner's error when every lesson slot is taken.
 var ErrBusy = errors.New("busy")
 
@@ -70,6 +77,8 @@ type Options struct {
 	SyncWait time.Duration
 	// Runner runs the instructor's lessons; nil: "run" is refused.
 	Runner Runner
+	// Sender sends the instructor's messages across an emulated link; nil: "send" is refused.
+	Sender Sender
 	// MaxName is the longest display name in runes (32, as chat's).
 	MaxName int
 	// MaxMembers caps the members of one room (2,000); MaxRooms the rooms of this instance
