@@ -151,3 +151,10 @@ func (q *lessonQueue) release() {
 	q.mu.Unlock()
 	flushAll(told)
 }
+
+// roomSendPreset is the room page's link for the instructor's message by default: clear delays,
+// no loss.
+const roomSendPreset = "lab-25ms"
+
+// roomSendPresets are the links the room page offers for the instructor's message.
+func roomSendPresets() []protocol.PresetInfo { return presetInfos }

@@ -55,6 +55,8 @@ type roomUI struct {
 	out      chan protocol.RoomRequest // the live room connection's, nil while there is none
 	chat     *chatUI
 	dirty    bool // the live area waits for a redraw
+	msg      roomMessage
+	msgUI    messageUI
 
 	joinForm, nameIn, joinBtn, status, link, follower        js.Value
 	controls, lessonSel, runBtn, stopBtn, shareRow, shareBtn js.Value
@@ -79,6 +81,7 @@ func newRoomUI(a *app) *roomUI {
 		seqFig: byID("room-live-seq"), seqNote: byID("room-seq-note"), aggBox: byID("room-aggregate-box"),
 		aggEl: byID("room-aggregate"), membersEl: byID("room-members"),
 	}
+	r.msgUI = newMessageUI()
 	r.seq = newSeqDiagram(r.seqFig)
 	r.seq.keep, r.seq.byTransport = maxLessonPkts, true
 	r.rv = newReportView("room-live")
@@ -137,6 +140,7 @@ func (r *roomUI) wire(on func(e js.Value, event string, f func(ev js.Value))) {
 	on(r.runBtn, "click", func(js.Value) { r.runClicked() })
 	on(r.stopBtn, "click", func(js.Value) { r.send(protocol.RoomRequest{Type: protocol.RoomStop}) })
 	on(r.shareBtn, "click", func(js.Value) { r.shareClicked() })
+	r.wireMessage(on)
 	on(r.membersEl, "click", func(ev js.Value) {
 		b := ev.Get("target").Call("closest", "[data-act]")
 		if b.Truthy() {
@@ -394,6 +398,7 @@ func (r *roomUI) enableLocked() {
 	r.runBtn.Set("disabled", !online || !inst || running || len(r.lessons) == 0)
 	r.stopBtn.Set("disabled", !online || !inst || !running)
 	r.shareBtn.Set("disabled", !online || !r.joined)
+	r.enableMessageLocked(online, inst)
 	r.chat.enableLocked(r.joined)
 }
 
@@ -455,6 +460,9 @@ func (r *roomUI) apply(ev protocol.RoomEvent) {
 		}
 	case protocol.RoomAggregateType:
 		r.mergeAggregate(ev.Aggregate)
+	case protocol.RoomMessageStarted, protocol.RoomMessageEvent, protocol.RoomMessageDone:
+		r.applyMessageLocked(ev)
+		switchTo = ev.Type == protocol.RoomMessageStarted && r.follow
 	case protocol.RoomError:
 		r.refused(ev)
 	}
