@@ -16,7 +16,8 @@ import (
 // TestBrowserRoomMessage: the instructor types a message in the room page and sends it across the
 // room's emulated link; every page, both participants' included, shows in room-message each
 // transport's echo of it with its round trip and the packets the link carried, and the two
-// participants' pages show the same. A participant's page has no send control.
+// participants' pages show the same. A participant's page has no send control. Both views lay
+// out at 360 to 2560 px.
 func TestBrowserRoomMessage(t *testing.T) {
 	chrome := browserChromium(t)
 	srv := browserServer(t, browserAssets(t), "127.0.0.1:0", func(c *server.Config) { c.InstructorToken = testToken })
@@ -70,4 +71,8 @@ func TestBrowserRoomMessage(t *testing.T) {
 		t.Errorf("the pages show different messages:\nInes %q\nAda  %q\nBo   %q", got["Ines"], got["Ada"], got["Bo"])
 	}
 	t.Logf("room-message rows: %q", got["Ada"])
+	// The message's table and diagram lay out at every width, on the instructor's page (with the
+	// send row) and a participant's.
+	layoutAt(t, ictx, "room")
+	layoutAt(t, p1, "room")
 }
