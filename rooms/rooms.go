@@ -1,8 +1,9 @@
 // Package rooms serves wireplay's workshop rooms (issue 10) with the protocol documented at
 // protocol.RoomJoin: an instructor creates a room (POST /api/rooms, with the server's instructor
 // token), participants join it by its code with a display name, the instructor runs a lesson
-// once on the server and every member watches its events live, and participants share the
-// metrics of their own runs, which the room aggregates.
+// once on the server and every member watches its events live (or sends one message across an
+// emulated link, Options.Sender, whose link-mode events every member gets), and participants
+// share the metrics of their own runs, which the room aggregates.
 //
 // Rooms holds one instance's rooms. Everything a room does goes through a broker.Broker (subject
 // SubjectPrefix.CODE), this instance's own members' joins and the instructor's run's events too:
@@ -11,8 +12,8 @@
 // instances on one NATS server share their rooms: an instance asked for a code it does not know
 // asks the others ("sync") and takes the state one of them answers with (Options.Shared).
 //
-// A room lives while one of its members is connected to this instance, or a lesson it started
-// runs here, and for Options.Grace after that. A member is the id its page made up and keeps
+// A room lives while one of its members is connected to this instance, or a lesson or message it
+// started runs here, and for Options.Grace after that. A member is the id its page made up and keeps
 // (protocol.RoomMember…): when it reconnects within the grace period it resumes, with its name;
 // its older connection, if any, is closed. Each member has a bounded queue (Options.Queue
 // events); a member whose queue is full is closed with 1008 and the others lose nothing. The room
@@ -22,7 +23,8 @@
 // Delivery between instances is at most once (package broker): an event lost between instances
 // is not sent again; a page that reconnects gets the room's whole state anew. Not done: a name
 // taken on two instances at the same moment is not refused on either; an instance that dies
-// without Close leaves its members listed on the others until they reconnect.
+// without Close leaves its members listed on the others until they reconnect; one message at a
+// time is kept per instance, not across instances.
 package rooms
 
 import (
