@@ -46,7 +46,7 @@ func TestRoomMessage(t *testing.T) {
 	inst.until(func(e protocol.RoomEvent) bool { return e.Type == protocol.RoomMemberJoined && e.Member.Name == "Bo" })
 	ada.until(func(e protocol.RoomEvent) bool { return e.Type == protocol.RoomMemberJoined && e.Member.Name == "Bo" })
 
-	msg := protocol.RoomSendData{Text: "hello, room", Link: &protocol.LinkRequest{Preset: "wifi", Seed: 7}}
+	msg := protocol.RoomSendData{Text: "hello, room", Link: &protocol.LinkRequest{Preset: "lab-25ms", Seed: 7}}
 	bo.send(protocol.RoomRequest{Type: protocol.RoomSend, Send: &msg})
 	if e := bo.reply(); e.Type != protocol.RoomError || e.Code != protocol.RoomErrForbidden {
 		t.Errorf("participant's send: %+v, want forbidden", e)
@@ -66,7 +66,7 @@ func TestRoomMessage(t *testing.T) {
 		got[name] = collectMessage(rc)
 	}
 	a := got["ada"]
-	if a.started.ID == "" || a.started.By != "Teacher" || a.started.Text != msg.Text || a.started.Link == nil || a.started.Link.Preset != "wifi" {
+	if a.started.ID == "" || a.started.By != "Teacher" || a.started.Text != msg.Text || a.started.Link == nil || a.started.Link.Preset != "lab-25ms" {
 		t.Errorf("message_started %+v", a.started)
 	}
 	if a.done.Error != "" {
@@ -88,7 +88,7 @@ func TestRoomMessage(t *testing.T) {
 		switch e.Type {
 		case protocol.EventLink:
 			links++
-			if e.Link == nil || e.Link.Mode != protocol.ModeLink || e.Link.Preset != "wifi" || e.Link.Seed != 7 {
+			if e.Link == nil || e.Link.Mode != protocol.ModeLink || e.Link.Preset != "lab-25ms" || e.Link.Seed != 7 {
 				t.Errorf("link event %+v", e.Link)
 			}
 		case protocol.EventWrite:
