@@ -99,7 +99,8 @@ package protocol
 // "send" in link mode does, and passes the events of that one exchange to every member (one send
 // for the room, not one per participant; the link counts against the server's emulated links).
 // One message at a time per room ("busy" otherwise); a participant's "send" is refused
-// (forbidden). The "room" state does not carry messages: a page that joins later sees the next.
+// (forbidden). The "room" state carries the latest message and its events ("message",
+// "message_events", "message_done"), so a page that joins later shows it too.
 //
 // A participant shares the outcome of one of its own runs (made on /relay):
 //
@@ -303,6 +304,14 @@ type RoomInfo struct {
 	Error  string          `json:"error,omitempty"`
 	// Aggregate is everything shared, per lesson, transport and metric.
 	Aggregate []RoomAggregate `json:"aggregate,omitempty"`
+	// Message is the instructor's latest message (nil before the first), MessageEvents its
+	// events so far (the last RoomMaxRecent; MessageSkipped counts those before them),
+	// MessageDone set once its "message_done" came, with MessageError when it did not get through.
+	Message        *RoomSendData `json:"message,omitempty"`
+	MessageEvents  []Event       `json:"message_events,omitempty"`
+	MessageSkipped int           `json:"message_skipped,omitempty"`
+	MessageDone    bool          `json:"message_done,omitempty"`
+	MessageError   string        `json:"message_error,omitempty"`
 }
 
 // RoomMember is one member of a room as others see it.

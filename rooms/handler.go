@@ -474,8 +474,9 @@ func (r *room) startSend(ctx context.Context, m *member, msg protocol.RoomSendDa
 	if rs.opts.Sender == nil {
 		return &refusal{protocol.RoomErrBadLesson, "this server sends no messages for rooms"}
 	}
+	// One at a time: this instance's from here, another instance's from its message_started.
 	r.mu.Lock()
-	busy := r.localSends > 0
+	busy := r.localSends > 0 || r.msg != nil && !r.msgDone
 	if !busy {
 		r.localSends++
 		r.busyLocked()

@@ -16,7 +16,8 @@ import (
 // TestBrowserRoomMessage: the instructor types a message in the room page and sends it across the
 // room's emulated link; every page, both participants' included, shows in room-message each
 // transport's echo of it with its round trip and the packets the link carried, and the two
-// participants' pages show the same. A participant's page has no send control. Both views lay
+// participants' pages show the same, and so does the page of a participant who joins afterwards
+// (from the room's state). A participant's page has no send control. Both views lay
 // out at 360 to 2560 px.
 func TestBrowserRoomMessage(t *testing.T) {
 	chrome := browserChromium(t)
@@ -67,8 +68,17 @@ func TestBrowserRoomMessage(t *testing.T) {
 		}
 		got[p.who] = v
 	}
-	if !reflect.DeepEqual(got["Ada"], got["Bo"]) || !reflect.DeepEqual(got["Ada"], got["Ines"]) {
-		t.Errorf("the pages show different messages:\nInes %q\nAda  %q\nBo   %q", got["Ines"], got["Ada"], got["Bo"])
+	// A participant who joins afterwards sees the same, from the room's state.
+	p3 := browserRoomTab(t, ictx)
+	browserRoomJoin(t, p3, base+room.URL, "Cy")
+	browserWithin(t, p3, 30*time.Second, "Cy's page showing the message it joined after", browserWaitTrue(done))
+	v, err := chromedp.Run(p3, chromedp.Evaluate[[]string](read))
+	if err != nil {
+		t.Fatalf("read Cy's room-message: %v", err)
+	}
+	got["Cy"] = v
+	if !reflect.DeepEqual(got["Ada"], got["Bo"]) || !reflect.DeepEqual(got["Ada"], got["Ines"]) || !reflect.DeepEqual(got["Ada"], got["Cy"]) {
+		t.Errorf("the pages show different messages:\nInes %q\nAda  %q\nBo   %q\nCy   %q", got["Ines"], got["Ada"], got["Bo"], got["Cy"])
 	}
 	t.Logf("room-message rows: %q", got["Ada"])
 	// The message's table and diagram lay out at every width, on the instructor's page (with the

@@ -121,6 +121,12 @@ func TestRoomMessage(t *testing.T) {
 			t.Errorf("%s: %d writes, %d echoes, %d stats, %d packets; want 1, 1, 1 and some packets", tr, s.writes, s.echoes, s.stats, s.packets)
 		}
 	}
+	// A member who joins later finds the message, with the same events, in the room's state.
+	_, st := joinRoom(t, s, room.Code, "Cy", "member-cy-001", "")
+	if st.Message == nil || !reflect.DeepEqual(*st.Message, a.started) || !st.MessageDone || st.MessageError != "" ||
+		!reflect.DeepEqual(st.MessageEvents, a.events) || st.MessageSkipped != 0 {
+		t.Errorf("the late joiner's state: message %+v, done %v, %d events (want %d)", st.Message, st.MessageDone, len(st.MessageEvents), len(a.events))
+	}
 	// The link went back: the server's count of emulated links in use is 0 again.
 	if n := value(t, scrape(t, s), "wireplay_link_pages"); n != 0 {
 		t.Errorf("wireplay_link_pages = %v after the message, want 0", n)

@@ -419,6 +419,7 @@ func (r *roomUI) apply(ev protocol.RoomEvent) {
 		for _, e := range st.Events {
 			r.event(e)
 		}
+		r.messageFromState(st)
 		r.agg = st.Aggregate
 		if ls, ok := localStorage(); ok {
 			ls.Call("setItem", roomNameKey, st.You.Name)

@@ -84,6 +84,19 @@ func (r *roomUI) enableMessageLocked(online, inst bool) {
 	r.msgUI.btn.Set("disabled", !online || !inst || sending)
 }
 
+// messageFromState rebuilds the latest message from a "room" state; r.mu is held.
+func (r *roomUI) messageFromState(st *protocol.RoomInfo) {
+	r.msg = roomMessage{}
+	if st.Message == nil {
+		return
+	}
+	r.msg = roomMessage{send: st.Message, done: st.MessageDone, err: st.MessageError, rows: map[protocol.Transport]*msgRow{},
+		trace: lessonTrace{skipped: uint64(st.MessageSkipped)}}
+	for _, e := range st.MessageEvents {
+		r.messageEvent(e)
+	}
+}
+
 // applyMessageLocked takes a message_* event; r.mu is held.
 func (r *roomUI) applyMessageLocked(ev protocol.RoomEvent) {
 	switch ev.Type {
