@@ -23,8 +23,7 @@
 // Delivery between instances is at most once (package broker): an event lost between instances
 // is not sent again; a page that reconnects gets the room's whole state anew. Not done: a name
 // taken on two instances at the same moment is not refused on either; an instance that dies
-// without Close leaves its members listed on the others until they reconnect; "one message at a
-// time" holds per instance, not across instances.
+// without Close leaves its members listed on the others until they reconnect.
 package rooms
 
 import (

@@ -18,7 +18,8 @@ import (
 // The page in room mode (/r/CODE, protocol.RoomJoin): the page joins the room's WebSocket
 // (/r/CODE/ws) with a name and a member id kept in localStorage, so that a reload resumes the same
 // participant, and the room's chat (/r/CODE/chat, chat.go) once it is in. The room view shows the
-// instructor's run live with the Lessons tab's rendering (sequence diagram, charts, conclusion).
+// instructor's run live with the Lessons tab's rendering (sequence diagram, charts, conclusion),
+// and the instructor's latest message across the room's emulated link (room_message.go).
 // "Follow the instructor" is on by default: the page then shows the room's view and switches
 // to it when a run starts; a participant who steps out (the box, or another tab) uses the page
 // on their own, and stepping back in redraws the room's view from the room's state, which the
