@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/wireplay/wireplay/protocol"
@@ -130,5 +131,28 @@ func TestRoomMessage(t *testing.T) {
 	// The link went back: the server's count of emulated links in use is 0 again.
 	if n := value(t, scrape(t, s), "wireplay_link_pages"); n != 0 {
 		t.Errorf("wireplay_link_pages = %v after the message, want 0", n)
+	}
+}
+
+// TestRoomMessageBusy: a room message takes one of the server's emulated links; with every one
+// held by pages, the instructor is told the server is busy, and once one is free the message goes.
+func TestRoomMessageBusy(t *testing.T) {
+	s := startServer(t, server.Config{InstructorToken: testToken, MaxLinks: 1})
+	room := mustCreateRoom(t, s)
+	inst, _ := joinRoom(t, s, room.Code, "Teacher", "member-teacher", room.Secret)
+	page, _ := dialRelayWelcome(t, s)
+	page.switchLink(1, protocol.LinkRequest{Mode: protocol.ModeLink, Preset: "wifi"}, nil)
+
+	msg := protocol.RoomSendData{Text: "busy?", Link: &protocol.LinkRequest{Preset: "lab-25ms"}}
+	inst.send(protocol.RoomRequest{Type: protocol.RoomSend, Send: &msg})
+	if e := inst.reply(); e.Type != protocol.RoomError || e.Code != protocol.RoomErrBusy || !strings.Contains(e.Error, "too many emulated links") {
+		t.Errorf("send with every link taken: %+v, want busy", e)
+	}
+	// The page goes back to the kernel's loopback: its link is free for the room.
+	page.send(protocol.Request{Type: protocol.TypeLink, ID: 2, Link: &protocol.LinkRequest{Mode: protocol.ModeKernel}})
+	page.until(func(e protocol.Event) bool { return e.Type == protocol.EventLink && e.Req == 2 })
+	inst.send(protocol.RoomRequest{Type: protocol.RoomSend, Send: &msg})
+	if m := collectMessage(inst); m.done.Error != "" || m.started.Text != "busy?" {
+		t.Errorf("send once a link is free: started %+v, done %+v", m.started, m.done)
 	}
 }
