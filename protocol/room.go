@@ -82,6 +82,26 @@ package protocol
 // per participant. One run at a time per room ("busy" otherwise); "stop" ends it (its
 // "lesson_done" then carries the error "stopped by the instructor").
 //
+// The instructor also sends one message across a room-owned emulated link, for everyone to see
+// it travel:
+//
+//	→ {"v":1,"type":"send","send":{"text":"hello","link":{"preset":"wifi","seed":7}}}
+//	← {"v":1,"type":"message_started","send":{"id":"4c1d.2","by":"Bo","text":"hello","link":{…}}}
+//	← {"v":1,"type":"message_event","send_id":"4c1d.2","event":{…}}  one protocol.Event, exactly
+//	                                                                as /relay streams a page in
+//	                                                                link mode ("connected",
+//	                                                                "write", "read", "complete",
+//	                                                                "stats", "packets", …)
+//	← {"v":1,"type":"message_done","send_id":"4c1d.2"}               or with "error"
+//
+// The server builds an emulated link for it ("link" as a page's link request: preset, up, down,
+// seed; "mode" is ignored), sends the text once over every transport across it, as a page's
+// "send" in link mode does, and passes the events of that one exchange to every member (one send
+// for the room, not one per participant; the link counts against the server's emulated links).
+// One message at a time per room ("busy" otherwise); a participant's "send" is refused
+// (forbidden). The "room" state carries the latest message and its events ("message",
+// "message_events", "message_done"), so a page that joins later shows it too.
+//
 // A participant shares the outcome of one of its own runs (made on /relay):
 //
 //	→ {"v":1,"type":"share","share":{"lesson":"handshake","metrics":[{"transport":"tcp",
@@ -112,19 +132,23 @@ const (
 	RoomRun   = "run"
 	RoomStop  = "stop"
 	RoomShare = "share"
+	RoomSend  = "send"
 )
 
 // Room event types, server to client.
 const (
-	RoomState         = "room"
-	RoomMemberJoined  = "member_joined"
-	RoomMemberLeft    = "member_left"
-	RoomLessonStarted = "lesson_started"
-	RoomLessonEvent   = "lesson_event"
-	RoomLessonDone    = "lesson_done"
-	RoomShared        = "shared"
-	RoomAggregateType = "aggregate"
-	RoomError         = "error"
+	RoomState          = "room"
+	RoomMemberJoined   = "member_joined"
+	RoomMemberLeft     = "member_left"
+	RoomLessonStarted  = "lesson_started"
+	RoomLessonEvent    = "lesson_event"
+	RoomLessonDone     = "lesson_done"
+	RoomMessageStarted = "message_started"
+	RoomMessageEvent   = "message_event"
+	RoomMessageDone    = "message_done"
+	RoomShared         = "shared"
+	RoomAggregateType  = "aggregate"
+	RoomError          = "error"
 )
 
 // Codes of a room "error" event.
@@ -135,10 +159,10 @@ const (
 	RoomErrBadName     = "bad_name"     // empty or too long once sanitised
 	RoomErrNameTaken   = "name_taken"   // another member has the name
 	RoomErrBadMember   = "bad_member"   // the member id is not RoomMemberMin..RoomMemberMax of A-Z a-z 0-9 _ -
-	RoomErrForbidden   = "forbidden"    // a wrong secret, or run/stop by a participant
+	RoomErrForbidden   = "forbidden"    // a wrong secret, or run/stop/send by a participant
 	RoomErrFull        = "room_full"    // the room has its maximum of members
-	RoomErrBusy        = "busy"         // a lesson is running in this room, or the server's lesson slots are taken
-	RoomErrBadLesson   = "bad_lesson"   // an unknown lesson, parameter or link
+	RoomErrBusy        = "busy"         // a lesson (message) is running in this room, or the server's lesson slots (links) are taken
+	RoomErrBadLesson   = "bad_lesson"   // an unknown lesson, parameter or link (of a "run" or a "send")
 	RoomErrNoRun       = "no_run"       // "stop" with no lesson running
 	RoomErrRateLimited = "rate_limited" // shares too fast
 )
@@ -221,6 +245,18 @@ type RoomRequest struct {
 	Run *ScenarioRequest `json:"run,omitempty"`
 	// Share is a participant's result of a "share".
 	Share *RoomShareData `json:"share,omitempty"`
+	// Send is the instructor's message of a "send".
+	Send *RoomSendData `json:"send,omitempty"`
+}
+
+// RoomSendData is a message the instructor sends across an emulated link.
+type RoomSendData struct {
+	// ID and By are stamped by the server ("message_started").
+	ID   string `json:"id,omitempty"`
+	By   string `json:"by,omitempty"`
+	Text string `json:"text"`
+	// Link is the emulated link the message crosses (nil: a clean one); its Mode is ignored.
+	Link *LinkRequest `json:"link,omitempty"`
 }
 
 // RoomEvent is a message from the room server.
@@ -241,6 +277,10 @@ type RoomEvent struct {
 	Report *ScenarioReport `json:"report,omitempty"`
 	// Share is a "shared" result.
 	Share *RoomShareData `json:"share,omitempty"`
+	// Send is the message of a "message_started"; SendID names the message of a
+	// "message_event" or "message_done".
+	Send   *RoomSendData `json:"send,omitempty"`
+	SendID string        `json:"send_id,omitempty"`
 	// Aggregate is an "aggregate": every member's values of one lesson.
 	Aggregate []RoomAggregate `json:"aggregate,omitempty"`
 	// Code and Error explain an "error", or (Error alone) a "lesson_done" that did not finish.
@@ -264,6 +304,14 @@ type RoomInfo struct {
 	Error  string          `json:"error,omitempty"`
 	// Aggregate is everything shared, per lesson, transport and metric.
 	Aggregate []RoomAggregate `json:"aggregate,omitempty"`
+	// Message is the instructor's latest message (nil before the first), MessageEvents its
+	// events so far (the last RoomMaxRecent; MessageSkipped counts those before them),
+	// MessageDone set once its "message_done" came, with MessageError when it did not get through.
+	Message        *RoomSendData `json:"message,omitempty"`
+	MessageEvents  []Event       `json:"message_events,omitempty"`
+	MessageSkipped int           `json:"message_skipped,omitempty"`
+	MessageDone    bool          `json:"message_done,omitempty"`
+	MessageError   string        `json:"message_error,omitempty"`
 }
 
 // RoomMember is one member of a room as others see it.

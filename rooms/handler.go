@@ -306,6 +306,14 @@ func (m *member) handle(ctx context.Context, req protocol.RoomRequest) error {
 			return &refusal{protocol.RoomErrBadRequest, `run: missing "run" lesson`}
 		}
 		return r.startRun(ctx, m, *req.Run)
+	case protocol.RoomSend:
+		if !m.instructor {
+			return &refusal{protocol.RoomErrForbidden, "only the instructor can send messages to the room"}
+		}
+		if req.Send == nil {
+			return &refusal{protocol.RoomErrBadRequest, `send: missing "send" message`}
+		}
+		return r.startSend(ctx, m, *req.Send)
 	case protocol.RoomStop:
 		if !m.instructor {
 			return &refusal{protocol.RoomErrForbidden, "only the instructor can stop lessons"}
@@ -444,6 +452,77 @@ func (r *room) startRun(ctx context.Context, m *member, sr protocol.ScenarioRequ
 	})
 	if perr != nil {
 		return fmt.Errorf("run: %w", perr)
+	}
+	return nil
+}
+
+// startSend sends the instructor's message here, once for the whole room, across an emulated
+// link: its events go to the room through the broker.
+func (r *room) startSend(ctx context.Context, m *member, msg protocol.RoomSendData) error {
+	rs := r.rs
+	if err := (protocol.Request{V: protocol.Version, Type: protocol.TypeSend, Text: msg.Text}).Validate(); err != nil {
+		return &refusal{protocol.RoomErrBadRequest, err.Error()}
+	}
+	if msg.Link != nil {
+		lr := *msg.Link
+		lr.Mode = protocol.ModeLink
+		if err := (protocol.Request{V: protocol.Version, Type: protocol.TypeLink, Link: &lr}).Validate(); err != nil {
+			return &refusal{protocol.RoomErrBadLesson, err.Error()}
+		}
+		msg.Link = &lr
+	}
+	if rs.opts.Sender == nil {
+		return &refusal{protocol.RoomErrBadLesson, "this server sends no messages for rooms"}
+	}
+	// One at a time: this instance's from here, another instance's from its message_started.
+	r.mu.Lock()
+	busy := r.localSends > 0 || r.msg != nil && !r.msgDone
+	if !busy {
+		r.localSends++
+		r.busyLocked()
+	}
+	r.mu.Unlock()
+	if busy {
+		return &refusal{protocol.RoomErrBusy, "a message is on its way in this room: wait for it"}
+	}
+	send, err := rs.opts.Sender(msg)
+	if err != nil {
+		r.mu.Lock()
+		r.localSends--
+		r.idleLocked()
+		r.mu.Unlock()
+		if errors.Is(err, ErrBusy) {
+			return &refusal{protocol.RoomErrBusy, err.Error()}
+		}
+		return &refusal{protocol.RoomErrBadLesson, err.Error()}
+	}
+	msg.ID, msg.By = rs.next(), m.name
+	sctx, cancel := context.WithCancel(rs.ctx)
+	perr := r.publish(ctx, wire{Kind: kindMsgUp, RunID: msg.ID, Send: &msg})
+	if perr != nil {
+		cancel() // send still gives its link back
+	}
+	rs.work.Go(func() {
+		err := send(sctx, func(e protocol.Event) {
+			e.V = protocol.Version
+			_ = r.publishBG(wire{Kind: kindMsgEv, RunID: msg.ID, Event: &e})
+		})
+		done := wire{Kind: kindMsgDone, RunID: msg.ID}
+		switch {
+		case rs.ctx.Err() != nil:
+			done.Error = "the server is shutting down"
+		case err != nil:
+			done.Error = err.Error()
+		}
+		cancel()
+		r.mu.Lock()
+		r.localSends--
+		r.idleLocked()
+		r.mu.Unlock()
+		_ = r.publishBG(done)
+	})
+	if perr != nil {
+		return fmt.Errorf("send: %w", perr)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ type wire struct {
 	Report *protocol.ScenarioReport `json:"report,omitempty"`
 	Error  string                   `json:"error,omitempty"`
 	Share  *protocol.RoomShareData  `json:"share,omitempty"`
+	Send   *protocol.RoomSendData   `json:"send,omitempty"`
 	State  *snapshot                `json:"state,omitempty"`
 }
 
@@ -41,6 +42,9 @@ const (
 	kindDone    = "done"
 	kindStop    = "stop"
 	kindShare   = "share"
+	kindMsgUp   = "msg_started"
+	kindMsgEv   = "msg_event"
+	kindMsgDone = "msg_done"
 )
 
 // snapshot is a room's state as one instance tells another.
@@ -53,6 +57,11 @@ type snapshot struct {
 	Report     *protocol.ScenarioReport `json:"report,omitempty"`
 	Error      string                   `json:"error,omitempty"`
 	Shares     []protocol.RoomShareData `json:"shares,omitempty"`
+	Msg        *protocol.RoomSendData   `json:"msg,omitempty"`
+	MsgEvents  []protocol.Event         `json:"msg_events,omitempty"`
+	MsgSkipped int                      `json:"msg_skipped,omitempty"`
+	MsgDone    bool                     `json:"msg_done,omitempty"`
+	MsgErr     string                   `json:"msg_error,omitempty"`
 }
 
 // entry is one member of a room, on any instance; an offline one keeps its name for the grace
@@ -91,6 +100,14 @@ type room struct {
 	runErr     string
 	shares     map[shareKey]protocol.RoomShareData
 	localRuns  int // lessons this instance runs for the room
+	localSends int // messages this instance sends for the room
+	// msg is the instructor's latest message, its events (the last RoomMaxRecent), and whether
+	// it is done.
+	msg        *protocol.RoomSendData
+	msgEvents  []protocol.Event
+	msgSkipped int
+	msgDone    bool
+	msgErr     string
 	expiry     *time.Timer
 }
 
@@ -123,7 +140,7 @@ func (r *room) publishBG(w wire) error {
 
 // idleLocked starts the grace period when nothing keeps the room here; r.mu is held.
 func (r *room) idleLocked() {
-	if r.gone || len(r.local) > 0 || r.localRuns > 0 {
+	if r.gone || len(r.local) > 0 || r.localRuns > 0 || r.localSends > 0 {
 		return
 	}
 	if r.expiry == nil {
@@ -147,7 +164,7 @@ func (r *room) expire() {
 	defer rs.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.gone || len(r.local) > 0 || r.localRuns > 0 {
+	if r.gone || len(r.local) > 0 || r.localRuns > 0 || r.localSends > 0 {
 		return
 	}
 	r.gone = true
@@ -201,6 +218,10 @@ func (r *room) stateLocked(you protocol.RoomMember) protocol.RoomEvent {
 		run.Done = r.runDone
 		info.Run = &run
 	}
+	if r.msg != nil {
+		info.Message, info.MessageEvents, info.MessageSkipped = r.msg, append([]protocol.Event(nil), r.msgEvents...), r.msgSkipped
+		info.MessageDone, info.MessageError = r.msgDone, r.msgErr
+	}
 	return protocol.RoomEvent{Type: protocol.RoomState, Room: info}
 }
 
@@ -219,6 +240,7 @@ func (r *room) snapshotLocked() *snapshot {
 	for _, sh := range r.shares {
 		s.Shares = append(s.Shares, sh)
 	}
+	s.Msg, s.MsgEvents, s.MsgSkipped, s.MsgDone, s.MsgErr = r.msg, append([]protocol.Event(nil), r.msgEvents...), r.msgSkipped, r.msgDone, r.msgErr
 	return s
 }
 
@@ -267,6 +289,16 @@ func encode(e protocol.RoomEvent) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(e)
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// keepRecent appends e to events, keeping the last RoomMaxRecent; skipped counts those dropped.
+func keepRecent(events []protocol.Event, skipped *int, e protocol.Event) []protocol.Event {
+	if len(events) >= protocol.RoomMaxRecent {
+		n := len(events) - protocol.RoomMaxRecent + 1
+		events = append(events[:0:0], events[n:]...)
+		*skipped += n
+	}
+	return append(events, e)
 }
 
 // appendEventLocked keeps one of the run's events for the "room" state; r.mu is held.
@@ -355,6 +387,24 @@ func (r *room) deliver(msg []byte) {
 		}
 		r.runDone, r.report, r.runErr = true, w.Report, w.Error
 		fanout(protocol.RoomEvent{Type: protocol.RoomLessonDone, RunID: w.RunID, Report: w.Report, Error: w.Error}, nil)
+	case kindMsgUp:
+		if w.Send == nil {
+			break
+		}
+		r.msg, r.msgEvents, r.msgSkipped, r.msgDone, r.msgErr = w.Send, nil, 0, false, ""
+		fanout(protocol.RoomEvent{Type: protocol.RoomMessageStarted, Send: w.Send}, nil)
+	case kindMsgEv:
+		if w.Event == nil || r.msg == nil || r.msg.ID != w.RunID || r.msgDone {
+			break
+		}
+		r.msgEvents = keepRecent(r.msgEvents, &r.msgSkipped, *w.Event)
+		fanout(protocol.RoomEvent{Type: protocol.RoomMessageEvent, SendID: w.RunID, Event: w.Event}, nil)
+	case kindMsgDone:
+		if r.msg == nil || r.msg.ID != w.RunID || r.msgDone {
+			break
+		}
+		r.msgDone, r.msgErr = true, w.Error
+		fanout(protocol.RoomEvent{Type: protocol.RoomMessageDone, SendID: w.RunID, Error: w.Error}, nil)
 	case kindStop:
 		stop = w.RunID // after r.mu: rs.mu is taken before r.mu (expire)
 	case kindShare:
@@ -380,6 +430,8 @@ func (r *room) deliver(msg []byte) {
 			// run's events still lets the other instance in.
 			reply.State.Skipped += len(reply.State.Events)
 			reply.State.Events = nil
+			reply.State.MsgSkipped += len(reply.State.MsgEvents)
+			reply.State.MsgEvents = nil
 			_ = r.publishBG(*reply)
 		}
 	}
@@ -402,6 +454,7 @@ func (r *room) applyStateLocked(s *snapshot) {
 			r.run = &run
 		}
 		r.events, r.skipped, r.report, r.runErr = s.Events, s.Skipped, s.Report, s.Error
+		r.msg, r.msgEvents, r.msgSkipped, r.msgDone, r.msgErr = s.Msg, s.MsgEvents, s.MsgSkipped, s.MsgDone, s.MsgErr
 		r.known = true
 		select {
 		case r.stateCh <- struct{}{}:

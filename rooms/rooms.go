@@ -1,8 +1,9 @@
 // Package rooms serves wireplay's workshop rooms (issue 10) with the protocol documented at
 // protocol.RoomJoin: an instructor creates a room (POST /api/rooms, with the server's instructor
 // token), participants join it by its code with a display name, the instructor runs a lesson
-// once on the server and every member watches its events live, and participants share the
-// metrics of their own runs, which the room aggregates.
+// once on the server and every member watches its events live (or sends one message across an
+// emulated link, Options.Sender, whose link-mode events every member gets), and participants
+// share the metrics of their own runs, which the room aggregates.
 //
 // Rooms holds one instance's rooms. Everything a room does goes through a broker.Broker (subject
 // SubjectPrefix.CODE), this instance's own members' joins and the instructor's run's events too:
@@ -11,8 +12,8 @@
 // instances on one NATS server share their rooms: an instance asked for a code it does not know
 // asks the others ("sync") and takes the state one of them answers with (Options.Shared).
 //
-// A room lives while one of its members is connected to this instance, or a lesson it started
-// runs here, and for Options.Grace after that. A member is the id its page made up and keeps
+// A room lives while one of its members is connected to this instance, or a lesson or message it
+// started runs here, and for Options.Grace after that. A member is the id its page made up and keeps
 // (protocol.RoomMember…): when it reconnects within the grace period it resumes, with its name;
 // its older connection, if any, is closed. Each member has a bounded queue (Options.Queue
 // events); a member whose queue is full is closed with 1008 and the others lose nothing. The room
@@ -54,6 +55,13 @@ import (
 // Rooms always calls run once Runner succeeded.
 type Runner func(req protocol.ScenarioRequest) (run func(ctx context.Context, progress func(protocol.Event)) (*protocol.ScenarioReport, error), err error)
 
+// Sender starts the instructor's message for a room: it checks the message and its link and
+// takes an emulated link, or says why not (an error wrapping ErrBusy when the server has no link
+// to spare); send then sends the message over every transport across the link, passing the
+// events to emit (from one goroutine at a time), and gives the link back. Rooms always calls send
+// once Sender succeeded.
+type Sender func(msg protocol.RoomSendData) (send func(ctx context.Context, emit func(protocol.Event)) error, err error)
+
 // ErrBusy is wrapped by a Runner's error when every lesson slot is taken.
 var ErrBusy = errors.New("busy")
 
@@ -70,6 +78,8 @@ type Options struct {
 	SyncWait time.Duration
 	// Runner runs the instructor's lessons; nil: "run" is refused.
 	Runner Runner
+	// Sender sends the instructor's messages across an emulated link; nil: "send" is refused.
+	Sender Sender
 	// MaxName is the longest display name in runes (32, as chat's).
 	MaxName int
 	// MaxMembers caps the members of one room (2,000); MaxRooms the rooms of this instance

@@ -18,7 +18,7 @@ var metricHelp = map[string]string{
 	"wireplay_udp_datagrams_total":             "Datagrams the UDP echo answered (echoed) or did not (dropped: rate buckets, blocked source ports).",
 	"wireplay_relay_sessions":                  "Relay sessions (open pages) now.",
 	"wireplay_relay_sessions_total":            "Relay sessions opened since start.",
-	"wireplay_link_pages":                      "Relay sessions with an emulated link now (pages in link mode).",
+	"wireplay_link_pages":                      "Relay sessions with an emulated link now (pages in link mode, and room messages under way).",
 	"wireplay_lessons_running":                 "Lessons (scenario runs) running now.",
 	"wireplay_lessons_queued":                  "Lessons waiting for a slot now (one runs per session and per client address at a time).",
 	"wireplay_relay_bytes_total":               "Bytes of WebSocket messages on /relay: in (requests from pages) and out (events to pages).",

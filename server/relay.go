@@ -157,7 +157,7 @@ func (r *relay) sessionCount() int {
 	return len(r.sessions)
 }
 
-// linkCount is how many sessions have an emulated link (pages in link mode).
+// linkCount is how many sessions have an emulated link (pages in link mode, room messages).
 func (r *relay) linkCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

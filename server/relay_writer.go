@@ -24,6 +24,9 @@ type eventWriter struct {
 	log       *slog.Logger
 	maxQueued int            // bytes of events that may wait before the browser is disconnected
 	met       *serverMetrics // nil in tests of the writer alone
+	// sink, when set, takes each event instead of the WebSocket (a room's message, roomSend):
+	// nothing is queued or written.
+	sink func(protocol.Event)
 
 	qmu   sync.Mutex
 	queue eventBatch // the events waiting, encoded
@@ -56,6 +59,10 @@ const keptBatchBytes = 4 << 10
 // behind is disconnected. The event is encoded straight into the queue.
 func (w *eventWriter) send(e protocol.Event) {
 	e.V = protocol.Version
+	if w.sink != nil {
+		w.sink(e)
+		return
+	}
 	w.qmu.Lock()
 	defer w.qmu.Unlock()
 	if w.dead {

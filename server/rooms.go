@@ -32,7 +32,7 @@ func (s *Server) startRooms() {
 	accept := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}
 	s.chat = chat.NewHub(b, chat.Options{})
 	s.rooms = rooms.New(b, rooms.Options{Token: s.cfg.InstructorToken, Grace: s.cfg.RoomGrace, Shared: s.cfg.Broker != nil,
-		Runner: s.relay.roomLesson, MaxPerIP: s.cfg.MaxRoomPerIP, AcceptOptions: accept, Logger: s.log})
+		Runner: s.relay.roomLesson, Sender: s.relay.roomSend, MaxPerIP: s.cfg.MaxRoomPerIP, AcceptOptions: accept, Logger: s.log})
 }
 
 // mountRooms adds the rooms' routes to mux.
@@ -151,3 +151,10 @@ func (q *lessonQueue) release() {
 	q.mu.Unlock()
 	flushAll(told)
 }
+
+// roomSendPreset is the room page's link for the instructor's message by default: clear delays,
+// no loss.
+const roomSendPreset = "lab-25ms"
+
+// roomSendPresets are the links the room page offers for the instructor's message.
+func roomSendPresets() []protocol.PresetInfo { return presetInfos }

@@ -525,6 +525,15 @@ func TestRoomAcrossInstances(t *testing.T) {
 	if !reflect.DeepEqual(ra, rb) {
 		t.Errorf("B saw another run than A: %d events vs %d", len(rb.events), len(ra.events))
 	}
+	// So does the instructor's message: sent once, on A, its events reach B unchanged.
+	inst.send(protocol.RoomRequest{Type: protocol.RoomSend, Send: &protocol.RoomSendData{Text: "across", Link: &protocol.LinkRequest{Preset: "lab-25ms"}}})
+	ma, mb := collectMessage(onA), collectMessage(onB)
+	if mb.done.Error != "" || mb.started.Text != "across" || len(mb.events) == 0 {
+		t.Errorf("message on B: started %+v, %d events, done %+v", mb.started, len(mb.events), mb.done)
+	}
+	if !reflect.DeepEqual(ma, mb) {
+		t.Errorf("B saw another message than A: %d events vs %d", len(mb.events), len(ma.events))
+	}
 	// The room's chat crosses the instances too.
 	chatA, chatB := dialChat(t, a, room.Code, "Ada"), dialChat(t, b, room.Code, "Bo")
 	say, _ := json.Marshal(protocol.ChatRequest{V: protocol.Version, Type: protocol.ChatSay, Text: "hello from A"})

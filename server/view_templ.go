@@ -1084,33 +1084,118 @@ func roomView(code string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "</b></h2><p class=\"room-link\" id=\"room-link\" data-testid=\"room-link\"></p><label class=\"room-follow\" title=\"on: this page shows the instructor's run as it happens; off: use the other tabs on your own, and come back to catch up\"><input type=\"checkbox\" id=\"room-follow\" data-testid=\"room-follow\" checked> Follow the instructor</label></header><form class=\"room-join\" id=\"room-join-form\" data-testid=\"room-join-form\" autocomplete=\"off\"><label for=\"room-name\">Your name</label> <input id=\"room-name\" data-testid=\"room-name\" type=\"text\" maxlength=\"32\" placeholder=\"the name the room sees\"> <button type=\"button\" class=\"primary\" id=\"room-join\" data-testid=\"room-join\" disabled>Join</button></form><p class=\"room-status\" id=\"room-status\" data-testid=\"room-status\">connecting to the room…</p><div class=\"room-controls\" id=\"room-controls\" data-testid=\"room-controls\" hidden><label>lesson <select id=\"room-lesson\" data-testid=\"room-lesson\" disabled></select></label> <label title=\"off: the lesson with its own defaults; on: with the preset, seed, runs, parameters and link you set for it on the Lessons tab\"><input type=\"checkbox\" id=\"room-own-settings\" data-testid=\"room-own-settings\"> with my Lessons tab settings</label> <button type=\"button\" class=\"primary\" id=\"room-run\" data-testid=\"room-run\" disabled>Run for the room</button> <button type=\"button\" id=\"room-stop\" data-testid=\"room-stop\" disabled>Stop</button></div><div class=\"room-share\" id=\"room-share-row\" hidden><button type=\"button\" id=\"room-share\" data-testid=\"room-share\" disabled title=\"send the numbers of your last lesson run to the room\">Share my last result</button> <span id=\"room-share-status\" data-testid=\"room-share-status\"></span></div><section class=\"room-live lesson-result\" id=\"room-live\" data-testid=\"room-live\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"room-live-status\" data-testid=\"room-live-status\">No lesson has run in this room yet: when the instructor runs one, it shows here as it happens.</p><p class=\"lesson-meta\" id=\"room-live-meta\" data-testid=\"room-live-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"room-live-conclusion\" data-testid=\"room-live-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"room-live-seq\" data-testid=\"room-live-seq\" hidden><figcaption>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "</b></h2><p class=\"room-link\" id=\"room-link\" data-testid=\"room-link\"></p><label class=\"room-follow\" title=\"on: this page shows the instructor's run as it happens; off: use the other tabs on your own, and come back to catch up\"><input type=\"checkbox\" id=\"room-follow\" data-testid=\"room-follow\" checked> Follow the instructor</label></header><form class=\"room-join\" id=\"room-join-form\" data-testid=\"room-join-form\" autocomplete=\"off\"><label for=\"room-name\">Your name</label> <input id=\"room-name\" data-testid=\"room-name\" type=\"text\" maxlength=\"32\" placeholder=\"the name the room sees\"> <button type=\"button\" class=\"primary\" id=\"room-join\" data-testid=\"room-join\" disabled>Join</button></form><p class=\"room-status\" id=\"room-status\" data-testid=\"room-status\">connecting to the room…</p><div class=\"room-controls\" id=\"room-controls\" data-testid=\"room-controls\" hidden><label>lesson <select id=\"room-lesson\" data-testid=\"room-lesson\" disabled></select></label> <label title=\"off: the lesson with its own defaults; on: with the preset, seed, runs, parameters and link you set for it on the Lessons tab\"><input type=\"checkbox\" id=\"room-own-settings\" data-testid=\"room-own-settings\"> with my Lessons tab settings</label> <button type=\"button\" class=\"primary\" id=\"room-run\" data-testid=\"room-run\" disabled>Run for the room</button> <button type=\"button\" id=\"room-stop\" data-testid=\"room-stop\" disabled>Stop</button></div><div class=\"room-controls room-send-row\" id=\"room-send-row\" data-testid=\"room-send-row\" hidden><label>message <input id=\"room-send-text\" data-testid=\"room-send-text\" type=\"text\" maxlength=\"1000\" placeholder=\"a message everyone sees travel\"></label> <label title=\"the emulated link the message crosses, the same for every transport\">over <select id=\"room-send-preset\" data-testid=\"room-send-preset\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var63 string
-		templ_7745c5c3_Var63, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 392, Col: 38}
+		for _, p := range roomSendPresets() {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 92, "<option value=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var63 string
+			templ_7745c5c3_Var63, templ_7745c5c3_Err = templ.JoinStringErrs(p.Name)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 391, Col: 29}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var63))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 93, "\" title=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var64 string
+			templ_7745c5c3_Var64, templ_7745c5c3_Err = templ.JoinStringErrs(p.Description)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 391, Col: 53}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var64))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 94, "\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			if p.Name == roomSendPreset {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, " selected")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 96, ">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var65 string
+			templ_7745c5c3_Var65, templ_7745c5c3_Err = templ.JoinStringErrs(p.Name)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 391, Col: 103}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var65))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, "</option>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
 		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var63))
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "</select></label> <button type=\"button\" class=\"primary\" id=\"room-send\" data-testid=\"room-send\" disabled>Send to the room</button></div><div class=\"room-share\" id=\"room-share-row\" hidden><button type=\"button\" id=\"room-share\" data-testid=\"room-share\" disabled title=\"send the numbers of your last lesson run to the room\">Share my last result</button> <span id=\"room-share-status\" data-testid=\"room-share-status\"></span></div><section class=\"room-live lesson-result\" id=\"room-live\" data-testid=\"room-live\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"room-live-status\" data-testid=\"room-live-status\">No lesson has run in this room yet: when the instructor runs one, it shows here as it happens.</p><p class=\"lesson-meta\" id=\"room-live-meta\" data-testid=\"room-live-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"room-live-conclusion\" data-testid=\"room-live-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"room-live-seq\" data-testid=\"room-live-seq\" hidden><figcaption>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 92, " <small id=\"room-seq-note\" data-testid=\"room-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"room-seq\" data-role=\"seq\" role=\"img\" aria-label=\"the room's lesson packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		var templ_7745c5c3_Var66 string
+		templ_7745c5c3_Var66, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 407, Col: 38}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var66))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var64 string
-		templ_7745c5c3_Var64, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 397, Col: 65}
-		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var64))
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 99, " <small id=\"room-seq-note\" data-testid=\"room-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"room-seq\" data-role=\"seq\" role=\"img\" aria-label=\"the room's lesson packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 93, "</p></div></figure><div class=\"lesson-charts\" id=\"room-live-charts\" data-testid=\"room-live-charts\"></div><table class=\"lesson-stats\" id=\"room-live-stats\" data-testid=\"room-live-stats\" hidden><caption>Measured <small id=\"room-live-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"room-live-tables\" data-testid=\"room-live-tables\"></div></section><section class=\"room-agg\" id=\"room-aggregate-box\" hidden><h3>The class's results <small>shared by participants, per transport; hover a dot for the name</small></h3><div id=\"room-aggregate\" data-testid=\"room-aggregate\"><p class=\"empty\">nothing shared yet</p></div></section></section><aside class=\"room-side\"><h3>Members</h3><ul class=\"room-members\" id=\"room-members\" data-testid=\"room-members\"></ul><h3>Chat</h3><ol class=\"chat-log\" id=\"chat-log\" data-testid=\"chat-log\"></ol><form class=\"chat-form\" id=\"chat-form\" autocomplete=\"off\"><input id=\"chat-input\" data-testid=\"chat-input\" type=\"text\" maxlength=\"500\" placeholder=\"Say something to the room\" disabled> <button type=\"button\" id=\"chat-send\" data-testid=\"chat-send\" disabled>Send</button></form><p class=\"chat-error\" id=\"chat-error\" data-testid=\"chat-error\" role=\"alert\" hidden></p></aside></main>")
+		var templ_7745c5c3_Var67 string
+		templ_7745c5c3_Var67, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 412, Col: 65}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var67))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 100, "</p></div></figure><div class=\"lesson-charts\" id=\"room-live-charts\" data-testid=\"room-live-charts\"></div><table class=\"lesson-stats\" id=\"room-live-stats\" data-testid=\"room-live-stats\" hidden><caption>Measured <small id=\"room-live-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"room-live-tables\" data-testid=\"room-live-tables\"></div></section><section class=\"room-message lesson-result\" id=\"room-message\" data-testid=\"room-message\" data-state=\"empty\" hidden aria-live=\"polite\"><p class=\"lesson-status\" id=\"room-message-status\" data-testid=\"room-message-status\"></p><table class=\"lesson-stats room-message-table\" data-testid=\"room-message-table\"><caption>The message over each transport</caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">sent</th><th scope=\"col\">echo</th><th scope=\"col\" class=\"n\">round trip</th><th scope=\"col\" class=\"n\">packets</th><th scope=\"col\" class=\"n\">dropped</th></tr></thead> <tbody id=\"room-message-rows\"></tbody></table><figure class=\"lesson-live\" id=\"room-message-seq\" data-testid=\"room-message-seq\"><figcaption>")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var68 string
+		templ_7745c5c3_Var68, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the message's link")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 436, Col: 39}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var68))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 101, " <small id=\"room-message-seq-note\" data-testid=\"room-message-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-role=\"seq\" role=\"img\" aria-label=\"the room message's packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var69 string
+		templ_7745c5c3_Var69, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 441, Col: 65}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var69))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 102, "</p></div></figure></section><section class=\"room-agg\" id=\"room-aggregate-box\" hidden><h3>The class's results <small>shared by participants, per transport; hover a dot for the name</small></h3><div id=\"room-aggregate\" data-testid=\"room-aggregate\"><p class=\"empty\">nothing shared yet</p></div></section></section><aside class=\"room-side\"><h3>Members</h3><ul class=\"room-members\" id=\"room-members\" data-testid=\"room-members\"></ul><h3>Chat</h3><ol class=\"chat-log\" id=\"chat-log\" data-testid=\"chat-log\"></ol><form class=\"chat-form\" id=\"chat-form\" autocomplete=\"off\"><input id=\"chat-input\" data-testid=\"chat-input\" type=\"text\" maxlength=\"500\" placeholder=\"Say something to the room\" disabled> <button type=\"button\" id=\"chat-send\" data-testid=\"chat-send\" disabled>Send</button></form><p class=\"chat-error\" id=\"chat-error\" data-testid=\"chat-error\" role=\"alert\" hidden></p></aside></main>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1137,48 +1222,48 @@ func instructorPage(assets pageAssets, script string, enabled bool) templ.Compon
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var65 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var65 == nil {
-			templ_7745c5c3_Var65 = templ.NopComponent
+		templ_7745c5c3_Var70 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var70 == nil {
+			templ_7745c5c3_Var70 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 94, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>wireplay · instructor</title><link rel=\"stylesheet\" href=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 103, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>wireplay · instructor</title><link rel=\"stylesheet\" href=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var66 templ.SafeURL
-		templ_7745c5c3_Var66, templ_7745c5c3_Err = templ.JoinURLErrs(assets.CSS)
+		var templ_7745c5c3_Var71 templ.SafeURL
+		templ_7745c5c3_Var71, templ_7745c5c3_Err = templ.JoinURLErrs(assets.CSS)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 439, Col: 43}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 474, Col: 43}
 		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var66))
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var71))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, "\"><link rel=\"icon\" href=\"data:,\"></head><body class=\"instructor\"><main class=\"instructor-box\"><h1>wireplay · workshop room</h1>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 104, "\"><link rel=\"icon\" href=\"data:,\"></head><body class=\"instructor\"><main class=\"instructor-box\"><h1>wireplay · workshop room</h1>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		if !enabled {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 96, "<p class=\"notice\" data-testid=\"rooms-off\">This server was started without an instructor token (<code>--instructor-token</code> or <code>WIREPLAY_INSTRUCTOR_TOKEN</code>): rooms are off.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 105, "<p class=\"notice\" data-testid=\"rooms-off\">This server was started without an instructor token (<code>--instructor-token</code> or <code>WIREPLAY_INSTRUCTOR_TOKEN</code>): rooms are off.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, "<form id=\"instructor-form\" autocomplete=\"off\"><label for=\"instructor-token\">Instructor token</label> <input id=\"instructor-token\" data-testid=\"instructor-token\" type=\"password\" placeholder=\"the server's --instructor-token\"> <button type=\"button\" class=\"primary\" id=\"room-create\" data-testid=\"room-create\">Create a room</button></form><p id=\"instructor-status\" data-testid=\"instructor-status\" role=\"status\"></p><div id=\"instructor-room\" data-testid=\"instructor-room\" hidden><p>Room <b id=\"room-code\" data-testid=\"room-code\"></b></p><p>Participants join at <a id=\"room-url\" data-testid=\"room-url\" href=\"#\"></a></p><p>Your link (it carries the instructor's secret: keep it to yourself) <a id=\"room-instructor-url\" data-testid=\"room-instructor-url\" href=\"#\">open the room as instructor</a></p></div></main><script src=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 106, "<form id=\"instructor-form\" autocomplete=\"off\"><label for=\"instructor-token\">Instructor token</label> <input id=\"instructor-token\" data-testid=\"instructor-token\" type=\"password\" placeholder=\"the server's --instructor-token\"> <button type=\"button\" class=\"primary\" id=\"room-create\" data-testid=\"room-create\">Create a room</button></form><p id=\"instructor-status\" data-testid=\"instructor-status\" role=\"status\"></p><div id=\"instructor-room\" data-testid=\"instructor-room\" hidden><p>Room <b id=\"room-code\" data-testid=\"room-code\"></b></p><p>Participants join at <a id=\"room-url\" data-testid=\"room-url\" href=\"#\"></a></p><p>Your link (it carries the instructor's secret: keep it to yourself) <a id=\"room-instructor-url\" data-testid=\"room-instructor-url\" href=\"#\">open the room as instructor</a></p></div></main><script src=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var67 string
-		templ_7745c5c3_Var67, templ_7745c5c3_Err = templ.JoinStringErrs(script)
+		var templ_7745c5c3_Var72 string
+		templ_7745c5c3_Var72, templ_7745c5c3_Err = templ.JoinStringErrs(script)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 460, Col: 23}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 495, Col: 23}
 		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var67))
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var72))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "\"></script></body></html>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 107, "\"></script></body></html>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

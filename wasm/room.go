@@ -18,7 +18,8 @@ import (
 // The page in room mode (/r/CODE, protocol.RoomJoin): the page joins the room's WebSocket
 // (/r/CODE/ws) with a name and a member id kept in localStorage, so that a reload resumes the same
 // participant, and the room's chat (/r/CODE/chat, chat.go) once it is in. The room view shows the
-// instructor's run live with the Lessons tab's rendering (sequence diagram, charts, conclusion).
+// instructor's run live with the Lessons tab's rendering (sequence diagram, charts, conclusion),
+// and the instructor's latest message across the room's emulated link (room_message.go).
 // "Follow the instructor" is on by default: the page then shows the room's view and switches
 // to it when a run starts; a participant who steps out (the box, or another tab) uses the page
 // on their own, and stepping back in redraws the room's view from the room's state, which the
@@ -55,6 +56,8 @@ type roomUI struct {
 	out      chan protocol.RoomRequest // the live room connection's, nil while there is none
 	chat     *chatUI
 	dirty    bool // the live area waits for a redraw
+	msg      roomMessage
+	msgUI    messageUI
 
 	joinForm, nameIn, joinBtn, status, link, follower        js.Value
 	controls, lessonSel, runBtn, stopBtn, shareRow, shareBtn js.Value
@@ -79,6 +82,7 @@ func newRoomUI(a *app) *roomUI {
 		seqFig: byID("room-live-seq"), seqNote: byID("room-seq-note"), aggBox: byID("room-aggregate-box"),
 		aggEl: byID("room-aggregate"), membersEl: byID("room-members"),
 	}
+	r.msgUI = newMessageUI()
 	r.seq = newSeqDiagram(r.seqFig)
 	r.seq.keep, r.seq.byTransport = maxLessonPkts, true
 	r.rv = newReportView("room-live")
@@ -137,6 +141,7 @@ func (r *roomUI) wire(on func(e js.Value, event string, f func(ev js.Value))) {
 	on(r.runBtn, "click", func(js.Value) { r.runClicked() })
 	on(r.stopBtn, "click", func(js.Value) { r.send(protocol.RoomRequest{Type: protocol.RoomStop}) })
 	on(r.shareBtn, "click", func(js.Value) { r.shareClicked() })
+	r.wireMessage(on)
 	on(r.membersEl, "click", func(ev js.Value) {
 		b := ev.Get("target").Call("closest", "[data-act]")
 		if b.Truthy() {
@@ -394,6 +399,7 @@ func (r *roomUI) enableLocked() {
 	r.runBtn.Set("disabled", !online || !inst || running || len(r.lessons) == 0)
 	r.stopBtn.Set("disabled", !online || !inst || !running)
 	r.shareBtn.Set("disabled", !online || !r.joined)
+	r.enableMessageLocked(online, inst)
 	r.chat.enableLocked(r.joined)
 }
 
@@ -414,6 +420,7 @@ func (r *roomUI) apply(ev protocol.RoomEvent) {
 		for _, e := range st.Events {
 			r.event(e)
 		}
+		r.messageFromState(st)
 		r.agg = st.Aggregate
 		if ls, ok := localStorage(); ok {
 			ls.Call("setItem", roomNameKey, st.You.Name)
@@ -455,6 +462,9 @@ func (r *roomUI) apply(ev protocol.RoomEvent) {
 		}
 	case protocol.RoomAggregateType:
 		r.mergeAggregate(ev.Aggregate)
+	case protocol.RoomMessageStarted, protocol.RoomMessageEvent, protocol.RoomMessageDone:
+		r.applyMessageLocked(ev)
+		switchTo = ev.Type == protocol.RoomMessageStarted && r.follow
 	case protocol.RoomError:
 		r.refused(ev)
 	}

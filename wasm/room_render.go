@@ -26,6 +26,7 @@ func (r *roomUI) render() {
 		defer r.mu.Unlock()
 		r.dirty = false
 		r.renderLive()
+		r.renderMessageLocked()
 		r.renderAggregate()
 	})
 }
@@ -126,6 +127,7 @@ func (r *roomUI) drawSeq() {
 	if r.follow {
 		r.drawSeqLocked()
 	}
+	r.drawMessageSeqLocked()
 }
 
 func (r *roomUI) drawSeqLocked() {

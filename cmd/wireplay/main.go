@@ -244,7 +244,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 32, "concurrent connections one client (an IPv4 address, an IPv6 /64) may hold to each of the TCP echo, the QUIC echo and /ws/echo (1,024 in all each)")
 	fs.IntVar(&cfg.QUICRetryThreshold, "quic-retry-threshold", 64, "answer new QUIC handshakes with a Retry (address validation) once this many from unvalidated addresses are in progress; -1: never")
 	fs.IntVar(&cfg.QUICMaxHandshakes, "quic-max-handshakes", 256, "refuse QUIC handshakes from unvalidated addresses beyond this many in progress")
-	fs.IntVar(&cfg.MaxLinks, "max-links", 64, "emulated links (pages in link mode) allowed at once; each holds two netstacks")
+	fs.IntVar(&cfg.MaxLinks, "max-links", 64, "emulated links (pages in link mode, room messages) allowed at once; each holds two netstacks")
 	var captureMiB, qlogMiB int
 	fs.IntVar(&captureMiB, "capture-mib", 4, "MiB of packets each link-mode page's capture keeps (the pcapng download; the latest packets when over)")
 	fs.IntVar(&qlogMiB, "qlog-mib", 12, "MiB of qlog each link-mode page keeps, shared among its QUIC traces (each keeps its first events when over)")
