@@ -84,6 +84,9 @@ type Config struct {
 	Chat   int
 	// Churn is how many times a member joins the first room and leaves it again at the end (1,500).
 	Churn int
+	// Settle is how long the joined participants idle before the memory is read again (0): the
+	// server's garbage from the joins is collected within 2 minutes (Go's forced collection).
+	Settle time.Duration
 	// Concurrency is how many participants join at once (32).
 	Concurrency int
 	// Heap, when set, measures memory instead of the servers' /metrics (an in-process server:
@@ -156,6 +159,10 @@ type Result struct {
 	MemoryBefore   uint64 `json:"memory_before_bytes"`
 	MemoryAfter    uint64 `json:"memory_after_bytes"`
 	BytesPerMember int64  `json:"bytes_per_idle_participant"`
+	// HeapInuse is the servers' go_memstats_heap_inuse_bytes at the same two moments (rss only).
+	HeapInuse []uint64 `json:"heap_inuse_bytes,omitempty"`
+	// SettleSeconds is how long the participants idled before the second reading.
+	SettleSeconds float64 `json:"settle_seconds"`
 
 	Goals []Goal `json:"goals"`
 }
@@ -179,9 +186,11 @@ func (r *Result) Missed() []string {
 	return out
 }
 
-// NonReaderDropped says the server closed one of the non-reader's sockets with 1008.
+// NonReaderDropped says the server closed one of the non-reader's sockets: with 1008, or
+// without a close frame ("closed": its close frame could not be written behind what was stuck).
 func (r *Result) NonReaderDropped() bool {
-	return strings.HasPrefix(r.NonReaderRoom, "1008") || strings.HasPrefix(r.NonReaderChat, "1008")
+	dropped := func(s string) bool { return strings.HasPrefix(s, "1008") || s == "closed" }
+	return dropped(r.NonReaderRoom) || dropped(r.NonReaderChat)
 }
 
 var base = time.Now()
@@ -681,6 +690,15 @@ feed:
 			}
 		}
 	}
+	if cfg.Settle > 0 {
+		fmt.Fprintf(cfg.Progress, "loadtest: idling %v before reading the memory again\n", cfg.Settle)
+		select {
+		case <-time.After(cfg.Settle):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		res.SettleSeconds = cfg.Settle.Seconds()
+	}
 	after, err := cfg.memory(ctx, res)
 	if err != nil {
 		return nil, err
@@ -980,19 +998,30 @@ func (cfg *Config) memory(ctx context.Context, res *Result) (uint64, error) {
 		return cfg.Heap(), nil
 	}
 	res.MemorySource = "rss"
-	var sum uint64
+	var sum, heap uint64
 	for _, s := range cfg.Servers {
 		v, err := rss(ctx, s)
 		if err != nil {
 			return 0, fmt.Errorf("memory of %s: %w", s, err)
 		}
 		sum += v
+		h, err := metric(ctx, s, "go_memstats_heap_inuse_bytes")
+		if err != nil {
+			return 0, fmt.Errorf("memory of %s: %w", s, err)
+		}
+		heap += h
 	}
+	res.HeapInuse = append(res.HeapInuse, heap)
 	return sum, nil
 }
 
 // rss reads process_resident_memory_bytes from srv's /metrics.
 func rss(ctx context.Context, srv string) (uint64, error) {
+	return metric(ctx, srv, "process_resident_memory_bytes")
+}
+
+// metric reads one gauge from srv's /metrics.
+func metric(ctx context.Context, srv, name string) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv+"/metrics", nil)
 	if err != nil {
 		return 0, err
@@ -1007,15 +1036,15 @@ func rss(ctx context.Context, srv string) (uint64, error) {
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
-				return 0, fmt.Errorf("process_resident_memory_bytes: %w", err)
+				return 0, fmt.Errorf("%s: %w", name, err)
 			}
 			return uint64(f), nil
 		}
 	}
-	return 0, errors.New("/metrics has no process_resident_memory_bytes")
+	return 0, fmt.Errorf("/metrics has no %s", name)
 }
 
 func create(ctx context.Context, srv, token string) (protocol.RoomCreated, error) {
@@ -1046,7 +1075,7 @@ func (r *Result) goals() {
 	add("chat fan-out p99", fmt.Sprintf("≤ %g ms", p99), fmt.Sprintf("%g ms", r.ChatFanout.P99), r.ChatFanout.N > 0 && r.ChatFanout.P99 <= p99)
 	add("lost or reordered", "0", fmt.Sprint(r.LessonLost+r.LessonReord+r.ChatLost+r.ChatReord), r.LessonLost+r.LessonReord+r.ChatLost+r.ChatReord == 0)
 	add("flooder throttled", "rate_limited > 0", fmt.Sprint(r.FlooderRateLimited), r.FlooderRateLimited > 0)
-	add("non-reader dropped", "a socket closed with 1008", "room "+r.NonReaderRoom+", chat "+r.NonReaderChat, r.NonReaderDropped())
+	add("non-reader dropped", "a socket closed by the server (1008, or closed)", "room "+r.NonReaderRoom+", chat "+r.NonReaderChat, r.NonReaderDropped())
 	if r.MemorySource == "rss" {
 		add("server memory per idle participant", fmt.Sprintf("≤ %d KB", GoalBytesPerMember>>10), fmt.Sprintf("%.1f KB", float64(r.BytesPerMember)/1024), r.BytesPerMember <= GoalBytesPerMember)
 	}
@@ -1065,7 +1094,10 @@ func (r *Result) Print(w io.Writer) {
 	if r.MemorySource == "heap" {
 		what = "this process's heap objects and stacks: the in-process server AND the clients"
 	}
-	fmt.Fprintf(w, "  memory            %.1f KB per idle participant (%s, %d → %d bytes)\n", float64(r.BytesPerMember)/1024, what, r.MemoryBefore, r.MemoryAfter)
+	fmt.Fprintf(w, "  memory            %.1f KB per idle participant (%s, %d → %d bytes, %g s after the joins)\n", float64(r.BytesPerMember)/1024, what, r.MemoryBefore, r.MemoryAfter, r.SettleSeconds)
+	if len(r.HeapInuse) == 2 {
+		fmt.Fprintf(w, "                    heap in use %d → %d bytes: %.1f KB per idle participant\n", r.HeapInuse[0], r.HeapInuse[1], (float64(r.HeapInuse[1])-float64(r.HeapInuse[0]))/float64(r.Rooms*r.Participants)/1024)
+	}
 	for _, g := range r.Goals {
 		mark := "ok  "
 		if !g.Met {
