@@ -219,11 +219,37 @@ func (s *sources) next() netip.Addr {
 
 // client is an HTTP client whose connections leave from src; narrowed, they are narrow's.
 func client(src netip.Addr, narrowed bool) *http.Client {
+	hc, _ := narrowClient(src, narrowed)
+	return hc
+}
+
+// narrowClient is client, and a function that widens the receive buffer of every connection it
+// made again (so that what the server left in them can be read at once: a narrowed socket
+// that drops segments for want of buffer waits for retransmission timeouts).
+func narrowClient(src netip.Addr, narrowed bool) (*http.Client, func()) {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: 10 * time.Second}
 	if narrowed {
 		d.Control = narrow
 	}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	var mu sync.Mutex
+	var conns []*net.TCPConn
+	dialCtx := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok && err == nil {
+			mu.Lock()
+			conns = append(conns, tc)
+			mu.Unlock()
+		}
+		return c, err
+	}
+	widen := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.SetReadBuffer(4 << 20)
+		}
+	}
+	return &http.Client{Transport: &http.Transport{DialContext: dialCtx}}, widen
 }
 
 func wsURL(srv string) string {
@@ -566,7 +592,7 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 	last := cfg.Servers[len(cfg.Servers)-1]
 	r0 := rooms[0]
 	wctx, wcancel := wait()
-	nrHC := client(src.next(), true)
+	nrHC, nrWiden := narrowClient(src.next(), true)
 	nrMember := newMember()
 	nrRoom, _, err := joinRoom(wctx, nrHC, last, r0.code, "Non-reader", nrMember, "")
 	if err != nil {
@@ -819,6 +845,7 @@ feed:
 	res.Churn = cfg.Churn
 
 	// How the non-reader was treated.
+	nrWiden()
 	res.NonReaderRoom = ending(ctx, nrRoom)
 	res.NonReaderChat = ending(ctx, nrChat)
 
@@ -974,7 +1001,7 @@ loop:
 // ended: "1008 reason", "closed", or "open" when it is still open after everything queued came.
 func ending(ctx context.Context, c *websocket.Conn) string {
 	for {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		_, _, err := c.Read(rctx)
 		cancel()
 		if err == nil {

@@ -11,7 +11,8 @@ import (
 
 // TestLoadtestSelf runs `wireplay loadtest --self` with small numbers and checks what it counted
 // (not its times, which are benchmarks: BENCHMARKS.md): every participant of both rooms got every
-// lesson event and chat message in order, the flooder was refused, the non-reader was dropped.
+// lesson event and chat message in order, the flooder was refused, the non-reader was dropped (on one of its sockets at least: which one
+// fills its queue first varies).
 func TestLoadtestSelf(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run([]string{"loadtest", "--self", "--rooms", "2", "--participants", "20", "--chat", "3", "--json"}, &out, &errOut)
@@ -37,8 +38,9 @@ func TestLoadtestSelf(t *testing.T) {
 	if res.FlooderRateLimited == 0 || res.FlooderAccepted > res.FlooderSent-res.FlooderRateLimited {
 		t.Errorf("flooder sent %d, accepted %d, rate_limited %d", res.FlooderSent, res.FlooderAccepted, res.FlooderRateLimited)
 	}
-	if !strings.HasPrefix(res.NonReaderChat, "1008") && res.NonReaderChat != "closed" {
-		t.Errorf("non-reader's chat socket: %q, want 1008 or closed (room socket: %q)", res.NonReaderChat, res.NonReaderRoom)
+	t.Logf("non-reader: room %s; chat %s; flooder %d of %d refused", res.NonReaderRoom, res.NonReaderChat, res.FlooderRateLimited, res.FlooderSent)
+	if !res.NonReaderDropped() {
+		t.Errorf("non-reader: room socket %q, chat socket %q: want one dropped (1008, or closed)", res.NonReaderRoom, res.NonReaderChat)
 	}
 	for _, g := range res.Goals {
 		if strings.HasPrefix(g.Name, "server memory") {
