@@ -29,7 +29,9 @@
 //     of the message returning (one process, one clock): the whole path through the server.
 //   - Lost and reordered: every participant's lesson events against the instructor's sequence,
 //     and its chat messages against the instructor's sent sequence.
-//   - The flooder's rate_limited answers, and the close code the non-reader's two sockets got
+//   - The flooder's rate_limited answers; the members the servers dropped for a full queue
+//     (wireplay_room_members_dropped_total on their /metrics: only the non-reader does not read),
+//     and, for information, the close code the non-reader's two sockets got
 //     (1008: dropped for not reading; "closed" without a code: the server gave up writing;
 //     "open": what it was sent fitted in the socket's buffers and the member's queue). Its
 //     sockets are narrowed (sockopt_linux.go: the MSS and buffers of an Ethernet client, not
@@ -152,6 +154,10 @@ type Result struct {
 	// NonReaderRoom and NonReaderChat are how each socket of the non-reader ended: "1008 …",
 	// "closed" (no close frame: the server gave up writing), or "open".
 	NonReaderRoom string `json:"non_reader_room"`
+	// DroppedRoom and DroppedChat are the members the servers closed for a full queue during the
+	// run (wireplay_room_members_dropped_total): the non-reader's sockets, as the servers saw it.
+	DroppedRoom   uint64 `json:"dropped_room"`
+	DroppedChat   uint64 `json:"dropped_chat"`
 	NonReaderChat string `json:"non_reader_chat"`
 
 	// Memory: MemorySource is "rss" (the servers' /metrics, summed) or "heap" (this process).
@@ -186,11 +192,13 @@ func (r *Result) Missed() []string {
 	return out
 }
 
-// NonReaderDropped says the server closed one of the non-reader's sockets: with 1008, or
-// without a close frame ("closed": its close frame could not be written behind what was stuck).
+// NonReaderDropped says a server dropped the non-reader: it counted a member (only the
+// non-reader does not read) closed for a full queue, or one of the non-reader's sockets was
+// closed by the server (1008; "closed": without a close frame, as after a write that stayed
+// stuck for the server's write timeout, which the counter does not count).
 func (r *Result) NonReaderDropped() bool {
-	dropped := func(s string) bool { return strings.HasPrefix(s, "1008") || s == "closed" }
-	return dropped(r.NonReaderRoom) || dropped(r.NonReaderChat)
+	closed := func(s string) bool { return strings.HasPrefix(s, "1008") || s == "closed" }
+	return r.DroppedRoom+r.DroppedChat > 0 || closed(r.NonReaderRoom) || closed(r.NonReaderChat)
 }
 
 var base = time.Now()
@@ -622,6 +630,10 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 	}
 	keep(flChat)
 
+	dropped0, err := cfg.dropped(ctx)
+	if err != nil {
+		return nil, err
+	}
 	before, err := cfg.memory(ctx, res)
 	if err != nil {
 		return nil, err
@@ -846,8 +858,15 @@ feed:
 
 	// How the non-reader was treated.
 	nrWiden()
-	res.NonReaderRoom = ending(ctx, nrRoom)
-	res.NonReaderChat = ending(ctx, nrChat)
+	var ewg sync.WaitGroup
+	ewg.Go(func() { res.NonReaderRoom = ending(ctx, nrRoom) })
+	ewg.Go(func() { res.NonReaderChat = ending(ctx, nrChat) })
+	ewg.Wait()
+	dropped1, err := cfg.dropped(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.DroppedRoom, res.DroppedChat = dropped1[0]-dropped0[0], dropped1[1]-dropped0[1]
 
 	res.goals()
 	return res, nil
@@ -998,10 +1017,11 @@ loop:
 }
 
 // ending reads what the server left on c (which was not read since its join) and says how c
-// ended: "1008 reason", "closed", or "open" when it is still open after everything queued came.
+// ended: "1008 reason", "closed", or "open" when nothing more came for 30 s (a narrowed socket
+// that dropped segments may also wait that long for their retransmission: "open" is not proof).
 func ending(ctx context.Context, c *websocket.Conn) string {
 	for {
-		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, _, err := c.Read(rctx)
 		cancel()
 		if err == nil {
@@ -1040,6 +1060,21 @@ func (cfg *Config) memory(ctx context.Context, res *Result) (uint64, error) {
 	}
 	res.HeapInuse = append(res.HeapInuse, heap)
 	return sum, nil
+}
+
+// dropped sums the servers' wireplay_room_members_dropped_total, room and chat.
+func (cfg *Config) dropped(ctx context.Context) ([2]uint64, error) {
+	var out [2]uint64
+	for _, s := range cfg.Servers {
+		for i, sock := range []string{"room", "chat"} {
+			v, err := metric(ctx, s, `wireplay_room_members_dropped_total{socket="`+sock+`"}`)
+			if err != nil {
+				return out, fmt.Errorf("drops of %s: %w", s, err)
+			}
+			out[i] += v
+		}
+	}
+	return out, nil
 }
 
 // rss reads process_resident_memory_bytes from srv's /metrics.
@@ -1102,7 +1137,7 @@ func (r *Result) goals() {
 	add("chat fan-out p99", fmt.Sprintf("≤ %g ms", p99), fmt.Sprintf("%g ms", r.ChatFanout.P99), r.ChatFanout.N > 0 && r.ChatFanout.P99 <= p99)
 	add("lost or reordered", "0", fmt.Sprint(r.LessonLost+r.LessonReord+r.ChatLost+r.ChatReord), r.LessonLost+r.LessonReord+r.ChatLost+r.ChatReord == 0)
 	add("flooder throttled", "rate_limited > 0", fmt.Sprint(r.FlooderRateLimited), r.FlooderRateLimited > 0)
-	add("non-reader dropped", "a socket closed by the server (1008, or closed)", "room "+r.NonReaderRoom+", chat "+r.NonReaderChat, r.NonReaderDropped())
+	add("non-reader dropped", "a full queue counted, or a socket closed by the server", fmt.Sprintf("counted room %d, chat %d; sockets %s, %s", r.DroppedRoom, r.DroppedChat, r.NonReaderRoom, r.NonReaderChat), r.NonReaderDropped())
 	if r.MemorySource == "rss" {
 		add("server memory per idle participant", fmt.Sprintf("≤ %d KB", GoalBytesPerMember>>10), fmt.Sprintf("%.1f KB", float64(r.BytesPerMember)/1024), r.BytesPerMember <= GoalBytesPerMember)
 	}
@@ -1116,7 +1151,8 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "  chat fan-out      p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d messages × members; from the instructor's send)\n", r.ChatFanout.P50, r.ChatFanout.P99, r.ChatFanout.Max, r.ChatFanout.N)
 	fmt.Fprintf(w, "  lost / reordered  lesson %d / %d, chat %d / %d (%d lesson events and %d chat messages per room)\n", r.LessonLost, r.LessonReord, r.ChatLost, r.ChatReord, r.LessonEvents, r.ChatMessages)
 	fmt.Fprintf(w, "  flooder           sent %d, accepted %d, rate_limited %d\n", r.FlooderSent, r.FlooderAccepted, r.FlooderRateLimited)
-	fmt.Fprintf(w, "  non-reader        room socket: %s; chat socket: %s\n", r.NonReaderRoom, r.NonReaderChat)
+	fmt.Fprintf(w, "  non-reader        room socket: %s; chat socket: %s (it read: the close it got)\n", r.NonReaderRoom, r.NonReaderChat)
+	fmt.Fprintf(w, "                    the servers dropped %d room and %d chat members for a full queue\n", r.DroppedRoom, r.DroppedChat)
 	what := "server RSS (/metrics process_resident_memory_bytes)"
 	if r.MemorySource == "heap" {
 		what = "this process's heap objects and stacks: the in-process server AND the clients"
