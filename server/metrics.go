@@ -30,6 +30,7 @@ var metricHelp = map[string]string{
 	"wireplay_relay_invalid_utf8_total":        "Pages closed (1007) for a text message that is not valid UTF-8.",
 	"wireplay_relay_pages_cut_total":           "Pages whose connection was cut because they did not answer a close frame (1001 at shutdown, 1008 when idle) within 1 s.",
 	"wireplay_http_draining":                   "1 once the server is draining (SIGTERM): /readyz answers 503.",
+	"wireplay_room_members_dropped_total":      "Workshop room members closed (1008) because their queue was full (they did not read), by socket: room or chat.",
 
 	// The process's and Go runtime's, of those VictoriaMetrics/metrics writes.
 	"process_resident_memory_bytes": "Resident set size (RSS) of the process in bytes.",
@@ -114,6 +115,11 @@ func (m *serverMetrics) watch(s *Server) {
 		fmt.Fprintf(w, "# HELP wireplay_udp_datagrams_total\n# TYPE wireplay_udp_datagrams_total counter\n")
 		fmt.Fprintf(w, "wireplay_udp_datagrams_total{result=\"echoed\"} %d\n", s.udp.Echoed())
 		fmt.Fprintf(w, "wireplay_udp_datagrams_total{result=\"dropped\"} %d\n", s.udp.Dropped())
+		if s.rooms != nil && s.chat != nil {
+			fmt.Fprintf(w, "# HELP wireplay_room_members_dropped_total\n# TYPE wireplay_room_members_dropped_total counter\n")
+			fmt.Fprintf(w, "wireplay_room_members_dropped_total{socket=\"room\"} %d\n", s.rooms.Dropped())
+			fmt.Fprintf(w, "wireplay_room_members_dropped_total{socket=\"chat\"} %d\n", s.chat.Dropped())
+		}
 	})
 }
 

@@ -35,6 +35,7 @@ Usage:
   wireplay run NAME [flags]  run one scenario on the emulated link (table, JSON or CSV; --html report)
   wireplay bench             run the performance benchmarks and compare them with their goals
   wireplay room create       create a workshop room on a running server (--server URL --token T)
+  wireplay loadtest          load a server's workshop rooms with simulated participants (--self: its own)
   wireplay help [command]    show a command's flags
 
 Run "wireplay help serve" or "wireplay help probe" for their flags.
@@ -76,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return healthcheckCmd(args, stdout, stderr)
 	case "room":
 		return roomCmd(args, stdout, stderr)
+	case "loadtest":
+		return loadtestCmd(args, stdout, stderr)
 	case "help":
 		if len(args) > 0 {
 			return run([]string{args[0], "-h"}, stdout, stderr)
