@@ -118,8 +118,11 @@ func (e *UDPEcho) Serve() error {
 			e.dropped.Add(1)
 			continue
 		}
-		if _, err := e.pc.WriteTo(buf[:n], from); err == nil {
-			e.echoed.Add(1)
+		// Counted before the write: once it returns, the client may already hold the echo
+		// and read the count.
+		e.echoed.Add(1)
+		if _, err := e.pc.WriteTo(buf[:n], from); err != nil {
+			e.echoed.Add(^uint64(0))
 		}
 	}
 }
