@@ -136,10 +136,13 @@ type Result struct {
 	Lesson       string   `json:"lesson"`
 	JoinSeconds  float64  `json:"join_seconds"`
 
-	LessonEvents int  `json:"lesson_events"` // per room, as the instructor received them
-	LessonFanout Dist `json:"lesson_fanout"`
-	LessonLost   int  `json:"lesson_lost"`
-	LessonReord  int  `json:"lesson_reordered"`
+	LessonEvents int `json:"lesson_events"` // per room, as the instructor received them (the first room's)
+	// LessonEventsAll is every room's lesson events summed: rooms run the same lesson, yet the
+	// number of its events (packets seen, samples) differs from run to run.
+	LessonEventsAll int  `json:"lesson_events_all"`
+	LessonFanout    Dist `json:"lesson_fanout"`
+	LessonLost      int  `json:"lesson_lost"`
+	LessonReord     int  `json:"lesson_reordered"`
 
 	ChatMessages int  `json:"chat_messages"` // per room
 	ChatFanout   Dist `json:"chat_fanout"`
@@ -772,6 +775,7 @@ feed:
 		if ri == 0 {
 			res.LessonEvents = n
 		}
+		res.LessonEventsAll += n
 		fmt.Fprintf(cfg.Progress, "loadtest: room %s: lesson %s, %d events\n", r.code, cfg.Lesson, n)
 	}
 	res.LessonFanout = dist(lessonLat)
