@@ -48,6 +48,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wireplay/wireplay/broker"
+	"github.com/wireplay/wireplay/internal/wsqueue"
 	"github.com/wireplay/wireplay/protocol"
 )
 
@@ -130,7 +131,7 @@ func (h *Hub) Close() {
 		local := r.local
 		r.local = nil
 		for _, m := range local {
-			m.finish(websocket.StatusGoingAway, "server going away")
+			m.Finish(websocket.StatusGoingAway, "server going away")
 		}
 		r.mu.Unlock()
 		for _, m := range local {
@@ -304,7 +305,8 @@ func (h *Hub) join(ctx context.Context, roomName, name string, moderator bool, c
 	}
 	m := &member{r: r, id: h.id + "." + strconv.FormatUint(h.nextMember.Add(1), 10), name: clean,
 		moderator: moderator, limiter: rate.NewLimiter(rate.Limit(h.opts.PerSecond), h.opts.Burst),
-		conn: conn, maxQueue: h.opts.Queue, writeTimeout: h.opts.WriteTimeout}
+		Writer: wsqueue.Writer{Conn: conn, Max: h.opts.Queue, WriteTimeout: h.opts.WriteTimeout,
+			SlowReason: "too slow to keep up with the room's messages"}}
 	r.mu.Lock()
 	if _, taken := r.roster[nameKey(clean)]; taken {
 		r.mu.Unlock()
@@ -314,7 +316,7 @@ func (h *Hub) join(ctx context.Context, roomName, name string, moderator bool, c
 	}
 	r.roster[nameKey(clean)] = &entry{Name: clean, Member: m.id, Moderator: moderator}
 	r.local[m.id] = m
-	m.send(encode(protocol.ChatEvent{Type: protocol.ChatWelcome, Name: clean, Members: r.members(),
+	m.Send(encode(protocol.ChatEvent{Type: protocol.ChatWelcome, Name: clean, Members: r.members(),
 		History: append([]protocol.ChatEvent(nil), r.history...), Limits: &protocol.ChatLimits{
 			MaxText: h.opts.MaxText, MaxName: h.opts.MaxName, PerSecond: h.opts.PerSecond,
 			Burst: h.opts.Burst, History: h.opts.History}}))
@@ -346,7 +348,7 @@ func (h *Hub) leave(m *member, reason string) {
 		// The roster keeps m until its leave comes back from the broker, which tells this hub's
 		// members as it tells every other hub's.
 		delete(r.local, m.id)
-		m.finish(websocket.StatusNormalClosure, "")
+		m.Finish(websocket.StatusNormalClosure, "")
 	}
 	r.mu.Unlock()
 	if here {
@@ -360,7 +362,7 @@ func (h *Hub) leave(m *member, reason string) {
 // tell queues a direct event for m alone.
 func (m *member) tell(e protocol.ChatEvent) {
 	m.r.mu.Lock()
-	dropped := m.send(encode(e))
+	dropped := m.Send(encode(e))
 	m.r.mu.Unlock()
 	if dropped {
 		m.r.dropMembers([]*member{m})
@@ -444,7 +446,7 @@ func (r *room) deliver(msg []byte) {
 	fanout := func(e protocol.ChatEvent, except string) {
 		b := encode(e)
 		for id, m := range r.local {
-			if id != except && m.send(b) {
+			if id != except && m.Send(b) {
 				slow = append(slow, m)
 			}
 		}
@@ -504,7 +506,7 @@ func (r *room) deliver(msg []byte) {
 			fanout(protocol.ChatEvent{Type: protocol.ChatLeft, Name: w.Name, Reason: protocol.ChatLeftRemoved, By: w.By}, "")
 			if m := r.local[w.Member]; m != nil {
 				delete(r.local, w.Member)
-				m.finish(websocket.StatusPolicyViolation, "removed by the moderator")
+				m.Finish(websocket.StatusPolicyViolation, "removed by the moderator")
 			}
 		}
 	case kindSync:
@@ -552,9 +554,9 @@ func (r *room) deliver(msg []byte) {
 // moment, and ends it; r.mu is held.
 func (r *room) refuseLateName(m *member) {
 	delete(r.local, m.id)
-	m.send(encode(protocol.ChatEvent{Type: protocol.ChatError, Code: protocol.ChatErrNameTaken,
+	m.Send(encode(protocol.ChatEvent{Type: protocol.ChatError, Code: protocol.ChatErrNameTaken,
 		Error: fmt.Sprintf("%q was taken in this room at the same moment", m.name)}))
-	m.finish(websocket.StatusPolicyViolation, "name taken")
+	m.Finish(websocket.StatusPolicyViolation, "name taken")
 }
 
 // mergeHistory puts the messages of theirs that ours lacks before ours, keeping the last n.

@@ -94,7 +94,7 @@ func (hd *Handler) awaitJoin(ctx context.Context, c *websocket.Conn, roomName st
 // serve reads the member's requests until its connection ends, then takes it out of the room.
 func (m *member) serve(ctx context.Context) {
 	for {
-		req, ok, rerr := read(ctx, m.conn)
+		req, ok, rerr := read(ctx, m.Conn)
 		if !ok {
 			break
 		}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wireplay/wireplay/chat"
+	"github.com/wireplay/wireplay/internal/wsqueue"
 	"github.com/wireplay/wireplay/protocol"
 )
 
@@ -206,17 +207,19 @@ func (r *room) join(ctx context.Context, req protocol.RoomRequest, c *websocket.
 		r.mu.Unlock()
 		return nil, &refusal{protocol.RoomErrFull, fmt.Sprintf("the room is full (%d members)", rs.opts.MaxMembers)}
 	}
-	m := &member{r: r, pub: pub, connID: rs.next(), name: name, instructor: instructor, conn: c,
-		shares: rate.NewLimiter(rate.Limit(rs.opts.SharesPerSecond), rs.opts.ShareBurst), maxQueue: rs.opts.Queue, writeTO: rs.opts.WriteTimeout}
+	m := &member{r: r, pub: pub, connID: rs.next(), name: name, instructor: instructor,
+		shares: rate.NewLimiter(rate.Limit(rs.opts.SharesPerSecond), rs.opts.ShareBurst),
+		Writer: wsqueue.Writer{Conn: c, Max: rs.opts.Queue, WriteTimeout: rs.opts.WriteTimeout,
+			SlowReason: "too slow to keep up with the room's events"}}
 	if old := r.local[pub]; old != nil {
 		old.replaced = true
-		old.finish(websocket.StatusNormalClosure, "replaced by a newer connection of this member")
+		old.Finish(websocket.StatusNormalClosure, "replaced by a newer connection of this member")
 	}
 	r.local[pub] = m
 	me := protocol.RoomMember{ID: pub, Name: name, Instructor: instructor}
 	r.roster[pub] = &entry{RoomMember: me, Conn: m.connID, Online: true}
 	r.busyLocked()
-	m.send(encode(r.stateLocked(me)))
+	m.Send(encode(r.stateLocked(me)))
 	r.mu.Unlock()
 	if err := r.publish(ctx, wire{Kind: kindJoin, Member: &me, Conn: m.connID}); err != nil {
 		r.leave(m)
@@ -235,7 +238,7 @@ func (r *room) leave(m *member) {
 	replaced := m.replaced
 	r.idleLocked()
 	r.mu.Unlock()
-	m.finish(websocket.StatusNormalClosure, "")
+	m.Finish(websocket.StatusNormalClosure, "")
 	if !replaced {
 		_ = r.publishBG(wire{Kind: kindLeave, Member: &protocol.RoomMember{ID: m.pub, Name: m.name}, Conn: m.connID})
 	}
@@ -259,7 +262,7 @@ func (r *room) drop(m *member) {
 
 // tell queues a direct event for m alone.
 func (m *member) tell(e protocol.RoomEvent) {
-	if m.send(encode(e)) {
+	if m.Send(encode(e)) {
 		m.r.drop(m)
 	}
 }
@@ -269,7 +272,7 @@ func (m *member) tell(e protocol.RoomEvent) {
 func (m *member) serve(ctx context.Context) {
 	bad := 0
 	for {
-		req, ok, rerr := read(ctx, m.conn)
+		req, ok, rerr := read(ctx, m.Conn)
 		if !ok {
 			break
 		}
@@ -287,7 +290,7 @@ func (m *member) serve(ctx context.Context) {
 		}
 		m.tell(e)
 		if bad++; bad >= protocol.RoomMaxBadRequests {
-			m.finish(websocket.StatusPolicyViolation, "too many refused requests")
+			m.Finish(websocket.StatusPolicyViolation, "too many refused requests")
 			break
 		}
 	}

@@ -325,7 +325,7 @@ func (r *room) deliver(msg []byte) {
 	fanout := func(e protocol.RoomEvent, except *member) {
 		b := encode(e)
 		for _, m := range r.local {
-			if m != except && m.send(b) {
+			if m != except && m.Send(b) {
 				slow = append(slow, m)
 			}
 		}
@@ -357,7 +357,7 @@ func (r *room) deliver(msg []byte) {
 			} else { // the member connected again elsewhere: this connection is replaced
 				m.replaced = true
 				delete(r.local, id)
-				m.finish(websocket.StatusNormalClosure, "replaced by a newer connection of this member")
+				m.Finish(websocket.StatusNormalClosure, "replaced by a newer connection of this member")
 			}
 		}
 		fanout(protocol.RoomEvent{Type: protocol.RoomMemberJoined, Member: w.Member}, joiner)

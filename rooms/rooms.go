@@ -203,7 +203,7 @@ func (rs *Rooms) Close() {
 		}
 		r.mu.Unlock()
 		for _, m := range local {
-			m.finish(websocket.StatusGoingAway, "server going away")
+			m.Finish(websocket.StatusGoingAway, "server going away")
 			_ = r.publish(ctx, wire{Kind: kindLeave, Member: &protocol.RoomMember{ID: m.pub, Name: m.name}, Conn: m.connID})
 		}
 	}
