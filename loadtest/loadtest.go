@@ -573,7 +573,7 @@ func Run(ctx context.Context, config Config) (*Result, error) {
 	rooms := make([]*room, cfg.Rooms)
 	for i := range rooms {
 		wctx, wcancel := wait()
-		created, err := create(wctx, cfg.Servers[0], cfg.Token)
+		created, err := CreateRoom(wctx, cfg.Servers[0], cfg.Token)
 		if err != nil {
 			wcancel()
 			return nil, fmt.Errorf("create room: %w", err)
@@ -1113,9 +1113,11 @@ func metric(ctx context.Context, srv, name string) (uint64, error) {
 	return 0, fmt.Errorf("/metrics has no %s", name)
 }
 
-func create(ctx context.Context, srv, token string) (protocol.RoomCreated, error) {
+// CreateRoom asks the server at base (http://HOST:PORT) for a room with the instructor token
+// (POST /api/rooms, protocol.RoomCreated); `wireplay room create` and the load test use it.
+func CreateRoom(ctx context.Context, base, token string) (protocol.RoomCreated, error) {
 	var out protocol.RoomCreated
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv+"/api/rooms", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/rooms", nil)
 	if err != nil {
 		return out, err
 	}
@@ -1129,7 +1131,10 @@ func create(ctx context.Context, srv, token string) (protocol.RoomCreated, error
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 		return out, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	return out, json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&out)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&out); err != nil {
+		return out, fmt.Errorf("read answer: %w", err)
+	}
+	return out, nil
 }
 
 func (r *Result) goals() {

@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/wireplay/wireplay/protocol"
+	"github.com/wireplay/wireplay/loadtest"
 )
 
 // roomCmd is `wireplay room create`: it asks a running server for a workshop room (POST
@@ -59,33 +57,11 @@ func roomCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	created, err := createRoom(ctx, base, *token)
+	created, err := loadtest.CreateRoom(ctx, base, *token)
 	if err != nil {
 		fmt.Fprintf(stderr, "wireplay room create: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "room %s\n  participants  %s%s\n  instructor    %s%s\n", created.Code, base, created.URL, base, created.InstructorURL)
 	return 0
-}
-
-func createRoom(ctx context.Context, base, token string) (protocol.RoomCreated, error) {
-	var out protocol.RoomCreated
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/rooms", nil)
-	if err != nil {
-		return out, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return out, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-		return out, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&out); err != nil {
-		return out, fmt.Errorf("read answer: %w", err)
-	}
-	return out, nil
 }
