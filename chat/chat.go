@@ -1,7 +1,7 @@
 // Package chat is the chat room of a workshop room (issue 10): members join with a display name,
 // see who is there and the room's last messages, and talk; a moderator (the instructor) can mute
 // or remove a member. Handler serves it over WebSocket with the JSON protocol of package protocol
-// (ChatRequest, ChatEvent).
+// (ChatRequest, ChatEvent); Hub.Join puts it on another socket (a workshop room's).
 //
 // A Hub holds the rooms of one wireplay instance. Everything a room does goes through a
 // broker.Broker, the hub's own members' messages too: each hub subscribes to a room's subject while
@@ -20,10 +20,12 @@
 // broker): an event lost between hubs is not sent again. Two members of two hubs may see the
 // messages of two senders interleaved differently; each sender's order is the same everywhere.
 //
-// Not done yet, for the rooms of the server: a hub that dies without Close leaves its members
-// listed on the other hubs (there is no liveness beacon); a room's state goes when its hub's last
-// member leaves (no grace period); a mute or removal holds for the member's connection, so a
-// participant can come back (the server should key them by the participant's session).
+// A member joined with Hub.Join rides another socket (a workshop room's: package rooms) and is a
+// participant (its owner) for good: its next connection takes its name back, its mute holds, and
+// once removed it cannot join again. Handler's members are their connection only.
+//
+// Not done yet: a hub that dies without Close leaves its members listed on the other hubs (there
+// is no liveness beacon); a room's state goes when every hub's last member left (no grace period).
 package chat
 
 import (
@@ -48,7 +50,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wireplay/wireplay/broker"
-	"github.com/wireplay/wireplay/internal/wsqueue"
 	"github.com/wireplay/wireplay/protocol"
 )
 
@@ -131,7 +132,7 @@ func (h *Hub) Close() {
 		local := r.local
 		r.local = nil
 		for _, m := range local {
-			m.Finish(websocket.StatusGoingAway, "server going away")
+			m.out.Finish(websocket.StatusGoingAway, "server going away")
 		}
 		r.mu.Unlock()
 		for _, m := range local {
@@ -196,7 +197,11 @@ type wire struct {
 	Text      string               `json:"text,omitempty"`
 	At        int64                `json:"at,omitempty"`
 	Moderator bool                 `json:"mod,omitempty"`
-	To        string               `json:"to,omitempty"` // state: the hub that asked
+	Owner     string               `json:"owner,omitempty"`        // join: the participant it is (Hub.Join)
+	Muted     bool                 `json:"muted,omitempty"`        // join: the participant's mute holds
+	Removed   []string             `json:"removed,omitempty"`      // state: the participants removed
+	MutedOwn  []string             `json:"muted_owners,omitempty"` // state: the participants muted
+	To        string               `json:"to,omitempty"`           // state: the hub that asked
 	Members   []entry              `json:"members,omitempty"`
 	History   []protocol.ChatEvent `json:"history,omitempty"`
 }
@@ -214,8 +219,11 @@ const (
 
 // entry is one member of a room, on any hub.
 type entry struct {
-	Name      string `json:"name"`
-	Member    string `json:"member"`
+	Name   string `json:"name"`
+	Member string `json:"member"`
+	// Owner is the participant the member is (a room's member, Hub.Join): its next connection
+	// takes the name back, muted if it was.
+	Owner     string `json:"owner,omitempty"`
 	Moderator bool   `json:"mod,omitempty"`
 	Muted     bool   `json:"muted,omitempty"`
 }
@@ -229,6 +237,8 @@ type room struct {
 	mu      sync.Mutex
 	roster  map[string]*entry  // nameKey → entry, the whole room's
 	local   map[string]*member // member id → this hub's members
+	removed map[string]bool    // owners the moderator removed: they cannot join again
+	muted   map[string]bool    // owners the moderator muted: they join again muted
 	history []protocol.ChatEvent
 	seq     uint64
 }
@@ -253,7 +263,7 @@ func (h *Hub) room(ctx context.Context, name string) (*room, error) {
 		return r, nil
 	}
 	r := &room{h: h, name: name, subject: h.opts.SubjectPrefix + "." + name,
-		roster: make(map[string]*entry), local: make(map[string]*member)}
+		roster: make(map[string]*entry), local: make(map[string]*member), removed: make(map[string]bool), muted: make(map[string]bool)}
 	sub, err := h.b.Subscribe(ctx, r.subject, r.deliver)
 	if err != nil {
 		return nil, fmt.Errorf("open room %s: %w", name, err)
@@ -292,7 +302,7 @@ type errJoin struct{ code, msg string }
 func (e *errJoin) Error() string { return e.msg }
 
 // join adds a member to the room; the welcome is the first thing in its queue.
-func (h *Hub) join(ctx context.Context, roomName, name string, moderator bool, conn *websocket.Conn) (*member, error) {
+func (h *Hub) join(ctx context.Context, roomName, name string, moderator bool, attach func(*member)) (*member, error) {
 	clean, ok := SanitizeName(name, h.opts.MaxName)
 	if !ok {
 		return nil, &errJoin{protocol.ChatErrBadName, fmt.Sprintf("a name is 1 to %d characters", h.opts.MaxName)}
@@ -304,26 +314,43 @@ func (h *Hub) join(ctx context.Context, roomName, name string, moderator bool, c
 		return nil, err
 	}
 	m := &member{r: r, id: h.id + "." + strconv.FormatUint(h.nextMember.Add(1), 10), name: clean,
-		moderator: moderator, limiter: rate.NewLimiter(rate.Limit(h.opts.PerSecond), h.opts.Burst),
-		Writer: wsqueue.Writer{Conn: conn, Max: h.opts.Queue, WriteTimeout: h.opts.WriteTimeout,
-			SlowReason: "too slow to keep up with the room's messages"}}
+		moderator: moderator, limiter: rate.NewLimiter(rate.Limit(h.opts.PerSecond), h.opts.Burst)}
+	attach(m)
 	r.mu.Lock()
-	if _, taken := r.roster[nameKey(clean)]; taken {
+	e := &entry{Name: clean, Member: m.id, Moderator: moderator, Owner: m.owner, Muted: m.owner != "" && r.muted[m.owner]}
+	var old *member // the participant's last connection, still here
+	if m.owner != "" && r.removed[m.owner] {
 		r.mu.Unlock()
 		h.mu.Unlock()
 		h.closeIfEmpty(r)
-		return nil, &errJoin{protocol.ChatErrNameTaken, fmt.Sprintf("%q is taken in this room", clean)}
+		return nil, &errJoin{protocol.ChatErrRemoved, "the moderator removed you from this chat"}
 	}
-	r.roster[nameKey(clean)] = &entry{Name: clean, Member: m.id, Moderator: moderator}
+	if taken := r.roster[nameKey(clean)]; taken != nil {
+		if m.owner == "" || taken.Owner != m.owner {
+			r.mu.Unlock()
+			h.mu.Unlock()
+			h.closeIfEmpty(r)
+			return nil, &errJoin{protocol.ChatErrNameTaken, fmt.Sprintf("%q is taken in this room", clean)}
+		}
+		e.Muted = e.Muted || taken.Muted
+		if o := r.local[taken.Member]; o != nil {
+			old = o
+			delete(r.local, o.id)
+		}
+	}
+	r.roster[nameKey(clean)] = e
 	r.local[m.id] = m
-	m.Send(encode(protocol.ChatEvent{Type: protocol.ChatWelcome, Name: clean, Members: r.members(),
+	m.send(encode(protocol.ChatEvent{Type: protocol.ChatWelcome, Name: clean, Members: r.members(),
 		History: append([]protocol.ChatEvent(nil), r.history...), Limits: &protocol.ChatLimits{
 			MaxText: h.opts.MaxText, MaxName: h.opts.MaxName, PerSecond: h.opts.PerSecond,
 			Burst: h.opts.Burst, History: h.opts.History}}))
 	r.mu.Unlock()
 	h.mu.Unlock()
-	if err := r.publish(ctx, wire{Kind: kindJoin, Member: m.id, Name: clean, Moderator: moderator}); err != nil {
-		h.leave(m, protocol.ChatLeftLeft)
+	if old != nil {
+		old.out.Finish(websocket.StatusNormalClosure, "replaced by a newer connection of this member")
+	}
+	if err := r.publish(ctx, wire{Kind: kindJoin, Member: m.id, Name: clean, Moderator: moderator, Owner: m.owner, Muted: e.Muted}); err != nil {
+		h.leave(m, protocol.ChatLeftLeft, true)
 		return nil, fmt.Errorf("join room %s: %w", roomName, err)
 	}
 	return m, nil
@@ -339,8 +366,9 @@ func (r *room) members() []protocol.ChatMember {
 	return out
 }
 
-// leave takes m out of the room (it closed, or its hub refused it) and tells the others.
-func (h *Hub) leave(m *member, reason string) {
+// leave takes m out of the room (it closed, or its hub refused it) and tells the others; finish
+// closes its sink once what is queued is written.
+func (h *Hub) leave(m *member, reason string, finish bool) {
 	r := m.r
 	r.mu.Lock()
 	_, here := r.local[m.id]
@@ -348,7 +376,9 @@ func (h *Hub) leave(m *member, reason string) {
 		// The roster keeps m until its leave comes back from the broker, which tells this hub's
 		// members as it tells every other hub's.
 		delete(r.local, m.id)
-		m.Finish(websocket.StatusNormalClosure, "")
+		if finish {
+			m.out.Finish(websocket.StatusNormalClosure, "")
+		}
 	}
 	r.mu.Unlock()
 	if here {
@@ -362,7 +392,7 @@ func (h *Hub) leave(m *member, reason string) {
 // tell queues a direct event for m alone.
 func (m *member) tell(e protocol.ChatEvent) {
 	m.r.mu.Lock()
-	dropped := m.Send(encode(e))
+	dropped := m.send(encode(e))
 	m.r.mu.Unlock()
 	if dropped {
 		m.r.dropMembers([]*member{m})
@@ -376,6 +406,13 @@ func (m *member) refuse(code, msg string) {
 // handle acts on one request of a joined member.
 func (m *member) handle(ctx context.Context, req protocol.ChatRequest) {
 	r, h := m.r, m.r.h
+	r.mu.Lock()
+	in := r.local[m.id] == m
+	r.mu.Unlock()
+	if !in {
+		m.refuse(protocol.ChatErrNotJoined, "you are no longer in this chat (removed by the moderator, or joined on a newer connection)")
+		return
+	}
 	switch req.Type {
 	case protocol.ChatSay:
 		r.mu.Lock()
@@ -445,8 +482,19 @@ func (r *room) deliver(msg []byte) {
 	var reply *wire
 	fanout := func(e protocol.ChatEvent, except string) {
 		b := encode(e)
+		var wrapped []byte // for the members on a room's socket, once
 		for id, m := range r.local {
-			if id != except && m.Send(b) {
+			if id == except {
+				continue
+			}
+			msg := b
+			if m.inRoom {
+				if wrapped == nil {
+					wrapped = protocol.ChatInRoom(b)
+				}
+				msg = wrapped
+			}
+			if m.out.Send(msg) {
 				slow = append(slow, m)
 			}
 		}
@@ -469,10 +517,21 @@ func (r *room) deliver(msg []byte) {
 		e := r.roster[key]
 		switch {
 		case e == nil:
-			r.roster[key] = &entry{Name: w.Name, Member: w.Member, Moderator: w.Moderator}
+			r.roster[key] = &entry{Name: w.Name, Member: w.Member, Moderator: w.Moderator, Owner: w.Owner, Muted: w.Muted}
 			fanout(protocol.ChatEvent{Type: protocol.ChatJoined, Name: w.Name}, w.Member)
 		case e.Member == w.Member:
 			fanout(protocol.ChatEvent{Type: protocol.ChatJoined, Name: w.Name}, w.Member)
+		case w.Owner != "" && e.Owner == w.Owner:
+			// The same participant on a newer connection (another hub's, or this one's whose
+			// join came back after the newer one's: hubs publish in order, so the later is newer
+			// unless two hubs raced). Its name and mute stay.
+			if m := r.local[e.Member]; m != nil && w.Hub != h.id {
+				delete(r.local, e.Member)
+				m.out.Finish(websocket.StatusNormalClosure, "replaced by a newer connection of this member")
+			}
+			if w.Hub != h.id || r.local[w.Member] != nil {
+				r.roster[key] = &entry{Name: w.Name, Member: w.Member, Moderator: w.Moderator, Owner: w.Owner, Muted: e.Muted || w.Muted}
+			}
 		case w.Member < e.Member:
 			// Two hubs let one name in at the same moment: every hub keeps the smaller member id,
 			// and the hub of the other refuses its member.
@@ -494,6 +553,9 @@ func (r *room) deliver(msg []byte) {
 	case kindMute, kindUnmute:
 		if e := r.roster[key]; e != nil && e.Member == w.Member {
 			e.Muted = w.Kind == kindMute
+			if e.Owner != "" {
+				r.muted[e.Owner] = e.Muted
+			}
 			t := protocol.ChatMuted
 			if w.Kind == kindUnmute {
 				t = protocol.ChatUnmuted
@@ -503,15 +565,28 @@ func (r *room) deliver(msg []byte) {
 	case kindRemove:
 		if e := r.roster[key]; e != nil && e.Member == w.Member {
 			delete(r.roster, key)
+			if e.Owner != "" {
+				r.removed[e.Owner] = true
+			}
 			fanout(protocol.ChatEvent{Type: protocol.ChatLeft, Name: w.Name, Reason: protocol.ChatLeftRemoved, By: w.By}, "")
 			if m := r.local[w.Member]; m != nil {
 				delete(r.local, w.Member)
-				m.Finish(websocket.StatusPolicyViolation, "removed by the moderator")
+				if !m.inRoom { // a room's member stays in the room, out of its chat
+					m.out.Finish(websocket.StatusPolicyViolation, "removed by the moderator")
+				}
 			}
 		}
 	case kindSync:
 		if w.Hub != h.id && len(r.local) > 0 {
 			st := wire{Kind: kindState, To: w.Hub, History: append([]protocol.ChatEvent(nil), r.history...)}
+			for o := range r.removed {
+				st.Removed = append(st.Removed, o)
+			}
+			for o, on := range r.muted {
+				if on {
+					st.MutedOwn = append(st.MutedOwn, o)
+				}
+			}
 			for _, m := range r.local {
 				if e := r.roster[nameKey(m.name)]; e != nil && e.Member == m.id {
 					st.Members = append(st.Members, *e)
@@ -521,6 +596,12 @@ func (r *room) deliver(msg []byte) {
 		}
 	case kindState:
 		if w.To == h.id {
+			for _, o := range w.Removed {
+				r.removed[o] = true
+			}
+			for _, o := range w.MutedOwn {
+				r.muted[o] = true
+			}
 			for _, e := range w.Members {
 				if r.roster[nameKey(e.Name)] == nil {
 					e := e
@@ -554,9 +635,9 @@ func (r *room) deliver(msg []byte) {
 // moment, and ends it; r.mu is held.
 func (r *room) refuseLateName(m *member) {
 	delete(r.local, m.id)
-	m.Send(encode(protocol.ChatEvent{Type: protocol.ChatError, Code: protocol.ChatErrNameTaken,
+	m.send(encode(protocol.ChatEvent{Type: protocol.ChatError, Code: protocol.ChatErrNameTaken,
 		Error: fmt.Sprintf("%q was taken in this room at the same moment", m.name)}))
-	m.Finish(websocket.StatusPolicyViolation, "name taken")
+	m.out.Finish(websocket.StatusPolicyViolation, "name taken")
 }
 
 // mergeHistory puts the messages of theirs that ours lacks before ours, keeping the last n.
@@ -593,7 +674,9 @@ func (r *room) dropMembers(ms []*member) {
 	}
 	r.mu.Unlock()
 	for _, m := range gone {
-		r.h.dropped.Add(1)
+		if !m.inRoom { // a room's socket: its room counts the drop
+			r.h.dropped.Add(1)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = r.publish(ctx, wire{Kind: kindLeave, Member: m.id, Name: m.name, Reason: protocol.ChatLeftDropped})
 		cancel()

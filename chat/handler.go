@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wireplay/wireplay/internal/wsqueue"
 	"github.com/wireplay/wireplay/protocol"
 )
 
@@ -68,7 +69,11 @@ func (hd *Handler) awaitJoin(ctx context.Context, c *websocket.Conn, roomName st
 			rerr = &errJoin{protocol.ChatErrNotJoined, "join first: {\"v\":1,\"type\":\"join\",\"name\":\"...\"}"}
 		}
 		if rerr == nil {
-			m, err := h.join(ctx, roomName, req.Name, moderator, c)
+			m, err := h.join(ctx, roomName, req.Name, moderator, func(m *member) {
+				m.conn = c
+				m.out = &wsqueue.Writer{Conn: c, Max: h.opts.Queue, WriteTimeout: h.opts.WriteTimeout,
+					SlowReason: "too slow to keep up with the room's messages"}
+			})
 			if err == nil {
 				return m
 			}
@@ -94,7 +99,7 @@ func (hd *Handler) awaitJoin(ctx context.Context, c *websocket.Conn, roomName st
 // serve reads the member's requests until its connection ends, then takes it out of the room.
 func (m *member) serve(ctx context.Context) {
 	for {
-		req, ok, rerr := read(ctx, m.Conn)
+		req, ok, rerr := read(ctx, m.conn)
 		if !ok {
 			break
 		}
@@ -104,7 +109,7 @@ func (m *member) serve(ctx context.Context) {
 		}
 		m.handle(ctx, req)
 	}
-	m.r.h.leave(m, protocol.ChatLeftLeft)
+	m.r.h.leave(m, protocol.ChatLeftLeft, true)
 }
 
 // read reads one request; ok is false once the connection is done, and bad says why a request

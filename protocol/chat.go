@@ -80,6 +80,7 @@ const (
 	ChatErrMuted        = "muted"        // the member is muted
 	ChatErrForbidden    = "forbidden"    // mute, unmute or remove by a member who is not moderator
 	ChatErrNoSuchMember = "no_such_member"
+	ChatErrRemoved      = "removed" // the moderator removed this participant (on a room's socket: for good)
 )
 
 // ChatMaxFrame bounds one frame from a chat client.

@@ -91,3 +91,15 @@ func TestImpairmentJSON(t *testing.T) {
 		t.Errorf("got %s", b)
 	}
 }
+
+// TestChatInRoom: the wrapped chat event decodes as the room event carrying it, of this version.
+func TestChatInRoom(t *testing.T) {
+	inner, _ := json.Marshal(protocol.ChatEvent{V: protocol.Version, Type: protocol.ChatMessage, From: "Ada", Text: `"<x>"`})
+	var e protocol.RoomEvent
+	if err := json.Unmarshal(protocol.ChatInRoom(inner), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.V != protocol.Version || e.Type != protocol.RoomChat || e.Chat == nil || e.Chat.From != "Ada" || e.Chat.Text != `"<x>"` {
+		t.Fatalf("%+v", e)
+	}
+}

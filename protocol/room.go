@@ -112,6 +112,24 @@ package protocol
 // lesson's new "aggregate" (every member's value of each transport and metric, with their names,
 // for the instructor's histogram). Shares are rate limited like chat messages.
 //
+// # The chat on the room's socket
+//
+// The room's chat (the chat protocol, at ChatJoin) rides the room's WebSocket too, so a page
+// holds one socket, not two: a chat request goes in a "chat" request and every chat event comes
+// back in a "chat" event, otherwise exactly as on /r/CODE/chat:
+//
+//	→ {"v":1,"type":"chat","chat":{"v":1,"type":"join"}}
+//	← {"v":1,"type":"chat","chat":{"v":1,"type":"welcome","name":"Ada","members":[…],"history":[…],"limits":{…}}}
+//	→ {"v":1,"type":"chat","chat":{"v":1,"type":"say","text":"hello"}}
+//	← {"v":1,"type":"chat","chat":{"v":1,"type":"message","id":"…","from":"Ada","text":"hello","at_ms":…}}
+//
+// The chat's "join" needs no name: the member joins the chat under its room name, as moderator
+// when it is the room's instructor, after its room "join". The chat's own rules hold (rate and
+// size limits, refusals as chat "error" events, which do not count as refused room requests);
+// the room's and the chat's events share the socket's one queue, and a member whose queue is
+// full is closed with 1008 and leaves both. A member the moderator removes from the chat is
+// closed with 1008, leaving the room too.
+//
 // A request that is refused is answered by an "error" whose code is one of the RoomErr constants;
 // RoomMaxBadRequests refused requests in a row (a participant's "run" among them) close the
 // socket with 1008, as on /relay. A member whose outgoing queue is full because it does not read
@@ -133,6 +151,9 @@ const (
 	RoomStop  = "stop"
 	RoomShare = "share"
 	RoomSend  = "send"
+	// RoomChat carries a chat request (and, server to client, a chat event): the room's chat on
+	// the room's socket.
+	RoomChat = "chat"
 )
 
 // Room event types, server to client.
@@ -247,6 +268,8 @@ type RoomRequest struct {
 	Share *RoomShareData `json:"share,omitempty"`
 	// Send is the instructor's message of a "send".
 	Send *RoomSendData `json:"send,omitempty"`
+	// Chat is the chat request of a "chat".
+	Chat *ChatRequest `json:"chat,omitempty"`
 }
 
 // RoomSendData is a message the instructor sends across an emulated link.
@@ -283,9 +306,21 @@ type RoomEvent struct {
 	SendID string        `json:"send_id,omitempty"`
 	// Aggregate is an "aggregate": every member's values of one lesson.
 	Aggregate []RoomAggregate `json:"aggregate,omitempty"`
+	// Chat is the chat event of a "chat" (ChatInRoom writes them).
+	Chat *ChatEvent `json:"chat,omitempty"`
 	// Code and Error explain an "error", or (Error alone) a "lesson_done" that did not finish.
 	Code  string `json:"code,omitempty"`
 	Error string `json:"error,omitempty"`
+}
+
+// ChatInRoom wraps one encoded chat event as the room event that carries it on the room's
+// socket: {"v":1,"type":"chat","chat":EVENT}.
+func ChatInRoom(event []byte) []byte {
+	const head = `{"v":1,"type":"chat","chat":`
+	b := make([]byte, 0, len(head)+len(event)+1)
+	b = append(b, head...)
+	b = append(b, event...)
+	return append(b, '}')
 }
 
 // RoomInfo is a room's state, sent on joining.

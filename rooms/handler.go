@@ -211,9 +211,11 @@ func (r *room) join(ctx context.Context, req protocol.RoomRequest, c *websocket.
 		shares: rate.NewLimiter(rate.Limit(rs.opts.SharesPerSecond), rs.opts.ShareBurst),
 		Writer: wsqueue.Writer{Conn: c, Max: rs.opts.Queue, WriteTimeout: rs.opts.WriteTimeout,
 			SlowReason: "too slow to keep up with the room's events"}}
+	var oldChat *chat.Member
 	if old := r.local[pub]; old != nil {
 		old.replaced = true
 		old.Finish(websocket.StatusNormalClosure, "replaced by a newer connection of this member")
+		oldChat = old.chat
 	}
 	r.local[pub] = m
 	me := protocol.RoomMember{ID: pub, Name: name, Instructor: instructor}
@@ -221,6 +223,9 @@ func (r *room) join(ctx context.Context, req protocol.RoomRequest, c *websocket.
 	r.busyLocked()
 	m.Send(encode(r.stateLocked(me)))
 	r.mu.Unlock()
+	if oldChat != nil {
+		oldChat.Leave() // now, not when the old socket's reader notices: the name is the new one's
+	}
 	if err := r.publish(ctx, wire{Kind: kindJoin, Member: &me, Conn: m.connID}); err != nil {
 		r.leave(m)
 		return nil, fmt.Errorf("join room %s: %w", r.code, err)
@@ -294,7 +299,55 @@ func (m *member) serve(ctx context.Context) {
 			break
 		}
 	}
+	m.r.mu.Lock()
+	cm := m.chat
+	m.r.mu.Unlock()
+	if cm != nil {
+		cm.Leave()
+	}
 	m.r.leave(m)
+}
+
+// handleChat passes a "chat" request to the room's chat: a "join" joins it under the member's
+// room name (moderator when instructor), anything else goes to the chat member. The chat's
+// refusals go to the member as chat "error" events.
+func (m *member) handleChat(ctx context.Context, req *protocol.ChatRequest) error {
+	hub := m.r.rs.opts.Chat
+	if hub == nil {
+		return &refusal{protocol.RoomErrBadRequest, "this server has no chat for rooms"}
+	}
+	if req == nil {
+		return &refusal{protocol.RoomErrBadRequest, `chat: missing "chat" request`}
+	}
+	tellChat := func(code, msg string) {
+		if m.Send(protocol.ChatInRoom(chat.ErrorEvent(code, msg))) {
+			m.r.drop(m)
+		}
+	}
+	if req.V != protocol.Version {
+		tellChat(protocol.ChatErrBadRequest, fmt.Sprintf("unsupported protocol version %d (want %d)", req.V, protocol.Version))
+		return nil
+	}
+	m.r.mu.Lock()
+	cm := m.chat
+	m.r.mu.Unlock()
+	if cm != nil {
+		cm.Handle(ctx, *req)
+		return nil
+	}
+	if req.Type != protocol.ChatJoin {
+		tellChat(protocol.ChatErrNotJoined, `join the chat first: {"v":1,"type":"chat","chat":{"v":1,"type":"join"}}`)
+		return nil
+	}
+	cm, err := hub.Join(ctx, m.r.code, m.name, m.instructor, m.pub, chatSink{m})
+	if err != nil {
+		tellChat(chat.Refusal(err), err.Error())
+		return nil
+	}
+	m.r.mu.Lock()
+	m.chat = cm
+	m.r.mu.Unlock()
+	return nil
 }
 
 // handle acts on one request of a joined member; an error is its refusal.
@@ -359,6 +412,8 @@ func (m *member) handle(ctx context.Context, req protocol.RoomRequest) error {
 			return fmt.Errorf("share: %w", err)
 		}
 		return nil
+	case protocol.RoomChat:
+		return m.handleChat(ctx, req.Chat)
 	case protocol.RoomJoin:
 		return &refusal{protocol.RoomErrJoined, "already joined as " + m.name}
 	}

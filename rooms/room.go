@@ -352,9 +352,13 @@ func (r *room) deliver(msg []byte) {
 		r.roster[id] = &entry{RoomMember: *w.Member, Conn: w.Conn, Online: true}
 		var joiner *member
 		if m := r.local[id]; m != nil {
-			if m.connID == w.Conn {
+			switch {
+			case m.connID == w.Conn:
 				joiner = m // it has the state already
-			} else { // the member connected again elsewhere: this connection is replaced
+			case w.Hub == rs.id:
+				// An earlier connection's join of this instance, come back after a newer one
+				// (join replaced that one here already): it replaces nothing.
+			default: // the member connected again elsewhere: this connection is replaced
 				m.replaced = true
 				delete(r.local, id)
 				m.Finish(websocket.StatusNormalClosure, "replaced by a newer connection of this member")

@@ -45,6 +45,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wireplay/wireplay/broker"
+	"github.com/wireplay/wireplay/chat"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
@@ -80,6 +81,9 @@ type Options struct {
 	Runner Runner
 	// Sender sends the instructor's messages across an emulated link; nil: "send" is refused.
 	Sender Sender
+	// Chat is the hub whose room named by the room's code is the room's chat on its socket
+	// (protocol.RoomChat); nil: "chat" is refused.
+	Chat *chat.Hub
 	// MaxName is the longest display name in runes (32, as chat's).
 	MaxName int
 	// MaxMembers caps the members of one room (2,000); MaxRooms the rooms of this instance

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wireplay/wireplay/broker"
+	"github.com/wireplay/wireplay/chat"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/rooms"
 )
@@ -31,6 +32,11 @@ func serve(t *testing.T, opts rooms.Options) (*rooms.Rooms, string) {
 	if opts.Logger == nil {
 		opts.Logger = quiet
 	}
+	var hub *chat.Hub
+	if opts.Chat == nil {
+		hub = chat.NewHub(b, chat.Options{})
+		opts.Chat = hub
+	}
 	rs := rooms.New(b, opts)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/rooms", rs.ServeCreate)
@@ -38,6 +44,9 @@ func serve(t *testing.T, opts rooms.Options) (*rooms.Rooms, string) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		rs.Close()
+		if hub != nil {
+			hub.Close()
+		}
 		srv.Close()
 		b.Close()
 	})

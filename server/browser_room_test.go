@@ -82,6 +82,12 @@ func TestBrowserRoom(t *testing.T) {
 	seen(p1, "Ada", "hi Ada, Bo here")
 	seen(ictx, "Ines", "hi Ada, Bo here")
 
+	// One socket per page: the chat rides the room's socket (protocol.RoomChat), so three pages
+	// in the room and its chat hold three room sockets, the chat's own endpoint none.
+	if n := roomSockets(t, srv); n != 3 {
+		t.Errorf("three pages in the room and its chat hold %v room sockets, want 3 (one each)", n)
+	}
+
 	// Refusals in words: over the rate (12 at once: the burst is 5, then 1 a second), too long.
 	browserWithin(t, p2, 10*time.Second, "Bo flooding the chat", browserWaitTrue(`(() => {
 		const i = document.querySelector('[data-testid="chat-input"]'), b = document.querySelector('[data-testid="chat-send"]');
@@ -283,4 +289,19 @@ func browserRoomJoin(t *testing.T, ctx context.Context, url, name string) {
 	))
 	browserWithin(t, ctx, 20*time.Second, name+" in the room", browserWaitTrue(
 		`document.querySelector('[data-testid="room-join-form"]').hidden && document.querySelector('[data-testid="room-status"]').dataset.state === "open"`))
+}
+
+// roomSockets reads the room sockets open now (room and chat sockets alike: they share the
+// per-address cap that counts them) from /metrics.
+func roomSockets(t *testing.T, s *server.Server) float64 {
+	t.Helper()
+	for _, m := range scrape(t, s)["wireplay_connections"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "endpoint" && l.GetValue() == "room" {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatal(`no wireplay_connections{endpoint="room"} on /metrics`)
+	return 0
 }

@@ -19,7 +19,8 @@ import (
 )
 
 // Workshop rooms (package rooms, protocol.RoomJoin): POST /api/rooms, the page in room mode at
-// /r/{code}, its WebSocket at /r/{code}/ws and its chat at /r/{code}/chat. Rooms and chat go
+// /r/{code}, its WebSocket at /r/{code}/ws (the page's chat rides it) and its chat on its own at
+// /r/{code}/chat. Rooms and chat go
 // through Config.Broker, or an in-process broker of the server's own.
 
 // startRooms makes the rooms and the chat hub; Start calls it before routes.
@@ -32,7 +33,7 @@ func (s *Server) startRooms() {
 	accept := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}
 	s.chat = chat.NewHub(b, chat.Options{})
 	s.rooms = rooms.New(b, rooms.Options{Token: s.cfg.InstructorToken, Grace: s.cfg.RoomGrace, Shared: s.cfg.Broker != nil,
-		Runner: s.relay.roomLesson, Sender: s.relay.roomSend, MaxPerIP: s.cfg.MaxRoomPerIP, AcceptOptions: accept, Logger: s.log})
+		Runner: s.relay.roomLesson, Sender: s.relay.roomSend, Chat: s.chat, MaxPerIP: s.cfg.MaxRoomPerIP, AcceptOptions: accept, Logger: s.log})
 }
 
 // mountRooms adds the rooms' routes to mux.

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,15 +15,16 @@ import (
 // maxChatShown bounds the chat log's entries on the page.
 const maxChatShown = 300
 
-// chatUI is the room's chat (protocol.ChatJoin at /r/CODE/chat?member=MEMBER, the instructor's
-// member being its moderator): the log, with join and leave notices, and the composer. It joins
-// with the room's name once the room took the page, and reconnects with backoff.
+// chatUI is the room's chat (protocol.ChatJoin), riding the room's WebSocket (protocol.RoomChat:
+// one socket per page), the instructor being its moderator: the log, with join and leave
+// notices, and the composer. It joins under the room's name each time the room takes the page
+// (every connection of the room's socket).
 type chatUI struct {
 	r *roomUI
 
 	mu     sync.Mutex
 	name   string
-	out    chan protocol.ChatRequest
+	ready  bool // welcomed on the room's current socket
 	limits protocol.ChatLimits
 	seen   map[string]bool // message ids shown (a history sent again shows each once)
 	muted  map[string]bool // members muted, by name
@@ -49,22 +48,34 @@ func (c *chatUI) wire(on func(e js.Value, event string, f func(ev js.Value))) {
 	})
 }
 
-// start joins the chat as name, once (the room's first state).
-func (c *chatUI) start(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.name != "" {
-		return
-	}
-	c.name = name
-	go c.runLoop()
+// request sends a chat request on the room's socket; it reports whether it was queued.
+func (c *chatUI) request(req protocol.ChatRequest) bool {
+	req.V = protocol.Version
+	return c.r.send(protocol.RoomRequest{Type: protocol.RoomChat, Chat: &req})
 }
 
-// enableLocked enables the composer while the chat is connected and the room joined (the
-// room's mu is held).
+// join joins the chat as name on the room's socket that just took the page (the room's mu is
+// not held).
+func (c *chatUI) join(name string) {
+	c.mu.Lock()
+	c.name, c.ready = name, false
+	c.mu.Unlock()
+	c.request(protocol.ChatRequest{Type: protocol.ChatJoin})
+}
+
+// down is told the room's socket ended: the chat is gone with it until the next join.
+func (c *chatUI) down() {
+	c.mu.Lock()
+	c.ready = false
+	c.mu.Unlock()
+	c.enable()
+}
+
+// enableLocked enables the composer while the chat is joined on the room's socket (the room's
+// mu is held).
 func (c *chatUI) enableLocked(joined bool) {
 	c.mu.Lock()
-	on := joined && c.out != nil
+	on := joined && c.ready
 	c.mu.Unlock()
 	c.input.Set("disabled", !on)
 	c.sendBtn.Set("disabled", !on)
@@ -77,95 +88,32 @@ func (c *chatUI) enable() {
 	c.r.mu.Unlock()
 }
 
-func (c *chatUI) runLoop() {
-	backoff := minBackoff
-	for {
-		welcomed, err := c.session()
-		if welcomed {
-			backoff = minBackoff
-		}
-		why := "connection lost"
-		if err != nil {
-			why = describe(err)
-		}
-		c.notice("chat: " + why + " · reconnecting in " + fmtSeconds(backoff))
-		time.Sleep(backoff)
-		backoff = min(backoff*2, maxBackoff)
-	}
-}
-
-func (c *chatUI) session() (welcomed bool, err error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	conn := openWS(c.r.roomURL("chat")+"?member="+c.r.member, protocol.ChatMaxEvent)
-	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	err = conn.waitOpen(dctx)
-	dcancel()
-	if err != nil {
-		return false, err
-	}
-	defer conn.CloseNow()
-	out := make(chan protocol.ChatRequest, 16)
-	go func() {
-		defer cancel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case req := <-out:
-				req.V = protocol.Version
-				b, err := json.Marshal(req)
-				if err != nil {
-					continue
-				}
-				if conn.Write(b) != nil {
-					return
-				}
+// event takes one chat event from the room's socket (the room's mu is not held).
+func (c *chatUI) event(ev protocol.ChatEvent) {
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	if !ready && ev.Type == protocol.ChatError && ev.Code == protocol.ChatErrNameTaken {
+		// Our own last connection, not yet gone from the chat (a reload): join again in a moment.
+		time.AfterFunc(time.Second, func() {
+			c.mu.Lock()
+			again := !c.ready
+			c.mu.Unlock()
+			if again {
+				c.request(protocol.ChatRequest{Type: protocol.ChatJoin})
 			}
-		}
-	}()
-	defer func() {
+		})
+	}
+	if ev.Type == protocol.ChatWelcome {
 		c.mu.Lock()
-		c.out = nil
+		c.ready = true
+		if ev.Limits != nil {
+			c.limits = *ev.Limits
+		}
 		c.mu.Unlock()
 		c.enable()
-	}()
-	c.mu.Lock()
-	name := c.name
-	c.mu.Unlock()
-	out <- protocol.ChatRequest{Type: protocol.ChatJoin, Name: name}
-	for {
-		data, err := conn.Read(ctx)
-		if err != nil {
-			return welcomed, err
-		}
-		var ev protocol.ChatEvent
-		if err := json.Unmarshal(data, &ev); err != nil {
-			c.showError("Could not read a chat event: " + err.Error())
-			continue
-		}
-		if !welcomed && ev.Type == protocol.ChatError && ev.Code == protocol.ChatErrNameTaken {
-			// Our own last connection, not yet gone (a reload): join again in a moment.
-			go func() {
-				time.Sleep(time.Second)
-				select {
-				case out <- protocol.ChatRequest{Type: protocol.ChatJoin, Name: name}:
-				case <-ctx.Done():
-				}
-			}()
-		}
-		if ev.Type == protocol.ChatWelcome {
-			welcomed = true
-			c.mu.Lock()
-			c.out = out
-			if ev.Limits != nil {
-				c.limits = *ev.Limits
-			}
-			c.mu.Unlock()
-			c.enable()
-		}
-		c.apply(ev)
 	}
+	c.apply(ev)
 }
 
 func (c *chatUI) apply(ev protocol.ChatEvent) {
@@ -189,6 +137,17 @@ func (c *chatUI) apply(ev protocol.ChatEvent) {
 	case protocol.ChatJoined:
 		c.notice(ev.Name + " joined")
 	case protocol.ChatLeft:
+		c.mu.Lock()
+		me := ev.Name == c.name && ev.Reason == protocol.ChatLeftRemoved
+		if me {
+			c.ready = false
+		}
+		c.mu.Unlock()
+		if me {
+			c.enable()
+			c.notice("The instructor (" + ev.By + ") removed you from the chat; you are still in the room.")
+			return
+		}
 		s := ev.Name + " left"
 		switch ev.Reason {
 		case protocol.ChatLeftDropped:
@@ -276,6 +235,8 @@ func (c *chatUI) refused(ev protocol.ChatEvent) {
 		say = "Not sent: the instructor muted you."
 	case protocol.ChatErrNameTaken:
 		say = "The chat already has someone called that; reconnecting…"
+	case protocol.ChatErrRemoved:
+		say = "The instructor removed you from this room's chat; you are still in the room."
 	default:
 		say = "The chat refused that: " + ev.Error
 	}
@@ -307,22 +268,21 @@ func (c *chatUI) say() {
 		return
 	}
 	c.mu.Lock()
-	out, max := c.out, c.limits.MaxText
+	ready, max := c.ready, c.limits.MaxText
 	c.mu.Unlock()
 	if max > 0 && len(text) > max {
 		c.showError("Not sent: a message may be " + itoa(max) + " bytes at most (that one is " + itoa(len(text)) + ").")
 		c.errEl.Get("dataset").Set("code", protocol.ChatErrTooLong)
 		return
 	}
-	if out == nil {
+	if !ready {
 		c.showError("Not sent: the chat is not connected; it is reconnecting.")
 		return
 	}
-	select {
-	case out <- protocol.ChatRequest{Type: protocol.ChatSay, Text: text}:
+	if c.request(protocol.ChatRequest{Type: protocol.ChatSay, Text: text}) {
 		c.input.Set("value", "")
-	default:
-		c.showError("Not sent: too many messages wait to be sent.")
+	} else {
+		c.showError("Not sent: the room's connection is busy or down; try again in a moment.")
 	}
 	c.input.Call("focus")
 }
@@ -336,15 +296,13 @@ func (c *chatUI) isMuted(name string) bool {
 // moderate sends the instructor's mute, unmute or remove of the member called name.
 func (c *chatUI) moderate(act, name string) {
 	c.mu.Lock()
-	out := c.out
+	ready := c.ready
 	c.mu.Unlock()
-	if out == nil {
+	if !ready {
 		c.showError("The chat is not connected; it is reconnecting.")
 		return
 	}
-	select {
-	case out <- protocol.ChatRequest{Type: act, Name: name}:
-	default:
-		c.showError("Too many requests wait to be sent to the chat.")
+	if !c.request(protocol.ChatRequest{Type: act, Name: name}) {
+		c.showError("The room's connection is busy or down; try again in a moment.")
 	}
 }

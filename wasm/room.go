@@ -17,7 +17,7 @@ import (
 
 // The page in room mode (/r/CODE, protocol.RoomJoin): the page joins the room's WebSocket
 // (/r/CODE/ws) with a name and a member id kept in localStorage, so that a reload resumes the same
-// participant, and the room's chat (/r/CODE/chat, chat.go) once it is in. The room view shows the
+// participant, and the room's chat on that same socket (chat.go) once it is in. The room view shows the
 // instructor's run live with the Lessons tab's rendering (sequence diagram, charts, conclusion),
 // and the instructor's latest message across the room's emulated link (room_message.go).
 // "Follow the instructor" is on by default: the page then shows the room's view and switches
@@ -151,7 +151,7 @@ func (r *roomUI) wire(on func(e js.Value, event string, f func(ev js.Value))) {
 	r.chat.wire(on)
 }
 
-// roomURL is the room's WebSocket (path "ws") or chat ("chat") on the server of the page.
+// roomURL is the room's WebSocket (path "ws") on the server of the page.
 func (r *roomUI) roomURL(path string) string {
 	loc := js.Global().Get("location")
 	scheme := "ws://"
@@ -223,6 +223,7 @@ func (r *roomUI) session() (joined bool, err error) {
 		r.out = nil
 		r.joined = false
 		r.mu.Unlock()
+		r.chat.down()
 		r.enable()
 	}()
 	if name != "" {
@@ -242,6 +243,12 @@ func (r *roomUI) session() (joined bool, err error) {
 		var ev protocol.RoomEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
 			r.setStatus("error", "Could not read an event from the room: "+err.Error())
+			continue
+		}
+		if ev.Type == protocol.RoomChat {
+			if ev.Chat != nil {
+				r.chat.event(*ev.Chat)
+			}
 			continue
 		}
 		if ev.Type == protocol.RoomState {
@@ -406,6 +413,7 @@ func (r *roomUI) enableLocked() {
 // apply takes one event of the room.
 func (r *roomUI) apply(ev protocol.RoomEvent) {
 	switchTo := false
+	chatAs := "" // join the chat under this name, on this socket (once the room took it)
 	r.mu.Lock()
 	switch ev.Type {
 	case protocol.RoomState:
@@ -432,7 +440,7 @@ func (r *roomUI) apply(ev protocol.RoomEvent) {
 		}
 		r.setStatus("open", "In room "+st.Code+" as "+st.You.Name+" ("+role+")")
 		if first {
-			r.chat.start(st.You.Name)
+			chatAs = st.You.Name
 		}
 	case protocol.RoomMemberJoined:
 		if ev.Member != nil {
@@ -470,6 +478,9 @@ func (r *roomUI) apply(ev protocol.RoomEvent) {
 	}
 	r.enableLocked()
 	r.mu.Unlock()
+	if chatAs != "" {
+		r.chat.join(chatAs)
+	}
 	if switchTo {
 		r.a.showView("room")
 	}
