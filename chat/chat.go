@@ -25,7 +25,7 @@
 // once removed it cannot join again. Handler's members are their connection only.
 //
 // Not done yet: a hub that dies without Close leaves its members listed on the other hubs (there
-// is no liveness beacon); a room's state goes when every hub's last member left (no grace period).
+// is no liveness beacon); a hub forgets a room when its last member there leaves (no grace period).
 package chat
 
 import (
