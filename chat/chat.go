@@ -67,6 +67,10 @@ type Options struct {
 	WriteTimeout time.Duration
 	// SubjectPrefix starts every room's broker subject ("wireplay.chat").
 	SubjectPrefix string
+	// Beat is how often a hub tells the others, on each room where it has members, that it is
+	// alive (5 s). The members of a hub not heard from for 3 beats (it died without Close, or
+	// lost its broker) are taken out of the room (left, reason "lost").
+	Beat time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -89,6 +93,9 @@ func (o Options) withDefaults() Options {
 	if o.SubjectPrefix == "" {
 		o.SubjectPrefix = "wireplay.chat"
 	}
+	if o.Beat <= 0 {
+		o.Beat = 5 * time.Second
+	}
 	return o
 }
 
@@ -104,13 +111,102 @@ type Hub struct {
 
 	nextMember atomic.Uint64
 	dropped    atomic.Uint64 // members dropped for a full queue
+	stop       chan struct{} // closed by Close: ends the beats
+	beating    sync.WaitGroup
 }
 
 // NewHub returns a hub whose rooms go through b. The caller closes b after the hub.
 func NewHub(b broker.Broker, opts Options) *Hub {
 	var id [4]byte
 	_, _ = rand.Read(id[:])
-	return &Hub{b: b, opts: opts.withDefaults(), id: hex.EncodeToString(id[:]), rooms: make(map[string]*room)}
+	h := &Hub{b: b, opts: opts.withDefaults(), id: hex.EncodeToString(id[:]), rooms: make(map[string]*room), stop: make(chan struct{})}
+	h.beating.Go(h.beats)
+	return h
+}
+
+// beatsLost is how many beats a hub may miss before the others take it for gone.
+const beatsLost = 3
+
+// beats runs room.beat on every room every Options.Beat until Close.
+func (h *Hub) beats() {
+	t := time.NewTicker(h.opts.Beat)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			h.mu.Lock()
+			rooms := make([]*room, 0, len(h.rooms))
+			for _, r := range h.rooms {
+				rooms = append(rooms, r)
+			}
+			h.mu.Unlock()
+			for _, r := range rooms {
+				r.beat(now)
+			}
+		}
+	}
+}
+
+// beat tells the other hubs this one is alive in the room, and takes out of it the members of
+// hubs silent for too long (left, reason "lost").
+func (r *room) beat(now time.Time) {
+	h := r.h
+	r.mu.Lock()
+	if r.local == nil {
+		r.mu.Unlock()
+		return
+	}
+	var slow []*member
+	for key, e := range r.roster {
+		hub, _, _ := strings.Cut(e.Member, ".")
+		if hub == h.id {
+			continue
+		}
+		t, ok := r.heard[hub]
+		if !ok {
+			r.heard[hub] = now
+			continue
+		}
+		if now.Sub(t) > beatsLost*h.opts.Beat {
+			delete(r.roster, key)
+			slow = append(slow, r.fanoutLocked(protocol.ChatEvent{Type: protocol.ChatLeft, Name: e.Name, Reason: protocol.ChatLeftLost}, "")...)
+		}
+	}
+	alive := len(r.local) > 0
+	r.mu.Unlock()
+	if len(slow) > 0 {
+		r.dropMembers(slow)
+	}
+	if alive {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = r.publish(ctx, wire{Kind: kindBeat})
+		cancel()
+	}
+}
+
+// fanoutLocked queues e for every local member but the one of id except and returns those
+// whose queue was full; r.mu is held.
+func (r *room) fanoutLocked(e protocol.ChatEvent, except string) (slow []*member) {
+	b := encode(e)
+	var wrapped []byte // for the members on a room's socket, once
+	for id, m := range r.local {
+		if id == except {
+			continue
+		}
+		msg := b
+		if m.inRoom {
+			if wrapped == nil {
+				wrapped = protocol.ChatInRoom(b)
+			}
+			msg = wrapped
+		}
+		if m.out.Send(msg) {
+			slow = append(slow, m)
+		}
+	}
+	return slow
 }
 
 // Dropped counts the members this hub dropped because their queue was full.
@@ -120,6 +216,9 @@ func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
 // and leaves the rooms. It does not close the broker.
 func (h *Hub) Close() {
 	h.mu.Lock()
+	if !h.closed {
+		close(h.stop)
+	}
 	h.closed = true
 	rooms := h.rooms
 	h.rooms = make(map[string]*room)
@@ -139,6 +238,7 @@ func (h *Hub) Close() {
 			_ = r.publish(ctx, wire{Kind: kindLeave, Member: m.id, Name: m.name, Reason: protocol.ChatLeftLeft})
 		}
 	}
+	h.beating.Wait()
 }
 
 var roomName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -215,6 +315,7 @@ const (
 	kindRemove = "remove"
 	kindSync   = "sync"
 	kindState  = "state"
+	kindBeat   = "beat" // its hub is alive and has members in the room
 )
 
 // entry is one member of a room, on any hub.
@@ -235,10 +336,11 @@ type room struct {
 	sub     broker.Subscription
 
 	mu      sync.Mutex
-	roster  map[string]*entry  // nameKey → entry, the whole room's
-	local   map[string]*member // member id → this hub's members
-	removed map[string]bool    // owners the moderator removed: they cannot join again
-	muted   map[string]bool    // owners the moderator muted: they join again muted
+	roster  map[string]*entry    // nameKey → entry, the whole room's
+	local   map[string]*member   // member id → this hub's members
+	removed map[string]bool      // owners the moderator removed: they cannot join again
+	muted   map[string]bool      // owners the moderator muted: they join again muted
+	heard   map[string]time.Time // when each other hub was last heard from in the room
 	history []protocol.ChatEvent
 	seq     uint64
 }
@@ -263,7 +365,7 @@ func (h *Hub) room(ctx context.Context, name string) (*room, error) {
 		return r, nil
 	}
 	r := &room{h: h, name: name, subject: h.opts.SubjectPrefix + "." + name,
-		roster: make(map[string]*entry), local: make(map[string]*member), removed: make(map[string]bool), muted: make(map[string]bool)}
+		roster: make(map[string]*entry), local: make(map[string]*member), removed: make(map[string]bool), muted: make(map[string]bool), heard: make(map[string]time.Time)}
 	sub, err := h.b.Subscribe(ctx, r.subject, r.deliver)
 	if err != nil {
 		return nil, fmt.Errorf("open room %s: %w", name, err)
@@ -481,28 +583,15 @@ func (r *room) deliver(msg []byte) {
 	var slow []*member
 	var reply *wire
 	fanout := func(e protocol.ChatEvent, except string) {
-		b := encode(e)
-		var wrapped []byte // for the members on a room's socket, once
-		for id, m := range r.local {
-			if id == except {
-				continue
-			}
-			msg := b
-			if m.inRoom {
-				if wrapped == nil {
-					wrapped = protocol.ChatInRoom(b)
-				}
-				msg = wrapped
-			}
-			if m.out.Send(msg) {
-				slow = append(slow, m)
-			}
-		}
+		slow = append(slow, r.fanoutLocked(e, except)...)
 	}
 	r.mu.Lock()
 	if r.local == nil {
 		r.mu.Unlock()
 		return
+	}
+	if w.Hub != h.id {
+		r.heard[w.Hub] = time.Now()
 	}
 	key := nameKey(w.Name)
 	switch w.Kind {

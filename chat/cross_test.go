@@ -204,3 +204,36 @@ func TestNameRaceAcrossInstances(t *testing.T) {
 		t.Fatalf("Bo's view %+v", evs)
 	}
 }
+
+// TestHubLost: a hub that dies without Close (its connection to the bus cut, so it can neither
+// say its members left nor beat) has its members taken out of the room by the other hubs, with
+// reason "lost".
+func TestHubLost(t *testing.T) {
+	for name, bus := range map[string]func(*testing.T) func() broker.Broker{"nats": natsBus, "memory": memoryBus} {
+		t.Run(name, func(t *testing.T) {
+			connect := bus(t)
+			opts := fast
+			opts.Beat = 50 * time.Millisecond
+			a := newServer(t, connect(), opts)
+			bb := connect()
+			b := newServer(t, bb, opts)
+			ada, _ := join(t, a, "R1", "Ada", false)
+			bo, _ := join(t, b, "R1", "Bo", false)
+			for _, cl := range []*client{ada, bo} {
+				cl.waitUntil("both present", func(evs []protocol.ChatEvent) bool { return presence(evs) == "Ada,Bo" })
+			}
+			if err := bb.Close(); err != nil {
+				t.Fatal(err)
+			}
+			e := ada.waitFor("Bo lost", about(protocol.ChatLeft, "Bo"))
+			if e.Reason != protocol.ChatLeftLost {
+				t.Fatalf("Bo left with %+v, want reason lost", e)
+			}
+			// Ada's hub goes on beating: she stays, and a newcomer on it sees her alone.
+			_, w := join(t, a, "R1", "Cy", false)
+			if names(w.Members) != "Ada,Cy" {
+				t.Fatalf("the room after B was lost: %s", names(w.Members))
+			}
+		})
+	}
+}

@@ -19,7 +19,8 @@ package protocol
 //	← {"v":1,"type":"message","id":"3f9c01aa.1.1","from":"Ada","text":"hello","at_ms":...}
 //	← {"v":1,"type":"joined","name":"Cy"}           presence: a member came ...
 //	← {"v":1,"type":"left","name":"Cy","reason":"left"}   ... or went: reason left, dropped (too
-//	                                                slow to read, see below) or removed (with "by")
+//	                                                slow to read, see below), removed (with "by")
+//	                                                or lost (its server stopped answering)
 //	→ {"v":1,"type":"mute","name":"Cy"}            moderator only; also "unmute" and "remove"
 //	← {"v":1,"type":"muted","name":"Cy","by":"Bo"}  ("unmuted" likewise)
 //	← {"v":1,"type":"history","history":[...]}      the history again, when this instance learnt
@@ -66,6 +67,9 @@ const (
 	ChatLeftLeft    = "left"
 	ChatLeftDropped = "dropped"
 	ChatLeftRemoved = "removed"
+	// ChatLeftLost: the member's server stopped answering the others (it died, or lost the
+	// broker that joins the servers).
+	ChatLeftLost = "lost"
 )
 
 // Codes of a chat "error" event.

@@ -45,6 +45,8 @@ const (
 	kindMsgUp   = "msg_started"
 	kindMsgEv   = "msg_event"
 	kindMsgDone = "msg_done"
+	// kindBeat says its instance is alive and has members (or a run, a message) in the room.
+	kindBeat = "beat"
 )
 
 // snapshot is a room's state as one instance tells another.
@@ -109,12 +111,87 @@ type room struct {
 	msgDone    bool
 	msgErr     string
 	expiry     *time.Timer
+	// heard is when each other instance was last heard from in the room: one silent for
+	// Options.Beat × beatsLost has its members taken offline and its run and message ended.
+	heard map[string]time.Time
 }
 
 func (rs *Rooms) newRoom(code string) *room {
 	return &room{rs: rs, code: code, subject: rs.opts.SubjectPrefix + "." + code, done: make(chan struct{}),
 		stateCh: make(chan struct{}, 1), roster: map[string]*entry{}, local: map[string]*member{},
-		shares: map[shareKey]protocol.RoomShareData{}}
+		shares: map[shareKey]protocol.RoomShareData{}, heard: map[string]time.Time{}}
+}
+
+// beatsLost is how many beats an instance may miss before the others take it for gone.
+const beatsLost = 3
+
+// hubOf is the instance part of a connection, run or message id (Rooms.next).
+func hubOf(id string) string {
+	hub, _, _ := strings.Cut(id, ".")
+	return hub
+}
+
+// beat tells the other instances this one is alive in the room while it has something there,
+// and takes offline what instances silent for too long left behind: their members (member_left)
+// and their run and message (ended with an error).
+func (r *room) beat(now time.Time) {
+	rs := r.rs
+	r.mu.Lock()
+	if r.gone {
+		r.mu.Unlock()
+		return
+	}
+	alive := len(r.local) > 0 || r.localRuns > 0 || r.localSends > 0
+	lost := func(hub string) bool {
+		if hub == rs.id {
+			return false
+		}
+		t, ok := r.heard[hub]
+		if !ok { // first seen now: from now on it must be heard
+			r.heard[hub] = now
+			return false
+		}
+		return now.Sub(t) > beatsLost*rs.opts.Beat
+	}
+	var events []protocol.RoomEvent
+	for _, e := range r.roster {
+		if e.Online && lost(hubOf(e.Conn)) {
+			e.Online, e.Seen = false, now.UnixMilli()
+			events = append(events, protocol.RoomEvent{Type: protocol.RoomMemberLeft, Member: &protocol.RoomMember{ID: e.ID, Name: e.Name, Instructor: e.Instructor}})
+		}
+	}
+	const gone = "the server running it stopped answering"
+	if r.run != nil && !r.runDone && lost(hubOf(r.run.ID)) {
+		r.runDone, r.report, r.runErr = true, nil, gone
+		events = append(events, protocol.RoomEvent{Type: protocol.RoomLessonDone, RunID: r.run.ID, Error: gone})
+	}
+	if r.msg != nil && !r.msgDone && lost(hubOf(r.msg.ID)) {
+		r.msgDone, r.msgErr = true, gone
+		events = append(events, protocol.RoomEvent{Type: protocol.RoomMessageDone, SendID: r.msg.ID, Error: gone})
+	}
+	var slow []*member
+	for _, e := range events {
+		slow = append(slow, r.fanoutLocked(e, nil)...)
+	}
+	r.mu.Unlock()
+	for _, m := range slow {
+		r.drop(m)
+	}
+	if alive {
+		_ = r.publishBG(wire{Kind: kindBeat})
+	}
+}
+
+// fanoutLocked queues e for every local member but except and returns those whose queue was
+// full; r.mu is held.
+func (r *room) fanoutLocked(e protocol.RoomEvent, except *member) (slow []*member) {
+	b := encode(e)
+	for _, m := range r.local {
+		if m != except && m.Send(b) {
+			slow = append(slow, m)
+		}
+	}
+	return slow
 }
 
 func (r *room) isKnown() bool {
@@ -334,6 +411,9 @@ func (r *room) deliver(msg []byte) {
 	if r.gone {
 		r.mu.Unlock()
 		return
+	}
+	if w.Hub != rs.id {
+		r.heard[w.Hub] = time.Now()
 	}
 	switch w.Kind {
 	case kindSync:

@@ -107,6 +107,10 @@ type Options struct {
 	// OnExpire, when set, is called with the code of each room this instance forgets at the
 	// end of its grace period.
 	OnExpire func(code string)
+	// Beat is how often an instance tells the others, on each room where it has members (or a
+	// run, a message), that it is alive (5 s). One not heard from for 3 beats (it died without
+	// Close, or lost its broker) has its members taken offline and its run and message ended.
+	Beat time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -136,6 +140,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SubjectPrefix == "" {
 		o.SubjectPrefix = "wireplay.room"
+	}
+	if o.Beat <= 0 {
+		o.Beat = 5 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -175,7 +182,30 @@ func New(b broker.Broker, opts Options) *Rooms {
 	rs := &Rooms{b: b, opts: opts, id: hex.EncodeToString(id[:]), limit: transports.NewConnLimit(opts.MaxPerIP, opts.MaxConns),
 		log: opts.Logger, rooms: map[string]*room{}, running: map[string]context.CancelCauseFunc{}}
 	rs.ctx, rs.cancel = context.WithCancel(context.Background())
+	rs.work.Go(rs.beats)
 	return rs
+}
+
+// beats runs room.beat on every room every Options.Beat until Close.
+func (rs *Rooms) beats() {
+	t := time.NewTicker(rs.opts.Beat)
+	defer t.Stop()
+	for {
+		select {
+		case <-rs.ctx.Done():
+			return
+		case now := <-t.C:
+			rs.mu.Lock()
+			rooms := make([]*room, 0, len(rs.rooms))
+			for _, r := range rs.rooms {
+				rooms = append(rooms, r)
+			}
+			rs.mu.Unlock()
+			for _, r := range rooms {
+				r.beat(now)
+			}
+		}
+	}
 }
 
 // Enabled reports whether rooms can be created (an instructor token is set).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	runtimemetrics "runtime/metrics"
 	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -43,6 +44,10 @@ var metricHelp = map[string]string{
 	"go_goroutines":                 "Goroutines that exist now.",
 	"go_memstats_heap_inuse_bytes":  "Bytes in in-use heap spans.",
 	"go_memstats_sys_bytes":         "Bytes of memory the Go runtime obtained from the OS.",
+	"go_memstats_stack_inuse_bytes": "Bytes of goroutine stacks in use.",
+	// Written by writeMetrics from runtime/metrics.
+	"go_gc_heap_live_bytes": "Bytes of heap objects the last completed GC cycle found live (runtime/metrics /gc/heap/live:bytes): the heap the server needs, without the garbage and headroom RSS also holds.",
+	"go_gc_cycles_total":    "GC cycles completed (runtime/metrics /gc/cycles/total:gc-cycles): go_gc_heap_live_bytes is as of the last one.",
 }
 
 func init() {
@@ -132,6 +137,12 @@ func (m *serverMetrics) writeMetrics(w *bytes.Buffer) {
 	m.set.WritePrometheus(&raw)
 	metrics.WriteProcessMetrics(&raw)
 	metrics.WriteFDMetrics(&raw)
+	rm := []runtimemetrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	runtimemetrics.Read(rm)
+	if rm[0].Value.Kind() == runtimemetrics.KindUint64 && rm[1].Value.Kind() == runtimemetrics.KindUint64 {
+		metrics.WriteGaugeUint64(&raw, "go_gc_heap_live_bytes", rm[0].Value.Uint64())
+		metrics.WriteCounterUint64(&raw, "go_gc_cycles_total", rm[1].Value.Uint64())
+	}
 	sc := bufio.NewScanner(&raw)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {

@@ -154,6 +154,8 @@ func (c *chatUI) apply(ev protocol.ChatEvent) {
 			s += " (dropped: too slow to read)"
 		case protocol.ChatLeftRemoved:
 			s += " (removed by " + ev.By + ")"
+		case protocol.ChatLeftLost:
+			s += " (lost: their server stopped answering)"
 		}
 		c.notice(s)
 	case protocol.ChatMuted, protocol.ChatUnmuted:

@@ -36,6 +36,7 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	chat := fs.Int("chat", 10, "chat messages each room's instructor sends (at the chat's rate limit)")
 	churn := fs.Int("churn", 1500, "times a member joins the first room and leaves at the end (the load that fills the non-reader's queues)")
 	settle := fs.Duration("settle", 0, "idle this long after the joins before reading the server's memory again (its garbage from the joins is collected within 2m)")
+	gcWait := fs.Duration("gc-wait", 130*time.Second, "wait this long at most, the participants idle, for the server's next GC: the held-memory figure (live heap + stacks) is read after it; 0 reads it as of the last GC during the joins")
 	concurrency := fs.Int("concurrency", 32, "participants joining at once")
 	timeout := fs.Duration("timeout", time.Minute, "give up any one wait for the server after this long")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
@@ -63,7 +64,10 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := loadtest.Config{Servers: servers, Token: *token, Rooms: *nrooms, Participants: *participants, Lesson: *lesson,
-		Chat: *chat, Churn: *churn, Settle: *settle, Concurrency: *concurrency, Timeout: *timeout, Progress: stderr}
+		Chat: *chat, Churn: *churn, Settle: *settle, Concurrency: *concurrency, Timeout: *timeout, GCWait: *gcWait, Progress: stderr}
+	if cfg.GCWait == 0 {
+		cfg.GCWait = -1
+	}
 	if *self {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
