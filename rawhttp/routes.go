@@ -52,11 +52,12 @@ func notAllowed(req *Request, allow string) *Response {
 
 // Filler is n bytes of readable text: lines of 64 bytes, each starting with its offset.
 func Filler(n int) []byte {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	b := make([]byte, 0, n)
-	const line = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.\n" // 64 bytes
 	for len(b) < n {
-		l := fmt.Appendf(nil, "%08d ", len(b))
-		l = append(l, line[len(l):]...)
+		l := fmt.Appendf(nil, "%08d ", len(b)) // 9 bytes
+		l = append(l, alphabet[:64-len(l)-1]...)
+		l = append(l, '\n')
 		b = append(b, l[:min(len(l), n-len(b))]...)
 	}
 	return b
