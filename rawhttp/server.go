@@ -43,6 +43,10 @@ type Config struct {
 	// MaxConns caps the connections served at once; one more is answered 503 and closed.
 	// Default 256.
 	MaxConns int
+	// Admit, when set, is asked about each connection MaxConns admits: an error refuses it (503,
+	// with the error as the reason), and release, when the error is nil, is called when the
+	// connection ends. wireplay serve caps each client's connections with it.
+	Admit func(net.Conn) (release func(), err error)
 	// MaxBytes caps /bytes?n= (400 beyond); default 1 MiB.
 	MaxBytes int
 	// Handler answers a request; default the server's own routes (see Routes).
@@ -74,7 +78,7 @@ type Exchange struct {
 // Stats are a server's counters since it started.
 type Stats struct {
 	Accepted  uint64 // connections accepted (refused ones included)
-	Refused   uint64 // connections answered 503 at once because MaxConns were open
+	Refused   uint64 // connections answered 503 at once: MaxConns were open, or Admit refused
 	Requests  uint64 // requests answered, refusals (4xx, 5xx) included
 	Reused    uint64 // requests that were not the first on their connection
 	Rejected  uint64 // requests refused for their form (400, 413, 414, 431, 501, 505)
@@ -174,8 +178,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			}()
 			if full {
 				s.stats.refused.Add(1)
-				s.refuse(id, c)
+				s.refuse(id, c, fmt.Sprintf("this server serves %d connections at once", s.cfg.MaxConns))
 				return
+			}
+			if s.cfg.Admit != nil {
+				release, err := s.cfg.Admit(c)
+				if err != nil {
+					s.stats.refused.Add(1)
+					s.refuse(id, c, err.Error())
+					return
+				}
+				defer release()
 			}
 			s.serveConn(id, c)
 		}()
@@ -233,17 +246,17 @@ func (t *tapConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// refuse answers a connection over MaxConns with 503 and closes it.
-func (s *Server) refuse(id uint64, c net.Conn) {
+// refuse answers a connection it will not serve with 503 and closes it.
+func (s *Server) refuse(id uint64, c net.Conn, why string) {
 	nc := s.wrap(id, c)
 	bw := bufio.NewWriter(nc)
 	c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	resp := errorResponse(&Error{Status: 503, Reason: fmt.Sprintf("this server serves %d connections at once", s.cfg.MaxConns)})
+	resp := errorResponse(&Error{Status: 503, Reason: why})
 	s.writeResponse(bw, resp, nil, false)
 	bw.Flush()
 	s.linger(nc)
-	s.report(Exchange{Conn: id, Seq: 1, Status: 503, Err: "too many connections"})
-	s.closed1(id, 0, "too many connections")
+	s.report(Exchange{Conn: id, Seq: 1, Status: 503, Err: why})
+	s.closed1(id, 0, "refused: "+why)
 }
 
 func (s *Server) wrap(id uint64, c net.Conn) net.Conn {

@@ -382,3 +382,42 @@ func TestMaxConns(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestAdmit: a connection Admit refuses is answered 503 with its reason; an admitted one is
+// released when it ends.
+func TestAdmit(t *testing.T) {
+	var mu sync.Mutex
+	open, released := 0, make(chan struct{}, 4)
+	s, addr := start(t, Config{Admit: func(net.Conn) (func(), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if open == 1 {
+			return nil, errors.New("one connection per client here")
+		}
+		open++
+		return func() {
+			mu.Lock()
+			open--
+			mu.Unlock()
+			released <- struct{}{}
+		}, nil
+	}})
+	first, fbr := rawConn(t, addr)
+	io.WriteString(first, "GET /bytes?n=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+	readResp(t, fbr)
+	_, br := rawConn(t, addr)
+	resp, body := readResp(t, br)
+	if resp.StatusCode != 503 || !strings.Contains(body, "one connection per client here") {
+		t.Errorf("refused connection: %d %q", resp.StatusCode, body)
+	}
+	first.Close()
+	<-released
+	c, br := rawConn(t, addr)
+	io.WriteString(c, "GET /bytes?n=1 HTTP/1.0\r\n\r\n")
+	if resp, _ := readResp(t, br); resp.StatusCode != 200 {
+		t.Errorf("after the release: %d", resp.StatusCode)
+	}
+	if st := s.Stats(); st.Refused != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}

@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"strings"
@@ -57,5 +59,39 @@ func TestHTTPLessonExposure(t *testing.T) {
 	c := server.Config{HTTPLessonAddr: "0.0.0.0:7006"}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--http-lesson-addr") {
 		t.Errorf("Validate: %v, want a refusal naming --http-lesson-addr", err)
+	}
+}
+
+// TestHTTPLessonPerIPCap: the http lesson's server holds one client to --max-conns-per-ip like
+// the echo endpoints; one more connection is answered 503 with the reason.
+func TestHTTPLessonPerIPCap(t *testing.T) {
+	s := startServer(t, server.Config{HTTPLessonAddr: "127.0.0.1:0", MaxConnsPerIP: 1})
+	addr := s.Addrs().HTTPLesson
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	first.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(first, "GET /bytes?n=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+	br := bufio.NewReader(first)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first connection: %v %v", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+	}
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	second.SetDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(second), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "too many connections from 127.0.0.1") {
+		t.Errorf("second connection: %d %q", resp.StatusCode, b)
 	}
 }

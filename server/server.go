@@ -268,7 +268,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if s.rawl, err = n.Listen(ctx, "tcp", s.cfg.HTTPLessonAddr); err != nil {
 			return fmt.Errorf("listen http lesson: %w", err)
 		}
-		s.raw = rawhttp.New(rawhttp.Config{IdleTimeout: s.cfg.IdleTimeout, MaxConns: endpointCap})
+		limit := transports.NewConnLimit(s.cfg.MaxConnsPerIP, endpointCap)
+		refused := s.onRefuse("http-lesson")
+		s.raw = rawhttp.New(rawhttp.Config{IdleTimeout: s.cfg.IdleTimeout, MaxConns: endpointCap,
+			Admit: func(c net.Conn) (func(), error) {
+				release, err := limit.Acquire(c.RemoteAddr())
+				var r *transports.Refusal
+				if errors.As(err, &r) {
+					refused(r)
+				}
+				return release, err
+			}})
 	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
