@@ -447,9 +447,14 @@ func (r *hlRun) report() *Result {
 	return res
 }
 
+// hlWireRows is how many rows of the wire table a case gets: two exchanges (pipelined: the
+// batch of requests and up to five responses).
+const hlWireRows = 4
+
 // wireTable shows the bytes the server read and wrote on the first connection of each case (for
-// the slow client, its connection), consecutive reads (or writes) merged into one row that says
-// how many calls returned them.
+// the slow client, its connection), its first few reads and writes (hlWireRows). Consecutive reads are
+// merged into one row that says how many calls returned them (the slow client's byte-by-byte
+// request); each write is a row of its own (one per response).
 func (r *hlRun) wireTable() Table {
 	t := Table{Title: "Bytes on the wire, as the server read and wrote them (first connection of each case)",
 		Columns: []string{"case", "connection", "at ms", "direction", "bytes", "calls", "text"}}
@@ -467,33 +472,37 @@ func (r *hlRun) wireTable() Table {
 				}
 			}
 		}
-		var cur *hlChunk
-		calls := 0
-		flush := func() {
-			if cur == nil {
-				return
-			}
-			dir := "client → server (read)"
-			if cur.dir == rawhttp.Written {
-				dir = "server → client (written)"
-			}
-			t.Rows = append(t.Rows, []string{c.key, fmt.Sprint(cur.conn), fmt.Sprintf("%.1f", millis(cur.at)), dir,
-				fmt.Sprint(len(cur.b)), fmt.Sprint(calls), wireText(cur.b, 400)})
-		}
+		var rows []hlChunk
+		var calls []int
 		for _, ch := range c.chunks {
 			if ch.conn != conn {
 				continue
 			}
-			if cur != nil && cur.dir == ch.dir {
-				cur.b = append(cur.b, ch.b...)
-				calls++
+			if last := len(rows) - 1; last >= 0 && ch.dir == rawhttp.Read && rows[last].dir == rawhttp.Read {
+				rows[last].b = append(rows[last].b, ch.b...)
+				calls[last]++
 				continue
 			}
-			flush()
-			cur, calls = &hlChunk{conn: ch.conn, dir: ch.dir, at: ch.at, b: bytes.Clone(ch.b)}, 1
+			rows = append(rows, hlChunk{conn: ch.conn, dir: ch.dir, at: ch.at, b: bytes.Clone(ch.b)})
+			calls = append(calls, 1)
 		}
-		flush()
 		c.mu.Unlock()
+		limit := hlWireRows
+		if c.key == hlPipelined {
+			limit = min(1+r.n, 6)
+		}
+		for i, row := range rows {
+			if i == limit {
+				t.Rows = append(t.Rows, []string{c.key, fmt.Sprint(conn), "", "", "", "", fmt.Sprintf("… %d more reads and writes", len(rows)-i)})
+				break
+			}
+			dir := "client → server (read)"
+			if row.dir == rawhttp.Written {
+				dir = "server → client (written)"
+			}
+			t.Rows = append(t.Rows, []string{c.key, fmt.Sprint(row.conn), fmt.Sprintf("%.1f", millis(row.at)), dir,
+				fmt.Sprint(len(row.b)), fmt.Sprint(calls[i]), wireText(row.b, 240)})
+		}
 	}
 	return t
 }
