@@ -179,6 +179,12 @@ func isToken(s string) bool {
 // *Error carrying the status to answer; any other error (io.EOF before the first byte, a
 // timeout, a reset) comes from the connection.
 func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
+	return readRequest(br, lim, nil)
+}
+
+// readRequest is ReadRequest; with proceed set, a request that sent "Expect: 100-continue" and
+// announced a body is admitted with proceed (which writes "100 Continue") before its body is read.
+func readRequest(br *bufio.Reader, lim Limits, proceed func() error) (*Request, error) {
 	lim.setDefaults()
 	var head []byte
 	// RFC 9112 2.2: a server should ignore at least one empty line before the request line.
@@ -227,7 +233,7 @@ func ReadRequest(br *bufio.Reader, lim Limits) (*Request, error) {
 	if req.Major == 1 && req.Minor >= 1 && req.Get("Host") == "" {
 		return nil, bad(400, "an HTTP/1.1 request must carry a Host header field")
 	}
-	if err := readBody(br, req, lim); err != nil {
+	if err := readBody(br, req, lim, proceed); err != nil {
 		return nil, err
 	}
 	return req, nil
@@ -303,7 +309,7 @@ func parseField(line []byte) (Field, *Error) {
 
 // readBody reads a Content-Length body. Chunked request bodies are not implemented (501), and a
 // request with both Transfer-Encoding and Content-Length is refused (a smuggling vector).
-func readBody(br *bufio.Reader, req *Request, lim Limits) error {
+func readBody(br *bufio.Reader, req *Request, lim Limits, proceed func() error) error {
 	te := req.Get("Transfer-Encoding")
 	var cls []string
 	for _, f := range req.Header {
@@ -332,6 +338,16 @@ func readBody(br *bufio.Reader, req *Request, lim Limits) error {
 	if n > uint64(lim.MaxBodyBytes) {
 		return bad(413, "body of %d bytes is over this server's %d", n, lim.MaxBodyBytes)
 	}
+	if ex := req.Get("Expect"); ex != "" {
+		if !strings.EqualFold(ex, "100-continue") {
+			return bad(417, "Expect %q: this server knows only 100-continue", clip(ex))
+		}
+		if n > 0 && proceed != nil && br.Buffered() == 0 {
+			if err := proceed(); err != nil {
+				return err
+			}
+		}
+	}
 	req.Body = make([]byte, n)
 	if _, err := io.ReadFull(br, req.Body); err != nil {
 		if err == io.EOF {
@@ -353,6 +369,8 @@ func clip(s string) string {
 // StatusText is the reason phrase of the statuses this server sends.
 func StatusText(code int) string {
 	switch code {
+	case 100:
+		return "Continue"
 	case 200:
 		return "OK"
 	case 400:
@@ -367,6 +385,8 @@ func StatusText(code int) string {
 		return "Content Too Large"
 	case 414:
 		return "URI Too Long"
+	case 417:
+		return "Expectation Failed"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 501:

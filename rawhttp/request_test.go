@@ -71,6 +71,7 @@ func TestReadRequest(t *testing.T) {
 		{name: "TE and CL", in: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", status: 400},
 		{name: "CL twice differing", in: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", status: 400},
 		{name: "CL not a number", in: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", status: 400},
+		{name: "unknown expectation", in: "POST / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx", status: 417},
 		{name: "body too large", in: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 17\r\n\r\n", status: 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,7 +81,7 @@ type Stats struct {
 	Refused   uint64 // connections answered 503 at once: MaxConns were open, or Admit refused
 	Requests  uint64 // requests answered, refusals (4xx, 5xx) included
 	Reused    uint64 // requests that were not the first on their connection
-	Rejected  uint64 // requests refused for their form (400, 413, 414, 431, 501, 505)
+	Rejected  uint64 // requests refused for their form (400, 413, 414, 417, 431, 501, 505)
 	TimedOut  uint64 // requests answered 408: their head or body came too slowly
 	IdleClose uint64 // kept-alive connections closed after IdleTimeout without a request
 }
@@ -307,7 +307,12 @@ func (s *Server) serveConn(id uint64, c net.Conn) {
 		}
 		// From its first byte on, the whole request must arrive within HeaderTimeout.
 		c.SetReadDeadline(time.Now().Add(s.cfg.HeaderTimeout))
-		req, err := ReadRequest(br, s.cfg.Limits)
+		req, err := readRequest(br, s.cfg.Limits, func() error {
+			// The client waits for this before it sends its body (curl does for over 1 KiB).
+			c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			return bw.Flush()
+		})
 		seq := served + 1
 		var perr *Error
 		switch {

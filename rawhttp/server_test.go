@@ -421,3 +421,27 @@ func TestAdmit(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestExpectContinue: a client that asks "Expect: 100-continue" is told to go on before it sends
+// its body, and then answered; an expectation the server does not know is refused with 417.
+func TestExpectContinue(t *testing.T) {
+	_, addr := start(t, Config{})
+	c, br := rawConn(t, addr)
+	io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("read %q, %v: want 100 Continue first", line, err)
+	}
+	if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+		t.Fatalf("after 100 Continue: %q", blank)
+	}
+	io.WriteString(c, "hello")
+	resp, body := readResp(t, br)
+	if resp.StatusCode != 200 || !strings.HasSuffix(body, "\r\n\r\nhello") {
+		t.Errorf("%d %q", resp.StatusCode, body)
+	}
+	c2, br2 := rawConn(t, addr)
+	io.WriteString(c2, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nExpect: magic\r\n\r\nx")
+	if resp, _ := readResp(t, br2); resp.StatusCode != 417 {
+		t.Errorf("unknown expectation: %d, want 417", resp.StatusCode)
+	}
+}

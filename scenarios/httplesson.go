@@ -392,7 +392,7 @@ func (r *hlRun) find(key string) *hlCase {
 
 func (r *hlRun) report() *Result {
 	res := &Result{}
-	sum := Table{Title: "Each case", Columns: []string{"case", "requests", "connections accepted", "SYNs (TCP handshakes)", "Reused (httptrace)", "handshakes saved", "ms per request", "total ms"}}
+	sum := Table{Title: "Each case", Columns: []string{"case", "requests", "connections accepted", "SYNs sent (TCP handshakes begun)", "Reused (httptrace)", "handshakes saved", "ms per request", "total ms"}}
 	each := Table{Title: "Each request", Columns: []string{"case", "#", "server's connection", "request # on it", "Reused", "status", "ms"}}
 	for _, c := range r.cases {
 		c.matchExchanges()
@@ -404,8 +404,8 @@ func (r *hlRun) report() *Result {
 			reused = "— (raw socket)"
 		}
 		sum.Rows = append(sum.Rows, []string{c.key, fmt.Sprint(len(c.reqs)), fmt.Sprint(c.accepted()), fmt.Sprint(c.syns), reused,
-			fmt.Sprint(len(c.reqs) - c.syns), fmt.Sprintf("%.1f", c.msPerRequest()), fmt.Sprintf("%.0f", millis(c.total))})
-		s := Series{Chart: "Time of each request", Name: c.key, XLabel: "request #", YLabel: "ms (pipelined: since the first was written)", Style: "dots"}
+			fmt.Sprint(len(c.reqs) - c.accepted()), fmt.Sprintf("%.1f", c.msPerRequest()), fmt.Sprintf("%.0f", millis(c.total))})
+		s := Series{Chart: "Time of each request", Name: c.key, XLabel: "request #", YLabel: "ms (pipelined: since the connect began)", Style: "dots"}
 		for i, q := range c.reqs {
 			reused := fmt.Sprint(q.reused)
 			if c.key == hlPipelined {
@@ -542,7 +542,7 @@ func (r *hlRun) conclusion(fastBefore int) string {
 			what, holPlural(c.accepted(), "connection"), holPlural(c.syns, "SYN"), c.reusedCount(), len(c.reqs), c.msPerRequest())
 	}
 	ka, h10 := r.find(hlKeepAlive), r.find(hlHTTP10)
-	if saved := h10.syns - ka.syns; saved > 0 {
+	if saved := h10.accepted() - ka.accepted(); saved > 0 {
 		fmt.Fprintf(&b, "Keeping the connection saved %s and %.1f ms a request over HTTP/1.0. ", holPlural(saved, "TCP handshake"), h10.msPerRequest()-ka.msPerRequest())
 	} else {
 		fmt.Fprintf(&b, "Keeping the connection saved no handshake here (one request: there is no second to reuse it). ")
