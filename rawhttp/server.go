@@ -376,9 +376,14 @@ func closeReason(req *Request) string {
 	return "the response said Connection: close"
 }
 
-// linger closes the sending half and reads what the client still sends, briefly, before the
-// connection is closed: closing with unread bytes (a pipelined request the server will not
-// answer) makes the kernel send a reset, which can destroy the response before the client reads it.
+// lingerTime is how long linger waits for the client to close after the server's last response:
+// long enough for a lost response to be sent again on a lossy link.
+const lingerTime = 2 * time.Second
+
+// linger closes the sending half and reads what the client still sends (until it closes, for at
+// most lingerTime and 256 KiB) before the connection is closed: closing with unread bytes (a
+// pipelined request the server will not answer, the rest of a slow client's request) makes the
+// stack send a reset, which can destroy the response before the client has read it.
 func (s *Server) linger(c net.Conn) {
 	type closeWriter interface{ CloseWrite() error }
 	cw, ok := unwrap(c).(closeWriter)
@@ -388,7 +393,7 @@ func (s *Server) linger(c net.Conn) {
 	if cw.CloseWrite() != nil {
 		return
 	}
-	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(lingerTime))
 	io.CopyN(io.Discard, c, 256<<10)
 }
 

@@ -91,6 +91,7 @@ type hlCase struct {
 	slowStatus int
 	slowSent   int           // bytes it had written when the answer came
 	slowAt     time.Duration // when its answer came, since the case began
+	slowErr    string        // why no answer was read, when none was
 }
 
 type hlRun struct {
@@ -306,14 +307,21 @@ func (r *hlRun) slow(ctx context.Context, c *hlCase) error {
 
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	close(answered)
+	mu.Lock()
+	c.slowSent, c.slowAt = written, time.Since(c.start)
+	mu.Unlock()
 	if err != nil {
-		<-fast
-		return fmt.Errorf("slow client: read response: %w", err)
+		// A reset that overtook the answer (the server closed with bytes of ours unread) is an
+		// outcome of the run, not a failure of it; ctx's end is.
+		if ctx.Err() != nil {
+			<-fast
+			return fmt.Errorf("slow client: read response: %w", err)
+		}
+		c.slowErr = err.Error()
+		return <-fast
 	}
 	resp.Body.Close()
-	mu.Lock()
-	c.slowStatus, c.slowSent, c.slowAt = resp.StatusCode, written, time.Since(c.start)
-	mu.Unlock()
+	c.slowStatus = resp.StatusCode
 	return <-fast
 }
 
@@ -553,6 +561,11 @@ func (r *hlRun) conclusion(fastBefore int) string {
 			holPlural(len(p.reqs), "request"), holPlural(p.accepted(), "connection"), millis(p.reqs[len(p.reqs)-1].dur), p.msPerRequest(), sumDur(ka.reqs))
 	}
 	s := r.find(hlSlow)
+	if s.slowErr != "" {
+		fmt.Fprintf(&b, "The slow client had sent %d bytes, one every %v, when its connection failed after %.0f ms without an answer (%s; the server timed out %s, the request head getting %v from its first byte); meanwhile another client's %d of %d requests were served.",
+			s.slowSent, r.gap, millis(s.slowAt), s.slowErr, holPlural(int(s.stats.TimedOut), "request"), r.headerTO, fastBefore, len(s.reqs))
+		return b.String()
+	}
 	fmt.Fprintf(&b, "The slow client had sent %d bytes, one every %v, when it was answered %d %s after %.0f ms (the request head gets %v from its first byte); meanwhile another client's %d of %d requests were served.",
 		s.slowSent, r.gap, s.slowStatus, rawhttp.StatusText(s.slowStatus), millis(s.slowAt), r.headerTO, fastBefore, len(s.reqs))
 	return b.String()
