@@ -546,8 +546,8 @@ func (r *hlRun) conclusion(fastBefore int) string {
 	for _, key := range []string{hlHTTP10, hlKeepAlive, hlClose} {
 		c := r.find(key)
 		what := map[string]string{hlHTTP10: "HTTP/1.0", hlKeepAlive: "HTTP/1.1 kept alive", hlClose: "HTTP/1.1 with Connection: close"}[key]
-		fmt.Fprintf(&b, "%s: the server accepted %s (%s on the link), net/http reported Reused for %d of %d requests, %.1f ms a request. ",
-			what, holPlural(c.accepted(), "connection"), holPlural(c.syns, "SYN"), c.reusedCount(), len(c.reqs), c.msPerRequest())
+		fmt.Fprintf(&b, "%s: the server accepted %s (%s on the link), net/http reported Reused for %d of %d requests, %.1f ms a request%s. ",
+			what, holPlural(c.accepted(), "connection"), holPlural(c.syns, "SYN"), c.reusedCount(), len(c.reqs), c.msPerRequest(), r.inRTTs(c.msPerRequest()))
 	}
 	ka, h10 := r.find(hlKeepAlive), r.find(hlHTTP10)
 	if saved := h10.accepted() - ka.accepted(); saved > 0 {
@@ -557,8 +557,9 @@ func (r *hlRun) conclusion(fastBefore int) string {
 	}
 	p := r.find(hlPipelined)
 	if len(p.reqs) > 0 {
-		fmt.Fprintf(&b, "Pipelined, the %s went out before the first response over %s and were answered in order; the last response was in after %.1f ms, %.1f ms a request, against %.1f ms in all kept alive one at a time. ",
-			holPlural(len(p.reqs), "request"), holPlural(p.accepted(), "connection"), millis(p.reqs[len(p.reqs)-1].dur), p.msPerRequest(), sumDur(ka.reqs))
+		last := millis(p.reqs[len(p.reqs)-1].dur)
+		fmt.Fprintf(&b, "Pipelined, the %s went out before the first response over %s and were answered in order; the last response was in after %.1f ms%s, the connect included, %.1f ms a request, against %.1f ms in all kept alive one at a time. ",
+			holPlural(len(p.reqs), "request"), holPlural(p.accepted(), "connection"), last, r.inRTTs(last), p.msPerRequest(), sumDur(ka.reqs))
 	}
 	s := r.find(hlSlow)
 	if s.slowErr != "" {
@@ -569,6 +570,14 @@ func (r *hlRun) conclusion(fastBefore int) string {
 	fmt.Fprintf(&b, "The slow client had sent %d bytes, one every %v, when it was answered %d %s after %.0f ms (the request head gets %v from its first byte); meanwhile another client's %d of %d requests were served.",
 		s.slowSent, r.gap, s.slowStatus, rawhttp.StatusText(s.slowStatus), millis(s.slowAt), r.headerTO, fastBefore, len(s.reqs))
 	return b.String()
+}
+
+// inRTTs is " (N round trips)" for ms, or "" on a link without delay.
+func (r *hlRun) inRTTs(ms float64) string {
+	if r.rtt < time.Millisecond {
+		return ""
+	}
+	return fmt.Sprintf(" (%.1f round trips)", ms/millis(r.rtt))
 }
 
 func sumDur(qs []hlReq) float64 {
