@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -146,6 +147,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		ln.Close()
 	}()
+	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -155,8 +157,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closed {
 				return ErrClosed
 			}
+			// Out of file descriptors (or a timeout): wait and go on, as the client that could not
+			// be accepted waits in the backlog; anything else ends Serve.
+			var ne net.Error
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
 			return fmt.Errorf("accept: %w", err)
 		}
+		backoff = 0
 		id := s.nextID.Add(1)
 		s.stats.accepted.Add(1)
 		s.mu.Lock()

@@ -272,7 +272,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		refused := s.onRefuse("http-lesson")
 		s.raw = rawhttp.New(rawhttp.Config{IdleTimeout: s.cfg.IdleTimeout, MaxConns: endpointCap,
 			Admit: func(c net.Conn) (func(), error) {
-				release, err := limit.Acquire(c.RemoteAddr())
+				remote := c.RemoteAddr() // nil for a netstack conn closed already
+				if remote == nil {
+					return nil, errors.New("the connection closed before it was served")
+				}
+				release, err := limit.Acquire(remote)
 				var r *transports.Refusal
 				if errors.As(err, &r) {
 					refused(r)
