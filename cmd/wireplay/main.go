@@ -263,7 +263,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&logFormat, "log-format", "text", "log as text or json (one JSON object per line, slog's)")
 	help := func(w io.Writer) {
 		withOutput(fs, w, func() {
-			fmt.Fprintf(w, "Usage: wireplay serve [flags]\n\nRuns the TCP, UDP, QUIC and WebSocket echo endpoints and the page.\n\nEvery flag can also be given as an environment variable: WIREPLAY_ and the flag's\nname in capitals with _ for - (WIREPLAY_HTTP_ADDR=0.0.0.0:8080); a flag on the command\nline wins. A repeatable flag takes a comma-separated list.\n\nFlags:\n")
+			fmt.Fprintf(w, "Usage: wireplay serve [flags]\n\nRuns the TCP, UDP, QUIC and WebSocket echo endpoints, the http lesson's raw-socket web server and the page.\n\nEvery flag can also be given as an environment variable: WIREPLAY_ and the flag's\nname in capitals with _ for - (WIREPLAY_HTTP_ADDR=0.0.0.0:8080); a flag on the command\nline wins. A repeatable flag takes a comma-separated list.\n\nFlags:\n")
 			fs.PrintDefaults()
 		})
 	}
