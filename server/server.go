@@ -18,6 +18,7 @@ import (
 	"github.com/wireplay/wireplay/broker"
 	"github.com/wireplay/wireplay/chat"
 	"github.com/wireplay/wireplay/netx"
+	"github.com/wireplay/wireplay/rawhttp"
 	"github.com/wireplay/wireplay/rooms"
 	"github.com/wireplay/wireplay/transports"
 	"github.com/wireplay/wireplay/web"
@@ -30,6 +31,10 @@ type Config struct {
 	TCPAddr  string // TCP echo; default 127.0.0.1:7001
 	UDPAddr  string // UDP echo; default 127.0.0.1:7002
 	QUICAddr string // QUIC echo (ALPN "wireplay"); default 127.0.0.1:7003
+	// HTTPLessonAddr is where the http lesson's hand-written HTTP/1.x server (package rawhttp)
+	// listens, for curl -v and a browser; "" (the default here; the CLI's is 127.0.0.1:7006):
+	// not served.
+	HTTPLessonAddr string
 
 	// CertFile and KeyFile hold the certificate of the page (HTTPS and WSS) and the QUIC endpoint;
 	// without them (and without Domain) the page is plain HTTP and the QUIC endpoint gets a
@@ -117,6 +122,7 @@ type Config struct {
 // Addrs are the addresses the server really listens on.
 type Addrs struct {
 	HTTP, TCP, UDP, QUIC string
+	HTTPLesson           string // "" when not served
 }
 
 func (c *Config) setDefaults() {
@@ -186,6 +192,8 @@ type Server struct {
 	tcp  *transports.TCPEcho
 	udp  *transports.UDPEcho
 	quic *transports.QUICEcho
+	raw  *rawhttp.Server // the http lesson's server, with HTTPLessonAddr
+	rawl net.Listener
 	ws   *transports.WSEcho // /ws/echo
 	http *http.Server
 	hl   net.Listener
@@ -256,6 +264,26 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, quicConf); err != nil {
 		return err
 	}
+	if s.cfg.HTTPLessonAddr != "" {
+		if s.rawl, err = n.Listen(ctx, "tcp", s.cfg.HTTPLessonAddr); err != nil {
+			return fmt.Errorf("listen http lesson: %w", err)
+		}
+		limit := transports.NewConnLimit(s.cfg.MaxConnsPerIP, endpointCap)
+		refused := s.onRefuse("http-lesson")
+		s.raw = rawhttp.New(rawhttp.Config{IdleTimeout: s.cfg.IdleTimeout, MaxConns: endpointCap,
+			Admit: func(c net.Conn) (func(), error) {
+				remote := c.RemoteAddr() // nil for a netstack conn closed already
+				if remote == nil {
+					return nil, errors.New("the connection closed before it was served")
+				}
+				release, err := limit.Acquire(remote)
+				var r *transports.Refusal
+				if errors.As(err, &r) {
+					refused(r)
+				}
+				return release, err
+			}})
+	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
@@ -270,6 +298,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		TCP:  s.tcp.Addr().String(),
 		UDP:  s.udp.Addr().String(),
 		QUIC: s.quic.Addr().String(),
+	}
+	if s.rawl != nil {
+		s.addrs.HTTPLesson = s.rawl.Addr().String()
 	}
 	s.relay = newRelay(s.cfg, endpoints{Network: n, Target: transports.Target{
 		TCP:  s.own.tcp.Addr().String(),
@@ -310,6 +341,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.wg.Go(func() { s.tcp.Serve() })
 	s.wg.Go(func() { s.udp.Serve() })
 	s.wg.Go(func() { s.quic.Serve() })
+	if s.raw != nil {
+		s.wg.Go(func() {
+			if err := s.raw.Serve(s.rawl); err != nil && !errors.Is(err, rawhttp.ErrClosed) {
+				s.log.Error("http lesson server stopped", "err", err)
+			}
+		})
+	}
 	s.wg.Go(func() {
 		if err := s.http.Serve(s.hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -487,6 +525,12 @@ func (s *Server) closeAll() {
 	}
 	if s.quic != nil {
 		s.quic.Close()
+	}
+	if s.raw != nil {
+		s.raw.Close() // and its listener, once Serve runs
+	}
+	if s.rawl != nil {
+		s.rawl.Close()
 	}
 }
 

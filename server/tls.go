@@ -49,8 +49,8 @@ func (c *Config) checkExposure() error {
 			return fmt.Errorf("%s needs TLS: --cert and --key, or %s NAME for a certificate from Let's Encrypt", PublicFlag, DomainFlag)
 		}
 	}
-	for _, e := range []struct{ flag, addr string }{{"--tcp-addr", c.TCPAddr}, {"--udp-addr", c.UDPAddr}, {"--quic-addr", c.QUICAddr}} {
-		if isLoopback(e.addr) {
+	for _, e := range []struct{ flag, addr string }{{"--tcp-addr", c.TCPAddr}, {"--udp-addr", c.UDPAddr}, {"--quic-addr", c.QUICAddr}, {"--http-lesson-addr", c.HTTPLessonAddr}} {
+		if e.addr == "" && e.flag == "--http-lesson-addr" || isLoopback(e.addr) {
 			continue
 		}
 		if !c.Public || !c.PublicEndpoints {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -53,7 +54,7 @@ func TestHelp(t *testing.T) {
 // serveProcess is `wireplay serve` running as a process (this test binary, as the command).
 type serveProcess struct {
 	cmd    *exec.Cmd
-	addrs  map[string]string // page, tcp, udp, quic
+	addrs  map[string]string // page, tcp, udp, quic, http-lesson
 	stderr *bytes.Buffer     // read it only after the process exited
 }
 
@@ -62,7 +63,7 @@ type serveProcess struct {
 func startServe(t *testing.T, args ...string) *serveProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0",
-		"--udp-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0"}, args...)...)
+		"--udp-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--http-lesson-addr", "127.0.0.1:0"}, args...)...)
 	// GORACE: a -race build otherwise sleeps 1 s at exit, which is not the server's time.
 	cmd.Env = append(os.Environ(), "WIREPLAY_BE_MAIN=1", "GORACE=atexit_sleep_ms=0")
 	stdout, err := cmd.StdoutPipe()
@@ -77,14 +78,14 @@ func startServe(t *testing.T, args ...string) *serveProcess {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
 	addrs := map[string]string{}
-	re := regexp.MustCompile(`^\s+(page|tcp|udp|quic)\s+(?:http://)?([0-9.]+:[0-9]+)`)
+	re := regexp.MustCompile(`^\s+(page|tcp|udp|quic|http-lesson)\s+(?:http://)?([0-9.]+:[0-9]+)`)
 	sc := bufio.NewScanner(stdout)
-	for len(addrs) < 4 && sc.Scan() {
+	for len(addrs) < 5 && sc.Scan() {
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			addrs[m[1]] = m[2]
 		}
 	}
-	if len(addrs) < 4 {
+	if len(addrs) < 5 {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatalf("server printed %v; stderr:\n%s", addrs, stderr.String())
@@ -130,6 +131,19 @@ func TestServeProbeAndSignal(t *testing.T) {
 			}
 		})
 	}
+
+	// The http lesson's hand-written server, as curl or a browser reach it.
+	t.Run("http-lesson", func(t *testing.T) {
+		resp, err := http.Get("http://" + addrs["http-lesson"] + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ContentLength != int64(len(b)) || !strings.Contains(string(b), "<h1>A web server on raw sockets</h1>") {
+			t.Errorf("GET /: %d, Content-Length %d, body %.80q", resp.StatusCode, resp.ContentLength, b)
+		}
+	})
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
