@@ -726,7 +726,9 @@ func (r *room) refuseLateName(m *member) {
 	delete(r.local, m.id)
 	m.send(encode(protocol.ChatEvent{Type: protocol.ChatError, Code: protocol.ChatErrNameTaken,
 		Error: fmt.Sprintf("%q was taken in this room at the same moment", m.name)}))
-	m.out.Finish(websocket.StatusPolicyViolation, "name taken")
+	if !m.inRoom { // a room's member stays in the room; its page joins the chat again
+		m.out.Finish(websocket.StatusPolicyViolation, "name taken")
+	}
 }
 
 // mergeHistory puts the messages of theirs that ours lacks before ours, keeping the last n.

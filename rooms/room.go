@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -180,6 +181,16 @@ func (r *room) beat(now time.Time) {
 	if alive {
 		_ = r.publishBG(wire{Kind: kindBeat})
 	}
+}
+
+// refuseNameLocked tells m its name went to a member who joined on another instance at the same
+// moment, and closes it (1008); m is out of r.local already; r.mu is held.
+func (r *room) refuseNameLocked(m *member) {
+	m.replaced = true // nobody lists it: no leave to publish
+	m.Send(encode(protocol.RoomEvent{Type: protocol.RoomError, Code: protocol.RoomErrNameTaken,
+		Error: fmt.Sprintf("%q was taken in this room at the same moment, on another server: choose another name", m.name)}))
+	m.Finish(websocket.StatusPolicyViolation, "name taken")
+	r.idleLocked()
 }
 
 // fanoutLocked queues e for every local member but except and returns those whose queue was
@@ -429,16 +440,46 @@ func (r *room) deliver(msg []byte) {
 			break
 		}
 		id := w.Member.ID
+		m := r.local[id]
+		if m != nil && m.connID != w.Conn && w.Hub == rs.id {
+			// An earlier connection's join of this instance, come back after a newer one (join
+			// replaced that one here already): it changes nothing.
+			break
+		}
+		// Two instances may let one name in at the same moment, for two members: every instance
+		// keeps the one whose connection id is smaller, and the other's instance refuses it.
+		var rivalID string
+		for oid, e := range r.roster {
+			if oid != id && e.Online && strings.EqualFold(e.Name, w.Member.Name) {
+				rivalID = oid
+				break
+			}
+		}
+		if rivalID != "" {
+			rival := r.roster[rivalID]
+			if rival.Conn < w.Conn {
+				if m != nil && m.connID == w.Conn {
+					delete(r.local, id)
+					r.refuseNameLocked(m)
+				}
+				if e := r.roster[id]; e != nil && e.Conn == w.Conn {
+					e.Online, e.Seen = false, time.Now().UnixMilli()
+				}
+				break
+			}
+			rival.Online, rival.Seen = false, time.Now().UnixMilli()
+			fanout(protocol.RoomEvent{Type: protocol.RoomMemberLeft, Member: &rival.RoomMember}, nil)
+			if rm := r.local[rivalID]; rm != nil && rm.connID == rival.Conn {
+				delete(r.local, rivalID)
+				r.refuseNameLocked(rm)
+			}
+		}
 		r.roster[id] = &entry{RoomMember: *w.Member, Conn: w.Conn, Online: true}
 		var joiner *member
-		if m := r.local[id]; m != nil {
-			switch {
-			case m.connID == w.Conn:
+		if m != nil {
+			if m.connID == w.Conn {
 				joiner = m // it has the state already
-			case w.Hub == rs.id:
-				// An earlier connection's join of this instance, come back after a newer one
-				// (join replaced that one here already): it replaces nothing.
-			default: // the member connected again elsewhere: this connection is replaced
+			} else { // the member connected again elsewhere: this connection is replaced
 				m.replaced = true
 				delete(r.local, id)
 				m.Finish(websocket.StatusNormalClosure, "replaced by a newer connection of this member")
