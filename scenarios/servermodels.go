@@ -51,7 +51,7 @@ The last table shows the primitives the models are made of: a read that returns 
 			{Name: "size", Label: "request size", Kind: KindInt, Min: "1", Max: "4096", Unit: "bytes", Default: "64", Help: "bytes of each request"},
 			{Name: "hold", Label: "slow client's hold", Kind: KindDuration, Min: "10ms", Max: "5s", Default: "300ms", Help: "how long the slow client holds its connection open after its first echo"},
 			{Name: "workers", Label: "pool workers", Kind: KindInt, Min: "1", Max: "64", Unit: "goroutines", Default: "4", Help: "the worker pool's size"},
-			{Name: "idle", Label: "idle connections", Kind: KindInt, Min: "1", Max: "9000", Unit: "connections", Default: "200", Help: "idle connections opened to each in-process model to measure what one costs (each takes two descriptors of the 20,000 allowed: client and server)"},
+			{Name: "idle", Label: "idle connections", Kind: KindInt, Min: "1", Max: "9000", Unit: "connections", Default: "200", Help: "idle connections opened to the epoll and goroutine models to measure what one costs (each takes two descriptors of the 20,000 allowed: client and server); the iterative and pool models get at most 200, as the rest wait in the accept queue"},
 			{Name: "idle_procs", Label: "idle connections (process model)", Kind: KindInt, Min: "1", Max: "64", Unit: "connections", Default: "8", Help: "idle connections opened to the process-per-connection model: one child process each"},
 			{Name: "budget", Label: "memory budget", Kind: KindInt, Min: "1", Max: "65536", Unit: "MiB", Default: "64", Help: "the memory the idle-connection capacity is computed for"},
 		},
@@ -256,8 +256,13 @@ func smEcho(c net.Conn, msg []byte) error {
 // one byte, and measures what the server holds for them.
 func smIdle(ctx context.Context, env *Env, r *smRun) error {
 	k := env.Int("idle")
-	if r.model == servermodels.Process {
+	switch {
+	case r.model == servermodels.Process:
 		k = env.Int("idle_procs")
+	case !smHoldsAll(r.model):
+		// The rest wait in the accept queue, and a connect beyond its limit (somaxconn) would
+		// hang in SYN retries: these models get at most smQueuedIdle.
+		k = min(k, smQueuedIdle)
 	}
 	srv, err := servermodels.Start(ctx, r.model, smOptions(env))
 	if err != nil {
@@ -341,6 +346,9 @@ func smIdle(ctx context.Context, env *Env, r *smRun) error {
 	r.inBudget, r.inBudgetBy = smCapacity(env.Int("budget"), r, served, k)
 	return nil
 }
+
+// smQueuedIdle is the most idle connections opened to a model that leaves them in the queue.
+const smQueuedIdle = 200
 
 // smCapacity is how many idle connections r's model holds within budget MiB, and what limits it:
 // the memory, the open-file limit (one descriptor per connection for the server), or the model.
