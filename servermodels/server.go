@@ -2,6 +2,7 @@ package servermodels
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -48,7 +49,7 @@ type Server struct {
 // Start starts model's echo server on 127.0.0.1 (an ephemeral port). ctx bounds the start only;
 // Close stops it.
 func Start(ctx context.Context, model Model, opt Options) (*Server, error) {
-	s := &Server{model: model, log: &eventLog{start: time.Now()}, conns: map[net.Conn]struct{}{}, pids: map[int]struct{}{}}
+	s := newServer(model)
 	if model == Epoll {
 		if err := s.startEpoll(); err != nil {
 			return nil, fmt.Errorf("start %s server: %w", model, err)
@@ -67,6 +68,36 @@ func Start(ctx context.Context, model Model, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("start %s server: %w", model, err)
 	}
 	s.control = func(f func(fd uintptr)) error { return rc.Control(f) }
+	if err := s.serveListener(ln, opt); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Serve starts model's echo server on ln, any listener (the emulated link's too), for the
+// models that need nothing but a net.Listener: Iterative, Goroutines and Pool. Close closes ln.
+// AcceptQueue fails: only a kernel listener's queue can be read.
+func Serve(model Model, ln net.Listener, opt Options) (*Server, error) {
+	s := newServer(model)
+	s.addr = ln.Addr().String()
+	s.control = func(func(uintptr)) error { return errors.New("not a kernel socket") }
+	if model == Epoll || model == Process {
+		return nil, fmt.Errorf("serve %s on a %T: it needs a kernel socket", model, ln)
+	}
+	if err := s.serveListener(ln, opt); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newServer(model Model) *Server {
+	return &Server{model: model, log: &eventLog{start: time.Now()}, conns: map[net.Conn]struct{}{}, pids: map[int]struct{}{}}
+}
+
+// serveListener starts the accept loop (and workers) of a model served from a net.Listener.
+func (s *Server) serveListener(ln net.Listener, opt Options) error {
+	model := s.model
 	var wg sync.WaitGroup
 	var acceptDone chan struct{} // closed when the accept loop ends (Process: no child starts after)
 	switch model {
@@ -101,8 +132,7 @@ func Start(ctx context.Context, model Model, opt Options) (*Server, error) {
 		acceptDone = make(chan struct{})
 		wg.Go(func() { defer close(acceptDone); s.forking(ln, &wg) })
 	default:
-		ln.Close()
-		return nil, fmt.Errorf("start server: no model %q", model)
+		return fmt.Errorf("start server: no model %q", model)
 	}
 	s.close = func() error {
 		err := ln.Close()
@@ -118,7 +148,7 @@ func Start(ctx context.Context, model Model, opt Options) (*Server, error) {
 		wg.Wait()
 		return err
 	}
-	return s, nil
+	return nil
 }
 
 // Model is the server's model.
