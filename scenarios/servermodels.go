@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wireplay/wireplay/link"
 	"github.com/wireplay/wireplay/servermodels"
 )
 
@@ -40,11 +41,14 @@ Worker pool: a fixed number of goroutines; a connection waits for a free one. Me
 
 Process per connection: the parent accepts, starts a child process — this same binary, handed the accepted socket as its descriptor 3 (os/exec's ExtraFiles; fork() did this by copying the whole process) — and closes its own copy; one goroutine of the parent waits for each child to exit (waitpid). Children are isolated from one another and cost a whole runtime each, and starting one is in every client's first reply.
 
-Look at the table. The first columns are the other clients' time to their first reply (from connect to the first echo) and the round trip of each request (the first one included), while one client holds its connection open for "hold"; how many of the others were accepted before the slow one closed; and the longest accept queue the kernel reported meanwhile. The next columns open "idle" connections that send one byte and then sit, and count what each model holds for them: bytes of Go heap and stack (for a child, its proportional share of memory, Pss), goroutines, threads and processes, and so how many idle connections fit in "budget" MiB, as far as the open-file limit allows. The kernel's own socket buffers are not in these figures. Everything runs on the kernel's loopback (127.0.0.1), not the emulated link: epoll and child processes need real descriptors, so the link settings do not apply to this lesson.
+Look at the table. The first columns are the other clients' time to their first reply (from connect to the first echo) and the round trip of each request (the first one included), while one client holds its connection open for "hold"; how many of the others were accepted before the slow one closed; and the longest accept queue the kernel reported meanwhile. The next columns open "idle" connections that send one byte and then sit, and count what each model holds for them: bytes of Go heap and stack (for a child, its proportional share of memory, Pss), goroutines, threads and processes, and so how many idle connections fit in "budget" MiB, as far as the open-file limit allows. The kernel's own socket buffers are not in these figures.
+
+By default everything runs on the kernel's loopback (127.0.0.1), not the emulated link — epoll and child processes need real descriptors — so the link settings do not apply. With network=link the servers and clients are the link's two netstack hosts and the link's settings apply: the readiness loop then waits on netstack's waiter queues (each endpoint's queue calls back to put the endpoint on the loop's ready list; the loop's non-blocking Accept, Read and Write answer ErrWouldBlock, netstack's EAGAIN), the process model is left out (a netstack endpoint cannot be handed to another process), the accept queue cannot be read, and the memory per idle connection counts both ends, both being netstack endpoints in this process.
 
 The last table shows the primitives the models are made of: a read that returns when its deadline passes, a non-blocking read with nothing to read (EAGAIN), and a non-blocking write into a full send buffer that takes only part of what it was given.`,
 		Preset: "clean",
 		Params: []Param{
+			{Name: "network", Label: "network", Kind: KindEnum, Values: []string{"kernel", "link"}, Default: "kernel", Help: "kernel: TCP on 127.0.0.1, all five models; link: the emulated link (its settings apply), the readiness loop on netstack's waiter queues, no process model"},
 			{Name: "models", Label: "server models", Kind: KindEnum, List: true, Values: models, Default: strings.Join(models, ","), Help: "which models to run"},
 			{Name: "clients", Label: "clients (one of them slow)", Kind: KindInt, Min: "2", Max: "64", Unit: "clients", Default: "8", Help: "clients of the load, the first of which connects and holds"},
 			{Name: "requests", Label: "requests per client", Kind: KindInt, Min: "1", Max: "1000", Unit: "requests", Default: "20", Help: "echo requests each of the other clients sends, one after the other"},
@@ -62,6 +66,7 @@ The last table shows the primitives the models are made of: a read that returns 
 // smRun is one model's measurements.
 type smRun struct {
 	model servermodels.Model
+	net   smNet
 	// Load: the other clients' time to first reply and each request's round trip (ms), their
 	// requests per second, and what the slow client and the server's log say.
 	firstReply, rtts []float64
@@ -69,6 +74,7 @@ type smRun struct {
 	slowHold         float64 // ms from the slow client's echo to its close, measured
 	servedDuringHold int     // other clients the server accepted before it closed the slow one
 	queueMax         int     // longest accept queue the kernel reported during the load
+	queueKnown       bool    // the listener is the kernel's (its queue can be read)
 	failed           int     // other clients that got no reply
 	// Idle: what the server holds for idle connections.
 	idleOpened, idleAccepted, idleQueued int
@@ -84,12 +90,21 @@ func runServerModels(ctx context.Context, env *Env) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var runs []*smRun
+	n := smNet{}
+	if env.Enum("network") == "link" {
+		n.link = env.Link
+	}
+	var skipped []string
 	for _, name := range env.Enums("models") {
 		m, err := servermodels.ParseModel(name)
 		if err != nil {
 			return nil, err
 		}
-		r := &smRun{model: m}
+		if n.link != nil && m == servermodels.Process {
+			skipped = append(skipped, name)
+			continue
+		}
+		r := &smRun{model: m, net: n}
 		if err := smLoad(ctx, env, r); err != nil {
 			return nil, fmt.Errorf("server-models %s load: %w", m, err)
 		}
@@ -102,7 +117,107 @@ func runServerModels(ctx context.Context, env *Env) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return smReport(env, runs, nb), nil
+	res := smReport(env, runs, nb)
+	if len(skipped) > 0 {
+		res.Conclusion += " Not run on the link: the process model (a netstack endpoint lives in this process's memory and cannot be handed to a child process)."
+	}
+	return res, nil
+}
+
+// smNet is where a run's servers listen and its clients connect: the kernel's loopback
+// (link nil) or the emulated link.
+type smNet struct {
+	link *link.Link
+}
+
+// start starts model's server.
+func (n smNet) start(ctx context.Context, model servermodels.Model, opt servermodels.Options) (*servermodels.Server, error) {
+	if n.link == nil {
+		return servermodels.Start(ctx, model, opt)
+	}
+	addr := net.JoinHostPort(n.link.ServerAddr().String(), "0")
+	if model == servermodels.Epoll {
+		ep, wq, err := n.link.Server().ListenEndpoint(ctx, "tcp", addr, smLinkBacklog)
+		if err != nil {
+			return nil, err
+		}
+		return servermodels.ServeNetstack(ep, wq)
+	}
+	ln, err := n.link.Server().ListenBacklog(ctx, "tcp", addr, smLinkBacklog)
+	if err != nil {
+		return nil, err
+	}
+	s, err := servermodels.Serve(model, ln, opt)
+	if err != nil {
+		ln.Close()
+	}
+	return s, err
+}
+
+// smLinkBacklog is the link listeners' accept queue (the kernel's is somaxconn).
+const smLinkBacklog = 1024
+
+func (n smNet) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if n.link == nil {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp4", addr)
+	}
+	return n.link.Client().Dial(ctx, "tcp", addr)
+}
+
+// smIdleConn is an idle client: it can echo one byte, and close.
+type smIdleConn interface {
+	echo() error
+	Close() error
+}
+
+// idle opens an idle client to addr: on the kernel a plain blocking descriptor outside Go's
+// runtime, so the client side costs the process no heap; on the link a connection of the
+// client host (its netstack endpoint is in this process, so it counts in the memory).
+func (n smNet) idle(ctx context.Context, addr string) (smIdleConn, error) {
+	if n.link != nil {
+		c, err := n.link.Client().Dial(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("idle client: %w", err)
+		}
+		return smLinkIdle{c}, nil
+	}
+	a, err := net.ResolveTCPAddr("tcp4", addr)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := servermodels.IdleClient(a)
+	if err != nil {
+		return nil, err
+	}
+	tv := unix.Timeval{Sec: 10}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("idle client: setsockopt: %w", err)
+	}
+	return smFDIdle(fd), nil
+}
+
+type smFDIdle int
+
+func (fd smFDIdle) echo() error {
+	if _, err := unix.Write(int(fd), []byte{'i'}); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if _, err := unix.Read(int(fd), make([]byte, 1)); err != nil {
+		return fmt.Errorf("read echo: %w", err)
+	}
+	return nil
+}
+
+func (fd smFDIdle) Close() error { return unix.Close(int(fd)) }
+
+type smLinkIdle struct{ net.Conn }
+
+func (c smLinkIdle) echo() error {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	return smEcho(c, []byte{'i'})
 }
 
 func smOptions(env *Env) servermodels.Options {
@@ -113,13 +228,14 @@ func smOptions(env *Env) servermodels.Options {
 // first echo and holds; then the others connect and each sends its requests one after the other.
 func smLoad(ctx context.Context, env *Env, r *smRun) error {
 	n, reqs, size, hold := env.Int("clients"), env.Int("requests"), env.Int("size"), env.Duration("hold")
-	srv, err := servermodels.Start(ctx, r.model, smOptions(env))
+	srv, err := r.net.start(ctx, r.model, smOptions(env))
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	var d net.Dialer
-	slow, err := d.DialContext(ctx, "tcp4", srv.Addr())
+	_, _, qerr := srv.AcceptQueue()
+	r.queueKnown = qerr == nil
+	slow, err := r.net.dial(ctx, srv.Addr())
 	if err != nil {
 		return fmt.Errorf("dial slow client: %w", err)
 	}
@@ -172,7 +288,7 @@ func smLoad(ctx context.Context, env *Env, r *smRun) error {
 		wg.Go(func() {
 			res := &results[i]
 			t0 := time.Now()
-			c, err := d.DialContext(ctx, "tcp4", srv.Addr())
+			c, err := r.net.dial(ctx, srv.Addr())
 			if err != nil {
 				res.err = err
 				return
@@ -251,9 +367,8 @@ func smEcho(c net.Conn, msg []byte) error {
 	return nil
 }
 
-// smIdle opens idle connections to a fresh server of r's model — plain descriptors outside
-// Go's runtime, so the client side costs the process no heap — has each served connection echo
-// one byte, and measures what the server holds for them.
+// smIdle opens idle connections to a fresh server of r's model (smNet.idle), has each served
+// connection echo one byte, and measures what the process holds for them.
 func smIdle(ctx context.Context, env *Env, r *smRun) error {
 	k := env.Int("idle")
 	switch {
@@ -264,15 +379,11 @@ func smIdle(ctx context.Context, env *Env, r *smRun) error {
 		// hang in SYN retries: these models get at most smQueuedIdle.
 		k = min(k, smQueuedIdle)
 	}
-	srv, err := servermodels.Start(ctx, r.model, smOptions(env))
+	srv, err := r.net.start(ctx, r.model, smOptions(env))
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	addr, err := net.ResolveTCPAddr("tcp4", srv.Addr())
-	if err != nil {
-		return err
-	}
 	served := k // connections the model serves at once
 	switch r.model {
 	case servermodels.Iterative:
@@ -286,33 +397,26 @@ func smIdle(ctx context.Context, env *Env, r *smRun) error {
 	}
 
 	heap0, gor0, thr0 := smMemory(), runtime.NumGoroutine(), smThreads(os.Getpid())
-	fds := make([]int, 0, k)
+	conns := make([]smIdleConn, 0, k)
 	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
+		for _, c := range conns {
+			c.Close()
 		}
 	}()
-	tv := unix.Timeval{Sec: 10}
 	for i := range k {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		fd, err := servermodels.IdleClient(addr)
+		c, err := r.net.idle(ctx, srv.Addr())
 		if err != nil {
 			return err
 		}
-		fds = append(fds, fd)
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return fmt.Errorf("idle client: setsockopt: %w", err)
-		}
+		conns = append(conns, c)
 		if i >= served {
 			continue
 		}
-		if _, err := unix.Write(fd, []byte{'i'}); err != nil {
-			return fmt.Errorf("idle client: write: %w", err)
-		}
-		if _, err := unix.Read(fd, make([]byte, 1)); err != nil {
-			return fmt.Errorf("idle client %d of %d: read echo: %w", i+1, k, err)
+		if err := c.echo(); err != nil {
+			return fmt.Errorf("idle client %d of %d: %w", i+1, k, err)
 		}
 	}
 	for srv.Stats().Accepted < int64(accepted) { // the pool's acceptor may still be taking its one
@@ -357,13 +461,16 @@ func smCapacity(budgetMiB int, r *smRun, served, k int) (int, string) {
 	case servermodels.Iterative, servermodels.Pool:
 		return served, "the model: it serves only that many at once"
 	}
+	per := max(r.bytesPerConn, 1)
+	mem := int(float64(budgetMiB<<20) / per)
+	if r.net.link != nil { // netstack endpoints take no descriptors
+		return mem, "the memory budget"
+	}
 	var lim unix.Rlimit
 	files := 20000
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur > 0 && lim.Cur < 1<<31 {
 		files = int(lim.Cur)
 	}
-	per := max(r.bytesPerConn, 1)
-	mem := int(float64(budgetMiB<<20) / per)
 	if mem > files {
 		return files, "the open-file limit"
 	}
@@ -413,7 +520,7 @@ func smReport(env *Env, runs []*smRun, nb *servermodels.Nonblocking) *Result {
 	res := &Result{}
 	tbl := Table{Title: "Each model, one slow client among " + strconv.Itoa(env.Int("clients")),
 		Columns: []string{"model", "others' first reply p50 / p99", "request round trip p50 / p99", "requests/s", "others accepted while the slow one held",
-			"longest accept queue", "idle conns held (queued in kernel)", "memory per idle conn", "goroutines / threads / processes per conn", "idle conns in budget"}}
+			"longest accept queue", "idle conns held of opened (in the kernel's queue)", "memory per idle conn", "goroutines / threads / processes per conn", "idle conns in budget"}}
 	for _, r := range runs {
 		fr, rt := sortedCopy(r.firstReply), sortedCopy(r.rtts)
 		t := string(r.model)
@@ -425,15 +532,19 @@ func smReport(env *Env, runs []*smRun, nb *servermodels.Nonblocking) *Result {
 			{Transport: t, Name: "throughput", Unit: "requests/s", Value: r.throughput},
 			{Transport: t, Name: "slow_hold_ms", Unit: "ms", Value: r.slowHold},
 			{Transport: t, Name: "others_accepted_during_hold", Unit: "count", Value: float64(r.servedDuringHold)},
-			{Transport: t, Name: "accept_queue_max", Unit: "count", Value: float64(r.queueMax)},
 			{Transport: t, Name: "clients_failed", Unit: "count", Value: float64(r.failed)},
 			{Transport: t, Name: "idle_opened", Unit: "count", Value: float64(r.idleOpened)},
 			{Transport: t, Name: "idle_accepted", Unit: "count", Value: float64(r.idleAccepted)},
-			{Transport: t, Name: "idle_queued", Unit: "count", Value: float64(r.idleQueued)},
 			{Transport: t, Name: "goroutines_per_conn", Unit: "count", Value: r.goroutinesPerConn},
 			{Transport: t, Name: "threads_per_conn", Unit: "count", Value: r.threadsPerConn},
 			{Transport: t, Name: "processes_per_conn", Unit: "count", Value: r.procsPerConn},
 			{Transport: t, Name: "idle_conns_in_budget", Unit: "count", Value: float64(r.inBudget)},
+		}
+		queue := "— (not a kernel socket)"
+		if r.queueKnown {
+			ms = append(ms, Metric{Transport: t, Name: "idle_queued", Unit: "count", Value: float64(r.idleQueued)})
+			ms = append(ms, Metric{Transport: t, Name: "accept_queue_max", Unit: "count", Value: float64(r.queueMax)})
+			queue = fmt.Sprint(r.queueMax)
 		}
 		memory := "— (holds too few to tell)"
 		if smHoldsAll(r.model) { // a figure per connection only where every idle connection is held
@@ -449,8 +560,8 @@ func smReport(env *Env, runs []*smRun, nb *servermodels.Nonblocking) *Result {
 			fmt.Sprintf("%s / %s ms", smMs(quantile(rt, 0.5)), smMs(quantile(rt, 0.99))),
 			fmt.Sprintf("%.0f", r.throughput),
 			fmt.Sprintf("%d of %d", r.servedDuringHold, env.Int("clients")-1),
-			fmt.Sprint(r.queueMax),
-			fmt.Sprintf("%d of %d (%d)", r.idleAccepted, r.idleOpened, r.idleQueued),
+			queue,
+			smIdleHeld(r),
 			memory,
 			fmt.Sprintf("%.2f / %.2f / %.2f", r.goroutinesPerConn, r.threadsPerConn, r.procsPerConn),
 			fmt.Sprintf("%d (%s)", r.inBudget, r.inBudgetBy),
@@ -491,8 +602,12 @@ func smConclusion(env *Env, runs []*smRun, nb *servermodels.Nonblocking) string 
 		env.Duration("hold"), holPlural(others, "other client"), holPlural(env.Int("requests"), "request"), env.Int("size"))
 	if it := by[servermodels.Iterative]; it != nil {
 		fr := sortedCopy(it.firstReply)
-		fmt.Fprintf(&b, "The iterative server accepted %d of them before it had closed the slow one; the kernel kept up to %d finished handshakes in its accept queue meanwhile, and the others' first reply took a median %.0f ms (the slow client held %.0f ms)",
-			it.servedDuringHold, it.queueMax, quantile(fr, 0.5), it.slowHold)
+		queue := "the link's stack kept their finished handshakes in its accept queue meanwhile"
+		if it.queueKnown {
+			queue = fmt.Sprintf("the kernel kept up to %d finished handshakes in its accept queue meanwhile", it.queueMax)
+		}
+		fmt.Fprintf(&b, "The iterative server accepted %d of them before it had closed the slow one; %s, and the others' first reply took a median %.0f ms (the slow client held %.0f ms)",
+			it.servedDuringHold, queue, quantile(fr, 0.5), it.slowHold)
 		if g := by[servermodels.Goroutines]; g != nil && len(g.firstReply) > 0 {
 			gp := quantile(sortedCopy(g.firstReply), 0.5)
 			fmt.Fprintf(&b, ", against %.2f ms with a goroutine per connection (%.0f× longer)", gp, quantile(fr, 0.5)/max(gp, 0.001))
@@ -516,8 +631,12 @@ func smConclusion(env *Env, runs []*smRun, nb *servermodels.Nonblocking) string 
 	}
 	fmt.Fprintf(&b, "The others' requests per second, from their first connect to the last reply: %s. ", strings.Join(tput, ", "))
 	if p := by[servermodels.Pool]; p != nil {
-		fmt.Fprintf(&b, "The pool's %s are fixed (%.2f goroutines per idle connection): of %d idle connections it held %d and left %d in the kernel's queue. ",
-			holPlural(env.Int("workers"), "worker"), p.goroutinesPerConn, p.idleOpened, p.idleAccepted, p.idleQueued)
+		left := fmt.Sprintf("left the other %d connected, waiting in the link stack's accept queue", p.idleOpened-p.idleAccepted)
+		if p.queueKnown {
+			left = fmt.Sprintf("left %d in the kernel's accept queue", p.idleQueued)
+		}
+		fmt.Fprintf(&b, "The pool's %s are fixed (%.2f goroutines per idle connection): of %d idle connections it held %d and %s. ",
+			holPlural(env.Int("workers"), "worker"), p.goroutinesPerConn, p.idleOpened, p.idleAccepted, left)
 	}
 	var mem []string
 	for _, r := range runs {
@@ -533,6 +652,15 @@ func smConclusion(env *Env, runs []*smRun, nb *servermodels.Nonblocking) string 
 	fmt.Fprintf(&b, "Beneath them: a read with a %v deadline returned %v after %s; a non-blocking read with nothing to read returned EAGAIN in %s; a non-blocking write of %d bytes into a full buffer took %d.",
 		nb.Deadline, errors.Unwrap(nb.DeadlineErr), smDur(nb.DeadlineWaited), smDur(nb.ReadTook), nb.WriteAsked, nb.WriteTook)
 	return b.String()
+}
+
+// smIdleHeld is the idle connections r's server took, of those opened, and (kernel) how many
+// the kernel's accept queue held.
+func smIdleHeld(r *smRun) string {
+	if !r.queueKnown {
+		return fmt.Sprintf("%d of %d", r.idleAccepted, r.idleOpened)
+	}
+	return fmt.Sprintf("%d of %d (%d)", r.idleAccepted, r.idleOpened, r.idleQueued)
 }
 
 // smHoldsAll says model holds every idle connection at once (the others hold one or a worker's

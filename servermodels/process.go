@@ -55,10 +55,10 @@ func (s *Server) forking(ln net.Listener, wg *sync.WaitGroup) {
 		}
 		// The parent's copy is closed: the child holds the connection now.
 		s.mu.Lock()
+		peer := s.conns[c]
 		delete(s.conns, c)
 		s.mu.Unlock()
 		c.Close()
-		peer := c.RemoteAddr().String()
 		wg.Go(func() { // what waitpid does: reap the child, and log the connection's end
 			cmd.Wait()
 			s.mu.Lock()

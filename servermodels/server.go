@@ -42,8 +42,8 @@ type Server struct {
 	accepted, open, children, spawned, partial atomic.Int64
 
 	mu    sync.Mutex
-	conns map[net.Conn]struct{} // open connections (the blocking models)
-	pids  map[int]struct{}      // live children (Process)
+	conns map[net.Conn]string // open connections (the blocking models), to their peers
+	pids  map[int]struct{}    // live children (Process)
 }
 
 // Start starts model's echo server on 127.0.0.1 (an ephemeral port). ctx bounds the start only;
@@ -92,7 +92,7 @@ func Serve(model Model, ln net.Listener, opt Options) (*Server, error) {
 }
 
 func newServer(model Model) *Server {
-	return &Server{model: model, log: &eventLog{start: time.Now()}, conns: map[net.Conn]struct{}{}, pids: map[int]struct{}{}}
+	return &Server{model: model, log: &eventLog{start: time.Now()}, conns: map[net.Conn]string{}, pids: map[int]struct{}{}}
 }
 
 // serveListener starts the accept loop (and workers) of a model served from a net.Listener.
@@ -202,11 +202,12 @@ func (s *Server) accept(ln net.Listener) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	peer := c.RemoteAddr().String()
 	s.accepted.Add(1)
 	s.open.Add(1)
-	s.log.add(Accepted, c.RemoteAddr().String())
+	s.log.add(Accepted, peer)
 	s.mu.Lock()
-	s.conns[c] = struct{}{}
+	s.conns[c] = peer
 	s.mu.Unlock()
 	return c, nil
 }
@@ -214,11 +215,12 @@ func (s *Server) accept(ln net.Listener) (net.Conn, error) {
 // done closes an accepted connection and logs it.
 func (s *Server) done(c net.Conn) {
 	s.mu.Lock()
+	peer := s.conns[c] // the link's conns forget their addresses once closed
 	delete(s.conns, c)
 	s.mu.Unlock()
 	c.Close()
 	s.open.Add(-1)
-	s.log.add(Closed, c.RemoteAddr().String())
+	s.log.add(Closed, peer)
 }
 
 // serve echoes c until the client closes it (or the server does), then closes it.
