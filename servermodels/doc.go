@@ -20,6 +20,10 @@
 //
 // Nonblock shows the primitives beneath: a read deadline firing, EAGAIN from a non-blocking read,
 // and a partial write into a full socket buffer.
+//
+// On the emulated link, ServeNetstack is the readiness loop on netstack's waiter queues and Serve
+// runs the blocking models on the link's listener. The kernel readiness loop, AcceptQueue,
+// Nonblock and IdleClient are Linux's (epoll, accept4, TCP_INFO); elsewhere they return an error.
 package servermodels
 
 import (
