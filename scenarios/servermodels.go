@@ -41,6 +41,8 @@ Worker pool: a fixed number of goroutines; a connection waits for a free one. Me
 
 Process per connection: the parent accepts, starts a child process — this same binary, handed the accepted socket as its descriptor 3 (os/exec's ExtraFiles; fork() did this by copying the whole process) — and closes its own copy; one goroutine of the parent waits for each child to exit (waitpid). Children are isolated from one another and cost a whole runtime each, and starting one is in every client's first reply.
 
+The slow client either just holds (slow=hold) or also sends a byte every "trickle" interval meanwhile (slow=trickle), as a client on a bad line would: a blocking server serves it all along, and that is exactly what keeps everyone else waiting.
+
 Look at the table. The first columns are the other clients' time to their first reply (from connect to the first echo) and the round trip of each request (the first one included), while one client holds its connection open for "hold"; how many of the others were accepted before the slow one closed; and the longest accept queue the kernel reported meanwhile. The next columns open "idle" connections that send one byte and then sit, and count what each model holds for them: bytes of Go heap and stack (for a child, its proportional share of memory, Pss), goroutines, threads and processes, and so how many idle connections fit in "budget" MiB, as far as the open-file limit allows. The kernel's own socket buffers are not in these figures.
 
 By default everything runs on the kernel's loopback (127.0.0.1), not the emulated link — epoll and child processes need real descriptors — so the link settings do not apply. With network=link the servers and clients are the link's two netstack hosts and the link's settings apply: the readiness loop then waits on netstack's waiter queues (each endpoint's queue calls back to put the endpoint on the loop's ready list; the loop's non-blocking Accept, Read and Write answer ErrWouldBlock, netstack's EAGAIN), the process model is left out (a netstack endpoint cannot be handed to another process), the accept queue cannot be read, and the memory per idle connection counts both ends, both being netstack endpoints in this process.
@@ -54,6 +56,8 @@ The last table shows the primitives the models are made of: a read that returns 
 			{Name: "requests", Label: "requests per client", Kind: KindInt, Min: "1", Max: "1000", Unit: "requests", Default: "20", Help: "echo requests each of the other clients sends, one after the other"},
 			{Name: "size", Label: "request size", Kind: KindInt, Min: "1", Max: "4096", Unit: "bytes", Default: "64", Help: "bytes of each request"},
 			{Name: "hold", Label: "slow client's hold", Kind: KindDuration, Min: "10ms", Max: "5s", Default: "300ms", Help: "how long the slow client holds its connection open after its first echo"},
+			{Name: "slow", Label: "the slow client", Kind: KindEnum, Values: []string{"hold", "trickle"}, Default: "hold", Help: "hold: it connects, gets one echo and sits for hold; trickle: it also sends a byte every trickle interval meanwhile, each echoed"},
+			{Name: "trickle", Label: "trickle interval", Kind: KindDuration, Min: "1ms", Max: "5s", Default: "100ms", Help: "how often the trickling slow client sends its byte (slow=trickle)"},
 			{Name: "workers", Label: "pool workers", Kind: KindInt, Min: "1", Max: "64", Unit: "goroutines", Default: "4", Help: "the worker pool's size"},
 			{Name: "idle", Label: "idle connections", Kind: KindInt, Min: "1", Max: "9000", Unit: "connections", Default: "200", Help: "idle connections opened to the epoll and goroutine models to measure what one costs (each takes two descriptors of the 20,000 allowed: client and server); the iterative and pool models get at most 200, as the rest wait in the accept queue"},
 			{Name: "idle_procs", Label: "idle connections (process model)", Kind: KindInt, Min: "1", Max: "64", Unit: "connections", Default: "8", Help: "idle connections opened to the process-per-connection model: one child process each"},
@@ -72,6 +76,7 @@ type smRun struct {
 	firstReply, rtts []float64
 	throughput       float64
 	slowHold         float64 // ms from the slow client's echo to its close, measured
+	trickled         int     // bytes the slow client sent (and had echoed) while it held
 	servedDuringHold int     // other clients the server accepted before it closed the slow one
 	queueMax         int     // longest accept queue the kernel reported during the load
 	queueKnown       bool    // the listener is the kernel's (its queue can be read)
@@ -266,13 +271,33 @@ func smLoad(ctx context.Context, env *Env, r *smRun) error {
 		}
 	}()
 	slowDone := make(chan time.Time, 1)
+	trickle := time.Duration(0)
+	if env.Enum("slow") == "trickle" {
+		trickle = env.Duration("trickle")
+	}
 	go func() {
-		select {
-		case <-time.After(time.Until(slowServed.Add(hold))):
-		case <-ctx.Done():
+		defer func() { slow.Close(); slowDone <- time.Now() }()
+		end := slowServed.Add(hold)
+		for {
+			wait := time.Until(end)
+			if trickle > 0 {
+				wait = min(wait, trickle)
+			}
+			if wait <= 0 {
+				return
+			}
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return
+			}
+			if trickle > 0 && time.Now().Before(end) { // a byte now and then, each echoed
+				if smEcho(slow, []byte{'t'}) != nil {
+					return
+				}
+				r.trickled++
+			}
 		}
-		slow.Close()
-		slowDone <- time.Now()
 	}()
 
 	type result struct {
@@ -531,6 +556,7 @@ func smReport(env *Env, runs []*smRun, nb *servermodels.Nonblocking) *Result {
 			{Transport: t, Name: "rtt_p99_ms", Unit: "ms", Value: quantile(rt, 0.99)},
 			{Transport: t, Name: "throughput", Unit: "requests/s", Value: r.throughput},
 			{Transport: t, Name: "slow_hold_ms", Unit: "ms", Value: r.slowHold},
+			{Transport: t, Name: "slow_bytes_echoed", Unit: "count", Value: float64(r.trickled)},
 			{Transport: t, Name: "others_accepted_during_hold", Unit: "count", Value: float64(r.servedDuringHold)},
 			{Transport: t, Name: "clients_failed", Unit: "count", Value: float64(r.failed)},
 			{Transport: t, Name: "idle_opened", Unit: "count", Value: float64(r.idleOpened)},
@@ -598,8 +624,12 @@ func smConclusion(env *Env, runs []*smRun, nb *servermodels.Nonblocking) string 
 		by[r.model] = r
 	}
 	others := env.Int("clients") - 1
-	fmt.Fprintf(&b, "One client held its connection for %v while %s each sent %s of %d bytes. ",
-		env.Duration("hold"), holPlural(others, "other client"), holPlural(env.Int("requests"), "request"), env.Int("size"))
+	how := "held its connection"
+	if env.Enum("slow") == "trickle" {
+		how = fmt.Sprintf("held its connection, sending a byte every %v,", env.Duration("trickle"))
+	}
+	fmt.Fprintf(&b, "One client %s for %v while %s each sent %s of %d bytes. ",
+		how, env.Duration("hold"), holPlural(others, "other client"), holPlural(env.Int("requests"), "request"), env.Int("size"))
 	if it := by[servermodels.Iterative]; it != nil {
 		fr := sortedCopy(it.firstReply)
 		queue := "the link's stack kept their finished handshakes in its accept queue meanwhile"
@@ -635,7 +665,7 @@ func smConclusion(env *Env, runs []*smRun, nb *servermodels.Nonblocking) string 
 		if p.queueKnown {
 			left = fmt.Sprintf("left %d in the kernel's accept queue", p.idleQueued)
 		}
-		fmt.Fprintf(&b, "The pool's %s are fixed (%.2f goroutines per idle connection): of %d idle connections it held %d and %s. ",
+		fmt.Fprintf(&b, "The pool has a fixed %s (%.2f goroutines per idle connection): of %d idle connections it held %d and %s. ",
 			holPlural(env.Int("workers"), "worker"), p.goroutinesPerConn, p.idleOpened, p.idleAccepted, left)
 	}
 	var mem []string

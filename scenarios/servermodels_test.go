@@ -67,12 +67,12 @@ func TestServerModelsDefault(t *testing.T) {
 	}
 }
 
-// TestServerModelsPoolSaturated: with one worker, the slow client holds the whole pool, and the
-// others wait as they do for the iterative server: over ten times a goroutine per connection's
-// first reply in the same run.
+// TestServerModelsPoolSaturated: with one worker, the slow client — trickling a byte now and
+// then, each echoed — holds the whole pool, and the others wait as they do for the iterative
+// server: over ten times a goroutine per connection's first reply in the same run.
 func TestServerModelsPoolSaturated(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	rep, err := Run(context.Background(), Lookup("server-models"), Options{Seed: 1, Params: map[string]string{"models": "pool,goroutine", "workers": "1", "idle": "20"}})
+	rep, err := Run(context.Background(), Lookup("server-models"), Options{Seed: 1, Params: map[string]string{"models": "pool,goroutine", "workers": "1", "idle": "20", "slow": "trickle", "trickle": "50ms"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +81,9 @@ func TestServerModelsPoolSaturated(t *testing.T) {
 	p, g := mvMetric(t, r, "pool", "first_reply_p50_ms"), mvMetric(t, r, "goroutine", "first_reply_p50_ms")
 	if p < 10*g {
 		t.Errorf("one-worker pool's first reply p50 %g ms is not over 10× goroutine's %g ms", p, g)
+	}
+	if v := mvMetric(t, r, "pool", "slow_bytes_echoed"); v < 1 {
+		t.Errorf("the trickling slow client had %g bytes echoed while it held the worker", v)
 	}
 	// The acceptor takes one connection and waits with it for the busy worker: at most one.
 	if v := mvMetric(t, r, "pool", "others_accepted_during_hold"); v > 1 {
