@@ -59,7 +59,7 @@ The last table shows the primitives the models are made of: a read that returns 
 			{Name: "slow", Label: "the slow client", Kind: KindEnum, Values: []string{"hold", "trickle"}, Default: "hold", Help: "hold: it connects, gets one echo and sits for hold; trickle: it also sends a byte every trickle interval meanwhile, each echoed"},
 			{Name: "trickle", Label: "trickle interval", Kind: KindDuration, Min: "1ms", Max: "5s", Default: "100ms", Help: "how often the trickling slow client sends its byte (slow=trickle)"},
 			{Name: "workers", Label: "pool workers", Kind: KindInt, Min: "1", Max: "64", Unit: "goroutines", Default: "4", Help: "the worker pool's size"},
-			{Name: "idle", Label: "idle connections", Kind: KindInt, Min: "1", Max: "9000", Unit: "connections", Default: "200", Help: "idle connections opened to the epoll and goroutine models to measure what one costs (each takes two descriptors of the 20,000 allowed: client and server); the iterative and pool models get at most 200, as the rest wait in the accept queue"},
+			{Name: "idle", Label: "idle connections", Kind: KindInt, Min: "1", Max: "9000", Unit: "connections", Default: "200", Help: "idle connections opened to the epoll and goroutine models to measure what one costs (on the kernel each takes two descriptors, client and server, and the run refuses to leave fewer than 1,000 of the open-file limit free); the iterative and pool models get at most 200, as the rest wait in the accept queue"},
 			{Name: "idle_procs", Label: "idle connections (process model)", Kind: KindInt, Min: "1", Max: "64", Unit: "connections", Default: "8", Help: "idle connections opened to the process-per-connection model: one child process each"},
 			{Name: "budget", Label: "memory budget", Kind: KindInt, Min: "1", Max: "65536", Unit: "MiB", Default: "64", Help: "the memory the idle-connection capacity is computed for"},
 		},
@@ -404,6 +404,14 @@ func smIdle(ctx context.Context, env *Env, r *smRun) error {
 		// hang in SYN retries: these models get at most smQueuedIdle.
 		k = min(k, smQueuedIdle)
 	}
+	if r.net.link == nil {
+		// Client and server are this process: two descriptors a connection, and the process
+		// (perhaps a server with pages of its own open) keeps smFDMargin free for the rest.
+		if limit, open, err := smFDs(); err == nil && open+2*k+smFDMargin > limit {
+			return fmt.Errorf("%d idle connections need %d descriptors; this process has %d open of its limit %d and keeps %d free (lower idle)",
+				k, 2*k, open, limit, smFDMargin)
+		}
+	}
 	srv, err := r.net.start(ctx, r.model, smOptions(env))
 	if err != nil {
 		return err
@@ -474,6 +482,22 @@ func smIdle(ctx context.Context, env *Env, r *smRun) error {
 	}
 	r.inBudget, r.inBudgetBy = smCapacity(env.Int("budget"), r, served, k)
 	return nil
+}
+
+// smFDMargin is the descriptors the idle connections leave free for the rest of the process.
+const smFDMargin = 1000
+
+// smFDs is this process's open-file limit and how many descriptors it has open.
+func smFDs() (limit, open int, err error) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, 0, err
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(min(lim.Cur, 1<<31)), len(fds), nil
 }
 
 // smQueuedIdle is the most idle connections opened to a model that leaves them in the queue.
