@@ -122,7 +122,13 @@ func runServerModels(ctx context.Context, env *Env) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := smReport(env, runs, nb)
+	var nsnb *servermodels.NetstackNonblocking
+	if n.link != nil {
+		if nsnb, err = servermodels.NonblockNetstack(ctx, n.link); err != nil {
+			return nil, err
+		}
+	}
+	res := smReport(env, runs, nb, nsnb)
 	if len(skipped) > 0 {
 		res.Conclusion += " Not run on the link: the process model (a netstack endpoint lives in this process's memory and cannot be handed to a child process)."
 	}
@@ -565,7 +571,7 @@ func smProcField(pid int, file, key string) int {
 	return 0
 }
 
-func smReport(env *Env, runs []*smRun, nb *servermodels.Nonblocking) *Result {
+func smReport(env *Env, runs []*smRun, nb *servermodels.Nonblocking, nsnb *servermodels.NetstackNonblocking) *Result {
 	res := &Result{}
 	tbl := Table{Title: "Each model, one slow client among " + strconv.Itoa(env.Int("clients")),
 		Columns: []string{"model", "others' first reply p50 / p99", "request round trip p50 / p99", "requests/s", "others accepted while the slow one held",
@@ -629,6 +635,15 @@ func smReport(env *Env, runs []*smRun, nb *servermodels.Nonblocking) *Result {
 		{fmt.Sprintf("write of %d bytes into a socket whose peer does not read (SO_SNDBUF %d)", nb.WriteAsked, nb.SendBuffer), "write(2)",
 			fmt.Sprintf("%d bytes (partial) after %d whole writes", nb.WriteTook, nb.WritesBefore), ""},
 		{"writing on", "write(2)", fmt.Sprintf("%d bytes more in %d writes, then EAGAIN: %v", nb.WrittenAfter, nb.WritesAfter, nb.NextWriteErr), ""},
+	}
+	if nsnb != nil {
+		nbt.Rows = append(nbt.Rows,
+			[]string{"the link: Read on an accepted netstack endpoint with nothing to read", "Endpoint.Read", "ErrWouldBlock: " + nsnb.ReadErr, smDur(nsnb.ReadTook)},
+			[]string{fmt.Sprintf("the link: Write of %d bytes into a connection whose peer does not read", nsnb.WriteAsked), "Endpoint.Write",
+				fmt.Sprintf("%d bytes (partial), then ErrWouldBlock: %s", nsnb.WriteTook, nsnb.NextWriteErr), ""})
+		res.Metrics = append(res.Metrics,
+			Metric{Transport: "link", Name: "partial_write_bytes", Unit: "bytes", Value: float64(nsnb.WriteTook)},
+			Metric{Transport: "link", Name: "partial_write_asked_bytes", Unit: "bytes", Value: float64(nsnb.WriteAsked)})
 	}
 	res.Metrics = append(res.Metrics,
 		Metric{Transport: "tcp", Name: "read_deadline_waited_ms", Unit: "ms", Value: tpRound2(millis(nb.DeadlineWaited))},

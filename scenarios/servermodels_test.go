@@ -123,6 +123,9 @@ func TestServerModelsOnLink(t *testing.T) {
 			t.Errorf("the process model ran on the link: %+v", m)
 		}
 	}
+	if w, a := mvMetric(t, r, "link", "partial_write_bytes"), mvMetric(t, r, "link", "partial_write_asked_bytes"); w <= 0 || w >= a {
+		t.Errorf("netstack partial write took %g of %g bytes", w, a)
+	}
 	if !strings.Contains(r.Conclusion, "Not run on the link: the process model") {
 		t.Error("the conclusion does not say the process model was left out")
 	}

@@ -125,3 +125,18 @@ func TestServeOnLink(t *testing.T) {
 		}
 	}
 }
+
+// TestNonblockNetstack: a netstack endpoint's Read with nothing to read answers ErrWouldBlock,
+// and a Write into a full buffer takes part, then answers ErrWouldBlock.
+func TestNonblockNetstack(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	l := newLink(t)
+	nb, err := NonblockNetstack(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", nb)
+	if nb.WriteTook <= 0 || nb.WriteTook >= nb.WriteAsked {
+		t.Errorf("partial write took %d of %d", nb.WriteTook, nb.WriteAsked)
+	}
+}
