@@ -89,27 +89,43 @@ func (h *Host) Listen(ctx context.Context, network, address string) (net.Listene
 
 // listen opens a TCP listener with the given accept backlog.
 func (h *Host) listen(ctx context.Context, network, address string, backlog int) (net.Listener, error) {
-	fa, err := h.fullAddr("listen", network, address, true)
+	ep, wq, err := h.listenEndpoint(ctx, network, address, backlog)
 	if err != nil {
 		return nil, err
 	}
+	return &listener{ep: ep, wq: wq, closed: make(chan struct{}), mss: h.mss}, nil
+}
+
+// ListenEndpoint opens a TCP listener on h ("tcp" or "tcp4", port 0 as Listen) as a bare netstack
+// endpoint with its waiter queue, for a server that waits for readiness itself — registering
+// on the queues of the listener and of what it accepts, and calling the endpoints' non-blocking
+// Accept, Read and Write — instead of blocking in net.Listener's Accept. The caller closes it.
+func (h *Host) ListenEndpoint(ctx context.Context, network, address string, backlog int) (tcpip.Endpoint, *waiter.Queue, error) {
+	return h.listenEndpoint(ctx, network, address, backlog)
+}
+
+func (h *Host) listenEndpoint(ctx context.Context, network, address string, backlog int) (tcpip.Endpoint, *waiter.Queue, error) {
+	fa, err := h.fullAddr("listen", network, address, true)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("link listen: %w", err)
+		return nil, nil, fmt.Errorf("link listen: %w", err)
 	}
 	var wq waiter.Queue
 	ep, terr := h.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
 	if terr != nil {
-		return nil, fmt.Errorf("link listen: %w", tcpipErr(terr))
+		return nil, nil, fmt.Errorf("link listen: %w", tcpipErr(terr))
 	}
 	if terr := h.bind(ep, fa); terr != nil {
 		ep.Close()
-		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
+		return nil, nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
 	}
 	if terr := ep.Listen(backlog); terr != nil {
 		ep.Close()
-		return nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
+		return nil, nil, fmt.Errorf("link listen %s %s: %w", network, address, tcpipErr(terr))
 	}
-	return &listener{ep: ep, wq: &wq, closed: make(chan struct{}), mss: h.mss}, nil
+	return ep, &wq, nil
 }
 
 // ListenPacket implements netx.Network for "udp" and "udp4". Port 0 takes a port as Listen does.

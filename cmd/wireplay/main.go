@@ -23,6 +23,7 @@ import (
 	"github.com/wireplay/wireplay/probe"
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
+	"github.com/wireplay/wireplay/servermodels"
 )
 
 const usage = `wireplay: see how TCP, UDP, QUIC and WebSocket differ.
@@ -48,7 +49,8 @@ each figure beside its goal. The same benchmarks run with: go tool task bench
 `
 
 func main() {
-	bench.RunChild() // a two-process benchmark's server or client, when `wireplay bench` started this one
+	bench.RunChild()        // a two-process benchmark's server or client, when `wireplay bench` started this one
+	servermodels.RunChild() // a process-per-connection server's child, handed its connection as fd 3
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

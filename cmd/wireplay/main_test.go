@@ -13,10 +13,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wireplay/wireplay/servermodels"
 )
 
 // TestMain lets the test binary act as the wireplay command, so a test can run it as a process.
 func TestMain(m *testing.M) {
+	servermodels.RunChild() // the server-models lesson's process-per-connection children are this binary
 	if os.Getenv("WIREPLAY_BE_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
