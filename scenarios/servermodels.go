@@ -52,7 +52,7 @@ The last table shows the primitives the models are made of: a read that returns 
 		Params: []Param{
 			{Name: "network", Label: "network", Kind: KindEnum, Values: []string{"kernel", "link"}, Default: "kernel", Help: "kernel: TCP on 127.0.0.1, all five models; link: the emulated link (its settings apply), the readiness loop on netstack's waiter queues, no process model"},
 			{Name: "models", Label: "server models", Kind: KindEnum, List: true, Values: models, Default: strings.Join(models, ","), Help: "which models to run"},
-			{Name: "clients", Label: "clients (one of them slow)", Kind: KindInt, Min: "2", Max: "64", Unit: "clients", Default: "8", Help: "clients of the load, the first of which connects and holds"},
+			{Name: "clients", Label: "clients (one of them slow)", Kind: KindInt, Min: "2", Max: "32", Unit: "clients", Default: "8", Help: "clients of the load, the first of which connects and holds"},
 			{Name: "requests", Label: "requests per client", Kind: KindInt, Min: "1", Max: "1000", Unit: "requests", Default: "20", Help: "echo requests each of the other clients sends, one after the other"},
 			{Name: "size", Label: "request size", Kind: KindInt, Min: "1", Max: "4096", Unit: "bytes", Default: "64", Help: "bytes of each request"},
 			{Name: "hold", Label: "slow client's hold", Kind: KindDuration, Min: "10ms", Max: "5s", Default: "300ms", Help: "how long the slow client holds its connection open after its first echo"},
@@ -60,7 +60,7 @@ The last table shows the primitives the models are made of: a read that returns 
 			{Name: "trickle", Label: "trickle interval", Kind: KindDuration, Min: "1ms", Max: "5s", Default: "100ms", Help: "how often the trickling slow client sends its byte (slow=trickle)"},
 			{Name: "workers", Label: "pool workers", Kind: KindInt, Min: "1", Max: "64", Unit: "goroutines", Default: "4", Help: "the worker pool's size"},
 			{Name: "idle", Label: "idle connections", Kind: KindInt, Min: "1", Max: "9000", Unit: "connections", Default: "200", Help: "idle connections opened to the epoll and goroutine models to measure what one costs (on the kernel each takes two descriptors, client and server, and the run refuses to leave fewer than 1,000 of the open-file limit free); the iterative and pool models get at most 200, as the rest wait in the accept queue"},
-			{Name: "idle_procs", Label: "idle connections (process model)", Kind: KindInt, Min: "1", Max: "64", Unit: "connections", Default: "8", Help: "idle connections opened to the process-per-connection model: one child process each"},
+			{Name: "idle_procs", Label: "idle connections (process model)", Kind: KindInt, Min: "1", Max: "16", Unit: "connections", Default: "8", Help: "idle connections opened to the process-per-connection model: one child process each (at most 16: a page may run this lesson on a shared server, under its two lesson slots)"},
 			{Name: "budget", Label: "memory budget", Kind: KindInt, Min: "1", Max: "65536", Unit: "MiB", Default: "64", Help: "the memory the idle-connection capacity is computed for"},
 		},
 		Run: runServerModels,
