@@ -117,6 +117,12 @@ func TestBrowserRoom(t *testing.T) {
 	say(p2, "Bo", "am I muted?")
 	browserWithin(t, p2, 20*time.Second, "Bo told he is muted", browserWaitTrue(`(() => { const e = document.querySelector('[data-testid="chat-error"]');
 		return !e.hidden && e.dataset.code === "muted" && e.textContent.includes("muted you"); })()`))
+	// The mute is Bo's, not his connection's: after a reload he is muted still.
+	browserWithin(t, p2, 20*time.Second, "reloading muted Bo's page", chromedp.Steps(chromedp.Reload(), chromedp.WaitReady(chromedp.CSS(`[data-testid="room-name"]`))))
+	browserWithin(t, p2, 20*time.Second, "Bo's chat back after the second reload", chromedp.WaitEnabled(chromedp.CSS(`[data-testid="chat-input"]`)))
+	say(p2, "Bo", "muted still?")
+	browserWithin(t, p2, 20*time.Second, "Bo told he is muted after reloading", browserWaitTrue(`(() => { const e = document.querySelector('[data-testid="chat-error"]');
+		return !e.hidden && e.dataset.code === "muted"; })()`))
 	if n, err := chromedp.Run(p1, chromedp.Evaluate[int](`document.querySelectorAll('[data-act]').length`)); err != nil || n != 0 {
 		t.Errorf("Ada's page has %d moderation buttons (err %v), want 0", n, err)
 	}
