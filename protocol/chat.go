@@ -87,6 +87,30 @@ const (
 	ChatErrRemoved      = "removed" // the moderator removed this participant (on a room's socket: for good)
 )
 
+// ChatLines names the chat's line protocol: the same rooms over plain TCP, one UTF-8 text line
+// (ended by "\n" or "\r\n") per message either way, so that nc can join (`wireplay serve
+// --chat-tcp-addr`, package chat's LineServer). The server asks for a room (a workshop room's
+// code) and a name, each on a line; then every line the client sends is a "say", except "/who"
+// (the members), "/quit", and "/mute NAME", "/unmute NAME", "/remove NAME" (refused: a line
+// client is never the moderator). The server writes each event as one line:
+//
+//	wireplay chat · which room? (a workshop room's code)
+//	→ K7QW3M
+//	your name?
+//	→ Ada
+//	* you are Ada; here: Ada, Bo (a line: 500 bytes at most; 5 at once, then 1 a second; /who, /quit)
+//	<Bo> hi                       a message (the history first, after the welcome line)
+//	→ hello
+//	<Ada> hello                   the client's own, back from the room as everyone gets it
+//	* Cy joined                   presence; "* Cy left (dropped)" and the like
+//	! rate_limited: slow down …   a refusal: "!", the ChatErr code, why
+//
+// A message's newlines become spaces (a line is a message: the newline is this protocol's only
+// framing, where a WebSocket frame carries its own length). A line over max_text plus 64 bytes is
+// refused (too_long) and read to its end without being kept; a client that does not read is
+// dropped like a WebSocket member, its connection closed after "! closed: REASON".
+const ChatLines = "lines"
+
 // ChatMaxFrame bounds one frame from a chat client.
 const ChatMaxFrame = 4 << 10
 

@@ -77,6 +77,10 @@ func (rs *Rooms) Capped(h http.Handler) http.Handler {
 	})
 }
 
+// Acquire counts one more socket of a room's (its chat's over TCP lines, chat.LineServer)
+// against the client address's cap that room and chat sockets share; release gives it back.
+func (rs *Rooms) Acquire(addr net.Addr) (release func(), err error) { return rs.limit.Acquire(addr) }
+
 // ServeWS is GET /r/{code}/ws: the room's WebSocket, one connection per member.
 func (rs *Rooms) ServeWS(w http.ResponseWriter, req *http.Request) {
 	code := req.PathValue("code")
@@ -207,7 +211,7 @@ func (r *room) join(ctx context.Context, req protocol.RoomRequest, c *websocket.
 		r.mu.Unlock()
 		return nil, &refusal{protocol.RoomErrFull, fmt.Sprintf("the room is full (%d members)", rs.opts.MaxMembers)}
 	}
-	m := &member{r: r, pub: pub, connID: rs.next(), name: name, instructor: instructor,
+	m := &member{r: r, conn: c, pub: pub, connID: rs.next(), name: name, instructor: instructor,
 		shares: rate.NewLimiter(rate.Limit(rs.opts.SharesPerSecond), rs.opts.ShareBurst),
 		Writer: wsqueue.Writer{Conn: c, Max: rs.opts.Queue, WriteTimeout: rs.opts.WriteTimeout,
 			SlowReason: "too slow to keep up with the room's events"}}
@@ -277,7 +281,7 @@ func (m *member) tell(e protocol.RoomEvent) {
 func (m *member) serve(ctx context.Context) {
 	bad := 0
 	for {
-		req, ok, rerr := read(ctx, m.Conn)
+		req, ok, rerr := read(ctx, m.conn)
 		if !ok {
 			break
 		}

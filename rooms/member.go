@@ -14,6 +14,7 @@ import (
 // closed with 1008.
 type member struct {
 	wsqueue.Writer
+	conn       *websocket.Conn // what serve reads (Writer.Conn writes to it)
 	r          *room
 	pub        string // public id
 	connID     string

@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -562,4 +565,55 @@ func TestRoomAcrossInstances(t *testing.T) {
 	if st.You.Name != "Bo" || st.Run == nil || st.Run.ID != ra.started.ID {
 		t.Errorf("Bo resumed on A: %+v", st)
 	}
+}
+
+// TestRoomChatTCP: the room's chat over plain TCP lines (--chat-tcp-addr, as nc speaks it): a
+// client gives the room's code and a name and talks with the pages; an unknown code is refused.
+func TestRoomChatTCP(t *testing.T) {
+	s := startServer(t, server.Config{InstructorToken: testToken, ChatTCPAddr: "127.0.0.1:0"})
+	room := mustCreateRoom(t, s)
+	page := dialChat(t, s, room.Code, "Ada")
+	nc, err := net.Dial("tcp", s.Addrs().ChatTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(nc)
+	until := func(prefix string) string {
+		t.Helper()
+		for range 100 {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", prefix, err)
+			}
+			if strings.HasPrefix(line, prefix) {
+				return line
+			}
+		}
+		t.Fatalf("no %q", prefix)
+		return ""
+	}
+	until("wireplay chat")
+	fmt.Fprintf(nc, "ZZZZZZ\n")
+	until("! no_such_room")
+	fmt.Fprintf(nc, "%s\nBo\n", room.Code)
+	until("* you are Bo; here: Ada, Bo")
+	fmt.Fprintf(nc, "hello from nc\n")
+	for {
+		_, msg, err := page.Read(testCtx(t, 30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e protocol.ChatEvent
+		json.Unmarshal(msg, &e)
+		if e.Type == protocol.ChatMessage && e.From == "Bo" && e.Text == "hello from nc" {
+			break
+		}
+	}
+	b, _ := json.Marshal(protocol.ChatRequest{V: protocol.Version, Type: protocol.ChatSay, Text: "hi Bo"})
+	if err := page.Write(testCtx(t, 5*time.Second), websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	until("<Ada> hi Bo")
 }

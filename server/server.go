@@ -35,6 +35,10 @@ type Config struct {
 	// listens, for curl -v and a browser; "" (the default here; the CLI's is 127.0.0.1:7006):
 	// not served.
 	HTTPLessonAddr string
+	// ChatTCPAddr is where the workshop rooms' chat speaks its line protocol over plain TCP
+	// (chat.LineServer: nc can join a room's chat by its code); "" (the default here; the CLI's
+	// is 127.0.0.1:7007): not served.
+	ChatTCPAddr string
 
 	// CertFile and KeyFile hold the certificate of the page (HTTPS and WSS) and the QUIC endpoint;
 	// without them (and without Domain) the page is plain HTTP and the QUIC endpoint gets a
@@ -123,6 +127,7 @@ type Config struct {
 type Addrs struct {
 	HTTP, TCP, UDP, QUIC string
 	HTTPLesson           string // "" when not served
+	ChatTCP              string // "" when not served
 }
 
 func (c *Config) setDefaults() {
@@ -194,12 +199,15 @@ type Server struct {
 	quic *transports.QUICEcho
 	raw  *rawhttp.Server // the http lesson's server, with HTTPLessonAddr
 	rawl net.Listener
-	ws   *transports.WSEcho // /ws/echo
-	http *http.Server
-	hl   net.Listener
-	tls  *serverTLS
-	acme *http.Server // Let's Encrypt's HTTP-01 challenges, with Domain
-	own  relayEndpoints
+	// lines serves the rooms' chat over TCP lines on linesl (ChatTCPAddr).
+	lines  *chat.LineServer
+	linesl net.Listener
+	ws     *transports.WSEcho // /ws/echo
+	http   *http.Server
+	hl     net.Listener
+	tls    *serverTLS
+	acme   *http.Server // Let's Encrypt's HTTP-01 challenges, with Domain
+	own    relayEndpoints
 
 	relay  *relay
 	static *staticFiles
@@ -284,6 +292,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 				return release, err
 			}})
 	}
+	if s.cfg.ChatTCPAddr != "" {
+		if s.linesl, err = n.Listen(ctx, "tcp", s.cfg.ChatTCPAddr); err != nil {
+			return fmt.Errorf("listen chat tcp: %w", err)
+		}
+	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
@@ -302,6 +315,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.rawl != nil {
 		s.addrs.HTTPLesson = s.rawl.Addr().String()
 	}
+	if s.linesl != nil {
+		s.addrs.ChatTCP = s.linesl.Addr().String()
+	}
 	s.relay = newRelay(s.cfg, endpoints{Network: n, Target: transports.Target{
 		TCP:  s.own.tcp.Addr().String(),
 		UDP:  s.own.udp.Addr().String(),
@@ -312,6 +328,27 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.ws = transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: endpointCap,
 		MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.onRefuse("ws")})
 	s.startRooms()
+	if s.linesl != nil {
+		refused := s.onRefuse("chat-tcp")
+		s.lines = &chat.LineServer{Hub: s.chat,
+			Room: func(code string) error {
+				if !s.rooms.Exists(s.ctx, code) {
+					return fmt.Errorf("no room %q here (it may have expired)", code)
+				}
+				return nil
+			},
+			Admit: func(c net.Conn) (func(), error) {
+				if c.RemoteAddr() == nil { // a netstack conn closed already
+					return nil, errors.New("the connection closed before it was served")
+				}
+				release, err := s.rooms.Acquire(c.RemoteAddr()) // with the room sockets' per-address cap
+				var r *transports.Refusal
+				if errors.As(err, &r) {
+					refused(r)
+				}
+				return release, err
+			}}
+	}
 	s.met.watch(s)
 	s.static = newStaticFiles(s.cfg.Assets, s.log)
 	s.wg.Go(s.static.load) // read before the first visit asks for them
@@ -341,6 +378,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.wg.Go(func() { s.tcp.Serve() })
 	s.wg.Go(func() { s.udp.Serve() })
 	s.wg.Go(func() { s.quic.Serve() })
+	if s.lines != nil {
+		s.wg.Go(func() { _ = s.lines.Serve(s.linesl) }) // until Close closes its listener
+	}
 	if s.raw != nil {
 		s.wg.Go(func() {
 			if err := s.raw.Serve(s.rawl); err != nil && !errors.Is(err, rawhttp.ErrClosed) {
@@ -531,6 +571,12 @@ func (s *Server) closeAll() {
 	}
 	if s.rawl != nil {
 		s.rawl.Close()
+	}
+	if s.linesl != nil {
+		s.linesl.Close()
+	}
+	if s.lines != nil {
+		s.lines.Close()
 	}
 }
 

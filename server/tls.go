@@ -49,8 +49,12 @@ func (c *Config) checkExposure() error {
 			return fmt.Errorf("%s needs TLS: --cert and --key, or %s NAME for a certificate from Let's Encrypt", PublicFlag, DomainFlag)
 		}
 	}
-	for _, e := range []struct{ flag, addr string }{{"--tcp-addr", c.TCPAddr}, {"--udp-addr", c.UDPAddr}, {"--quic-addr", c.QUICAddr}, {"--http-lesson-addr", c.HTTPLessonAddr}} {
-		if e.addr == "" && e.flag == "--http-lesson-addr" || isLoopback(e.addr) {
+	for _, e := range []struct {
+		flag, addr string
+		optional   bool // "": off
+	}{{"--tcp-addr", c.TCPAddr, false}, {"--udp-addr", c.UDPAddr, false}, {"--quic-addr", c.QUICAddr, false},
+		{"--http-lesson-addr", c.HTTPLessonAddr, true}, {"--chat-tcp-addr", c.ChatTCPAddr, true}} {
+		if e.addr == "" && e.optional || isLoopback(e.addr) {
 			continue
 		}
 		if !c.Public || !c.PublicEndpoints {

@@ -235,6 +235,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.UDPAddr, "udp-addr", "127.0.0.1:7002", "UDP echo endpoint")
 	fs.StringVar(&cfg.QUICAddr, "quic-addr", "127.0.0.1:7003", "QUIC echo endpoint (ALPN \"wireplay\", streams and datagrams)")
 	fs.StringVar(&cfg.HTTPLessonAddr, "http-lesson-addr", "127.0.0.1:7006", "the http lesson's HTTP/1.x server written on raw sockets (curl -v, a browser); empty: off")
+	fs.StringVar(&cfg.ChatTCPAddr, "chat-tcp-addr", "127.0.0.1:7007", "the workshop rooms' chat as text lines over plain TCP (nc HOST PORT, then a room's code and a name); empty: off")
 	fs.StringVar(&cfg.CertFile, "cert", "", "certificate file (PEM) for the page (HTTPS, WSS) and the QUIC endpoint; default: plain HTTP and a self-signed certificate for QUIC")
 	fs.StringVar(&cfg.KeyFile, "key", "", "key file (PEM) of --cert")
 	fs.BoolVar(&cfg.Public, strings.TrimPrefix(server.PublicFlag, "--"), false, "allow listening on non-loopback addresses (requires TLS: --cert/--key or --domain)")
@@ -348,6 +349,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "wireplay serving\n  page       %s://%s/\n  websocket  %s://%s/ws/echo\n  tcp        %s\n  udp        %s\n  quic       %s (ALPN wireplay)\n",
 		web, a.HTTP, ws, a.HTTP, a.TCP, a.UDP, a.QUIC)
+	if a.ChatTCP != "" {
+		fmt.Fprintf(stdout, "  chat-tcp    %s (a room's chat as text lines: nc)\n", a.ChatTCP)
+	}
 	if a.HTTPLesson != "" {
 		fmt.Fprintf(stdout, "  http-lesson http://%s/ (HTTP/1.x on raw sockets: curl -v)\n", a.HTTPLesson)
 	}

@@ -13,11 +13,21 @@ import (
 	"github.com/coder/websocket"
 )
 
+// Conn is what a Writer writes to: a *websocket.Conn, or another framing of the same messages
+// (chat's TCP lines).
+type Conn interface {
+	Write(ctx context.Context, typ websocket.MessageType, msg []byte) error
+	Close(code websocket.StatusCode, reason string) error
+	CloseNow() error
+}
+
+var _ Conn = (*websocket.Conn)(nil)
+
 // Writer queues messages for Conn. An idle Writer holds no goroutine and no queue storage.
 // Messages are shared by every subscriber's queue (one encoding per message) and must not be
 // changed once sent.
 type Writer struct {
-	Conn         *websocket.Conn
+	Conn         Conn
 	Max          int           // messages that may wait; one more closes Conn with 1008
 	WriteTimeout time.Duration // for each message
 	SlowReason   string        // the 1008 close's reason
