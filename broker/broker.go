@@ -94,10 +94,10 @@ func CheckSize(n int) error {
 	return nil
 }
 
-// Defaults for Options. DefaultBufferBytes holds one message of MaxMessage.
+// Defaults for Options. DefaultBufferBytes holds a message of MaxMessage with room to spare.
 const (
 	DefaultBuffer      = 1024
-	DefaultBufferBytes = MaxMessage
+	DefaultBufferBytes = 2 * MaxMessage
 )
 
 // Options bound what a broker buffers for each subscription.

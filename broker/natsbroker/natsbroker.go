@@ -339,6 +339,7 @@ func (s *sub) reassemble(v string, data []byte) []byte {
 	if p != nil && (p.seq != h.seq || p.next != h.index || p.count != h.count || p.total != h.total) {
 		// Not the fragment p expects: one of p's was lost (NATS keeps a connection's order).
 		s.discardLocked(h.pub, p, counted)
+		counted = counted || p.seq == h.seq // the rest of p: counted with it
 		p = nil
 	}
 	if p == nil {
