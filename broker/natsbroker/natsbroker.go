@@ -127,11 +127,11 @@ func (b *Broker) Publish(ctx context.Context, subject string, msg []byte) error 
 		return broker.ErrClosed
 	}
 	var err error
-	if max := b.nc.MaxPayload(); int64(len(msg)) <= max || max <= 0 {
-		// max is 0 before the first INFO; nats.go then does not check either.
+	if limit := b.nc.MaxPayload(); int64(len(msg)) <= limit || limit <= 0 {
+		// limit is 0 before the first INFO; nats.go then does not check either.
 		err = b.nc.Publish(subject, msg)
 	} else {
-		err = b.publishFragments(subject, msg, int(max))
+		err = b.publishFragments(subject, msg, int(limit))
 	}
 	if err != nil {
 		if errors.Is(err, nats.ErrConnectionClosed) {
