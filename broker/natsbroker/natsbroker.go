@@ -5,8 +5,9 @@
 // Core NATS is at-most-once, as package broker documents: while the connection is down nats.go
 // reconnects without end and restores the subscriptions, but what was published meanwhile is not
 // replayed to them; publishes made while it is down are buffered by nats.go (its reconnect buffer,
-// 8 MiB by default) and sent on reconnect. Each subscription has a bounded buffer of its own
-// (broker.Options); past it, messages are dropped and counted (Dropped), as a slow consumer.
+// 8 MiB by default) and sent on reconnect. A subscription's buffer is nats.go's pending limit
+// (broker.Options, less what its partial messages hold, below): past it, messages are dropped and
+// counted (Dropped), as a slow consumer.
 //
 // # Large messages
 //
@@ -26,12 +27,15 @@
 // A subscription reassembles per publisher. NATS keeps one connection's messages in order, so a
 // fragment that is not the next one expected from its publisher means a fragment was lost: the
 // partial message is discarded and counted in Dropped, and the fragments left of a message whose
-// start was lost are ignored (the message is counted once). A partial message reserves its TOTAL
-// bytes and one message of the subscription's buffer from its first fragment; one that cannot
-// get them is dropped. A partial message whose next fragment has not come within PartialTimeout
-// (its last fragment lost, and no later fragmented message from that publisher to show it) is
-// discarded and counted too. A complete message is delivered in the position of its last
-// fragment, byte-identical.
+// start was lost are ignored (the message is counted once). Small messages carry no publisher, so
+// they neither end nor disturb a partial one. Partial messages count against the subscription's
+// buffer: the bytes they hold so far (and a reassembled message's while it is delivered) come
+// off the byte limit of nats.go's queue in front of the subscription, and each one takes one
+// message off its message limit; a message whose TOTAL does not fit in what the others leave of
+// Options.BufferBytes is dropped at its first fragment. A partial message whose next fragment
+// has not come within PartialTimeout (its last fragment lost, and no later fragmented message
+// from that publisher to show it) is discarded and counted too. A complete message is delivered
+// in the position of its last fragment, byte-identical.
 package natsbroker
 
 import (
