@@ -317,3 +317,64 @@ func TestPartialCountsAgainstBuffer(t *testing.T) {
 		t.Errorf("Dropped %d, want 1 (the %d-byte message)", d, len(tooBig))
 	}
 }
+
+// Two goroutines of one instance publish small and large messages at the same time: the large
+// ones' fragments are sent one message at a time, so every message arrives whole and each
+// goroutine's messages in the order it published them (the two goroutines' interleave).
+func TestConcurrentPublishOneInstance(t *testing.T) {
+	url := startServerPayload(t, smallPayload)
+	pub := dial(t, url)
+	t.Cleanup(func() { pub.Close() })
+	b := dial(t, url)
+	t.Cleanup(func() { b.Close() })
+	const rounds = 20
+	got := make(chan []byte, 4*rounds)
+	s, err := b.Subscribe(testCtx(t), "room.conc", func(m []byte) { got <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := func(g byte) [][]byte {
+		var out [][]byte
+		for i := range rounds {
+			big := pattern(g+byte(i), 1<<20)
+			big[0], big[1] = g, byte(i)
+			out = append(out, []byte{g, byte(i), 's'}, big)
+		}
+		return out
+	}
+	want := map[byte][][]byte{'x': msgs('x'), 'y': msgs('y')}
+	done := make(chan error, 2)
+	for _, ms := range want {
+		go func() {
+			for _, m := range ms {
+				if err := pub.Publish(context.Background(), "room.conc", m); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := map[byte]int{}
+	for range 4 * rounds {
+		var m []byte
+		select {
+		case m = <-got:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("delivered %d of %d", next['x']+next['y'], 4*rounds)
+		}
+		g := m[0]
+		if w := want[g]; next[g] >= len(w) || !bytes.Equal(m, w[next[g]]) {
+			t.Fatalf("goroutine %c's message %d: got %d bytes, not the one it published next", g, next[g], len(m))
+		}
+		next[g]++
+	}
+	if d := s.Dropped(); d != 0 {
+		t.Errorf("Dropped %d", d)
+	}
+}
