@@ -72,7 +72,9 @@ type Broker interface {
 type Subscription interface {
 	// Unsubscribe stops delivery; the messages still buffered are discarded. Idempotent.
 	Unsubscribe() error
-	// Dropped counts the messages dropped because the subscription's buffer was full.
+	// Dropped counts the messages dropped because the subscription's buffer was full, or (NATS)
+	// because one of their fragments was lost. With NATS, a large message that a full buffer
+	// cut counts once per fragment dropped, so Dropped is at least the number of messages lost.
 	Dropped() uint64
 }
 

@@ -378,3 +378,77 @@ func TestConcurrentPublishOneInstance(t *testing.T) {
 		t.Errorf("Dropped %d", d)
 	}
 }
+
+// A subscriber stuck in deliver while large messages arrive: its buffer (256 KiB) overflows, so
+// fragments are dropped. What it gets once unstuck is whole messages only, in publish order;
+// every message not delivered is counted in Dropped (a message cut by the full buffer may count
+// once per fragment dropped, so Dropped is at least the number lost); the next message arrives.
+func TestSlowSubscriberLargeMessages(t *testing.T) {
+	url := startServerPayload(t, smallPayload)
+	pub := dial(t, url)
+	t.Cleanup(func() { pub.Close() })
+	b := dial(t, url, broker.WithBuffer(0, 256<<10))
+	t.Cleanup(func() { b.Close() })
+	entered, release := make(chan struct{}), make(chan struct{})
+	got := make(chan []byte, 64)
+	first := true
+	s, err := b.Subscribe(testCtx(t), "room.slow", func(m []byte) {
+		if first {
+			first = false
+			close(entered)
+			<-release
+		}
+		got <- m
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker, _ := collect(t, b, "room.marker")
+	publish := func(subject string, m []byte) {
+		t.Helper()
+		if err := pub.Publish(testCtx(t), subject, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("room.slow", []byte("stuck"))
+	<-entered
+	var sent [][]byte
+	for i := range 6 {
+		m := pattern(byte(10+i), 200<<10)
+		sent = append(sent, m)
+		publish("room.slow", m)
+	}
+	// The marker reached b after them: b has taken in or dropped every fragment.
+	publish("room.marker", []byte("done"))
+	marker.next(t)
+	close(release)
+	if m := <-got; string(m) != "stuck" {
+		t.Fatalf("first delivery %d bytes", len(m))
+	}
+	last := pattern(99, 200<<10)
+	publish("room.slow", last)
+	delivered, j := 0, 0
+	for {
+		m := <-got
+		if bytes.Equal(m, last) {
+			break
+		}
+		for j < len(sent) && !bytes.Equal(m, sent[j]) {
+			j++
+		}
+		if j == len(sent) {
+			t.Fatalf("delivered %d bytes that are not a published message in order", len(m))
+		}
+		j++
+		delivered++
+	}
+	lost := len(sent) - delivered
+	if lost == 0 {
+		t.Fatalf("all %d large messages fit a 256 KiB buffer behind a stuck deliver", len(sent))
+	}
+	d := s.Dropped()
+	t.Logf("%d of %d large messages delivered behind a stuck deliver, Dropped %d", delivered, len(sent), d)
+	if d < uint64(lost) {
+		t.Errorf("Dropped %d, but %d messages were not delivered", d, lost)
+	}
+}
