@@ -74,7 +74,8 @@ type Subscription interface {
 	Unsubscribe() error
 	// Dropped counts the messages dropped because the subscription's buffer was full, or (NATS)
 	// because one of their fragments was lost. With NATS, a large message that a full buffer
-	// cut counts once per fragment dropped, so Dropped is at least the number of messages lost.
+	// cut may count once per fragment dropped and once more: Dropped is at least the number of
+	// messages lost.
 	Dropped() uint64
 }
 

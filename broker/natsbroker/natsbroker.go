@@ -252,10 +252,7 @@ type sub struct {
 	bytes    int                 // their bytes so far, and a reassembled message's being delivered
 	timer    *time.Timer         // runs sweep while partials exist
 	dropped  uint64              // messages arrive dropped
-	// fragDrop is nats.go's Dropped when the last fragment was taken: if it grew by the time a
-	// fragment is found missing, nats.go's full queue (most likely) dropped it and counted it.
-	fragDrop int
-	natsDrop uint64 // nats.go's Dropped, last read before unsubscribing
+	natsDrop uint64              // nats.go's Dropped, last read before unsubscribing
 }
 
 // partial is a message arriving in fragments from one publisher.
@@ -336,14 +333,12 @@ func (s *sub) reassemble(v string, data []byte) []byte {
 		s.dropped++ // a fragment no wireplay sends: its message is lost
 		return nil
 	}
-	natsDrop := s.natsDroppedLocked()
-	counted := natsDrop > s.fragDrop
-	s.fragDrop = natsDrop
 	p := s.partials[h.pub]
+	counted := false // the message of this fragment, as lost
 	if p != nil && (p.seq != h.seq || p.next != h.index || p.count != h.count || p.total != h.total) {
 		// Not the fragment p expects: one of p's was lost (NATS keeps a connection's order).
-		s.discardLocked(h.pub, p, counted)
-		counted = counted || p.seq == h.seq // the rest of p: counted with it
+		s.discardLocked(h.pub, p)
+		counted = p.seq == h.seq // the rest of p
 		p = nil
 	}
 	if p == nil {
@@ -366,7 +361,7 @@ func (s *sub) reassemble(v string, data []byte) []byte {
 	p.last = time.Now()
 	if p.buf != nil {
 		if len(p.buf)+len(data) > p.total {
-			s.discardLocked(h.pub, p, false) // longer than its TOTAL said: corrupt
+			s.discardLocked(h.pub, p) // longer than its TOTAL said: corrupt
 			return nil
 		}
 		p.buf = append(p.buf, data...)
@@ -411,17 +406,15 @@ func (s *sub) limitLocked() error {
 }
 
 // discardLocked forgets pub's partial message p, counting it unless it was counted already
-// (doomed, or its missing fragment was dropped and counted by nats.go).
-func (s *sub) discardLocked(pub string, p *partial, counted bool) {
+// (doomed).
+func (s *sub) discardLocked(pub string, p *partial) {
 	delete(s.partials, pub)
 	if p.buf == nil {
 		return
 	}
 	s.live--
 	s.bytes -= len(p.buf)
-	if !counted {
-		s.dropped++
-	}
+	s.dropped++
 }
 
 // sweep discards the partial messages that waited PartialTimeout for their next fragment.
@@ -433,13 +426,10 @@ func (s *sub) sweep() {
 		return
 	}
 	now := time.Now()
-	natsDrop := s.natsDroppedLocked()
-	counted := natsDrop > s.fragDrop
-	s.fragDrop = natsDrop
 	var next time.Duration
 	for pub, p := range s.partials {
 		if wait := partialTimeout - now.Sub(p.last); wait <= 0 {
-			s.discardLocked(pub, p, counted)
+			s.discardLocked(pub, p)
 		} else if next == 0 || wait < next {
 			next = wait
 		}
@@ -477,10 +467,10 @@ func (s *sub) Unsubscribe() error {
 	return err
 }
 
-// Dropped implements broker.Subscription: the messages nats.go's queue dropped (buffer full) and
-// those arrive dropped (a fragment lost, no room for a partial message). A large message that
-// nats.go's full queue cut counts once per fragment it dropped (about: a loss is taken for
-// nats.go's if its count grew since the fragment before).
+// Dropped implements broker.Subscription: the NATS messages nats.go's queue dropped (buffer full)
+// and the messages arrive dropped (a fragment lost, no room for a partial message). A large
+// message that nats.go's full queue cut counts once per fragment it dropped and, if some of it
+// came, once more.
 func (s *sub) Dropped() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -382,7 +382,8 @@ func TestConcurrentPublishOneInstance(t *testing.T) {
 // A subscriber stuck in deliver while large messages arrive: its buffer (256 KiB) overflows, so
 // fragments are dropped. What it gets once unstuck is whole messages only, in publish order;
 // every message not delivered is counted in Dropped (a message cut by the full buffer may count
-// once per fragment dropped, so Dropped is at least the number lost); the next message arrives.
+// once per fragment dropped and once more, so Dropped is at least the number lost); the next
+// message arrives.
 func TestSlowSubscriberLargeMessages(t *testing.T) {
 	url := startServerPayload(t, smallPayload)
 	pub := dial(t, url)
