@@ -75,7 +75,8 @@ type Subscription interface {
 	// Dropped counts the messages dropped because the subscription's buffer was full, or (NATS)
 	// because one of their fragments was lost. With NATS, a large message that a full buffer
 	// cut may count once per fragment dropped and once more: Dropped is at least the number of
-	// messages lost.
+	// messages lost these ways (not those lost on the network as a whole, such as while a NATS
+	// connection is down).
 	Dropped() uint64
 }
 
