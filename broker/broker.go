@@ -28,9 +28,20 @@
 //     concurrently with itself, in arrival order. It must not modify msg; msg stays valid after
 //     deliver returns.
 //   - Bounded buffering. A subscription holds at most Options.Buffer messages (and about
-//     Options.BufferBytes bytes), counting the one being delivered. A message that arrives when it
-//     is full is dropped and counted (Subscription.Dropped): a slow subscriber loses messages, it
-//     never makes the publisher or the other subscribers wait, and its memory stays bounded.
+//     Options.BufferBytes bytes), counting the one being delivered and, with NATS, the messages
+//     still arriving in fragments (below). A message that arrives when it is full is dropped and
+//     counted (Subscription.Dropped): a slow subscriber loses messages, it never makes the
+//     publisher or the other subscribers wait, and its memory stays bounded. A message larger
+//     than BufferBytes is never delivered to that subscription (dropped and counted).
+//   - Messages up to MaxMessage (16 MiB). Publish refuses a larger one with an error wrapping
+//     ErrTooLarge, on every broker. NATS refuses messages over the server's max_payload (1 MB by
+//     default), so natsbroker sends a larger message as fragments, each one NATS message, and the
+//     subscription reassembles them: the guarantees above hold for the whole message. A message
+//     is delivered whole and byte-identical or not at all — a lost fragment loses the message,
+//     counted in Dropped, never a partial or corrupt delivery — and in the position of its last
+//     fragment. Publish calls of one instance that follow one another stay in order whatever
+//     their sizes; calls that overlap in time have no order between them (a small message may be
+//     delivered before a large one whose Publish began first).
 //   - Unsubscribe and Close stop delivery. Once Unsubscribe (or the broker's Close) returns, no new
 //     deliver call begins; one already under way finishes. Unsubscribe does not wait for it, so it
 //     may be called from deliver itself. After Close, Publish and Subscribe return ErrClosed.
@@ -61,17 +72,36 @@ type Broker interface {
 type Subscription interface {
 	// Unsubscribe stops delivery; the messages still buffered are discarded. Idempotent.
 	Unsubscribe() error
-	// Dropped counts the messages dropped because the subscription's buffer was full.
+	// Dropped counts the messages dropped because the subscription's buffer was full, or (NATS)
+	// because one of their fragments was lost. With NATS, a large message that a full buffer
+	// cut may count once per fragment dropped and once more: Dropped is at least the number of
+	// messages lost these ways (not those lost on the network as a whole, such as while a NATS
+	// connection is down).
 	Dropped() uint64
 }
 
 // ErrClosed is returned by Publish and Subscribe on a closed broker.
 var ErrClosed = errors.New("broker closed")
 
-// Defaults for Options.
+// ErrTooLarge is wrapped by the error of a Publish whose message is larger than MaxMessage.
+var ErrTooLarge = errors.New("message too large")
+
+// MaxMessage is the largest message (in bytes) that Publish takes, on every broker.
+const MaxMessage = 16 << 20
+
+// CheckSize returns an error wrapping ErrTooLarge if a message of n bytes is larger than
+// MaxMessage; implementations call it in Publish.
+func CheckSize(n int) error {
+	if n > MaxMessage {
+		return fmt.Errorf("publish %d bytes: %w (at most %d)", n, ErrTooLarge, MaxMessage)
+	}
+	return nil
+}
+
+// Defaults for Options. DefaultBufferBytes holds a message of MaxMessage with room to spare.
 const (
 	DefaultBuffer      = 1024
-	DefaultBufferBytes = 8 << 20
+	DefaultBufferBytes = 2 * MaxMessage
 )
 
 // Options bound what a broker buffers for each subscription.

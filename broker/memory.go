@@ -45,6 +45,9 @@ func (m *Memory) Publish(ctx context.Context, subject string, msg []byte) error 
 	if err := ValidSubject(subject); err != nil {
 		return err
 	}
+	if err := CheckSize(len(msg)); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()

@@ -551,8 +551,10 @@ func (r *room) deliver(msg []byte) {
 	}
 	if reply != nil {
 		if err := r.publishBG(*reply); err != nil {
-			// Too large for the broker, perhaps (NATS's max_payload): the state without the
-			// run's events still lets the other instance in.
+			// Refused: larger than broker.MaxMessage (16 MiB; natsbroker fragments anything up
+			// to that past NATS's max_payload), or nats.go's reconnect buffer (8 MiB) is full
+			// while the connection is down. The state without the run's events, far smaller,
+			// still lets the other instance in.
 			reply.State.Skipped += len(reply.State.Events)
 			reply.State.Events = nil
 			reply.State.MsgSkipped += len(reply.State.MsgEvents)

@@ -5,6 +5,8 @@ package brokertest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
@@ -32,6 +34,7 @@ func Run(t *testing.T, newBus func(t *testing.T) Connect) {
 		{"Close", testClose},
 		{"SlowSubscriberDropped", testSlowSubscriberDropped},
 		{"InvalidSubject", testInvalidSubject},
+		{"LargeMessages", testLargeMessages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,5 +356,70 @@ func testInvalidSubject(t *testing.T, c Connect) {
 	cancel()
 	if err := a.Publish(canceled, "a.b", []byte("x")); !errors.Is(err, context.Canceled) {
 		t.Errorf("Publish with a canceled context: %v", err)
+	}
+}
+
+// large returns n bytes, prefix then bytes that depend on seed, so that a fragment out of place
+// changes them.
+func large(prefix string, seed byte, n int) string {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{prefix[0], seed})
+	_, _ = r.Read(b)
+	copy(b, prefix)
+	return string(b)
+}
+
+// describe names messages by length and first bytes, for a failure message.
+func describe(msgs []string) string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = fmt.Sprintf("%d:%q", len(m), m[:min(len(m), 6)])
+	}
+	return fmt.Sprint(out)
+}
+
+// Messages larger than NATS's default max_payload (1 MiB) arrive whole, byte-identical and in
+// order among the same publisher's small ones, up to MaxMessage, at another instance's
+// subscription and at the publisher's own, while a second publisher sends the same mix at the same
+// time; a message over MaxMessage is refused with ErrTooLarge.
+func testLargeMessages(t *testing.T, c Connect) {
+	room := broker.WithBuffer(0, 4*broker.MaxMessage) // both publishers' largest at once
+	a, b, sink := c(room), c(room), c(room)
+	mix := func(p string) []string {
+		return []string{p + "0", large(p, 1, 3<<20), p + "1", large(p, 2, 1<<20+1), p + "2",
+			large(p, 3, broker.MaxMessage), p + "3"}
+	}
+	mixA, mixB := mix("a"), mix("b")
+	own, other := newRecorder(), newRecorder()
+	subscribe(t, a, "room.large", own)
+	subscribe(t, sink, "room.large", other)
+	var wg sync.WaitGroup
+	for p, msgs := range map[broker.Broker][]string{a: mixA, b: mixB} {
+		wg.Go(func() {
+			for _, m := range msgs {
+				if err := p.Publish(context.Background(), "room.large", []byte(m)); err != nil {
+					t.Errorf("publish %d bytes: %v", len(m), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for name, r := range map[string]*recorder{"own": own, "other instance": other} {
+		got := r.waitFor(t, len(mixA)+len(mixB))
+		var fromA, fromB []string
+		for _, m := range got {
+			if m[0] == 'a' {
+				fromA = append(fromA, m)
+			} else {
+				fromB = append(fromB, m)
+			}
+		}
+		if !equal(fromA, mixA) || !equal(fromB, mixB) {
+			t.Errorf("%s subscription got %s, want each publisher's %s in order", name, describe(got), describe(mixA))
+		}
+	}
+	if err := a.Publish(ctx(t), "room.large", make([]byte, broker.MaxMessage+1)); !errors.Is(err, broker.ErrTooLarge) {
+		t.Errorf("Publish of MaxMessage+1 bytes: %v, want ErrTooLarge", err)
 	}
 }
