@@ -85,6 +85,12 @@ const (
 	WS         Transport = "ws"
 )
 
+// Unix is a Unix domain stream socket (SOCK_STREAM), named by a file path. It is not one of
+// Transports: it cannot cross a network, so neither the relay nor the emulated link carries it;
+// `wireplay probe --transport unix` measures `wireplay serve --unix-path`'s echo with the same
+// client as the others.
+const Unix Transport = "unix"
+
 // Transports lists every transport in display order.
 var Transports = []Transport{TCP, UDP, QUICStream, QUICDgram, WS}
 
@@ -111,6 +117,8 @@ func (t Transport) Label() string {
 		return "QUIC datagram"
 	case WS:
 		return "WebSocket"
+	case Unix:
+		return "Unix stream"
 	}
 	return string(t)
 }
@@ -363,6 +371,7 @@ const (
 	HandshakeTCP  = "TCP three-way handshake (connect)"                                                 // tcp
 	HandshakeQUIC = "QUIC handshake (transport and TLS 1.3 at once); socket and stream set-up excluded" // quic-stream, quic-dgram
 	HandshakeWS   = "TCP three-way handshake, then the HTTP/1.1 upgrade"                                // ws
+	HandshakeUnix = "connect() to the listening socket: no packets, the kernel queues it for accept"    // unix
 )
 
 // Event is a message from the relay to the browser.

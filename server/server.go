@@ -17,6 +17,7 @@ import (
 
 	"github.com/wireplay/wireplay/broker"
 	"github.com/wireplay/wireplay/chat"
+	"github.com/wireplay/wireplay/ipc"
 	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/rooms"
 	"github.com/wireplay/wireplay/transports"
@@ -30,6 +31,10 @@ type Config struct {
 	TCPAddr  string // TCP echo; default 127.0.0.1:7001
 	UDPAddr  string // UDP echo; default 127.0.0.1:7002
 	QUICAddr string // QUIC echo (ALPN "wireplay"); default 127.0.0.1:7003
+	// UnixPath, when set, is the path of a Unix stream socket echo (ipc.UnixEcho, what
+	// `wireplay probe --transport unix` measures); default "": none. A stale socket left there
+	// by a server that is gone is replaced; Shutdown removes it.
+	UnixPath string
 
 	// CertFile and KeyFile hold the certificate of the page (HTTPS and WSS) and the QUIC endpoint;
 	// without them (and without Domain) the page is plain HTTP and the QUIC endpoint gets a
@@ -117,6 +122,7 @@ type Config struct {
 // Addrs are the addresses the server really listens on.
 type Addrs struct {
 	HTTP, TCP, UDP, QUIC string
+	Unix                 string // the Unix stream echo's path; "" without Config.UnixPath
 }
 
 func (c *Config) setDefaults() {
@@ -185,6 +191,7 @@ type Server struct {
 
 	tcp  *transports.TCPEcho
 	udp  *transports.UDPEcho
+	unix *ipc.UnixEcho // with Config.UnixPath
 	quic *transports.QUICEcho
 	ws   *transports.WSEcho // /ws/echo
 	http *http.Server
@@ -256,6 +263,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, quicConf); err != nil {
 		return err
 	}
+	if s.cfg.UnixPath != "" {
+		unixConf := ipc.UnixEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConns: endpointCap}
+		if s.unix, err = ipc.ListenUnixEcho(ctx, s.cfg.UnixPath, unixConf); err != nil {
+			return err
+		}
+	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
@@ -270,6 +283,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		TCP:  s.tcp.Addr().String(),
 		UDP:  s.udp.Addr().String(),
 		QUIC: s.quic.Addr().String(),
+	}
+	if s.unix != nil {
+		s.addrs.Unix = s.unix.Addr().String()
 	}
 	s.relay = newRelay(s.cfg, endpoints{Network: n, Target: transports.Target{
 		TCP:  s.own.tcp.Addr().String(),
@@ -310,6 +326,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.wg.Go(func() { s.tcp.Serve() })
 	s.wg.Go(func() { s.udp.Serve() })
 	s.wg.Go(func() { s.quic.Serve() })
+	if s.unix != nil {
+		s.wg.Go(func() { s.unix.Serve() })
+	}
 	s.wg.Go(func() {
 		if err := s.http.Serve(s.hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -487,6 +506,9 @@ func (s *Server) closeAll() {
 	}
 	if s.quic != nil {
 		s.quic.Close()
+	}
+	if s.unix != nil {
+		s.unix.Close()
 	}
 }
 

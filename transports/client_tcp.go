@@ -23,6 +23,17 @@ func dialTCP(ctx context.Context, n netx.Network, addr string) (*tcpIO, error) {
 	return &tcpIO{c: c}, nil
 }
 
+// dialUnix connects to the Unix stream socket at path: a byte stream like TCP's, so the same
+// client reads it (it has no TCP_INFO: stats are nil).
+func dialUnix(ctx context.Context, path string) (*tcpIO, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpIO{c: c}, nil
+}
+
 func (t *tcpIO) write(b []byte) error {
 	t.deadline.refresh(t.c.SetWriteDeadline)
 	_, err := t.c.Write(b)
