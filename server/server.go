@@ -292,8 +292,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		UDP:  s.own.udp.Addr().String(),
 		QUIC: s.own.quic.Addr().String(),
 		WS:   "ws://" + s.own.wsl.Addr().String() + "/ws/echo",
+		Unix: unixPath(s.own.unix),
 		TLS:  transports.ClientTLSConfig(tlsConf),
-	}, ServerTLS: tlsConf, TCP: s.own.tcp}, s.met, s.ctx)
+	}, ServerTLS: tlsConf, TCP: s.own.tcp, Local: s.own.local(n)}, s.met, s.ctx)
 	s.ws = transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: endpointCap,
 		MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.onRefuse("ws")})
 	s.startRooms()
@@ -336,6 +337,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	})
 	s.own.serve(&s.wg, s.log)
 	return nil
+}
+
+// unixPath is the path of e's socket, "" for none.
+func unixPath(e *ipc.UnixEcho) string {
+	if e == nil {
+		return ""
+	}
+	return e.Addr().String()
 }
 
 // checkCaps refuses caps that would refuse every client or mean none.

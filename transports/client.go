@@ -120,9 +120,13 @@ func (c *Client) dial(ctx context.Context, n netx.Network, t protocol.Transport,
 	case protocol.WS:
 		c.io, err = dialWSIO(ctx, n, target.WS, &c.wsStats, &c.mu)
 		return protocol.HandshakeWS, time.Since(start), err
-	case protocol.Unix:
+	case protocol.Unix, protocol.Pipe:
 		if n != netx.Kernel {
-			return "", 0, fmt.Errorf("a Unix socket is the kernel's: it cannot be dialled over %T", n)
+			return "", 0, fmt.Errorf("%s is the kernel's, beside the network: it does not cross the emulated link", t.Label())
+		}
+		if t == protocol.Pipe {
+			c.io, err = startPipe()
+			return protocol.HandshakePipe, time.Since(start), err
 		}
 		c.io, err = dialUnix(ctx, target.Unix)
 		return protocol.HandshakeUnix, time.Since(start), err
