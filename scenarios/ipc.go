@@ -28,7 +28,7 @@ func init() {
 
 This lesson runs on this machine's kernel, not across the emulated link: Unix sockets and pipes cannot cross a network, so the link preset and its impairments do not apply. The two ends are goroutines of one process, but the path is the one two processes take — a system call to send, the kernel waking the reader — and that is what is measured.
 
-Every transport gets the same echo: one loop serves the streams (TCP, Unix stream, pipe), one the datagrams (UDP, Unix datagram). First, after a few untimed warm-up round trips, messages round trips of a size-byte message, one at a time, taken in turn across the transports so that load from elsewhere on the machine falls on all of them alike; each echo is checked byte for byte and by its sequence number. Then a bulk transfer of bulk MiB each: a stream writes 64 KiB at a time while reading the echo back, a datagram transport keeps window datagrams of datagram bytes in flight. Throughput is the payload echoed per second, in MB/s (10^6 bytes; each byte crosses twice, out and back).
+Every transport gets the same echo: one loop serves the streams (TCP, Unix stream, pipe), one the datagrams (UDP, Unix datagram). First, after a few untimed warm-up round trips, the timed round trips of one small message at a time, taken in turn across the transports so that load from elsewhere on the machine falls on all of them alike; each echo is checked byte for byte and by its sequence number. Then a bulk transfer on each: a stream writes 64 KiB at a time while it reads the echo back, a datagram transport keeps a window of datagrams in flight. Throughput is the payload echoed per second, in MB/s (10^6 bytes; each byte crosses twice, out and back).
 
 A round trip between two ends on one machine costs a few microseconds to a few tens, and most of it is not the protocol but the system calls and waking the other side (a thread switch, sometimes to the other core), so the latencies differ by a microsecond or two and move from run to run on a busy machine: compare the figures of one run, and repeat it before believing an ordering. Bulk transfer, where the per-byte work of a protocol adds up, shows what leaving the network stack saves more plainly.`,
 		Preset: "clean",
@@ -456,14 +456,14 @@ func (e *ipcEnd) bulkDatagrams(ctx context.Context, total int64, size, window in
 func (f *ipcFigures) finish() {
 	slices.Sort(f.rtts)
 	if len(f.rtts) > 0 {
-		f.p50, f.p99 = tpRound1(quantile(f.rtts, 0.5)), tpRound1(quantile(f.rtts, 0.99))
+		f.p50, f.p99 = ipcRound1(quantile(f.rtts, 0.5)), ipcRound1(quantile(f.rtts, 0.99))
 	}
 	if f.bulkDur > 0 {
-		f.mbps = tpRound1(float64(f.bulkBytes) / f.bulkDur.Seconds() / 1e6)
+		f.mbps = ipcRound1(float64(f.bulkBytes) / f.bulkDur.Seconds() / 1e6)
 	}
 }
 
-func tpRound1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+func ipcRound1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 
 func ipcReport(figs []ipcFigures, n, size int, bulk int64, dgram, window int) *Result {
 	res := &Result{}
