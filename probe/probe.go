@@ -25,7 +25,7 @@ import (
 // Options say what to probe.
 type Options struct {
 	Transport protocol.Transport
-	Addr      string // host:port of the endpoint; for ws also a ws:// URL
+	Addr      string // host:port of the endpoint; for ws also a ws:// URL; for unix the socket's path
 	Count     int
 	Size      int
 	// Interval paces the sends: message i is sent i×Interval after the first, whether or not
@@ -118,6 +118,8 @@ func Target(t protocol.Transport, addr string) transports.Target {
 		if !strings.Contains(addr, "://") {
 			tg.WS = "ws://" + addr + "/ws/echo"
 		}
+	case protocol.Unix:
+		tg.Unix = addr
 	}
 	return tg
 }
@@ -127,8 +129,12 @@ func Target(t protocol.Transport, addr string) transports.Target {
 // probe.
 func (o Options) Validate() error {
 	switch {
-	case !o.Transport.Valid():
-		return fmt.Errorf("--transport %q: want one of tcp, udp, quic-stream, quic-dgram, ws", o.Transport)
+	case !o.Transport.Valid() && o.Transport != protocol.Unix:
+		return fmt.Errorf("--transport %q: want one of tcp, udp, quic-stream, quic-dgram, ws, unix", o.Transport)
+	case o.Transport == protocol.Unix && o.Link != nil:
+		return fmt.Errorf("--transport unix: a Unix socket cannot cross the emulated link (--link)")
+	case o.Transport == protocol.Unix && o.Addr == "":
+		return fmt.Errorf("--transport unix: --addr must be the socket's path (wireplay serve --unix-path)")
 	case o.Count < 1:
 		return fmt.Errorf("--count %d: must be at least 1", o.Count)
 	case o.Size < 1:

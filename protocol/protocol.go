@@ -85,6 +85,24 @@ const (
 	WS         Transport = "ws"
 )
 
+// The local transports, beside the network: not among Transports, because they cannot cross one
+// (the emulated link does not carry them). The relay offers them in kernel mode only (Local, the
+// welcome's Local), to a request that names them; `wireplay probe --transport unix` measures
+// `wireplay serve --unix-path`'s echo.
+const (
+	// Unix is a Unix domain stream socket (SOCK_STREAM), named by a file path.
+	Unix Transport = "unix"
+	// Pipe is a pair of kernel pipes (one each way) with an echo goroutine at their far ends, in
+	// the relay's own process: no socket, no address.
+	Pipe Transport = "pipe"
+)
+
+// Local lists the local transports in display order, after Transports.
+var Local = []Transport{Unix, Pipe}
+
+// IsLocal reports whether t is one of Local.
+func (t Transport) IsLocal() bool { return t == Unix || t == Pipe }
+
 // Transports lists every transport in display order.
 var Transports = []Transport{TCP, UDP, QUICStream, QUICDgram, WS}
 
@@ -111,6 +129,10 @@ func (t Transport) Label() string {
 		return "QUIC datagram"
 	case WS:
 		return "WebSocket"
+	case Unix:
+		return "Unix stream"
+	case Pipe:
+		return "pipe"
 	}
 	return string(t)
 }
@@ -279,7 +301,7 @@ func (r Request) Validate() error {
 		return fmt.Errorf("unsupported protocol version %d (want %d)", r.V, Version)
 	}
 	for _, t := range r.Transports {
-		if !t.Valid() {
+		if !t.Valid() && !t.IsLocal() {
 			return fmt.Errorf("unknown transport %q", t)
 		}
 	}
@@ -363,6 +385,8 @@ const (
 	HandshakeTCP  = "TCP three-way handshake (connect)"                                                 // tcp
 	HandshakeQUIC = "QUIC handshake (transport and TLS 1.3 at once); socket and stream set-up excluded" // quic-stream, quic-dgram
 	HandshakeWS   = "TCP three-way handshake, then the HTTP/1.1 upgrade"                                // ws
+	HandshakeUnix = "connect() to the listening socket: no packets, the kernel queues it for accept"    // unix
+	HandshakePipe = "two pipe() calls and the echo goroutine started: no connection, no packets"        // pipe
 )
 
 // Event is a message from the relay to the browser.
@@ -394,6 +418,9 @@ type Event struct {
 	// Welcome fields.
 	Session    string      `json:"session,omitempty"`
 	Transports []Transport `json:"transports,omitempty"`
+	// Local are the local transports the relay offers in kernel mode (protocol.Local), beside
+	// Transports; a send or burst reaches them only when it names them.
+	Local []Transport `json:"local,omitempty"`
 	// T0 is echoed from a "ping".
 	T0 float64 `json:"t0,omitempty"`
 	// Presets lists the link presets (welcome).

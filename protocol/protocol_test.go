@@ -15,6 +15,7 @@ func TestDecodeRequest(t *testing.T) {
 	}{
 		{"send", `{"v":1,"type":"send","id":1,"text":"hi"}`, ""},
 		{"send some transports", `{"v":1,"type":"send","text":"hi","transports":["tcp","quic-dgram"]}`, ""},
+		{"send the local transports", `{"v":1,"type":"send","text":"hi","transports":["tcp","unix","pipe"]}`, ""},
 		{"burst", `{"v":1,"type":"burst","count":10,"size":64}`, ""},
 		{"ping", `{"v":1,"type":"ping","t0":12.5}`, ""},
 		{"reconnect", `{"v":1,"type":"reconnect"}`, ""},

@@ -85,6 +85,7 @@ const layoutCheck = `(() => {
 	}
 	if (!document.getElementById("view-messages").hidden) {
 		for (const col of document.querySelectorAll('.col[data-testid^="col-"]')) {
+			if (col.hidden) continue; // a local transport's column on the emulated link: not shown
 			const m = col.querySelector('.timeline [data-testid="echo"]');
 			if (!m) { out.push(name(col) + " has no message in its timeline"); continue; }
 			const r = m.getBoundingClientRect();

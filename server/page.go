@@ -40,13 +40,19 @@ type column struct {
 	Metrics []string // the stack metric labels shown before the first stats arrive
 }
 
-// columns are the page's five columns, in protocol.Transports order.
+// Local says the column is one of protocol.Local's: beside the network, kernel mode only.
+func (c column) Local() bool { return c.T.IsLocal() }
+
+// columns are the page's columns: the five of protocol.Transports, then protocol.Local's two.
 var columns = []column{
 	{protocol.TCP, "TCP", "byte stream · reliable, in order", []string{"rtt", "rttvar", "cwnd", "retrans client", "sent", "recv", "retrans server"}},
 	{protocol.UDP, "UDP", "datagrams · no handshake · lossy", []string{"sent", "received", "lost", "reordered", "duplicated"}},
 	{protocol.QUICStream, "QUIC stream", "stream over QUIC · TLS 1.3", []string{"srtt", "min rtt", "cwnd", "pkts sent", "ack-detected lost (client)"}},
 	{protocol.QUICDgram, "QUIC datagram", "unreliable datagrams in QUIC", []string{"sent", "received", "lost", "reordered", "duplicated", "srtt", "cwnd", "ack-detected lost (client)"}},
 	{protocol.WS, "WebSocket", "messages over HTTP/1.1 and TCP", []string{"frames out", "frames in", "sent", "recv", "rtt"}},
+	// The local transports (protocol.Local), kernel mode only: no stack, so no metrics.
+	{protocol.Unix, "Unix stream", "byte stream · a file path, no IP · kernel mode only", nil},
+	{protocol.Pipe, "pipe", "two kernel pipes, no socket · kernel mode only", nil},
 }
 
 // impField is one per-direction setting of the emulated link in the page's "advanced" panel; the

@@ -27,6 +27,9 @@ type endpoints struct {
 	ServerTLS *tls.Config
 	// TCP is the kernel TCP echo, whose side of each connection the stats report too.
 	TCP *transports.TCPEcho
+	// Local are the local transports offered in kernel mode (protocol.Local; Target.Unix is the
+	// Unix stream echo's socket).
+	Local []protocol.Transport
 }
 
 const (
@@ -295,7 +298,7 @@ func (s *session) run() {
 		s.conn.CloseNow()
 		s.stopWriter()
 	}()
-	s.notify(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports,
+	s.notify(protocol.Event{Type: protocol.EventWelcome, Session: s.id, Transports: protocol.Transports, Local: s.r.ep.Local,
 		Presets: presetInfos, Scenarios: scenarioInfos, Link: &protocol.LinkState{Mode: protocol.ModeKernel}})
 	s.serve()
 }

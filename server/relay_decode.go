@@ -219,5 +219,10 @@ func transport(v []byte) protocol.Transport {
 			return t
 		}
 	}
+	for _, t := range protocol.Local {
+		if string(v) == string(t) {
+			return t
+		}
+	}
 	return protocol.Transport(v)
 }

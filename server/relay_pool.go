@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,6 +60,20 @@ func (s *session) slot(t protocol.Transport) *slot {
 
 // sendOver sends msgs over transport t, dialling first if the session has no live connection.
 func (s *session) sendOver(t protocol.Transport, req uint64, msgs [][]byte) {
+	if t.IsLocal() {
+		s.mu.Lock()
+		onLink := s.lk != nil
+		s.mu.Unlock()
+		if onLink || !slices.Contains(s.r.ep.Local, t) {
+			why := "it is not offered by this server"
+			if onLink {
+				why = "it is the kernel's, beside the network, and does not cross the emulated link: kernel mode only"
+			}
+			s.notify(protocol.Event{Type: protocol.EventError, Req: req, Transport: t, AtMicros: time.Since(s.epoch).Microseconds(),
+				Error: fmt.Sprintf("%s: %s", t.Label(), why)})
+			return
+		}
+	}
 	sl := s.slot(t)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
@@ -157,7 +173,7 @@ func (s *session) fromClient(sl *slot, e protocol.Event) {
 	}
 	c, lk := sl.c, s.lk
 	s.mu.Unlock()
-	if n == 0 && c != nil { // queued with the complete event, so both go in one message
+	if n == 0 && c != nil && !e.Transport.IsLocal() { // queued with the complete event, so both go in one message; a local transport has no stack to report
 		st := c.Stats()
 		if e.Transport == protocol.TCP {
 			st = s.withServerSide(st, c, lk)

@@ -8,9 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/wireplay/wireplay/ipc"
+	"github.com/wireplay/wireplay/netx"
+	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
 
@@ -25,6 +30,22 @@ type relayEndpoints struct {
 	quic *transports.QUICEcho
 	ws   *http.Server
 	wsl  net.Listener
+	// unix is the Unix stream echo of the page's "Unix stream" column, in a directory of its own
+	// (unixDir); nil when the network is not the kernel's or the socket could not be made.
+	unix    *ipc.UnixEcho
+	unixDir string
+}
+
+// local are the local transports the relay offers in kernel mode: the pipe always (it needs
+// nothing but the process), the Unix stream when its echo listens; none off the kernel.
+func (e *relayEndpoints) local(n netx.Network) []protocol.Transport {
+	if n != netx.Kernel {
+		return nil
+	}
+	if e.unix == nil {
+		return []protocol.Transport{protocol.Pipe}
+	}
+	return protocol.Local
 }
 
 // relayEndpointCap is the relay endpoints' connection cap: the relay's own caps (sessions, per
@@ -51,6 +72,18 @@ func (s *Server) listenRelayEndpoints(ctx context.Context, tlsConf *tls.Config) 
 	if e.wsl, err = n.Listen(ctx, "tcp", loop); err != nil {
 		return fmt.Errorf("relay's endpoints: listen websocket echo: %w", err)
 	}
+	if n == netx.Kernel {
+		// Best effort: without it the page's Unix column says it is not offered.
+		if dir, err := os.MkdirTemp("", "wireplay-relay"); err != nil {
+			s.log.Warn("relay's unix echo: no directory for its socket", "err", err)
+		} else if u, err := ipc.ListenUnixEcho(ctx, filepath.Join(dir, "echo.sock"), ipc.UnixEchoConfig{IdleTimeout: s.cfg.IdleTimeout,
+			MaxConns: relayEndpointCap}); err != nil {
+			os.RemoveAll(dir)
+			s.log.Warn("relay's unix echo", "err", err)
+		} else {
+			e.unix, e.unixDir = u, dir
+		}
+	}
 	e.ws = &http.Server{
 		Handler:           transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: relayEndpointCap}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -63,6 +96,9 @@ func (e *relayEndpoints) serve(wg *sync.WaitGroup, log *slog.Logger) {
 	wg.Go(func() { e.tcp.Serve() })
 	wg.Go(func() { e.udp.Serve() })
 	wg.Go(func() { e.quic.Serve() })
+	if e.unix != nil {
+		wg.Go(func() { e.unix.Serve() })
+	}
 	wg.Go(func() {
 		if err := e.ws.Serve(e.wsl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("relay's websocket echo stopped", "err", err)
@@ -84,5 +120,9 @@ func (e *relayEndpoints) close() {
 	}
 	if e.quic != nil {
 		e.quic.Close()
+	}
+	if e.unix != nil {
+		e.unix.Close()
+		os.RemoveAll(e.unixDir)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wireplay/wireplay/broker"
 	"github.com/wireplay/wireplay/chat"
+	"github.com/wireplay/wireplay/ipc"
 	"github.com/wireplay/wireplay/netx"
 	"github.com/wireplay/wireplay/rawhttp"
 	"github.com/wireplay/wireplay/rooms"
@@ -39,6 +40,10 @@ type Config struct {
 	// (chat.LineServer: nc can join a room's chat by its code); "" (the default here; the CLI's
 	// is 127.0.0.1:7007): not served.
 	ChatTCPAddr string
+	// UnixPath, when set, is the path of a Unix stream socket echo (ipc.UnixEcho, what
+	// `wireplay probe --transport unix` measures); default "": none. A stale socket left there
+	// by a server that is gone is replaced; Shutdown removes it.
+	UnixPath string
 
 	// CertFile and KeyFile hold the certificate of the page (HTTPS and WSS) and the QUIC endpoint;
 	// without them (and without Domain) the page is plain HTTP and the QUIC endpoint gets a
@@ -128,6 +133,7 @@ type Addrs struct {
 	HTTP, TCP, UDP, QUIC string
 	HTTPLesson           string // "" when not served
 	ChatTCP              string // "" when not served
+	Unix                 string // the Unix stream echo's path; "" without Config.UnixPath
 }
 
 func (c *Config) setDefaults() {
@@ -196,6 +202,7 @@ type Server struct {
 
 	tcp  *transports.TCPEcho
 	udp  *transports.UDPEcho
+	unix *ipc.UnixEcho // with Config.UnixPath
 	quic *transports.QUICEcho
 	raw  *rawhttp.Server // the http lesson's server, with HTTPLessonAddr
 	rawl net.Listener
@@ -297,6 +304,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("listen chat tcp: %w", err)
 		}
 	}
+	if s.cfg.UnixPath != "" {
+		unixConf := ipc.UnixEchoConfig{IdleTimeout: s.cfg.IdleTimeout, MaxConns: endpointCap}
+		if s.unix, err = ipc.ListenUnixEcho(ctx, s.cfg.UnixPath, unixConf); err != nil {
+			return err
+		}
+	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
@@ -318,13 +331,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.linesl != nil {
 		s.addrs.ChatTCP = s.linesl.Addr().String()
 	}
+	if s.unix != nil {
+		s.addrs.Unix = s.unix.Addr().String()
+	}
 	s.relay = newRelay(s.cfg, endpoints{Network: n, Target: transports.Target{
 		TCP:  s.own.tcp.Addr().String(),
 		UDP:  s.own.udp.Addr().String(),
 		QUIC: s.own.quic.Addr().String(),
 		WS:   "ws://" + s.own.wsl.Addr().String() + "/ws/echo",
+		Unix: unixPath(s.own.unix),
 		TLS:  transports.ClientTLSConfig(tlsConf),
-	}, ServerTLS: tlsConf, TCP: s.own.tcp}, s.met, s.ctx)
+	}, ServerTLS: tlsConf, TCP: s.own.tcp, Local: s.own.local(n)}, s.met, s.ctx)
 	s.ws = transports.WSEchoHandler(transports.WSEchoConfig{MaxConns: endpointCap,
 		MaxConnsPerIP: s.cfg.MaxConnsPerIP, OnRefuse: s.onRefuse("ws")})
 	s.startRooms()
@@ -388,6 +405,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			}
 		})
 	}
+	if s.unix != nil {
+		s.wg.Go(func() { s.unix.Serve() })
+	}
 	s.wg.Go(func() {
 		if err := s.http.Serve(s.hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -395,6 +415,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	})
 	s.own.serve(&s.wg, s.log)
 	return nil
+}
+
+// unixPath is the path of e's socket, "" for none.
+func unixPath(e *ipc.UnixEcho) string {
+	if e == nil {
+		return ""
+	}
+	return e.Addr().String()
 }
 
 // checkCaps refuses caps that would refuse every client or mean none.
@@ -577,6 +605,9 @@ func (s *Server) closeAll() {
 	}
 	if s.lines != nil {
 		s.lines.Close()
+	}
+	if s.unix != nil {
+		s.unix.Close()
 	}
 }
 

@@ -307,7 +307,17 @@ func transportColumn(c column) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "\" data-state=\"idle\"><header class=\"col-head\"><div class=\"col-title\"><h2>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "\" data-state=\"idle\"")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		if c.Local() {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, " data-local")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "><header class=\"col-head\"><div class=\"col-title\"><h2>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -320,7 +330,7 @@ func transportColumn(c column) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "</h2><span class=\"conn\" data-role=\"conn\">idle</span></div><p class=\"kind\" title=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "</h2><span class=\"conn\" data-role=\"conn\">idle</span></div><p class=\"kind\" title=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -333,7 +343,7 @@ func transportColumn(c column) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -346,7 +356,7 @@ func transportColumn(c column) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "</p></header><div class=\"tiles\"><div class=\"tile\"><span class=\"lbl\">handshake</span> <span class=\"val\" data-role=\"hs\">—</span></div><div class=\"tile\"><span class=\"lbl\">rtt</span> <span class=\"val\" data-role=\"rtt\" data-testid=\"rtt\">—</span></div><div class=\"tile\"><span class=\"lbl\">p50</span> <span class=\"val\" data-role=\"p50\">—</span></div></div><div class=\"seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "</p></header><div class=\"tiles\"><div class=\"tile\"><span class=\"lbl\">handshake</span> <span class=\"val\" data-role=\"hs\">—</span></div><div class=\"tile\"><span class=\"lbl\">rtt</span> <span class=\"val\" data-role=\"rtt\" data-testid=\"rtt\">—</span></div><div class=\"tile\"><span class=\"lbl\">p50</span> <span class=\"val\" data-role=\"p50\">—</span></div></div><div class=\"seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -359,7 +369,7 @@ func transportColumn(c column) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "\" data-role=\"seq\" role=\"img\" aria-label=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "\" data-role=\"seq\" role=\"img\" aria-label=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -372,43 +382,86 @@ func transportColumn(c column) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "\"></svg> ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var21 string
-		templ_7745c5c3_Var21, templ_7745c5c3_Err = templ.JoinStringErrs("switch to the emulated link to see packets")
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 137, Col: 90}
-		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var21))
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "</p></div><dl class=\"metrics\" data-role=\"metrics\">")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		for _, m := range c.Metrics {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "<div><dt>")
+		if c.Local() {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<p class=\"seq-hint\" data-role=\"seq-hint\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var21 string
+			templ_7745c5c3_Var21, templ_7745c5c3_Err = templ.JoinStringErrs("no packets: the kernel copies the bytes from one end to the other")
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 138, Col: 114}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var21))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "</p>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		} else {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "<p class=\"seq-hint\" data-role=\"seq-hint\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var22 string
-			templ_7745c5c3_Var22, templ_7745c5c3_Err = templ.JoinStringErrs(m)
+			templ_7745c5c3_Var22, templ_7745c5c3_Err = templ.JoinStringErrs("switch to the emulated link to see packets")
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 141, Col: 16}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 140, Col: 91}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var22))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "</dt><dd>—</dd></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "</dl><h3>Reads <small>what each read returned</small></h3><ol class=\"reads\" data-role=\"reads\"><li class=\"empty\">no reads yet</li></ol><h3>Timeline <small data-role=\"count\"></small></h3><ol class=\"timeline\" data-role=\"timeline\"><li class=\"empty\">messages appear here</li></ol></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "</div>")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		if c.Local() {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 39, "<p class=\"metrics-none\" data-role=\"no-metrics\">no stack metrics: no protocol runs between the ends (no handshake packets, windows or retransmissions)</p>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		} else {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 40, "<dl class=\"metrics\" data-role=\"metrics\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			for _, m := range c.Metrics {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "<div><dt>")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				var templ_7745c5c3_Var23 string
+				templ_7745c5c3_Var23, templ_7745c5c3_Err = templ.JoinStringErrs(m)
+				if templ_7745c5c3_Err != nil {
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 148, Col: 17}
+				}
+				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var23))
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "</dt><dd>—</dd></div>")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "</dl>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 44, "<h3>Reads <small>what each read returned</small></h3><ol class=\"reads\" data-role=\"reads\"><li class=\"empty\">no reads yet</li></ol><h3>Timeline <small data-role=\"count\"></small></h3><ol class=\"timeline\" data-role=\"timeline\"><li class=\"empty\">messages appear here</li></ol></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -435,229 +488,229 @@ func linkBar(imp []impField) templ.Component {
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var23 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var23 == nil {
-			templ_7745c5c3_Var23 = templ.NopComponent
+		templ_7745c5c3_Var24 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var24 == nil {
+			templ_7745c5c3_Var24 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "<section class=\"linkbar\" id=\"linkbar\" data-mode=\"kernel\" aria-label=\"Network\"><div class=\"lf\"><label for=\"link-mode\">Network</label> <select id=\"link-mode\" data-testid=\"link-mode\" disabled title=\"kernel loopback: real sockets, no impairment · emulated link: your own impaired wire, every packet visible\"><option value=\"kernel\">Kernel loopback</option> <option value=\"link\">Emulated link</option></select></div><div class=\"lf\"><label for=\"link-preset\">Preset</label> <select id=\"link-preset\" data-testid=\"link-preset\" disabled><option value=\"clean\">clean</option></select></div><details class=\"adv\" id=\"link-advanced\" data-testid=\"link-advanced\"><summary>Advanced</summary><div class=\"adv-panel\"><table><thead><tr><th></th><th title=\"client → server\">up <small>client→server</small></th><th title=\"server → client\">down <small>server→client</small></th><th></th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 45, "<section class=\"linkbar\" id=\"linkbar\" data-mode=\"kernel\" aria-label=\"Network\"><div class=\"lf\"><label for=\"link-mode\">Network</label> <select id=\"link-mode\" data-testid=\"link-mode\" disabled title=\"kernel loopback: real sockets, no impairment · emulated link: your own impaired wire, every packet visible\"><option value=\"kernel\">Kernel loopback</option> <option value=\"link\">Emulated link</option></select></div><div class=\"lf\"><label for=\"link-preset\">Preset</label> <select id=\"link-preset\" data-testid=\"link-preset\" disabled><option value=\"clean\">clean</option></select></div><details class=\"adv\" id=\"link-advanced\" data-testid=\"link-advanced\"><summary>Advanced</summary><div class=\"adv-panel\"><table><thead><tr><th></th><th title=\"client → server\">up <small>client→server</small></th><th title=\"server → client\">down <small>server→client</small></th><th></th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, f := range imp {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "<tr title=\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			var templ_7745c5c3_Var24 string
-			templ_7745c5c3_Var24, templ_7745c5c3_Err = templ.JoinStringErrs(f.Help)
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 182, Col: 25}
-			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var24))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "\"><th scope=\"row\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 46, "<tr title=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var25 string
-			templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinStringErrs(f.Label)
+			templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinStringErrs(f.Help)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 183, Col: 33}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 190, Col: 25}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var25))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 39, "</th>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "\"><th scope=\"row\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var26 string
+			templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(f.Label)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 191, Col: 33}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 48, "</th>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			for _, dir := range []string{"up", "down"} {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 40, "<td>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 49, "<td>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				if f.Check {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "<input type=\"checkbox\" id=\"")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					var templ_7745c5c3_Var26 string
-					templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(dir + "-" + f.Key)
-					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 187, Col: 56}
-					}
-					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "\" data-testid=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "<input type=\"checkbox\" id=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var27 string
-					templ_7745c5c3_Var27, templ_7745c5c3_Err = templ.JoinStringErrs("link-" + dir + "-" + f.Key)
+					templ_7745c5c3_Var27, templ_7745c5c3_Err = templ.JoinStringErrs(dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 187, Col: 100}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 195, Col: 56}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var27))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "\" data-imp=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 51, "\" data-testid=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var28 string
-					templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
+					templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs("link-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 187, Col: 119}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 195, Col: 100}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var28))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 44, "\" data-dir=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "\" data-imp=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var29 string
-					templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
+					templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 187, Col: 136}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 195, Col: 119}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var29))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 45, "\">")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-				} else {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 46, "<input type=\"number\" class=\"num\" id=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "\" data-dir=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var30 string
-					templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(dir + "-" + f.Key)
+					templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 189, Col: 66}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 195, Col: 136}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var30))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "\" data-testid=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "\">")
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+				} else {
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 55, "<input type=\"number\" class=\"num\" id=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var31 string
-					templ_7745c5c3_Var31, templ_7745c5c3_Err = templ.JoinStringErrs("link-" + dir + "-" + f.Key)
+					templ_7745c5c3_Var31, templ_7745c5c3_Err = templ.JoinStringErrs(dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 189, Col: 110}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 197, Col: 66}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var31))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 48, "\" data-imp=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 56, "\" data-testid=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var32 string
-					templ_7745c5c3_Var32, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
+					templ_7745c5c3_Var32, templ_7745c5c3_Err = templ.JoinStringErrs("link-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 189, Col: 129}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 197, Col: 110}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var32))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 49, "\" data-dir=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 57, "\" data-imp=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var33 string
-					templ_7745c5c3_Var33, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
+					templ_7745c5c3_Var33, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 189, Col: 146}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 197, Col: 129}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var33))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "\" min=\"0\" max=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 58, "\" data-dir=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var34 string
-					templ_7745c5c3_Var34, templ_7745c5c3_Err = templ.JoinStringErrs(f.Max)
+					templ_7745c5c3_Var34, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 189, Col: 168}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 197, Col: 146}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var34))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 51, "\" step=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "\" min=\"0\" max=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var35 string
-					templ_7745c5c3_Var35, templ_7745c5c3_Err = templ.JoinStringErrs(f.Step)
+					templ_7745c5c3_Var35, templ_7745c5c3_Err = templ.JoinStringErrs(f.Max)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 189, Col: 184}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 197, Col: 168}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var35))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "\" placeholder=\"0\">")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 60, "\" step=\"")
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+					var templ_7745c5c3_Var36 string
+					templ_7745c5c3_Var36, templ_7745c5c3_Err = templ.JoinStringErrs(f.Step)
+					if templ_7745c5c3_Err != nil {
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 197, Col: 184}
+					}
+					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var36))
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 61, "\" placeholder=\"0\">")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "</td>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "</td>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "<td class=\"unit\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "<td class=\"unit\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var36 string
-			templ_7745c5c3_Var36, templ_7745c5c3_Err = templ.JoinStringErrs(f.Unit)
+			var templ_7745c5c3_Var37 string
+			templ_7745c5c3_Var37, templ_7745c5c3_Err = templ.JoinStringErrs(f.Unit)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 193, Col: 33}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 201, Col: 33}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var36))
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var37))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 55, "</td></tr>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 64, "</td></tr>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 56, "<tr title=\"the same settings and seed drop the same packets\"><th scope=\"row\">seed</th><td colspan=\"2\"><input type=\"number\" class=\"num wide\" id=\"link-seed\" data-testid=\"link-seed\" min=\"0\" step=\"1\" placeholder=\"1\"></td><td></td></tr></tbody></table><p class=\"adv-help\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<tr title=\"the same settings and seed drop the same packets\"><th scope=\"row\">seed</th><td colspan=\"2\"><input type=\"number\" class=\"num wide\" id=\"link-seed\" data-testid=\"link-seed\" min=\"0\" step=\"1\" placeholder=\"1\"></td><td></td></tr></tbody></table><p class=\"adv-help\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var37 string
-		templ_7745c5c3_Var37, templ_7745c5c3_Err = templ.JoinStringErrs("Changes apply at once and switch to the emulated link. Up is what the client sends, down what the server sends.")
+		var templ_7745c5c3_Var38 string
+		templ_7745c5c3_Var38, templ_7745c5c3_Err = templ.JoinStringErrs("Changes apply at once and switch to the emulated link. Up is what the client sends, down what the server sends.")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 203, Col: 139}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 211, Col: 139}
 		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var37))
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var38))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 57, "</p></div></details><div class=\"link-state\" id=\"link-state\" data-testid=\"link-state\" title=\"the network in force\">kernel loopback · no impairment</div><div class=\"link-counts\" id=\"link-counts\" data-testid=\"link-counts\"></div><div class=\"downloads\"><a class=\"dl\" id=\"download-pcapng\" data-testid=\"download-pcapng\" href=\"#\" download aria-disabled=\"true\" title=\"switch to the emulated link to capture packets\">pcapng</a> <a class=\"dl\" id=\"download-qlog\" data-testid=\"download-qlog\" href=\"#\" download aria-disabled=\"true\" title=\"qlog of the QUIC stream connection\">qlog</a> <a class=\"dl\" id=\"download-qlog-dgram\" data-testid=\"download-qlog-dgram\" href=\"#\" download aria-disabled=\"true\" title=\"qlog of the QUIC datagram connection\">qlog dgram</a></div></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "</p></div></details><div class=\"link-state\" id=\"link-state\" data-testid=\"link-state\" title=\"the network in force\">kernel loopback · no impairment</div><div class=\"link-counts\" id=\"link-counts\" data-testid=\"link-counts\"></div><div class=\"downloads\"><a class=\"dl\" id=\"download-pcapng\" data-testid=\"download-pcapng\" href=\"#\" download aria-disabled=\"true\" title=\"switch to the emulated link to capture packets\">pcapng</a> <a class=\"dl\" id=\"download-qlog\" data-testid=\"download-qlog\" href=\"#\" download aria-disabled=\"true\" title=\"qlog of the QUIC stream connection\">qlog</a> <a class=\"dl\" id=\"download-qlog-dgram\" data-testid=\"download-qlog-dgram\" href=\"#\" download aria-disabled=\"true\" title=\"qlog of the QUIC datagram connection\">qlog dgram</a></div></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -683,87 +736,87 @@ func holView(hol []column) templ.Component {
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var38 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var38 == nil {
-			templ_7745c5c3_Var38 = templ.NopComponent
+		templ_7745c5c3_Var39 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var39 == nil {
+			templ_7745c5c3_Var39 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 58, "<main class=\"view hol\" id=\"view-hol\" role=\"tabpanel\" aria-labelledby=\"tab-hol\" hidden><aside class=\"hol-side\"><h2>Head-of-line blocking</h2><p>Three independent streams of messages leave at once. Over <b>TCP</b> they share one byte stream: when one segment is lost, the kernel holds back everything behind it until the retransmission arrives, so all three streams stall, even those whose bytes got through. <b>QUIC</b> orders bytes per stream, not per connection: a lost packet delays only the stream whose data it carried, and the other two keep flowing. <b>UDP</b> never waits (a lost datagram is simply gone), and <b>WebSocket</b> rides on TCP, so it stalls like TCP.</p><div class=\"hol-form\"><label>messages <input type=\"number\" class=\"num\" id=\"hol-messages\" data-testid=\"hol-messages\" min=\"1\" max=\"200\" value=\"30\"></label> <label>bytes each <input type=\"number\" class=\"num\" id=\"hol-size\" data-testid=\"hol-size\" min=\"1\" max=\"16384\" value=\"1000\"></label> <label title=\"drop this client→server packet of the run (0: none), for a stall you can reproduce\">drop packet # <input type=\"number\" class=\"num\" id=\"hol-drop\" data-testid=\"hol-drop\" min=\"0\" value=\"8\"></label> <button type=\"button\" class=\"primary\" id=\"hol-run\" data-testid=\"hol-run\" disabled>Run</button></div><p class=\"hol-status\" id=\"hol-status\" data-testid=\"hol-status\">Runs the “Head-of-line blocking” lesson on an emulated link of its own with the session’s link settings above; when they add no delay, with the lesson’s own round trip too (without one a loss is repaired before anything can wait behind it). In kernel mode it runs on the lesson’s own link: the loopback cannot drop a chosen packet.</p><p class=\"hol-meta\" id=\"hol-meta\" data-testid=\"hol-meta\"></p><p class=\"hol-conclusion\" id=\"hol-conclusion\" data-testid=\"hol-conclusion\"></p></aside><div class=\"hol-result\" id=\"hol-result\" data-testid=\"hol-result\" data-state=\"empty\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 67, "<main class=\"view hol\" id=\"view-hol\" role=\"tabpanel\" aria-labelledby=\"tab-hol\" hidden><aside class=\"hol-side\"><h2>Head-of-line blocking</h2><p>Three independent streams of messages leave at once. Over <b>TCP</b> they share one byte stream: when one segment is lost, the kernel holds back everything behind it until the retransmission arrives, so all three streams stall, even those whose bytes got through. <b>QUIC</b> orders bytes per stream, not per connection: a lost packet delays only the stream whose data it carried, and the other two keep flowing. <b>UDP</b> never waits (a lost datagram is simply gone), and <b>WebSocket</b> rides on TCP, so it stalls like TCP.</p><div class=\"hol-form\"><label>messages <input type=\"number\" class=\"num\" id=\"hol-messages\" data-testid=\"hol-messages\" min=\"1\" max=\"200\" value=\"30\"></label> <label>bytes each <input type=\"number\" class=\"num\" id=\"hol-size\" data-testid=\"hol-size\" min=\"1\" max=\"16384\" value=\"1000\"></label> <label title=\"drop this client→server packet of the run (0: none), for a stall you can reproduce\">drop packet # <input type=\"number\" class=\"num\" id=\"hol-drop\" data-testid=\"hol-drop\" min=\"0\" value=\"8\"></label> <button type=\"button\" class=\"primary\" id=\"hol-run\" data-testid=\"hol-run\" disabled>Run</button></div><p class=\"hol-status\" id=\"hol-status\" data-testid=\"hol-status\">Runs the “Head-of-line blocking” lesson on an emulated link of its own with the session’s link settings above; when they add no delay, with the lesson’s own round trip too (without one a loss is repaired before anything can wait behind it). In kernel mode it runs on the lesson’s own link: the loopback cannot drop a chosen packet.</p><p class=\"hol-meta\" id=\"hol-meta\" data-testid=\"hol-meta\"></p><p class=\"hol-conclusion\" id=\"hol-conclusion\" data-testid=\"hol-conclusion\"></p></aside><div class=\"hol-result\" id=\"hol-result\" data-testid=\"hol-result\" data-state=\"empty\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, c := range hol {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "<figure class=\"hol-card\" data-transport=\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			var templ_7745c5c3_Var39 string
-			templ_7745c5c3_Var39, templ_7745c5c3_Err = templ.JoinStringErrs(string(c.T))
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 247, Col: 57}
-			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var39))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 60, "\" data-testid=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "<figure class=\"hol-card\" data-transport=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var40 string
-			templ_7745c5c3_Var40, templ_7745c5c3_Err = templ.JoinStringErrs("hol-" + string(c.T))
+			templ_7745c5c3_Var40, templ_7745c5c3_Err = templ.JoinStringErrs(string(c.T))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 247, Col: 94}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 255, Col: 57}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var40))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 61, "\"><figcaption><b>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 69, "\" data-testid=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var41 string
-			templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label)
+			templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs("hol-" + string(c.T))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 248, Col: 29}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 255, Col: 94}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var41))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "</b> <small>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "\"><figcaption><b>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var42 string
-			templ_7745c5c3_Var42, templ_7745c5c3_Err = templ.JoinStringErrs(holKind(c.T))
+			templ_7745c5c3_Var42, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 248, Col: 57}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 256, Col: 29}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var42))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "</small></figcaption><div class=\"hol-chart\" data-role=\"hol-chart\" aria-label=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "</b> <small>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var43 string
-			templ_7745c5c3_Var43, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label + ": delivery time of each message of each stream")
+			templ_7745c5c3_Var43, templ_7745c5c3_Err = templ.JoinStringErrs(holKind(c.T))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 249, Col: 121}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 256, Col: 57}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var43))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 64, "\"></div><p class=\"hol-stalls\" data-role=\"hol-stalls\">not run yet</p></figure>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 72, "</small></figcaption><div class=\"hol-chart\" data-role=\"hol-chart\" aria-label=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var44 string
+			templ_7745c5c3_Var44, templ_7745c5c3_Err = templ.JoinStringErrs(c.Label + ": delivery time of each message of each stream")
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 257, Col: 121}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var44))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "\"></div><p class=\"hol-stalls\" data-role=\"hol-stalls\">not run yet</p></figure>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "</div></main>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 74, "</div></main>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -790,255 +843,255 @@ func lessonsView(imp []impField) templ.Component {
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var44 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var44 == nil {
-			templ_7745c5c3_Var44 = templ.NopComponent
+		templ_7745c5c3_Var45 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var45 == nil {
+			templ_7745c5c3_Var45 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "<main class=\"view lessons\" id=\"view-lessons\" role=\"tabpanel\" aria-labelledby=\"tab-lessons\" hidden><nav class=\"lesson-menu\" aria-label=\"Lessons\"><h2>Lessons</h2><ol id=\"lesson-list\" data-testid=\"lesson-list\"><li class=\"empty\">the lessons come with the connection to the server…</li></ol></nav><section class=\"lesson\" id=\"lesson\" data-testid=\"lesson\" aria-labelledby=\"lesson-title\"><header class=\"lesson-head\"><h2 id=\"lesson-title\" data-testid=\"lesson-title\">Choose a lesson</h2><p class=\"lesson-summary\" id=\"lesson-summary\" data-testid=\"lesson-summary\"></p></header><form class=\"lesson-form\" id=\"lesson-form\" autocomplete=\"off\"><div class=\"lesson-row\"><label title=\"the emulated link the lesson runs on; each lesson has its own default\">preset <select id=\"lesson-preset\" data-testid=\"lesson-preset\" disabled></select></label> <label title=\"the same settings and seed drop the same packets; run i of a series uses seed+i\">seed <input type=\"number\" class=\"num\" id=\"lesson-seed\" data-testid=\"lesson-seed\" min=\"0\" step=\"1\" value=\"1\"></label> <label title=\"runs of the lesson (1–10); the numbers are given as mean ± 95% confidence interval\">runs <input type=\"number\" class=\"num\" id=\"lesson-repeat\" data-testid=\"lesson-repeat\" min=\"1\" max=\"10\" step=\"1\" value=\"1\"></label></div><div class=\"lesson-params\" id=\"lesson-params\" data-testid=\"lesson-params\"></div><details class=\"lesson-link\" id=\"lesson-link\" data-testid=\"lesson-link\"><summary>Link per direction <span class=\"lesson-link-state\" id=\"lesson-link-state\" data-testid=\"lesson-link-state\"></span></summary><table class=\"imp-table\"><thead><tr><th></th><th title=\"client → server\">up <small>client→server</small></th><th title=\"server → client\">down <small>server→client</small></th><th></th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 75, "<main class=\"view lessons\" id=\"view-lessons\" role=\"tabpanel\" aria-labelledby=\"tab-lessons\" hidden><nav class=\"lesson-menu\" aria-label=\"Lessons\"><h2>Lessons</h2><ol id=\"lesson-list\" data-testid=\"lesson-list\"><li class=\"empty\">the lessons come with the connection to the server…</li></ol></nav><section class=\"lesson\" id=\"lesson\" data-testid=\"lesson\" aria-labelledby=\"lesson-title\"><header class=\"lesson-head\"><h2 id=\"lesson-title\" data-testid=\"lesson-title\">Choose a lesson</h2><p class=\"lesson-summary\" id=\"lesson-summary\" data-testid=\"lesson-summary\"></p></header><form class=\"lesson-form\" id=\"lesson-form\" autocomplete=\"off\"><div class=\"lesson-row\"><label title=\"the emulated link the lesson runs on; each lesson has its own default\">preset <select id=\"lesson-preset\" data-testid=\"lesson-preset\" disabled></select></label> <label title=\"the same settings and seed drop the same packets; run i of a series uses seed+i\">seed <input type=\"number\" class=\"num\" id=\"lesson-seed\" data-testid=\"lesson-seed\" min=\"0\" step=\"1\" value=\"1\"></label> <label title=\"runs of the lesson (1–10); the numbers are given as mean ± 95% confidence interval\">runs <input type=\"number\" class=\"num\" id=\"lesson-repeat\" data-testid=\"lesson-repeat\" min=\"1\" max=\"10\" step=\"1\" value=\"1\"></label></div><div class=\"lesson-params\" id=\"lesson-params\" data-testid=\"lesson-params\"></div><details class=\"lesson-link\" id=\"lesson-link\" data-testid=\"lesson-link\"><summary>Link per direction <span class=\"lesson-link-state\" id=\"lesson-link-state\" data-testid=\"lesson-link-state\"></span></summary><table class=\"imp-table\"><thead><tr><th></th><th title=\"client → server\">up <small>client→server</small></th><th title=\"server → client\">down <small>server→client</small></th><th></th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, f := range imp {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 67, "<tr title=\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			var templ_7745c5c3_Var45 string
-			templ_7745c5c3_Var45, templ_7745c5c3_Err = templ.JoinStringErrs(f.Help)
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 297, Col: 26}
-			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var45))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "\"><th scope=\"row\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, "<tr title=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var46 string
-			templ_7745c5c3_Var46, templ_7745c5c3_Err = templ.JoinStringErrs(f.Label)
+			templ_7745c5c3_Var46, templ_7745c5c3_Err = templ.JoinStringErrs(f.Help)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 298, Col: 34}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 305, Col: 26}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var46))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 69, "</th>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 77, "\"><th scope=\"row\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var47 string
+			templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs(f.Label)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 306, Col: 34}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var47))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 78, "</th>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			for _, dir := range []string{"up", "down"} {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "<td>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 79, "<td>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				if f.Check {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "<input type=\"checkbox\" id=\"")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					var templ_7745c5c3_Var47 string
-					templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
-					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 302, Col: 69}
-					}
-					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var47))
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 72, "\" data-testid=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 80, "<input type=\"checkbox\" id=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var48 string
 					templ_7745c5c3_Var48, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 302, Col: 115}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 310, Col: 69}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var48))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "\" data-imp=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "\" data-testid=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var49 string
-					templ_7745c5c3_Var49, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
+					templ_7745c5c3_Var49, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 302, Col: 134}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 310, Col: 115}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var49))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 74, "\" data-dir=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 82, "\" data-imp=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var50 string
-					templ_7745c5c3_Var50, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
+					templ_7745c5c3_Var50, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 302, Col: 151}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 310, Col: 134}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var50))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 75, "\">")
-					if templ_7745c5c3_Err != nil {
-						return templ_7745c5c3_Err
-					}
-				} else {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, "<input type=\"number\" class=\"num\" id=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 83, "\" data-dir=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var51 string
-					templ_7745c5c3_Var51, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
+					templ_7745c5c3_Var51, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 79}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 310, Col: 151}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var51))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 77, "\" data-testid=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "\">")
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+				} else {
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 85, "<input type=\"number\" class=\"num\" id=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var52 string
 					templ_7745c5c3_Var52, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 125}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 312, Col: 79}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var52))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 78, "\" data-imp=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 86, "\" data-testid=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var53 string
-					templ_7745c5c3_Var53, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
+					templ_7745c5c3_Var53, templ_7745c5c3_Err = templ.JoinStringErrs("lesson-" + dir + "-" + f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 144}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 312, Col: 125}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var53))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 79, "\" data-dir=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 87, "\" data-imp=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var54 string
-					templ_7745c5c3_Var54, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
+					templ_7745c5c3_Var54, templ_7745c5c3_Err = templ.JoinStringErrs(f.Key)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 161}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 312, Col: 144}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var54))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 80, "\" min=\"0\" max=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 88, "\" data-dir=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var55 string
-					templ_7745c5c3_Var55, templ_7745c5c3_Err = templ.JoinStringErrs(f.Max)
+					templ_7745c5c3_Var55, templ_7745c5c3_Err = templ.JoinStringErrs(dir)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 183}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 312, Col: 161}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var55))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "\" step=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 89, "\" min=\"0\" max=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var56 string
-					templ_7745c5c3_Var56, templ_7745c5c3_Err = templ.JoinStringErrs(f.Step)
+					templ_7745c5c3_Var56, templ_7745c5c3_Err = templ.JoinStringErrs(f.Max)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 304, Col: 199}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 312, Col: 183}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var56))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 82, "\" placeholder=\"0\">")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 90, "\" step=\"")
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+					var templ_7745c5c3_Var57 string
+					templ_7745c5c3_Var57, templ_7745c5c3_Err = templ.JoinStringErrs(f.Step)
+					if templ_7745c5c3_Err != nil {
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 312, Col: 199}
+					}
+					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var57))
+					if templ_7745c5c3_Err != nil {
+						return templ_7745c5c3_Err
+					}
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "\" placeholder=\"0\">")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 83, "</td>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 92, "</td>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "<td class=\"unit\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 93, "<td class=\"unit\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var57 string
-			templ_7745c5c3_Var57, templ_7745c5c3_Err = templ.JoinStringErrs(f.Unit)
+			var templ_7745c5c3_Var58 string
+			templ_7745c5c3_Var58, templ_7745c5c3_Err = templ.JoinStringErrs(f.Unit)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 308, Col: 34}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 316, Col: 34}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var57))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 85, "</td></tr>")
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var58))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 94, "</td></tr>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 86, "</tbody></table><p class=\"adv-help\">")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		var templ_7745c5c3_Var58 string
-		templ_7745c5c3_Var58, templ_7745c5c3_Err = templ.JoinStringErrs("Starts from the preset; a direction you edit replaces the preset's for this lesson.")
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 314, Col: 93}
-		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var58))
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 87, " <button type=\"button\" class=\"link-btn\" id=\"lesson-link-reset\" data-testid=\"lesson-link-reset\">back to the preset</button></p></details> <button type=\"button\" class=\"primary\" id=\"lesson-run\" data-testid=\"lesson-run\" disabled>Run</button></form><div class=\"lesson-explain\" id=\"lesson-explain\" data-testid=\"lesson-explain\"></div></section><section class=\"lesson-result\" id=\"lesson-result\" data-testid=\"lesson-result\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"lesson-status\" data-testid=\"lesson-status\">Run the lesson: the conclusion, charts and numbers of the run show here.</p><p class=\"lesson-meta\" id=\"lesson-meta\" data-testid=\"lesson-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"lesson-conclusion\" data-testid=\"lesson-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"lesson-live\" data-testid=\"lesson-live\" hidden><figcaption>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, "</tbody></table><p class=\"adv-help\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var59 string
-		templ_7745c5c3_Var59, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
+		templ_7745c5c3_Var59, templ_7745c5c3_Err = templ.JoinStringErrs("Starts from the preset; a direction you edit replaces the preset's for this lesson.")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 328, Col: 37}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 322, Col: 93}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var59))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 88, " <small id=\"lesson-seq-note\" data-testid=\"lesson-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"lesson-seq\" data-role=\"seq\" role=\"img\" aria-label=\"the lesson's packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 96, " <button type=\"button\" class=\"link-btn\" id=\"lesson-link-reset\" data-testid=\"lesson-link-reset\">back to the preset</button></p></details> <button type=\"button\" class=\"primary\" id=\"lesson-run\" data-testid=\"lesson-run\" disabled>Run</button></form><div class=\"lesson-explain\" id=\"lesson-explain\" data-testid=\"lesson-explain\"></div></section><section class=\"lesson-result\" id=\"lesson-result\" data-testid=\"lesson-result\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"lesson-status\" data-testid=\"lesson-status\">Run the lesson: the conclusion, charts and numbers of the run show here.</p><p class=\"lesson-meta\" id=\"lesson-meta\" data-testid=\"lesson-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"lesson-conclusion\" data-testid=\"lesson-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"lesson-live\" data-testid=\"lesson-live\" hidden><figcaption>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var60 string
-		templ_7745c5c3_Var60, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		templ_7745c5c3_Var60, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 333, Col: 64}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 336, Col: 37}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var60))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 89, "</p></div></figure><div class=\"lesson-charts\" id=\"lesson-charts\" data-testid=\"lesson-charts\"></div><table class=\"lesson-stats\" id=\"lesson-stats\" data-testid=\"lesson-stats\" hidden><caption>Measured <small id=\"lesson-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"lesson-tables\" data-testid=\"lesson-tables\"></div></section></main>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, " <small id=\"lesson-seq-note\" data-testid=\"lesson-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"lesson-seq\" data-role=\"seq\" role=\"img\" aria-label=\"the lesson's packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var61 string
+		templ_7745c5c3_Var61, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 341, Col: 64}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var61))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "</p></div></figure><div class=\"lesson-charts\" id=\"lesson-charts\" data-testid=\"lesson-charts\"></div><table class=\"lesson-stats\" id=\"lesson-stats\" data-testid=\"lesson-stats\" hidden><caption>Measured <small id=\"lesson-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"lesson-tables\" data-testid=\"lesson-tables\"></div></section></main>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1066,136 +1119,136 @@ func roomView(code string) templ.Component {
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var61 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var61 == nil {
-			templ_7745c5c3_Var61 = templ.NopComponent
+		templ_7745c5c3_Var62 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var62 == nil {
+			templ_7745c5c3_Var62 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 90, "<main class=\"view room\" id=\"view-room\" role=\"tabpanel\" aria-labelledby=\"tab-room\" hidden><section class=\"room-stage\"><header class=\"room-head\"><h2>Room <b id=\"room-code\" data-testid=\"room-code\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 99, "<main class=\"view room\" id=\"view-room\" role=\"tabpanel\" aria-labelledby=\"tab-room\" hidden><section class=\"room-stage\"><header class=\"room-head\"><h2>Room <b id=\"room-code\" data-testid=\"room-code\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var62 string
-		templ_7745c5c3_Var62, templ_7745c5c3_Err = templ.JoinStringErrs(code)
+		var templ_7745c5c3_Var63 string
+		templ_7745c5c3_Var63, templ_7745c5c3_Err = templ.JoinStringErrs(code)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 357, Col: 61}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 365, Col: 61}
 		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var62))
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var63))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "</b></h2><p class=\"room-link\" id=\"room-link\" data-testid=\"room-link\"></p><label class=\"room-follow\" title=\"on: this page shows the instructor's run as it happens; off: use the other tabs on your own, and come back to catch up\"><input type=\"checkbox\" id=\"room-follow\" data-testid=\"room-follow\" checked> Follow the instructor</label></header><form class=\"room-join\" id=\"room-join-form\" data-testid=\"room-join-form\" autocomplete=\"off\"><label for=\"room-name\">Your name</label> <input id=\"room-name\" data-testid=\"room-name\" type=\"text\" maxlength=\"32\" placeholder=\"the name the room sees\"> <button type=\"button\" class=\"primary\" id=\"room-join\" data-testid=\"room-join\" disabled>Join</button></form><p class=\"room-status\" id=\"room-status\" data-testid=\"room-status\">connecting to the room…</p><div class=\"room-controls\" id=\"room-controls\" data-testid=\"room-controls\" hidden><label>lesson <select id=\"room-lesson\" data-testid=\"room-lesson\" disabled></select></label> <label title=\"off: the lesson with its own defaults; on: with the preset, seed, runs, parameters and link you set for it on the Lessons tab\"><input type=\"checkbox\" id=\"room-own-settings\" data-testid=\"room-own-settings\"> with my Lessons tab settings</label> <button type=\"button\" class=\"primary\" id=\"room-run\" data-testid=\"room-run\" disabled>Run for the room</button> <button type=\"button\" id=\"room-stop\" data-testid=\"room-stop\" disabled>Stop</button></div><div class=\"room-controls room-send-row\" id=\"room-send-row\" data-testid=\"room-send-row\" hidden><label>message <input id=\"room-send-text\" data-testid=\"room-send-text\" type=\"text\" maxlength=\"1000\" placeholder=\"a message everyone sees travel\"></label> <label title=\"the emulated link the message crosses, the same for every transport\">over <select id=\"room-send-preset\" data-testid=\"room-send-preset\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 100, "</b></h2><p class=\"room-link\" id=\"room-link\" data-testid=\"room-link\"></p><label class=\"room-follow\" title=\"on: this page shows the instructor's run as it happens; off: use the other tabs on your own, and come back to catch up\"><input type=\"checkbox\" id=\"room-follow\" data-testid=\"room-follow\" checked> Follow the instructor</label></header><form class=\"room-join\" id=\"room-join-form\" data-testid=\"room-join-form\" autocomplete=\"off\"><label for=\"room-name\">Your name</label> <input id=\"room-name\" data-testid=\"room-name\" type=\"text\" maxlength=\"32\" placeholder=\"the name the room sees\"> <button type=\"button\" class=\"primary\" id=\"room-join\" data-testid=\"room-join\" disabled>Join</button></form><p class=\"room-status\" id=\"room-status\" data-testid=\"room-status\">connecting to the room…</p><div class=\"room-controls\" id=\"room-controls\" data-testid=\"room-controls\" hidden><label>lesson <select id=\"room-lesson\" data-testid=\"room-lesson\" disabled></select></label> <label title=\"off: the lesson with its own defaults; on: with the preset, seed, runs, parameters and link you set for it on the Lessons tab\"><input type=\"checkbox\" id=\"room-own-settings\" data-testid=\"room-own-settings\"> with my Lessons tab settings</label> <button type=\"button\" class=\"primary\" id=\"room-run\" data-testid=\"room-run\" disabled>Run for the room</button> <button type=\"button\" id=\"room-stop\" data-testid=\"room-stop\" disabled>Stop</button></div><div class=\"room-controls room-send-row\" id=\"room-send-row\" data-testid=\"room-send-row\" hidden><label>message <input id=\"room-send-text\" data-testid=\"room-send-text\" type=\"text\" maxlength=\"1000\" placeholder=\"a message everyone sees travel\"></label> <label title=\"the emulated link the message crosses, the same for every transport\">over <select id=\"room-send-preset\" data-testid=\"room-send-preset\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, p := range roomSendPresets() {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 92, "<option value=\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			var templ_7745c5c3_Var63 string
-			templ_7745c5c3_Var63, templ_7745c5c3_Err = templ.JoinStringErrs(p.Name)
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 391, Col: 29}
-			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var63))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 93, "\" title=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 101, "<option value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var64 string
-			templ_7745c5c3_Var64, templ_7745c5c3_Err = templ.JoinStringErrs(p.Description)
+			templ_7745c5c3_Var64, templ_7745c5c3_Err = templ.JoinStringErrs(p.Name)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 391, Col: 53}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 399, Col: 29}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var64))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 94, "\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			if p.Name == roomSendPreset {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, " selected")
-				if templ_7745c5c3_Err != nil {
-					return templ_7745c5c3_Err
-				}
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 96, ">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 102, "\" title=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var65 string
-			templ_7745c5c3_Var65, templ_7745c5c3_Err = templ.JoinStringErrs(p.Name)
+			templ_7745c5c3_Var65, templ_7745c5c3_Err = templ.JoinStringErrs(p.Description)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 391, Col: 103}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 399, Col: 53}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var65))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, "</option>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 103, "\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			if p.Name == roomSendPreset {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 104, " selected")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 105, ">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var66 string
+			templ_7745c5c3_Var66, templ_7745c5c3_Err = templ.JoinStringErrs(p.Name)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 399, Col: 103}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var66))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 106, "</option>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "</select></label> <button type=\"button\" class=\"primary\" id=\"room-send\" data-testid=\"room-send\" disabled>Send to the room</button></div><div class=\"room-share\" id=\"room-share-row\" hidden><button type=\"button\" id=\"room-share\" data-testid=\"room-share\" disabled title=\"send the numbers of your last lesson run to the room\">Share my last result</button> <span id=\"room-share-status\" data-testid=\"room-share-status\"></span></div><section class=\"room-live lesson-result\" id=\"room-live\" data-testid=\"room-live\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"room-live-status\" data-testid=\"room-live-status\">No lesson has run in this room yet: when the instructor runs one, it shows here as it happens.</p><p class=\"lesson-meta\" id=\"room-live-meta\" data-testid=\"room-live-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"room-live-conclusion\" data-testid=\"room-live-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"room-live-seq\" data-testid=\"room-live-seq\" hidden><figcaption>")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		var templ_7745c5c3_Var66 string
-		templ_7745c5c3_Var66, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 407, Col: 38}
-		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var66))
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 99, " <small id=\"room-seq-note\" data-testid=\"room-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"room-seq\" data-role=\"seq\" role=\"img\" aria-label=\"the room's lesson packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 107, "</select></label> <button type=\"button\" class=\"primary\" id=\"room-send\" data-testid=\"room-send\" disabled>Send to the room</button></div><div class=\"room-share\" id=\"room-share-row\" hidden><button type=\"button\" id=\"room-share\" data-testid=\"room-share\" disabled title=\"send the numbers of your last lesson run to the room\">Share my last result</button> <span id=\"room-share-status\" data-testid=\"room-share-status\"></span></div><section class=\"room-live lesson-result\" id=\"room-live\" data-testid=\"room-live\" data-state=\"empty\" aria-live=\"polite\"><p class=\"lesson-status\" id=\"room-live-status\" data-testid=\"room-live-status\">No lesson has run in this room yet: when the instructor runs one, it shows here as it happens.</p><p class=\"lesson-meta\" id=\"room-live-meta\" data-testid=\"room-live-meta\" hidden></p><p class=\"lesson-conclusion\" id=\"room-live-conclusion\" data-testid=\"room-live-conclusion\" hidden></p><figure class=\"lesson-live\" id=\"room-live-seq\" data-testid=\"room-live-seq\" hidden><figcaption>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var67 string
-		templ_7745c5c3_Var67, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		templ_7745c5c3_Var67, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the lesson's link")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 412, Col: 65}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 415, Col: 38}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var67))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 100, "</p></div></figure><div class=\"lesson-charts\" id=\"room-live-charts\" data-testid=\"room-live-charts\"></div><table class=\"lesson-stats\" id=\"room-live-stats\" data-testid=\"room-live-stats\" hidden><caption>Measured <small id=\"room-live-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"room-live-tables\" data-testid=\"room-live-tables\"></div></section><section class=\"room-message lesson-result\" id=\"room-message\" data-testid=\"room-message\" data-state=\"empty\" hidden aria-live=\"polite\"><p class=\"lesson-status\" id=\"room-message-status\" data-testid=\"room-message-status\"></p><table class=\"lesson-stats room-message-table\" data-testid=\"room-message-table\"><caption>The message over each transport</caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">sent</th><th scope=\"col\">echo</th><th scope=\"col\" class=\"n\">round trip</th><th scope=\"col\" class=\"n\">packets</th><th scope=\"col\" class=\"n\">dropped</th></tr></thead> <tbody id=\"room-message-rows\"></tbody></table><figure class=\"lesson-live\" id=\"room-message-seq\" data-testid=\"room-message-seq\"><figcaption>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 108, " <small id=\"room-seq-note\" data-testid=\"room-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-testid=\"room-seq\" data-role=\"seq\" role=\"img\" aria-label=\"the room's lesson packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var68 string
-		templ_7745c5c3_Var68, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the message's link")
+		templ_7745c5c3_Var68, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 436, Col: 39}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 420, Col: 65}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var68))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 101, " <small id=\"room-message-seq-note\" data-testid=\"room-message-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-role=\"seq\" role=\"img\" aria-label=\"the room message's packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 109, "</p></div></figure><div class=\"lesson-charts\" id=\"room-live-charts\" data-testid=\"room-live-charts\"></div><table class=\"lesson-stats\" id=\"room-live-stats\" data-testid=\"room-live-stats\" hidden><caption>Measured <small id=\"room-live-stats-note\"></small></caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">metric</th><th scope=\"col\" class=\"n\">mean ± 95% CI</th><th scope=\"col\">unit</th></tr></thead> <tbody></tbody></table><div class=\"lesson-tables\" id=\"room-live-tables\" data-testid=\"room-live-tables\"></div></section><section class=\"room-message lesson-result\" id=\"room-message\" data-testid=\"room-message\" data-state=\"empty\" hidden aria-live=\"polite\"><p class=\"lesson-status\" id=\"room-message-status\" data-testid=\"room-message-status\"></p><table class=\"lesson-stats room-message-table\" data-testid=\"room-message-table\"><caption>The message over each transport</caption> <thead><tr><th scope=\"col\">transport</th><th scope=\"col\">sent</th><th scope=\"col\">echo</th><th scope=\"col\" class=\"n\">round trip</th><th scope=\"col\" class=\"n\">packets</th><th scope=\"col\" class=\"n\">dropped</th></tr></thead> <tbody id=\"room-message-rows\"></tbody></table><figure class=\"lesson-live\" id=\"room-message-seq\" data-testid=\"room-message-seq\"><figcaption>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var69 string
-		templ_7745c5c3_Var69, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		templ_7745c5c3_Var69, templ_7745c5c3_Err = templ.JoinStringErrs("Packets on the message's link")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 441, Col: 65}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 444, Col: 39}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var69))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 102, "</p></div></figure></section><section class=\"room-agg\" id=\"room-aggregate-box\" hidden><h3>The class's results <small>shared by participants, per transport; hover a dot for the name</small></h3><div id=\"room-aggregate\" data-testid=\"room-aggregate\"><p class=\"empty\">nothing shared yet</p></div></section></section><aside class=\"room-side\"><h3>Members</h3><ul class=\"room-members\" id=\"room-members\" data-testid=\"room-members\"></ul><h3>Chat</h3><ol class=\"chat-log\" id=\"chat-log\" data-testid=\"chat-log\"></ol><form class=\"chat-form\" id=\"chat-form\" autocomplete=\"off\"><input id=\"chat-input\" data-testid=\"chat-input\" type=\"text\" maxlength=\"500\" placeholder=\"Say something to the room\" disabled> <button type=\"button\" id=\"chat-send\" data-testid=\"chat-send\" disabled>Send</button></form><p class=\"chat-error\" id=\"chat-error\" data-testid=\"chat-error\" role=\"alert\" hidden></p></aside></main>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 110, " <small id=\"room-message-seq-note\" data-testid=\"room-message-seq-note\"></small> <span class=\"lesson-seq-key\"><i class=\"k-tcp\">tcp</i><i class=\"k-udp\">udp</i><i class=\"k-quic\">quic</i><i class=\"k-drop\">✕ dropped</i><i class=\"k-retx\">↻ retransmitted</i></span></figcaption><div class=\"seq lesson-seq\" data-role=\"seq-box\"><svg class=\"seq-svg\" data-role=\"seq\" role=\"img\" aria-label=\"the room message's packets: client on the left, server on the right, time downwards\"></svg><p class=\"seq-hint\" data-role=\"seq-hint\">")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var70 string
+		templ_7745c5c3_Var70, templ_7745c5c3_Err = templ.JoinStringErrs("no packets yet")
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 449, Col: 65}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var70))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 111, "</p></div></figure></section><section class=\"room-agg\" id=\"room-aggregate-box\" hidden><h3>The class's results <small>shared by participants, per transport; hover a dot for the name</small></h3><div id=\"room-aggregate\" data-testid=\"room-aggregate\"><p class=\"empty\">nothing shared yet</p></div></section></section><aside class=\"room-side\"><h3>Members</h3><ul class=\"room-members\" id=\"room-members\" data-testid=\"room-members\"></ul><h3>Chat</h3><ol class=\"chat-log\" id=\"chat-log\" data-testid=\"chat-log\"></ol><form class=\"chat-form\" id=\"chat-form\" autocomplete=\"off\"><input id=\"chat-input\" data-testid=\"chat-input\" type=\"text\" maxlength=\"500\" placeholder=\"Say something to the room\" disabled> <button type=\"button\" id=\"chat-send\" data-testid=\"chat-send\" disabled>Send</button></form><p class=\"chat-error\" id=\"chat-error\" data-testid=\"chat-error\" role=\"alert\" hidden></p></aside></main>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1222,48 +1275,48 @@ func instructorPage(assets pageAssets, script string, enabled bool) templ.Compon
 			}()
 		}
 		ctx = templ.InitializeContext(ctx)
-		templ_7745c5c3_Var70 := templ.GetChildren(ctx)
-		if templ_7745c5c3_Var70 == nil {
-			templ_7745c5c3_Var70 = templ.NopComponent
+		templ_7745c5c3_Var71 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var71 == nil {
+			templ_7745c5c3_Var71 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 103, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>wireplay · instructor</title><link rel=\"stylesheet\" href=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 112, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>wireplay · instructor</title><link rel=\"stylesheet\" href=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var71 templ.SafeURL
-		templ_7745c5c3_Var71, templ_7745c5c3_Err = templ.JoinURLErrs(assets.CSS)
+		var templ_7745c5c3_Var72 templ.SafeURL
+		templ_7745c5c3_Var72, templ_7745c5c3_Err = templ.JoinURLErrs(assets.CSS)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 474, Col: 43}
-		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var71))
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 104, "\"><link rel=\"icon\" href=\"data:,\"></head><body class=\"instructor\"><main class=\"instructor-box\"><h1>wireplay · workshop room</h1>")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		if !enabled {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 105, "<p class=\"notice\" data-testid=\"rooms-off\">This server was started without an instructor token (<code>--instructor-token</code> or <code>WIREPLAY_INSTRUCTOR_TOKEN</code>): rooms are off.</p>")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 106, "<form id=\"instructor-form\" autocomplete=\"off\"><label for=\"instructor-token\">Instructor token</label> <input id=\"instructor-token\" data-testid=\"instructor-token\" type=\"password\" placeholder=\"the server's --instructor-token\"> <button type=\"button\" class=\"primary\" id=\"room-create\" data-testid=\"room-create\">Create a room</button></form><p id=\"instructor-status\" data-testid=\"instructor-status\" role=\"status\"></p><div id=\"instructor-room\" data-testid=\"instructor-room\" hidden><p>Room <b id=\"room-code\" data-testid=\"room-code\"></b></p><p>Participants join at <a id=\"room-url\" data-testid=\"room-url\" href=\"#\"></a></p><p>Your link (it carries the instructor's secret: keep it to yourself) <a id=\"room-instructor-url\" data-testid=\"room-instructor-url\" href=\"#\">open the room as instructor</a></p></div></main><script src=\"")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		var templ_7745c5c3_Var72 string
-		templ_7745c5c3_Var72, templ_7745c5c3_Err = templ.JoinStringErrs(script)
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 495, Col: 23}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 482, Col: 43}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var72))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 107, "\"></script></body></html>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 113, "\"><link rel=\"icon\" href=\"data:,\"></head><body class=\"instructor\"><main class=\"instructor-box\"><h1>wireplay · workshop room</h1>")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		if !enabled {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 114, "<p class=\"notice\" data-testid=\"rooms-off\">This server was started without an instructor token (<code>--instructor-token</code> or <code>WIREPLAY_INSTRUCTOR_TOKEN</code>): rooms are off.</p>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 115, "<form id=\"instructor-form\" autocomplete=\"off\"><label for=\"instructor-token\">Instructor token</label> <input id=\"instructor-token\" data-testid=\"instructor-token\" type=\"password\" placeholder=\"the server's --instructor-token\"> <button type=\"button\" class=\"primary\" id=\"room-create\" data-testid=\"room-create\">Create a room</button></form><p id=\"instructor-status\" data-testid=\"instructor-status\" role=\"status\"></p><div id=\"instructor-room\" data-testid=\"instructor-room\" hidden><p>Room <b id=\"room-code\" data-testid=\"room-code\"></b></p><p>Participants join at <a id=\"room-url\" data-testid=\"room-url\" href=\"#\"></a></p><p>Your link (it carries the instructor's secret: keep it to yourself) <a id=\"room-instructor-url\" data-testid=\"room-instructor-url\" href=\"#\">open the room as instructor</a></p></div></main><script src=\"")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var73 string
+		templ_7745c5c3_Var73, templ_7745c5c3_Err = templ.JoinStringErrs(script)
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `server/view.templ`, Line: 503, Col: 23}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var73))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 116, "\"></script></body></html>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

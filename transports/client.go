@@ -23,6 +23,7 @@ import (
 type Target struct {
 	TCP, UDP, QUIC string // host:port of each endpoint
 	WS             string // ws:// URL of the WebSocket echo
+	Unix           string // path of a Unix stream socket echo (kernel only)
 	// TLS is the QUIC client's TLS configuration; nil trusts any certificate (wireplay servers make
 	// their own self-signed ones), see ClientTLSConfig.
 	TLS *tls.Config
@@ -119,6 +120,16 @@ func (c *Client) dial(ctx context.Context, n netx.Network, t protocol.Transport,
 	case protocol.WS:
 		c.io, err = dialWSIO(ctx, n, target.WS, &c.wsStats, &c.mu)
 		return protocol.HandshakeWS, time.Since(start), err
+	case protocol.Unix, protocol.Pipe:
+		if n != netx.Kernel {
+			return "", 0, fmt.Errorf("%s is the kernel's, beside the network: it does not cross the emulated link", t.Label())
+		}
+		if t == protocol.Pipe {
+			c.io, err = startPipe()
+			return protocol.HandshakePipe, time.Since(start), err
+		}
+		c.io, err = dialUnix(ctx, target.Unix)
+		return protocol.HandshakeUnix, time.Since(start), err
 	}
 	return "", 0, fmt.Errorf("unknown transport %q", t)
 }

@@ -317,7 +317,9 @@ func (c *column) resetFigures() {
 		setText(e, "—")
 		e.Call("removeAttribute", "title")
 	}
-	setText(c.metrics, "")
+	if c.metrics.Truthy() { // a local transport's column has none
+		setText(c.metrics, "")
+	}
 	c.note("network", "network changed: figures reset")
 }
 
@@ -373,7 +375,7 @@ func (c *column) setStats(s *protocol.Stats) {
 		c.stats.WS = s.WS
 	}
 	kv := c.metricList()
-	if len(kv) == 0 {
+	if len(kv) == 0 || !c.metrics.Truthy() {
 		return
 	}
 	c.metrics.Set("textContent", "")

@@ -43,6 +43,9 @@ type app struct {
 	// heldFor is how long each waited, by request id, until its "write" event marks its card.
 	held    []heldReq
 	heldFor map[uint64]time.Duration
+	// local are the local transports the relay offers in kernel mode (the welcome's Local): a
+	// send, burst or reconnect names them with the five while the page is on the kernel.
+	local []protocol.Transport
 
 	input, send, burstCount, burstSize, burst, reconnect js.Value
 	status, statusText, relayRTT, noticeEl               js.Value
@@ -69,7 +72,7 @@ func main() {
 		relayRTT:   byID("relay-rtt"),
 		noticeEl:   byID("notice"),
 	}
-	for _, t := range protocol.Transports {
+	for _, t := range append(slices.Clone(protocol.Transports), protocol.Local...) {
 		a.cols[t] = newColumn(t)
 	}
 	a.relayRTT.Get("parentElement").Set("title", tipRelayRTT)
@@ -240,7 +243,24 @@ func (a *app) numbered(r protocol.Request) protocol.Request {
 	defer a.mu.Unlock()
 	a.nextID++
 	r.V, r.ID = protocol.Version, a.nextID
+	switch r.Type {
+	case protocol.TypeSend, protocol.TypeBurst, protocol.TypeReconnect:
+		if len(r.Transports) == 0 && len(a.local) > 0 && a.link.cur.Mode != protocol.ModeLink {
+			r.Transports = append(slices.Clone(protocol.Transports), a.local...)
+		}
+	}
 	return r
+}
+
+// showLocal shows the local transports' columns on the kernel and hides them on the emulated
+// link, which cannot carry them.
+func (a *app) showLocal() {
+	onLink := a.link.cur.Mode == protocol.ModeLink
+	for _, t := range protocol.Local {
+		if c := a.cols[t]; c != nil {
+			c.root.Set("hidden", onLink)
+		}
+	}
 }
 
 // run keeps a relay connection open, reconnecting with exponential backoff; the first session
@@ -404,9 +424,11 @@ func (a *app) welcome(ev protocol.Event) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	offered := map[protocol.Transport]bool{}
-	for _, t := range ev.Transports {
+	for _, t := range append(slices.Clone(ev.Transports), ev.Local...) {
 		offered[t] = true
 	}
+	a.local = ev.Local
+	a.showLocal()
 	for t, c := range a.cols {
 		if len(ev.Transports) > 0 && !offered[t] {
 			c.unavailable()
@@ -433,6 +455,7 @@ func (a *app) apply(ev protocol.Event) {
 		if changed {
 			a.resetDiagrams()
 		}
+		a.showLocal()
 		if linkChanged {
 			for _, c := range a.cols {
 				c.resetFigures()

@@ -236,6 +236,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.QUICAddr, "quic-addr", "127.0.0.1:7003", "QUIC echo endpoint (ALPN \"wireplay\", streams and datagrams)")
 	fs.StringVar(&cfg.HTTPLessonAddr, "http-lesson-addr", "127.0.0.1:7006", "the http lesson's HTTP/1.x server written on raw sockets (curl -v, a browser); empty: off")
 	fs.StringVar(&cfg.ChatTCPAddr, "chat-tcp-addr", "127.0.0.1:7007", "the workshop rooms' chat as text lines over plain TCP (nc HOST PORT, then a room's code and a name); empty: off")
+	fs.StringVar(&cfg.UnixPath, "unix-path", "", "Unix stream socket echo at this path (wireplay probe --transport unix --addr PATH); empty: none")
 	fs.StringVar(&cfg.CertFile, "cert", "", "certificate file (PEM) for the page (HTTPS, WSS) and the QUIC endpoint; default: plain HTTP and a self-signed certificate for QUIC")
 	fs.StringVar(&cfg.KeyFile, "key", "", "key file (PEM) of --cert")
 	fs.BoolVar(&cfg.Public, strings.TrimPrefix(server.PublicFlag, "--"), false, "allow listening on non-loopback addresses (requires TLS: --cert/--key or --domain)")
@@ -355,6 +356,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if a.HTTPLesson != "" {
 		fmt.Fprintf(stdout, "  http-lesson http://%s/ (HTTP/1.x on raw sockets: curl -v)\n", a.HTTPLesson)
 	}
+	if a.Unix != "" {
+		fmt.Fprintf(stdout, "  unix       %s (stream)\n", a.Unix)
+	}
 	if cfg.InstructorToken != "" {
 		fmt.Fprintf(stdout, "  rooms      %s://%s/api/rooms (wireplay room create --server %s://%s --token …)\n", web, a.HTTP, web, a.HTTP)
 	}
@@ -397,8 +401,8 @@ func newProbeFlags() *probeFlags {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	p := &probeFlags{fs: fs}
 	o := &p.o
-	fs.StringVar(&p.transport, "transport", "tcp", "tcp, udp, quic-stream, quic-dgram or ws")
-	fs.StringVar(&o.Addr, "addr", "", "endpoint address host:port (default: wireplay serve's default for the transport); for ws the HTTP address or a ws:// URL")
+	fs.StringVar(&p.transport, "transport", "tcp", "tcp, udp, quic-stream, quic-dgram, ws, or unix (a Unix stream socket: --addr is its path, wireplay serve --unix-path)")
+	fs.StringVar(&o.Addr, "addr", "", "endpoint address host:port (default: wireplay serve's default for the transport); for ws the HTTP address or a ws:// URL; for unix the socket's path (no default)")
 	fs.IntVar(&o.Count, "count", 10, "messages to send")
 	fs.IntVar(&o.Size, "size", 64, "bytes per message")
 	fs.DurationVar(&o.Interval, "interval", 0, "pace the sends: message i goes i×interval after the first, whether or not earlier ones were echoed (at most --window awaiting their echo), so --interval 100us --count 50 is a burst; 0 sends each message once the previous one was echoed or lost")
