@@ -154,8 +154,10 @@ const (
 	MaxBurstBytes  = 1 << 20  // count*size of one burst
 	MaxRequestSize = 32 << 10 // largest encoded Request accepted by the relay
 	// MaxEventMessage bounds one WebSocket message from the relay (one or more Events): within
-	// coder/websocket's default read limit, so clients need not raise it — except for the one
-	// event that can be larger, a "scenario" report (charts and tables), up to MaxReportMessage.
+	// coder/websocket's default read limit — except for the two events that can be larger, up to
+	// MaxReportMessage: the "welcome" (it lists the lessons with their explanations, 40 KB and
+	// growing with the lessons) and a "scenario" report (charts and tables). A client raises its
+	// read limit to MaxReportMessage (coder/websocket: Conn.SetReadLimit) before reading.
 	MaxEventMessage  = 32 << 10
 	MaxReportMessage = 2 << 20
 )

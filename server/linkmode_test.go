@@ -399,6 +399,7 @@ func dialRelayWelcome(t *testing.T, s *server.Server) (*relayClient, protocol.Ev
 		t.Fatalf("dial relay: %v", err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
+	c.SetReadLimit(protocol.MaxReportMessage) // the welcome lists the lessons
 	rc := &relayClient{t: t, c: c}
 	w := rc.next()
 	if w.Type != protocol.EventWelcome {

@@ -123,6 +123,7 @@ func TestRelayIdleTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.CloseNow()
+		c.SetReadLimit(protocol.MaxReportMessage) // the welcome lists the lessons
 		events := make(chan protocol.Event, 64)
 		readErr := make(chan error, 1)
 		go func() {
@@ -530,6 +531,7 @@ func TestRelayIdleTimeoutTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
+	c.SetReadLimit(protocol.MaxReportMessage) // the welcome lists the lessons
 	gauge := func() (sessions, idleClosedAndCut float64) {
 		res, err := ca.client().Get("https://" + s.Addrs().HTTP + "/metrics")
 		if err != nil {

@@ -60,6 +60,7 @@ func dialRelay(t *testing.T, s *server.Server, opts *websocket.DialOptions) *rel
 		t.Fatalf("dial relay: %v", err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
+	c.SetReadLimit(protocol.MaxReportMessage) // the welcome lists the lessons
 	rc := &relayClient{t: t, c: c}
 	if e := rc.next(); e.Type != protocol.EventWelcome || e.V != protocol.Version || len(e.Transports) != 5 {
 		t.Fatalf("first event %+v, want welcome", e)

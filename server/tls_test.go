@@ -122,6 +122,7 @@ func TestTLSMode(t *testing.T) {
 		t.Fatalf("dial wss relay: %v", err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
+	c.SetReadLimit(protocol.MaxReportMessage) // the welcome lists the lessons
 	rc := &relayClient{t: t, c: c}
 	if e := rc.next(); e.Type != protocol.EventWelcome {
 		t.Fatalf("first event over wss %+v, want welcome", e)

@@ -36,6 +36,7 @@ func openPage(t *testing.T, ctx context.Context, name, addr string, opts *websoc
 		t.Fatalf("%s: dial relay: %v", name, err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
+	c.SetReadLimit(protocol.MaxReportMessage) // the welcome lists the lessons
 	return &page{name: name, c: c, events: make(chan protocol.Event, 1<<16), end: make(chan error, 1)}
 }
 
