@@ -71,6 +71,10 @@ type Options struct {
 	// alive (5 s). The members of a hub not heard from for 3 beats (it died without Close, or
 	// lost its broker) are taken out of the room (left, reason "lost").
 	Beat time.Duration
+	// Grace is how long a hub keeps a room none of its members is in any more — its history,
+	// mutes and removals, kept up to date from the broker — before it leaves it (10 min, as a
+	// workshop room's grace; negative: at once). A page that reloads finds the chat as it was.
+	Grace time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -95,6 +99,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Beat <= 0 {
 		o.Beat = 5 * time.Second
+	}
+	if o.Grace == 0 {
+		o.Grace = 10 * time.Minute
 	}
 	return o
 }
@@ -222,6 +229,11 @@ func (h *Hub) Close() {
 	h.closed = true
 	rooms := h.rooms
 	h.rooms = make(map[string]*room)
+	for _, r := range rooms {
+		if r.expiry != nil {
+			r.expiry.Stop()
+		}
+	}
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -341,6 +353,7 @@ type room struct {
 	removed map[string]bool      // owners the moderator removed: they cannot join again
 	muted   map[string]bool      // owners the moderator muted: they join again muted
 	heard   map[string]time.Time // when each other hub was last heard from in the room
+	expiry  *time.Timer          // h.mu: leaves the room at the end of its grace period
 	history []protocol.ChatEvent
 	seq     uint64
 }
@@ -362,6 +375,10 @@ func (h *Hub) room(ctx context.Context, name string) (*room, error) {
 		return nil, errors.New("chat hub closed")
 	}
 	if r := h.rooms[name]; r != nil {
+		if r.expiry != nil {
+			r.expiry.Stop()
+			r.expiry = nil
+		}
 		return r, nil
 	}
 	r := &room{h: h, name: name, subject: h.opts.SubjectPrefix + "." + name,
@@ -376,8 +393,29 @@ func (h *Hub) room(ctx context.Context, name string) (*room, error) {
 	return r, nil
 }
 
-// closeIfEmpty leaves the room when this hub has no member left in it.
+// closeIfEmpty leaves the room, at the end of its grace period, when this hub has no member
+// left in it.
 func (h *Hub) closeIfEmpty(r *room) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.mu.Lock()
+	empty := len(r.local) == 0
+	r.mu.Unlock()
+	if !empty || h.rooms[r.name] != r {
+		return
+	}
+	if h.opts.Grace < 0 {
+		delete(h.rooms, r.name)
+		r.sub.Unsubscribe()
+		return
+	}
+	if r.expiry == nil {
+		r.expiry = time.AfterFunc(h.opts.Grace, func() { h.expire(r) })
+	}
+}
+
+// expire leaves the room if it is still empty at the end of its grace period.
+func (h *Hub) expire(r *room) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r.mu.Lock()
@@ -386,6 +424,7 @@ func (h *Hub) closeIfEmpty(r *room) {
 	if empty && h.rooms[r.name] == r {
 		delete(h.rooms, r.name)
 		r.sub.Unsubscribe()
+		r.expiry = nil
 	}
 }
 

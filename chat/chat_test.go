@@ -481,3 +481,40 @@ func TestModeratorMuteRemove(t *testing.T) {
 	}
 	join(t, s, "R1", "Bo", false)
 }
+
+// TestHistoryOutlivesEmptyRoom: the room's history outlives the moment its last member leaves
+// (a reload of the only page), for the hub's grace period; with no grace it goes at once.
+func TestHistoryOutlivesEmptyRoom(t *testing.T) {
+	for _, tc := range []struct {
+		grace time.Duration
+		want  int
+	}{{0, 3}, {-1, 0}} {
+		opts := fast
+		opts.Grace = tc.grace
+		s := newServer(t, broker.NewMemory(), opts)
+		ada, _ := join(t, s, "R1", "Ada", false)
+		for _, m := range numbered("m", 0, 3) {
+			ada.say(m)
+		}
+		ada.waitUntil("own 3 messages", func(evs []protocol.ChatEvent) bool { return len(messages(evs)) == 3 })
+		ada.c.Close(websocket.StatusNormalClosure, "")
+		ada.closeStatus()
+		// Bo joins once Ada is gone from the hub: a third member's welcome lists Bo alone.
+		var w protocol.ChatEvent
+		for range 200 {
+			var bo *client
+			bo, w = join(t, s, "R1", "Bo", false)
+			if len(w.Members) == 1 {
+				break
+			}
+			bo.c.Close(websocket.StatusNormalClosure, "")
+			bo.closeStatus()
+		}
+		if len(w.Members) != 1 {
+			t.Fatalf("grace %v: Ada still listed: %+v", tc.grace, w.Members)
+		}
+		if got := len(messages(w.History)); got != tc.want {
+			t.Errorf("grace %v: the welcome after the room emptied holds %d messages, want %d", tc.grace, got, tc.want)
+		}
+	}
+}

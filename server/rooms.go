@@ -31,7 +31,7 @@ func (s *Server) startRooms() {
 		b = s.ownBroker
 	}
 	accept := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}
-	s.chat = chat.NewHub(b, chat.Options{})
+	s.chat = chat.NewHub(b, chat.Options{Grace: s.cfg.RoomGrace})
 	s.rooms = rooms.New(b, rooms.Options{Token: s.cfg.InstructorToken, Grace: s.cfg.RoomGrace, Shared: s.cfg.Broker != nil,
 		Runner: s.relay.roomLesson, Sender: s.relay.roomSend, Chat: s.chat, MaxPerIP: s.cfg.MaxRoomPerIP, AcceptOptions: accept, Logger: s.log})
 }
