@@ -212,13 +212,27 @@ func (n smNet) idle(ctx context.Context, addr string) (smIdleConn, error) {
 type smFDIdle int
 
 func (fd smFDIdle) echo() error {
-	if _, err := unix.Write(int(fd), []byte{'i'}); err != nil {
-		return fmt.Errorf("write: %w", err)
+	// A blocking socket call with SO_RCVTIMEO set is not restarted after a signal (signal(7)):
+	// the Go runtime's preemption signals make it fail with EINTR, so it is made again.
+	for {
+		_, err := unix.Write(int(fd), []byte{'i'})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("write: %w", err)
+		}
 	}
-	if _, err := unix.Read(int(fd), make([]byte, 1)); err != nil {
-		return fmt.Errorf("read echo: %w", err)
+	buf := make([]byte, 1)
+	for {
+		_, err := unix.Read(int(fd), buf)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("read echo: %w", err)
+		}
 	}
-	return nil
 }
 
 func (fd smFDIdle) Close() error { return unix.Close(int(fd)) }

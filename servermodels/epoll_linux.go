@@ -156,6 +156,9 @@ func (s *Server) ready(epfd int, c *epConn, events uint32, buf []byte) bool {
 		return true
 	}
 	n, err := unix.Read(c.fd, buf)
+	for errors.Is(err, unix.EINTR) { // a signal came first: nothing was read
+		n, err = unix.Read(c.fd, buf)
+	}
 	switch {
 	case errors.Is(err, unix.EAGAIN):
 		return true

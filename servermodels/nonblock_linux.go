@@ -128,9 +128,40 @@ func IdleClient(addr *net.TCPAddr) (fd int, err error) {
 	}
 	sa := &unix.SockaddrInet4{Port: addr.Port}
 	copy(sa.Addr[:], addr.IP.To4())
-	if err := unix.Connect(fd, sa); err != nil {
+	if err := connectRestarting(fd, sa); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("idle client: connect: %w", err)
 	}
 	return fd, nil
+}
+
+// connectRestarting is a blocking connect that survives a signal: one that interrupts it (the Go
+// runtime's preemption signals) leaves the connection going on in the background (EINTR), so
+// it waits for the socket to be writable and reads the outcome from SO_ERROR.
+func connectRestarting(fd int, sa unix.Sockaddr) error {
+	err := unix.Connect(fd, sa)
+	if !errors.Is(err, unix.EINTR) {
+		return err
+	}
+	for {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(pfd, 10_000)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return unix.ETIMEDOUT
+		}
+		soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return err
+		}
+		if soErr != 0 {
+			return unix.Errno(soErr)
+		}
+		return nil
+	}
 }
