@@ -21,6 +21,7 @@ import (
 	"github.com/wireplay/wireplay/rooms"
 	"github.com/wireplay/wireplay/transports"
 	"github.com/wireplay/wireplay/web"
+	"github.com/wireplay/wireplay/zeromq"
 	"golang.org/x/time/rate"
 )
 
@@ -30,6 +31,11 @@ type Config struct {
 	TCPAddr  string // TCP echo; default 127.0.0.1:7001
 	UDPAddr  string // UDP echo; default 127.0.0.1:7002
 	QUICAddr string // QUIC echo (ALPN "wireplay"); default 127.0.0.1:7003
+	// ZMQAddr is the ZeroMQ REP echo (ZMTP 3.0 over TCP; libzmq clients work) and ZMQPubAddr the
+	// ZeroMQ PUB publishing [topic, n] on zeromq.DefaultTopics every ZMQPubInterval (default 1 s);
+	// empty leaves each off (`wireplay serve`'s flags default to 127.0.0.1:7004 and :7005).
+	ZMQAddr, ZMQPubAddr string
+	ZMQPubInterval      time.Duration
 
 	// CertFile and KeyFile hold the certificate of the page (HTTPS and WSS) and the QUIC endpoint;
 	// without them (and without Domain) the page is plain HTTP and the QUIC endpoint gets a
@@ -117,6 +123,7 @@ type Config struct {
 // Addrs are the addresses the server really listens on.
 type Addrs struct {
 	HTTP, TCP, UDP, QUIC string
+	ZMQ, ZMQPub          string // "" when off
 }
 
 func (c *Config) setDefaults() {
@@ -186,6 +193,8 @@ type Server struct {
 	tcp  *transports.TCPEcho
 	udp  *transports.UDPEcho
 	quic *transports.QUICEcho
+	zmq  *zeromq.Echo
+	zpub *zeromq.Publisher
 	ws   *transports.WSEcho // /ws/echo
 	http *http.Server
 	hl   net.Listener
@@ -256,6 +265,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.quic, err = transports.ListenQUICEcho(ctx, n, s.cfg.QUICAddr, tlsConf, quicConf); err != nil {
 		return err
 	}
+	if err := s.listenZMQ(); err != nil {
+		return err
+	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
@@ -270,6 +282,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		TCP:  s.tcp.Addr().String(),
 		UDP:  s.udp.Addr().String(),
 		QUIC: s.quic.Addr().String(),
+	}
+	if s.zmq != nil {
+		s.addrs.ZMQ = s.zmq.Addr().String()
+	}
+	if s.zpub != nil {
+		s.addrs.ZMQPub = s.zpub.Addr().String()
 	}
 	s.relay = newRelay(s.cfg, endpoints{Network: n, Target: transports.Target{
 		TCP:  s.own.tcp.Addr().String(),
@@ -310,6 +328,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.wg.Go(func() { s.tcp.Serve() })
 	s.wg.Go(func() { s.udp.Serve() })
 	s.wg.Go(func() { s.quic.Serve() })
+	if s.zmq != nil {
+		s.wg.Go(s.zmq.Serve)
+	}
+	if s.zpub != nil {
+		s.wg.Go(s.zpub.Serve)
+	}
 	s.wg.Go(func() {
 		if err := s.http.Serve(s.hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -488,6 +512,28 @@ func (s *Server) closeAll() {
 	if s.quic != nil {
 		s.quic.Close()
 	}
+	if s.zmq != nil {
+		s.zmq.Close()
+	}
+	if s.zpub != nil {
+		s.zpub.Close()
+	}
+}
+
+// listenZMQ opens the ZeroMQ endpoints that are on. They are kernel TCP whatever Config.Network
+// (zmq4 dials and listens itself).
+func (s *Server) listenZMQ() (err error) {
+	if s.cfg.ZMQAddr != "" {
+		if s.zmq, err = zeromq.ListenEcho("tcp://"+s.cfg.ZMQAddr, s.log); err != nil {
+			return fmt.Errorf("--zmq-addr: %w", err)
+		}
+	}
+	if s.cfg.ZMQPubAddr != "" {
+		if s.zpub, err = zeromq.ListenPub("tcp://"+s.cfg.ZMQPubAddr, zeromq.PubConfig{Interval: s.cfg.ZMQPubInterval, Logger: s.log}); err != nil {
+			return fmt.Errorf("--zmq-pub-addr: %w", err)
+		}
+	}
+	return nil
 }
 
 // metricsGuard answers /metrics to loopback clients alone on a public server (unless

@@ -49,8 +49,9 @@ func (c *Config) checkExposure() error {
 			return fmt.Errorf("%s needs TLS: --cert and --key, or %s NAME for a certificate from Let's Encrypt", PublicFlag, DomainFlag)
 		}
 	}
-	for _, e := range []struct{ flag, addr string }{{"--tcp-addr", c.TCPAddr}, {"--udp-addr", c.UDPAddr}, {"--quic-addr", c.QUICAddr}} {
-		if isLoopback(e.addr) {
+	for _, e := range []struct{ flag, addr string }{{"--tcp-addr", c.TCPAddr}, {"--udp-addr", c.UDPAddr}, {"--quic-addr", c.QUICAddr},
+		{"--zmq-addr", c.ZMQAddr}, {"--zmq-pub-addr", c.ZMQPubAddr}} {
+		if e.addr == "" || isLoopback(e.addr) { // "" is an endpoint that is off
 			continue
 		}
 		if !c.Public || !c.PublicEndpoints {

@@ -20,7 +20,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/go-zeromq/zmq4"
 )
@@ -83,10 +86,17 @@ func Send(ctx context.Context, s zmq4.Socket, frames ...[]byte) error {
 	}
 }
 
-// Close closes s, giving up after CloseTimeout (zmq4#132).
+// Close closes s, giving up after CloseTimeout (zmq4#132). A PUB's writer goroutine is ended too:
+// zmq4's Close leaves it waiting for messages for ever, a goroutine and a queue leaked per PUB.
 func Close(s zmq4.Socket) error {
 	ch := make(chan error, 1)
-	go func() { ch <- s.Close() }()
+	go func() {
+		err := s.Close()
+		if s.Type() == zmq4.Pub {
+			closePubWriter(s)
+		}
+		ch <- err
+	}()
 	select {
 	case err := <-ch:
 		return err
@@ -102,4 +112,27 @@ func Frames(msg zmq4.Msg) []string {
 		out[i] = string(f)
 	}
 	return out
+}
+
+// closePubWriter closes the writer of zmq4 v0.17.0's PUB socket (pubSocket.sck.w, a pubMWriter
+// whose Close ends its goroutine), which the socket's own Close never does. It reaches the
+// unexported field through reflect and unsafe; if zmq4's layout differs it does nothing (and
+// the goroutine-leak checks of the tests fail, telling that it must be looked at again).
+func closePubWriter(s zmq4.Socket) {
+	v := reflect.ValueOf(s)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return
+	}
+	sck := v.Elem().FieldByName("sck")
+	if !sck.IsValid() || sck.Kind() != reflect.Pointer || sck.IsNil() || sck.Elem().Kind() != reflect.Struct {
+		return
+	}
+	w := sck.Elem().FieldByName("w")
+	if !w.IsValid() || w.Kind() != reflect.Interface || w.IsNil() {
+		return
+	}
+	w = reflect.NewAt(w.Type(), unsafe.Pointer(w.UnsafeAddr())).Elem()
+	if c, ok := w.Interface().(io.Closer); ok {
+		c.Close()
+	}
 }

@@ -12,9 +12,10 @@ import (
 )
 
 // TestEchoTransports: a zmq4 REQ gets each of its requests back from the echo over tcp, ipc and
-// inproc, in lockstep.
+// the in-process pipe transport, in lockstep. (zmq4's own inproc:// leaks goroutines: its reads
+// never end on Close and its Accept returns a pipe before anyone dials — see Pipe.)
 func TestEchoTransports(t *testing.T) {
-	for _, ep := range []string{"tcp://127.0.0.1:0", "ipc://" + filepath.Join(t.TempDir(), "echo.sock"), "inproc://zeromq-test-echo"} {
+	for _, ep := range []string{"tcp://127.0.0.1:0", "ipc://" + filepath.Join(t.TempDir(), "echo.sock"), "pipe://zeromq-test-echo"} {
 		t.Run(ep[:3], func(t *testing.T) {
 			echo, err := ListenEcho(ep, nil)
 			if err != nil {
