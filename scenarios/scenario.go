@@ -165,7 +165,7 @@ func Register(s *Scenario) {
 }
 
 // order is the lessons' order; scenarios not listed come after, by name.
-var order = []string{"handshake", "boundaries", "loss-order", "hol", "migration", "throughput", "dead-peer", "backlog"}
+var order = []string{"handshake", "boundaries", "loss-order", "hol", "migration", "throughput", "dead-peer", "backlog", "patterns"}
 
 // All returns the scenarios in lesson order.
 func All() []*Scenario {
