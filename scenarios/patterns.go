@@ -72,7 +72,7 @@ var ptRuns atomic.Int64
 
 // ptQuiet is how long a reader waits after the last message it expects might have come; zmq4
 // tells nobody when a message was dropped, so a count is final only after such a wait.
-const ptQuiet = 150 * time.Millisecond
+const ptQuiet = 250 * time.Millisecond
 
 func runPatterns(ctx context.Context, env *Env) (*Result, error) {
 	trs := env.Enums("transports")
