@@ -34,13 +34,13 @@ Publish/subscribe: a SUB socket subscribes to topic prefixes, and a message whos
 
 Pipeline: a PUSH socket hands out tasks to the PULL sockets of workers, and the workers push results to one sink. ZeroMQ's PUSH gives each task to one worker, in turn — libzmq's does; go-zeromq/zmq4, the pure-Go library used here, sends every task to every connected worker, and the per-worker counts below show it. A ROUTER socket addresses each peer by its identity: a ROUTER that gives a task to whichever worker asks for one shares the work by demand, whatever the library's PUSH does.
 
-A ZeroMQ client may start before its server: its connect is retried until the server listens, while a plain TCP connect fails at once and the application must retry. Transports: tcp (over the emulated link), ipc (Unix sockets; not in the browser) and inproc (an in-process pipe). Each part's numbers are counts of messages; the conclusion reads them.`,
+A ZeroMQ client may start before its server: its connect is retried until the server listens, while a plain TCP connect fails at once and the application must retry. A ZeroMQ socket never blocks the sender for long: past its high-water mark (a queue of so many messages) a PUB drops messages, without an error, where a TCP writer would wait for the reader. Transports: tcp (over the emulated link), ipc (Unix sockets; not in the browser) and inproc (an in-process pipe). Each part's numbers are counts of messages; the conclusion reads them.`,
 		Preset: "clean",
 		Params: []Param{
 			{Name: "transports", Label: "ZeroMQ transports", Kind: KindEnum, List: true, Values: []string{"tcp", "ipc", "inproc"}, Default: "tcp,inproc", Help: "ZeroMQ transports to run the patterns over (ipc: Unix sockets, not in the browser)"},
 			{Name: "requests", Label: "requests", Kind: KindInt, Min: "1", Max: "200", Unit: "requests", Default: "8", Help: "requests each REQ client sends"},
 			{Name: "lost", Label: "lost reply", Kind: KindInt, Min: "0", Max: "200", Unit: "request #", Default: "3", Help: "the request whose first reply the server drops (0: none)"},
-			{Name: "timeout", Label: "reply timeout", Kind: KindDuration, Min: "20ms", Max: "5s", Default: "200ms", Help: "how long a client waits for a reply before it gives up (plain) or retries (lazy pirate)"},
+			{Name: "timeout", Label: "reply timeout", Kind: KindDuration, Min: "20ms", Max: "5s", Default: "100ms", Help: "how long a client waits for a reply before it gives up (plain) or retries (lazy pirate)"},
 			{Name: "messages", Label: "messages", Kind: KindInt, Min: "2", Max: "1000", Unit: "messages", Default: "40", Help: "messages published, and tasks handed out"},
 			{Name: "late", Label: "late subscriber joins after", Kind: KindInt, Min: "0", Max: "1000", Unit: "messages", Default: "10", Help: "the late subscriber connects after this many messages were published"},
 			{Name: "workers", Label: "workers", Kind: KindInt, Min: "1", Max: "8", Unit: "workers", Default: "3", Help: "PULL (and ROUTER) workers"},
@@ -108,8 +108,11 @@ func runPatterns(ctx context.Context, env *Env) (*Result, error) {
 		if err := r.clientFirst(ctx); err != nil {
 			return nil, fmt.Errorf("patterns: client before server: %w", err)
 		}
+		if err := r.hwm(ctx); err != nil {
+			return nil, fmt.Errorf("patterns: high-water mark: %w", err)
+		}
 	}
-	for _, part := range []func(context.Context) error{r.tcpReqRep, r.tcpPubSub, r.tcpPushPull, r.tcpClientFirst} {
+	for _, part := range []func(context.Context) error{r.tcpReqRep, r.tcpPubSub, r.tcpPushPull, r.tcpClientFirst, r.tcpHWM} {
 		if err := part(ctx); err != nil {
 			return nil, fmt.Errorf("patterns over plain tcp: %w", err)
 		}
@@ -657,6 +660,10 @@ func (r *ptRun) conclusion(trs []string) string {
 	if v := r.value(zt("tcp"), "client_first_refused_dials"); v >= 0 {
 		fmt.Fprintf(&b, "A ZeroMQ client started before its server had its connect refused %.0f times and retried by the library, then was answered; a plain TCP connect failed at once (%s). ",
 			v, r.tcpFirstErr)
+	}
+	if v := r.value(zt("tcp"), "hwm_sent"); v >= 0 {
+		fmt.Fprintf(&b, "A burst of %.0f messages into a PUB with a high-water mark of %d: no Send failed, %.0f arrived and %.0f were dropped silently; the same burst on a TCP socket blocked the writer after %.0f and lost none. ",
+			v, ptHWM, r.value(zt("tcp"), "hwm_received"), r.value(zt("tcp"), "hwm_dropped"), r.value("tcp", "hwm_written"))
 	}
 	fmt.Fprintf(&b, "Over plain TCP the application did it all itself: framed each message with a length, reconnected the lazy pirate (%.0f of %d answered), sent every message to every subscriber (the one on A read %.0f and threw %.0f away), and shared the tasks round-robin (spread %.0f).",
 		r.value("tcp", "pirate_answered"), r.requests, r.value("tcp", "sub_a_read"), r.value("tcp", "sub_a_discarded"), r.value("tcp", "push_spread"))

@@ -33,6 +33,14 @@ func TestPatternsDefault(t *testing.T) {
 	if v := mvMetric(t, r, "zmq-tcp", "client_first_answered"); v != 1 {
 		t.Errorf("ZeroMQ client before server: %g answered, want 1", v)
 	}
+	// High-water mark: ZeroMQ drops silently, TCP holds the writer back and loses nothing.
+	sent, got := mvMetric(t, r, "zmq-tcp", "hwm_sent"), mvMetric(t, r, "zmq-tcp", "hwm_received")
+	if e := mvMetric(t, r, "zmq-tcp", "hwm_send_errors"); e != 0 || got >= sent || got < 1 {
+		t.Errorf("PUB past its HWM: %g of %g received with %g send errors; want some dropped, none refused", got, sent, e)
+	}
+	if w, g := mvMetric(t, r, "tcp", "hwm_written"), mvMetric(t, r, "tcp", "hwm_received"); w >= sent || g != w {
+		t.Errorf("plain TCP burst: %g of %g written, %g read; want the writer blocked and nothing lost", w, sent, g)
+	}
 	if !strings.Contains(r.Conclusion, "stuck at request 3") {
 		t.Errorf("conclusion does not say where the plain client was stuck: %s", r.Conclusion)
 	}
