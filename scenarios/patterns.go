@@ -25,14 +25,14 @@ func init() {
 	Register(&Scenario{
 		Name:    "patterns",
 		Title:   "ZeroMQ messaging patterns",
-		Summary: "REQ/REP with a lost reply and the lazy-pirate retry, PUB/SUB topics and the slow joiner, PUSH/PULL and a ROUTER balancing work, a client before its server — in ZeroMQ and over a plain TCP socket",
+		Summary: "REQ/REP with a lost reply and the lazy-pirate retry, PUB/SUB topics and the slow joiner, PUSH/PULL and a ROUTER balancing work, a broker, a client before its server, high-water-mark drops — in ZeroMQ and over a plain TCP socket",
 		Explain: `ZeroMQ is a library, not a server: its sockets carry whole messages (made of frames) instead of a byte stream, connect and reconnect by themselves, queue what cannot be sent yet, and each kind of socket follows one pattern of talking. The same patterns can be written on a plain TCP socket; this lesson runs both, so what the library adds is what differs.
 
 Request/reply: a REQ socket sends a request and must have its reply before it sends again; a REP socket answers in turn. When a reply is lost — here the server drops the reply to one request — the plain REQ client waits for ever (the lesson gives up after the timeout and calls it stuck). The lazy-pirate client waits at most the timeout, then closes its socket, opens a new one and sends the request again; the new socket is needed because a REQ that sent and never heard cannot send again.
 
 Publish/subscribe: a SUB socket subscribes to topic prefixes, and a message whose first frame starts with one reaches it; the others are filtered out before they reach the application. A PUB keeps nothing for later: a subscriber that connects after the first messages were sent never sees them (the slow joiner), and even one that connects just before the first message may miss some while its subscription is on its way.
 
-Pipeline: a PUSH socket hands out tasks to the PULL sockets of workers, and the workers push results to one sink. ZeroMQ's PUSH gives each task to one worker, in turn — libzmq's does; go-zeromq/zmq4, the pure-Go library used here, sends every task to every connected worker, and the per-worker counts below show it. A ROUTER socket addresses each peer by its identity: a ROUTER that gives a task to whichever worker asks for one shares the work by demand, whatever the library's PUSH does.
+Pipeline: a PUSH socket hands out tasks to the PULL sockets of workers, and the workers push results to one sink. ZeroMQ's PUSH gives each task to one worker, in turn — libzmq's does; go-zeromq/zmq4, the pure-Go library used here, sends every task to every connected worker, and the per-worker counts below show it. A ROUTER socket addresses each peer by its identity: a ROUTER that gives a task to whichever worker asks for one shares the work by demand, whatever the library's PUSH does. A broker built of two ROUTERs sits between clients and workers: it hands each request to a free worker and sends the reply back to the client that asked, so neither side knows the other's address (the usual backend, a DEALER, has the same fault in zmq4 as its PUSH, so the broker here is ROUTER to ROUTER).
 
 A ZeroMQ client may start before its server: its connect is retried until the server listens, while a plain TCP connect fails at once and the application must retry. A ZeroMQ socket never blocks the sender for long: past its high-water mark (a queue of so many messages) a PUB drops messages, without an error, where a TCP writer would wait for the reader. Transports: tcp (over the emulated link), ipc (Unix sockets; not in the browser) and inproc (an in-process pipe). Each part's numbers are counts of messages; the conclusion reads them.`,
 		Preset: "clean",
@@ -98,7 +98,7 @@ func runPatterns(ctx context.Context, env *Env) (*Result, error) {
 		r.dir = d
 	}
 	for _, tr := range trs {
-		for _, part := range []func(context.Context, string) error{r.reqRep, r.pubSub, r.pushPull, r.router} {
+		for _, part := range []func(context.Context, string) error{r.reqRep, r.pubSub, r.pushPull, r.router, r.broker} {
 			if err := part(ctx, tr); err != nil {
 				return nil, fmt.Errorf("patterns over %s: %w", tr, err)
 			}
@@ -172,9 +172,11 @@ func (r *ptRun) bind(s zmq4.Socket, tr string) (string, error) {
 	return ep, nil
 }
 
-// closeAll closes sockets, after zeromq.Linger for the last messages sent (zmq4 has no linger).
+// closeAll closes sockets. zmq4 has no linger and may drop a message sent just before Close; no
+// part closes a socket right after a Send: each closes once its last message was received (the
+// echo came back, the sink or the subscriber heard nothing more for ptQuiet), so no message a
+// count depends on is cut off.
 func closeAll(socks ...zmq4.Socket) {
-	time.Sleep(zeromq.Linger)
 	var wg sync.WaitGroup
 	for _, s := range socks {
 		if s != nil {
@@ -654,8 +656,9 @@ func (r *ptRun) conclusion(trs []string) string {
 		}
 		fmt.Fprintf(&b, "the subscriber on A got %.0f of %.0f messages on A and %.0f on B, the late subscriber missed %.0f (the first it saw was #%.0f) and the one dialled as publishing began missed %.0f; ",
 			r.value(t, "sub_a_received"), r.value(t, "sub_a_published_on_a"), r.value(t, "sub_a_off_topic"), r.value(t, "sub_late_missed"), r.value(t, "sub_late_first"), r.value(t, "sub_eager_missed"))
-		fmt.Fprintf(&b, "the PUSH's %d tasks reached the sink %.0f times (each task done by up to %.0f of the %d workers), while the ROUTER handing tasks out on demand had each of %.0f done once (spread between workers %.0f). ",
-			r.messages, r.value(t, "push_results"), r.value(t, "push_max_copies"), r.workers, r.value(t, "router_distinct_tasks"), r.value(t, "router_spread"))
+		fmt.Fprintf(&b, "the PUSH's %d tasks reached the sink %.0f times (each task done by up to %.0f of the %d workers), while the ROUTER handing tasks out on demand had each of %.0f done once (spread between workers %.0f); the broker answered %.0f of %.0f requests, each with its own reply (%.0f wrong). ",
+			r.messages, r.value(t, "push_results"), r.value(t, "push_max_copies"), r.workers, r.value(t, "router_distinct_tasks"), r.value(t, "router_spread"),
+			r.value(t, "broker_answered"), r.value(t, "broker_requests"), r.value(t, "broker_wrong_replies"))
 	}
 	if v := r.value(zt("tcp"), "client_first_refused_dials"); v >= 0 {
 		fmt.Fprintf(&b, "A ZeroMQ client started before its server had its connect refused %.0f times and retried by the library, then was answered; a plain TCP connect failed at once (%s). ",
