@@ -19,6 +19,7 @@ type Echo struct {
 	stop    context.CancelFunc
 	stopped context.Context
 	wg      sync.WaitGroup
+	serveMu sync.Mutex // orders Serve's wg.Add before Close's wg.Wait
 	served  atomic.Int64
 	once    sync.Once
 }
@@ -47,7 +48,13 @@ func (e *Echo) Served() int64 { return e.served.Load() }
 
 // Serve answers requests until Close.
 func (e *Echo) Serve() {
+	e.serveMu.Lock()
+	if e.stopped.Err() != nil {
+		e.serveMu.Unlock()
+		return
+	}
 	e.wg.Add(1)
+	e.serveMu.Unlock()
 	defer e.wg.Done()
 	for {
 		msg, err := Recv(e.stopped, e.sock)
@@ -70,7 +77,9 @@ func (e *Echo) Serve() {
 func (e *Echo) Close() error {
 	var err error
 	e.once.Do(func() {
+		e.serveMu.Lock()
 		e.stop()
+		e.serveMu.Unlock()
 		e.wg.Wait()
 		lingerAfterSend()
 		if err = Close(e.sock); errors.Is(err, context.Canceled) {

@@ -52,6 +52,7 @@ type Publisher struct {
 	stop     context.CancelFunc
 	stopped  context.Context
 	wg       sync.WaitGroup
+	serveMu  sync.Mutex // orders Serve's wg.Add before Close's wg.Wait
 	once     sync.Once
 }
 
@@ -149,7 +150,13 @@ func (p *Publisher) Restarts() int64 { return p.restarts.Load() }
 
 // Serve publishes a round every Interval until Close.
 func (p *Publisher) Serve() {
+	p.serveMu.Lock()
+	if p.stopped.Err() != nil {
+		p.serveMu.Unlock()
+		return
+	}
 	p.wg.Add(1)
+	p.serveMu.Unlock()
 	defer p.wg.Done()
 	tick := time.NewTicker(p.cfg.Interval)
 	defer tick.Stop()
@@ -209,7 +216,9 @@ func (p *Publisher) restart() error {
 func (p *Publisher) Close() error {
 	var err error
 	p.once.Do(func() {
+		p.serveMu.Lock()
 		p.stop()
+		p.serveMu.Unlock()
 		p.wg.Wait()
 		lingerAfterSend()
 		p.mu.Lock()
