@@ -65,6 +65,7 @@ type ptRun struct {
 
 	rows        [][]string
 	metrics     []Metric
+	series      []Series
 	tcpFirstErr string // the plain TCP connect before its server
 }
 
@@ -119,6 +120,7 @@ func runPatterns(ctx context.Context, env *Env) (*Result, error) {
 	}
 	return &Result{
 		Metrics:    r.metrics,
+		Series:     r.series,
 		Tables:     []Table{{Title: "Each pattern", Columns: []string{"pattern", "over", "what happened"}, Rows: r.rows}},
 		Conclusion: r.conclusion(trs),
 	}, nil
@@ -449,6 +451,16 @@ func (r *ptRun) reportSub(tr, over string, ready, eager, late []ptMsg) {
 	r.metric(tr, "sub_late_received", float64(l.got))
 	r.metric(tr, "sub_late_first", float64(l.first))
 	r.metric(tr, "sub_late_missed", float64(r.messages-l.got))
+	for i, sub := range []struct {
+		name string
+		ms   []ptMsg
+	}{{"on A, ready first", ready}, {"on all, dialled as publishing began", eager}, {fmt.Sprintf("on all, late (after %d)", r.late), late}} {
+		se := Series{Chart: "Which messages each subscriber received (" + over + ")", Name: sub.name, XLabel: "message #", YLabel: "subscriber", Style: "dots"}
+		for _, m := range sub.ms {
+			se.Points = append(se.Points, Point{X: float64(m.n), Y: float64(3 - i)})
+		}
+		r.series = append(r.series, se)
+	}
 	r.row("publish/subscribe", over, "subscriber on A (ready first): %d of the %d messages on A, %d on other topics; subscriber dialled as publishing began: missed %d of %d; late subscriber (after %d): missed %d, its first was #%d",
 		a.got, onA, a.offTopic, r.messages-e.got, r.messages, r.late, r.messages-l.got, l.first)
 }
@@ -527,10 +539,13 @@ func (r *ptRun) reportWork(tr, over, prefix string, done []ptMsg) {
 		copies = max(copies, c)
 	}
 	counts := make([]string, 0, r.workers)
+	se := Series{Chart: "Tasks each worker did", Name: over, XLabel: "worker", YLabel: "tasks", Style: "dots"}
 	for w := 1; w <= r.workers; w++ {
+		se.Points = append(se.Points, Point{X: float64(w), Y: float64(per[w])})
 		r.metric(tr, fmt.Sprintf("%s_worker%d_tasks", prefix, w), float64(per[w]))
 		counts = append(counts, strconv.Itoa(per[w]))
 	}
+	r.series = append(r.series, se)
 	r.metric(tr, prefix+"_results", float64(len(done)))
 	r.metric(tr, prefix+"_distinct_tasks", float64(len(tasks)))
 	r.metric(tr, prefix+"_max_copies", float64(copies))
