@@ -96,3 +96,36 @@ func TestPubRestart(t *testing.T) {
 		t.Errorf("restarts %d, want 1", p.Restarts())
 	}
 }
+
+// TestPubWatchdog: when the publisher's own subscriber stops hearing it (here its connection is
+// cut, as zmq4#151 leaves a PUB that delivers nothing), the publisher makes its socket again and
+// delivers to new subscribers.
+func TestPubWatchdog(t *testing.T) {
+	p, err := ListenPub("tcp://127.0.0.1:0", PubConfig{Interval: 10 * time.Millisecond, Check: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	go p.Serve()
+	p.mu.Lock()
+	Close(p.canary)
+	p.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Restarts() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p.Restarts() == 0 {
+		t.Fatal("the publisher did not notice that its own subscriber hears nothing")
+	}
+	sub := zmq4.NewSub(context.Background())
+	defer Close(sub)
+	if err := sub.Dial("tcp://" + p.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	sub.SetOption(zmq4.OptionSubscribe, "clock")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Recv(ctx, sub); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+}
