@@ -113,7 +113,7 @@ func runPatterns(ctx context.Context, env *Env) (*Result, error) {
 			return nil, fmt.Errorf("patterns: high-water mark: %w", err)
 		}
 	}
-	for _, part := range []func(context.Context) error{r.tcpReqRep, r.tcpPubSub, r.tcpPushPull, r.tcpClientFirst, r.tcpHWM} {
+	for _, part := range []func(context.Context) error{r.tcpReqRep, r.tcpPubSub, r.tcpPushPull, r.tcpBroker, r.tcpClientFirst, r.tcpHWM} {
 		if err := part(ctx); err != nil {
 			return nil, fmt.Errorf("patterns over plain tcp: %w", err)
 		}
@@ -683,7 +683,8 @@ func (r *ptRun) conclusion(trs []string) string {
 		fmt.Fprintf(&b, "A burst of %.0f messages into a PUB with a high-water mark of %d: no Send failed, %.0f arrived and %.0f were dropped silently; the same burst on a TCP socket blocked the writer after %.0f and lost none. ",
 			v, ptHWM, r.value(zt("tcp"), "hwm_received"), r.value(zt("tcp"), "hwm_dropped"), r.value("tcp", "hwm_written"))
 	}
-	fmt.Fprintf(&b, "Over plain TCP the application did it all itself: framed each message with a length, reconnected the lazy pirate (%.0f of %d answered), sent every message to every subscriber (the one on A read %.0f and threw %.0f away), and shared the tasks round-robin (spread %.0f).",
-		r.value("tcp", "pirate_answered"), r.requests, r.value("tcp", "sub_a_read"), r.value("tcp", "sub_a_discarded"), r.value("tcp", "push_spread"))
+	fmt.Fprintf(&b, "Over plain TCP the application did it all itself: framed each message with a length, reconnected the lazy pirate (%.0f of %d answered), sent every message to every subscriber (the one on A read %.0f and threw %.0f away), shared the tasks round-robin (spread %.0f), and its broker kept every connection and wrote its own envelope on each request (%.0f of %.0f answered).",
+		r.value("tcp", "pirate_answered"), r.requests, r.value("tcp", "sub_a_read"), r.value("tcp", "sub_a_discarded"), r.value("tcp", "push_spread"),
+		r.value("tcp", "broker_answered"), r.value("tcp", "broker_requests"))
 	return b.String()
 }

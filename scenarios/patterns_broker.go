@@ -165,8 +165,8 @@ func (r *ptRun) broker(ctx context.Context, tr string) error {
 	r.metric(t, "broker_wrong_replies", float64(wrong))
 	r.metric(t, "broker_queued", float64(queued))
 	r.metric(t, "broker_worker_sum", float64(sumInts(per)))
-	r.row("broker (ROUTER/ROUTER)", "ZeroMQ "+tr, "%d clients × %d requests through a broker to %s: %d answered, each by the client's own request (%d wrong); per worker %s; %d requests waited for a free worker",
-		clients, r.requests, holPlural(r.workers, "worker"), answered, wrong, strings.Join(counts, " / "), queued)
+	r.row("broker (ROUTER/ROUTER)", "ZeroMQ "+tr, "%d clients × %d requests through a broker to %s: %d answered, each by the client's own request (%d wrong); per worker %s; %s waited for a free worker",
+		clients, r.requests, holPlural(r.workers, "worker"), answered, wrong, strings.Join(counts, " / "), holPlural(queued, "request"))
 	return nil
 }
 

@@ -84,6 +84,11 @@ func ptCheck(t *testing.T, r *Result, trs []string, requests, lost, messages, la
 		if v := m("plain_wrong_replies") + m("pirate_wrong_replies"); v != 0 {
 			t.Errorf("%s: %g replies were not their request's", name, v)
 		}
+		// Broker: every request answered by its own reply, each by one worker.
+		total := float64((workers + 1) * requests)
+		if a, w, sum := m("broker_answered"), m("broker_wrong_replies"), m("broker_worker_sum"); a != total || w != 0 || sum != total {
+			t.Errorf("%s: broker answered %g of %g (%g wrong), workers did %g", name, a, total, w, sum)
+		}
 		if tr == "" {
 			continue
 		}
@@ -106,11 +111,6 @@ func ptCheck(t *testing.T, r *Result, trs []string, requests, lost, messages, la
 		}
 		if v := m("push_distinct_tasks"); v != float64(messages) {
 			t.Errorf("%s: PUSH distinct tasks %g, want %d", name, v, messages)
-		}
-		// Broker: every request answered by its own reply, each by one worker.
-		total := float64((workers + 1) * requests)
-		if a, w, sum := m("broker_answered"), m("broker_wrong_replies"), m("broker_worker_sum"); a != total || w != 0 || sum != total {
-			t.Errorf("%s: broker answered %g of %g (%g wrong), workers did %g", name, a, total, w, sum)
 		}
 		if d, res, c := m("router_distinct_tasks"), m("router_results"), m("router_max_copies"); d != float64(messages) || res != float64(messages) || c != 1 {
 			t.Errorf("%s: ROUTER %g distinct of %g results, up to %g copies; want %d, %d, 1", name, d, res, c, messages, messages)
