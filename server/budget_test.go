@@ -243,7 +243,7 @@ func TestMemoryBudget(t *testing.T) {
 	dur := budgetSeconds(t)
 	drive, downloading, lessons := budgetDrives(t)
 	cmd := exec.Command(buildWireplay(t), "serve", "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0",
-		"--udp-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--http-lesson-addr", "127.0.0.1:0", "--chat-tcp-addr", "127.0.0.1:0")
+		"--udp-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--http-lesson-addr", "127.0.0.1:0", "--chat-tcp-addr", "127.0.0.1:0", "--zmq-addr", "127.0.0.1:0", "--zmq-pub-addr", "127.0.0.1:0")
 	for _, kv := range os.Environ() { // its defaults, whatever this environment sets
 		if !strings.HasPrefix(kv, "WIREPLAY_") {
 			cmd.Env = append(cmd.Env, kv)

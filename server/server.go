@@ -23,6 +23,7 @@ import (
 	"github.com/wireplay/wireplay/rooms"
 	"github.com/wireplay/wireplay/transports"
 	"github.com/wireplay/wireplay/web"
+	"github.com/wireplay/wireplay/zeromq"
 	"golang.org/x/time/rate"
 )
 
@@ -44,6 +45,11 @@ type Config struct {
 	// `wireplay probe --transport unix` measures); default "": none. A stale socket left there
 	// by a server that is gone is replaced; Shutdown removes it.
 	UnixPath string
+	// ZMQAddr is the ZeroMQ REP echo (ZMTP 3.0 over TCP; libzmq clients work) and ZMQPubAddr the
+	// ZeroMQ PUB publishing [topic, n] on zeromq.DefaultTopics every ZMQPubInterval (default 1 s);
+	// empty leaves each off (`wireplay serve`'s flags default to 127.0.0.1:7004 and :7005).
+	ZMQAddr, ZMQPubAddr string
+	ZMQPubInterval      time.Duration
 
 	// CertFile and KeyFile hold the certificate of the page (HTTPS and WSS) and the QUIC endpoint;
 	// without them (and without Domain) the page is plain HTTP and the QUIC endpoint gets a
@@ -134,6 +140,7 @@ type Addrs struct {
 	HTTPLesson           string // "" when not served
 	ChatTCP              string // "" when not served
 	Unix                 string // the Unix stream echo's path; "" without Config.UnixPath
+	ZMQ, ZMQPub          string // "" when off
 }
 
 func (c *Config) setDefaults() {
@@ -215,6 +222,8 @@ type Server struct {
 	tls    *serverTLS
 	acme   *http.Server // Let's Encrypt's HTTP-01 challenges, with Domain
 	own    relayEndpoints
+	zmq    *zeromq.Echo
+	zpub   *zeromq.Publisher
 
 	relay  *relay
 	static *staticFiles
@@ -310,6 +319,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if err := s.listenZMQ(); err != nil {
+		return err
+	}
 	if s.hl, err = n.Listen(ctx, "tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
@@ -333,6 +345,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	if s.unix != nil {
 		s.addrs.Unix = s.unix.Addr().String()
+	}
+	if s.zmq != nil {
+		s.addrs.ZMQ = s.zmq.Addr().String()
+	}
+	if s.zpub != nil {
+		s.addrs.ZMQPub = s.zpub.Addr().String()
 	}
 	s.relay = newRelay(s.cfg, endpoints{Network: n, Target: transports.Target{
 		TCP:  s.own.tcp.Addr().String(),
@@ -407,6 +425,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	if s.unix != nil {
 		s.wg.Go(func() { s.unix.Serve() })
+	}
+	if s.zmq != nil {
+		s.wg.Go(s.zmq.Serve)
+	}
+	if s.zpub != nil {
+		s.wg.Go(s.zpub.Serve)
 	}
 	s.wg.Go(func() {
 		if err := s.http.Serve(s.hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -609,6 +633,28 @@ func (s *Server) closeAll() {
 	if s.unix != nil {
 		s.unix.Close()
 	}
+	if s.zmq != nil {
+		s.zmq.Close()
+	}
+	if s.zpub != nil {
+		s.zpub.Close()
+	}
+}
+
+// listenZMQ opens the ZeroMQ endpoints that are on. They are kernel TCP whatever Config.Network
+// (zmq4 dials and listens itself).
+func (s *Server) listenZMQ() (err error) {
+	if s.cfg.ZMQAddr != "" {
+		if s.zmq, err = zeromq.ListenEcho("tcp://"+s.cfg.ZMQAddr, s.log); err != nil {
+			return fmt.Errorf("--zmq-addr: %w", err)
+		}
+	}
+	if s.cfg.ZMQPubAddr != "" {
+		if s.zpub, err = zeromq.ListenPub("tcp://"+s.cfg.ZMQPubAddr, zeromq.PubConfig{Interval: s.cfg.ZMQPubInterval, Logger: s.log}); err != nil {
+			return fmt.Errorf("--zmq-pub-addr: %w", err)
+		}
+	}
+	return nil
 }
 
 // metricsGuard answers /metrics to loopback clients alone on a public server (unless

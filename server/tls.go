@@ -53,7 +53,8 @@ func (c *Config) checkExposure() error {
 		flag, addr string
 		optional   bool // "": off
 	}{{"--tcp-addr", c.TCPAddr, false}, {"--udp-addr", c.UDPAddr, false}, {"--quic-addr", c.QUICAddr, false},
-		{"--http-lesson-addr", c.HTTPLessonAddr, true}, {"--chat-tcp-addr", c.ChatTCPAddr, true}} {
+		{"--http-lesson-addr", c.HTTPLessonAddr, true}, {"--chat-tcp-addr", c.ChatTCPAddr, true},
+		{"--zmq-addr", c.ZMQAddr, true}, {"--zmq-pub-addr", c.ZMQPubAddr, true}} {
 		if e.addr == "" && e.optional || isLoopback(e.addr) {
 			continue
 		}

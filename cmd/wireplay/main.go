@@ -24,6 +24,7 @@ import (
 	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/server"
 	"github.com/wireplay/wireplay/servermodels"
+	"github.com/wireplay/wireplay/zeromq"
 )
 
 const usage = `wireplay: see how TCP, UDP, QUIC and WebSocket differ.
@@ -237,6 +238,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.HTTPLessonAddr, "http-lesson-addr", "127.0.0.1:7006", "the http lesson's HTTP/1.x server written on raw sockets (curl -v, a browser); empty: off")
 	fs.StringVar(&cfg.ChatTCPAddr, "chat-tcp-addr", "127.0.0.1:7007", "the workshop rooms' chat as text lines over plain TCP (nc HOST PORT, then a room's code and a name); empty: off")
 	fs.StringVar(&cfg.UnixPath, "unix-path", "", "Unix stream socket echo at this path (wireplay probe --transport unix --addr PATH); empty: none")
+	fs.StringVar(&cfg.ZMQAddr, "zmq-addr", "127.0.0.1:7004", "ZeroMQ REP echo (ZMTP 3.0 over TCP, libzmq clients work: each request back); empty: off")
+	fs.StringVar(&cfg.ZMQPubAddr, "zmq-pub-addr", "127.0.0.1:7005", "ZeroMQ PUB: [topic, n] on topics clock, news and weather every --zmq-pub-interval; empty: off")
+	fs.DurationVar(&cfg.ZMQPubInterval, "zmq-pub-interval", time.Second, "time between two rounds of the ZeroMQ PUB (one message per topic)")
 	fs.StringVar(&cfg.CertFile, "cert", "", "certificate file (PEM) for the page (HTTPS, WSS) and the QUIC endpoint; default: plain HTTP and a self-signed certificate for QUIC")
 	fs.StringVar(&cfg.KeyFile, "key", "", "key file (PEM) of --cert")
 	fs.BoolVar(&cfg.Public, strings.TrimPrefix(server.PublicFlag, "--"), false, "allow listening on non-loopback addresses (requires TLS: --cert/--key or --domain)")
@@ -267,7 +271,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&logFormat, "log-format", "text", "log as text or json (one JSON object per line, slog's)")
 	help := func(w io.Writer) {
 		withOutput(fs, w, func() {
-			fmt.Fprintf(w, "Usage: wireplay serve [flags]\n\nRuns the TCP, UDP, QUIC and WebSocket echo endpoints, the http lesson's raw-socket web server and the page.\n\nEvery flag can also be given as an environment variable: WIREPLAY_ and the flag's\nname in capitals with _ for - (WIREPLAY_HTTP_ADDR=0.0.0.0:8080); a flag on the command\nline wins. A repeatable flag takes a comma-separated list.\n\nFlags:\n")
+			fmt.Fprintf(w, "Usage: wireplay serve [flags]\n\nRuns the TCP, UDP, QUIC, WebSocket and ZeroMQ endpoints, the http lesson's raw-socket web server, the rooms' chat over TCP lines and the page.\n\nEvery flag can also be given as an environment variable: WIREPLAY_ and the flag's\nname in capitals with _ for - (WIREPLAY_HTTP_ADDR=0.0.0.0:8080); a flag on the command\nline wins. A repeatable flag takes a comma-separated list.\n\nFlags:\n")
 			fs.PrintDefaults()
 		})
 	}
@@ -358,6 +362,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if a.Unix != "" {
 		fmt.Fprintf(stdout, "  unix       %s (stream)\n", a.Unix)
+	}
+	if a.ZMQ != "" {
+		fmt.Fprintf(stdout, "  zmq rep    tcp://%s (ZeroMQ REQ/REP echo)\n", a.ZMQ)
+	}
+	if a.ZMQPub != "" {
+		fmt.Fprintf(stdout, "  zmq pub    tcp://%s (ZeroMQ PUB: topics %s)\n", a.ZMQPub, strings.Join(zeromq.DefaultTopics, ", "))
 	}
 	if cfg.InstructorToken != "" {
 		fmt.Fprintf(stdout, "  rooms      %s://%s/api/rooms (wireplay room create --server %s://%s --token …)\n", web, a.HTTP, web, a.HTTP)

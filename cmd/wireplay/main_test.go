@@ -66,7 +66,7 @@ type serveProcess struct {
 func startServe(t *testing.T, args ...string) *serveProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0",
-		"--udp-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--http-lesson-addr", "127.0.0.1:0", "--chat-tcp-addr", "127.0.0.1:0"}, args...)...)
+		"--udp-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--http-lesson-addr", "127.0.0.1:0", "--chat-tcp-addr", "127.0.0.1:0", "--zmq-addr", "127.0.0.1:0", "--zmq-pub-addr", "127.0.0.1:0"}, args...)...)
 	// GORACE: a -race build otherwise sleeps 1 s at exit, which is not the server's time.
 	cmd.Env = append(os.Environ(), "WIREPLAY_BE_MAIN=1", "GORACE=atexit_sleep_ms=0")
 	stdout, err := cmd.StdoutPipe()
