@@ -421,6 +421,14 @@ func chatReport(members []*clMember, msgs int, sendAt time.Duration, env *Env) *
 			Metric{Transport: kind, Name: "delivery_p50_ms", Unit: "ms", Value: p50},
 		)
 	}
+	for _, kind := range []string{clWS, clLine} {
+		sr := Series{Chart: "When each message reached each member", Name: kind, XLabel: "receipts, in order of arrival",
+			YLabel: "ms since the sends began", Style: "dots"}
+		for i, v := range stats[kind].lat {
+			sr.Points = append(sr.Points, Point{X: float64(i + 1), Y: v})
+		}
+		res.Series = append(res.Series, sr)
+	}
 	tbl.Columns = append([]string{"kind"}, tbl.Columns...)
 	res.Tables = []Table{tbl}
 	ws, ln := stats[clWS], stats[clLine]

@@ -45,11 +45,12 @@ func NonblockNetstack(ctx context.Context, l *link.Link) (*NetstackNonblocking, 
 	}
 	defer c.Close()
 	var ep tcpip.Endpoint
+	var wq *waiter.Queue
 	for ep == nil {
-		e, _, terr := lep.Accept(nil)
+		e, q, terr := lep.Accept(nil)
 		switch terr.(type) {
 		case nil:
-			ep = e
+			ep, wq = e, q
 		case *tcpip.ErrWouldBlock:
 			select {
 			case <-ready:
@@ -73,8 +74,23 @@ func NonblockNetstack(ctx context.Context, l *link.Link) (*NetstackNonblocking, 
 	// The client reads nothing: its receive buffer and the endpoint's send buffer fill.
 	chunk := make([]byte, 1<<20)
 	out.WriteAsked = len(chunk)
+	wentry, writable := waiter.NewChannelEntry(waiter.WritableEvents)
+	wq.EventRegister(&wentry)
+	defer wq.EventUnregister(&wentry)
 	for range 64 {
 		n, terr := ep.Write(bytes.NewReader(chunk), tcpip.WriteOptions{})
+		if _, ok := terr.(*tcpip.ErrWouldBlock); ok {
+			// The buffer filled exactly at the last write's end: wait until the stack moves some
+			// of it on towards the peer (whose window is still open), then write again.
+			select {
+			case <-writable:
+				continue
+			case <-time.After(5 * time.Second):
+				return nil, fmt.Errorf("netstack nonblock: the send buffer filled at a write's edge and no room came")
+			case <-ctx.Done():
+				return nil, fmt.Errorf("netstack nonblock: %w", ctx.Err())
+			}
+		}
 		if terr != nil {
 			return nil, fmt.Errorf("netstack nonblock: write before any partial one: %s", terr)
 		}
