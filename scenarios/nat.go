@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/transports"
 )
 
 func init() {
@@ -26,7 +28,7 @@ The trouble is the symmetric NAT: its packets to the other peer leave from a new
 
 A mapping lives only while the peer uses it: a NAT forgets a mapping idle for its timeout (RFC 4787 asks for at least 2 minutes for UDP; many home routers keep 30 s), and then the server's packets to the peer find nothing. A peer that wants to stay reachable sends a keep-alive more often than the timeout. The second table runs that with the timeout shortened.
 
-Losing a mapping mid-conversation and getting a new one is NAT rebinding: the same flow suddenly comes from a new port. A TCP connection dies of it; QUIC, which names connections by IDs instead of addresses, validates the new path and carries on — the migration lesson shows it.
+Losing a mapping mid-conversation and getting a new one is NAT rebinding: the same flow suddenly comes from a new port. A TCP connection dies of it; QUIC, which names connections by IDs instead of addresses, validates the new path and carries on. The last table measures that here: a QUIC connection (quic-go) idles past the mapping timeout, and its next echo leaves from a new external port; the migration lesson sets it beside TCP and WebSocket.
 
 Each pair runs on its own emulated network: two peers and the server, each a netstack with real UDP sockets, and two NATs rewriting packet headers between them. The first table is the matrix (peer A's NAT down, peer B's across), each cell measured: "direct" when each peer received the other's packets straight from its NAT, "relayed" otherwise. The table after it traces one pair packet by packet through both NATs.`,
 		Preset: "clean",
@@ -124,7 +126,12 @@ func runNAT(ctx context.Context, env *Env) (*Result, error) {
 		ka[i] = &natKeepalive{with: with}
 		wg.Go(func() { ka[i].err = runNATKeepalive(ctx, pr, ka[i]) })
 	}
+	qr := &natQUIC{}
+	wg.Go(func() { qr.err = runNATQUIC(ctx, pr, qr) })
 	wg.Wait()
+	if qr.err != nil {
+		return nil, fmt.Errorf("nat quic: %w", qr.err)
+	}
 	if matrixErr != nil {
 		return nil, matrixErr
 	}
@@ -133,7 +140,7 @@ func runNAT(ctx context.Context, env *Env) (*Result, error) {
 			return nil, fmt.Errorf("nat keep-alive: %w", k.err)
 		}
 	}
-	return natReport(pr, pairs, ka, natTypeByName(env.Enum("trace_a")), natTypeByName(env.Enum("trace_b"))), nil
+	return natReport(pr, pairs, ka, qr, natTypeByName(env.Enum("trace_a")), natTypeByName(env.Enum("trace_b"))), nil
 }
 
 // runNATMatrix runs every pair of classic NAT types, all at once, each on its own network; the
@@ -597,7 +604,7 @@ func natLeg(xc, yc link.NATConfig, x, y string) (bool, string) {
 }
 
 // natReport writes the tables, metrics and conclusion.
-func natReport(pr natParams, pairs []*natPair, ka [2]*natKeepalive, ta, tb natType) *Result {
+func natReport(pr natParams, pairs []*natPair, ka [2]*natKeepalive, qr *natQUIC, ta, tb natType) *Result {
 	res := &Result{}
 	names := make([]string, len(natTypes))
 	for i, t := range natTypes {
@@ -661,6 +668,11 @@ func natReport(pr natParams, pairs []*natPair, ka [2]*natKeepalive, ta, tb natTy
 			fmt.Sprint(k.stats.MappingsExpired), k.before.String(), k.after.String()})
 	}
 	res.Tables = append(res.Tables, kat)
+	res.Tables = append(res.Tables, Table{Title: fmt.Sprintf("QUIC across the NAT's rebinding: one connection idle %v behind a NAT with a %v mapping timeout, no keep-alives", qr.idle, pr.timeout),
+		Columns: []string{"external endpoint before", "after the idle time", "mappings expired", "echo after the idle time", "connections the server accepted"}},
+	)
+	res.Tables[len(res.Tables)-1].Rows = [][]string{{qr.before.String(), qr.after.String(), fmt.Sprint(qr.stats.MappingsExpired),
+		map[bool]string{true: "came back on the same connection", false: "never came back"}[qr.survived], fmt.Sprint(qr.accepted)}}
 	b2f := func(b bool) float64 {
 		if b {
 			return 1
@@ -678,9 +690,10 @@ func natReport(pr natParams, pairs []*natPair, ka [2]*natKeepalive, ta, tb natTy
 		{Transport: "udp", Name: "push_received_with_keepalive", Unit: "bool", Value: b2f(ka[1].pushReceived)},
 		{Transport: "udp", Name: "mappings_expired_without_keepalive", Unit: "count", Value: float64(ka[0].stats.MappingsExpired)},
 		{Transport: "udp", Name: "mappings_expired_with_keepalive", Unit: "count", Value: float64(ka[1].stats.MappingsExpired)},
+		{Transport: "quic", Name: "quic_survived_rebinding", Unit: "bool", Value: b2f(qr.survived && qr.accepted == 1)},
 		{Name: "one_way_delay_ms", Unit: "ms", Value: millis(pr.delay)},
 	}
-	res.Conclusion = natConclusion(pr, pairs, ka, direct, relayed, agree, lost)
+	res.Conclusion = natConclusion(pr, pairs, ka, direct, relayed, agree, lost) + " " + natQUICConclusion(qr)
 	return res
 }
 
@@ -773,7 +786,7 @@ func natConclusion(pr natParams, pairs []*natPair, ka [2]*natKeepalive, direct, 
 	no, with := ka[0], ka[1]
 	fmt.Fprintf(&b, "Idle for %v behind a NAT with a %v mapping timeout, the peer without keep-alives lost its mapping (%d expired) and the server's message was %s; ",
 		no.idle, pr.timeout, no.stats.MappingsExpired, natVerdictWords(no.pushVerdict))
-	fmt.Fprintf(&b, "when it spoke again the server saw it at %v instead of %v — a NAT rebinding, which QUIC survives and TCP does not (see the migration lesson). ", no.after, no.before)
+	fmt.Fprintf(&b, "when it spoke again the server saw it at %v instead of %v: a NAT rebinding. ", no.after, no.before)
 	got := "did not receive the message"
 	if with.pushReceived {
 		got = "received the message"
@@ -816,4 +829,125 @@ func natVerdictWords(v string) string {
 		return "never sent"
 	}
 	return "dropped (" + v + ")"
+}
+
+// natQUIC is a QUIC connection from behind a NAT whose mapping expires while the connection is
+// idle: the next packet out gets a new external port, a NAT rebinding.
+type natQUIC struct {
+	idle          time.Duration
+	before, after netip.AddrPort // the client's external endpoint before and after the idle time
+	survived      bool           // the echo after the idle time came back on the same connection
+	accepted      int            // connections the server accepted
+	stats         link.NATStats
+	err           error
+}
+
+func runNATQUIC(ctx context.Context, pr natParams, q *natQUIC) error {
+	in, err := link.NewInternet(link.InternetConfig{Delay: pr.delay})
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	cfg := link.PortRestricted
+	cfg.Timeout = pr.timeout
+	nat, err := in.AddNAT("NAT A", natPubA, cfg)
+	if err != nil {
+		return err
+	}
+	h, err := nat.AddHost("A", natPrivA)
+	if err != nil {
+		return err
+	}
+	srvHost, err := in.AddHost("server", natServerAddr)
+	if err != nil {
+		return err
+	}
+	serverTLS, err := transports.ServerTLSConfig("", "")
+	if err != nil {
+		return err
+	}
+	qconf := transports.QUICEchoConfig{}.QUICConfig() // no keep-alives: the connection idles
+	ln, err := transports.ListenQUIC(ctx, srvHost, netip.AddrPortFrom(natServerAddr, 0).String(), transports.QUICOptions{TLS: serverTLS, Config: qconf})
+	if err != nil {
+		return err
+	}
+	var grp transports.Group
+	defer grp.Close()
+	grp.Add(ln.Close)
+	var mu sync.Mutex
+	grp.Go(func() {
+		for {
+			c, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			q.accepted++
+			mu.Unlock()
+			grp.Defer(func() { c.CloseWithError(0, "") })
+			grp.Go(func() {
+				for {
+					s, err := c.AcceptStream(ctx)
+					if err != nil {
+						return
+					}
+					grp.Go(func() { io.Copy(s, s); s.Close() })
+				}
+			})
+		}
+	})
+	qc, err := transports.DialQUIC(ctx, h, ln.Addr().String(), transports.QUICOptions{TLS: transports.ClientTLSConfig(serverTLS), Config: qconf})
+	if err != nil {
+		return err
+	}
+	grp.Add(qc.Close)
+	s, err := qc.OpenStreamSync(ctx)
+	if err != nil {
+		return fmt.Errorf("quic open stream: %w", err)
+	}
+	echo := func(msg string) error {
+		s.SetDeadline(time.Now().Add(3*time.Second + 8*pr.delay))
+		if _, err := s.Write([]byte(msg)); err != nil {
+			return err
+		}
+		buf := make([]byte, len(msg))
+		_, err := io.ReadFull(s, buf)
+		return err
+	}
+	lastOut := func() netip.AddrPort {
+		var a netip.AddrPort
+		for _, hp := range in.Packets() {
+			if hp.From == "A" {
+				a = hp.OutSrc
+			}
+		}
+		return a
+	}
+	if err := echo("before"); err != nil {
+		return fmt.Errorf("quic echo before the idle time: %w", err)
+	}
+	q.before = lastOut()
+	q.idle = 2 * pr.timeout
+	select {
+	case <-time.After(q.idle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	q.survived = echo("after!") == nil
+	q.after = lastOut()
+	mu.Lock()
+	defer mu.Unlock()
+	q.stats = nat.Stats()
+	return nil
+}
+
+func natQUICConclusion(q *natQUIC) string {
+	if q.before == q.after {
+		return fmt.Sprintf("The idle QUIC connection kept its external endpoint %v (%d mappings expired).", q.before, q.stats.MappingsExpired)
+	}
+	if q.survived && q.accepted == 1 {
+		return fmt.Sprintf("A QUIC connection idle as long came back from %v instead of %v and its echo still arrived on the same connection (the server accepted %d): QUIC names connections by IDs, so it validates the new path and carries on, where TCP's four-tuple would be gone (the migration lesson compares them).",
+			q.after, q.before, q.accepted)
+	}
+	return fmt.Sprintf("A QUIC connection idle as long came back from %v instead of %v, and its echo did not get through on the same connection (the server accepted %d).", q.after, q.before, q.accepted)
 }

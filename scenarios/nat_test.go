@@ -111,6 +111,15 @@ func TestNATLesson(t *testing.T) {
 	if with := ka.Rows[1]; with[2] != link.VerdictDelivered || with[5] != with[6] {
 		t.Errorf("with keep-alive: %v; want the push delivered and the same port after", with)
 	}
+	// QUIC across the rebinding: a new external port after the idle time, the echo back on the
+	// one connection the server accepted.
+	if m["quic_survived_rebinding"] != 1 {
+		t.Errorf("quic metrics %v", m)
+	}
+	q := res.Tables[len(res.Tables)-1]
+	if !strings.HasPrefix(q.Title, "QUIC") || len(q.Rows) != 1 || q.Rows[0][0] == q.Rows[0][1] || q.Rows[0][2] != "1" || q.Rows[0][4] != "1" {
+		t.Errorf("QUIC table %+v: want a new external endpoint, one mapping expired, one connection", q)
+	}
 	if !strings.Contains(res.Conclusion, "16 of 16 cells") {
 		t.Errorf("conclusion %q", res.Conclusion)
 	}
