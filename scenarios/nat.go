@@ -34,8 +34,8 @@ Each pair runs on its own emulated network: two peers and the server, each a net
 		Preset: "clean",
 		Params: []Param{
 			{Name: "delay", Label: "one-way delay", Kind: KindDuration, Min: "0", Max: "200ms", Default: "5ms", Help: "one-way delay of every packet between two hosts"},
-			{Name: "punches", Label: "punches per peer", Kind: KindInt, Min: "1", Max: "50", Unit: "packets", Default: "8", Help: "hole-punching packets each peer sends at most"},
-			{Name: "punch_every", Label: "time between punches", Kind: KindDuration, Min: "1ms", Max: "500ms", Default: "20ms", Help: "time between two punches of a peer"},
+			{Name: "punches", Label: "punches per peer", Kind: KindInt, Min: "1", Max: "50", Unit: "packets", Default: "20", Help: "hole-punching packets each peer sends at most (it stops once answered)"},
+			{Name: "punch_every", Label: "time between punches", Kind: KindDuration, Min: "1ms", Max: "500ms", Default: "25ms", Help: "time between two punches of a peer"},
 			{Name: "mapping_timeout", Label: "mapping timeout", Kind: KindDuration, Min: "50ms", Max: "5s", Default: "300ms", Help: "the keep-alive run's NAT timeout: an idle mapping is forgotten after this long"},
 			{Name: "keepalive", Label: "keep-alive interval", Kind: KindDuration, Min: "10ms", Max: "5s", Default: "100ms", Help: "how often the peer with keep-alives sends one to the server"},
 			{Name: "trace_a", Label: "traced pair: A's NAT", Kind: KindEnum, Values: natTypeNames(), Default: "port-restricted", Help: "NAT type of peer A in the pair traced packet by packet"},
@@ -146,15 +146,27 @@ func runNAT(ctx context.Context, env *Env) (*Result, error) {
 // runNATMatrix runs every pair of classic NAT types, all at once, each on its own network; the
 // pairs are in natTypes order, A's type the slower index.
 func runNATMatrix(ctx context.Context, pr natParams) ([]*natPair, error) {
-	pairs := make([]*natPair, 0, len(natTypes)*len(natTypes))
-	for _, a := range natTypes {
-		for _, b := range natTypes {
+	return runNATPairs(ctx, pr, natTypes, len(natTypes)*len(natTypes))
+}
+
+// runNATPairs runs every ordered pair of types, at most atOnce at a time (each is 3 netstacks
+// and a dozen goroutines, punching on a timer: too many at once on a busy machine and a peer
+// waits longer for the CPU than its punching lasts).
+func runNATPairs(ctx context.Context, pr natParams, types []natType, atOnce int) ([]*natPair, error) {
+	pairs := make([]*natPair, 0, len(types)*len(types))
+	for _, a := range types {
+		for _, b := range types {
 			pairs = append(pairs, &natPair{a: a, b: b})
 		}
 	}
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, atOnce)
 	for _, p := range pairs {
-		wg.Go(func() { p.err = runNATPair(ctx, pr, p) })
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			p.err = runNATPair(ctx, pr, p)
+		})
 	}
 	wg.Wait()
 	for _, p := range pairs {
@@ -208,15 +220,22 @@ func runNATPair(ctx context.Context, pr natParams, p *natPair) error {
 		return fmt.Errorf("rendezvous server: %w", err)
 	}
 	server := sc.LocalAddr().(*net.UDPAddr).AddrPort()
-	stop := natServe(sc)
-	defer stop()
+	stopServer := natServe(sc)
+	defer stopServer()
 
 	var res [2]natPeerResult
 	var errs [2]error
 	var wg sync.WaitGroup
+	// Each peer says when its part is over (finished), then goes on answering and recording
+	// until both are over (stop): a punch that gets through late is still heard.
+	stop := make(chan struct{})
+	var finished sync.WaitGroup
+	finished.Add(2)
 	for i := range 2 {
-		wg.Go(func() { res[i], errs[i] = natPeer(ctx, pr, conns[i], natNames[i], server) })
+		wg.Go(func() { res[i], errs[i] = natPeer(ctx, pr, conns[i], natNames[i], server, finished.Done, stop) })
 	}
+	finished.Wait()
+	close(stop)
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return err
@@ -301,10 +320,13 @@ type natMsg struct {
 }
 
 // natPeer registers with the server, punches towards the peer it is told of, answers the punches
-// it hears (to where they came from), and then sends one message: straight to the peer when it
-// heard it, through the server otherwise.
-func natPeer(ctx context.Context, pr natParams, c net.PacketConn, name string, server netip.AddrPort) (natPeerResult, error) {
+// it hears (to where they came from), and then sends one message: straight to the peer when a
+// punch of its own was answered (both ways work), through the server otherwise.
+func natPeer(ctx context.Context, pr natParams, c net.PacketConn, name string, server netip.AddrPort, finished func(), stop <-chan struct{}) (natPeerResult, error) {
 	var r natPeerResult
+	var once sync.Once
+	finish := func() { once.Do(finished) }
+	defer finish()
 	msgs := make(chan natMsg, 64)
 	done := make(chan struct{})
 	defer close(done)
@@ -359,16 +381,20 @@ func natPeer(ctx context.Context, pr natParams, c net.PacketConn, name string, s
 			sendPunch()
 		case <-punchEnd:
 			punchEnd = nil
-			if r.heard.IsValid() {
+			if acked { // the peer heard this peer's punch, and its answer came back: both ways work
 				natSendTo(c, target, "DATA "+name)
 			} else {
 				natSendTo(c, server, "RELAY "+name)
 			}
 			if r.dataFrom != "" {
-				return r, nil
+				finish()
+			} else {
+				dataEnd = time.After(500*time.Millisecond + 4*pr.delay) // ends early when the message comes
 			}
-			dataEnd = time.After(500*time.Millisecond + 4*pr.delay) // ends early when the message comes
 		case <-dataEnd:
+			dataEnd = nil
+			finish()
+		case <-stop:
 			return r, nil
 		case m := <-msgs:
 			f := strings.Fields(m.text)
@@ -410,7 +436,8 @@ func natPeer(ctx context.Context, pr natParams, c net.PacketConn, name string, s
 				}
 			}
 			if r.dataFrom != "" && punchEnd == nil && dataEnd != nil {
-				return r, nil
+				dataEnd = nil
+				finish()
 			}
 		}
 	}
