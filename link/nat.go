@@ -240,12 +240,6 @@ func NewInternet(cfg InternetConfig) (*Internet, error) {
 
 // AddHost adds a host on the public side with address addr.
 func (in *Internet) AddHost(name string, addr netip.Addr) (*Host, error) {
-	in.mu.Lock()
-	taken := in.public[addr] != nil || in.nats[addr] != nil
-	in.mu.Unlock()
-	if taken {
-		return nil, fmt.Errorf("link internet: address %v taken", addr)
-	}
 	return in.addHost(name, addr, nil)
 }
 
@@ -281,12 +275,6 @@ func (in *Internet) AddNAT(name string, addr netip.Addr, cfg NATConfig) (*NAT, e
 
 // AddHost adds a private host behind n with address addr (unique behind n).
 func (n *NAT) AddHost(name string, addr netip.Addr) (*Host, error) {
-	n.in.mu.Lock()
-	taken := n.private[addr] != nil
-	n.in.mu.Unlock()
-	if taken {
-		return nil, fmt.Errorf("link internet: address %v taken behind %s", addr, n.name)
-	}
 	return n.in.addHost(name, addr, n)
 }
 
@@ -349,11 +337,20 @@ func (in *Internet) addHost(name string, addr netip.Addr, n *NAT) (*Host, error)
 	}
 	ih := &inetHost{h: h, ep: ep, nat: n, inbox: make(chan inetDelivery, inetInbox)}
 	in.mu.Lock()
-	if in.closed {
+	var refuse error
+	switch {
+	case in.closed:
+		refuse = errors.New("link internet: closed")
+	case n == nil && (in.public[addr] != nil || in.nats[addr] != nil):
+		refuse = fmt.Errorf("link internet: address %v taken", addr)
+	case n != nil && n.private[addr] != nil:
+		refuse = fmt.Errorf("link internet: address %v taken behind %s", addr, n.name)
+	}
+	if refuse != nil {
 		in.mu.Unlock()
 		h.s.Close()
 		h.s.Wait()
-		return nil, errors.New("link internet: closed")
+		return nil, refuse
 	}
 	if n != nil {
 		n.private[addr] = ih

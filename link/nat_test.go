@@ -334,3 +334,28 @@ func TestNATTCP(t *testing.T) {
 		t.Errorf("mappings %+v, want one TCP mapping", ms)
 	}
 }
+
+// TestInternetAddresses: an address is taken once on the public side (host or NAT) and once
+// behind each NAT; private addresses may repeat behind different NATs.
+func TestInternetAddresses(t *testing.T) {
+	nn := newNATNet(t, FullCone)
+	if _, err := nn.in.AddHost("again", natTestS1); err == nil {
+		t.Error("a second public host on S1's address")
+	}
+	if _, err := nn.in.AddHost("nat's", natTestPub); err == nil {
+		t.Error("a public host on the NAT's address")
+	}
+	if _, err := nn.in.AddNAT("again", natTestS2, FullCone); err == nil {
+		t.Error("a NAT on S2's address")
+	}
+	if _, err := nn.nat.AddHost("again", natTestInside); err == nil {
+		t.Error("a second private host on one address behind one NAT")
+	}
+	other, err := nn.in.AddNAT("other", netip.MustParseAddr("203.0.113.1"), Symmetric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.AddHost("twin", natTestInside); err != nil {
+		t.Errorf("the same private address behind another NAT: %v", err)
+	}
+}
