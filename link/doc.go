@@ -81,4 +81,14 @@
 // package transports does this for QUIC on a link), and both captures embed them as a
 // Decryption Secrets Block before the packets they unlock, so Wireshark and tshark decrypt QUIC
 // out of the box.
+//
+// # NATs
+//
+// An Internet (nat.go) is the package's other network: any number of hosts, each a Host as on
+// a Link, some public and some behind NATs, a packet's sender and receiver found by address. Its
+// NATs rewrite IPv4 TCP and UDP headers (checksums updated incrementally) with the mapping and
+// filtering behaviours of RFC 4787, a mapping timeout and hairpinning, and every hop is logged
+// (HopPacket) with what each NAT did to it. It has no impairments but a fixed one-way delay. The
+// Link's own RebindClient is a simpler NAT, for migration: one flow's port rewritten at the
+// server's NIC.
 package link

@@ -99,7 +99,7 @@ func (h *Host) Counters() Counters {
 
 // newHost builds one host: a netstack with IPv4, TCP (SACK, the configured congestion control and
 // buffers) and UDP, its one NIC n and its address.
-func newHost(name string, addr netip.Addr, n *nic, cfg Config) (*Host, error) {
+func newHost(name string, addr netip.Addr, n stack.LinkEndpoint, cfg Config) (*Host, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols: []stack.NetworkProtocolFactory{
 			ipv4.NewProtocolWithOptions(ipv4.Options{AllowExternalLoopbackTraffic: true}),
