@@ -101,7 +101,7 @@ func TestWelcomeListsScenarios(t *testing.T) {
 			t.Errorf("scenario %+v lacks text", sc)
 		}
 	}
-	for _, want := range []string{"handshake", "boundaries", "loss-order", "hol", "migration", "throughput", "dead-peer", "backlog", "server-models", "http", "ipc", "chat", "patterns"} {
+	for _, want := range []string{"handshake", "boundaries", "loss-order", "hol", "migration", "throughput", "dead-peer", "backlog", "server-models", "http", "ipc", "chat", "patterns", "nat"} {
 		if !strings.Contains(" "+strings.Join(names, " ")+" ", " "+want+" ") {
 			t.Errorf("welcome lists %v, lacks %s", names, want)
 		}
