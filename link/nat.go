@@ -197,8 +197,9 @@ type HopPacket struct {
 	// sender's NAT (= Src on the public side); InDst the destination after the receiver's NAT
 	// (= Dst when the receiver is public).
 	Src, Dst, OutSrc, InDst netip.AddrPort
-	// Payload is the transport payload's first bytes (up to 64).
+	// Payload is the transport payload's first bytes (up to 64); Size is the IP packet's length.
 	Payload []byte
+	Size    int
 	// Verdict says what became of it: "delivered", "filtered" (by the receiving NAT's
 	// filtering), "no mapping", "hairpin off", "no route", "unsupported", "queue full".
 	Verdict string
@@ -455,7 +456,7 @@ func (in *Internet) route(from *inetHost, b []byte) {
 		in.mu.Unlock()
 		return
 	}
-	rec := HopPacket{Time: now, From: from.h.name}
+	rec := HopPacket{Time: now, From: from.h.name, Size: len(b)}
 	if to, at := in.routeLocked(now, from, b, &rec); to != nil {
 		select {
 		case to.inbox <- inetDelivery{at: at, data: b}:

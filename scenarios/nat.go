@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/protocol"
 	"github.com/wireplay/wireplay/transports"
 )
 
@@ -30,7 +31,7 @@ A mapping lives only while the peer uses it: a NAT forgets a mapping idle for it
 
 Losing a mapping mid-conversation and getting a new one is NAT rebinding: the same flow suddenly comes from a new port. A TCP connection dies of it; QUIC, which names connections by IDs instead of addresses, validates the new path and carries on. The last table measures that here: a QUIC connection (quic-go) idles past the mapping timeout, and its next echo leaves from a new external port; the migration lesson sets it beside TCP and WebSocket.
 
-Each pair runs on its own emulated network: two peers and the server, each a netstack with real UDP sockets, and two NATs rewriting packet headers between them. The first table is the matrix (peer A's NAT down, peer B's across), each cell measured: "direct" when each peer received the other's packets straight from the other's NAT, "relayed" otherwise. The second gives each pair's addresses — what the server saw, where each peer heard the other from (a port the server never saw means a new mapping) — its punches let in and sent, and RFC 4787's reasoning for the cell. The third traces one pair (trace_a, trace_b) packet by packet: the private addresses each packet left with, what the sender's NAT rewrote them to (and when that made a new mapping), and whether the receiver's NAT let it in. Then the keep-alive runs, and QUIC across the rebinding.`,
+Each pair runs on its own emulated network: two peers and the server, each a netstack with real UDP sockets, and two NATs rewriting packet headers between them. The first table is the matrix (peer A's NAT down, peer B's across), each cell measured: "direct" when each peer received the other's packets straight from the other's NAT, "relayed" otherwise. The second gives each pair's addresses — what the server saw, where each peer heard the other from (a port the server never saw means a new mapping) — its punches let in and sent, and RFC 4787's reasoning for the cell. The third traces one pair (trace_a, trace_b) packet by packet: the private addresses each packet left with, what the sender's NAT rewrote them to (and when that made a new mapping), and whether the receiver's NAT let it in. The sequence diagram draws the same pair from A's side: A behind its NAT on the left, the public side (the server, B behind its NAT) on the right, each packet labelled with the address A's NAT sent it out as, or why a packet for A was dropped. Then the keep-alive runs, and QUIC across the rebinding.`,
 		Preset: "clean",
 		Params: []Param{
 			{Name: "delay", Label: "one-way delay", Kind: KindDuration, Min: "0", Max: "200ms", Default: "5ms", Help: "one-way delay of every packet between two hosts"},
@@ -140,7 +141,57 @@ func runNAT(ctx context.Context, env *Env) (*Result, error) {
 			return nil, fmt.Errorf("nat keep-alive: %w", k.err)
 		}
 	}
-	return natReport(pr, pairs, ka, qr, natTypeByName(env.Enum("trace_a")), natTypeByName(env.Enum("trace_b"))), nil
+	ta, tb := natTypeByName(env.Enum("trace_a")), natTypeByName(env.Enum("trace_b"))
+	if env.Progress != nil {
+		for _, p := range pairs {
+			if p.a.name == ta.name && p.b.name == tb.name {
+				env.Progress(natSeqEvent(p, env.Epoch))
+			}
+		}
+	}
+	return natReport(pr, pairs, ka, qr, ta, tb), nil
+}
+
+// natSeqEvent is the traced pair's packets as the page's sequence diagram draws a run's: peer A
+// (behind its NAT) on the left, the public side (the server, and B behind its NAT) on the right;
+// each label says what A's NAT made of the packet — the mapping — or why it was dropped.
+func natSeqEvent(p *natPair, epoch time.Time) protocol.Event {
+	aPublic := p.observed[0].Addr() // A's NAT, as the server saw it
+	ev := protocol.Event{Type: protocol.EventPackets}
+	for _, h := range p.hops {
+		var pi protocol.PacketInfo
+		switch {
+		case h.From == "A":
+			pi.Dir = "up"
+			pi.Summary = fmt.Sprintf("%s %s → %s", strings.ToUpper(h.Proto), h.Src, h.Dst)
+			if h.OutSrc != h.Src {
+				pi.Summary += ", out as " + h.OutSrc.String()
+				if h.MappingCreated {
+					pi.Summary += " (new mapping)"
+				}
+			}
+		case h.To == "A" || h.To == "" && h.Dst.Addr() == aPublic:
+			pi.Dir = "down"
+			pi.Summary = fmt.Sprintf("%s from %s %s → %s", strings.ToUpper(h.Proto), h.From, h.OutSrc, h.Dst)
+			if h.To == "A" {
+				pi.Summary += ", in to " + h.InDst.String()
+			}
+		default: // between B and the server: not A's
+			continue
+		}
+		pi.Summary += fmt.Sprintf(" %q", h.Payload)
+		pi.AtMicros = h.Time.Sub(epoch).Microseconds()
+		pi.Size, pi.PayloadLen = h.Size, len(h.Payload)
+		pi.Fate = "delivered"
+		if h.Verdict != link.VerdictDelivered {
+			pi.Fate, pi.Rule = "dropped", h.Verdict
+			if h.NAT != "" {
+				pi.Rule += " by " + h.NAT
+			}
+		}
+		ev.Packets = append(ev.Packets, pi)
+	}
+	return ev
 }
 
 // runNATMatrix runs every pair of classic NAT types, all at once, each on its own network; the

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wireplay/wireplay/link"
+	"github.com/wireplay/wireplay/protocol"
 )
 
 // TestNATMatrix: every pair of classic NAT types, run on the emulated network, connects directly
@@ -163,5 +165,45 @@ func TestNATLesson(t *testing.T) {
 	}
 	if !strings.Contains(res.Conclusion, "16 of 16 cells") {
 		t.Errorf("conclusion %q", res.Conclusion)
+	}
+}
+
+// TestNATLessonDiagram: the lesson streams the traced pair's packets for the page's sequence
+// diagram, from A's side: A's first packet to the server goes out under a new mapping, the
+// server's answer comes back to that same mapping, and (port-restricted A against a symmetric
+// B) A's NAT drops packets of B's that its filtering does not let in.
+func TestNATLessonDiagram(t *testing.T) {
+	var mu sync.Mutex
+	var evs []protocol.Event
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, Lookup("nat"), Options{Progress: func(e protocol.Event) {
+		mu.Lock()
+		evs = append(evs, e)
+		mu.Unlock()
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	var pkts []protocol.PacketInfo
+	for _, e := range evs {
+		if e.Type == protocol.EventPackets {
+			pkts = append(pkts, e.Packets...)
+		}
+	}
+	var mapped string
+	var answered, filtered bool
+	for _, p := range pkts {
+		switch {
+		case p.Dir == "up" && mapped == "" && strings.Contains(p.Summary, "→ 192.0.2.1:") && strings.Contains(p.Summary, "(new mapping)"):
+			_, after, _ := strings.Cut(p.Summary, "out as ")
+			mapped, _, _ = strings.Cut(after, " ")
+		case p.Dir == "down" && mapped != "" && strings.Contains(p.Summary, "from server ") && strings.Contains(p.Summary, "→ "+mapped+",") && p.Fate == "delivered":
+			answered = true
+		case p.Dir == "down" && p.Fate == "dropped" && strings.HasPrefix(p.Rule, "filtered"):
+			filtered = true
+		}
+	}
+	if mapped == "" || !answered || !filtered {
+		t.Fatalf("%d packets: A's mapping %q, the server's answer to it %v, a packet filtered by A's NAT %v", len(pkts), mapped, answered, filtered)
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"html"
@@ -49,9 +50,38 @@ func (s *Server) mountRooms(mux *http.ServeMux, info pageInfo) {
 		info.Room = code
 		newPageHandler(info).ServeHTTP(w, r)
 	})
-	mux.Handle("GET /r/{code}/ws", s.refusedWhileDraining(http.HandlerFunc(s.rooms.ServeWS)))
-	mux.Handle("GET /r/{code}/chat", s.refusedWhileDraining(s.rooms.Capped(&chat.Handler{Hub: s.chat, Room: s.rooms.ChatRoom,
-		AcceptOptions: &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}})))
+	mux.Handle("GET /r/{code}/ws", s.refusedWhileDraining(narrowSendBuffer(http.HandlerFunc(s.rooms.ServeWS))))
+	mux.Handle("GET /r/{code}/chat", s.refusedWhileDraining(narrowSendBuffer(s.rooms.Capped(&chat.Handler{Hub: s.chat, Room: s.rooms.ChatRoom,
+		AcceptOptions: &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowOrigins}}))))
+}
+
+// roomSendBuffer is the kernel send buffer of a room or chat socket (Linux doubles it). Left
+// alone, Linux grows a socket's send buffer up to tcp_wmem's maximum (4 MiB here) for a
+// member that does not read: 1,000 of them could hold gigabytes of the server's kernel memory,
+// and such a member's own queue, bounded, would be the last to notice. With it narrowed, what a
+// non-reader holds is bounded in the kernel too, and its queue fills and drops it (1008) soon
+// after. Room events are small; a bigger one (a room's state, a report) is written as the
+// member reads it.
+const roomSendBuffer = 64 << 10
+
+// narrowSendBuffer sets the request's connection's send buffer to roomSendBuffer (the server's
+// ConnContext puts the connection in the request's context).
+func narrowSendBuffer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setSendBuffer(r.Context().Value(netConnKey{}))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// setSendBuffer sets c's kernel send buffer to roomSendBuffer when c is a TCP connection (or TLS
+// on one).
+func setSendBuffer(c any) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(interface{ SetWriteBuffer(int) error }); ok {
+		_ = tc.SetWriteBuffer(roomSendBuffer)
+	}
 }
 
 // refusedWhileDraining answers 503 once the server drains (as /relay does); the sockets already

@@ -376,6 +376,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 				if c.RemoteAddr() == nil { // a netstack conn closed already
 					return nil, errors.New("the connection closed before it was served")
 				}
+				setSendBuffer(c)                                // as a room socket's
 				release, err := s.rooms.Acquire(c.RemoteAddr()) // with the room sockets' per-address cap
 				var r *transports.Refusal
 				if errors.As(err, &r) {
