@@ -38,6 +38,12 @@ func TestBrowserSocketLessons(t *testing.T) {
 			if err != nil || len(conclusion) < 20 {
 				t.Errorf("%s: conclusion %q (%v)", l.name, conclusion, err)
 			}
+			// Its packets, A's side of the traced pair, are on the sequence diagram.
+			arrows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelector('[data-testid="lesson-live"]').hidden ? -1 :
+				document.querySelectorAll('[data-testid="lesson-seq"] g.pk line').length`))
+			if err != nil || arrows < 1 {
+				t.Errorf("%s: %d arrows in the sequence diagram (%v), want the traced pair's packets", l.name, arrows, err)
+			}
 		}
 		tables, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="lesson-tables"] table').length`))
 		if err != nil || tables < 1 {
