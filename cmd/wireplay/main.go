@@ -352,25 +352,36 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if s.TLS() {
 		web, ws = "https", "wss"
 	}
-	fmt.Fprintf(stdout, "wireplay serving\n  page       %s://%s/\n  websocket  %s://%s/ws/echo\n  tcp        %s\n  udp        %s\n  quic       %s (ALPN wireplay)\n",
-		web, a.HTTP, ws, a.HTTP, a.TCP, a.UDP, a.QUIC)
-	if a.ChatTCP != "" {
-		fmt.Fprintf(stdout, "  chat-tcp    %s (a room's chat as text lines: nc)\n", a.ChatTCP)
+	// One line per endpoint, by port: "  NAME  ADDRESS (what it is)".
+	line := func(name, addr, what string) {
+		if what != "" {
+			what = " (" + what + ")"
+		}
+		fmt.Fprintf(stdout, "  %-12s%s%s\n", name, addr, what)
 	}
-	if a.HTTPLesson != "" {
-		fmt.Fprintf(stdout, "  http-lesson http://%s/ (HTTP/1.x on raw sockets: curl -v)\n", a.HTTPLesson)
-	}
-	if a.Unix != "" {
-		fmt.Fprintf(stdout, "  unix       %s (stream)\n", a.Unix)
-	}
+	fmt.Fprintln(stdout, "wireplay serving")
+	line("page", web+"://"+a.HTTP+"/", "")
+	line("websocket", ws+"://"+a.HTTP+"/ws/echo", "")
+	line("tcp", a.TCP, "")
+	line("udp", a.UDP, "")
+	line("quic", a.QUIC, "ALPN wireplay")
 	if a.ZMQ != "" {
-		fmt.Fprintf(stdout, "  zmq rep    tcp://%s (ZeroMQ REQ/REP echo)\n", a.ZMQ)
+		line("zmq rep", "tcp://"+a.ZMQ, "ZeroMQ REQ/REP echo")
 	}
 	if a.ZMQPub != "" {
-		fmt.Fprintf(stdout, "  zmq pub    tcp://%s (ZeroMQ PUB: topics %s)\n", a.ZMQPub, strings.Join(zeromq.DefaultTopics, ", "))
+		line("zmq pub", "tcp://"+a.ZMQPub, "ZeroMQ PUB: topics "+strings.Join(zeromq.DefaultTopics, ", "))
+	}
+	if a.HTTPLesson != "" {
+		line("http-lesson", "http://"+a.HTTPLesson+"/", "HTTP/1.x on raw sockets: curl -v")
+	}
+	if a.ChatTCP != "" {
+		line("chat-tcp", a.ChatTCP, "a room's chat as text lines: nc")
+	}
+	if a.Unix != "" {
+		line("unix", a.Unix, "stream")
 	}
 	if cfg.InstructorToken != "" {
-		fmt.Fprintf(stdout, "  rooms      %s://%s/api/rooms (wireplay room create --server %s://%s --token …)\n", web, a.HTTP, web, a.HTTP)
+		line("rooms", web+"://"+a.HTTP+"/api/rooms", "wireplay room create --server "+web+"://"+a.HTTP+" --token …")
 	}
 	<-ctx.Done()
 	stop()
