@@ -71,7 +71,11 @@ func NonblockNetstack(ctx context.Context, l *link.Link) (*NetstackNonblocking, 
 		return nil, fmt.Errorf("netstack nonblock: read with nothing to read returned %v, want ErrWouldBlock", terr)
 	}
 	out.ReadErr = terr.String()
-	// The client reads nothing: its receive buffer and the endpoint's send buffer fill.
+	// The client reads nothing: its receive buffer and the endpoint's send buffer fill. The send
+	// buffer is made smaller than a write, so the first write already goes in part (with a
+	// bigger one, writes of a whole multiple of it could fill it exactly and answer ErrWouldBlock
+	// with no partial write before).
+	ep.SocketOptions().SetSendBufferSize(64<<10, true)
 	chunk := make([]byte, 1<<20)
 	out.WriteAsked = len(chunk)
 	wentry, writable := waiter.NewChannelEntry(waiter.WritableEvents)
