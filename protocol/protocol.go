@@ -155,7 +155,7 @@ const (
 	MaxRequestSize = 32 << 10 // largest encoded Request accepted by the relay
 	// MaxEventMessage bounds one WebSocket message from the relay (one or more Events): within
 	// coder/websocket's default read limit — except for the two events that can be larger, up to
-	// MaxReportMessage: the "welcome" (it lists the lessons with their explanations, 40 KB and
+	// MaxReportMessage: the "welcome" (it lists the lessons with their explanations, 50 KB with 14 lessons and
 	// growing with the lessons) and a "scenario" report (charts and tables). A client raises its
 	// read limit to MaxReportMessage (coder/websocket: Conn.SetReadLimit) before reading.
 	MaxEventMessage  = 32 << 10
