@@ -53,6 +53,17 @@ func TestBrowserRoom(t *testing.T) {
 	p1 := browserRoomTab(t, ictx)
 	browserRoomJoin(t, p1, roomURL, "Ada")
 	p2 := browserRoomTab(t, ictx)
+	// Bo types the code as it was read out (lower case, a dash) into the page's form.
+	browserWithin(t, p2, 20*time.Second, "the page's room code form", chromedp.Steps(
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitReady(chromedp.CSS(`[data-testid="room-code-input"]`)),
+	))
+	browserWithin(t, p2, 20*time.Second, "Bo typing the room's code", chromedp.Steps(
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="room-code-input"]`), strings.ToLower(code[:3])+"-"+strings.ToLower(code[3:])),
+		chromedp.Click(chromedp.CSS(`[data-testid="room-code-go"]`)),
+	))
+	browserWithin(t, p2, 20*time.Second, "the room's page after the typed code", browserWaitTrue(
+		fmt.Sprintf(`location.pathname === %q && document.querySelector('[data-testid="room-name"]') !== null`, "/r/"+code)))
 	browserRoomJoin(t, p2, roomURL, "Bo")
 	pages := map[string]context.Context{"Ines": ictx, "Ada": p1, "Bo": p2}
 	for who, ctx := range pages {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/coder/websocket"
 
@@ -40,8 +42,22 @@ func (s *Server) startRooms() {
 // mountRooms adds the rooms' routes to mux.
 func (s *Server) mountRooms(mux *http.ServeMux, info pageInfo) {
 	mux.HandleFunc("POST /api/rooms", s.rooms.ServeCreate)
+	mux.HandleFunc("GET /join", func(w http.ResponseWriter, r *http.Request) {
+		code := normalizeCode(r.URL.Query().Get("code"))
+		if !s.rooms.Exists(r.Context(), code) {
+			roomNotFound(w, code, s.cfg.RoomGrace)
+			return
+		}
+		http.Redirect(w, r, "/r/"+code, http.StatusSeeOther)
+	})
 	mux.HandleFunc("GET /r/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code := r.PathValue("code")
+		if up := normalizeCode(code); up != code && protocol.ValidRoomCode(up) {
+			// A code typed by hand: /r/k7qw3m is /r/K7QW3M (the fragment, the instructor's
+			// secret, stays with the browser across the redirect).
+			http.Redirect(w, r, "/r/"+up, http.StatusPermanentRedirect)
+			return
+		}
 		if !s.rooms.Exists(r.Context(), code) {
 			roomNotFound(w, code, s.cfg.RoomGrace)
 			return
@@ -96,6 +112,17 @@ func (s *Server) refusedWhileDraining(h http.Handler) http.Handler {
 	})
 }
 
+// normalizeCode is a room code as someone typed it, in the form codes take: capitals, without
+// the spaces and dashes a code read out may be written with.
+func normalizeCode(code string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return unicode.ToUpper(r)
+	}, strings.TrimSpace(code))
+}
+
 // roomNotFound is the 404 page of an unknown or expired room code.
 func roomNotFound(w http.ResponseWriter, code string, grace time.Duration) {
 	if grace <= 0 {
@@ -107,6 +134,9 @@ func roomNotFound(w http.ResponseWriter, code string, grace time.Duration) {
 	fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>No such room</title></head>`+
 		`<body><h1>No room %s</h1><p data-testid="room-not-found">There is no workshop room with the code %s on this server: `+
 		`check the code, or it may have expired (a room ends %s after its last member left).</p>`+
+		`<form action="/join" method="get" data-testid="room-code-form"><label for="join-code">Another code</label> `+
+		`<input id="join-code" name="code" data-testid="room-code-input" maxlength="12" autocomplete="off" spellcheck="false"> `+
+		`<button type="submit" data-testid="room-code-go">Join</button></form>`+
 		`<p><a href="/">wireplay</a></p></body></html>`, html.EscapeString(code), html.EscapeString(code), grace)
 }
 

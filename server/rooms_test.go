@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -195,7 +196,7 @@ func TestRoomCreate(t *testing.T) {
 	if code, _ := roomGet(t, base+rc.URL); code != http.StatusOK {
 		t.Errorf("GET %s: %d", rc.URL, code)
 	}
-	for _, p := range []string{"/r/ZZZZZZ", "/r/ZZZZZZ/ws", "/r/ZZZZZZ/chat", "/r/abc", "/r/" + strings.ToLower(rc.Code)} {
+	for _, p := range []string{"/r/ZZZZZZ", "/r/ZZZZZZ/ws", "/r/ZZZZZZ/chat", "/r/abc"} { // lower case: TestRoomJoinByCode
 		code, body := roomGet(t, base+p)
 		if code != http.StatusNotFound && code != http.StatusForbidden {
 			t.Errorf("GET %s: %d, want 404 (403 for chat)", p, code)
@@ -616,4 +617,50 @@ func TestRoomChatTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	until("<Ada> hi Bo")
+}
+
+// TestRoomJoinByCode: a code typed by hand reaches its room: the page's form (GET /join) takes
+// any case, spaces and dashes; /r/ in lower case redirects to the code's own form; an unknown
+// code is a 404 page that asks for another.
+func TestRoomJoinByCode(t *testing.T) {
+	s := startServer(t, server.Config{InstructorToken: testToken})
+	room := mustCreateRoom(t, s)
+	base := "http://" + s.Addrs().HTTP
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) *http.Response {
+		t.Helper()
+		res, err := noFollow.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	typed := " " + strings.ToLower(room.Code[:3]) + "-" + strings.ToLower(room.Code[3:]) + " "
+	if res := get("/join?code=" + url.QueryEscape(typed)); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/r/"+room.Code {
+		t.Errorf("/join?code=%q: %s → %q, want 303 → /r/%s", typed, res.Status, res.Header.Get("Location"), room.Code)
+	}
+	if res := get("/r/" + strings.ToLower(room.Code)); res.StatusCode != http.StatusPermanentRedirect || res.Header.Get("Location") != "/r/"+room.Code {
+		t.Errorf("/r/%s: %s → %q, want 308 → /r/%s", strings.ToLower(room.Code), res.Status, res.Header.Get("Location"), room.Code)
+	}
+	for _, path := range []string{"/join?code=ZZZZZZ", "/r/ZZZZZZ"} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `data-testid="room-code-input"`) {
+			t.Errorf("%s: %s, want a 404 page asking for another code", path, res.Status)
+		}
+	}
+	res, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `data-testid="room-code-input"`) || !strings.Contains(string(body), `action="/join"`) {
+		t.Error("the page has no form for a room's code")
+	}
 }

@@ -166,9 +166,10 @@ func (st *serverTLS) serveACME(addr string, logf func(msg string, args ...any)) 
 // client be compiled), styles from /static alone (the client sets styles through the CSSOM,
 // which no policy governs), fetches and WebSockets to its own origin ('self' matches ws: and
 // wss: of the same host and port in CSP Level 3, as Chromium and Firefox do), images from
-// itself and data: (the empty icon), no plugins, no <base>, no form submission, no framing.
+// itself and data: (the empty icon), no plugins, no <base>, forms to its own origin only (the
+// room code's GET /join), no framing.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; " +
-	"img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // securityHeaders sets the headers every response carries: no sniffing, no framing, no referrer,
 // the Content-Security-Policy, and HSTS when the page is served over TLS.
