@@ -1,8 +1,10 @@
 package protocol
 
-// Chat request types, client to server: the chat protocol. Beside /relay, a room's chat is a WebSocket too (package chat serves it; the path is the
-// server's, for example ws://HOST/chat?room=CODE). Every message either way is one JSON object in
-// one text frame, carrying "v" (Version) and "type". A client first joins with a display name:
+// Chat request types, client to server: the chat protocol. Beside /relay, a workshop room's chat
+// is a WebSocket too (package chat serves it at /r/CODE/chat, see RoomJoin; the room's own
+// socket carries the same messages wrapped, see RoomChat; ChatLines is the same chat over plain
+// TCP). Every message either way is one JSON object in one text frame, carrying "v" (Version)
+// and "type". A client first joins with a display name:
 //
 //	→ {"v":1,"type":"join","name":"Ada"}
 //	← {"v":1,"type":"welcome","name":"Ada","members":[{"name":"Ada"},{"name":"Bo","moderator":true}],

@@ -144,7 +144,8 @@ package protocol
 // (core NATS): an instance that restarts, or whose connection to NATS drops, misses what was
 // published meanwhile; its pages see their socket close (or miss events) and, on reconnecting,
 // rebuild their view from the "room" event, which the instance assembles from the other
-// instances' state. An instance not heard from for 15 s (it beats every 5 s where it has members)
+// instances' state. An instance not heard from for 15 s (it beats every 5 s where it has members,
+// a run or a message)
 // is taken for gone: its members get a "member_left", its run a "lesson_done" with an error.
 const (
 	RoomJoin  = "join"
