@@ -27,16 +27,12 @@ type LineServer struct {
 	// Room checks the room a client asks for; an error refuses it (told, then asked again).
 	// Nil: any valid room name.
 	Room func(name string) error
-	// Tap, when set, sees every read and write of every connection (the chat lesson counts
-	// reads and bytes with it); conn numbers the connections from 1.
-	Tap func(conn uint64, read bool, b []byte)
 	// Admit, when set, is asked for each connection accepted: an error refuses it (told in a
 	// line, then closed); release is called when it closes.
 	Admit func(c net.Conn) (release func(), err error)
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
-	n     uint64
 }
 
 // maxLineTries bounds the room and name answers refused before a client has joined.
@@ -63,8 +59,6 @@ func (ls *LineServer) Serve(ln net.Listener) error {
 			ls.conns = map[net.Conn]struct{}{}
 		}
 		ls.conns[c] = struct{}{}
-		ls.n++
-		n := ls.n
 		ls.mu.Unlock()
 		go func() {
 			defer func() {
@@ -74,7 +68,7 @@ func (ls *LineServer) Serve(ln net.Listener) error {
 				c.Close()
 				release()
 			}()
-			ls.serve(c, n)
+			ls.serve(c)
 		}()
 	}
 }
@@ -88,33 +82,7 @@ func (ls *LineServer) Close() {
 	}
 }
 
-// tapConn passes a connection's reads and writes to the tap.
-type tapConn struct {
-	net.Conn
-	n   uint64
-	tap func(conn uint64, read bool, b []byte)
-}
-
-func (t tapConn) Read(b []byte) (int, error) {
-	n, err := t.Conn.Read(b)
-	if n > 0 {
-		t.tap(t.n, true, b[:n])
-	}
-	return n, err
-}
-
-func (t tapConn) Write(b []byte) (int, error) {
-	n, err := t.Conn.Write(b)
-	if n > 0 {
-		t.tap(t.n, false, b[:n])
-	}
-	return n, err
-}
-
-func (ls *LineServer) serve(nc net.Conn, n uint64) {
-	if ls.Tap != nil {
-		nc = tapConn{nc, n, ls.Tap}
-	}
+func (ls *LineServer) serve(nc net.Conn) {
 	h := ls.Hub
 	lc := &lineConn{c: nc}
 	br := bufio.NewReaderSize(nc, 512)

@@ -370,12 +370,14 @@ func writeChat(ctx context.Context, c *websocket.Conn, req protocol.ChatRequest)
 	return writeJSON(ctx, c, protocol.RoomRequest{V: protocol.Version, Type: protocol.RoomChat, Chat: &req})
 }
 
+// chatHead starts every "chat" event on a room socket (protocol.ChatInRoom of nothing, without
+// its closing brace).
+var chatHead = bytes.TrimSuffix(protocol.ChatInRoom(nil), []byte("}"))
+
 // chatOf is the chat event a room socket's "chat" event carries (b itself for any other event:
 // the server writes them as protocol.ChatInRoom does).
 func chatOf(b []byte) []byte {
-	head := protocol.ChatInRoom(nil)
-	head = head[:len(head)-1]
-	if inner, ok := bytes.CutPrefix(b, head); ok && len(inner) > 0 {
+	if inner, ok := bytes.CutPrefix(b, chatHead); ok && len(inner) > 0 {
 		return inner[:len(inner)-1]
 	}
 	return b
