@@ -49,6 +49,10 @@ func TestChatLesson(t *testing.T) {
 	if split < float64(2*members*msgs) {
 		t.Errorf("line members' reads ended mid-message %v times, want at least one per message (%d)", split, 2*members*msgs)
 	}
+	// A line costs its text and its newline, and nothing else: "<ws1> ws1 says hello #0\n".
+	if got, want := metric(clLine, "bytes_per_message"), float64(len("<ws1> "+clText("ws1", 0)+"\n")); got != want {
+		t.Errorf("a line cost %v bytes read, want %v (its text and newline)", got, want)
+	}
 	for _, want := range []string{"all 20", "read 60 messages in 60 reads", "part of a line"} {
 		if !strings.Contains(res.Conclusion, want) {
 			t.Errorf("conclusion lacks %q: %s", want, res.Conclusion)
